@@ -1,0 +1,40 @@
+# Two commands do everything (see README):  make run   and   make test
+# Both create the virtual environment .venv (Python 3.11, pinned by constraints.txt) when needed.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= 2
+CONFIGS ?= config/config.yaml config/assink2016.yaml
+
+.PHONY: run test lint bench env clean-results
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+env: $(STAMP)
+
+## Run the whole pipeline on the shipped example data (both configs).
+run: $(STAMP)
+	@for cfg in $(CONFIGS); do \
+	  echo "== snakemake --configfile $$cfg"; \
+	  $(BIN)/snakemake --cores $(CORES) --configfile $$cfg || exit 1; \
+	done
+
+## Run the test suite (includes the real pipeline in a temporary directory).
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(CORES) -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/ruff format --check src tests workflow benchmarks
+	$(BIN)/snakemake --lint
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_models.py
+
+clean-results:
+	find results -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

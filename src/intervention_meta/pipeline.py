@@ -1,0 +1,83 @@
+"""The steps the Snakemake rules (and the command line) run: paths in, files out, everything logged.
+
+Each step reads its inputs, calls the package's functions, writes its outputs and logs what it did
+(rows in, rows out, rows dropped and why). No statistics live here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from .cleaning import clean
+from .codebook import load_codebook
+from .effect_sizes import compute_effect_sizes
+from .errors import InputError
+from .validation import validate
+
+log = logging.getLogger(__name__)
+
+
+def _write_json(path: str | Path, obj: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False, default=str)
+        fh.write("\n")
+
+
+def run_validate(codebook: str, studies: str, effects: str, passed: str) -> None:
+    """Validate both tables; write ``report.md``/``report.csv`` beside ``passed``.
+
+    ``passed`` is written only when there is no error, so the pipeline stops at this step, while the
+    report files (not declared as outputs, so Snakemake does not delete them on failure) stay.
+    """
+    outdir = Path(passed).parent
+    cb = load_codebook(codebook)
+    report = validate(cb, studies, effects)
+    report.write(outdir)
+    for p in report.warnings:
+        log.warning("%s", p.message())
+    if not report.ok:
+        for p in report.errors:
+            log.error("%s", p.message())
+        raise InputError(report.problems, summary=report.summary())
+    Path(passed).write_text(report.summary() + "\n", encoding="utf-8")
+    log.info("%s", report.summary())
+
+
+def run_clean(
+    codebook: str, studies: str, effects: str, inclusion: dict, out_effects: str, out_dropped: str,
+    out_summary: str,
+) -> None:
+    """Merge, recode missing values, apply inclusion criteria; write kept and dropped rows."""
+    cb = load_codebook(codebook)
+    result = clean(cb, studies, effects, inclusion)
+    Path(out_effects).parent.mkdir(parents=True, exist_ok=True)
+    result.effects.to_csv(out_effects, index=False)
+    result.dropped.to_csv(out_dropped, index=False)
+    counts = result.counts
+    _write_json(out_summary, counts if isinstance(counts, dict) else dict(counts))
+    log.info("clean: %s", counts)
+
+
+def run_effect_sizes(
+    codebook: str, clean_effects: str, options: dict, out_table: str, out_dropped: str,
+    out_summary: str,
+) -> None:
+    """Compute Hedges' g and its variance per row; log computed vs dropped (they add up)."""
+    import pandas as pd
+
+    cb = load_codebook(codebook)
+    data = pd.read_csv(clean_effects, keep_default_na=True)
+    result = compute_effect_sizes(
+        data,
+        higher_is_worse_levels=cb.higher_is_worse_levels(),
+        key=cb.key("effects"),
+        **options,
+    )
+    result.table.to_csv(out_table, index=False)
+    result.dropped.to_csv(out_dropped, index=False)
+    _write_json(out_summary, result.to_dict().get("counts", result.counts))
+    for line in result.log_lines():
+        log.info("%s", line)

@@ -1,0 +1,15 @@
+rule validate:
+    """Check both data tables against the codebook; write validation/report.md and report.csv
+    (all problems at once) and stop the pipeline on any error."""
+    input:
+        codebook=config["codebook"],
+        studies=config["data"]["studies"],
+        effects=config["data"]["effects"],
+    output:
+        passed=f"{RES}/validation/passed.txt",
+    log:
+        logfile("validate"),
+    conda:
+        ENV
+    script:
+        "../scripts/validate.py"

@@ -1,10 +1,11 @@
-"""Command line: ``python -m intervention_meta <step> ...`` runs one pipeline step without Snakemake.
+"""Command line: ``python -m intervention_meta <step> ...`` runs one step without Snakemake.
 
 The Snakemake rules call the same functions (``intervention_meta.pipeline``); this entry point is
 for working on one step by hand, e.g.::
 
     python -m intervention_meta validate --codebook data/codebook.yaml \
-        --studies data/raw/studies.csv --effects data/raw/effects.csv --out results/example/validation
+        --studies data/raw/studies.csv --effects data/raw/effects.csv \
+        --out results/example/validation
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from .logs import setup_logging
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m intervention_meta", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m intervention_meta", description=__doc__.split("\n")[0]
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="check the data tables against the codebook")
@@ -54,16 +57,23 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(args.config)
             out = Path(args.out)
             pipeline.run_clean(
-                cfg["codebook"], cfg["data"]["studies"], cfg["data"]["effects"],
-                cfg.get("inclusion", {}), str(out / "effects.csv"), str(out / "dropped.csv"),
+                cfg["codebook"],
+                cfg["data"]["studies"],
+                cfg["data"]["effects"],
+                cfg.get("inclusion", {}),
+                str(out / "effects.csv"),
+                str(out / "dropped.csv"),
                 str(out / "summary.json"),
             )
         elif args.command == "effect-sizes":
             cfg = load_config(args.config)
             out = Path(args.out)
             pipeline.run_effect_sizes(
-                cfg["codebook"], args.clean, cfg.get("effect_sizes", {}),
-                str(out / "effect_sizes.csv"), str(out / "effect_sizes_dropped.csv"),
+                cfg["codebook"],
+                args.clean,
+                cfg.get("effect_sizes", {}),
+                str(out / "effect_sizes.csv"),
+                str(out / "effect_sizes_dropped.csv"),
                 str(out / "effect_sizes_summary.json"),
             )
     except InputError as exc:

@@ -47,7 +47,12 @@ def run_validate(codebook: str, studies: str, effects: str, passed: str) -> None
 
 
 def run_clean(
-    codebook: str, studies: str, effects: str, inclusion: dict, out_effects: str, out_dropped: str,
+    codebook: str,
+    studies: str,
+    effects: str,
+    inclusion: dict,
+    out_effects: str,
+    out_dropped: str,
     out_summary: str,
 ) -> None:
     """Merge, recode missing values, apply inclusion criteria; write kept and dropped rows."""
@@ -62,7 +67,11 @@ def run_clean(
 
 
 def run_effect_sizes(
-    codebook: str, clean_effects: str, options: dict, out_table: str, out_dropped: str,
+    codebook: str,
+    clean_effects: str,
+    options: dict,
+    out_table: str,
+    out_dropped: str,
     out_summary: str,
 ) -> None:
     """Compute Hedges' g and its variance per row; log computed vs dropped (they add up)."""

@@ -1,0 +1,138 @@
+"""Speed and memory of the three-level REML engine (issue: the meta-analytic engine).
+
+Simulates three-level data (studies with a mix of 1 to 5 effect sizes each, as in real
+intervention literatures), fits ``random=["study", "es"]`` by REML for k = 100, 2,000, 20,000 and
+100,000 effect sizes, times the anchor data set ``tests/reference/perf/sim_k2000.csv`` (metafor
+3.8-1 needs 3.1 s for it on these machines), and a 1,000-permutation test at k = 100. Each case runs
+in a fresh subprocess so that its peak memory (max RSS, and the peak of Python/numpy allocations
+traced by ``tracemalloc``) is its own.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_models.py [--repeat 3]``.
+Targets (2-core machine): k = 2,000 < 0.05 s; k = 100,000 < 2 s and < 1 GB; 1,000 permutations at
+k = 100 < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ANCHOR = ROOT / "tests" / "reference" / "perf" / "sim_k2000.csv"
+SEED = 20240501
+
+
+def simulate(k: int, seed: int = SEED):
+    """Three-level data: study effects N(0, 0.10), within-study N(0, 0.05), 1-5 effects/study."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    sizes = []
+    while sum(sizes) < k:
+        sizes.append(int(rng.integers(1, 6)))
+    sizes[-1] -= sum(sizes) - k
+    sizes = [s for s in sizes if s > 0]
+    study = np.repeat(np.arange(len(sizes)), sizes)
+    es = np.concatenate([np.arange(s) for s in sizes])
+    ni = rng.integers(20, 201, size=k)
+    vi = 4.0 / ni
+    u = rng.normal(0, np.sqrt(0.10), len(sizes))[study]
+    w = rng.normal(0, np.sqrt(0.05), k)
+    yi = 0.3 + u + w + rng.normal(0, np.sqrt(vi))
+    return pd.DataFrame({"study": study, "esid": es, "yi": yi, "vi": vi})
+
+
+def _case(kind: str, k: int, repeat: int) -> dict:
+    """Run one case in this process; return timings and memory."""
+    import resource
+    import tracemalloc
+
+    import pandas as pd
+    from intervention_meta.models import fit
+
+    if kind == "anchor":
+        data = pd.read_csv(ANCHOR)
+    else:
+        data = simulate(k)
+    import numpy as np
+
+    random = ["study", "esid"]
+    if kind == "permutation":
+        from intervention_meta.models import permutest
+
+        data = data.assign(x=np.random.default_rng(1).normal(size=len(data)))
+        base = fit(data, mods=["x"], random=random)
+
+        def run():
+            return permutest(base, iter=1000, rng=np.random.default_rng(SEED))
+    else:
+
+        def run():
+            return fit(data, random=random, method="REML")
+
+    fit(data.iloc[:50], random=random)  # warm-up (imports, first-call overhead)
+    tracemalloc.start()
+    times = []
+    res = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = run()
+        times.append(time.perf_counter() - t0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    out = {
+        "case": kind,
+        "k": int(len(data)),
+        "studies": int(data["study"].nunique()),
+        "seconds_best": min(times),
+        "seconds_median": sorted(times)[len(times) // 2],
+        "traced_peak_mb": peak / 2**20,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if kind != "permutation":
+        out["sigma2"] = {str(key): float(v) for key, v in res.sigma2.items()}
+        out["converged"] = bool(getattr(res, "converged", True))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "K"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(_case(args.child[0], int(args.child[1]), args.repeat)))
+        return
+    cases = [("sim", 100), ("anchor", 2000), ("sim", 2000), ("sim", 20000), ("sim", 100000)]
+    cases.append(("permutation", 100))
+    rows = []
+    for kind, k in cases:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--repeat", str(args.repeat), "--child", kind, str(k)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            print(f"{kind} k={k} failed:\n{proc.stderr}", file=sys.stderr)
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    header = (
+        f"{'case':<12}{'k':>8}{'studies':>9}{'best s':>10}{'median s':>10}"
+        f"{'traced MB':>11}{'RSS MB':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['case']:<12}{r['k']:>8}{r['studies']:>9}{r['seconds_best']:>10.4f}"
+            f"{r['seconds_median']:>10.4f}{r['traced_peak_mb']:>11.1f}{r['max_rss_mb']:>9.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -82,7 +82,16 @@ run("design_effect_smd",
          sd2i = c(2.4, 2.7, 5.5), n2i = c(58, 110, 210), m = c(20, 12.5, 1), icc = c(0.05, 0.1, 0.3)),
     "Cochrane Handbook (v6.4) 23.1.4; Hedges (2007): variance times 1 + (m - 1) ICC")
 
-# 8. Borenstein et al. (2009), ch. 4 worked example (X1 = 103, X2 = 100, S1 = 5.5, S2 = 4.5, n = 50 + 50)
+# 8. zero cells with metafor's defaults (add = 1/2, to = "only0", drop00 = FALSE): no events in either
+#    group, events in every participant of both groups, one zero cell, and a table without zeros
+run("or_zero_and_double_zero",
+    'escalc(measure = "OR", ai = ai, bi = bi, ci = ci, di = di)',
+    list(ai = c(0, 12, 0, 7), bi = c(20, 0, 10, 13), ci = c(0, 9, 5, 4), di = c(25, 0, 5, 16)))
+run("or2dl_zero_and_double_zero",
+    'escalc(measure = "OR2DL", ai = ai, bi = bi, ci = ci, di = di)',
+    list(ai = c(0, 12, 0, 7), bi = c(20, 0, 10, 13), ci = c(0, 9, 5, 4), di = c(25, 0, 5, 16)))
+
+# 9. Borenstein et al. (2009), ch. 4 worked example (X1 = 103, X2 = 100, S1 = 5.5, S2 = 4.5, n = 50 + 50)
 run("borenstein2009_ch4_ls",
     'escalc(measure = "SMD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i, vtype = "LS")',
     list(m1i = 103, sd1i = 5.5, n1i = 50, m2i = 100, sd2i = 4.5, n2i = 50),

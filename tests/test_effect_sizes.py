@@ -201,6 +201,20 @@ def test_direction_follows_domain_and_the_row_column_overrides_it():
     assert _run(rows).counts["direction_flipped"] == 3
 
 
+def test_higher_is_worse_levels_may_come_as_the_codebook_mapping():
+    # Codebook.higher_is_worse_levels() returns {variable: levels}; any such column can flip
+    rows = [_row(0, "yi_vi", yi=0.3, vi=0.04, outcome_domain="parenting_stress"),
+            _row(1, "yi_vi", yi=0.3, vi=0.04, informant="child"),
+            _row(2, "yi_vi", yi=0.3, vi=0.04)]  # fmt: skip
+    mapping = {"outcome_domain": ("parenting_stress",), "informant": ("child",)}
+    t = _run(rows, higher_is_worse_levels=mapping).table
+    assert t["yi"].tolist() == [-0.3, -0.3, 0.3]
+    assert "informant 'child' is higher-is-worse" in t["es_note"].iloc[1]
+    # a single level given as a plain string is one level, not its letters
+    t = _run(rows, higher_is_worse_levels="parenting_stress").table
+    assert t["yi"].tolist() == [-0.3, 0.3, 0.3]
+
+
 def test_yi_vi_rows_are_flipped_but_otherwise_final():
     rows = [_row(0, "yi_vi", yi=0.3, vi=0.04, outcome_domain="parenting_stress",
                  cluster_randomised=1)]  # fmt: skip

@@ -11,8 +11,10 @@ Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4
 * **Scale.** Every row ends as Hedges' g with the exact J (Hedges 1981) and metafor's large-sample
   variance (``vtype="LS"``), the scale of ``escalc(measure="SMD")``.
 * **Direction.** A row is sign-flipped when its ``higher_is_worse`` is 1, or when that is empty and
-  its ``outcome_domain`` is one of ``higher_is_worse_levels``; ``higher_is_worse = 0`` overrides the
-  domain. Without an ``outcome_domain`` column only the row column can flip. ``t_value``,
+  its ``outcome_domain`` is one of ``higher_is_worse_levels`` (or, given as a mapping
+  ``{column: levels}`` as the codebook's ``higher_is_worse_levels()`` returns it, its value in any
+  such column is one of that column's levels); ``higher_is_worse = 0`` overrides the domain.
+  Without an ``outcome_domain`` column only the row column can flip. ``t_value``,
   ``d_value``, ``r_value`` and odds ratios carry their own sign; F and p take theirs from
   ``stat_direction``.
 * **J after conversions.** Reported Cohen's d (``d_is_g = 0``): J with df = n_int + n_ctl - 2 on
@@ -44,7 +46,7 @@ Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -238,7 +240,7 @@ def _numeric(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
 def compute_effect_sizes(
     effects: pd.DataFrame,
     *,
-    higher_is_worse_levels: Iterable[str] | None,
+    higher_is_worse_levels: Mapping[str, Iterable[str]] | Iterable[str] | None,
     key: str = "es_id",
     r_prepost_default: float = 0.5,
     icc_default: float = 0.05,
@@ -253,7 +255,8 @@ def compute_effect_sizes(
         column, ``es_input``, the statistic columns of the codebook and ``source_row`` (the row in
         the raw file as a spreadsheet shows it); the study-level ``cluster_randomised`` may be
         merged in.
-    higher_is_worse_levels : ``outcome_domain`` levels whose scales measure something bad.
+    higher_is_worse_levels : ``outcome_domain`` levels whose scales measure something bad, or a
+        mapping ``{column: levels}`` (e.g. ``{"outcome_domain": ("parenting_stress",)}``).
     key : name of the row key column.
     r_prepost_default : pre-post correlation for ``prepost`` rows that report none.
     icc_default, cluster_size_default : ICC and average cluster size m for cluster-randomised
@@ -285,7 +288,12 @@ def compute_effect_sizes(
         raise ValueError(f"icc_default must be in [0, 1], got {icc_default!r}")
     if not cluster_size_default >= 1:
         raise ValueError(f"cluster_size_default must be >= 1, got {cluster_size_default!r}")
-    worse_levels = {str(v) for v in (higher_is_worse_levels or ())}
+    if isinstance(higher_is_worse_levels, Mapping):
+        worse_levels = {str(c): {str(v) for v in lv} for c, lv in higher_is_worse_levels.items()}
+    elif isinstance(higher_is_worse_levels, str):
+        worse_levels = {"outcome_domain": {higher_is_worse_levels}}
+    else:
+        worse_levels = {"outcome_domain": {str(v) for v in (higher_is_worse_levels or ())}}
 
     df = effects.reset_index(drop=True)
     n = len(df)
@@ -333,14 +341,15 @@ def compute_effect_sizes(
     hiw = get("higher_is_worse") if "higher_is_worse" in df.columns else np.full(n, np.nan)
     if "higher_is_worse" in df.columns:
         check_column(np.ones(n, dtype=bool), "higher_is_worse", False, "")
-    if "outcome_domain" in df.columns:
-        domain = df["outcome_domain"].to_numpy(dtype=object)
-        domain_worse = np.array(
-            [pd.notna(d) and str(d).strip() in worse_levels for d in domain], dtype=bool
-        )
-    else:
-        domain = np.full(n, np.nan, dtype=object)
-        domain_worse = np.zeros(n, dtype=bool)
+    # which column (and value) makes a row higher-is-worse, "" if none
+    worse_by = np.full(n, "", dtype=object)
+    for col, levels in worse_levels.items():
+        if col not in df.columns or not levels:
+            continue
+        for i, v in enumerate(df[col].to_numpy(dtype=object)):
+            if not worse_by[i] and pd.notna(v) and str(v).strip() in levels:
+                worse_by[i] = f"{col} '{str(v).strip()}'"
+    domain_worse = np.array([bool(w) for w in worse_by], dtype=bool)
     flip = (hiw == 1) | (np.isnan(hiw) & domain_worse)
 
     # ---- per es_input level: presence and range of the statistics it uses
@@ -538,14 +547,10 @@ def compute_effect_sizes(
     yi[flip_rows] = -yi[flip_rows]
     for i in np.flatnonzero(ok):
         if flip_rows[i]:
-            why = (
-                "higher_is_worse = 1"
-                if hiw[i] == 1
-                else f"outcome_domain '{domain[i]}' is higher-is-worse"
-            )
+            why = "higher_is_worse = 1" if hiw[i] == 1 else f"{worse_by[i]} is higher-is-worse"
             notes[i].append(f"sign flipped ({why})")
         elif hiw[i] == 0 and domain_worse[i]:
-            notes[i].append(f"not flipped: higher_is_worse = 0 overrides '{domain[i]}'")
+            notes[i].append(f"not flipped: higher_is_worse = 0 overrides {worse_by[i]}")
 
     # ---- assemble
     table = df.loc[ok].copy()

@@ -13,4 +13,5 @@ def all_outputs():
         f"{RES}/validation/passed.txt",
         f"{RES}/clean/effects.csv",
         f"{RES}/effect_sizes.csv",
+        *coding_outputs(),
     ]

@@ -213,8 +213,15 @@ def check_inclusion(
         if var.has_levels:
             for code in codes:
                 if normalise_code(code) not in var.levels:
+                    hint = (
+                        " (YAML reads yes/no/on/off as true/false: quote the code)"
+                        if isinstance(code, bool)
+                        else ""
+                    )
                     problems.append(
-                        Problem(file, None, column, code, var.expected(), check="inclusion_level")
+                        Problem(
+                            file, None, column, code, var.expected() + hint, check="inclusion_level"
+                        )
                     )
     return problems
 

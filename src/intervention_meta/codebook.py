@@ -547,13 +547,23 @@ def _semantic_problems(data: dict, file: str, node: yaml.Node | None) -> list[Pr
 
     # tables: one child with an existing parent; keys are variables of their table
     children = [t for t, spec in tables.items() if isinstance(spec, dict) and spec.get("parent")]
-    if tables and len(children) != 1:
+    if tables and (len(tables) != 2 or len(children) != 1):
         add(
             ["tables"],
             "tables",
             ", ".join(map(str, tables)),
-            "exactly one table with a parent (e.g. effects with parent: studies)",
+            "two tables, one with the other as parent (e.g. studies, and effects with "
+            "parent: studies)",
             "codebook_tables",
+        )
+    table_keys = [spec.get("key") for spec in tables.values() if isinstance(spec, dict)]
+    if len(table_keys) != len(set(table_keys)):
+        add(
+            ["tables"],
+            "tables",
+            ", ".join(map(str, table_keys)),
+            "a different key column for each table",
+            "codebook_key",
         )
     for tname, spec in tables.items():
         if not isinstance(spec, dict):

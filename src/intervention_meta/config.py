@@ -278,11 +278,12 @@ def _describe_error(error: jsonschema.ValidationError) -> list[tuple[list, Any, 
                     "schema_enum",
                 )
             ]
-        deeper = [e for e in leaves if len(e.absolute_path) > len(path)]
-        if deeper:
-            # right container, wrong content: describe the innermost violation
-            best = jsonschema.exceptions.best_match(deeper)
-            return _describe_error(best)
+        # errors of the alternatives whose type fits the value: describe those
+        fitting = [
+            e for e in leaves if not (e.validator == "type" and len(e.absolute_path) == len(path))
+        ]
+        if fitting:
+            return [item for e in fitting for item in _describe_error(e)]
         forms = "; or ".join(_describe_subschema(s) for s in vval if isinstance(s, Mapping))
         return [(path, inst, forms or error.message, check)]
     return [(path, inst, error.message, check)]

@@ -9,11 +9,13 @@ Errors (the pipeline stops)
     (integer, number, level codes, ranges incl. exclusive bounds); blank required cells (an
     explicit missing code such as -99 is allowed there); blank, missing-coded or duplicate keys in
     both tables; effect rows naming a study that does not exist; for each row, the statistics its
-    ``requires`` level (e.g. ``es_input``) needs, taken from the codebook; and cross-column
-    checks: a confidence interval ``<x>_ci_lower`` < ``<x>_ci_upper`` that contains the estimate
-    ``<x>_value`` (or ``<x>``), and count pairs ``events_<g>``/``nonevents_<g>`` that are not both
-    zero. Plausibility of single statistics (SD > 0, n >= 2, p and r strictly inside their
-    bounds, counts >= 0, vi > 0) comes from the codebook's ranges.
+    ``requires`` level (e.g. ``es_input``) needs, taken from the codebook (plus ``n_int`` and
+    ``n_ctl`` where ``d_is_g`` is 0: a Cohen's d needs them for the small-sample correction);
+    and cross-column checks: a confidence interval ``<x>_ci_lower`` < ``<x>_ci_upper`` that
+    strictly contains the estimate ``<x>_value`` (or ``<x>``), and count pairs
+    ``events_<g>``/``nonevents_<g>`` that are not both zero. Plausibility of single statistics
+    (SD > 0, n >= 2, p and r strictly inside their bounds, counts >= 0, vi > 0) comes from the
+    codebook's ranges.
 Warnings (reported, the pipeline goes on)
     studies without effect sizes; unknown extra columns (ignored unless added to the codebook);
     optional columns absent from the file (treated as empty); statistics filled in that the row's
@@ -47,6 +49,8 @@ NONEVENTS_PREFIX = "nonevents_"
 UNUSUAL_ABOVE = {"d_value": 3.0, "yi": 3.0}
 ROUND_P_COLUMN = "p_value"
 ROUND_P_VALUES = (0.05, 0.01, 0.001)
+# needs the codebook states only in prose: (column, code) -> columns a row then needs as well
+CONDITIONAL_NEEDS = {("d_is_g", "0"): ("n_int", "n_ctl")}
 CLUSTER_FLAG = "cluster_randomised"
 CLUSTER_COLUMNS = ("cluster_size", "icc")
 
@@ -360,9 +364,28 @@ def _state(parsed: dict[str, pd.Series], column: str, row: int) -> str:
     return parsed[column][row].state if column in parsed else "absent"
 
 
+def _conditional_needs(
+    columns: list[str], parsed: dict[str, pd.Series], row: int
+) -> tuple[tuple[str, ...], ...]:
+    """Column groups a row needs because of CONDITIONAL_NEEDS (columns the codebook defines)."""
+    groups = []
+    for (trigger, code), needs in CONDITIONAL_NEEDS.items():
+        if trigger in parsed and parsed[trigger][row].value == code:
+            groups += [(c,) for c in needs if c in columns]
+    return tuple(groups)
+
+
+def _conditional_reason(parsed: dict[str, pd.Series], row: int, column: str) -> str | None:
+    for (trigger, code), columns in CONDITIONAL_NEEDS.items():
+        if column in columns and trigger in parsed and parsed[trigger][row].value == code:
+            return f"{trigger} '{code}'"
+    return None
+
+
 def _check_requires(
     cb: Codebook, table: str, parsed: dict[str, pd.Series], file: str, out: _Collector
 ) -> None:
+    columns = cb.columns(table)
     for var in cb.variables_of(table):
         if not var.requires or var.name not in parsed:
             continue
@@ -371,15 +394,20 @@ def _check_requires(
             if cell.state != "value":
                 continue
             groups = var.requires.get(cell.value, ())
+            level_columns = {c for group in groups for c in group}
+            extra = tuple(
+                g for g in _conditional_needs(columns, parsed, row) if not set(g) & level_columns
+            )
             who = f"{var.name} '{cell.value}'"
-            for group in groups:
+            for group in groups + extra:
                 states = [_state(parsed, c, row) for c in group]
                 if "value" in states or "invalid" in states:
                     continue  # present, or already reported as invalid
                 first = group[0]
                 raw = parsed[first][row].raw if first in parsed else None
+                why = who if group in groups else _conditional_reason(parsed, row, first)
                 if len(group) == 1:
-                    expected = f"a value: {who} needs {first}"
+                    expected = f"a value: {why} needs {first}"
                 else:
                     expected = f"a value in one of {', '.join(group)}: {who} needs one of them"
                 if "missing" in states:
@@ -390,7 +418,7 @@ def _check_requires(
                 elif all(s == "absent" for s in states):
                     expected += " (the column is missing from the file)"
                 out.error(file, row, first, raw, expected, "missing_statistic")
-            needed = {c for group in groups for c in group}
+            needed = level_columns | {c for group in extra for c in group}
             for column in all_stats:
                 if column not in needed and _state(parsed, column, row) == "value":
                     out.warn(
@@ -440,7 +468,7 @@ def _check_cross_columns(
                 )
                 continue
             est = _number(parsed, estimate, row) if estimate else None
-            if est is not None and not lo <= est <= hi:
+            if est is not None and not lo < est < hi:
                 out.error(
                     file,
                     row,

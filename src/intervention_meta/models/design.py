@@ -1,0 +1,296 @@
+"""Model matrix, response and random-effects grouping of a meta-analytic model.
+
+The moderators are coded as R's ``model.matrix`` codes them, so coefficient names and values match
+metafor: numeric columns enter as they are; non-numeric columns (object, string, category, bool) are
+factors with treatment coding whose reference is the first level (the alphabetically first label,
+or the first category of a pandas ``Categorical``); coefficients are named ``<column><level>`` and
+the intercept ``intrcpt``. Without an intercept the first factor gets one indicator per level (R's
+``~ factor(x) - 1``: per-category means).
+
+Random effects ``random=[outer, ..., inner]`` follow metafor's nesting ``~ 1 | outer/.../inner``:
+level ``l`` groups the rows by the *tuple* of columns ``0..l``, so inner ids may repeat across outer
+units.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from intervention_meta.models.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+INTERCEPT_NAME = "intrcpt"
+_RANK_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Term:
+    """One moderator column and how it is coded.
+
+    Attributes
+    ----------
+    column : the data column
+    kind : ``"numeric"`` or ``"factor"``
+    levels : the factor's levels in coding order (empty for numeric columns)
+    coded_levels : the levels that get an indicator column (all but the reference, or all levels
+        for the first factor of a model without intercept)
+    names : the coefficient names this term contributes
+    """
+
+    column: str
+    kind: str
+    levels: tuple[str, ...]
+    coded_levels: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "levels": list(self.levels),
+            "coded_levels": list(self.coded_levels),
+            "names": list(self.names),
+        }
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything a fit needs from the data, after dropping incomplete rows.
+
+    Attributes
+    ----------
+    y, v : (k,) effect sizes and sampling variances
+    X : (k, p) model matrix
+    coef_names : the p coefficient names (R's)
+    intercept : whether ``X`` contains the intercept column
+    terms : how each moderator is coded
+    random : the random-effect id columns, outermost first (empty for a one-level model)
+    level_codes : per random level, (k,) integer codes of the tuple of columns ``0..l``
+    n_levels : number of distinct units per random level
+    data : the rows used (original index kept), all columns
+    dropped : index labels of the rows dropped for missing values
+    """
+
+    y: np.ndarray
+    v: np.ndarray
+    X: np.ndarray
+    coef_names: tuple[str, ...]
+    intercept: bool
+    terms: tuple[Term, ...]
+    random: tuple[str, ...]
+    level_codes: tuple[np.ndarray, ...]
+    n_levels: tuple[int, ...]
+    data: pd.DataFrame
+    dropped: tuple
+
+    @property
+    def k(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def p(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def intercept_only(self) -> bool:
+        return self.intercept and self.p == 1
+
+    def encode(self, newdata: pd.DataFrame) -> np.ndarray:
+        """Model-matrix rows for new moderator values, coded exactly as the fitted design."""
+        n = len(newdata)
+        cols = [np.ones(n)] if self.intercept else []
+        for term in self.terms:
+            if term.column not in newdata.columns:
+                raise ModelError(f"new data lack the moderator column {term.column!r}")
+            values = newdata[term.column]
+            if values.isna().any():
+                raise ModelError(f"new data have missing values in {term.column!r}")
+            if term.kind == "numeric":
+                cols.append(values.to_numpy(dtype=float))
+                continue
+            labels = values.map(_level_label)
+            unknown = sorted(set(labels) - set(term.levels))
+            if unknown:
+                raise ModelError(
+                    f"new data have unknown level(s) {unknown} of {term.column!r}; "
+                    f"known levels: {list(term.levels)}"
+                )
+            for level in term.coded_levels:
+                cols.append((labels == level).to_numpy(dtype=float))
+        return np.column_stack(cols) if cols else np.empty((n, 0))
+
+
+def _level_label(value: object) -> str:
+    """A factor level's label as R prints it (``TRUE``, ``2`` for 2.0, the string otherwise)."""
+    if isinstance(value, bool | np.bool_):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _factor_levels(series: pd.Series) -> tuple[str, ...]:
+    """Observed levels in R's order: categories' order for a Categorical, else sorted labels."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        observed = set(series.dropna().map(_level_label))
+        return tuple(lab for lab in map(_level_label, series.cat.categories) if lab in observed)
+    if pd.api.types.is_bool_dtype(series):
+        return tuple(lab for lab in ("FALSE", "TRUE") if lab in set(series.map(_level_label)))
+    return tuple(sorted(set(series.map(_level_label))))
+
+
+def _check_columns(data: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ModelError(
+            f"{what} column(s) {missing} not in the data (columns: {list(data.columns)})"
+        )
+
+
+def aliased_columns(X: np.ndarray, names: Sequence[str]) -> list[str]:
+    """Columns that are linear combinations of the columns before them (R's aliasing order).
+
+    Columns are scaled to unit length; column ``j`` is aliased when adding it to the retained
+    columns does not raise the numerical rank (singular values below ``1e-9`` times the largest).
+    """
+    norms = np.linalg.norm(X, axis=0)
+    out = [names[j] for j in np.flatnonzero(norms == 0)]
+    nz = np.flatnonzero(norms > 0)
+    if nz.size == 0:
+        return out
+    R = np.linalg.qr(X[:, nz] / norms[nz], mode="r")
+    kept: list[int] = []
+    for pos, j in enumerate(nz):
+        cand = kept + [pos]
+        sv = np.linalg.svd(R[:, cand], compute_uv=False)
+        if sv[-1] > _RANK_TOL * max(1.0, sv[0]):
+            kept.append(pos)
+        else:
+            out.append(names[j])
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(out, key=order.__getitem__)
+
+
+def build_design(
+    data: pd.DataFrame,
+    yi: str = "yi",
+    vi: str = "vi",
+    *,
+    mods: Sequence[str] | None = None,
+    random: Sequence[str] | None = None,
+    intercept: bool = True,
+) -> Design:
+    """Response, sampling variances, model matrix and random-effect grouping from a data frame.
+
+    Rows with a missing value in ``yi``, ``vi``, a moderator or a random-effect column are dropped
+    (logged as a warning and recorded in ``Design.dropped``).
+
+    Raises
+    ------
+    ModelError
+        Unknown columns, non-numeric or non-finite ``yi``/``vi``, non-positive ``vi``, a factor with
+        a single level, or a singular model matrix (naming the aliased columns).
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ModelError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    mods = list(mods or [])
+    random = list(random or [])
+    if isinstance(mods, str) or isinstance(random, str):  # pragma: no cover - defensive
+        raise ModelError("mods and random must be lists of column names")
+    _check_columns(data, [yi, vi], "effect-size")
+    _check_columns(data, mods, "moderator")
+    _check_columns(data, random, "random-effect")
+    if len(set(random)) != len(random):
+        raise ModelError(f"random-effect columns repeat: {random}")
+    for col in (yi, vi):
+        if not _is_numeric(data[col]):
+            raise ModelError(f"column {col!r} must be numeric, has dtype {data[col].dtype}")
+
+    used = list(dict.fromkeys([yi, vi, *mods, *random]))
+    incomplete = data[used].isna().any(axis=1).to_numpy()
+    dropped = tuple(data.index[incomplete])
+    if dropped:
+        logger.warning(
+            "%d row(s) with missing values in %s dropped: index %s",
+            len(dropped),
+            used,
+            list(dropped)[:20],
+        )
+    df = data.loc[~incomplete]
+
+    y = df[yi].to_numpy(dtype=float)
+    v = df[vi].to_numpy(dtype=float)
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
+        raise ModelError(f"{yi!r} and {vi!r} must be finite")
+    if np.any(v <= 0):
+        bad = list(df.index[v <= 0][:10])
+        raise ModelError(f"sampling variances must be positive; {vi!r} <= 0 at index {bad}")
+
+    k = len(df)
+    cols: list[np.ndarray] = [np.ones(k)] if intercept else []
+    names: list[str] = [INTERCEPT_NAME] if intercept else []
+    terms: list[Term] = []
+    full_coding_used = intercept
+    for col in mods:
+        series = df[col]
+        if _is_numeric(series):
+            cols.append(series.to_numpy(dtype=float))
+            names.append(col)
+            terms.append(Term(col, "numeric", (), (), (col,)))
+            continue
+        levels = _factor_levels(series)
+        if len(levels) < 2:
+            raise ModelError(
+                f"moderator {col!r} has a single level {list(levels)} in the rows used; "
+                "a factor needs at least two levels"
+            )
+        coded = levels if not full_coding_used else levels[1:]
+        full_coding_used = True
+        labels = series.map(_level_label).to_numpy()
+        term_names = tuple(f"{col}{lev}" for lev in coded)
+        for lev in coded:
+            cols.append((labels == lev).astype(float))
+        names.extend(term_names)
+        terms.append(Term(col, "factor", levels, coded, term_names))
+    if not cols:
+        raise ModelError("the model has no coefficients (no intercept and no moderators)")
+    X = np.column_stack(cols)
+    if len(set(names)) != len(names):
+        raise ModelError(f"coefficient names repeat: {names}")
+    aliased = aliased_columns(X, names)
+    if aliased:
+        raise ModelError(
+            f"the model matrix is singular: column(s) {aliased} are linear combinations of the "
+            f"other columns of {names}; drop or recode the moderator(s)"
+        )
+
+    level_codes: list[np.ndarray] = []
+    n_levels: list[int] = []
+    for lev in range(len(random)):
+        codes = df.groupby(random[: lev + 1], sort=True).ngroup().to_numpy()
+        level_codes.append(codes.astype(np.int64))
+        n_levels.append(int(codes.max()) + 1 if k else 0)
+
+    return Design(
+        y=y,
+        v=v,
+        X=X,
+        coef_names=tuple(names),
+        intercept=intercept,
+        terms=tuple(terms),
+        random=tuple(random),
+        level_codes=tuple(level_codes),
+        n_levels=tuple(n_levels),
+        data=df,
+        dropped=dropped,
+    )

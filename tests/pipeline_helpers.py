@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-COPIED = ["Snakefile", "workflow", "config", "data"]
+COPIED = ["Snakefile", "environment.yml", "workflow", "config", "data"]
 
 
 def copy_project(dest: Path) -> Path:

@@ -10,10 +10,9 @@ import json
 import logging
 from pathlib import Path
 
-from .cleaning import clean
+from .cleaning import clean, read_clean
 from .codebook import load_codebook
 from .effect_sizes import compute_effect_sizes
-from .errors import InputError
 from .validation import validate
 
 log = logging.getLogger(__name__)
@@ -35,15 +34,14 @@ def run_validate(codebook: str, studies: str, effects: str, passed: str) -> None
     outdir = Path(passed).parent
     cb = load_codebook(codebook)
     report = validate(cb, studies, effects)
-    report.write(outdir)
+    paths = report.write(outdir)
     for p in report.warnings:
         log.warning("%s", p.message())
     if not report.ok:
         for p in report.errors:
             log.error("%s", p.message())
-        raise InputError(report.problems, summary=report.summary())
-    Path(passed).write_text(report.summary() + "\n", encoding="utf-8")
-    log.info("%s", report.summary())
+        report.raise_for_errors(paths["md"])
+    Path(passed).write_text(report.summary(paths["md"]) + "\n", encoding="utf-8")
 
 
 def run_clean(
@@ -62,8 +60,17 @@ def run_clean(
     result.effects.to_csv(out_effects, index=False)
     result.dropped.to_csv(out_dropped, index=False)
     counts = result.counts
-    _write_json(out_summary, counts if isinstance(counts, dict) else dict(counts))
-    log.info("clean: %s", counts)
+    _write_json(out_summary, counts)
+    log.info(
+        "clean: %d rows in, %d kept, %d dropped (%d of %d studies kept)",
+        counts["rows_in"],
+        counts["kept"],
+        counts["dropped"],
+        counts["studies_kept"],
+        counts["studies_in"],
+    )
+    for reason, n in counts["dropped_by_reason"].items():
+        log.info("clean: dropped %d row(s): %s", n, reason)
 
 
 def run_effect_sizes(
@@ -75,18 +82,17 @@ def run_effect_sizes(
     out_summary: str,
 ) -> None:
     """Compute Hedges' g and its variance per row; log computed vs dropped (they add up)."""
-    import pandas as pd
-
     cb = load_codebook(codebook)
-    data = pd.read_csv(clean_effects, keep_default_na=True)
+    data = read_clean(clean_effects, cb)
     result = compute_effect_sizes(
         data,
         higher_is_worse_levels=cb.higher_is_worse_levels(),
-        key=cb.key("effects"),
+        key=cb.key(cb.child_table),
+        source_name=Path(clean_effects).name,
         **options,
     )
     result.table.to_csv(out_table, index=False)
     result.dropped.to_csv(out_dropped, index=False)
-    _write_json(out_summary, result.to_dict().get("counts", result.counts))
+    _write_json(out_summary, result.counts)
     for line in result.log_lines():
         log.info("%s", line)

@@ -159,10 +159,16 @@ def _round_fsn(x: float) -> float:
     return float(round(x))
 
 
-def _model_fit(data: pd.DataFrame, **kwargs: Any) -> Any:
-    """The package's model core (imported lazily so the closed-form methods work without it)."""
+def _model_fit(data: pd.DataFrame, *, extras: bool = True, **kwargs: Any) -> Any:
+    """Fit with the package's model core (:func:`intervention_meta.models.fit`).
+
+    Imported lazily, so the closed-form methods work without it. ``extras=False`` skips what the
+    bias methods never read (Q-profile CI, likelihood-ratio tests of the random levels).
+    """
     from intervention_meta.models import fit
 
+    if not extras:
+        kwargs["control"] = {"confint": False, "level_tests": False}
     return fit(data, **kwargs)
 
 
@@ -340,7 +346,14 @@ def regtest(
 
     data = pd.DataFrame({"yi": y, "vi": v, predictor: x})
     res = _model_fit(
-        data, yi="yi", vi="vi", mods=[predictor], method=method, test=test, level=level
+        data,
+        yi="yi",
+        vi="vi",
+        mods=[predictor],
+        method=method,
+        test=test,
+        level=level,
+        extras=False,
     )
     return _regtest_from_fit(res, model="rma", predictor=predictor, k=k, level=level)
 
@@ -427,6 +440,7 @@ def regtest_multilevel(
         method=method,
         test=test,
         level=level,
+        extras=False,
     )
     return _regtest_from_fit(res, model="rma.mv", predictor=predictor, k=int(res.k), level=level)
 
@@ -922,7 +936,7 @@ def trimfill(
 
     if side is None:
         data = pd.DataFrame({"yi": y_obs, "vi": v_obs, "sei": np.sqrt(v_obs)})
-        res = _model_fit(data, yi="yi", vi="vi", mods=["sei"], method=method)
+        res = _model_fit(data, yi="yi", vi="vi", mods=["sei"], method=method, extras=False)
         slope = float(np.atleast_1d(res.b)[1])
         side = "right" if slope < 0 else "left"
         logger.info("trimfill: slope on sei = %.4g -> missing studies on the %s", slope, side)
@@ -942,7 +956,7 @@ def trimfill(
         if iterations > maxiter:
             raise RuntimeError("trim and fill did not converge")
         trimmed = pd.DataFrame({"yi": y[: k - k0], "vi": v[: k - k0]})
-        res = _model_fit(trimmed, yi="yi", vi="vi", method=method)
+        res = _model_fit(trimmed, yi="yi", vi="vi", method=method, extras=False)
         beta = float(np.atleast_1d(res.b)[0])
         k0_raw, se_raw = _k0_estimate(y - beta, estimator)
         k0 = int(max(0, round(k0_raw)))  # R's round(): halves to even, as Python's
@@ -992,8 +1006,8 @@ def trimfill(
         ci_lb=float(np.atleast_1d(filled.ci_lb)[0]),
         ci_ub=float(np.atleast_1d(filled.ci_ub)[0]),
         tau2=float(getattr(filled, "tau2", 0.0) or 0.0),
-        qe=_opt_float(getattr(filled, "qe", None)),
-        qep=_opt_float(getattr(filled, "qep", None)),
+        qe=_opt_float(filled.QE),
+        qep=_opt_float(filled.QEp),
         level=level,
         fit=filled,
     )

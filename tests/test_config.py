@@ -16,6 +16,8 @@ from intervention_meta.errors import InputError
 CONFIG = REPO / "config" / "config.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SECTIONS = ("models", "moderators", "components", "bias", "sensitivity", "figures", "report")
+# sections whose options are not defined yet (open for a later stage)
+OPEN_SECTIONS = ("figures", "report")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,11 @@ def test_shipped_config_loads(shipped):
         "icc_default": 0.05,
         "cluster_size_default": 20,
     }
-    assert all(config[s] == {} for s in SECTIONS)
+    assert all(config[s] == {} for s in OPEN_SECTIONS)
+    # the analysis sections come with every option filled in (defaults from the schema)
+    assert config["models"]["structure"] == "three_level"
+    assert config["moderators"]["min_studies"] == 3
+    assert config["sensitivity"]["estimators"] == ["FE", "DL", "REML", "ML", "PM"]
     assert default_config_schema() == SCHEMA
 
 
@@ -70,10 +76,11 @@ def test_every_option_is_described_and_has_a_default():
     for name, sub in _every_property(schema):
         assert sub.get("description"), name
         assert "default" in sub, name
-        if sub.get("type") == "object" and name.split(".")[0] not in SECTIONS:
+        if sub.get("type") == "object" and name.split(".")[0] not in OPEN_SECTIONS:
             assert "additionalProperties" in sub, name
     for section in SECTIONS:
-        assert schema["properties"][section]["additionalProperties"] is True
+        expected = section in OPEN_SECTIONS  # defined sections reject typos
+        assert schema["properties"][section]["additionalProperties"] is expected
 
 
 BAD_CONFIGS = {

@@ -116,8 +116,34 @@ class BlockStructure:
 
     def marginal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
         """(n_blocks, n, n) marginal covariance per group at variance components ``theta``."""
-        theta = np.asarray(theta, dtype=float)
-        return [g.S + np.tensordot(theta, g.D, axes=1) for g in self.groups]
+        out = []
+        for g in self.groups:
+            M = g.S.copy()
+            for t, D in zip(np.asarray(theta, dtype=float), g.D, strict=True):
+                if t != 0.0:
+                    M += t * D
+            out.append(M)
+        return out
+
+
+def lower_triangular_inverse(C: np.ndarray) -> np.ndarray:
+    """Inverses of stacked lower-triangular matrices (n_blocks, n, n) by forward substitution.
+
+    Vectorised over the blocks and looping over the rows, which for the small blocks of
+    meta-analytic data is several times faster than a batched general inverse.
+    """
+    nb, n, _ = C.shape
+    if n > 512:
+        return np.tril(np.linalg.inv(C))
+    out = np.zeros_like(C)
+    diag = np.diagonal(C, axis1=1, axis2=2)
+    for i in range(n):
+        row = np.zeros((nb, n))
+        if i:
+            row -= np.einsum("bj,bjk->bk", C[:, i, :i], out[:, :i, :])
+        row[:, i] += 1.0
+        out[:, i, :] = row / diag[:, i, None]
+    return out
 
 
 def build_structure(
@@ -239,7 +265,7 @@ class MarginalLikelihood:
                 except np.linalg.LinAlgError as err:
                     raise NotPositiveDefinite(str(err)) from err
                 logdet += 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-                Cinv = np.tril(np.linalg.inv(chol))
+                Cinv = lower_triangular_inverse(chol)
             whitened.append((Cinv, Cinv @ g.X, np.einsum("bij,bj->bi", Cinv, yb)))
         Xt = np.concatenate([xt.reshape(-1, p) for _, xt, _ in whitened])
         yt = np.concatenate([y.reshape(-1) for _, _, y in whitened])

@@ -20,6 +20,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/effect_sizes.smk"
+include: "workflow/rules/overall.smk"
+include: "workflow/rules/moderators.smk"
+include: "workflow/rules/components.smk"
+include: "workflow/rules/bias.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/warnings.smk"
 include: "workflow/rules/coding.smk"
 
 

@@ -96,3 +96,13 @@ def run_effect_sizes(
     _write_json(out_summary, result.counts)
     for line in result.log_lines():
         log.info("%s", line)
+
+
+def run_collect_warnings(flag_files: list[str], out: str) -> None:
+    """Concatenate the steps' flag files (one line per flag) into one warnings file."""
+    lines: list[str] = []
+    for path in flag_files:
+        lines += [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    log.info("warnings: %d flag(s) from %d step(s)", len(lines), len(flag_files))

@@ -1,0 +1,260 @@
+"""What every analysis step shares: its data, its model settings, its flags and its outputs.
+
+An analysis step (overall, moderators, components, bias, sensitivity) reads
+``results/<analysis>/effect_sizes.csv`` with the codebook, fits models as the config's ``models``
+section says, collects every flag it raises (small cells, non-convergence, dropped rows) and writes
+readable CSV tables and full-precision JSON. This module holds those shared pieces so that the
+steps hold only their own statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .cleaning import read_clean
+from .codebook import Codebook, load_codebook
+from .models import MetaResult, fit
+from .robust import coef_test, robust_vcov, wald_test
+
+log = logging.getLogger(__name__)
+
+#: the effect-size columns every analysis needs
+YI, VI = "yi", "vi"
+
+STRUCTURES = ("three_level", "random_effects", "fixed_effect")
+
+
+# --------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class AnalysisData:
+    """The effect sizes of one analysis with the names that organise them.
+
+    Attributes
+    ----------
+    data : one row per effect size (typed codebook columns plus ``yi``, ``vi``, ...)
+    codebook : the coding scheme
+    study : the studies key column (outer level of the three-level model)
+    es : the effects key column (inner level)
+    subset : description of the subset analysed (e.g. ``{"outcome_domain": "social_support"}``)
+    """
+
+    data: pd.DataFrame
+    codebook: Codebook
+    study: str
+    es: str
+    subset: dict = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return len(self.data)
+
+    @property
+    def n_studies(self) -> int:
+        return int(self.data[self.study].nunique())
+
+    @property
+    def random(self) -> list[str]:
+        """The nested random levels of the three-level model: ``[study key, effect key]``."""
+        return [self.study, self.es]
+
+    def label(self, name: str) -> str:
+        """The codebook label of a column (the column name if it is not in the codebook)."""
+        try:
+            return self.codebook.label(name)
+        except (KeyError, AttributeError):
+            return name
+
+    def level_label(self, name: str, code: object) -> str:
+        try:
+            return str(self.codebook.level_label(name, code))
+        except (KeyError, AttributeError, ValueError):
+            return str(code)
+
+
+def load_analysis_data(
+    effect_sizes: str | Path,
+    codebook: str | Path | Codebook,
+    *,
+    subset: Mapping[str, object] | None = None,
+) -> AnalysisData:
+    """Read ``effect_sizes.csv`` with the codebook's types; optionally keep one subset.
+
+    ``subset`` maps a variable to the one code to keep (e.g. a per-domain analysis). Rows whose
+    ``yi``/``vi`` are missing cannot occur here (the effect-size step drops them with a reason).
+    """
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    data = read_clean(effect_sizes, cb)
+    for col in (YI, VI):
+        data[col] = pd.to_numeric(data[col], errors="coerce")
+    subset = dict(subset or {})
+    for name, code in subset.items():
+        keep = data[name].astype("string") == str(code)
+        log.info("subset %s = %s: %d of %d effect sizes", name, code, int(keep.sum()), len(data))
+        data = data.loc[keep.fillna(False).to_numpy()].reset_index(drop=True)
+    return AnalysisData(
+        data=data,
+        codebook=cb,
+        study=cb.key(cb.parent_table),
+        es=cb.key(cb.child_table),
+        subset=subset,
+    )
+
+
+# --------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ModelSpec:
+    """How the config says the analysis model is fitted (the config's ``models`` section)."""
+
+    structure: str = "three_level"
+    method: str = "REML"
+    test: str = "t"
+    level: float = 0.95
+    robust: str = "CR2"
+
+    @classmethod
+    def from_config(cls, models: Mapping[str, Any] | None) -> ModelSpec:
+        models = dict(models or {})
+        spec = cls(
+            structure=models.get("structure", cls.structure),
+            method=models.get("method", cls.method),
+            test=models.get("test", cls.test),
+            level=float(models.get("level", cls.level)),
+            robust=models.get("robust", cls.robust),
+        )
+        if spec.structure not in STRUCTURES:
+            raise ValueError(
+                f"models.structure must be one of {STRUCTURES}, got {spec.structure!r}"
+            )
+        return spec
+
+    def describe(self) -> str:
+        what = {
+            "three_level": "three-level model (effect sizes nested in studies)",
+            "random_effects": "random-effects model (effect sizes treated as independent)",
+            "fixed_effect": "fixed-effect (equal-effects) model",
+        }[self.structure]
+        method = "" if self.structure == "fixed_effect" else f", {self.method}"
+        return f"{what}{method}, {self.test} tests, {self.level:.0%} intervals"
+
+
+def fit_model(
+    ad: AnalysisData,
+    spec: ModelSpec,
+    *,
+    mods: Sequence[str] | None = None,
+    intercept: bool = True,
+    data: pd.DataFrame | None = None,
+    **kwargs: Any,
+) -> MetaResult:
+    """Fit the analysis model of ``spec`` to ``ad`` (or to ``data``, a subset of its rows)."""
+    frame = ad.data if data is None else data
+    if spec.structure == "three_level":
+        random, method, test = ad.random, spec.method, spec.test
+    elif spec.structure == "random_effects":
+        random, method, test = None, spec.method, spec.test
+    else:
+        random, method, test = None, "FE", spec.test
+    if random is not None and test == "knha":
+        test = "t"  # Knapp-Hartung is defined for one-level models only (as in metafor)
+    return fit(
+        frame,
+        YI,
+        VI,
+        mods=list(mods) if mods else None,
+        random=random,
+        method=method,
+        test=test,
+        level=spec.level,
+        intercept=intercept,
+        **kwargs,
+    )
+
+
+def robust_table(
+    result: MetaResult, cluster: str | None = None, level: float | None = None
+) -> pd.DataFrame:
+    """CR2 cluster-robust coefficient table (Satterthwaite df) of a fitted model.
+
+    Clustered by ``cluster`` (default: the model's outermost random level), as clubSandwich's
+    ``coef_test(vcov = "CR2")`` and ``conf_int`` (Pustejovsky & Tipton 2018).
+    """
+    rv = robust_vcov(result.cluster_blocks(cluster), result.b, type="CR2")
+    ct = coef_test(rv, result.b, list(result.coef_names), level=level or result.level)
+    return ct.to_frame()
+
+
+def robust_wald(result: MetaResult, constraints: Sequence[int], cluster: str | None = None) -> dict:
+    """CR2 Wald test with the HTZ small-sample correction (Tipton & Pustejovsky 2015)."""
+    rv = robust_vcov(result.cluster_blocks(cluster), result.b, type="CR2")
+    return wald_test(rv, result.b, list(constraints), test="HTZ").to_dict()
+
+
+# --------------------------------------------------------------------------- flags
+@dataclass
+class Flags:
+    """Every flag an analysis step raises, one line each (for the warnings file and report)."""
+
+    step: str
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, message: str) -> None:
+        line = f"[{self.step}] {message}"
+        log.warning("%s", line)
+        self.lines.append(line)
+
+    def check_fit(self, result: MetaResult, what: str) -> None:
+        """Flag non-convergence and dropped rows of a fitted model."""
+        if not result.converged:
+            self.add(f"{what}: the optimizer did not converge ({result.convergence.reason})")
+        if result.n_dropped:
+            self.add(f"{what}: {result.n_dropped} row(s) with missing values left out")
+
+    def write(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(self.lines) + ("\n" if self.lines else "")
+        Path(path).write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- outputs
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy -> Python, NaN/inf -> None, dataclasses via their to_dict()."""
+    if hasattr(value, "to_dict") and not isinstance(value, pd.DataFrame | pd.Series):
+        return jsonable(value.to_dict())
+    if isinstance(value, pd.DataFrame):
+        return jsonable(value.to_dict(orient="records"))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON with full precision."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(jsonable(obj), fh, indent=2)
+        fh.write("\n")
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV (full precision; headers are the readable labels)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)

@@ -48,7 +48,7 @@ def test_one_level_to_dict_carries_tau2_i2_and_q_profile() -> None:
 
 def test_coefficient_table(ml3) -> None:
     frame = ml3.to_frame()
-    assert list(frame.columns) == ["estimate", "se", "zval", "df", "pval", "ci_lb", "ci_ub"]
+    assert list(frame.columns) == ["estimate", "se", "zval", "pval", "ci_lb", "ci_ub"]
     assert list(frame.index) == list(ml3.coef_names)
     np.testing.assert_array_equal(frame["estimate"], ml3.b)
     t = fit(ASSINK, mods=["year"], random=["study", "esid"], test="t").to_frame()
@@ -153,3 +153,13 @@ def test_cluster_blocks_by_a_coarser_column_are_block_diagonal(ml3) -> None:
         across = studies[:, None] != studies[None, :]
         assert np.all(b.V[across] == 0.0)
         assert np.all(b.V[~across] > 0.0)
+
+
+def test_multilevel_pseudo_r2_is_the_reduction_of_the_summed_components(ml3) -> None:
+    """R2 = max(0, 100 (sum sigma2_0 - sum sigma2) / sum sigma2_0), sigma2_0 of the
+    intercept-only model with the same random structure and method (metafor's definition for rma,
+    extended to the total of the variance components)."""
+    null = fit(ASSINK, random=["study", "esid"])
+    s0, s1 = sum(null.sigma2.values()), sum(ml3.sigma2.values())
+    np.testing.assert_allclose(ml3.R2, max(0.0, 100 * (s0 - s1) / s0), rtol=1e-12)
+    assert null.R2 is None

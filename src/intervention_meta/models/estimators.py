@@ -18,12 +18,13 @@ Notation: :math:`w_i` weights, :math:`W = \\mathrm{diag}(w)`,
   :math:`\\hat\\tau^2 = (y_c^\\top P_1 y_c - \\mathrm{tr}(P_1V))/(k-p)`.
 * **DL** (DerSimonian & Laird 1986), :math:`w = 1/v`:
   :math:`\\hat\\tau^2 = (Q - (k-p))/\\mathrm{tr}(P_w)`, :math:`Q = y_c^\\top P_w y_c`.
-* **HS** (Hunter & Schmidt 2004): :math:`\\hat\\tau^2 = (Q - k)/\\sum w_i`; **HSk** (Hartung &
-  Makambi 2002 style small-sample version in metafor): :math:`(kQ/(k-p) - k)/\\sum w_i`.
+* **HS** (Hunter & Schmidt 1990, in the general form of Viechtbauer et al. 2015):
+  :math:`\\hat\\tau^2 = (Q - k)/\\sum w_i`; **HSk** (with the small-sample correction of
+  Brannick et al. 2019): :math:`(kQ/(k-p) - k)/\\sum w_i`.
 * **SJ** (Sidik & Jonkman 2005), :math:`\\tau^2_0 = \\sum (y_i-\\bar y)^2/k`,
   :math:`w = 1/(v + \\tau^2_0)`: :math:`\\hat\\tau^2 = \\tau^2_0\\, y_c^\\top P_w y_c/(k-p)`.
 * **PM** (Paule & Mandel 1982): the root of :math:`y_c^\\top P_{\\tau} y_c = k - p` with
-  :math:`w = 1/(v+\\tau^2)`; **PMM** (median-unbiased, Viechtbauer's metafor): target
+  :math:`w = 1/(v+\\tau^2)`; **PMM** (median-unbiased, Viechtbauer 2021): target
   :math:`\\chi^2_{k-p}` median. Found with R's ``uniroot`` on :math:`[0, \\max(100, 10\\,
   \\mathrm{mad}(y)^2)]`, tolerance :math:`\\epsilon^{1/4}`, as metafor.
 * **EB** (Morris 1983; Berkey et al. 1995): iterate :math:`\\tau^2 \\leftarrow \\tau^2 +
@@ -36,8 +37,12 @@ References
 ----------
 DerSimonian, R., & Laird, N. (1986). Meta-analysis in clinical trials. *Controlled Clinical
 Trials*, 7, 177-188.
-Hartung, J., & Makambi, K. H. (2002). Positive estimation of the between-study variance in
-meta-analysis. *South African Statistical Journal*, 36, 55-76.
+Brannick, M. T., Potter, S. M., Benitez, B., & Morris, S. B. (2019). Bias and precision of
+alternate estimators in meta-analysis: benefits of blending Schmidt-Hunter and Hedges approaches.
+*Organizational Research Methods*, 22, 490-514.
+Hunter, J. E., & Schmidt, F. L. (1990). *Methods of Meta-Analysis*. Sage.
+Morris, C. N. (1983). Parametric empirical Bayes inference: theory and applications. *JASA*, 78,
+47-55.
 Sidik, K., & Jonkman, J. N. (2005). Simple heterogeneity variance estimation for meta-analysis.
 *JRSS C*, 54, 367-384.
 Paule, R. C., & Mandel, J. (1982). Consensus values and weighting factors. *Journal of Research of
@@ -45,6 +50,11 @@ the National Bureau of Standards*, 87, 377-385.
 Viechtbauer, W. (2005). Bias and efficiency of meta-analytic variance estimators in the
 random-effects model. *JEBS*, 30, 261-293.
 Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package. *JSS*, 36(3).
+Viechtbauer, W. (2021). Median-unbiased estimators for the amount of heterogeneity in
+meta-analysis. *European Congress of Methodology*.
+Viechtbauer, W., Lopez-Lopez, J. A., Sanchez-Meca, J., & Marin-Martinez, F. (2015). A comparison of
+procedures to test for moderators in mixed-effects meta-regression models. *Psychological
+Methods*, 20, 360-374.
 """
 
 from __future__ import annotations
@@ -123,8 +133,17 @@ def he_estimate(yc: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
 
 
 def q_statistic(tau2: float, yc: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
-    """Generalised Q, :math:`y^\\top P_\\tau y` with weights :math:`1/(v_i + \\tau^2)`."""
-    return DiagonalP.of(1.0 / (v + tau2), X).quad(yc)
+    """Generalised Q, :math:`y^\\top P_\\tau y = \\sum_i w_i r_i^2`, :math:`w = 1/(v + \\tau^2)`.
+
+    The weighted residuals are formed directly from the p x p normal equations: Q is the minimum of
+    the weighted residual sum of squares, so an error in the coefficients enters it only at second
+    order (this function is evaluated many times by the root searches).
+    """
+    w = 1.0 / (v + tau2)
+    WX = X * w[:, None]
+    b = np.linalg.solve(X.T @ WX, WX.T @ yc)
+    r = yc - X @ b
+    return float(np.sum(w * r * r))
 
 
 def se_tau2(

@@ -4,13 +4,14 @@
   coefficients ``btt`` is :math:`Q_M = b_{btt}^\\top V_{btt}^{-1} b_{btt} \\sim \\chi^2_m`.
 * ``test="t"``: the same statistics against :math:`t_{k-p}` (metafor 3.8 ``dfs = "residual"``);
   :math:`F = Q_M/m \\sim F(m, k-p)`.
-* ``test="knha"`` (Knapp & Hartung 2003; Hartung 1999): as ``"t"`` after scaling the covariance of
+* ``test="knha"`` (Hartung 1999; Knapp & Hartung 2003): as ``"t"`` after scaling the covariance of
   :math:`b` by :math:`s^2 = \\sum_i w_i(y_i - x_i^\\top b)^2/(k-p)`, :math:`w_i = 1/(v_i +
   \\hat\\tau^2)` (not truncated at 1, metafor 3.8; :math:`s^2 = 0` if the weighted RSS is below
   machine epsilon, as metafor).
 
 References
 ----------
+Hartung, J. (1999). An alternative method for meta-analysis. *Biometrical Journal*, 41, 901-916.
 Knapp, G., & Hartung, J. (2003). Improved tests for a random effects meta-regression with a single
 covariate. *Statistics in Medicine*, 22, 2693-2710.
 """

@@ -205,22 +205,17 @@ class MetaResult:
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table, one row per coefficient.
 
-        Columns: estimate, se, zval (or tval), df, pval, ci_lb, ci_ub.
+        Columns: estimate, se, zval, pval, ci_lb, ci_ub for z tests; estimate, se, tval, df, pval,
+        ci_lb, ci_ub for t / knha tests.
         """
-        stat_name = "zval" if self.zval is not None else "tval"
-        frame = pd.DataFrame(
-            {
-                "estimate": self.b,
-                "se": self.se,
-                stat_name: self.stat,
-                "df": self.dfs if self.dfs is not None else np.full(self.p, np.nan),
-                "pval": self.pval,
-                "ci_lb": self.ci_lb,
-                "ci_ub": self.ci_ub,
-            },
-            index=pd.Index(self.coef_names, name="coefficient"),
-        )
-        return frame
+        columns = {"estimate": self.b, "se": self.se}
+        if self.zval is not None:
+            columns["zval"] = self.zval
+        else:
+            columns["tval"] = self.tval
+            columns["df"] = self.dfs
+        columns.update({"pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
+        return pd.DataFrame(columns, index=pd.Index(self.coef_names, name="coefficient"))
 
     # ------------------------------------------------------------ operations
     def wald(self, btt: Sequence[int | str] | int | str) -> WaldTest:

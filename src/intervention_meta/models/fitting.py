@@ -497,7 +497,9 @@ def fit_design(
     level_tests: tuple[LevelTest, ...] = ()
     if multilevel and control.level_tests and method in METHODS_MULTILEVEL:
         level_tests = tuple(
-            _level_test(design, structure, method, fixed, control, theta, l, ev, fs[fs_type], parms)
+            _level_test(
+                design, structure, method, fixed, control, theta, l, ll_sat, fs[fs_type], parms
+            )
             for l in range(len(theta))
             if np.isnan(fixed[l])
         )
@@ -568,7 +570,7 @@ def _level_test(
     control: Control,
     theta: np.ndarray,
     lev: int,
-    ev_full: Any,
+    ll_sat: float,
     fs_full: Mapping[str, float],
     parms_full: int,
 ) -> LevelTest:
@@ -581,8 +583,6 @@ def _level_test(
     comps = _estimate_components(design, structure, method, fixed_r, control, start=start)
     reml = method == "REML"
     ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(comps.theta)
-    ev0 = MarginalLikelihood(structure, design.y, reml=False).evaluate(np.zeros_like(theta))
-    ll_sat = -0.5 * (k * LOG_2PI + ev0.logdet)
     parms_r = p + int(np.isnan(fixed_r).sum())
     fs_r = _fit_stats(ev.loglik_ml, ev.loglik_reml, ll_sat, k, p, parms_r)["REML" if reml else "ML"]
     lrt = max(0.0, fs_r["deviance"] - fs_full["deviance"])

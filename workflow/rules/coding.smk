@@ -1,6 +1,85 @@
-# Tools for coders: coding manual, coding template, inter-rater reliability (filled in by issue 5).
+# Tools for coders: the coding manual and the coding template (made from the codebook, shared by
+# all analyses, in results/codebook/), and the inter-rater reliability of a second coder (only
+# when the config names the second coder's file(s) under `reliability`).
+CODING_RES = "results/codebook"
+RELIABILITY = config.get("reliability") or {}
 
 
 def coding_outputs():
     """Outputs of the coding tools that `rule all` asks for."""
-    return []
+    out = [
+        f"{CODING_RES}/manual.md",
+        f"{CODING_RES}/manual.html",
+        f"{CODING_RES}/coding_template.xlsx",
+    ]
+    if RELIABILITY.get("studies"):
+        out += [
+            f"{RES}/reliability/agreement.csv",
+            f"{RES}/reliability/agreement.json",
+            f"{RES}/reliability/disagreements.csv",
+        ]
+    return out
+
+
+def reliability_inputs(wildcards):
+    """Coder A (the main data files) and coder B (the files under `reliability`)."""
+    files = {
+        "codebook": config["codebook"],
+        "studies_a": config["data"]["studies"],
+        "studies_b": RELIABILITY["studies"],
+    }
+    if RELIABILITY.get("effects"):
+        files["effects_a"] = config["data"]["effects"]
+        files["effects_b"] = RELIABILITY["effects"]
+    return files
+
+
+rule coding_manual:
+    """The coding manual: every variable with its instruction, codes, missing codes and uses."""
+    input:
+        codebook=config["codebook"],
+    output:
+        md=f"{CODING_RES}/manual.md",
+        html=f"{CODING_RES}/manual.html",
+    log:
+        f"{CODING_RES}/logs/coding_manual.log",
+    conda:
+        ENV
+    script:
+        "../scripts/coding_manual.py"
+
+
+rule coding_template:
+    """The Excel coding template: one sheet per table, drop-down lists, checks, instructions."""
+    input:
+        codebook=config["codebook"],
+    output:
+        xlsx=f"{CODING_RES}/coding_template.xlsx",
+    log:
+        f"{CODING_RES}/logs/coding_template.log",
+    conda:
+        ENV
+    script:
+        "../scripts/coding_template.py"
+
+
+if RELIABILITY.get("studies"):
+
+    rule reliability:
+        """Agreement of a second coder with the main data, per variable, and every
+        disagreement for the consensus meeting."""
+        input:
+            unpack(reliability_inputs),
+        output:
+            agreement=f"{RES}/reliability/agreement.csv",
+            json=f"{RES}/reliability/agreement.json",
+            disagreements=f"{RES}/reliability/disagreements.csv",
+        log:
+            logfile("reliability"),
+        conda:
+            ENV
+        params:
+            conf_level=RELIABILITY.get("conf_level", 0.95),
+            tolerance=RELIABILITY.get("tolerance", 0.0),
+        script:
+            "../scripts/coding_reliability.py"

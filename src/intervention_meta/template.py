@@ -309,7 +309,9 @@ def write_template(
                 ws.add_data_validation(dv)
         ws.freeze_panes = "A2"
 
-    _write_instructions(wb.create_sheet(title=instructions_name, index=len(cb.tables)), cb)
+    _write_instructions(wb.create_sheet(title=instructions_name), cb)
+    if lists_ws is not None:  # last: data sheets, instructions, then the hidden lists
+        wb.move_sheet(lists_ws, offset=len(wb.sheetnames) - 1 - wb.index(lists_ws))
     wb.active = 0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

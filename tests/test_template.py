@@ -92,9 +92,15 @@ def test_level_columns_offer_their_codes_and_missing_codes_as_a_drop_down(templa
             assert str(dv.sqref) == f"{cell.column_letter}2:{cell.column_letter}{info.rows + 1}"
 
 
-def test_parent_key_on_the_child_sheet_offers_the_keys_of_the_parent_sheet(template):
+def test_keys_must_be_unique_and_the_parent_key_offers_the_keys_of_the_parent_sheet(template):
     path, info = template
-    ws = openpyxl.load_workbook(path)["effects"]
+    wb = openpyxl.load_workbook(path)
+    for table in ("studies", "effects"):
+        key = _validations(wb[table])["A"]
+        assert key.type == "custom"
+        assert key.formula1 == f"COUNTIF($A$2:$A${info.rows + 1},A2)=1"
+        assert info.validations[table][wb[table]["A1"].value] == "unique key"
+    ws = wb["effects"]
     dv = _validations(ws)["B"]  # study_id, right after the effects key
     assert ws["B1"].value == "study_id"
     assert dv.type == "list"
@@ -212,7 +218,7 @@ def test_long_or_comma_code_lists_go_to_a_hidden_lists_sheet(tmp_path):
     assert [lists.cell(row=i, column=1).value for i in range(2, 22)] == list(many)
     assert rules["C"].formula1 == "'lists'!$B$2:$B$4"
     assert [lists.cell(row=i, column=2).value for i in range(2, 5)] == ["a,b", "c", "NR"]
-    assert info.validations["instructions"] == {"kind": "list", "odd": "list"}
+    assert info.validations["instructions"] == {"sid": "unique key", "kind": "list", "odd": "list"}
     frame, read = read_table(tmp_path / "t.xlsx", table="es")
     assert read.sheet == "es" and list(frame.columns) == ["eid", "sid"]
 

@@ -24,6 +24,7 @@ Each data sheet has
     range, e.g. -99) a custom formula instead that admits the range *or* a missing code;
   - the parent key of the child table (e.g. ``study_id`` on the effects sheet): a drop-down of
     the keys typed on the parent sheet;
+  - each table's key: a custom rule that the value occurs once in the column;
 * id and text columns formatted as text, so that Excel keeps codes such as ``007`` as typed.
 
 Command line::
@@ -66,7 +67,7 @@ class TemplateInfo:
     sheets : the sheet names in order (data sheets, then ``instructions``; ``lists`` if used).
     columns : table -> its header row.
     validations : table -> column -> the kind of data validation (``"list"``, ``"whole"``,
-        ``"decimal"``, ``"custom"``, ``"parent key"``).
+        ``"decimal"``, ``"custom"``, ``"parent key"``, ``"unique key"``).
     rows : the number of data rows the validations cover (rows 2 .. rows + 1).
     """
 
@@ -273,6 +274,10 @@ def write_template(
             if name == parent_key and table.parent in parent_ranges:
                 dv = DataValidation(type="list", formula1=parent_ranges[table.parent])
                 kinds[table.name][name] = "parent key"
+            elif name == table.key:
+                column = f"${letter}$2:${letter}${last}"
+                dv = DataValidation(type="custom", formula1=f"COUNTIF({column},{first_cell})=1")
+                kinds[table.name][name] = "unique key"
             elif var.has_levels:
                 codes = list(var.levels) + list(var.missing)
                 inline = ",".join(codes)
@@ -302,7 +307,12 @@ def write_template(
                 dv.showInputMessage = True
                 dv.errorStyle = "stop"
                 dv.errorTitle = _short(f"{name}: not allowed", MAX_TITLE)
-                dv.error = _short(f"{var.label}: expected {_expected(var)}.", MAX_MESSAGE)
+                expected = _expected(var)
+                if kinds[table.name][name] == "unique key":
+                    expected = f"a {name} that is not yet in this column"
+                elif kinds[table.name][name] == "parent key":
+                    expected = f"a {name} of the {table.parent} sheet"
+                dv.error = _short(f"{var.label}: expected {expected}.", MAX_MESSAGE)
                 dv.promptTitle = _short(var.label or name, MAX_TITLE)
                 dv.prompt = _short(var.description or _expected(var), MAX_MESSAGE)
                 dv.add(sqref)

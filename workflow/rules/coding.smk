@@ -1,7 +1,15 @@
 # Tools for coders: the coding manual and the coding template (made from the codebook, shared by
 # all analyses, in results/codebook/), and the inter-rater reliability of a second coder (only
 # when the config names the second coder's file(s) under `reliability`).
-CODING_RES = "results/codebook"
+# The project's coding scheme (data/codebook.yaml) gets its manual and template in results/codebook/;
+# another data set's codebook gets them under its analysis, so two configs never overwrite each other.
+import os
+
+CODING_RES = (
+    "results/codebook"
+    if os.path.normpath(config["codebook"]) == os.path.normpath("data/codebook.yaml")
+    else f"{RES}/codebook"
+)
 RELIABILITY = config.get("reliability") or {}
 
 

@@ -48,6 +48,8 @@ from intervention_meta.simulate_coder2 import simulate_second_coder
 
 RAW = REPO / "data" / "raw"
 
+REFERENCE_EXTRA = Path(__file__).parent / "reference" / "extra"
+
 
 def _pairs_from_table(table: list[list[int]]) -> tuple[list[int], list[int]]:
     """Unit-level codes (coder A = row, coder B = column) from a contingency table."""
@@ -178,6 +180,18 @@ def test_icc_matches_shrout_fleiss1979_table2():
     assert round(res.ci_lower, 3) == 0.019
     assert round(res.ci_upper, 3) == 0.761
     assert (res.n, res.k) == (6, 4)
+
+
+def test_icc_matches_psych_icc_fixture():
+    """psych::ICC on the same data, full precision (tests/reference/extra/irr_icc_psych.R)."""
+    ref = json.loads((REFERENCE_EXTRA / "irr_icc_psych.json").read_text())
+    res = icc_a1(ref["data"])
+    want = ref["results"]
+    for got, key in [(res.icc, "icc"), (res.f, "f"), (res.p_value, "p")]:
+        assert got == pytest.approx(want[key], rel=1e-10), key
+    # the McGraw & Wong (1996) bounds involve an F quantile: iterative, so 1e-6
+    assert res.ci_lower == pytest.approx(want["ci_lower"], rel=1e-6)
+    assert res.ci_upper == pytest.approx(want["ci_upper"], rel=1e-6)
 
 
 def test_icc_formula_from_mean_squares():

@@ -1,0 +1,1215 @@
+"""Moderator analyses: one meta-regression per codebook moderator, and the multiple-moderator model.
+
+Every codebook variable whose role includes ``moderator`` gets its own model (the analysis model of
+the config's ``models`` section, by default the three-level model with effect sizes nested in
+studies), so a variable added to the codebook is analysed without a code change.
+
+Categorical moderators (types binary, categorical, ordinal; the variable as a factor, levels in the
+codebook's order)
+    * the mean effect of every category from the intercept-free model
+      :math:`y_{ij} = \\sum_c \\beta_c\\,[x_{ij} = c] + u_j + w_{ij} + e_{ij}`
+      (metafor ``rma.mv(yi, vi, mods = ~ factor(x) - 1, random = ~ 1 | study/es)``), model-based and
+      CR2 cluster-robust (clubSandwich ``coef_test(vcov = "CR2")``, Pustejovsky & Tipton 2018);
+    * the omnibus test of differences between categories from the same model with an intercept:
+      :math:`Q_M = \\hat\\beta_{-0}'\\,\\mathrm{Var}(\\hat\\beta_{-0})^{-1}\\hat\\beta_{-0}`,
+      referred to :math:`F(m, k - p)` as :math:`Q_M/m` for t tests (metafor ``test = "t"``) or to
+      :math:`\\chi^2_m` for z tests, and its CR2 version, the Wald test of the same contrasts with
+      the HTZ small-sample correction (clubSandwich ``Wald_test(test = "HTZ")``, Tipton &
+      Pustejovsky 2015);
+    * categories with fewer studies than ``min_studies`` are reported (their means come from the
+      model with all categories) but flagged and left out of the test, which is then computed on
+      the rows of the other categories; with fewer than two testable categories there is no test.
+
+Continuous moderators (types integer, number)
+    the slope and the intercept of :math:`y_{ij} = \\beta_0 + \\beta_1 x_{ij} + u_j + w_{ij} +
+    e_{ij}`, model-based and CR2; the test of the slope (F(1, k - 2) = t^2 for t tests) and its HTZ
+    version (equal to the squared CR2 t test with its Satterthwaite df).
+
+With every model: the variance components left (:math:`\\hat\\sigma^2` per level) and the
+pseudo-:math:`R^2 = 100\\max(0, (S_0 - S)/S_0)` with :math:`S = \\sum_l\\hat\\sigma^2_l` and
+:math:`S_0` from the intercept-only model on the same rows (Raudenbush 2009; metafor). Rows
+whose moderator value is missing are left out of that moderator's models (counted). The omnibus p
+values are adjusted across moderators with Holm's (1979) step-down method, separately for the
+model-based and the CR2 tests.
+
+Multiple-moderator model (:func:`multiple_moderator_model`)
+    all listed moderators together (by default every binary moderator of the studies table: the
+    intervention components), on the complete cases, with the rows left out counted per missing
+    variable, coefficients (model-based and CR2), the omnibus test of all moderators (model-based
+    F and CR2 HTZ) and variance inflation factors (:func:`variance_inflation_factors`).
+
+References
+----------
+Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level meta-analytic models in R: A step-by-
+step tutorial. *The Quantitative Methods for Psychology*, 12(3), 154-174.
+Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian Journal of
+Statistics*, 6(2), 65-70.
+Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance
+estimation and hypothesis testing in fixed effects models. *Journal of Business & Economic
+Statistics*, 36(4), 672-683.
+Raudenbush, S. W. (2009). Analyzing effect sizes: Random-effects models. In *The Handbook of
+Research Synthesis and Meta-Analysis* (2nd ed., pp. 295-315).
+Tipton, E., & Pustejovsky, J. E. (2015). Small-sample adjustments for tests of moderators and model
+fit using robust variance estimation in meta-regression. *Journal of Educational and Behavioral
+Statistics*, 40(6), 604-634.
+Fox, J., & Monette, G. (1992). Generalized collinearity diagnostics. *JASA*, 87(417), 178-183.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+from statsmodels.stats.multitest import multipletests
+
+from .analysis import (
+    AnalysisData,
+    Flags,
+    ModelSpec,
+    fit_model,
+    jsonable,
+    load_analysis_data,
+    robust_table,
+    robust_wald,
+    write_json,
+    write_table,
+)
+from .codebook import LEVEL_TYPES, NUMERIC_TYPES, Codebook, Variable, normalise_code
+from .models import MetaResult, ModelError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CoefficientRow",
+    "ModeratorAnalyses",
+    "ModeratorResult",
+    "ModeratorTest",
+    "MultipleModeratorResult",
+    "VarianceInflation",
+    "analyse_moderator",
+    "analyse_moderators",
+    "component_variables",
+    "factor_column",
+    "moderator_variables",
+    "multiple_moderator_model",
+    "run_moderators",
+    "variance_inflation_factors",
+]
+
+#: fits inside the moderator analyses skip the likelihood-ratio tests of the random levels
+FIT_CONTROL = {"level_tests": False}
+
+_ADJUST = {"holm": "Holm"}
+
+
+# --------------------------------------------------------------------------- variables
+def moderator_variables(codebook: Codebook, exclude: Sequence[str] = ()) -> list[Variable]:
+    """The variables with role ``moderator``, minus ``exclude``, in the codebook's order."""
+    unknown = sorted(set(exclude) - {v.name for v in codebook.moderators()})
+    if unknown:
+        log.warning("moderators.exclude names no moderator of the codebook: %s", unknown)
+    return [v for v in codebook.moderators() if v.name not in set(exclude)]
+
+
+def component_variables(
+    codebook: Codebook, listed: Sequence[str] | None = None, exclude: Sequence[str] = ()
+) -> list[str]:
+    """The binary components: ``listed``, or every binary moderator of the studies table.
+
+    The default (``listed=None``) is the binary moderators of the codebook's parent (studies)
+    table, minus ``exclude``; a given list is taken as it is (its names must be codebook
+    variables).
+    """
+    if listed is not None:
+        unknown = [name for name in listed if name not in codebook]
+        if unknown:
+            raise ValueError(f"not codebook variables: {unknown}")
+        return list(listed)
+    return [
+        v.name
+        for v in codebook.variables_of(codebook.parent_table)
+        if v.type == "binary" and "moderator" in v.roles and v.name not in set(exclude)
+    ]
+
+
+def factor_column(series: pd.Series, variable: Variable | None = None) -> pd.Series:
+    """A coded column as a pandas Categorical of normalised codes, in the codebook's level order.
+
+    Codes that are not codebook levels (should not occur after cleaning) follow in sorted order;
+    missing values stay missing. The model core codes a Categorical with its first observed
+    category as the reference (treatment coding) or, without an intercept, one indicator per
+    category.
+    """
+    codes = (
+        series.astype("object")
+        .where(series.notna(), None)
+        .map(lambda x: None if x is None else normalise_code(x))
+    )
+    order = list(variable.levels) if variable is not None else []
+    extra = sorted(set(codes.dropna()) - set(order))
+    return pd.Series(
+        pd.Categorical(codes, categories=order + extra), index=series.index, name=series.name
+    )
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class CoefficientRow:
+    """One estimate of a moderator analysis: a category mean, intercept, slope or coefficient.
+
+    ``stat``/``df`` are the model's t (df = k - p) or z (df None); ``cr2_*`` the CR2 cluster-robust
+    version (Satterthwaite df); NaN where not computed.
+    """
+
+    term: str
+    code: str
+    label: str
+    k: int
+    n_studies: int
+    estimate: float
+    se: float
+    stat: float
+    df: float | None
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    cr2_se: float = math.nan
+    cr2_df: float = math.nan
+    cr2_pval: float = math.nan
+    cr2_ci_lb: float = math.nan
+    cr2_ci_ub: float = math.nan
+    tested: bool = True
+    note: str = ""
+    vif_weighted: float = math.nan
+    vif_unweighted: float = math.nan
+
+    def to_dict(self) -> dict:
+        return jsonable(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ModeratorTest:
+    """The omnibus test of a moderator (categories differ / slope is zero), model-based and CR2.
+
+    ``test`` is ``"F"`` (t tests: ``stat`` = QM/m with df1 = m, df2 = k - p) or ``"chi-square"``
+    (z tests: ``stat`` = QM, df2 None). ``cr2_*`` is the HTZ Wald test (Tipton & Pustejovsky 2015).
+    ``p_adj``/``cr2_p_adj`` are filled in across moderators.
+    """
+
+    test: str
+    stat: float
+    df1: int
+    df2: float | None
+    pval: float
+    cr2_fstat: float = math.nan
+    cr2_df1: float = math.nan
+    cr2_df2: float = math.nan
+    cr2_pval: float = math.nan
+    p_adj: float = math.nan
+    cr2_p_adj: float = math.nan
+    k: int = 0
+    n_studies: int = 0
+    categories: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return jsonable(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ModeratorResult:
+    """Everything reported for one moderator.
+
+    Attributes
+    ----------
+    name, label : the codebook variable and its label
+    kind : ``"categorical"`` or ``"continuous"``
+    var_type : the codebook type; ``table``: the table it is coded in
+    k, n_studies : effect sizes and studies with a value; ``k_missing``: rows left out (missing)
+    rows : category means (categorical) or intercept and slope (continuous)
+    test : the omnibus test, or None with ``no_test_reason``
+    sigma2, tau2, R2 : variance components left and pseudo-R^2 (%) of the tested model
+    models : compact summaries of the fitted models (for the JSON)
+    flags : the flag lines raised for this moderator
+    """
+
+    name: str
+    label: str
+    kind: str
+    var_type: str
+    table: str
+    k: int
+    n_studies: int
+    k_missing: int
+    rows: tuple[CoefficientRow, ...]
+    test: ModeratorTest | None
+    no_test_reason: str = ""
+    sigma2: dict[str, float] = field(default_factory=dict)
+    tau2: float | None = None
+    R2: float | None = None
+    models: dict[str, Any] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("rows", "test")}
+        out["rows"] = [r.to_dict() for r in self.rows]
+        out["test"] = None if self.test is None else self.test.to_dict()
+        return jsonable(out)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per category (or intercept and slope), with the moderator's name."""
+        frame = pd.DataFrame([r.__dict__ for r in self.rows])
+        frame.insert(0, "moderator", self.name)
+        return frame
+
+
+@dataclass(frozen=True)
+class VarianceInflation:
+    """Variance inflation factors of the columns of a design (the intercept has none).
+
+    ``weighted`` uses the whitening of the model's marginal covariance (GLS weights), ``unweighted``
+    the plain design (statsmodels' ``variance_inflation_factor`` with a constant).
+    """
+
+    names: tuple[str, ...]
+    weighted: np.ndarray
+    unweighted: np.ndarray
+
+    def to_dict(self) -> dict:
+        return jsonable(
+            {"names": self.names, "weighted": self.weighted, "unweighted": self.unweighted}
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"vif_weighted": self.weighted, "vif_unweighted": self.unweighted},
+            index=pd.Index(self.names, name="coefficient"),
+        )
+
+
+@dataclass(frozen=True)
+class MultipleModeratorResult:
+    """The multiple-moderator model on the complete cases.
+
+    ``missing_by_variable`` counts, per moderator, the rows whose value is missing (a row may miss
+    several); ``k_dropped``/``studies_dropped`` the rows and the studies that lose all their rows.
+    ``reason`` says why there is no model (then ``rows`` is empty).
+    """
+
+    variables: tuple[str, ...]
+    k: int
+    n_studies: int
+    k_dropped: int
+    studies_dropped: int
+    missing_by_variable: dict[str, int]
+    rows: tuple[CoefficientRow, ...]
+    test: ModeratorTest | None
+    sigma2: dict[str, float] = field(default_factory=dict)
+    tau2: float | None = None
+    R2: float | None = None
+    vif: VarianceInflation | None = None
+    vif_weights: str = ""
+    reason: str = ""
+    model: dict[str, Any] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("rows", "test", "vif")}
+        out["rows"] = [r.to_dict() for r in self.rows]
+        out["test"] = None if self.test is None else self.test.to_dict()
+        out["vif"] = None if self.vif is None else self.vif.to_dict()
+        return jsonable(out)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.rows])
+
+
+@dataclass(frozen=True)
+class ModeratorAnalyses:
+    """All single-moderator analyses, the skipped moderators and the p adjustment."""
+
+    results: tuple[ModeratorResult, ...]
+    skipped: dict[str, str]
+    p_adjust: str
+    spec: ModelSpec
+    min_studies: int
+    flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return jsonable(
+            {
+                "model": self.spec.describe(),
+                "p_adjust": self.p_adjust,
+                "min_studies": self.min_studies,
+                "moderators": [r.to_dict() for r in self.results],
+                "skipped": self.skipped,
+                "flags": list(self.flags),
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per moderator x category (or intercept/slope)."""
+        frames = [r.to_frame() for r in self.results if r.rows]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# --------------------------------------------------------------------------- helpers
+def _model_summary(result: MetaResult) -> dict:
+    """The numbers of a fitted model worth keeping in the JSON (not the whole result)."""
+    return jsonable(
+        {
+            "k": result.k,
+            "p": result.p,
+            "method": result.method,
+            "test": result.test,
+            "coefficients": result.to_frame().reset_index().to_dict(orient="records"),
+            "vb": result.vb,
+            "sigma2": result.sigma2,
+            "tau2": result.tau2,
+            "n_levels": result.n_levels,
+            "QE": result.QE,
+            "QEp": result.QEp,
+            "QM": result.QM,
+            "QMdf": list(result.QMdf),
+            "QMp": result.QMp,
+            "R2": result.R2,
+            "I2": result.I2,
+            "variance_distribution": result.variance_distribution,
+            "logLik": result.logLik,
+            "converged": result.converged,
+        }
+    )
+
+
+def _robust(result: MetaResult, ad: AnalysisData, spec: ModelSpec) -> pd.DataFrame | None:
+    """CR2 coefficient table clustered by study, or None (robust: none, or not computable)."""
+    if spec.robust.upper() != "CR2":
+        return None
+    try:
+        return robust_table(result, cluster=ad.study, level=spec.level)
+    except (ValueError, ModelError, np.linalg.LinAlgError) as err:
+        log.warning("CR2 coefficient table not computable: %s", err)
+        return None
+
+
+def _robust_test(
+    result: MetaResult, ad: AnalysisData, spec: ModelSpec, constraints: Sequence[int]
+) -> dict | None:
+    if spec.robust.upper() != "CR2":
+        return None
+    try:
+        return robust_wald(result, list(constraints), cluster=ad.study)
+    except (ValueError, ModelError, np.linalg.LinAlgError) as err:
+        log.warning("CR2 Wald test not computable: %s", err)
+        return None
+
+
+def _row(
+    result: MetaResult,
+    robust: pd.DataFrame | None,
+    i: int,
+    *,
+    term: str,
+    code: str,
+    label: str,
+    k: int,
+    n_studies: int,
+    tested: bool = True,
+    note: str = "",
+) -> CoefficientRow:
+    stat = result.stat
+    cr2: dict[str, float] = {}
+    if robust is not None:
+        r = robust.iloc[i]
+        cr2 = {
+            "cr2_se": float(r["se"]),
+            "cr2_df": float(r["df_satt"]),
+            "cr2_pval": float(r["p_satt"]),
+            "cr2_ci_lb": float(r["ci_lower"]),
+            "cr2_ci_ub": float(r["ci_upper"]),
+        }
+    return CoefficientRow(
+        term=term,
+        code=code,
+        label=label,
+        k=k,
+        n_studies=n_studies,
+        estimate=float(result.b[i]),
+        se=float(result.se[i]),
+        stat=float(stat[i]),
+        df=None if result.dfs is None else float(result.dfs[i]),
+        pval=float(result.pval[i]),
+        ci_lb=float(result.ci_lb[i]),
+        ci_ub=float(result.ci_ub[i]),
+        tested=tested,
+        note=note,
+        **cr2,
+    )
+
+
+def _empty_row(term: str, code: str, label: str, k: int, n_studies: int, note: str):
+    nan = math.nan
+    return CoefficientRow(
+        term, code, label, k, n_studies, nan, nan, nan, None, nan, nan, nan, tested=False, note=note
+    )
+
+
+def _omnibus(
+    result: MetaResult,
+    ad: AnalysisData,
+    spec: ModelSpec,
+    btt: Sequence[int],
+    categories: Sequence[str] = (),
+) -> ModeratorTest:
+    """Model-based omnibus test of ``btt`` (metafor's QM) and its CR2 HTZ version."""
+    if tuple(btt) == tuple(result.btt):
+        qm, df1, df2, pval = result.QM, result.QMdf[0], result.QMdf[1], result.QMp
+    else:
+        wt = result.wald(list(btt))
+        qm, df1, df2, pval = wt.stat, wt.df1, wt.df2, wt.pval
+    rw = _robust_test(result, ad, spec, btt) or {}
+    return ModeratorTest(
+        test="chi-square" if df2 is None else "F",
+        stat=float(qm),
+        df1=int(df1),
+        df2=None if df2 is None else float(df2),
+        pval=float(pval),
+        cr2_fstat=float(rw.get("fstat", math.nan)),
+        cr2_df1=float(rw.get("df_num", math.nan)),
+        cr2_df2=float(rw.get("df_denom", math.nan)),
+        cr2_pval=float(rw.get("p_val", math.nan)) if rw.get("p_val") is not None else math.nan,
+        k=result.k,
+        n_studies=_n_studies(result._state.design.data, ad.study),
+        categories=tuple(categories),
+    )
+
+
+def _n_studies(frame: pd.DataFrame, study: str) -> int:
+    return int(frame[study].nunique())
+
+
+# --------------------------------------------------------------------------- one moderator
+def analyse_moderator(
+    ad: AnalysisData,
+    variable: Variable | str,
+    spec: ModelSpec | None = None,
+    *,
+    min_studies: int = 3,
+) -> ModeratorResult:
+    """Meta-regression of one moderator (see the module doc for what is computed).
+
+    Parameters
+    ----------
+    ad : the effect sizes with their codebook (one row per effect size)
+    variable : the codebook variable (or its name)
+    spec : how the model is fitted (default: three-level REML, t tests, CR2)
+    min_studies : categories with fewer studies are reported but left out of the test
+
+    Returns
+    -------
+    ModeratorResult
+    """
+    spec = spec or ModelSpec()
+    var = ad.codebook[variable] if isinstance(variable, str) else variable
+    name = var.name
+    flags = Flags("moderators")
+    if name not in ad.data.columns:
+        raise ValueError(f"moderator {name!r} is not a column of the effect sizes")
+    present = ad.data[name].notna().to_numpy()
+    k_missing = int((~present).sum())
+    frame = ad.data.loc[present].copy()
+    label = ad.label(name)
+    if k_missing:
+        flags.add(f"{name}: {k_missing} effect size(s) with a missing value left out of its models")
+    common = {
+        "name": name,
+        "label": label,
+        "var_type": var.type,
+        "table": var.table,
+        "k": len(frame),
+        "n_studies": _n_studies(frame, ad.study),
+        "k_missing": k_missing,
+    }
+    if var.type in NUMERIC_TYPES:
+        return _continuous(ad, spec, var, frame, flags, common)
+    if var.type in LEVEL_TYPES:
+        return _categorical(ad, spec, var, frame, flags, common, min_studies)
+    raise ValueError(f"moderator {name!r} has type {var.type!r}; only level or numeric types")
+
+
+def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
+    name = var.name
+    frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    try:
+        res = fit_model(ad, spec, mods=[name], data=frame, control=FIT_CONTROL)
+    except ModelError as err:
+        reason = f"model not estimable ({err})"
+        flags.add(f"{name}: no test, {reason}")
+        return ModeratorResult(
+            kind="continuous",
+            rows=(),
+            test=None,
+            no_test_reason=reason,
+            flags=tuple(flags.lines),
+            **common,
+        )
+    flags.check_fit(res, f"{name}: slope model")
+    robust = _robust(res, ad, spec)
+    k, ns = common["k"], common["n_studies"]
+    rows = (
+        _row(
+            res,
+            robust,
+            0,
+            term="intercept",
+            code="",
+            label="Intercept (moderator = 0)",
+            k=k,
+            n_studies=ns,
+            tested=False,
+        ),
+        _row(
+            res,
+            robust,
+            1,
+            term="slope",
+            code="",
+            label=f"Slope per unit of {common['label']}",
+            k=k,
+            n_studies=ns,
+        ),
+    )
+    test = _omnibus(res, ad, spec, [1], categories=("slope",))
+    return ModeratorResult(
+        kind="continuous",
+        rows=rows,
+        test=test,
+        sigma2=dict(res.sigma2),
+        tau2=res.tau2,
+        R2=res.R2,
+        models={"slope": _model_summary(res)},
+        flags=tuple(flags.lines),
+        **common,
+    )
+
+
+def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorResult:
+    name = var.name
+    frame[name] = factor_column(frame[name], var)
+    counts = (
+        frame.groupby(name, observed=True)
+        .agg(k=(ad.study, "size"), n_studies=(ad.study, "nunique"))
+        .reindex([c for c in frame[name].cat.categories if c in set(frame[name].dropna())])
+    )
+    observed = list(counts.index)
+    small = [c for c in observed if counts.loc[c, "n_studies"] < min_studies]
+    testable = [c for c in observed if c not in small]
+    models: dict[str, Any] = {}
+
+    def lab(code: str) -> str:
+        return ad.level_label(name, code)
+
+    notes = {
+        c: (
+            f"left out of the test: {counts.loc[c, 'n_studies']} stud"
+            f"{'y' if counts.loc[c, 'n_studies'] == 1 else 'ies'} (< {min_studies})"
+        )
+        for c in small
+    }
+    for c in small:
+        flags.add(f"{name}: category {c!r} ({lab(c)}) {notes[c]}; reported, not tested")
+
+    # the mean of every category (intercept-free model with all observed categories)
+    rows: list[CoefficientRow] = []
+    means = None
+    try:
+        if len(observed) >= 2:
+            means = fit_model(
+                ad, spec, mods=[name], intercept=False, data=frame, control=FIT_CONTROL
+            )
+        elif observed:
+            means = fit_model(ad, spec, data=frame, control=FIT_CONTROL)
+    except ModelError as err:
+        flags.add(f"{name}: category means not estimable ({err})")
+    if means is not None:
+        flags.check_fit(means, f"{name}: category means")
+        models["means"] = _model_summary(means)
+        robust = _robust(means, ad, spec)
+        for i, c in enumerate(observed):
+            rows.append(
+                _row(
+                    means,
+                    robust,
+                    i,
+                    term="mean",
+                    code=c,
+                    label=lab(c),
+                    k=int(counts.loc[c, "k"]),
+                    n_studies=int(counts.loc[c, "n_studies"]),
+                    tested=c in testable and len(testable) >= 2,
+                    note=notes.get(c, ""),
+                )
+            )
+    else:
+        for c in observed:
+            rows.append(
+                _empty_row(
+                    "mean",
+                    c,
+                    lab(c),
+                    int(counts.loc[c, "k"]),
+                    int(counts.loc[c, "n_studies"]),
+                    "not estimable",
+                )
+            )
+
+    # the test of differences between the testable categories (model with intercept)
+    test, reason, tested_model = None, "", None
+    if len(observed) < 2:
+        reason = f"only {len(observed)} category observed"
+    elif len(testable) < 2:
+        reason = (
+            f"fewer than 2 categories with at least {min_studies} studies "
+            f"({len(testable)} of {len(observed)})"
+        )
+    else:
+        sub = frame if not small else frame.loc[frame[name].isin(testable)].copy()
+        try:
+            tested_model = fit_model(ad, spec, mods=[name], data=sub, control=FIT_CONTROL)
+        except ModelError as err:
+            reason = f"model not estimable ({err})"
+    if tested_model is not None:
+        flags.check_fit(tested_model, f"{name}: test model")
+        models["test"] = _model_summary(tested_model)
+        test = _omnibus(tested_model, ad, spec, list(range(1, tested_model.p)), categories=testable)
+    else:
+        flags.add(f"{name}: no test of differences between categories ({reason})")
+    ref = tested_model if tested_model is not None else means
+    return ModeratorResult(
+        kind="categorical",
+        rows=tuple(rows),
+        test=test,
+        no_test_reason=reason,
+        sigma2=dict(ref.sigma2) if ref is not None else {},
+        tau2=ref.tau2 if ref is not None else None,
+        R2=tested_model.R2 if tested_model is not None else None,
+        models=models,
+        flags=tuple(flags.lines),
+        **common,
+    )
+
+
+# --------------------------------------------------------------------------- all moderators
+def adjust_pvalues(pvals: Sequence[float], method: str = "holm") -> np.ndarray:
+    """Adjusted p values (statsmodels ``multipletests``); NaN entries stay NaN, ``none`` = as is."""
+    p = np.asarray(pvals, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if method == "none":
+        return p.copy()
+    if ok.any():
+        out[ok] = multipletests(p[ok], method=method)[1]
+    return out
+
+
+def analyse_moderators(
+    ad: AnalysisData,
+    spec: ModelSpec | None = None,
+    *,
+    moderators: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    min_studies: int = 3,
+    p_adjust: str = "holm",
+) -> ModeratorAnalyses:
+    """Analyse every moderator of the codebook (or ``moderators``), each in its own model.
+
+    Moderators whose type cannot enter a model (text, id) or whose column is not in the data are
+    skipped with the reason. The omnibus p values (model-based, and CR2) are adjusted across the
+    moderators with a test (``p_adjust``: ``"holm"`` or ``"none"``).
+    """
+    spec = spec or ModelSpec()
+    cb = ad.codebook
+    if moderators is None:
+        variables = moderator_variables(cb, exclude)
+    else:
+        variables = [cb[m] for m in moderators if m not in set(exclude)]
+    flags = Flags("moderators")
+    skipped: dict[str, str] = {}
+    results: list[ModeratorResult] = []
+    for var in variables:
+        if var.type not in LEVEL_TYPES + NUMERIC_TYPES:
+            skipped[var.name] = f"type {var.type} cannot be a moderator"
+        elif var.name not in ad.data.columns:
+            skipped[var.name] = "not a column of the effect sizes"
+        elif ad.data[var.name].notna().sum() == 0:
+            skipped[var.name] = "no effect size has a value"
+        else:
+            log.info("moderator %s (%s)", var.name, var.type)
+            results.append(analyse_moderator(ad, var, spec, min_studies=min_studies))
+            flags.lines.extend(results[-1].flags)
+            continue
+        flags.add(f"{var.name}: skipped ({skipped[var.name]})")
+    tests = [r.test for r in results]
+    p = adjust_pvalues([t.pval if t else math.nan for t in tests], p_adjust)
+    p_cr2 = adjust_pvalues([t.cr2_pval if t else math.nan for t in tests], p_adjust)
+    adjusted = []
+    for i, r in enumerate(results):
+        if r.test is not None:
+            t = ModeratorTest(**{**r.test.__dict__, "p_adj": p[i], "cr2_p_adj": p_cr2[i]})
+            r = ModeratorResult(**{**r.__dict__, "test": t})
+        adjusted.append(r)
+    return ModeratorAnalyses(
+        results=tuple(adjusted),
+        skipped=skipped,
+        p_adjust=p_adjust,
+        spec=spec,
+        min_studies=min_studies,
+        flags=tuple(flags.lines),
+    )
+
+
+# --------------------------------------------------------------------------- VIF
+def variance_inflation_factors(
+    X: np.ndarray,
+    names: Sequence[str],
+    cov_blocks: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    intercept: int | None = 0,
+) -> VarianceInflation:
+    """Variance inflation factor of every non-intercept column of a design.
+
+    .. math:: \\mathrm{VIF}_j = \\frac{\\mathrm{TSS}_j}{\\mathrm{RSS}_j}
+              = \\frac{1}{1 - R^2_j},
+
+    with :math:`\\mathrm{RSS}_j` the residual sum of squares of column :math:`j` regressed on the
+    other columns and :math:`\\mathrm{TSS}_j` that on the intercept alone (the centred total sum of
+    squares), both in the metric of the model's weights: every column is whitened first,
+    :math:`X^* = L^{-1}X` with :math:`M = LL'` the marginal covariance of the model, block by block
+    (``cov_blocks``: (row positions, covariance) per cluster). Then :math:`\\mathrm{VIF}_j` is the
+    factor by which the GLS variance of :math:`\\hat\\beta_j` is inflated by the column's
+    correlation with the others (Fox & Monette 1992 for the idea; here with GLS weights). Without
+    ``cov_blocks`` the unweighted VIF (statsmodels ``variance_inflation_factor`` on a design with
+    a constant; R ``diag(solve(cor(X[, -1])))``). A factor with several indicator columns gets one
+    VIF per column (not the generalised VIF).
+
+    Parameters
+    ----------
+    X : (k, p) design with the intercept column at position ``intercept`` (None: no intercept,
+        then TSS is uncentred)
+    names : the p column names
+    cov_blocks : optional whitening blocks covering all rows
+    """
+    X = np.asarray(X, dtype=float)
+    Xw = X.copy()
+    if cov_blocks is not None:
+        for rows, V in cov_blocks:
+            L = linalg.cholesky(np.asarray(V, dtype=float), lower=True)
+            Xw[rows] = linalg.solve_triangular(L, X[rows], lower=True)
+
+    def rss(y: np.ndarray, A: np.ndarray) -> float:
+        if A.shape[1] == 0:
+            return float(y @ y)
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        r = y - A @ coef
+        return float(r @ r)
+
+    cols = [j for j in range(X.shape[1]) if j != intercept]
+    base = Xw[:, [intercept]] if intercept is not None else Xw[:, :0]
+    vif = []
+    for j in cols:
+        others = np.delete(Xw, j, axis=1)
+        r = rss(Xw[:, j], others)
+        vif.append(rss(Xw[:, j], base) / r if r > 0 else math.inf)
+    return VarianceInflation(
+        names=tuple(names[j] for j in cols),
+        weighted=np.array(vif) if cov_blocks is not None else np.full(len(cols), np.nan),
+        unweighted=np.array(vif) if cov_blocks is None else np.full(len(cols), np.nan),
+    )
+
+
+def _vif_of(result: MetaResult) -> VarianceInflation:
+    """GLS-weighted (model's marginal covariance) and unweighted VIFs of a fitted model."""
+    design = result._state.design
+    X, names = design.X, list(result.coef_names)
+    icpt = 0 if design.intercept else None
+    blocks = [(b.index, b.V) for b in result.cluster_blocks()]
+    w = variance_inflation_factors(X, names, blocks, intercept=icpt)
+    u = variance_inflation_factors(X, names, None, intercept=icpt)
+    return VarianceInflation(names=w.names, weighted=w.weighted, unweighted=u.unweighted)
+
+
+# --------------------------------------------------------------------------- multiple model
+def multiple_moderator_model(
+    ad: AnalysisData,
+    variables: Sequence[str],
+    spec: ModelSpec | None = None,
+) -> MultipleModeratorResult:
+    """All ``variables`` together in one model (with intercept), on the complete cases.
+
+    Level-type variables enter as factors (reference: the first codebook level observed, e.g. 0 =
+    component absent), numeric ones as they are. Reports the coefficients (model-based and CR2),
+    the omnibus test of all moderators (model-based and CR2 HTZ), the variance components left,
+    pseudo-R^2 and the variance inflation factors (:func:`variance_inflation_factors`, weighted by
+    the fitted model's marginal covariance, and unweighted).
+    """
+    spec = spec or ModelSpec()
+    variables = list(variables)
+    flags = Flags("moderators")
+    data = ad.data
+    absent = [v for v in variables if v not in data.columns]
+    if absent:
+        raise ValueError(f"multiple-moderator model: not columns of the effect sizes: {absent}")
+    missing = data[variables].isna() if variables else pd.DataFrame(index=data.index)
+    by_var = {v: int(missing[v].sum()) for v in variables}
+    incomplete = missing.any(axis=1).to_numpy() if variables else np.zeros(len(data), bool)
+    frame = data.loc[~incomplete].copy()
+    k_dropped = int(incomplete.sum())
+    studies_dropped = _n_studies(data, ad.study) - _n_studies(frame, ad.study)
+    common = {
+        "variables": tuple(variables),
+        "k": len(frame),
+        "n_studies": _n_studies(frame, ad.study),
+        "k_dropped": k_dropped,
+        "studies_dropped": studies_dropped,
+        "missing_by_variable": by_var,
+    }
+    if k_dropped:
+        why = ", ".join(f"{v} missing in {n}" for v, n in by_var.items() if n)
+        flags.add(
+            f"multiple-moderator model: {k_dropped} effect size(s) ({studies_dropped} whole "
+            f"stud{'y' if studies_dropped == 1 else 'ies'}) left out for missing values ({why})"
+        )
+    if not variables:
+        reason = "no moderators listed"
+        flags.add(f"multiple-moderator model: not fitted ({reason})")
+        return MultipleModeratorResult(
+            rows=(), test=None, reason=reason, flags=tuple(flags.lines), **common
+        )
+    for v in variables:
+        var = ad.codebook.variables.get(v)
+        if var is not None and var.type in LEVEL_TYPES:
+            frame[v] = factor_column(frame[v], var)
+        else:
+            frame[v] = pd.to_numeric(frame[v], errors="coerce").astype(float)
+    try:
+        res = fit_model(ad, spec, mods=variables, data=frame, control=FIT_CONTROL)
+    except ModelError as err:
+        reason = f"model not estimable ({err})"
+        flags.add(f"multiple-moderator model: not fitted ({reason})")
+        return MultipleModeratorResult(
+            rows=(), test=None, reason=reason, flags=tuple(flags.lines), **common
+        )
+    flags.check_fit(res, "multiple-moderator model")
+    robust = _robust(res, ad, spec)
+    try:
+        vif = _vif_of(res)
+    except (np.linalg.LinAlgError, ValueError) as err:
+        log.warning("VIF not computable: %s", err)
+        vif = None
+    vif_map = (
+        {}
+        if vif is None
+        else dict(zip(vif.names, zip(vif.weighted, vif.unweighted, strict=True), strict=True))
+    )
+    terms = res._state.design.terms
+    rows = []
+    for i, coef in enumerate(res.coef_names):
+        term, code, label = _describe_coefficient(ad, terms, coef)
+        vw, vu = vif_map.get(coef, (math.nan, math.nan))
+        row = _row(
+            res,
+            robust,
+            i,
+            term=term,
+            code=code,
+            label=label,
+            k=res.k,
+            n_studies=common["n_studies"],
+        )
+        rows.append(CoefficientRow(**{**row.__dict__, "vif_weighted": vw, "vif_unweighted": vu}))
+    test = _omnibus(res, ad, spec, list(range(1, res.p)) if res.p > 1 else [0])
+    return MultipleModeratorResult(
+        rows=tuple(rows),
+        test=test,
+        sigma2=dict(res.sigma2),
+        tau2=res.tau2,
+        R2=res.R2,
+        vif=vif,
+        vif_weights=(
+            "GLS weights: the design whitened by the fitted model's marginal covariance "
+            "(sigma2 per level + sampling variances), then VIF_j = 1/(1 - R2_j) of column j on "
+            "the other columns; unweighted: the plain design"
+        ),
+        model=_model_summary(res),
+        flags=tuple(flags.lines),
+        **common,
+    )
+
+
+def _describe_coefficient(ad: AnalysisData, terms, coef: str) -> tuple[str, str, str]:
+    """(variable, code, readable label) of a coefficient name of the model core."""
+    if coef == "intrcpt":
+        return "intercept", "", "Intercept (all factors at their reference category)"
+    for t in terms:
+        if coef not in t.names:
+            continue
+        if t.kind == "numeric":
+            return t.column, "", f"{ad.label(t.column)} (per unit)"
+        code = t.coded_levels[t.names.index(coef)]
+        ref = t.levels[0] if len(t.coded_levels) < len(t.levels) else None
+        vs = f" (vs {ad.level_label(t.column, ref)})" if ref is not None else ""
+        return t.column, code, f"{ad.label(t.column)}: {ad.level_label(t.column, code)}{vs}"
+    return coef, "", coef
+
+
+# --------------------------------------------------------------------------- tables
+def _variance_header(ad: AnalysisData, level: str) -> str:
+    if level == ad.study:
+        return f"Between-study variance (sigma2 {ad.label(level)})"
+    if level == ad.es:
+        return f"Within-study variance (sigma2 {ad.label(level)})"
+    return f"sigma2 {ad.label(level)}"
+
+
+def _ci_headers(level: float) -> tuple[str, str]:
+    pct = f"{100 * level:g}%"
+    return f"{pct} CI lower", f"{pct} CI upper"
+
+
+def _stat_header(spec: ModelSpec) -> str:
+    return "z" if spec.test == "z" else "t"
+
+
+def _yes(x: bool) -> str:
+    return "yes" if x else "no"
+
+
+def moderators_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.DataFrame:
+    """The readable table ``moderators.csv``: one row per moderator x category (or term)."""
+    lo, hi = _ci_headers(analyses.spec.level)
+    st = _stat_header(analyses.spec)
+    out = []
+    level_name = {ad.codebook.parent_table: "study", ad.codebook.child_table: "effect size"}
+    for r in analyses.results:
+        for row in r.rows:
+            out.append(
+                {
+                    "Moderator": r.name,
+                    "Moderator label": r.label,
+                    "Coded per": level_name.get(r.table, r.table),
+                    "Type": r.var_type,
+                    "Term": row.term,
+                    "Category code": row.code,
+                    "Category": row.label,
+                    "k (effect sizes)": row.k,
+                    "Studies": row.n_studies,
+                    "Estimate (g)": row.estimate,
+                    "SE": row.se,
+                    lo: row.ci_lb,
+                    hi: row.ci_ub,
+                    st: row.stat,
+                    "df": row.df,
+                    "p": row.pval,
+                    "CR2 SE": row.cr2_se,
+                    "CR2 df": row.cr2_df,
+                    f"CR2 {lo}": row.cr2_ci_lb,
+                    f"CR2 {hi}": row.cr2_ci_ub,
+                    "CR2 p": row.cr2_pval,
+                    "In test": _yes(row.tested),
+                    "k missing (left out)": r.k_missing,
+                    "Note": row.note,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def moderator_tests_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.DataFrame:
+    """The readable table ``moderator_tests.csv``: one row per moderator."""
+    adj = _ADJUST.get(analyses.p_adjust)
+    levels = list(dict.fromkeys(lv for r in analyses.results for lv in r.sigma2))
+    out = []
+    for r in analyses.results:
+        t = r.test
+        nan = math.nan
+        row = {
+            "Moderator": r.name,
+            "Moderator label": r.label,
+            "Type": r.var_type,
+            "k (effect sizes)": r.k,
+            "Studies": r.n_studies,
+            "k missing (left out)": r.k_missing,
+            "Tested": (
+                "slope" if r.kind == "continuous" else (", ".join(t.categories) if t else "")
+            ),
+            "k in test": t.k if t else nan,
+            "Studies in test": t.n_studies if t else nan,
+            "Test": (
+                ("F test of the slope" if r.kind == "continuous" else "F test of differences")
+                if t and t.test == "F"
+                else ("Wald chi-square test" if t else "no test")
+            ),
+            "F": t.stat if t and t.test == "F" else nan,
+            "Chi-square": t.stat if t and t.test != "F" else nan,
+            "df1": t.df1 if t else nan,
+            "df2": t.df2 if t and t.df2 is not None else nan,
+            "p": t.pval if t else nan,
+        }
+        if adj:
+            row[f"p ({adj})"] = t.p_adj if t else nan
+        row.update(
+            {
+                "CR2 F (HTZ)": t.cr2_fstat if t else nan,
+                "CR2 df1": t.cr2_df1 if t else nan,
+                "CR2 df2": t.cr2_df2 if t else nan,
+                "CR2 p": t.cr2_pval if t else nan,
+            }
+        )
+        if adj:
+            row[f"CR2 p ({adj})"] = t.cr2_p_adj if t else nan
+        for lv in levels:
+            row[_variance_header(ad, lv)] = r.sigma2.get(lv, nan)
+        if r.tau2 is not None:
+            row["tau2"] = r.tau2
+        row["R2 (%)"] = r.R2 if r.R2 is not None else nan
+        row["Reason no test"] = r.no_test_reason
+        row["Flags"] = " | ".join(line.split("] ", 1)[-1] for line in r.flags)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def multiple_moderators_table(
+    mm: MultipleModeratorResult, ad: AnalysisData, spec: ModelSpec
+) -> pd.DataFrame:
+    """The readable table ``multiple_moderators.csv``: coefficients, then the omnibus test."""
+    lo, hi = _ci_headers(spec.level)
+    st = _stat_header(spec)
+    why = ", ".join(
+        f"{v} ({ad.label(v)}) missing in {n}" for v, n in mm.missing_by_variable.items() if n
+    )
+    used = f"complete cases: {mm.k} effect sizes from {mm.n_studies} studies"
+    dropped = (
+        f"; {mm.k_dropped} effect size(s) left out ({mm.studies_dropped} whole studies): {why}"
+        if mm.k_dropped
+        else "; no effect size left out"
+    )
+    rows = []
+    for r in mm.rows:
+        rows.append(
+            {
+                "Row": "coefficient",
+                "Variable": r.term,
+                "Code": r.code,
+                "Coefficient": r.label,
+                "Estimate (g)": r.estimate,
+                "SE": r.se,
+                lo: r.ci_lb,
+                hi: r.ci_ub,
+                st: r.stat,
+                "df": r.df,
+                "p": r.pval,
+                "CR2 SE": r.cr2_se,
+                "CR2 df": r.cr2_df,
+                f"CR2 {lo}": r.cr2_ci_lb,
+                f"CR2 {hi}": r.cr2_ci_ub,
+                "CR2 p": r.cr2_pval,
+                "VIF (GLS-weighted)": r.vif_weighted,
+                "VIF (unweighted)": r.vif_unweighted,
+            }
+        )
+    t = mm.test
+    omni = {
+        "Row": "omnibus test",
+        "Variable": ", ".join(mm.variables),
+        "Coefficient": "All moderators together" if t else f"no model: {mm.reason}",
+        "F": t.stat if t and t.test == "F" else math.nan,
+        "Chi-square": t.stat if t and t.test != "F" else math.nan,
+        "df1": t.df1 if t else math.nan,
+        "df2": t.df2 if t and t.df2 is not None else math.nan,
+        "p": t.pval if t else math.nan,
+        "CR2 F (HTZ)": t.cr2_fstat if t else math.nan,
+        "CR2 df1": t.cr2_df1 if t else math.nan,
+        "CR2 df2": t.cr2_df2 if t else math.nan,
+        "CR2 p": t.cr2_pval if t else math.nan,
+        "k (effect sizes)": mm.k,
+        "Studies": mm.n_studies,
+        "k left out": mm.k_dropped,
+        "R2 (%)": mm.R2 if mm.R2 is not None else math.nan,
+        "Note": used + dropped,
+    }
+    for lv, s2 in mm.sigma2.items():
+        omni[_variance_header(ad, lv)] = s2
+    rows.append(omni)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the step
+def run_moderators(
+    effect_sizes: str | Path,
+    codebook: str | Path,
+    *,
+    models: Mapping[str, Any] | None,
+    options: Mapping[str, Any] | None,
+    out_moderators: str | Path,
+    out_tests: str | Path,
+    out_multiple: str | Path,
+    out_json: str | Path,
+    out_flags: str | Path,
+) -> ModeratorAnalyses:
+    """The ``moderators`` step: every moderator alone, then the multiple-moderator model.
+
+    ``models`` is the config's ``models`` section, ``options`` its ``moderators`` section
+    (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``).
+    """
+    options = dict(options or {})
+    spec = ModelSpec.from_config(models)
+    ad = load_analysis_data(effect_sizes, codebook)
+    min_studies = int(options.get("min_studies", 3))
+    p_adjust = options.get("p_adjust", "holm")
+    exclude = list(options.get("exclude") or [])
+    log.info("moderators: %s; %d effect sizes from %d studies", spec.describe(), ad.k, ad.n_studies)
+    analyses = analyse_moderators(
+        ad, spec, exclude=exclude, min_studies=min_studies, p_adjust=p_adjust
+    )
+    multiple = component_variables(ad.codebook, options.get("multiple"), exclude)
+    mm = multiple_moderator_model(ad, multiple, spec)
+    flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
+    write_table(moderators_table(analyses, ad), out_moderators)
+    write_table(moderator_tests_table(analyses, ad), out_tests)
+    write_table(multiple_moderators_table(mm, ad, spec), out_multiple)
+    write_json(
+        {
+            "step": "moderators",
+            "model": spec.describe(),
+            "study": ad.study,
+            "effect_size": ad.es,
+            "k": ad.k,
+            "n_studies": ad.n_studies,
+            "notes": {
+                "means": "per category: intercept-free model with all observed categories",
+                "test": (
+                    "omnibus test of differences: the model with intercept on the categories "
+                    f"with at least {min_studies} studies (QM; F for t tests); CR2: HTZ Wald "
+                    "test of the same contrasts, clustered by study"
+                ),
+                "p_adjust": f"{p_adjust} across the moderators with a test",
+                "R2": "pseudo-R2 (%) against the intercept-only model on the same rows",
+            },
+            "single": analyses.to_dict(),
+            "multiple": mm.to_dict(),
+            "flags": flags.lines,
+        },
+        out_json,
+    )
+    flags.write(out_flags)
+    log.info(
+        "moderators: %d analysed, %d skipped, %d flag(s)",
+        len(analyses.results),
+        len(analyses.skipped),
+        len(flags.lines),
+    )
+    return analyses

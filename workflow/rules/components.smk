@@ -1,6 +1,29 @@
 # Rule(s) of the components analysis (issue 3); see workflow/rules/common.smk for RES, logfile, ENV.
 
 
+rule components:
+    """Component profiles (the combinations of binary components that occur, pooled per profile)
+    and, per component, the share of programmes with a positive effect that have it."""
+    input:
+        effect_sizes=f"{RES}/effect_sizes.csv",
+        codebook=config["codebook"],
+    output:
+        profiles=f"{RES}/tables/component_profiles.csv",
+        consistency=f"{RES}/tables/component_consistency.csv",
+        study_effects=f"{RES}/tables/study_effects.csv",
+        json=f"{RES}/models/components.json",
+        flags=flagfile("components"),
+    params:
+        models=config.get("models", {}),
+        options=config.get("components", {}),
+    log:
+        logfile("components"),
+    conda:
+        ENV
+    script:
+        "../scripts/components.py"
+
+
 def components_outputs():
     """Outputs of the components analysis that `rule all` asks for."""
-    return []
+    return list(rules.components.output)

@@ -7,8 +7,14 @@ components. The one-level model is the single-level case of the same blockwise l
 
 >>> from intervention_meta.models import fit
 >>> res = fit(df, mods=["deltype"], random=["study", "esid"])  # doctest: +SKIP
+
+On a fit: ``res.confint_profile()`` (profile-likelihood CIs of the variance components,
+:mod:`.profile`), ``res.robust()`` (CR2 cluster-robust inference, :mod:`.cluster_robust`); between
+fits: ``compare(full, reduced)`` and ``aic_table(...)`` (:mod:`.comparison`).
 """
 
+from intervention_meta.models.cluster_robust import RobustResult, robust_result
+from intervention_meta.models.comparison import AICTable, ModelComparison, aic_table, compare
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.fitting import (
     METHODS_MULTILEVEL,
@@ -19,19 +25,29 @@ from intervention_meta.models.fitting import (
 from intervention_meta.models.heterogeneity import QProfileCI, VarianceDistribution
 from intervention_meta.models.inference import WaldTest
 from intervention_meta.models.optimize import Convergence
+from intervention_meta.models.profile import ProfileCI, ProfileInterval, profile_ci
 from intervention_meta.models.results import LevelTest, MetaResult, Prediction
 
 __all__ = [
     "METHODS_MULTILEVEL",
     "METHODS_ONE_LEVEL",
+    "AICTable",
     "Control",
     "Convergence",
     "LevelTest",
     "MetaResult",
+    "ModelComparison",
     "ModelError",
     "Prediction",
+    "ProfileCI",
+    "ProfileInterval",
     "QProfileCI",
+    "RobustResult",
     "VarianceDistribution",
     "WaldTest",
+    "aic_table",
+    "compare",
     "fit",
+    "profile_ci",
+    "robust_result",
 ]

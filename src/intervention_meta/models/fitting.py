@@ -187,7 +187,7 @@ def _fixed_components(
     return out
 
 
-def _estimate_components(
+def estimate_components(
     design: Design,
     structure: BlockStructure,
     method: str,
@@ -421,7 +421,7 @@ def fit_design(
     _check_sizes(design, n_free)
     structure = build_structure(design.X, design.v, design.level_codes, rho)
     try:
-        comps = _estimate_components(design, structure, method, fixed, control)
+        comps = estimate_components(design, structure, method, fixed, control)
     except NotPositiveDefinite as err:
         raise ModelError(f"the marginal covariance is not positive definite ({err})") from err
     theta = comps.theta
@@ -490,7 +490,7 @@ def fit_design(
         elif n_free > 0:
             d0 = _intercept_only(design)
             s0 = build_structure(d0.X, d0.v, d0.level_codes, rho)
-            c0 = _estimate_components(d0, s0, method, fixed, control)
+            c0 = estimate_components(d0, s0, method, fixed, control)
             tot0, tot = float(np.sum(c0.theta)), float(np.sum(theta))
             r2 = 0.0 if tot0 == 0 else max(0.0, 100.0 * (tot0 - tot) / tot0)
 
@@ -555,7 +555,9 @@ def fit_design(
         n_dropped=len(design.dropped),
         dropped_rows=design.dropped,
         convergence=comps.convergence,
-        _state=ModelState(design=design, structure=structure, theta=theta),
+        _state=ModelState(
+            design=design, structure=structure, theta=theta, fixed=fixed, control=control
+        ),
     )
     if design.intercept_only:
         result = dataclasses.replace(result, prediction=result.predict())
@@ -580,7 +582,7 @@ def _level_test(
     fixed_r[lev] = 0.0
     start = theta.copy()
     start[lev] = 0.0
-    comps = _estimate_components(design, structure, method, fixed_r, control, start=start)
+    comps = estimate_components(design, structure, method, fixed_r, control, start=start)
     reml = method == "REML"
     ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(comps.theta)
     parms_r = p + int(np.isnan(fixed_r).sum())

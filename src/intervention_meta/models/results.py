@@ -102,11 +102,18 @@ class LevelTest:
 
 @dataclass(frozen=True)
 class ModelState:
-    """What a result needs to rebuild blocks or predict (not part of ``to_dict``)."""
+    """What a result needs to rebuild blocks, predict or refit (not part of ``to_dict``).
+
+    ``fixed`` holds the fixed variance components (NaN = estimated) and ``control`` the estimation
+    settings of the fit, so that profile likelihoods, permutation tests and comparisons refit the
+    model exactly as it was fitted.
+    """
 
     design: Design
     structure: BlockStructure
     theta: np.ndarray
+    fixed: np.ndarray | None = None
+    control: Any = None
 
 
 _COEF_FIELDS = ("b", "se", "zval", "tval", "pval", "ci_lb", "ci_ub")
@@ -257,6 +264,27 @@ class MetaResult:
             pi_ub=pred + crit * pi_se,
             level=self.level,
         )
+
+    def confint_profile(self, level: float | None = None, **kwargs: Any) -> Any:
+        """Profile-likelihood CIs of the variance components (metafor ``confint()``).
+
+        See :func:`intervention_meta.models.profile.profile_ci` (keyword arguments are passed on).
+        """
+        from intervention_meta.models.profile import profile_ci
+
+        return profile_ci(self, level, **kwargs)
+
+    def robust(
+        self, type: str = "CR2", cluster: str | None = None, level: float | None = None
+    ) -> Any:
+        """Cluster-robust coefficient table (Satterthwaite df) with ``wald(btt)`` (HTZ).
+
+        See :func:`intervention_meta.models.cluster_robust.robust_result`; with ``rho`` in the fit
+        this is the CHE working model with CR2 inference (Pustejovsky & Tipton 2022).
+        """
+        from intervention_meta.models.cluster_robust import robust_result
+
+        return robust_result(self, type=type, cluster=cluster, level=level)
 
     def cluster_blocks(self, cluster: str | None = None) -> list[ClusterBlock]:
         """Per-cluster rows, X, y and fitted marginal covariance, for robust (CR2) variance.

@@ -1,6 +1,120 @@
-# Rule(s) of the overall analysis (issue 3); see workflow/rules/common.smk for RES, logfile, ENV.
+# The overall effect (issue 3, part 1): the analysis model of config["models"] with the CR2-robust
+# result, the prediction interval, the level LRTs, the variance distribution and the comparison
+# fits; and, with models.per_domain, the same analysis per level of models.domain_variable (one
+# job per domain). See workflow/rules/common.smk for RES, logfile, flagfile, ENV.
+import re
+
+from snakemake.logging import logger
+
+
+def overall_domains():
+    """The levels of models.domain_variable that get their own analysis ([] if none)."""
+    models = config.get("models", {})
+    if not models.get("per_domain", False):
+        return []
+    from intervention_meta.overall import domain_levels
+
+    try:
+        return domain_levels(
+            config["codebook"],
+            models.get("domain_variable", "outcome_domain"),
+            config.get("inclusion", {}),
+        )
+    except Exception as err:  # a broken codebook is reported by rule validate
+        logger.warning(f"per-domain analyses: cannot read the codebook ({err})")
+        return []
+
+
+OVERALL_DOMAINS = overall_domains()
+DOMAIN_RES = f"{RES}/domains/{{domain}}"
+
+
+def overall_domain_outputs():
+    return expand(
+        [
+            f"{DOMAIN_RES}/tables/overall.csv",
+            f"{DOMAIN_RES}/tables/overall_comparison.csv",
+            f"{DOMAIN_RES}/tables/variance_distribution.csv",
+            f"{DOMAIN_RES}/models/overall.json",
+        ],
+        domain=OVERALL_DOMAINS,
+    )
 
 
 def overall_outputs():
     """Outputs of the overall analysis that `rule all` asks for."""
-    return []
+    return [
+        f"{RES}/tables/overall.csv",
+        f"{RES}/tables/overall_comparison.csv",
+        f"{RES}/tables/variance_distribution.csv",
+        f"{RES}/models/overall.json",
+        *overall_domain_outputs(),
+        flagfile("overall"),
+    ]
+
+
+rule overall:
+    """The pooled effect of all effect sizes: model-based and CR2-robust, prediction interval,
+    level LRTs, variance distribution, and the two-level and fixed-effect fits for comparison."""
+    input:
+        effects=f"{RES}/effect_sizes.csv",
+        codebook=config["codebook"],
+    output:
+        table=f"{RES}/tables/overall.csv",
+        comparison=f"{RES}/tables/overall_comparison.csv",
+        variance=f"{RES}/tables/variance_distribution.csv",
+        json=f"{RES}/models/overall.json",
+        flags=f"{RES}/flags/overall_all.txt",
+    params:
+        models=config.get("models", {}),
+        inclusion=config.get("inclusion", {}),
+        subset={},
+    log:
+        logfile("overall"),
+    conda:
+        ENV
+    script:
+        "../scripts/overall.py"
+
+
+rule overall_domain:
+    """The overall analysis of the effect sizes of one domain (a level of models.domain_variable);
+    a domain too small for the model gets a flagged result file."""
+    input:
+        effects=f"{RES}/effect_sizes.csv",
+        codebook=config["codebook"],
+    output:
+        table=f"{DOMAIN_RES}/tables/overall.csv",
+        comparison=f"{DOMAIN_RES}/tables/overall_comparison.csv",
+        variance=f"{DOMAIN_RES}/tables/variance_distribution.csv",
+        json=f"{DOMAIN_RES}/models/overall.json",
+        flags=f"{DOMAIN_RES}/flags/overall.txt",
+    wildcard_constraints:
+        domain="|".join(re.escape(d) for d in OVERALL_DOMAINS) or "(?!)",
+    params:
+        models=config.get("models", {}),
+        inclusion=config.get("inclusion", {}),
+        subset=lambda wildcards: {
+            config.get("models", {}).get("domain_variable", "outcome_domain"): wildcards.domain
+        },
+    log:
+        logfile("overall_domain/{domain}"),
+    conda:
+        ENV
+    script:
+        "../scripts/overall.py"
+
+
+rule overall_flags:
+    """All flags of the overall step (all data and every domain) in one file."""
+    input:
+        f"{RES}/flags/overall_all.txt",
+        expand(f"{DOMAIN_RES}/flags/overall.txt", domain=OVERALL_DOMAINS),
+    output:
+        flagfile("overall"),
+    log:
+        logfile("overall_flags"),
+    conda:
+        ENV
+    script:
+        "../scripts/warnings.py"

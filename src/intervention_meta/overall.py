@@ -1,0 +1,681 @@
+"""The overall effect: the analysis model of the config, with what a reader needs beside it.
+
+The analysis model (``config["models"]``; default the three-level REML model of effect sizes nested
+in studies with t tests, Assink & Wibbelink 2016) gives the pooled estimate with its standard error,
+test and confidence interval, the prediction interval, the Q test of heterogeneity and the variance
+components named by the codebook keys (``sigma2["study_id"]``). Beside it:
+
+* the CR2 cluster-robust result, clustered by study, with Satterthwaite degrees of freedom
+  (Pustejovsky & Tipton 2018; as clubSandwich's ``coef_test(vcov = "CR2")``);
+* for the three-level model, the likelihood-ratio test of each level (its variance fixed at 0 vs.
+  free, as metafor's ``anova(full, reduced)``) with the p value halved for the boundary
+  (Self & Liang 1987), and the variance distribution over sampling error, within-study and
+  between-study variance (Cheung 2014):
+  :math:`I^2_l = 100\\,\\hat\\sigma^2_l / (\\sum_m \\hat\\sigma^2_m + \\tilde v)`, with the typical
+  sampling variance :math:`\\tilde v = (k-1)/\\mathrm{tr}(P)`;
+* the same data fitted as a one-level (two-level) random-effects model with the same method and as
+  a fixed-effect model, for comparison.
+
+The prediction interval is :math:`\\hat\\mu \\pm c\\sqrt{SE^2 + \\sum_l \\hat\\sigma^2_l}` with
+:math:`c` the t (k - 1 df) or normal critical value, as metafor's ``predict()``.
+
+A study with one effect size cannot separate within- from between-study variance, and a data set
+with one study cannot estimate the between-study variance: as metafor's ``rma.mv`` does for a
+single-level factor, that variance is then fixed at 0, and the result is flagged.
+
+The per-domain analyses (``models.per_domain``) run the same function on the subset of one level of
+``models.domain_variable`` (one Snakemake job per level; the levels are :func:`domain_levels`).
+
+References
+----------
+Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level meta-analytic models in R: a
+step-by-step tutorial. *The Quantitative Methods for Psychology*, 12, 154-174.
+Cheung, M. W.-L. (2014). Modeling dependent effect sizes with three-level meta-analyses: a
+structural equation modeling approach. *Psychological Methods*, 19, 211-229.
+Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance
+estimation and hypothesis testing in fixed effects models. *Journal of Business & Economic
+Statistics*, 36, 672-683.
+Self, S. G., & Liang, K.-Y. (1987). Asymptotic properties of maximum likelihood estimators and
+likelihood ratio tests under nonstandard conditions. *JASA*, 82, 605-610.
+Tipton, E. (2015). Small sample adjustments for robust variance estimation with
+meta-regression. *Psychological Methods*, 20, 375-393.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .analysis import (
+    STRUCTURES,
+    AnalysisData,
+    Flags,
+    ModelSpec,
+    fit_model,
+    jsonable,
+    load_analysis_data,
+    robust_table,
+    write_json,
+    write_table,
+)
+from .codebook import Codebook, load_codebook, normalise_code
+from .models import MetaResult, ModelError
+
+log = logging.getLogger(__name__)
+
+STEP = "overall"
+
+#: Satterthwaite df below which a CR2 test is flagged as unreliable (Tipton 2015)
+MIN_ROBUST_DF = 4.0
+
+_STRUCTURE_NAMES = {
+    "three_level": "Three-level model",
+    "random_effects": "Two-level random-effects model",
+    "fixed_effect": "Fixed-effect model",
+}
+
+
+# --------------------------------------------------------------------------- result
+@dataclass(frozen=True, eq=False)
+class OverallResult:
+    """The overall analysis of one data set (or one domain).
+
+    Attributes
+    ----------
+    spec : the model settings (``config["models"]``)
+    study, es : the study and effect-size key columns (the random levels of the three-level model)
+    study_label, es_label : their codebook labels
+    k, n_studies : effect sizes and studies analysed
+    subset : the subset analysed (``{variable: code}``; empty for all data)
+    model : the analysis model (None if it could not be fitted, see ``reason``)
+    robust : the CR2 result of the pooled estimate (``beta, se, tstat, df_satt, p_satt,
+        ci_lower, ci_upper`` and ``clusters``), or None
+    comparison : every structure's fit by structure name (``three_level``, ``random_effects``,
+        ``fixed_effect``); the analysis model is one of them
+    fixed_levels : random levels whose variance was fixed at 0 because it is not estimable
+    flags : the flag lines raised
+    reason : why the model could not be fitted (None if it was)
+    """
+
+    spec: ModelSpec
+    study: str
+    es: str
+    study_label: str
+    es_label: str
+    k: int
+    n_studies: int
+    subset: dict
+    model: MetaResult | None
+    robust: dict | None
+    comparison: dict[str, MetaResult]
+    fixed_levels: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    reason: str | None = None
+
+    @property
+    def estimable(self) -> bool:
+        return self.model is not None
+
+    # ---------------------------------------------------------------- naming
+    def _level_label(self, level: str) -> str:
+        if level == self.study:
+            return f"between studies ({self.study_label})"
+        if level == self.es:
+            return f"within studies ({self.es_label})"
+        return level
+
+    def _level_number(self, level: str) -> int:
+        return 3 if level == self.study else 2
+
+    # ---------------------------------------------------------------- dicts
+    def estimate_dict(self) -> dict:
+        """The pooled estimate of the analysis model with its test, CI and prediction interval."""
+        if self.model is None:
+            return {}
+        m = self.model
+        pred = m.prediction if m.prediction is not None else m.predict()
+        return {
+            "estimate": float(m.b[0]),
+            "se": float(m.se[0]),
+            "test": m.test,
+            "statistic": float(m.stat[0]),
+            "df": None if m.dfs is None else float(m.dfs[0]),
+            "pval": float(m.pval[0]),
+            "ci_lb": float(m.ci_lb[0]),
+            "ci_ub": float(m.ci_ub[0]),
+            "pi_lb": float(pred.pi_lb[0]),
+            "pi_ub": float(pred.pi_ub[0]),
+            "level": m.level,
+        }
+
+    def to_dict(self) -> dict:
+        """Everything, with full precision (``models/overall.json``)."""
+        m = self.model
+        out: dict[str, Any] = {
+            "step": STEP,
+            "estimable": self.estimable,
+            "reason": self.reason,
+            "analysis": {
+                "k": self.k,
+                "n_studies": self.n_studies,
+                "study_key": self.study,
+                "es_key": self.es,
+                "study_label": self.study_label,
+                "es_label": self.es_label,
+                "subset": dict(self.subset),
+                "model_spec": dataclasses.asdict(self.spec),
+                "description": self.spec.describe(),
+                "fixed_levels": list(self.fixed_levels),
+            },
+            "estimate": self.estimate_dict(),
+            "robust": self.robust,
+            "sigma2": dict(m.sigma2) if m is not None else {},
+            "tau2": m.tau2 if m is not None else None,
+            "level_tests": {lt.level: lt.to_dict() for lt in m.level_tests} if m else {},
+            "variance_distribution": (
+                m.variance_distribution.to_dict()
+                if m is not None and m.variance_distribution is not None
+                else None
+            ),
+            "heterogeneity": (
+                {"QE": m.QE, "QE_df": m.QE_df, "QEp": m.QEp, "I2": m.I2, "H2": m.H2}
+                if m is not None
+                else None
+            ),
+            "model": m.to_dict() if m is not None else None,
+            "comparison": {name: fit.to_dict() for name, fit in self.comparison.items()},
+            "flags": list(self.flags),
+        }
+        return jsonable(out)
+
+    # ---------------------------------------------------------------- tables
+    def to_frame(self) -> pd.DataFrame:
+        """The readable overall table (``tables/overall.csv``): one row per result."""
+        pct = f"{self.spec.level:.0%}"
+        cols = [
+            "Result",
+            "Estimate",
+            "SE",
+            "Test",
+            "Statistic",
+            "df",
+            "p",
+            "p (halved, boundary)",
+            f"{pct} CI lower",
+            f"{pct} CI upper",
+            f"{pct} PI lower",
+            f"{pct} PI upper",
+            "k (effect sizes)",
+            "Studies",
+            "Note",
+        ]
+        base = {"k (effect sizes)": self.k, "Studies": self.n_studies}
+        if self.model is None:
+            row = {"Result": "Mean g", **base, "Note": f"not estimable: {self.reason}"}
+            return pd.DataFrame([row], columns=cols)
+        m = self.model
+        est = self.estimate_dict()
+        test_name = {"t": "t", "z": "z", "knha": "t (Knapp-Hartung)"}[m.test]
+        rows = [
+            {
+                "Result": "Mean g (model-based)",
+                "Estimate": est["estimate"],
+                "SE": est["se"],
+                "Test": test_name,
+                "Statistic": est["statistic"],
+                "df": est["df"],
+                "p": est["pval"],
+                f"{pct} CI lower": est["ci_lb"],
+                f"{pct} CI upper": est["ci_ub"],
+                f"{pct} PI lower": est["pi_lb"],
+                f"{pct} PI upper": est["pi_ub"],
+                **base,
+                "Note": f"{self.spec.describe()}; the prediction interval is where the true "
+                "effect of a new study is expected",
+            }
+        ]
+        if self.robust is not None:
+            r = self.robust
+            rows.append(
+                {
+                    "Result": "Mean g (CR2 cluster-robust)",
+                    "Estimate": r["beta"],
+                    "SE": r["se"],
+                    "Test": "t (Satterthwaite df)",
+                    "Statistic": r["tstat"],
+                    "df": r["df_satt"],
+                    "p": r["p_satt"],
+                    f"{pct} CI lower": r["ci_lower"],
+                    f"{pct} CI upper": r["ci_upper"],
+                    **base,
+                    "Note": f"CR2 robust variance clustered by {self.study_label} "
+                    f"({r['clusters']} clusters; Pustejovsky & Tipton 2018)",
+                }
+            )
+        tests = {lt.level: lt for lt in m.level_tests}
+        if m.multilevel:
+            for level in m.random:  # outermost (level 3) first
+                s2 = m.sigma2[level]
+                row = {
+                    "Result": f"Variance {self._level_label(level)}: sigma2[{level}]",
+                    "Estimate": s2,
+                    **base,
+                }
+                lt = tests.get(level)
+                if lt is not None:
+                    row.update(
+                        {
+                            "Test": "LRT (chi-square)",
+                            "Statistic": lt.lrt,
+                            "df": lt.df,
+                            "p": lt.pval,
+                            "p (halved, boundary)": lt.pval_halved,
+                            "Note": f"level {self._level_number(level)}: model with "
+                            f"sigma2[{level}] fixed at 0 vs. free; the halved p accounts for "
+                            "testing on the boundary (Self & Liang 1987)",
+                        }
+                    )
+                elif level in self.fixed_levels:
+                    row["Note"] = "not estimable, fixed at 0 (see flags)"
+                rows.append(row)
+        elif m.tau2 is not None and m.method not in ("FE", "EE"):
+            rows.append(
+                {
+                    "Result": "Variance between effect sizes: tau2",
+                    "Estimate": m.tau2,
+                    "SE": m.se_tau2,
+                    **base,
+                    "Note": f"I2 = {m.I2:.1f}%",
+                }
+            )
+        rows.append(
+            {
+                "Result": "Heterogeneity: Q test",
+                "Test": "Q (chi-square)",
+                "Statistic": m.QE,
+                "df": m.QE_df,
+                "p": m.QEp,
+                **base,
+                "Note": "test of residual heterogeneity (all true effects equal)",
+            }
+        )
+        return pd.DataFrame(rows, columns=cols)
+
+    def variance_frame(self) -> pd.DataFrame:
+        """The variance distribution (``tables/variance_distribution.csv``)."""
+        cols = ["Level", "Source of variance", "Parameter", "Variance", "SD", "% of total variance"]
+        m = self.model
+        if m is None:
+            return pd.DataFrame(columns=cols)
+        rows = []
+        if m.multilevel and m.variance_distribution is not None:
+            vd = m.variance_distribution
+            rows.append(
+                {
+                    "Level": "1",
+                    "Source of variance": "Sampling error",
+                    "Parameter": "typical sampling variance",
+                    "Variance": vd.typical_v,
+                    "SD": np.sqrt(vd.typical_v),
+                    "% of total variance": vd.i2_sampling,
+                }
+            )
+            for level in m.random[::-1]:  # innermost (level 2) first
+                s2 = m.sigma2[level]
+                rows.append(
+                    {
+                        "Level": str(self._level_number(level)),
+                        "Source of variance": _first_upper(self._level_label(level)),
+                        "Parameter": f"sigma2[{level}]",
+                        "Variance": s2,
+                        "SD": np.sqrt(s2),
+                        "% of total variance": vd.i2[level],
+                    }
+                )
+            rows.append(
+                {
+                    "Level": "2 + 3",
+                    "Source of variance": "Heterogeneity (all levels above sampling error)",
+                    "Parameter": "sum of sigma2",
+                    "Variance": float(sum(m.sigma2.values())),
+                    "SD": np.sqrt(float(sum(m.sigma2.values()))),
+                    "% of total variance": vd.i2_total,
+                }
+            )
+        else:
+            i2 = float(m.I2 or 0.0)
+            vt = m.vt
+            rows.append(
+                {
+                    "Level": "1",
+                    "Source of variance": "Sampling error",
+                    "Parameter": "typical sampling variance",
+                    "Variance": vt,
+                    "SD": None if vt is None else np.sqrt(vt),
+                    "% of total variance": 100.0 - i2,
+                }
+            )
+            fixed = m.method in ("FE", "EE")
+            rows.append(
+                {
+                    "Level": "2",
+                    "Source of variance": (
+                        "Heterogeneity (I2 from Q; not modelled by the fixed-effect model)"
+                        if fixed
+                        else "Between effect sizes"
+                    ),
+                    "Parameter": "I2 from Q" if fixed else "tau2",
+                    "Variance": None if fixed else m.tau2,
+                    "SD": None if fixed else np.sqrt(m.tau2 or 0.0),
+                    "% of total variance": i2,
+                }
+            )
+        return pd.DataFrame(rows, columns=cols)
+
+    def comparison_frame(self) -> pd.DataFrame:
+        """The three structures side by side (``tables/overall_comparison.csv``)."""
+        pct = f"{self.spec.level:.0%}"
+        s_study = f"sigma2[{self.study}] (between studies)"
+        s_es = f"sigma2[{self.es}] (within studies)"
+        cols = [
+            "Model",
+            "Analysis model",
+            "Method",
+            "Mean g",
+            "SE",
+            f"{pct} CI lower",
+            f"{pct} CI upper",
+            s_study,
+            s_es,
+            "tau2",
+            "logLik",
+            "AIC",
+            "Likelihood",
+            "k (effect sizes)",
+            "Studies",
+            "Note",
+        ]
+        rows = []
+        for name in STRUCTURES:
+            fit = self.comparison.get(name)
+            if fit is None:
+                continue
+            what = _STRUCTURE_NAMES[name]
+            if name == "three_level":
+                what += f" ({self.es_label} in {self.study_label})"
+            rows.append(
+                {
+                    "Model": what,
+                    "Analysis model": "yes" if name == self.spec.structure else "",
+                    "Method": fit.method,
+                    "Mean g": float(fit.b[0]),
+                    "SE": float(fit.se[0]),
+                    f"{pct} CI lower": float(fit.ci_lb[0]),
+                    f"{pct} CI upper": float(fit.ci_ub[0]),
+                    s_study: fit.sigma2.get(self.study),
+                    s_es: fit.sigma2.get(self.es),
+                    "tau2": fit.tau2,
+                    "logLik": fit.logLik,
+                    "AIC": fit.AIC,
+                    "Likelihood": fit.fit_stats_type,
+                    "k (effect sizes)": fit.k,
+                    "Studies": self.n_studies,
+                    "Note": (
+                        "REML likelihood: logLik and AIC compare only REML fits with the same "
+                        "fixed effects"
+                        if fit.fit_stats_type == "REML"
+                        else f"{fit.fit_stats_type} likelihood: not comparable with REML fits"
+                    ),
+                }
+            )
+        return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------- fitting
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _study_counts(ad: AnalysisData) -> pd.Series:
+    return ad.data.groupby(ad.study, observed=True, sort=False).size()
+
+
+def _fit_structure(ad: AnalysisData, spec: ModelSpec, fixed: Mapping[str, float]) -> MetaResult:
+    kwargs: dict[str, Any] = {}
+    if spec.structure == "three_level" and fixed:
+        kwargs["sigma2_fixed"] = dict(fixed)
+    return fit_model(ad, spec, **kwargs)
+
+
+def _robust(model: MetaResult, ad: AnalysisData, flags: Flags, what: str) -> dict | None:
+    if ad.n_studies < 2:
+        flags.add(f"{what}: CR2 cluster-robust result not computed: it needs at least 2 studies")
+        return None
+    try:
+        table = robust_table(model, cluster=ad.study, level=model.level)
+    except (ValueError, ModelError, np.linalg.LinAlgError) as err:
+        flags.add(f"{what}: CR2 cluster-robust result not computed ({err})")
+        return None
+    row = table.iloc[0]
+    out = {name: float(row[name]) for name in table.columns}
+    out["coef"] = str(table.index[0])
+    out["clusters"] = ad.n_studies
+    out["type"] = "CR2"
+    if out["df_satt"] < MIN_ROBUST_DF:
+        flags.add(
+            f"{what}: CR2 Satterthwaite df = {out['df_satt']:.2f} < {MIN_ROBUST_DF:g}; the robust "
+            "test and CI are unreliable with so few studies (Tipton 2015)"
+        )
+    return out
+
+
+def overall_analysis(
+    ad: AnalysisData, spec: ModelSpec, flags: Flags | None = None
+) -> OverallResult:
+    """Fit the overall model of ``spec`` to ``ad`` with the robust result and comparison fits.
+
+    Parameters
+    ----------
+    ad : the effect sizes (all, or one domain's subset)
+    spec : the model settings (:meth:`ModelSpec.from_config` of ``config["models"]``)
+    flags : where flags go (a new ``Flags("overall")`` if None)
+
+    Returns
+    -------
+    OverallResult
+        With ``model=None`` and a ``reason`` (and a flag) when the data cannot support the model,
+        e.g. too few effect sizes; never raises for small data.
+
+    Notes
+    -----
+    The analysis model is fitted with :func:`intervention_meta.analysis.fit_model` (metafor
+    ``rma.mv(yi, vi, random = ~ 1 | study/es, method, test)`` for the three-level structure,
+    ``rma(yi, vi, method, test)`` for the others). The comparison fits use the same method and
+    test (``FE`` for the fixed-effect model). With one study the between-study variance is fixed
+    at 0 (metafor does the same for a single-level random factor).
+    """
+    flags = flags if flags is not None else Flags(STEP)
+    common = {
+        "spec": spec,
+        "study": ad.study,
+        "es": ad.es,
+        "study_label": ad.label(ad.study),
+        "es_label": ad.label(ad.es),
+        "k": ad.k,
+        "n_studies": ad.n_studies,
+        "subset": dict(ad.subset),
+    }
+    what = "overall model"
+    if ad.k == 0:
+        reason = "no effect sizes"
+        flags.add(f"{what}: not estimable: {reason}")
+        return OverallResult(
+            **common,
+            model=None,
+            robust=None,
+            comparison={},
+            flags=tuple(flags.lines),
+            reason=reason,
+        )
+
+    fixed: dict[str, float] = {}
+    if ad.n_studies == 1:
+        fixed[ad.study] = 0.0
+        if spec.structure == "three_level":
+            flags.add(
+                f"{what}: only one study: the between-study variance sigma2[{ad.study}] cannot be "
+                "estimated and is fixed at 0 (as metafor); the estimate describes that one study"
+            )
+    elif spec.structure == "three_level" and bool((_study_counts(ad) == 1).all()):
+        flags.add(
+            f"{what}: every study contributes one effect size: the within- and between-study "
+            "variances are not separately identified"
+        )
+
+    comparison: dict[str, MetaResult] = {}
+    model: MetaResult | None = None
+    reason = None
+    for structure in STRUCTURES:
+        s = dataclasses.replace(spec, structure=structure)
+        label = f"{what}, {_STRUCTURE_NAMES[structure].lower()}"
+        try:
+            fit = _fit_structure(ad, s, fixed)
+        except ModelError as err:
+            if structure == spec.structure:
+                reason = str(err)
+                flags.add(f"{what}: not estimable: {reason}")
+            else:
+                flags.add(f"{label} (comparison) not estimable: {err}")
+            continue
+        flags.check_fit(fit, label)
+        for lt in fit.level_tests:
+            if not lt.converged_reduced:
+                flags.add(f"{label}: the reduced model of the LRT for {lt.level} did not converge")
+        comparison[structure] = fit
+        if structure == spec.structure:
+            model = fit
+
+    robust = None
+    if model is not None and spec.robust == "CR2":
+        robust = _robust(model, ad, flags, what)
+    return OverallResult(
+        **common,
+        model=model,
+        robust=robust,
+        comparison=comparison,
+        fixed_levels=tuple(fixed) if spec.structure == "three_level" else (),
+        flags=tuple(flags.lines),
+        reason=reason,
+    )
+
+
+# --------------------------------------------------------------------------- domains
+def domain_levels(
+    codebook: str | Path | Codebook,
+    variable: str,
+    inclusion: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The levels of ``variable`` that get their own per-domain analysis.
+
+    The variable's codebook levels (in codebook order), restricted to the codes the inclusion
+    criterion of ``variable`` allows, if it has one (a list of codes; an interval criterion does
+    not restrict levels). Empty if the codebook has no such variable or it has no levels.
+    """
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    var = cb.variables.get(variable)
+    if var is None or not var.has_levels:
+        return []
+    levels = list(var.levels)
+    rule = (inclusion or {}).get(variable)
+    if isinstance(rule, list | tuple):
+        allowed = {normalise_code(code) for code in rule}
+        levels = [lev for lev in levels if lev in allowed]
+    return levels
+
+
+def domain_flags(
+    codebook: str | Path | Codebook,
+    models: Mapping[str, Any] | None,
+    inclusion: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Why the configured per-domain analyses do not run (empty if they run or are not asked)."""
+    models = dict(models or {})
+    if not models.get("per_domain", False):
+        return []
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    variable = models.get("domain_variable", "outcome_domain")
+    var = cb.variables.get(variable)
+    if var is None:
+        return [
+            f"per-domain analyses asked for (models.per_domain), but the codebook has no variable "
+            f"{variable!r} (models.domain_variable): no per-domain analyses"
+        ]
+    if not var.has_levels:
+        return [
+            f"per-domain analyses asked for, but {variable!r} has no levels (type {var.type}): "
+            "no per-domain analyses"
+        ]
+    if not domain_levels(cb, variable, inclusion):
+        return [
+            f"per-domain analyses asked for, but the inclusion criteria allow no level of "
+            f"{variable!r}: no per-domain analyses"
+        ]
+    return []
+
+
+# --------------------------------------------------------------------------- step
+def run_overall(
+    effect_sizes: str | Path,
+    codebook: str | Path,
+    models: Mapping[str, Any] | None,
+    *,
+    table: str | Path,
+    json_path: str | Path,
+    flags_path: str | Path,
+    comparison: str | Path | None = None,
+    variance: str | Path | None = None,
+    subset: Mapping[str, object] | None = None,
+    inclusion: Mapping[str, Any] | None = None,
+) -> OverallResult:
+    """The overall step: read the effect sizes, fit, write the tables, the JSON and the flags.
+
+    ``subset`` (``{domain_variable: level}``) makes it one per-domain analysis. For the analysis
+    of all data, ``models.per_domain`` with a ``domain_variable`` the codebook lacks (or whose
+    levels the ``inclusion`` criteria all exclude) raises a flag.
+    """
+    subset = {str(k): normalise_code(v) for k, v in (subset or {}).items()}
+    step = STEP if not subset else STEP + ":" + ",".join(f"{k}={v}" for k, v in subset.items())
+    flags = Flags(step)
+    ad = load_analysis_data(effect_sizes, codebook, subset=subset or None)
+    if not subset:
+        for line in domain_flags(ad.codebook, models, inclusion):
+            flags.add(line)
+    spec = ModelSpec.from_config(models)
+    log.info("%s: %s on %d effect sizes from %d studies", step, spec.describe(), ad.k, ad.n_studies)
+    result = overall_analysis(ad, spec, flags)
+    if result.model is not None:
+        log.info("%s\n%s", step, result.model.summary())
+    write_table(result.to_frame(), table)
+    if comparison is not None:
+        write_table(result.comparison_frame(), comparison)
+    if variance is not None:
+        write_table(result.variance_frame(), variance)
+    write_json(result.to_dict(), json_path)
+    flags.write(flags_path)
+    return result
+
+
+__all__ = [
+    "OverallResult",
+    "domain_flags",
+    "domain_levels",
+    "overall_analysis",
+    "run_overall",
+]

@@ -1,6 +1,37 @@
-# Rule(s) of the bias analysis (issue 3); see workflow/rules/common.smk for RES, logfile, ENV.
+# Publication bias (issue 3, part 4): the three-level Egger-type test on all effect sizes, the
+# univariate methods on study averages, and the funnel-plot data. See workflow/rules/common.smk
+# for RES, logfile, flagfile, ENV.
 
 
 def bias_outputs():
     """Outputs of the bias analysis that `rule all` asks for."""
-    return []
+    return [
+        f"{RES}/tables/bias.csv",
+        f"{RES}/tables/trimfill_data.csv",
+        f"{RES}/tables/funnel_data.csv",
+        f"{RES}/models/bias.json",
+        flagfile("bias"),
+    ]
+
+
+rule bias:
+    """Egger-type test in the three-level model (plus CR2); classic Egger, rank correlation,
+    trim and fill, PET-PEESE and fail-safe N on study-averaged effects; funnel-plot data."""
+    input:
+        effects=f"{RES}/effect_sizes.csv",
+        codebook=config["codebook"],
+    output:
+        table=f"{RES}/tables/bias.csv",
+        trimfill=f"{RES}/tables/trimfill_data.csv",
+        funnel=f"{RES}/tables/funnel_data.csv",
+        json=f"{RES}/models/bias.json",
+        flags=flagfile("bias"),
+    params:
+        models=config.get("models", {}),
+        bias=config.get("bias", {}),
+    log:
+        logfile("bias"),
+    conda:
+        ENV
+    script:
+        "../scripts/bias.py"

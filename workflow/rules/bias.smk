@@ -16,7 +16,8 @@ def bias_outputs():
 
 rule bias:
     """Egger-type test in the three-level model (plus CR2); classic Egger, rank correlation,
-    trim and fill, PET-PEESE and fail-safe N on study-averaged effects; funnel-plot data."""
+    trim and fill, PET-PEESE and fail-safe N on study-averaged effects; funnel-plot data.
+    """
     input:
         effects=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
@@ -26,12 +27,12 @@ rule bias:
         funnel=f"{RES}/tables/funnel_data.csv",
         json=f"{RES}/models/bias.json",
         flags=flagfile("bias"),
-    params:
-        models=config.get("models", {}),
-        bias=config.get("bias", {}),
     log:
         logfile("bias"),
     conda:
         ENV
+    params:
+        models=config.get("models", {}),
+        bias=config.get("bias", {}),
     script:
         "../scripts/bias.py"

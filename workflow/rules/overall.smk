@@ -55,7 +55,8 @@ def overall_outputs():
 
 rule overall:
     """The pooled effect of all effect sizes: model-based and CR2-robust, prediction interval,
-    level LRTs, variance distribution, and the two-level and fixed-effect fits for comparison."""
+    level LRTs, variance distribution, and the two-level and fixed-effect fits for comparison.
+    """
     input:
         effects=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
@@ -65,14 +66,14 @@ rule overall:
         variance=f"{RES}/tables/variance_distribution.csv",
         json=f"{RES}/models/overall.json",
         flags=f"{RES}/flags/overall_all.txt",
-    params:
-        models=config.get("models", {}),
-        inclusion=config.get("inclusion", {}),
-        subset={},
     log:
         logfile("overall"),
     conda:
         ENV
+    params:
+        models=config.get("models", {}),
+        inclusion=config.get("inclusion", {}),
+        subset={},
     script:
         "../scripts/overall.py"
 
@@ -89,18 +90,20 @@ rule overall_domain:
         variance=f"{DOMAIN_RES}/tables/variance_distribution.csv",
         json=f"{DOMAIN_RES}/models/overall.json",
         flags=f"{DOMAIN_RES}/flags/overall.txt",
+    log:
+        logfile("overall_domain/{domain}"),
     wildcard_constraints:
         domain="|".join(re.escape(d) for d in OVERALL_DOMAINS) or "(?!)",
+    conda:
+        ENV
     params:
         models=config.get("models", {}),
         inclusion=config.get("inclusion", {}),
         subset=lambda wildcards: {
-            config.get("models", {}).get("domain_variable", "outcome_domain"): wildcards.domain
+            config.get("models", {}).get(
+                "domain_variable", "outcome_domain"
+            ): wildcards.domain
         },
-    log:
-        logfile("overall_domain/{domain}"),
-    conda:
-        ENV
     script:
         "../scripts/overall.py"
 

@@ -279,4 +279,6 @@ def test_rule_level_function_reads_the_effect_sizes_file(assink):
     ad = load_analysis_data(assink / "effect_sizes.csv", ASSINK_CB)
     res = bias_analysis(ad, ModelSpec(), {})
     saved = json.loads((assink / "models" / "bias.json").read_text())
-    assert res.to_dict()["egger_multilevel"] == saved["egger_multilevel"]
+    ours, theirs = res.to_dict()["egger_multilevel"], saved["egger_multilevel"]
+    for key in ("statistic", "pval", "slope", "limit_estimate"):
+        _close(ours[key], theirs[key], ITER, what=key)  # same numbers as the rule wrote

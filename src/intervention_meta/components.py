@@ -839,7 +839,6 @@ def run_components(
     write_json(
         {
             "step": "components",
-            "positive_rule": ca.study_effects.description,
             "model": spec.describe(),
             "study": ad.study,
             "definitions": {

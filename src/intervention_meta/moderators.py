@@ -299,7 +299,8 @@ class MultipleModeratorResult:
 
     ``missing_by_variable`` counts, per moderator, the rows whose value is missing (a row may miss
     several); ``k_dropped``/``studies_dropped`` the rows and the studies that lose all their rows.
-    ``reason`` says why there is no model (then ``rows`` is empty).
+    ``reason`` says why there is no model (then ``rows`` is empty). ``variable_tests``: per
+    moderator, the test of all its coefficients in this model (model-based Wald and CR2 HTZ).
     """
 
     variables: tuple[str, ...]
@@ -317,13 +318,16 @@ class MultipleModeratorResult:
     vif_weights: str = ""
     reason: str = ""
     model: dict[str, Any] = field(default_factory=dict)
+    variable_tests: dict[str, ModeratorTest] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("rows", "test", "vif")}
+        skip = ("rows", "test", "vif", "variable_tests")
+        out = {k: v for k, v in self.__dict__.items() if k not in skip}
         out["rows"] = [r.to_dict() for r in self.rows]
         out["test"] = None if self.test is None else self.test.to_dict()
         out["vif"] = None if self.vif is None else self.vif.to_dict()
+        out["variable_tests"] = {k: t.to_dict() for k, t in self.variable_tests.items()}
         return jsonable(out)
 
     def to_frame(self) -> pd.DataFrame:
@@ -933,9 +937,14 @@ def multiple_moderator_model(
         )
         rows.append(CoefficientRow(**{**row.__dict__, "vif_weighted": vw, "vif_unweighted": vu}))
     test = _omnibus(res, ad, spec, list(range(1, res.p)) if res.p > 1 else [0])
+    names = list(res.coef_names)
+    variable_tests = {
+        t.column: _omnibus(res, ad, spec, [names.index(n) for n in t.names], t.names) for t in terms
+    }
     return MultipleModeratorResult(
         rows=tuple(rows),
         test=test,
+        variable_tests=variable_tests,
         sigma2=dict(res.sigma2),
         tau2=res.tau2,
         R2=res.R2,
@@ -1082,6 +1091,21 @@ def moderator_tests_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.D
     return pd.DataFrame(out)
 
 
+def _test_columns(t: ModeratorTest | None) -> dict:
+    nan = math.nan
+    return {
+        "F": t.stat if t and t.test == "F" else nan,
+        "Chi-square": t.stat if t and t.test != "F" else nan,
+        "df1": t.df1 if t else nan,
+        "df2": t.df2 if t and t.df2 is not None else nan,
+        "p": t.pval if t else nan,
+        "CR2 F (HTZ)": t.cr2_fstat if t else nan,
+        "CR2 df1": t.cr2_df1 if t else nan,
+        "CR2 df2": t.cr2_df2 if t else nan,
+        "CR2 p": t.cr2_pval if t else nan,
+    }
+
+
 def multiple_moderators_table(
     mm: MultipleModeratorResult, ad: AnalysisData, spec: ModelSpec
 ) -> pd.DataFrame:
@@ -1121,20 +1145,21 @@ def multiple_moderators_table(
                 "VIF (unweighted)": r.vif_unweighted,
             }
         )
+    for var, vt in mm.variable_tests.items():
+        rows.append(
+            {
+                "Row": "moderator test",
+                "Variable": var,
+                "Coefficient": f"{ad.label(var)}: all its coefficients (given the others)",
+                **_test_columns(vt),
+            }
+        )
     t = mm.test
     omni = {
         "Row": "omnibus test",
         "Variable": ", ".join(mm.variables),
         "Coefficient": "All moderators together" if t else f"no model: {mm.reason}",
-        "F": t.stat if t and t.test == "F" else math.nan,
-        "Chi-square": t.stat if t and t.test != "F" else math.nan,
-        "df1": t.df1 if t else math.nan,
-        "df2": t.df2 if t and t.df2 is not None else math.nan,
-        "p": t.pval if t else math.nan,
-        "CR2 F (HTZ)": t.cr2_fstat if t else math.nan,
-        "CR2 df1": t.cr2_df1 if t else math.nan,
-        "CR2 df2": t.cr2_df2 if t else math.nan,
-        "CR2 p": t.cr2_pval if t else math.nan,
+        **_test_columns(t),
         "k (effect sizes)": mm.k,
         "Studies": mm.n_studies,
         "k left out": mm.k_dropped,

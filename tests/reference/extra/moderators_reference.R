@@ -31,10 +31,18 @@ args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
 source(file.path(here, "..", "R", "common.R"))
 
+# pseudo-R2 (rma.mv does not report it): 100 * max(0, (sum(sigma2_0) - sum(sigma2)) / sum(sigma2_0))
+# with sigma2_0 from the intercept-only model on the same rows, as metafor's rma.uni R2
 ext_mod <- function(res, env = NULL) {
   out <- ext_mv(res)
-  out$r2 <- nz(res$R2)
   out$vb <- NULL
+  if (res$int.incl && res$p > 1) {
+    r0 <- rma.mv(yi, vi, random = ~ 1 | study/esid, data = res$data, test = "t")
+    s0 <- sum(r0$sigma2)
+    out$r2 <- 100 * max(0, (s0 - sum(res$sigma2)) / s0)
+    out$r2_sigma2_0 <- num(r0$sigma2)
+    out$r2_note <- "pseudo-R2 against rma.mv(yi, vi, random = ~ 1 | study/esid, data = <same rows>, test = \"t\")"
+  }
   out
 }
 

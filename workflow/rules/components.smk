@@ -13,17 +13,17 @@ rule components:
         study_effects=f"{RES}/tables/study_effects.csv",
         json=f"{RES}/models/components.json",
         flags=flagfile("components"),
-    params:
-        models=config.get("models", {}),
-        options=config.get("components", {}),
     log:
         logfile("components"),
     conda:
         ENV
+    params:
+        models=config.get("models", {}),
+        options=config.get("components", {}),
     script:
         "../scripts/components.py"
 
 
-def components_outputs():
-    """Outputs of the components analysis that `rule all` asks for."""
-    return list(rules.components.output)
+# Outputs of the components analysis that `rule all` asks for (a lambda, as `snakemake --lint`
+# objects to functions beside rules).
+components_outputs = lambda: list(rules.components.output)

@@ -14,17 +14,17 @@ rule moderators:
         multiple=f"{RES}/tables/multiple_moderators.csv",
         json=f"{RES}/models/moderators.json",
         flags=flagfile("moderators"),
-    params:
-        models=config.get("models", {}),
-        options=config.get("moderators", {}),
     log:
         logfile("moderators"),
     conda:
         ENV
+    params:
+        models=config.get("models", {}),
+        options=config.get("moderators", {}),
     script:
         "../scripts/moderators.py"
 
 
-def moderators_outputs():
-    """Outputs of the moderators analysis that `rule all` asks for."""
-    return list(rules.moderators.output)
+# Outputs of the moderators analysis that `rule all` asks for (a lambda, as `snakemake --lint`
+# objects to functions beside rules).
+moderators_outputs = lambda: list(rules.moderators.output)

@@ -112,9 +112,6 @@ _ADJUST = {"holm": "Holm"}
 # --------------------------------------------------------------------------- variables
 def moderator_variables(codebook: Codebook, exclude: Sequence[str] = ()) -> list[Variable]:
     """The variables with role ``moderator``, minus ``exclude``, in the codebook's order."""
-    unknown = sorted(set(exclude) - {v.name for v in codebook.moderators()})
-    if unknown:
-        log.warning("moderators.exclude names no moderator of the codebook: %s", unknown)
     return [v for v in codebook.moderators() if v.name not in set(exclude)]
 
 
@@ -573,7 +570,7 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
             0,
             term="intercept",
             code="",
-            label="Intercept (moderator = 0)",
+            label=f"Intercept (predicted g at {common['label']} = 0)",
             k=k,
             n_studies=ns,
             tested=False,
@@ -744,6 +741,9 @@ def analyse_moderators(
     else:
         variables = [cb[m] for m in moderators if m not in set(exclude)]
     flags = Flags("moderators")
+    unknown = sorted(set(exclude) - {v.name for v in cb.moderators()})
+    if unknown:
+        flags.add(f"moderators.exclude names no moderator of the codebook: {unknown}")
     skipped: dict[str, str] = {}
     results: list[ModeratorResult] = []
     for var in variables:

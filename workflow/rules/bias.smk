@@ -3,17 +3,6 @@
 # for RES, logfile, flagfile, ENV.
 
 
-def bias_outputs():
-    """Outputs of the bias analysis that `rule all` asks for."""
-    return [
-        f"{RES}/tables/bias.csv",
-        f"{RES}/tables/trimfill_data.csv",
-        f"{RES}/tables/funnel_data.csv",
-        f"{RES}/models/bias.json",
-        flagfile("bias"),
-    ]
-
-
 rule bias:
     """Egger-type test in the three-level model (plus CR2); classic Egger, rank correlation,
     trim and fill, PET-PEESE and fail-safe N on study-averaged effects; funnel-plot data.

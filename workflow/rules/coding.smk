@@ -1,47 +1,6 @@
 # Tools for coders: the coding manual and the coding template (made from the codebook, shared by
 # all analyses, in results/codebook/), and the inter-rater reliability of a second coder (only
 # when the config names the second coder's file(s) under `reliability`).
-# The project's coding scheme (data/codebook.yaml) gets its manual and template in results/codebook/;
-# another data set's codebook gets them under its analysis, so two configs never overwrite each other.
-import os
-
-CODING_RES = (
-    "results/codebook"
-    if os.path.normpath(config["codebook"]) == os.path.normpath("data/codebook.yaml")
-    else f"{RES}/codebook"
-)
-RELIABILITY = config.get("reliability") or {}
-
-
-def coding_outputs():
-    """Outputs of the coding tools that `rule all` asks for."""
-    out = [
-        f"{CODING_RES}/manual.md",
-        f"{CODING_RES}/manual.html",
-        f"{CODING_RES}/coding_template.xlsx",
-    ]
-    if RELIABILITY.get("studies"):
-        out += [
-            f"{RES}/reliability/agreement.csv",
-            f"{RES}/reliability/agreement.json",
-            f"{RES}/reliability/disagreements.csv",
-        ]
-    return out
-
-
-def reliability_inputs(wildcards):
-    """Coder A (the main data files) and coder B (the files under `reliability`)."""
-    files = {
-        "codebook": config["codebook"],
-        "studies_a": config["data"]["studies"],
-        "studies_b": RELIABILITY["studies"],
-    }
-    if RELIABILITY.get("effects"):
-        files["effects_a"] = config["data"]["effects"]
-        files["effects_b"] = RELIABILITY["effects"]
-    return files
-
-
 rule coding_manual:
     """The coding manual: every variable with its instruction, codes, missing codes and uses."""
     input:

@@ -1,7 +1,16 @@
-# Shared names for all rules. Every output of an analysis lives under results/<analysis>/.
+# Shared names and helper functions for all rules (rule files hold rules only, as `snakemake
+# --lint` asks). Every output of an analysis lives under results/<analysis>/.
+import os
+import re
+
+from snakemake.logging import logger
+
 ANALYSIS = config["analysis"]
 RES = f"results/{ANALYSIS}"
 ENV = "../../environment.yml"
+
+# The analysis steps that write a flag file (one line per flag) for the warnings file.
+FLAGGED_STEPS = ("overall", "moderators", "components", "bias", "sensitivity")
 
 
 def logfile(step):
@@ -13,16 +22,74 @@ def flagfile(step):
     return f"{RES}/flags/{step}.txt"
 
 
+# --------------------------------------------------------------------------- per-domain analyses
+def overall_domains():
+    """The levels of models.domain_variable that get their own analysis ([] if none)."""
+    models = config.get("models", {})
+    if not models.get("per_domain", False):
+        return []
+    from intervention_meta.overall import domain_levels
+
+    try:
+        return domain_levels(
+            config["codebook"],
+            models.get("domain_variable", "outcome_domain"),
+            config.get("inclusion", {}),
+        )
+    except Exception as err:  # a broken codebook is reported by rule validate
+        logger.warning(f"per-domain analyses: cannot read the codebook ({err})")
+        return []
+
+
+OVERALL_DOMAINS = overall_domains()
+DOMAIN_RES = f"{RES}/domains/{{domain}}"
+DOMAIN_PATTERN = "|".join(re.escape(d) for d in OVERALL_DOMAINS) or "(?!)"
+
+
+# --------------------------------------------------------------------------- coding tools
+# The project's coding scheme (data/codebook.yaml) gets its manual and template in results/codebook/;
+# another data set's codebook gets them under its analysis, so two configs never overwrite each other.
+CODING_RES = (
+    "results/codebook"
+    if os.path.normpath(config["codebook"]) == os.path.normpath("data/codebook.yaml")
+    else f"{RES}/codebook"
+)
+RELIABILITY = config.get("reliability") or {}
+
+
+def reliability_inputs(wildcards):
+    """Coder A (the main data files) and coder B (the files under `reliability`)."""
+    files = {
+        "codebook": config["codebook"],
+        "studies_a": config["data"]["studies"],
+        "studies_b": RELIABILITY["studies"],
+    }
+    if RELIABILITY.get("effects"):
+        files["effects_a"] = config["data"]["effects"]
+        files["effects_b"] = RELIABILITY["effects"]
+    return files
+
+
+# --------------------------------------------------------------------------- the target all
 def all_outputs():
-    return [
-        f"{RES}/validation/passed.txt",
-        f"{RES}/clean/effects.csv",
-        f"{RES}/effect_sizes.csv",
-        *overall_outputs(),
-        *moderators_outputs(),
-        *components_outputs(),
-        *bias_outputs(),
-        *sensitivity_outputs(),
-        f"{RES}/warnings.txt",
-        *coding_outputs(),
+    """Everything the target `all` asks for (the outputs of every step)."""
+    steps = [
+        "validate",
+        "clean",
+        "effect_sizes",
+        "overall",
+        "overall_flags",
+        "moderators",
+        "components",
+        "bias",
+        "sensitivity",
+        "warnings",
+        "coding_manual",
+        "coding_template",
     ]
+    if RELIABILITY.get("studies"):
+        steps.append("reliability")
+    out = [path for step in steps for path in getattr(rules, step).output]
+    for domain in OVERALL_DOMAINS:
+        out += [path.format(domain=domain) for path in rules.overall_domain.output]
+    return out

@@ -22,8 +22,3 @@ rule components:
         options=config.get("components", {}),
     script:
         "../scripts/components.py"
-
-
-# Outputs of the components analysis that `rule all` asks for (a lambda, as `snakemake --lint`
-# objects to functions beside rules).
-components_outputs = lambda: list(rules.components.output)

@@ -23,8 +23,3 @@ rule moderators:
         options=config.get("moderators", {}),
     script:
         "../scripts/moderators.py"
-
-
-# Outputs of the moderators analysis that `rule all` asks for (a lambda, as `snakemake --lint`
-# objects to functions beside rules).
-moderators_outputs = lambda: list(rules.moderators.output)

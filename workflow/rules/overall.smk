@@ -2,57 +2,6 @@
 # result, the prediction interval, the level LRTs, the variance distribution and the comparison
 # fits; and, with models.per_domain, the same analysis per level of models.domain_variable (one
 # job per domain). See workflow/rules/common.smk for RES, logfile, flagfile, ENV.
-import re
-
-from snakemake.logging import logger
-
-
-def overall_domains():
-    """The levels of models.domain_variable that get their own analysis ([] if none)."""
-    models = config.get("models", {})
-    if not models.get("per_domain", False):
-        return []
-    from intervention_meta.overall import domain_levels
-
-    try:
-        return domain_levels(
-            config["codebook"],
-            models.get("domain_variable", "outcome_domain"),
-            config.get("inclusion", {}),
-        )
-    except Exception as err:  # a broken codebook is reported by rule validate
-        logger.warning(f"per-domain analyses: cannot read the codebook ({err})")
-        return []
-
-
-OVERALL_DOMAINS = overall_domains()
-DOMAIN_RES = f"{RES}/domains/{{domain}}"
-
-
-def overall_domain_outputs():
-    return expand(
-        [
-            f"{DOMAIN_RES}/tables/overall.csv",
-            f"{DOMAIN_RES}/tables/overall_comparison.csv",
-            f"{DOMAIN_RES}/tables/variance_distribution.csv",
-            f"{DOMAIN_RES}/models/overall.json",
-        ],
-        domain=OVERALL_DOMAINS,
-    )
-
-
-def overall_outputs():
-    """Outputs of the overall analysis that `rule all` asks for."""
-    return [
-        f"{RES}/tables/overall.csv",
-        f"{RES}/tables/overall_comparison.csv",
-        f"{RES}/tables/variance_distribution.csv",
-        f"{RES}/models/overall.json",
-        *overall_domain_outputs(),
-        flagfile("overall"),
-    ]
-
-
 rule overall:
     """The pooled effect of all effect sizes: model-based and CR2-robust, prediction interval,
     level LRTs, variance distribution, and the two-level and fixed-effect fits for comparison.
@@ -93,7 +42,7 @@ rule overall_domain:
     log:
         logfile("overall_domain/{domain}"),
     wildcard_constraints:
-        domain="|".join(re.escape(d) for d in OVERALL_DOMAINS) or "(?!)",
+        domain=DOMAIN_PATTERN,
     conda:
         ENV
     params:

@@ -1,11 +1,7 @@
 rule warnings:
     """Collect every flag raised by the analysis steps into one warnings file for the report."""
     input:
-        lambda wildcards: [
-            flagfile(step)
-            for step in ("overall", "moderators", "components", "bias", "sensitivity")
-            if globals()[f"{step}_outputs"]()
-        ],
+        [flagfile(step) for step in FLAGGED_STEPS],
     output:
         f"{RES}/warnings.txt",
     log:

@@ -1,0 +1,1201 @@
+"""Sensitivity analyses of the pooled effect: does it hang on one study, a few outlying effect
+sizes, the estimator, the working model, or the assumptions of the effect-size step?
+
+1. **Leave one study out** (:func:`leave_one_out`): the analysis model refitted without each study
+   (or, for a one-level model, each row) in turn -- estimate, SE, CI, p and the variance
+   components of every refit, as metafor's ``leave1out()`` (which exists for ``rma`` only; for the
+   three-level model it is ``rma.mv(..., subset = study != s)`` for each study ``s``).
+2. **Influence** (:mod:`intervention_meta.influence`): Cook's distance, DFBETAS, leverage and the
+   studentized deleted residual of each study, as metafor 3.8's ``cooks.distance(res, cluster=)``,
+   ``dfbetas(res, cluster=)``, ``hatvalues(res)`` and ``rstudent(res, cluster=)``; and the
+   studentized deleted residual of each effect size (``rstudent(res)``).
+3. **Outliers removed** (:func:`remove_outliers`): the model without the effect sizes whose
+   absolute studentized deleted residual exceeds a threshold (default 3; Viechtbauer & Cheung
+   2010).
+4. **Estimator and working model** (:func:`compare_estimators`): one-level estimators (FE, DL,
+   REML, ML, PM, ...) that treat the effect sizes as independent, the three-level model with
+   model-based and CR2 cluster-robust inference (Pustejovsky & Tipton 2018), and the correlated
+   and hierarchical effects (CHE) working model -- sampling errors correlated :math:`\\rho` within
+   a study, random study and effect-size effects -- with CR2 inference (Pustejovsky & Tipton 2022),
+   at the configured :math:`\\rho` and over a range of values.
+5. **Assumptions of the effect-size step** (:func:`vary_assumptions`): the effect sizes recomputed
+   with :func:`intervention_meta.effect_sizes.compute_effect_sizes` for other values of a default
+   (the pre-post correlation ``r_prepost_default``, the ICC ``icc_default``), the model refitted.
+   Only rows that use the default change; rows with a reported value keep it.
+
+References
+----------
+Viechtbauer, W., & Cheung, M. W.-L. (2010). Outlier and influence diagnostics for meta-analysis.
+*Research Synthesis Methods*, 1, 112-125.
+Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance
+estimation and hypothesis testing in fixed effects models. *Journal of Business & Economic
+Statistics*, 36, 672-683.
+Pustejovsky, J. E., & Tipton, E. (2022). Meta-analysis with robust variance estimation: expanding
+the range of working models. *Prevention Science*, 23, 425-438.
+Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level meta-analytic models in R: a
+step-by-step tutorial. *The Quantitative Methods for Psychology*, 12, 154-174.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .analysis import (
+    AnalysisData,
+    Flags,
+    ModelSpec,
+    jsonable,
+    load_analysis_data,
+    robust_table,
+    write_json,
+    write_table,
+)
+from .cleaning import read_clean
+from .effect_sizes import compute_effect_sizes
+from .influence import (
+    ClusterInfluence,
+    DeletedResiduals,
+    ModelCall,
+    Refits,
+    cluster_influence,
+    deleted_residuals,
+    refit_without,
+)
+from .models import MetaResult, ModelError, fit
+
+log = logging.getLogger(__name__)
+
+STEP = "sensitivity"
+
+#: defaults of ``config["sensitivity"]`` (as workflow/schemas/config.schema.yaml)
+DEFAULTS: dict[str, Any] = {
+    "outlier_rule": "studentized_residual",
+    "outlier_threshold": 3.0,
+    "estimators": ["FE", "DL", "REML", "ML", "PM"],
+    "che_rho": 0.6,
+    "rho_values": [0.2, 0.4, 0.6, 0.8],
+    "r_prepost_values": [0.3, 0.5, 0.7],
+    "icc_values": [0.01, 0.05, 0.1, 0.2],
+}
+
+#: the tables of the step (``tables/sensitivity_<name>.csv``)
+TABLES = ("summary", "leave_one_out", "influence", "outliers", "estimators", "assumptions")
+
+#: effect-size options that can be varied: option -> (name in the effect-size step's
+#: ``counts["defaults_used"]``, what it is)
+ASSUMPTIONS: dict[str, tuple[str, str]] = {
+    "r_prepost_default": ("r_prepost", "pre-post correlation (prepost rows without r_prepost)"),
+    "icc_default": ("icc", "ICC (cluster-randomised rows without icc)"),
+    "cluster_size_default": ("cluster_size", "cluster size (cluster-randomised rows without one)"),
+}
+
+
+# --------------------------------------------------------------------------- the model
+def model_call(
+    ad: AnalysisData,
+    spec: ModelSpec,
+    *,
+    mods: Sequence[str] | None = None,
+    intercept: bool = True,
+) -> ModelCall:
+    """The analysis model of ``spec`` as a :class:`ModelCall` (the choices of
+    :func:`intervention_meta.analysis.fit_model`: three-level = ``random=[study, es]``;
+    Knapp-Hartung becomes t for the three-level model, as metafor offers it for ``rma`` only)."""
+    if spec.structure == "three_level":
+        random, method, test = tuple(ad.random), spec.method, spec.test
+        if test == "knha":
+            test = "t"
+    elif spec.structure == "random_effects":
+        random, method, test = (), spec.method, spec.test
+    else:
+        random, method, test = (), "FE", spec.test
+    return ModelCall(
+        mods=tuple(mods or ()),
+        random=random,
+        method=method,
+        test=test,
+        level=spec.level,
+        intercept=intercept,
+    )
+
+
+def _coef_summary(result: MetaResult, j: int = 0) -> dict[str, Any]:
+    """Estimate, SE, test, df, p, CI and variance components of coefficient ``j``."""
+    out = {
+        "coefficient": result.coef_names[j],
+        "estimate": float(result.b[j]),
+        "se": float(result.se[j]),
+        "statistic": float(result.stat[j]),
+        "df": None if result.dfs is None else float(result.dfs[j]),
+        "pval": float(result.pval[j]),
+        "ci_lb": float(result.ci_lb[j]),
+        "ci_ub": float(result.ci_ub[j]),
+        "k": int(result.k),
+        "converged": bool(result.converged),
+    }
+    if result.multilevel:
+        out["sigma2"] = dict(result.sigma2)
+        out["n_levels"] = dict(result.n_levels)
+        if result.variance_distribution is not None:
+            out["i2_total"] = float(result.variance_distribution.i2_total)
+    else:
+        out["tau2"] = float(result.tau2 or 0.0)
+        out["i2"] = None if result.I2 is None else float(result.I2)
+    return out
+
+
+# --------------------------------------------------------------------------- leave one out
+@dataclass(frozen=True)
+class LeaveOneOut:
+    """The model refitted without each unit (study, or row) in turn.
+
+    Arrays have one entry per unit (clusters sorted, rows in data order); coefficient arrays are
+    (n, p). ``tau2``, ``I2``, ``H2`` are set for one-level models, ``sigma2`` (by level) for
+    multilevel ones. ``n_clusters`` counts the outermost random level's units of each refit (the
+    rows for a one-level model). A failed refit has NaN and its reason in ``errors``.
+    """
+
+    by: str | None
+    units: tuple
+    coef_names: tuple[str, ...]
+    test: str
+    k: np.ndarray
+    n_clusters: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    df: np.ndarray | None
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    QE: np.ndarray
+    QEp: np.ndarray
+    tau2: np.ndarray | None
+    I2: np.ndarray | None
+    H2: np.ndarray | None
+    sigma2: dict[str, np.ndarray]
+    converged: np.ndarray
+    errors: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per left-out unit and coefficient (machine names)."""
+        frames = []
+        for j, name in enumerate(self.coef_names):
+            cols: dict[str, Any] = {
+                "unit": list(self.units),
+                "coefficient": name,
+                "k": self.k,
+                "n_clusters": self.n_clusters,
+                "estimate": self.estimate[:, j],
+                "se": self.se[:, j],
+                "stat": self.stat[:, j],
+                "df": self.df if self.df is not None else np.nan,
+                "pval": self.pval[:, j],
+                "ci_lb": self.ci_lb[:, j],
+                "ci_ub": self.ci_ub[:, j],
+                "QE": self.QE,
+                "QEp": self.QEp,
+            }
+            if self.tau2 is not None:
+                cols.update({"tau2": self.tau2, "I2": self.I2, "H2": self.H2})
+            for level, values in self.sigma2.items():
+                cols[f"sigma2_{level}"] = values
+            cols["converged"] = self.converged
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True)
+
+    def to_dict(self) -> dict:
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def leave_one_out(
+    data: pd.DataFrame,
+    call: ModelCall,
+    by: str | None = None,
+    *,
+    refits: Refits | None = None,
+) -> LeaveOneOut:
+    """Refit ``call`` without each cluster of ``by`` (e.g. each study), or each row.
+
+    As metafor's ``leave1out()`` for ``rma`` models (``by=None``; Viechtbauer 2010), and as
+    ``rma.mv(..., subset = study != s)`` for each study ``s`` for multilevel models. Every refit
+    re-estimates the variance components.
+
+    Parameters
+    ----------
+    data : one row per effect size
+    call : the model
+    by : cluster column (the study key), or None for one row at a time
+    refits : ``refit_without(data, call, by)`` if at hand (it is shared with
+        :func:`intervention_meta.influence.cluster_influence`)
+    """
+    if refits is None:
+        refits = refit_without(data, call, by)
+    if refits.by != by:
+        raise ValueError(f"refits are by {refits.by!r}, not by {by!r}")
+    full = refits.full
+    n, p = len(refits.refits), full.p
+
+    def empty(*shape: int) -> np.ndarray:
+        return np.full(shape, np.nan)
+
+    est, se, stat, pval, lb, ub = (empty(n, p) for _ in range(6))
+    df = empty(n) if full.dfs is not None else None
+    qe, qep, k, ncl = empty(n), empty(n), empty(n), empty(n)
+    one_level = not full.multilevel
+    tau2, i2, h2 = (empty(n) if one_level else None for _ in range(3))
+    sigma2 = {name: empty(n) for name in full.sigma2}
+    for j, r in enumerate(refits.refits):
+        if not r.ok:
+            continue
+        res = r.result
+        est[j], se[j], stat[j], pval[j] = res.b, res.se, res.stat, res.pval
+        lb[j], ub[j] = res.ci_lb, res.ci_ub
+        if df is not None:
+            df[j] = res.dfs[0]
+        qe[j], qep[j], k[j] = res.QE, res.QEp, res.k
+        ncl[j] = res.n_levels[res.random[0]] if res.multilevel else res.k
+        if one_level:
+            tau2[j] = res.tau2 or 0.0
+            i2[j], h2[j] = res.I2, res.H2
+        for name, value in res.sigma2.items():
+            sigma2[name][j] = value
+    return LeaveOneOut(
+        by=by,
+        units=refits.units,
+        coef_names=full.coef_names,
+        test=full.test,
+        k=k,
+        n_clusters=ncl,
+        estimate=est,
+        se=se,
+        stat=stat,
+        df=df,
+        pval=pval,
+        ci_lb=lb,
+        ci_ub=ub,
+        QE=qe,
+        QEp=qep,
+        tau2=tau2,
+        I2=i2,
+        H2=h2,
+        sigma2=sigma2,
+        converged=np.array([r.ok and r.result.converged for r in refits.refits]),
+        errors={r.unit: r.error for r in refits.refits if not r.ok},
+    )
+
+
+# --------------------------------------------------------------------------- outliers
+@dataclass(frozen=True)
+class OutlierAnalysis:
+    """The model without the effect sizes whose |studentized deleted residual| > threshold.
+
+    Attributes
+    ----------
+    threshold : the cut-off
+    rule : the rule in words
+    residuals : every row's studentized deleted residual
+    removed : index labels of the removed rows
+    result : the refit without them (None when nothing was removed or the refit failed)
+    error : why the refit failed
+    """
+
+    threshold: float
+    rule: str
+    residuals: DeletedResiduals
+    removed: tuple
+    result: MetaResult | None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return jsonable(
+            {
+                "threshold": self.threshold,
+                "rule": self.rule,
+                "removed": list(self.removed),
+                "n_removed": len(self.removed),
+                "result": None if self.result is None else _coef_summary(self.result),
+                "error": self.error,
+            }
+        )
+
+
+def remove_outliers(
+    data: pd.DataFrame,
+    call: ModelCall,
+    threshold: float = 3.0,
+    *,
+    residuals: DeletedResiduals | None = None,
+) -> OutlierAnalysis:
+    """Refit ``call`` without the rows whose :math:`|z_i| >` ``threshold``, :math:`z_i` the
+    studentized deleted residual of :func:`intervention_meta.influence.deleted_residuals`
+    (metafor ``rstudent``; Viechtbauer & Cheung 2010).
+
+    ``residuals``: the residuals of ``data`` under ``call`` if at hand.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    rows = call.complete(data)
+    if residuals is None:
+        residuals = deleted_residuals(rows, call)
+    z = np.asarray(residuals.z, dtype=float)
+    out = np.abs(z) > threshold
+    removed = tuple(lab for lab, o in zip(residuals.labels, out, strict=True) if o)
+    rule = (
+        f"effect sizes with |studentized deleted residual| > {threshold:g} removed "
+        "(residual of each effect size against the model refitted without it; metafor rstudent)"
+    )
+    result, error = None, None
+    if removed:
+        try:
+            result = call.fit(rows.drop(index=list(removed)))
+        except ModelError as err:
+            error = str(err)
+    return OutlierAnalysis(threshold, rule, residuals, removed, result, error)
+
+
+# --------------------------------------------------------------------------- estimators
+@dataclass(frozen=True)
+class EstimateRow:
+    """The pooled effect under one estimator / working model / inference."""
+
+    model: str
+    inference: str
+    method: str
+    structure: str
+    rho: float | None
+    estimate: float
+    se: float
+    statistic: float
+    df: float | None
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    k: int
+    n_studies: int | None
+    tau2: float | None = None
+    sigma2: dict[str, float] | None = None
+    i2: float | None = None
+    converged: bool = True
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class EstimatorComparison:
+    """Pooled effects under several estimators and working models (one row each)."""
+
+    level: float
+    rows: tuple[EstimateRow, ...]
+    errors: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.to_dict() for r in self.rows])
+
+    def to_dict(self) -> dict:
+        return jsonable(
+            {"level": self.level, "rows": [r.to_dict() for r in self.rows], "errors": self.errors}
+        )
+
+
+def _model_row(
+    result: MetaResult, model: str, inference: str, structure: str, note: str = ""
+) -> EstimateRow:
+    s = _coef_summary(result)
+    return EstimateRow(
+        model=model,
+        inference=inference,
+        method=result.method,
+        structure=structure,
+        rho=result.rho,
+        estimate=s["estimate"],
+        se=s["se"],
+        statistic=s["statistic"],
+        df=s["df"],
+        pval=s["pval"],
+        ci_lb=s["ci_lb"],
+        ci_ub=s["ci_ub"],
+        k=result.k,
+        n_studies=result.n_levels[result.random[0]] if result.multilevel else None,
+        tau2=s.get("tau2"),
+        sigma2=s.get("sigma2"),
+        i2=s.get("i2", s.get("i2_total")),
+        converged=result.converged,
+        note=note,
+    )
+
+
+def _robust_row(
+    result: MetaResult, model: str, structure: str, level: float, note: str = ""
+) -> EstimateRow:
+    rt = robust_table(result, level=level).iloc[0]
+    base = _model_row(result, model, "CR2 cluster-robust (Satterthwaite df)", structure, note)
+    return EstimateRow(
+        **{
+            **{f.name: getattr(base, f.name) for f in fields(base)},
+            "estimate": float(rt["beta"]),
+            "se": float(rt["se"]),
+            "statistic": float(rt["tstat"]),
+            "df": float(rt["df_satt"]),
+            "pval": float(rt["p_satt"]),
+            "ci_lb": float(rt["ci_lower"]),
+            "ci_ub": float(rt["ci_upper"]),
+        }
+    )
+
+
+def compare_estimators(
+    data: pd.DataFrame,
+    *,
+    study: str,
+    es: str,
+    yi: str = "yi",
+    vi: str = "vi",
+    estimators: Iterable[str] = ("FE", "DL", "REML", "ML", "PM"),
+    method: str = "REML",
+    test: str = "t",
+    level: float = 0.95,
+    che_rho: float = 0.6,
+    rho_values: Iterable[float] = (0.2, 0.4, 0.6, 0.8),
+    three_level: MetaResult | None = None,
+) -> EstimatorComparison:
+    """The pooled effect (intercept-only models) under several estimators and working models.
+
+    Rows, in order:
+
+    * each one-level estimator of ``estimators`` (metafor ``rma(yi, vi, method=...)``), the
+      effect sizes treated as independent, with ``test`` (t: df = k - 1);
+    * the three-level model (``random = [study, es]``, ``method``), model-based ``test``;
+    * the same with CR2 cluster-robust inference by study (clubSandwich ``coef_test``);
+    * the CHE working model: sampling errors correlated :math:`\\rho` within a study
+      (:math:`\\mathrm{cov}(e_i, e_j) = \\rho\\sqrt{v_iv_j}`, clubSandwich's
+      ``impute_covariance_matrix``) plus random study and effect-size effects, REML, with CR2
+      inference (Pustejovsky & Tipton 2022) -- for ``che_rho`` and each of ``rho_values``.
+
+    ``three_level``: the three-level fit if at hand. A model that cannot be fitted is left out
+    with its reason in ``errors``.
+    """
+    rows: list[EstimateRow] = []
+    errors: dict[str, str] = {}
+    one_level_test = test
+    for m in estimators:
+        name = "Fixed-effect (FE)" if m in ("FE", "EE") else f"Random-effects ({m})"
+        try:
+            res = fit(
+                data, yi, vi, method=m, test=one_level_test, level=level, control={"confint": False}
+            )
+        except ModelError as err:
+            errors[name] = str(err)
+            continue
+        inference = {"t": "model-based t", "z": "model-based z", "knha": "Knapp-Hartung t"}[
+            res.test
+        ]
+        rows.append(
+            _model_row(res, name, inference, "one-level", "effect sizes treated as independent")
+        )
+    ml_test = "t" if test == "knha" else test
+    try:
+        res3 = three_level or fit(
+            data,
+            yi,
+            vi,
+            random=[study, es],
+            method=method,
+            test=ml_test,
+            level=level,
+            control={"level_tests": False},
+        )
+        name3 = f"Three-level ({res3.method})"
+        rows.append(_model_row(res3, name3, f"model-based {res3.test}", "three-level"))
+        rows.append(_robust_row(res3, name3, "three-level", level))
+    except ModelError as err:
+        errors["Three-level"] = str(err)
+    rhos = list(dict.fromkeys([float(che_rho), *(float(r) for r in rho_values)]))
+    for r in rhos:
+        name = f"CHE (rho = {r:g})"
+        note = "working model of the config (che_rho)" if r == float(che_rho) else "rho varied"
+        try:
+            res = fit(
+                data,
+                yi,
+                vi,
+                random=[study, es],
+                method=method,
+                test=ml_test,
+                level=level,
+                rho=r,
+                control={"level_tests": False},
+            )
+            rows.append(_robust_row(res, name, "CHE", level, note))
+        except ModelError as err:
+            errors[name] = str(err)
+    return EstimatorComparison(level=level, rows=tuple(rows), errors=errors)
+
+
+# --------------------------------------------------------------------------- assumptions
+@dataclass(frozen=True)
+class AssumptionRow:
+    """The pooled effect with the effect sizes recomputed under one value of one assumption.
+
+    ``rows_assumed``: rows that use the assumed value (the effect-size step's
+    ``defaults_used``); ``rows_reported``: rows that report their own value (unchanged);
+    ``rows_changed``: rows whose yi or vi differ from the main analysis (``changed``: their keys,
+    ``changed_by_es_input``: counted by ``es_input``).
+    """
+
+    option: str
+    description: str
+    value: float
+    main: bool
+    rows_assumed: int
+    rows_reported: int
+    rows_changed: int
+    changed_by_es_input: dict[str, int]
+    changed: tuple
+    missing: tuple
+    result: dict | None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class AssumptionVariation:
+    """One :class:`AssumptionRow` per (option, value)."""
+
+    rows: tuple[AssumptionRow, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.to_dict() for r in self.rows])
+
+    def to_dict(self) -> dict:
+        return {"rows": [r.to_dict() for r in self.rows]}
+
+
+def _rows_reported(counts: Mapping[str, Any], used: str) -> int:
+    """Rows that report the quantity themselves (where the assumption would otherwise apply)."""
+    assumed = int(counts["defaults_used"].get(used, 0))
+    if used == "r_prepost":
+        applicable = int(counts["by_es_input"].get("prepost", {}).get("computed", 0))
+    else:
+        applicable = int(counts.get("design_effect_applied", 0))
+    return max(0, applicable - assumed)
+
+
+def vary_assumptions(
+    clean_effects: pd.DataFrame,
+    base: pd.DataFrame,
+    call: ModelCall,
+    *,
+    key: str,
+    variations: Mapping[str, Iterable[float]],
+    effect_options: Mapping[str, Any] | None = None,
+    higher_is_worse_levels: Any = None,
+    source_name: str = "effects",
+) -> AssumptionVariation:
+    """Recompute the effect sizes under other values of the effect-size step's defaults, refit.
+
+    For each option of ``variations`` (``r_prepost_default``, ``icc_default``,
+    ``cluster_size_default``) and each value, :func:`~intervention_meta.effect_sizes.
+    compute_effect_sizes` runs on ``clean_effects`` with ``effect_options`` and that one value
+    changed; the new yi/vi replace those of ``base`` (the analysis data, matched by ``key``) and
+    ``call`` is refitted. Rows that report their own r / ICC / cluster size are computed as before
+    and do not change.
+
+    Parameters
+    ----------
+    clean_effects : the cleaned effects table (``clean/effects.csv`` read with its codebook)
+    base : the analysis data (its yi/vi are the main analysis's)
+    call : the analysis model
+    key : the effect-size key column
+    variations : option -> values
+    effect_options : the effect-size step's options (``config["effect_sizes"]``)
+    higher_is_worse_levels, source_name : passed to ``compute_effect_sizes``
+    """
+    options = dict(effect_options or {})
+    rows: list[AssumptionRow] = []
+    base_keys = base[key].astype(str)
+    for option, values in variations.items():
+        if option not in ASSUMPTIONS:
+            raise ValueError(f"cannot vary {option!r}; one of {sorted(ASSUMPTIONS)}")
+        used, description = ASSUMPTIONS[option]
+        main_value = options.get(option)
+        for value in values:
+            value = float(value)
+            es = compute_effect_sizes(
+                clean_effects,
+                higher_is_worse_levels=higher_is_worse_levels,
+                key=key,
+                source_name=source_name,
+                **{**options, option: value},
+            )
+            new = es.table.assign(_key=es.table[key].astype(str)).set_index("_key")
+            present = base_keys.isin(new.index).to_numpy()
+            missing = tuple(base.loc[~present, key])
+            data = base.loc[present].copy()
+            keys = base_keys[present]
+            yi_new = new.loc[keys, call.yi].to_numpy(dtype=float)
+            vi_new = new.loc[keys, call.vi].to_numpy(dtype=float)
+            yi_old = data[call.yi].to_numpy(dtype=float)
+            vi_old = data[call.vi].to_numpy(dtype=float)
+            changed = ~(
+                np.isclose(yi_new, yi_old, rtol=1e-12, atol=1e-15)
+                & np.isclose(vi_new, vi_old, rtol=1e-12, atol=1e-15)
+            )
+            data[call.yi], data[call.vi] = yi_new, vi_new
+            by_input: dict[str, int] = {}
+            if "es_input" in data.columns and changed.any():
+                by_input = {
+                    str(k): int(v)
+                    for k, v in data.loc[changed, "es_input"].value_counts(sort=False).items()
+                }
+            result, error = None, None
+            try:
+                result = _coef_summary(call.fit(data))
+            except ModelError as err:
+                error = str(err)
+            rows.append(
+                AssumptionRow(
+                    option=option,
+                    description=description,
+                    value=value,
+                    main=main_value is not None and float(main_value) == value,
+                    rows_assumed=int(es.counts["defaults_used"].get(used, 0)),
+                    rows_reported=_rows_reported(es.counts, used),
+                    rows_changed=int(changed.sum()),
+                    changed_by_es_input=by_input,
+                    changed=tuple(data.loc[changed, key]),
+                    missing=missing,
+                    result=result,
+                    error=error,
+                )
+            )
+    return AssumptionVariation(rows=tuple(rows))
+
+
+# --------------------------------------------------------------------------- the step
+@dataclass(frozen=True, eq=False)
+class SensitivityResult:
+    """Everything the sensitivity step computed (see the module docstring)."""
+
+    ad: AnalysisData = field(repr=False)
+    spec: ModelSpec
+    call: ModelCall
+    options: dict
+    full: MetaResult
+    loo: LeaveOneOut
+    influence: ClusterInfluence
+    outliers: OutlierAnalysis
+    estimators: EstimatorComparison
+    assumptions: AssumptionVariation
+    flags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def _pct(self) -> str:
+        return f"{self.spec.level:.0%}"
+
+    def _ci_cols(self) -> tuple[str, str]:
+        return f"{self._pct} CI lower", f"{self._pct} CI upper"
+
+    def _component_cols(self) -> dict[str, str]:
+        """Readable names of the variance components."""
+        if self.full.multilevel:
+            study, es = self.ad.study, self.ad.es
+            names = {
+                study: f"sigma2 between studies ({self.ad.label(study)})",
+                es: f"sigma2 within studies ({self.ad.label(es)})",
+            }
+            return {lev: names.get(lev, f"sigma2 {lev}") for lev in self.full.sigma2}
+        return {"tau2": "tau2"}
+
+    def _study_key(self, labels: Sequence) -> list:
+        data = self.ad.data
+        return [data.loc[lab, self.ad.study] for lab in labels]
+
+    # ---------------------------------------------------------------- tables
+    def leave_one_out_frame(self) -> pd.DataFrame:
+        lo, hi = self._ci_cols()
+        comp = self._component_cols()
+        j = 0
+        loo = self.loo
+        rows = []
+        full = _coef_summary(self.full)
+
+        def row(unit, k, n, est, se, df, p, lb, ub, comps, converged):
+            out = {
+                f"{self.ad.label(self.ad.study)} left out": unit,
+                "k (effect sizes)": k,
+                "Studies": n,
+                "Estimate": est,
+                "SE": se,
+                lo: lb,
+                hi: ub,
+                "df": df,
+                "p": p,
+            }
+            out.update({comp[name]: comps.get(name) for name in comp})
+            out["Converged"] = "yes" if converged else "no"
+            return out
+
+        comps_full = full.get("sigma2", {"tau2": full.get("tau2")})
+        n_full = self.ad.n_studies
+        rows.append(
+            row(
+                "none (all studies)",
+                full["k"],
+                n_full,
+                full["estimate"],
+                full["se"],
+                full["df"],
+                full["pval"],
+                full["ci_lb"],
+                full["ci_ub"],
+                comps_full,
+                full["converged"],
+            )
+        )
+        for i, unit in enumerate(loo.units):
+            comps = {name: loo.sigma2[name][i] for name in loo.sigma2}
+            if loo.tau2 is not None:
+                comps["tau2"] = loo.tau2[i]
+            rows.append(
+                row(
+                    unit,
+                    loo.k[i],
+                    n_full - 1,
+                    loo.estimate[i, j],
+                    loo.se[i, j],
+                    None if loo.df is None else loo.df[i],
+                    loo.pval[i, j],
+                    loo.ci_lb[i, j],
+                    loo.ci_ub[i, j],
+                    comps,
+                    loo.converged[i],
+                )
+            )
+        return pd.DataFrame(rows)
+
+    def influence_frame(self) -> pd.DataFrame:
+        inf = self.influence
+        study = self.ad.label(self.ad.study)
+        cols: dict[str, Any] = {
+            study: list(inf.units),
+            "k (effect sizes)": inf.k,
+            "Cook's distance": inf.cook_d,
+        }
+        for j, name in enumerate(inf.coef_names):
+            label = "overall effect" if name == "intrcpt" else name
+            cols[f"DFBETAS ({label})"] = inf.dfbetas[:, j]
+        cols["Leverage (sum of hat values)"] = inf.hat
+        cols[f"Studentized deleted residual X2 of the {study.lower()}"] = inf.x2
+        cols["Estimate without it"] = inf.b_del[:, 0]
+        return pd.DataFrame(cols)
+
+    def outliers_frame(self) -> pd.DataFrame:
+        res = self.outliers.residuals
+        data = self.ad.data
+        labels = list(res.labels)
+        removed = set(self.outliers.removed)
+        frame = pd.DataFrame(
+            {
+                self.ad.label(self.ad.es): [data.loc[lab, self.ad.es] for lab in labels],
+                self.ad.label(self.ad.study): self._study_key(labels),
+                "Effect size (g)": [data.loc[lab, self.call.yi] for lab in labels],
+                "Sampling variance": [data.loc[lab, self.call.vi] for lab in labels],
+                "Studentized deleted residual": res.z,
+                f"Removed (|residual| > {self.outliers.threshold:g})": [
+                    "yes" if lab in removed else "no" for lab in labels
+                ],
+            }
+        )
+        order = np.argsort(-np.abs(np.nan_to_num(res.z, nan=-np.inf)), kind="stable")
+        return frame.iloc[order].reset_index(drop=True)
+
+    def estimators_frame(self) -> pd.DataFrame:
+        lo, hi = self._ci_cols()
+        study, es = self.ad.study, self.ad.es
+        rows = []
+        for r in self.estimators.rows:
+            s2 = r.sigma2 or {}
+            rows.append(
+                {
+                    "Model": r.model,
+                    "Inference": r.inference,
+                    "Estimate": r.estimate,
+                    "SE": r.se,
+                    lo: r.ci_lb,
+                    hi: r.ci_ub,
+                    "df": r.df,
+                    "p": r.pval,
+                    "tau2 (one-level)": r.tau2,
+                    "sigma2 between studies": s2.get(study),
+                    "sigma2 within studies": s2.get(es),
+                    "I2 (%)": r.i2,
+                    "k (effect sizes)": r.k,
+                    "Note": r.note,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def assumptions_frame(self) -> pd.DataFrame:
+        lo, hi = self._ci_cols()
+        rows = []
+        for a in self.assumptions.rows:
+            res = a.result or {}
+            changed = ", ".join(f"{k}: {v}" for k, v in a.changed_by_es_input.items())
+            rows.append(
+                {
+                    "Assumption": a.description,
+                    "Option": a.option,
+                    "Value": a.value,
+                    "Main analysis": "yes" if a.main else "no",
+                    "Rows using the assumed value": a.rows_assumed,
+                    "Rows with a reported value (unchanged)": a.rows_reported,
+                    "Rows changed": a.rows_changed,
+                    "Changed rows by es_input": changed,
+                    "Estimate": res.get("estimate"),
+                    "SE": res.get("se"),
+                    lo: res.get("ci_lb"),
+                    hi: res.get("ci_ub"),
+                    "p": res.get("pval"),
+                    "k (effect sizes)": res.get("k"),
+                    "Note": a.error or "",
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per sensitivity analysis of the pooled effect."""
+        lo, hi = self._ci_cols()
+        rows = []
+
+        def add(analysis: str, what: str, s: Mapping[str, Any] | None, n_studies: Any) -> None:
+            s = s or {}
+            rows.append(
+                {
+                    "Analysis": analysis,
+                    "What changed": what,
+                    "k (effect sizes)": s.get("k"),
+                    "Studies": n_studies,
+                    "Estimate": s.get("estimate"),
+                    "SE": s.get("se"),
+                    lo: s.get("ci_lb"),
+                    hi: s.get("ci_ub"),
+                    "df": s.get("df"),
+                    "p": s.get("pval"),
+                }
+            )
+
+        add("Analysis model", self.spec.describe(), _coef_summary(self.full), self.ad.n_studies)
+        o = self.outliers
+        if o.result is not None:
+            out_studies = o.result.n_levels.get(self.ad.study) if o.result.multilevel else None
+            add(
+                "Outliers removed",
+                f"{len(o.removed)} effect size(s): {o.rule}",
+                _coef_summary(o.result),
+                out_studies,
+            )
+        else:
+            why = o.error or f"no effect size beyond {o.threshold:g}; same as the analysis model"
+            add(
+                "Outliers removed",
+                why,
+                _coef_summary(self.full) if not o.error else None,
+                self.ad.n_studies,
+            )
+        loo = self.loo
+        est = loo.estimate[:, 0]
+        if np.isfinite(est).any():
+            study = self.ad.label(self.ad.study).lower()
+            for pick, word in ((np.nanargmin(est), "smallest"), (np.nanargmax(est), "largest")):
+                s = {
+                    "k": loo.k[pick],
+                    "estimate": est[pick],
+                    "se": loo.se[pick, 0],
+                    "ci_lb": loo.ci_lb[pick, 0],
+                    "ci_ub": loo.ci_ub[pick, 0],
+                    "df": None if loo.df is None else loo.df[pick],
+                    "pval": loo.pval[pick, 0],
+                }
+                n = self.ad.n_studies - 1
+                add(
+                    f"Leave one {study} out ({word} estimate)",
+                    f"without {study} {loo.units[pick]}",
+                    s,
+                    n,
+                )
+        for r in self.estimators.rows:
+            if r.structure == "CHE" and r.note.startswith("working model"):
+                add(
+                    f"{r.model}, CR2",
+                    "CHE working model with cluster-robust inference",
+                    r.to_dict() | {"k": r.k},
+                    r.n_studies,
+                )
+        return pd.DataFrame(rows)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The readable tables by name (:data:`TABLES`); counts as integers."""
+        frames = {
+            "summary": self.summary_frame(),
+            "leave_one_out": self.leave_one_out_frame(),
+            "influence": self.influence_frame(),
+            "outliers": self.outliers_frame(),
+            "estimators": self.estimators_frame(),
+            "assumptions": self.assumptions_frame(),
+        }
+        for frame in frames.values():
+            for col in ("k (effect sizes)", "Studies"):
+                if col in frame.columns:
+                    frame[col] = pd.to_numeric(frame[col]).round().astype("Int64")
+        return frames
+
+    def to_dict(self) -> dict:
+        data = self.ad.data
+        res = self.outliers.residuals
+        labels = list(res.labels)
+        return jsonable(
+            {
+                "analysis_model": self.spec.describe(),
+                "call": self.call.to_dict(),
+                "study": self.ad.study,
+                "es": self.ad.es,
+                "k": self.ad.k,
+                "n_studies": self.ad.n_studies,
+                "options": self.options,
+                "full": self.full.to_dict(),
+                "leave_one_out": self.loo.to_dict(),
+                "influence": self.influence.to_dict(),
+                "deleted_residuals": {
+                    "definition": "metafor rstudent(res): each effect size against the model "
+                    "refitted without it (variance components re-estimated)",
+                    self.ad.es: [data.loc[lab, self.ad.es] for lab in labels],
+                    self.ad.study: self._study_key(labels),
+                    "resid": res.resid,
+                    "se": res.se,
+                    "z": res.z,
+                },
+                "outliers": self.outliers.to_dict()
+                | {
+                    "removed_" + self.ad.es: [
+                        data.loc[lab, self.ad.es]
+                        for lab in res.labels
+                        if lab in set(self.outliers.removed)
+                    ],
+                },
+                "estimators": self.estimators.to_dict(),
+                "assumptions": self.assumptions.to_dict(),
+                "notes": list(self.notes),
+                "flags": list(self.flags),
+            }
+        )
+
+
+def _options(sensitivity: Mapping[str, Any] | None) -> dict[str, Any]:
+    opts = {**DEFAULTS, **dict(sensitivity or {})}
+    if opts["outlier_rule"] != "studentized_residual":
+        raise ValueError(f"unknown outlier_rule {opts['outlier_rule']!r}")
+    return opts
+
+
+def sensitivity_analysis(
+    ad: AnalysisData,
+    spec: ModelSpec,
+    *,
+    sensitivity: Mapping[str, Any] | None = None,
+    clean_effects: pd.DataFrame | None = None,
+    effect_options: Mapping[str, Any] | None = None,
+    source_name: str = "effects",
+    flags: Flags | None = None,
+) -> SensitivityResult:
+    """All sensitivity analyses of the analysis model of ``spec`` on ``ad``.
+
+    ``sensitivity``: ``config["sensitivity"]`` (defaults in :data:`DEFAULTS`);
+    ``clean_effects``: the cleaned effects table for the assumption variation (skipped if None);
+    ``effect_options``: ``config["effect_sizes"]``.
+    """
+    flags = flags or Flags(STEP)
+    opts = _options(sensitivity)
+    call = model_call(ad, spec)
+    data = call.complete(ad.data)
+    notes: list[str] = []
+    full = call.fit(data, extras=True)
+    flags.check_fit(full, "analysis model")
+
+    by_study = refit_without(data, call, ad.study, full=full)
+    loo = leave_one_out(data, call, ad.study, refits=by_study)
+    influence = cluster_influence(data, call, ad.study, refits=by_study)
+    for line in by_study.failures:
+        flags.add(f"leave-one-study-out: refit without {ad.study} {line}")
+    if by_study.not_converged:
+        flags.add(
+            f"leave-one-study-out: refit(s) without {ad.study} {by_study.not_converged} "
+            "did not converge"
+        )
+
+    by_row = refit_without(data, call, full=full)
+    resid = deleted_residuals(data, call, refits=by_row)
+    for line in by_row.failures:
+        flags.add(f"studentized deleted residuals: refit without row {line}")
+    if by_row.not_converged:
+        flags.add(
+            f"studentized deleted residuals: {len(by_row.not_converged)} refit(s) without "
+            "one effect size did not converge"
+        )
+    outliers = remove_outliers(data, call, float(opts["outlier_threshold"]), residuals=resid)
+    if outliers.removed:
+        keys = [data.loc[lab, ad.es] for lab in outliers.removed]
+        flags.add(
+            f"{len(keys)} effect size(s) with |studentized deleted residual| > "
+            f"{outliers.threshold:g} removed in the outlier analysis: {ad.es} {keys}"
+        )
+    if outliers.error:
+        flags.add(f"outliers removed: the model could not be fitted ({outliers.error})")
+    elif outliers.result is not None:
+        flags.check_fit(outliers.result, "outliers removed")
+
+    three = full if spec.structure == "three_level" else None
+    estimators = compare_estimators(
+        data,
+        study=ad.study,
+        es=ad.es,
+        yi=call.yi,
+        vi=call.vi,
+        estimators=opts["estimators"],
+        method=spec.method,
+        test=spec.test,
+        level=spec.level,
+        che_rho=float(opts["che_rho"]),
+        rho_values=opts["rho_values"],
+        three_level=three,
+    )
+    for name, err in estimators.errors.items():
+        flags.add(f"estimator comparison: {name} could not be fitted ({err})")
+    for r in estimators.rows:
+        if not r.converged:
+            flags.add(f"estimator comparison: {r.model} did not converge")
+
+    if clean_effects is not None:
+        variations = {
+            "r_prepost_default": opts["r_prepost_values"],
+            "icc_default": opts["icc_values"],
+        }
+        assumptions = vary_assumptions(
+            clean_effects,
+            data,
+            call,
+            key=ad.es,
+            variations=variations,
+            effect_options=effect_options,
+            higher_is_worse_levels=ad.codebook.higher_is_worse_levels(),
+            source_name=source_name,
+        )
+        for a in assumptions.rows:
+            if a.error:
+                flags.add(f"{a.option} = {a.value:g}: the model could not be fitted ({a.error})")
+            if a.missing:
+                flags.add(
+                    f"{a.option} = {a.value:g}: {len(a.missing)} effect size(s) of the "
+                    f"analysis not recomputed: {list(a.missing)}"
+                )
+            if a.result is not None and not a.result["converged"]:
+                flags.add(f"{a.option} = {a.value:g}: the model did not converge")
+        for option in variations:
+            touched = [a for a in assumptions.rows if a.option == option]
+            if touched and all(a.rows_assumed == 0 for a in touched):
+                notes.append(
+                    f"{option}: no effect size uses the assumed value, so varying it "
+                    "changes nothing"
+                )
+    else:
+        assumptions = AssumptionVariation(rows=())
+        notes.append("assumptions of the effect-size step not varied (no cleaned effects table)")
+    notes.append(
+        "rows that report their own pre-post correlation or ICC keep it when the default is varied"
+    )
+    return SensitivityResult(
+        ad=ad,
+        spec=spec,
+        call=call,
+        options=opts,
+        full=full,
+        loo=loo,
+        influence=influence,
+        outliers=outliers,
+        estimators=estimators,
+        assumptions=assumptions,
+        flags=tuple(flags.lines),
+        notes=tuple(notes),
+    )
+
+
+def run_sensitivity(
+    effect_sizes: str | Path,
+    clean_effects: str | Path,
+    codebook: str | Path,
+    *,
+    models: Mapping[str, Any] | None,
+    sensitivity: Mapping[str, Any] | None,
+    effect_options: Mapping[str, Any] | None,
+    tables: Mapping[str, str | Path],
+    json_path: str | Path,
+    flags_path: str | Path,
+) -> SensitivityResult:
+    """The sensitivity step: read the effect sizes (and the cleaned effects), run every analysis,
+    write ``tables`` (``{name: path}`` for the names of :data:`TABLES`), the JSON and the flags."""
+    missing = sorted(set(TABLES) - set(tables))
+    if missing:
+        raise ValueError(f"paths for the tables {missing} are missing")
+    flags = Flags(STEP)
+    ad = load_analysis_data(effect_sizes, codebook)
+    spec = ModelSpec.from_config(models)
+    log.info("%s: %s on %d effect sizes from %d studies", STEP, spec.describe(), ad.k, ad.n_studies)
+    clean = read_clean(clean_effects, ad.codebook)
+    result = sensitivity_analysis(
+        ad,
+        spec,
+        sensitivity=sensitivity,
+        clean_effects=clean,
+        effect_options=effect_options,
+        source_name=Path(clean_effects).name,
+        flags=flags,
+    )
+    for name, frame in result.frames().items():
+        write_table(frame, tables[name])
+    write_json(result.to_dict(), json_path)
+    flags.write(flags_path)
+    return result
+
+
+__all__ = [
+    "ASSUMPTIONS",
+    "DEFAULTS",
+    "TABLES",
+    "AssumptionRow",
+    "AssumptionVariation",
+    "EstimateRow",
+    "EstimatorComparison",
+    "LeaveOneOut",
+    "OutlierAnalysis",
+    "SensitivityResult",
+    "compare_estimators",
+    "leave_one_out",
+    "model_call",
+    "remove_outliers",
+    "run_sensitivity",
+    "sensitivity_analysis",
+    "vary_assumptions",
+]

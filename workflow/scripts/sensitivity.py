@@ -1,0 +1,15 @@
+from intervention_meta.logs import setup_logging
+from intervention_meta.sensitivity import run_sensitivity
+
+setup_logging(snakemake.log[0])
+run_sensitivity(
+    snakemake.input.effects,
+    snakemake.input.clean,
+    snakemake.input.codebook,
+    models=dict(snakemake.params.models),
+    sensitivity=dict(snakemake.params.sensitivity),
+    effect_options=dict(snakemake.params.effect_sizes),
+    tables={name: snakemake.output[name] for name in snakemake.params.tables},
+    json_path=snakemake.output.json,
+    flags_path=snakemake.output.flags,
+)

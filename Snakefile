@@ -26,6 +26,8 @@ include: "workflow/rules/components.smk"
 include: "workflow/rules/bias.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/warnings.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/coding.smk"
 
 

@@ -1,0 +1,1 @@
+# Rules of the figures stage (issue 4). Helper functions belong in common.smk (snakemake --lint).

@@ -1,0 +1,1 @@
+# Helper functions of the figures stage (functions only: rules live in their own files, as snakemake --lint asks).

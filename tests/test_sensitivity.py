@@ -43,6 +43,8 @@ from intervention_meta.sensitivity import (
     leave_one_out,
     model_call,
     remove_outliers,
+    run_sensitivity,
+    sensitivity_analysis,
     vary_assumptions,
 )
 
@@ -473,3 +475,45 @@ def test_rule_notes_that_assink2016_uses_no_assumed_value(assink):
     assert all(r["rows_changed"] == 0 and r["rows_assumed"] == 0 for r in d["assumptions"]["rows"])
     assert any("r_prepost_default: no effect size uses" in n for n in d["notes"])
     assert (assink / "flags" / "sensitivity.txt").read_text() == ""
+
+
+# --------------------------------------------------------------------------- the step
+ASSINK_EFFECTS = REPO / "data" / "examples" / "assink2016" / "effects.csv"
+ASSINK_CODEBOOK = REPO / "data" / "examples" / "assink2016" / "codebook.yaml"
+
+
+@pytest.mark.parametrize("structure", ["random_effects", "fixed_effect"])
+def test_sensitivity_analysis_follows_a_one_level_analysis_model(structure):
+    ad = load_analysis_data(ASSINK_EFFECTS, ASSINK_CODEBOOK)
+    spec = ModelSpec(structure=structure)
+    res = sensitivity_analysis(ad, spec, sensitivity={"rho_values": [0.6]})
+    assert res.call.random == () and res.full.method == (
+        "FE" if structure == "fixed_effect" else "REML"
+    )
+    assert len(res.loo.units) == 17  # 17 studies (Assink & Wibbelink 2016)
+    assert np.isfinite(res.influence.cook_d).all()
+    # a one-level analysis model still gets the three-level and CHE rows for comparison
+    assert {"three-level", "CHE"} <= {r.structure for r in res.estimators.rows}
+    for frame in res.frames().values():
+        assert len(frame) > 0
+
+
+def test_run_sensitivity_reports_a_model_that_cannot_be_fitted(tmp_path):
+    one = pd.read_csv(ASSINK_EFFECTS).head(1)
+    one.to_csv(tmp_path / "effect_sizes.csv", index=False)
+    tables = {name: tmp_path / f"{name}.csv" for name in TABLES}
+    out = run_sensitivity(
+        tmp_path / "effect_sizes.csv",
+        tmp_path / "effect_sizes.csv",
+        ASSINK_CODEBOOK,
+        models={},
+        sensitivity={},
+        effect_options={},
+        tables=tables,
+        json_path=tmp_path / "sensitivity.json",
+        flags_path=tmp_path / "flags.txt",
+    )
+    assert out is None
+    assert "could not be fitted" in (tmp_path / "flags.txt").read_text()
+    assert pd.read_csv(tables["summary"])["Analysis"].tolist() == ["not estimable"]
+    assert "error" in json.loads((tmp_path / "sensitivity.json").read_text())

@@ -362,6 +362,10 @@ def remove_outliers(
 
 
 # --------------------------------------------------------------------------- estimators
+#: what a model fit or a CR2 variance can raise on data too small for it (e.g. one study)
+_ROBUST_ERRORS = (ModelError, ValueError, np.linalg.LinAlgError)
+
+
 @dataclass(frozen=True)
 class EstimateRow:
     """The pooled effect under one estimator / working model / inference."""
@@ -514,11 +518,17 @@ def compare_estimators(
             level=level,
             control={"level_tests": False},
         )
-        name3 = f"Three-level ({res3.method})"
-        rows.append(_model_row(res3, name3, f"model-based {res3.test}", "three-level"))
-        rows.append(_robust_row(res3, name3, "three-level", level))
     except ModelError as err:
         errors["Three-level"] = str(err)
+        res3 = None
+    if res3 is not None:
+        name3 = f"Three-level ({res3.method})"
+        nested = "effect sizes nested in studies"
+        rows.append(_model_row(res3, name3, f"model-based {res3.test}", "three-level", nested))
+        try:
+            rows.append(_robust_row(res3, name3, "three-level", level, nested))
+        except _ROBUST_ERRORS as err:
+            errors[f"{name3}, CR2"] = str(err)
     rhos = list(dict.fromkeys([float(che_rho), *(float(r) for r in rho_values)]))
     for r in rhos:
         name = f"CHE (rho = {r:g})"
@@ -536,7 +546,7 @@ def compare_estimators(
                 control={"level_tests": False},
             )
             rows.append(_robust_row(res, name, "CHE", level, note))
-        except ModelError as err:
+        except _ROBUST_ERRORS as err:
             errors[name] = str(err)
     return EstimatorComparison(level=level, rows=tuple(rows), errors=errors)
 
@@ -874,7 +884,26 @@ class SensitivityResult:
                     "Note": a.error or "",
                 }
             )
-        return pd.DataFrame(rows)
+        cols = [
+            "Assumption",
+            "Option",
+            "Value",
+            "Main analysis",
+            "Rows using the assumed value",
+            "Rows with a reported value (unchanged)",
+            "Rows changed",
+            "Changed rows by es_input",
+            "Estimate",
+            "SE",
+            lo,
+            hi,
+            "p",
+            "k (effect sizes)",
+            "Note",
+        ]
+        if not rows:
+            rows.append({"Assumption": "none varied", "Note": "; ".join(self.notes)})
+        return pd.DataFrame(rows, columns=cols)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per sensitivity analysis of the pooled effect."""
@@ -1153,9 +1182,12 @@ def run_sensitivity(
     tables: Mapping[str, str | Path],
     json_path: str | Path,
     flags_path: str | Path,
-) -> SensitivityResult:
+) -> SensitivityResult | None:
     """The sensitivity step: read the effect sizes (and the cleaned effects), run every analysis,
-    write ``tables`` (``{name: path}`` for the names of :data:`TABLES`), the JSON and the flags."""
+    write ``tables`` (``{name: path}`` for the names of :data:`TABLES`), the JSON and the flags.
+
+    When the analysis model cannot be fitted at all (too few effect sizes), every output says so,
+    a flag is raised and None is returned; the step does not fail."""
     missing = sorted(set(TABLES) - set(tables))
     if missing:
         raise ValueError(f"paths for the tables {missing} are missing")
@@ -1164,15 +1196,28 @@ def run_sensitivity(
     spec = ModelSpec.from_config(models)
     log.info("%s: %s on %d effect sizes from %d studies", STEP, spec.describe(), ad.k, ad.n_studies)
     clean = read_clean(clean_effects, ad.codebook)
-    result = sensitivity_analysis(
-        ad,
-        spec,
-        sensitivity=sensitivity,
-        clean_effects=clean,
-        effect_options=effect_options,
-        source_name=Path(clean_effects).name,
-        flags=flags,
-    )
+    try:
+        result = sensitivity_analysis(
+            ad,
+            spec,
+            sensitivity=sensitivity,
+            clean_effects=clean,
+            effect_options=effect_options,
+            source_name=Path(clean_effects).name,
+            flags=flags,
+        )
+    except ModelError as err:
+        # data too small for the analysis model: say so in every output instead of failing
+        reason = f"the analysis model could not be fitted ({err})"
+        flags.add(f"no sensitivity analyses: {reason}")
+        note = pd.DataFrame([{"Analysis": "not estimable", "Note": reason}])
+        for name in TABLES:
+            write_table(note, tables[name])
+        write_json(
+            {"analysis_model": spec.describe(), "error": reason, "flags": flags.lines}, json_path
+        )
+        flags.write(flags_path)
+        return None
     for name, frame in result.frames().items():
         write_table(frame, tables[name])
     write_json(result.to_dict(), json_path)

@@ -291,7 +291,7 @@ def refit_without(
     """
     rows = call.complete(data)
     if full is None:
-        full = call.fit(rows, extras=True)
+        full = call.fit(rows)
     start = full.sigma2 if call.multilevel else None
     if by is None:
         units = list(rows.index)

@@ -22,6 +22,17 @@ def flagfile(step):
     return f"{RES}/flags/{step}.txt"
 
 
+# The tables of the sensitivity step (tables/sensitivity_<name>.csv).
+SENSITIVITY_TABLES = [
+    "summary",
+    "leave_one_out",
+    "influence",
+    "outliers",
+    "estimators",
+    "assumptions",
+]
+
+
 # --------------------------------------------------------------------------- per-domain analyses
 def overall_domains():
     """The levels of models.domain_variable that get their own analysis ([] if none)."""

@@ -2,25 +2,6 @@
 # removed, estimators and working models compared, assumptions of the effect-size step varied.
 # See workflow/rules/common.smk for RES, logfile, flagfile, ENV.
 
-SENSITIVITY_TABLES = [
-    "summary",
-    "leave_one_out",
-    "influence",
-    "outliers",
-    "estimators",
-    "assumptions",
-]
-
-
-def sensitivity_outputs():
-    """Outputs of the sensitivity analysis that `rule all` asks for."""
-    return [
-        *expand(f"{RES}/tables/sensitivity_{{name}}.csv", name=SENSITIVITY_TABLES),
-        f"{RES}/models/sensitivity.json",
-        flagfile("sensitivity"),
-    ]
-
-
 rule sensitivity:
     """Is the pooled effect robust? Refits without each study (with Cook's distance, DFBETAS,
     leverage), without outlying effect sizes (studentized deleted residuals), under other

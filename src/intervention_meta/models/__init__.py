@@ -10,7 +10,8 @@ components. The one-level model is the single-level case of the same blockwise l
 
 On a fit: ``res.confint_profile()`` (profile-likelihood CIs of the variance components,
 :mod:`.profile`), ``res.robust()`` (CR2 cluster-robust inference, :mod:`.cluster_robust`); between
-fits: ``compare(full, reduced)`` and ``aic_table(...)`` (:mod:`.comparison`).
+fits: ``compare(full, reduced)`` and ``aic_table(...)`` (:mod:`.comparison`); permutation tests of
+moderators: ``permutest(res, iter=1000, rng=np.random.default_rng(seed))`` (:mod:`.permutation`).
 """
 
 from intervention_meta.models.cluster_robust import RobustResult, robust_result
@@ -25,6 +26,7 @@ from intervention_meta.models.fitting import (
 from intervention_meta.models.heterogeneity import QProfileCI, VarianceDistribution
 from intervention_meta.models.inference import WaldTest
 from intervention_meta.models.optimize import Convergence
+from intervention_meta.models.permutation import PermutationTest, permutest
 from intervention_meta.models.profile import ProfileCI, ProfileInterval, profile_ci
 from intervention_meta.models.results import LevelTest, MetaResult, Prediction
 
@@ -38,6 +40,7 @@ __all__ = [
     "MetaResult",
     "ModelComparison",
     "ModelError",
+    "PermutationTest",
     "Prediction",
     "ProfileCI",
     "ProfileInterval",
@@ -48,6 +51,7 @@ __all__ = [
     "aic_table",
     "compare",
     "fit",
+    "permutest",
     "profile_ci",
     "robust_result",
 ]

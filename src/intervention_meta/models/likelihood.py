@@ -39,7 +39,13 @@ computed blockwise from :math:`H = (X^\\top W X)^{-1}`:
 :math:`\\mathrm{tr}(PD_l) = \\sum_j \\mathrm{tr}(W_j D_{lj}) - \\mathrm{tr}(H M_l)` and
 :math:`\\mathrm{tr}(PD_lPD_m) = \\sum_j\\mathrm{tr}(W_jD_{lj}W_jD_{mj}) - 2\\,\\mathrm{tr}(H N_{lm})
 + \\mathrm{tr}(H M_l H M_m)` with :math:`M_l = \\sum_j X_j^\\top W_j D_{lj} W_j X_j` and
-:math:`N_{lm} = \\sum_j X_j^\\top W_j D_{lj} W_j D_{mj} W_j X_j`.
+:math:`N_{lm} = \\sum_j X_j^\\top W_j D_{lj} W_j D_{mj} W_j X_j`. The observed information (the
+negative Hessian of the log-likelihood with :math:`\\beta` profiled out; Harville 1977) is
+
+.. math:: \\mathcal{J}_{lm} = u_l^\\top P u_m - \\mathcal{I}_{lm}, \\qquad u_l = D_l P y,
+
+with :math:`u_l^\\top P u_m = \\sum_j u_{lj}^\\top W_j u_{mj} - (X^\\top W u_l)^\\top H
+(X^\\top W u_m)` for ML and REML alike.
 
 References
 ----------
@@ -78,12 +84,16 @@ class BlockGroup:
     X : (n_blocks, n, p) model-matrix rows
     S : (n_blocks, n, n) sampling covariance
     D : (n_levels, n_blocks, n, n) indicator of two rows sharing the unit of each random level
+    kinds : per level, ``"ones"`` if every D of the group is all ones (the outermost level),
+        ``"identity"`` if it is the identity (every row its own unit, or blocks of one row), else
+        ``"general"``; the likelihood uses it to replace products with D by sums
     """
 
     index: np.ndarray
     X: np.ndarray
     S: np.ndarray
     D: np.ndarray
+    kinds: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -140,10 +150,103 @@ def lower_triangular_inverse(C: np.ndarray) -> np.ndarray:
     for i in range(n):
         row = np.zeros((nb, n))
         if i:
-            row -= np.einsum("bj,bjk->bk", C[:, i, :i], out[:, :i, :])
+            row -= (C[:, i : i + 1, :i] @ out[:, :i, :])[:, 0, :]
         row[:, i] += 1.0
         out[:, i, :] = row / diag[:, i, None]
     return out
+
+
+def _kind(D: np.ndarray) -> str:
+    """How a stack of indicator matrices D (n_blocks, n, n) can be applied: see BlockGroup."""
+    n = D.shape[-1]
+    if n == 1 or np.array_equal(D, np.broadcast_to(np.eye(n), D.shape)):
+        return "identity"
+    if np.all(D == 1.0):
+        return "ones"
+    return "general"
+
+
+def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Sum of :math:`A^\\top B` over the middle axes: (m, ..., p), (m, ..., q) -> (m, p, q).
+
+    A batched matrix product of the flattened arrays (much faster than the equivalent einsum).
+    """
+    m = max(A.shape[0], B.shape[0])
+    A = np.broadcast_to(A, (m, *A.shape[1:])).reshape(m, -1, A.shape[-1])
+    B = np.broadcast_to(B, (m, *B.shape[1:])).reshape(m, -1, B.shape[-1])
+    return np.swapaxes(A, 1, 2) @ B
+
+
+def _dmul(kind: str, D: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """:math:`D A` for stacked blocks (A: (..., n_blocks, n, m)), by sums where D allows it."""
+    if kind == "identity":
+        return A
+    if kind == "ones":
+        return np.broadcast_to(A.sum(axis=-2, keepdims=True), A.shape)
+    return D @ A
+
+
+class _PairTerms:
+    """The information terms of a pair of levels (a, b) for one block group.
+
+    :math:`\\sum_j \\mathrm{tr}(W_jD_{aj}W_jD_{bj})` and
+    :math:`\\sum_j (D_{aj}W_jX_j)^\\top W_j (D_{bj}W_jX_j)`, by sums where D is all ones or the
+    identity; with :math:`c = W1` and :math:`s = X^\\top W 1`:
+    :math:`\\mathrm{tr}(WJWJ) = (1^\\top W1)^2`, :math:`\\mathrm{tr}(WJW) = c^\\top c`,
+    :math:`(JWX)^\\top W (JWX) = (1^\\top W 1)\\,ss^\\top`, :math:`(JWX)^\\top W (WX) =
+    s\\,(c^\\top WX)`.
+    """
+
+    def __init__(
+        self, W: np.ndarray, WX: np.ndarray, D: np.ndarray, kinds: tuple[str, ...], reml: bool
+    ) -> None:
+        self.W, self.WX, self.D, self.kinds, self.reml = W, WX, D, kinds, reml
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _get(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            W, WX = self.W, self.WX
+            if name == "c":
+                val = W.sum(axis=-1)
+            elif name == "tot":
+                val = self._get("c").sum(axis=-1)
+            elif name == "s":
+                val = WX.sum(axis=2)
+            elif name == "cWX":
+                val = (self._get("c")[..., None, :] @ WX)[..., 0, :]
+            else:  # "WWX"
+                val = W @ WX
+            self._cache[name] = val
+        return self._cache[name]
+
+    def terms(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
+        ka, kb = self.kinds[a], self.kinds[b]
+        W, WX, reml = self.W, self.WX, self.reml
+        n_ab = None
+        if ka == kb == "ones":
+            tot = self._get("tot")
+            t_ab = np.einsum("bk,bk->b", tot, tot)
+            if reml:
+                s = self._get("s")
+                n_ab = _gram(tot[..., None] * s, s)
+        elif {ka, kb} == {"ones", "identity"}:
+            c = self._get("c")
+            t_ab = np.einsum("bki,bki->b", c, c)
+            if reml:
+                s, cwx = self._get("s"), self._get("cWX")
+                pair = (s, cwx) if ka == "ones" else (cwx, s)
+                n_ab = _gram(*pair)
+        elif ka == kb == "identity":
+            t_ab = np.einsum("bkij,bkij->b", W, W)
+            if reml:
+                n_ab = _gram(WX, self._get("WWX"))
+        else:  # tr(W D_a W D_b) = sum((D_a W)' * (D_b W)), W and D symmetric
+            DWa, DWb = _dmul(ka, self.D[a], W), _dmul(kb, self.D[b], W)
+            t_ab = np.einsum("bkji,bkij->b", DWa, DWb)
+            if reml:
+                DWXa, DWXb = _dmul(ka, self.D[a], WX), _dmul(kb, self.D[b], WX)
+                n_ab = _gram(DWXa, W @ DWXb)
+        return t_ab, n_ab
 
 
 def build_structure(
@@ -178,7 +281,15 @@ def build_structure(
         for lev in range(1, len(codes)):
             c = codes[lev][index]
             D[lev] = c[:, :, None] == c[:, None, :]
-        groups.append(BlockGroup(index=index, X=X[index], S=impute_covariance(v[index], rho), D=D))
+        groups.append(
+            BlockGroup(
+                index=index,
+                X=X[index],
+                S=impute_covariance(v[index], rho),
+                D=D,
+                kinds=tuple(_kind(d) for d in D),
+            )
+        )
     return BlockStructure(
         groups=tuple(groups),
         block_codes=outer,
@@ -193,8 +304,10 @@ def build_structure(
 class Evaluation:
     """Likelihood quantities at one value of the variance components.
 
-    ``loglik``, ``grad`` and ``info`` are those of the criterion (ML or REML) the likelihood was
-    built for; ``grad``/``info`` are ``None`` unless requested.
+    ``loglik``, ``grad``, ``info`` (expected information) and ``obs_info`` (observed information,
+    the negative Hessian of the profile log-likelihood in the variance components) are those of the
+    criterion (ML or REML) the likelihood was built for; ``grad``/``info``/``obs_info`` are
+    ``None`` unless requested (``order`` 1 / 2).
     """
 
     theta: np.ndarray
@@ -207,6 +320,72 @@ class Evaluation:
     logdet: float
     grad: np.ndarray | None = None
     info: np.ndarray | None = None
+    obs_info: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class BatchEvaluation:
+    """Likelihood quantities of several models at once (leading axis: the batch members).
+
+    The members share the block structure (sampling covariance and random-effects grouping) and
+    differ in their variance components and, optionally, in the rows of the model matrix (a
+    permutation) or the response (sign flips). ``ok`` is False for members whose marginal
+    covariance (or :math:`X^\\top WX`) is not positive definite; their other entries are
+    meaningless.
+    """
+
+    theta: np.ndarray
+    loglik: np.ndarray
+    loglik_ml: np.ndarray
+    loglik_reml: np.ndarray
+    beta: np.ndarray
+    vb: np.ndarray
+    rss: np.ndarray
+    logdet: np.ndarray
+    ok: np.ndarray
+    grad: np.ndarray | None = None
+    info: np.ndarray | None = None
+    obs_info: np.ndarray | None = None
+
+    def member(self, i: int) -> Evaluation:
+        """The evaluation of member ``i`` (raises NotPositiveDefinite if it is not ok)."""
+        if not self.ok[i]:
+            raise NotPositiveDefinite("marginal covariance or X'WX not positive definite")
+        return Evaluation(
+            theta=self.theta[i].copy(),
+            loglik=float(self.loglik[i]),
+            loglik_ml=float(self.loglik_ml[i]),
+            loglik_reml=float(self.loglik_reml[i]),
+            beta=self.beta[i],
+            vb=self.vb[i],
+            rss=float(self.rss[i]),
+            logdet=float(self.logdet[i]),
+            grad=None if self.grad is None else self.grad[i],
+            info=None if self.info is None else self.info[i],
+            obs_info=None if self.obs_info is None else self.obs_info[i],
+        )
+
+
+def batched_cholesky(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cholesky factors of stacked (B, nb, n, n) matrices and a (B,) flag of members that are PD.
+
+    Members with a non-positive-definite block get the identity in its place (flag False), so the
+    other members are unaffected.
+    """
+    try:
+        return np.linalg.cholesky(M), np.ones(M.shape[0], dtype=bool)
+    except np.linalg.LinAlgError:
+        pass
+    ok = np.ones(M.shape[0], dtype=bool)
+    out = np.empty_like(M)
+    eye = np.eye(M.shape[-1])
+    for b in range(M.shape[0]):
+        try:
+            out[b] = np.linalg.cholesky(M[b])
+        except np.linalg.LinAlgError:
+            ok[b] = False
+            out[b] = eye
+    return out, ok
 
 
 class MarginalLikelihood:
@@ -215,18 +394,41 @@ class MarginalLikelihood:
     Parameters
     ----------
     structure : the rows in outermost blocks
-    y : (k,) response (metafor's one-level estimators use the mean-centred response)
+    y : (k,) response (metafor's one-level estimators use the mean-centred response), or (B, k)
+        one response per batch member (e.g. sign-flipped effect sizes)
     reml : whether the criterion is the restricted likelihood
+    X : optional (B, k, p) model matrices, one per batch member (e.g. with permuted rows), in place
+        of the structure's own; all members share the sampling covariance and the grouping
+
+    The batch size is the larger of the numbers of responses and model matrices (1 by default);
+    :meth:`evaluate` is for a single model, :meth:`evaluate_batch` evaluates all members (or a
+    subset) at once with batched linear algebra.
     """
 
-    def __init__(self, structure: BlockStructure, y: np.ndarray, *, reml: bool) -> None:
+    def __init__(
+        self,
+        structure: BlockStructure,
+        y: np.ndarray,
+        *,
+        reml: bool,
+        X: np.ndarray | None = None,
+    ) -> None:
         self.structure = structure
         self.reml = bool(reml)
-        self.y_blocks = structure.stack(np.asarray(y, dtype=float))
-        xtx = sum(np.einsum("bip,biq->pq", g.X, g.X) for g in structure.groups)
+        y = np.asarray(y, dtype=float)
+        y2 = y[None, :] if y.ndim == 1 else y
+        self.y_blocks = [y2[:, g.index] for g in structure.groups]
+        if X is None:
+            self.X_blocks = [g.X[None] for g in structure.groups]
+            xtx = sum(np.einsum("bip,biq->pq", g.X, g.X) for g in structure.groups)[None]
+        else:
+            X = np.asarray(X, dtype=float)
+            self.X_blocks = [X[:, g.index] for g in structure.groups]
+            xtx = np.einsum("bkp,bkq->bpq", X, X)
         sign, self.logdet_xtx = np.linalg.slogdet(xtx)
-        if sign <= 0:  # pragma: no cover - design checks catch this first
+        if np.any(sign <= 0):  # pragma: no cover - design checks catch this first
             raise ModelError("X'X is singular")
+        self.batch = max(y2.shape[0], self.X_blocks[0].shape[0] if self.X_blocks else 1)
         self.n_evaluations = 0
 
     @property
@@ -237,103 +439,195 @@ class MarginalLikelihood:
     def p(self) -> int:
         return self.structure.p
 
+    def member(self, i: int) -> MarginalLikelihood:
+        """The likelihood of batch member ``i`` alone."""
+        out = object.__new__(MarginalLikelihood)
+        out.structure = self.structure
+        out.reml = self.reml
+        out.y_blocks = [yb[i : i + 1] if yb.shape[0] > 1 else yb for yb in self.y_blocks]
+        out.X_blocks = [xb[i : i + 1] if xb.shape[0] > 1 else xb for xb in self.X_blocks]
+        ld = np.atleast_1d(self.logdet_xtx)
+        out.logdet_xtx = ld[i : i + 1] if ld.shape[0] > 1 else ld
+        out.batch = 1
+        out.n_evaluations = 0
+        return out
+
     def evaluate(self, theta: np.ndarray, order: int = 0) -> Evaluation:
         """Log-likelihood (``order`` 0), plus gradient (1), plus expected information (2).
+
+        For a likelihood of one model (batch size 1).
 
         Raises
         ------
         NotPositiveDefinite
             if a block's marginal covariance is not positive definite.
         """
-        self.n_evaluations += 1
+        if self.batch != 1:
+            raise ValueError("evaluate() is for a single model; use evaluate_batch()")
         theta = np.asarray(theta, dtype=float)
+        return self.evaluate_batch(theta[None, :], order=order).member(0)
+
+    def evaluate_batch(
+        self, theta: np.ndarray, order: int = 0, members: np.ndarray | None = None
+    ) -> BatchEvaluation:
+        """Evaluate batch members at their variance components.
+
+        Parameters
+        ----------
+        theta : (m, L) variance components, one row per evaluated member
+        order : 0 log-likelihood, 1 plus gradient, 2 plus expected information
+        members : (m,) which batch members the rows of ``theta`` belong to (default: all, in
+            order; a likelihood of batch size 1 broadcasts to any number of rows)
+        """
+        self.n_evaluations += 1
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        B = theta.shape[0]
         st = self.structure
         p, L = st.p, st.n_components
-        # whitening: M_j = C_j C_j' (Cholesky), Xt_j = C_j^-1 X_j, yt_j = C_j^-1 y_j, W_j = M_j^-1
-        logdet = 0.0
-        whitened = []
-        for g, yb, M in zip(st.groups, self.y_blocks, st.marginal_blocks(theta), strict=True):
-            if g.n == 1:
-                m = M[:, 0, 0]
-                if np.any(~(m > 0)):
-                    raise NotPositiveDefinite("non-positive marginal variance")
-                logdet += float(np.log(m).sum())
-                Cinv = (1.0 / np.sqrt(m))[:, None, None]
-            else:
-                try:
-                    chol = np.linalg.cholesky(M)
-                except np.linalg.LinAlgError as err:
-                    raise NotPositiveDefinite(str(err)) from err
-                logdet += 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-                Cinv = lower_triangular_inverse(chol)
-            whitened.append((Cinv, Cinv @ g.X, np.einsum("bij,bj->bi", Cinv, yb)))
-        Xt = np.concatenate([xt.reshape(-1, p) for _, xt, _ in whitened])
-        yt = np.concatenate([y.reshape(-1) for _, _, y in whitened])
-        Q, R = np.linalg.qr(Xt)
-        diag_r = np.abs(np.diag(R))
-        if not np.all(diag_r > 0):
-            raise NotPositiveDefinite("X'WX is singular")
-        logdet_xwx = 2.0 * float(np.log(diag_r).sum())
-        beta = np.linalg.solve(R, Q.T @ yt)
-        Rinv = np.linalg.inv(R)
-        H = Rinv @ Rinv.T
-        resid_t = yt - Xt @ beta
-        rss = float(resid_t @ resid_t)
 
-        q = np.zeros(L)
-        tr_wd = np.zeros(L)
-        Ml = np.zeros((L, p, p))
-        T = np.zeros((L, L))
-        N = np.zeros((L, L, p, p))
+        def pick(a: np.ndarray) -> np.ndarray:
+            if a.shape[0] == 1 or members is None:
+                return a
+            return a[members]
+
+        ok = np.ones(B, dtype=bool)
+        logdet = np.zeros(B)
+        whitened = []
+        # members at the same variance components share their marginal covariance: factor it once
+        th_c = theta[:1] if B > 1 and np.all(theta == theta[0]) else theta
+        Bc = th_c.shape[0]
+        # whitening: M_j = C_j C_j' (Cholesky), Xt_j = C_j^-1 X_j, yt_j = C_j^-1 y_j, W_j = M_j^-1
+        for g, yb, xb in zip(st.groups, self.y_blocks, self.X_blocks, strict=True):
+            yb, xb = pick(yb), pick(xb)
+            M = g.S[None] + (th_c @ g.D.reshape(L, -1)).reshape(Bc, *g.S.shape)
+            if g.n == 1:
+                m = M[..., 0, 0]
+                good = np.all(m > 0, axis=1)
+                ok &= good
+                m = np.where(good[:, None], m, 1.0)
+                logdet += np.log(m).sum(axis=1)
+                Cinv = (1.0 / np.sqrt(m))[..., None, None]
+                xt = Cinv * xb
+                yt = Cinv[..., 0] * yb
+            else:
+                chol, good = batched_cholesky(M)
+                ok &= good
+                logdet += 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=(1, 2))
+                nb, n = chol.shape[1], chol.shape[2]
+                Cinv = lower_triangular_inverse(chol.reshape(-1, n, n)).reshape(Bc, nb, n, n)
+                xt = Cinv @ xb
+                yt = (Cinv @ yb[..., None])[..., 0]
+            xt = np.broadcast_to(xt, (B, *xt.shape[1:]))
+            yt = np.broadcast_to(yt, (B, *yt.shape[1:]))
+            whitened.append((Cinv, xt, yt))
+        Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
+        yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
+        Q, R = np.linalg.qr(Xt)
+        diag_r = np.abs(np.diagonal(R, axis1=1, axis2=2))
+        good = np.all(diag_r > 0, axis=1)
+        ok &= good
+        if not good.all():
+            R = np.where(good[:, None, None], R, np.eye(p))
+            diag_r = np.where(good[:, None], diag_r, 1.0)
+        logdet_xwx = 2.0 * np.log(diag_r).sum(axis=1)
+        qty = (np.swapaxes(Q, 1, 2) @ yt[..., None])[..., 0]
+        beta = np.linalg.solve(R, qty[..., None])[..., 0]
+        Rinv = np.linalg.inv(R)
+        H = Rinv @ np.swapaxes(Rinv, 1, 2)
+        resid_t = yt - (Xt @ beta[..., None])[..., 0]
+        rss = np.einsum("bk,bk->b", resid_t, resid_t)
+
+        q = np.zeros((B, L))
+        tr_wd = np.zeros((B, L))
+        Ml = np.zeros((B, L, p, p))
+        T = np.zeros((B, L, L))
+        N = np.zeros((B, L, L, p, p))
+        uWu = np.zeros((B, L, L))
+        XWu = np.zeros((B, L, p))
         if order >= 1:
             for g, (Cinv, xt, ybt) in zip(st.groups, whitened, strict=True):
-                CinvT = np.swapaxes(Cinv, 1, 2)
-                W = CinvT @ Cinv
-                WX = CinvT @ xt
-                Wr = np.einsum("bij,bj->bi", CinvT, ybt - xt @ beta)
-                for lev in range(L):
+                rt = ybt - (xt @ beta[:, None, :, None])[..., 0]
+                if g.n == 1:
+                    W = Cinv * Cinv
+                    WX = Cinv * xt
+                    Wr = Cinv[..., 0] * rt
+                else:
+                    CinvT = np.swapaxes(Cinv, -1, -2)
+                    W = CinvT @ Cinv
+                    WX = CinvT @ xt
+                    Wr = (CinvT @ rt[..., None])[..., 0]
+                kinds = g.kinds or tuple(_kind(d) for d in g.D)
+                for lev, kind in enumerate(kinds):
                     D = g.D[lev]
-                    DWr = np.einsum("bij,bj->bi", D, Wr)
-                    q[lev] += float(np.sum(Wr * DWr))
-                    tr_wd[lev] += float(np.sum(W * D))
+                    if kind == "identity":
+                        q[:, lev] += np.einsum("bki,bki->b", Wr, Wr)
+                        tr_wd[:, lev] += np.trace(W, axis1=2, axis2=3).sum(axis=1)
+                    elif kind == "ones":
+                        q[:, lev] += np.square(Wr.sum(axis=2)).sum(axis=1)
+                        tr_wd[:, lev] += W.sum(axis=(1, 2, 3))
+                    else:
+                        DWr = np.einsum("kij,bkj->bki", D, Wr)
+                        q[:, lev] += np.einsum("bki,bki->b", Wr, DWr)
+                        tr_wd[:, lev] += np.einsum("bkij,kij->b", W, D)
                     if self.reml:
-                        Ml[lev] += np.einsum("bip,biq->pq", WX, D @ WX)
+                        if kind == "ones":
+                            s = WX.sum(axis=2)
+                            Ml[:, lev] += _gram(s, s)
+                        else:
+                            Ml[:, lev] += _gram(WX, _dmul(kind, D, WX))
                 if order < 2:
                     continue
-                WD = [W @ g.D[lev] for lev in range(L)]
-                DWX = [g.D[lev] @ WX for lev in range(L)] if self.reml else []
+                pairs = _PairTerms(W, WX, g.D, kinds, self.reml)
+                # u_l = D_l P y (blockwise D_l W r) for the observed information
+                u = [_dmul(kind, g.D[lev], Wr[..., None])[..., 0] for lev, kind in enumerate(kinds)]
+                Wu = [W[..., 0] * ul if g.n == 1 else (W @ ul[..., None])[..., 0] for ul in u]
                 for a in range(L):
+                    XWu[:, a] += _gram(WX, u[a][..., None])[..., 0]
                     for b in range(a, L):
-                        T[a, b] += float(np.einsum("bij,bji->", WD[a], WD[b]))
+                        t_ab, n_ab = pairs.terms(a, b)
+                        T[:, a, b] += t_ab
+                        uWu[:, a, b] += np.einsum("bki,bki->b", u[a], Wu[b])
                         if self.reml:
-                            N[a, b] += np.einsum("bip,biq->pq", DWX[a], W @ DWX[b])
+                            N[:, a, b] += n_ab
 
         k = st.k
         ll_ml = -0.5 * (k * LOG_2PI + logdet + rss)
-        ll_reml = -0.5 * ((k - p) * LOG_2PI - self.logdet_xtx + logdet + logdet_xwx + rss)
+        ll_reml = -0.5 * (
+            (k - p) * LOG_2PI - pick(np.atleast_1d(self.logdet_xtx)) + logdet + logdet_xwx + rss
+        )
         grad = info = None
         if order >= 1:
             tr_q = tr_wd.copy()
             if self.reml:
-                tr_q -= np.einsum("pq,lqp->l", H, Ml)
+                tr_q -= np.einsum("bpq,blqp->bl", H, Ml)
             grad = 0.5 * (q - tr_q)
+        obs_info = None
         if order >= 2:
-            info = np.zeros((L, L))
+            info = np.zeros((B, L, L))
+            obs_info = np.zeros((B, L, L))
             for a in range(L):
                 for b in range(a, L):
-                    val = T[a, b]
+                    # u_a' P u_b = u_a' W u_b - (X'W u_a)' H (X'W u_b)
+                    uPu = uWu[:, a, b] - np.einsum("bp,bpq,bq->b", XWu[:, a], H, XWu[:, b])
+                    val = T[:, a, b]
                     if self.reml:
-                        val += -2.0 * np.trace(H @ N[a, b]) + np.trace(H @ Ml[a] @ H @ Ml[b])
-                    info[a, b] = info[b, a] = 0.5 * val
-        return Evaluation(
+                        HN = np.einsum("bpq,bqp->b", H, N[:, a, b])
+                        HMa = H @ Ml[:, a]
+                        HMb = H @ Ml[:, b]
+                        val = val - 2.0 * HN + np.einsum("bpq,bqp->b", HMa, HMb)
+                    info[:, a, b] = info[:, b, a] = 0.5 * val
+                    obs_info[:, a, b] = obs_info[:, b, a] = uPu - 0.5 * val
+        return BatchEvaluation(
             theta=theta.copy(),
             loglik=ll_reml if self.reml else ll_ml,
-            loglik_ml=float(ll_ml),
-            loglik_reml=float(ll_reml),
+            loglik_ml=ll_ml,
+            loglik_reml=ll_reml,
             beta=beta,
             vb=H,
             rss=rss,
             logdet=logdet,
+            ok=ok,
             grad=grad,
             info=info,
+            obs_info=obs_info,
         )

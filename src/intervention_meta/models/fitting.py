@@ -59,6 +59,7 @@ from intervention_meta.models.inference import TESTS, coefficient_tests, knha_fa
 from intervention_meta.models.likelihood import (
     LOG_2PI,
     BlockStructure,
+    Evaluation,
     MarginalLikelihood,
     NotPositiveDefinite,
     build_structure,
@@ -138,6 +139,7 @@ class _Components:
     free: np.ndarray
     se: np.ndarray | None
     convergence: Convergence
+    evaluation: Evaluation | None = None  # at theta with the response design.y, if computed
 
 
 def _canonical(value: str, allowed: Sequence[str], what: str) -> str:
@@ -239,7 +241,7 @@ def estimate_components(
     if one_level:
         info = lik.evaluate(ev.theta, order=2).info
         se = np.sqrt(1.0 / np.diag(info)) if info[0, 0] > 0 else np.array([np.nan])
-    return _Components(ev.theta, free, se, conv)
+    return _Components(ev.theta, free, se, conv, evaluation=None if one_level else ev)
 
 
 def _start_values(
@@ -426,8 +428,9 @@ def fit_design(
         raise ModelError(f"the marginal covariance is not positive definite ({err})") from err
     theta = comps.theta
     reml = method == "REML"
-    lik = MarginalLikelihood(structure, design.y, reml=reml)
-    ev = lik.evaluate(theta)
+    ev = comps.evaluation
+    if ev is None:
+        ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(theta)
 
     # heterogeneity test and saturated likelihood, at zero variance components
     y_est = design.y if multilevel else design.y - design.y.mean()
@@ -584,7 +587,9 @@ def _level_test(
     start[lev] = 0.0
     comps = estimate_components(design, structure, method, fixed_r, control, start=start)
     reml = method == "REML"
-    ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(comps.theta)
+    ev = comps.evaluation
+    if ev is None:
+        ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(comps.theta)
     parms_r = p + int(np.isnan(fixed_r).sum())
     fs_r = _fit_stats(ev.loglik_ml, ev.loglik_reml, ll_sat, k, p, parms_r)["REML" if reml else "ML"]
     lrt = max(0.0, fs_r["deviance"] - fs_full["deviance"])

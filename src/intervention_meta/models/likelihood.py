@@ -172,9 +172,9 @@ def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     A batched matrix product of the flattened arrays (much faster than the equivalent einsum).
     """
     m = max(A.shape[0], B.shape[0])
-    A = np.broadcast_to(A, (m, *A.shape[1:])).reshape(m, -1, A.shape[-1])
-    B = np.broadcast_to(B, (m, *B.shape[1:])).reshape(m, -1, B.shape[-1])
-    return np.swapaxes(A, 1, 2) @ B
+    A = A.reshape(A.shape[0], -1, A.shape[-1])
+    B = B.reshape(B.shape[0], -1, B.shape[-1])
+    return np.swapaxes(A, 1, 2) @ B if m else np.zeros((0, A.shape[-1], B.shape[-1]))
 
 
 def _dmul(kind: str, D: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -517,8 +517,10 @@ class MarginalLikelihood:
                 Cinv = lower_triangular_inverse(chol.reshape(-1, n, n)).reshape(Bc, nb, n, n)
                 xt = Cinv @ xb
                 yt = (Cinv @ yb[..., None])[..., 0]
-            xt = np.broadcast_to(xt, (B, *xt.shape[1:]))
-            yt = np.broadcast_to(yt, (B, *yt.shape[1:]))
+            if xt.shape[0] != B:
+                xt = np.broadcast_to(xt, (B, *xt.shape[1:]))
+            if yt.shape[0] != B:
+                yt = np.broadcast_to(yt, (B, *yt.shape[1:]))
             whitened.append((Cinv, xt, yt))
         Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
         yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)

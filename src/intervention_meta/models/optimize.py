@@ -336,8 +336,9 @@ def maximize(
         zero = est.copy()
         zero[free] = 0.0
         try:
-            ev0 = lik.evaluate(zero, order=1)
+            ev0 = lik.evaluate(zero)
             if ev0.loglik - ev.loglik > ll0_tol:
+                ev0 = lik.evaluate(zero, order=1)
                 logger.warning(
                     "optimiser stopped at a local maximum; the likelihood is larger with the "
                     "free variance components at zero, which is taken"

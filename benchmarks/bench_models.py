@@ -115,11 +115,8 @@ def main() -> None:
         kind, k, lrt = args.child
         print(json.dumps(_case(kind, int(k), lrt == "1", args.repeat)))
         return
-    cases = [
-        (kind, k, lrt)
-        for kind, k in [("sim", 100), ("anchor", 2000), ("sim", 2000), ("sim", 20000), ("sim", 100000)]
-        for lrt in ("1", "0")
-    ]
+    sizes = [("sim", 100), ("anchor", 2000), ("sim", 2000), ("sim", 20000), ("sim", 100000)]
+    cases = [(kind, k, lrt) for kind, k in sizes for lrt in ("1", "0")]
     cases.append(("permutation", 100, "0"))
     rows = []
     for kind, k, lrt in cases:

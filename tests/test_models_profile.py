@@ -164,3 +164,19 @@ def test_profile_refuses_non_likelihood_and_fixed_components() -> None:
     with pytest.raises(ModelError, match="fixed"):
         profile_ci(res, components="school")
     assert list(profile_ci(res).intervals) == ["district"]
+
+
+def test_che_model_bounds_are_roots_of_its_profile() -> None:
+    """CHE working model (rho = 0.6; no metafor fixture): each bound is within uniroot's tolerance
+    (1.2e-4) of the exact root of LRT = qchisq(0.95, 1) of the same profile (definition)."""
+    from intervention_meta.models.profile import _Profile
+
+    res = fit(_data("assink2016"), random=["study", "esid"], rho=0.6)
+    pc = profile_ci(res)
+    for pos, name in enumerate(res.random):
+        iv = pc[name]
+        prof = _Profile(res, pos, pc.target)
+        lo = optimize.brentq(prof.f, 0.0, iv.estimate, xtol=1e-12)
+        hi = optimize.brentq(prof.f, iv.estimate, iv.search_hi, xtol=1e-12)
+        assert abs(lo - iv.ci_lb) < 1.3e-4 and abs(hi - iv.ci_ub) < 1.3e-4
+        assert 0 < iv.ci_lb < iv.estimate < iv.ci_ub

@@ -101,7 +101,8 @@ class PermutationTest:
     exact : whether all distinct permutations were enumerated
     iterations : number of permutations used (including the observed arrangement; failed refits
         excluded)
-    n_distinct : number of distinct permutations (:math:`k!/\\prod n_c!` or :math:`2^k`)
+    n_distinct : number of distinct permutations (:math:`k!/\\prod n_c!` or :math:`2^k`; a float
+        beyond :math:`2^{64}`, see :func:`count_permutations`)
     method, test : of the model
     coef_names, b, stat : coefficients and their observed z (or t) statistics
     pval : the model's (asymptotic) p values
@@ -117,7 +118,7 @@ class PermutationTest:
     kind: str
     exact: bool
     iterations: int
-    n_distinct: int
+    n_distinct: int | float
     method: str
     test: str
     coef_names: tuple[str, ...]
@@ -155,16 +156,29 @@ def _row_codes(X: np.ndarray) -> np.ndarray:
     return codes.reshape(-1)
 
 
-def count_permutations(result: MetaResult) -> int:
-    """Number of distinct permutations of the model's test: :math:`2^k` sign flips for an
-    intercept-only model, :math:`k!/\\prod_c n_c!` distinct row orders of X otherwise."""
+def count_permutations(result: MetaResult) -> int | float:
+    """Number of distinct permutations of the model's test.
+
+    :math:`2^k` sign flips for an intercept-only model, :math:`k!/\\prod_c n_c!` distinct row
+    orders of X otherwise (:math:`n_c` rows equal to the c-th distinct row). Exact (an int) up to
+    :math:`2^{64}`, beyond that a float (``inf`` beyond the floating-point range).
+    """
     design = result._state.design
+    k = design.k
     if design.intercept_only:
-        return 2**design.k
-    counts = np.bincount(_row_codes(design.X))
-    out = math.factorial(design.k)
+        log_count = k * math.log(2.0)
+        counts = None
+    else:
+        counts = np.bincount(_row_codes(design.X))
+        log_count = math.lgamma(k + 1) - sum(math.lgamma(int(c) + 1) for c in counts)
+    if log_count > 64 * math.log(2.0):
+        return math.exp(log_count) if log_count < 709.0 else math.inf
+    if counts is None:
+        return 2**k
+    out, left = 1, k
     for c in counts:
-        out //= math.factorial(int(c))
+        out *= math.comb(left, int(c))
+        left -= int(c)
     return out
 
 
@@ -418,7 +432,7 @@ def permutest(
     if is_exact:
         if n_distinct > MAX_EXACT:
             raise ModelError(
-                f"an exact test needs {n_distinct} permutations (more than {MAX_EXACT:,}); use "
+                f"an exact test needs {n_distinct:.4g} permutations (more than {MAX_EXACT:,}); use "
                 "exact=False with iter random permutations"
             )
         perms = all_sign_flips(k) if sign_flip else distinct_row_orders(design.X)
@@ -441,7 +455,7 @@ def permutest(
         kind="sign-flip" if sign_flip else "permutation",
         exact=is_exact,
         iterations=int(ok.sum()),
-        n_distinct=int(n_distinct),
+        n_distinct=n_distinct,
         method=result.method,
         test=result.test,
         coef_names=tuple(result.coef_names),

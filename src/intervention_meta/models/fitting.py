@@ -196,8 +196,13 @@ def estimate_components(
     fixed: np.ndarray,
     control: Control,
     start: np.ndarray | None = None,
+    lik: MarginalLikelihood | None = None,
 ) -> _Components:
-    """Variance components of the model (free ones estimated by ``method``)."""
+    """Variance components of the model (free ones estimated by ``method``).
+
+    ``lik``: the (RE)ML likelihood of a multilevel model to maximise, if the caller already has it
+    (its evaluations at repeated points, such as zero, are then shared).
+    """
     free = np.isnan(fixed)
     theta = np.where(free, 0.0, fixed)
     if method in NO_HETEROGENEITY:
@@ -223,7 +228,8 @@ def estimate_components(
         se = None if est.se_tau2 is None else np.array([est.se_tau2])
         return _Components(np.array([est.tau2]), free, se, est.convergence)
 
-    lik = MarginalLikelihood(structure, y_est, reml=method == "REML")
+    if lik is None or one_level:
+        lik = MarginalLikelihood(structure, y_est, reml=method == "REML")
     if start is None:
         start = _start_values(design, lik, control, free)
     start = np.where(free, start, fixed)
@@ -422,19 +428,26 @@ def fit_design(
     n_free = 0 if method in NO_HETEROGENEITY else int(np.isnan(fixed).sum())
     _check_sizes(design, n_free)
     structure = build_structure(design.X, design.v, design.level_codes, rho)
+    reml = method == "REML"
+    # one likelihood for the multilevel fit, its level tests and the statistics at zero
+    lik = MarginalLikelihood(structure, design.y, reml=reml)
     try:
-        comps = estimate_components(design, structure, method, fixed, control)
+        comps = estimate_components(design, structure, method, fixed, control, lik=lik)
     except NotPositiveDefinite as err:
         raise ModelError(f"the marginal covariance is not positive definite ({err})") from err
     theta = comps.theta
-    reml = method == "REML"
     ev = comps.evaluation
     if ev is None:
-        ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(theta)
+        ev = lik.evaluate(theta)
 
-    # heterogeneity test and saturated likelihood, at zero variance components
-    y_est = design.y if multilevel else design.y - design.y.mean()
-    ev0 = MarginalLikelihood(structure, y_est, reml=False).evaluate(np.zeros_like(theta))
+    # heterogeneity test and saturated likelihood, at zero variance components (residual sum of
+    # squares and log-determinant do not depend on the criterion; metafor's one-level model
+    # centres the effect sizes here)
+    if multilevel:
+        ev0 = lik.evaluate(np.zeros_like(theta))
+    else:
+        y_c = design.y - design.y.mean()
+        ev0 = MarginalLikelihood(structure, y_c, reml=False).evaluate(np.zeros_like(theta))
     qe = max(0.0, ev0.rss)
     qe_df = k - p
     qep = float(stats.chi2.sf(qe, qe_df))
@@ -501,7 +514,7 @@ def fit_design(
     if multilevel and control.level_tests and method in METHODS_MULTILEVEL:
         level_tests = tuple(
             _level_test(
-                design, structure, method, fixed, control, theta, l, ll_sat, fs[fs_type], parms
+                design, structure, method, fixed, control, theta, l, ll_sat, fs[fs_type], parms, lik
             )
             for l in range(len(theta))
             if np.isnan(fixed[l])
@@ -578,6 +591,7 @@ def _level_test(
     ll_sat: float,
     fs_full: Mapping[str, float],
     parms_full: int,
+    lik: MarginalLikelihood | None = None,
 ) -> LevelTest:
     """LRT of one level: the model refitted with that level's variance fixed at 0 (anova.rma)."""
     k, p = design.k, design.p
@@ -585,7 +599,7 @@ def _level_test(
     fixed_r[lev] = 0.0
     start = theta.copy()
     start[lev] = 0.0
-    comps = estimate_components(design, structure, method, fixed_r, control, start=start)
+    comps = estimate_components(design, structure, method, fixed_r, control, start=start, lik=lik)
     reml = method == "REML"
     ev = comps.evaluation
     if ev is None:

@@ -430,6 +430,7 @@ class MarginalLikelihood:
             raise ModelError("X'X is singular")
         self.batch = max(y2.shape[0], self.X_blocks[0].shape[0] if self.X_blocks else 1)
         self.n_evaluations = 0
+        self._recent: dict[bytes, tuple[int, Evaluation]] = {}
 
     @property
     def k(self) -> int:
@@ -450,6 +451,7 @@ class MarginalLikelihood:
         out.logdet_xtx = ld[i : i + 1] if ld.shape[0] > 1 else ld
         out.batch = 1
         out.n_evaluations = 0
+        out._recent = {}
         return out
 
     def evaluate(self, theta: np.ndarray, order: int = 0) -> Evaluation:
@@ -465,7 +467,15 @@ class MarginalLikelihood:
         if self.batch != 1:
             raise ValueError("evaluate() is for a single model; use evaluate_batch()")
         theta = np.asarray(theta, dtype=float)
-        return self.evaluate_batch(theta[None, :], order=order).member(0)
+        key = theta.tobytes()
+        hit = self._recent.get(key)
+        if hit is not None and hit[0] >= order:  # the same point again (e.g. zero, the estimate)
+            return hit[1]
+        ev = self.evaluate_batch(theta[None, :], order=order).member(0)
+        if len(self._recent) >= 4:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = (order, ev)
+        return ev
 
     def evaluate_batch(
         self, theta: np.ndarray, order: int = 0, members: np.ndarray | None = None

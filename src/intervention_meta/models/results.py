@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,10 @@ from intervention_meta.models.inference import (
 )
 from intervention_meta.models.likelihood import BlockStructure
 from intervention_meta.models.optimize import Convergence
+
+if TYPE_CHECKING:  # imported lazily at run time (these modules import this one)
+    from intervention_meta.models.cluster_robust import RobustResult
+    from intervention_meta.models.profile import ProfileCI
 
 
 def jsonable(value: Any) -> Any:
@@ -265,7 +269,7 @@ class MetaResult:
             level=self.level,
         )
 
-    def confint_profile(self, level: float | None = None, **kwargs: Any) -> Any:
+    def confint_profile(self, level: float | None = None, **kwargs: Any) -> ProfileCI:
         """Profile-likelihood CIs of the variance components (metafor ``confint()``).
 
         See :func:`intervention_meta.models.profile.profile_ci` (keyword arguments are passed on).
@@ -276,7 +280,7 @@ class MetaResult:
 
     def robust(
         self, type: str = "CR2", cluster: str | None = None, level: float | None = None
-    ) -> Any:
+    ) -> RobustResult:
         """Cluster-robust coefficient table (Satterthwaite df) with ``wald(btt)`` (HTZ).
 
         See :func:`intervention_meta.models.cluster_robust.robust_result`; with ``rho`` in the fit

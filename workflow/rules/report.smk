@@ -1,1 +1,47 @@
-# Rules of the report stage (issue 4). Helper functions belong in common.smk (snakemake --lint).
+# Rules of the tables and report stages (issue 4): APA-style tables of every analysis table, and
+# the self-contained HTML report. Helper functions are in workflow/rules/common_report.smk.
+
+
+rule tables:
+    """APA-style tables (Markdown, LaTeX booktabs, HTML) of the analysis tables: rounded for
+    reading, numbered, with a title and a note; the CSVs keep full precision."""
+    input:
+        **apa_table_sources(),
+        domains=domain_overall_tables(),
+        codebook=config["codebook"],
+    output:
+        **apa_table_outputs(annotate=True),
+    log:
+        logfile("tables"),
+    conda:
+        ENV
+    params:
+        tables=list(apa_table_sources()),
+        domains=OVERALL_DOMAINS,
+        domain_variable=config.get("models", {}).get(
+            "domain_variable", "outcome_domain"
+        ),
+    script:
+        "../scripts/tables.py"
+
+
+rule report:
+    """The report: one self-contained HTML file (summary, methods written from the config and
+    the model JSON, data flow, every result table and figure, warnings, provenance)."""
+    input:
+        unpack(report_inputs),
+    output:
+        html=report(
+            f"{RES}/report.html",
+            caption="../report/report.rst",
+            category="9. Report",
+        ),
+        provenance=f"{RES}/provenance.json",
+    log:
+        logfile("report"),
+    conda:
+        ENV
+    params:
+        config=config,
+    script:
+        "../scripts/report.py"

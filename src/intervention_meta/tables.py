@@ -1,0 +1,1378 @@
+"""APA-style tables of the analysis results, in Markdown, LaTeX (booktabs) and HTML.
+
+The analysis steps write full-precision CSV tables (``results/<analysis>/tables/*.csv``). This
+module turns each into a table a person reads: a table number and title, the columns that matter,
+numbers rounded as the APA Publication Manual (7th ed., sections 6.36 and 7.21) asks, and a note
+saying what the abbreviations mean. It computes nothing: every cell is a value of the CSV, only
+rounded (and a lower and upper confidence limit shown together as ``[lower, upper]``).
+
+Rounding rules (the column *kinds* below):
+
+====== ===================================================== ==================
+kind   used for                                              example
+====== ===================================================== ==================
+est    g, SE, confidence and prediction limits, statistics   ``0.42``, ``-1.05``
+p      p values: 3 decimals, no leading zero, ``< .001``     ``.034``, ``< .001``
+r      values that cannot exceed 1 (kappa, alpha, ICC,       ``.84``, ``-.09``
+       Kendall's tau, shares): 2 decimals, no leading zero
+df     degrees of freedom: integer, or 1 decimal if          ``130``, ``27.8``
+       fractional
+pct    percentages (I2, R2, % of variance): 1 decimal        ``57.4``
+count  k, studies, programmes, rows                          ``131``
+var    variance components and other small quantities       ``0.041``
+       (sigma2, tau2, Cook's distance, leverage): 3 decimals
+value  a statistic that may be a count (trim-and-fill k0,    ``0``, ``3340``,
+       fail-safe N): integer if whole, else 2 decimals       ``0.27``
+raw    a value as the CSV has it (e.g. an assumed r)        ``0.3``
+text   text
+====== ===================================================== ==================
+
+A column is given its kind by the table's :class:`TableSpec`, else by its header
+(:func:`column_kind`). Missing values are empty cells; a minus zero (``-0.00``) is shown as
+``0.00``.
+
+>>> fmt_p(0.0004)
+'< .001'
+>>> fmt_p(0.0346)
+'.035'
+>>> fmt_df(27.7726)
+'27.8'
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("md", "tex", "html")
+
+# --------------------------------------------------------------------------- number formatting
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, str):
+        return value.strip() == "" or value.strip().lower() == "nan"
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_float(value: Any) -> float | None:
+    """The value as a float (None if missing or not a number)."""
+    if _missing(value) or isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x
+
+
+def _no_minus_zero(text: str) -> str:
+    """``-0.00`` -> ``0.00`` (a value that rounds to zero has no sign)."""
+    if text.startswith("-") and not re.search(r"[1-9]", text):
+        return text[1:]
+    return text
+
+
+def _drop_leading_zero(text: str) -> str:
+    """``0.34`` -> ``.34``, ``-0.09`` -> ``-.09`` (APA: for values that cannot exceed 1)."""
+    return re.sub(r"^(-?)0\.", r"\1.", text)
+
+
+def fmt_fixed(value: Any, decimals: int = 2) -> str:
+    """A number rounded to ``decimals`` decimals (``""`` if missing; text passes through)."""
+    x = _as_float(value)
+    if x is None:
+        return "" if _missing(value) else str(value)
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return _no_minus_zero(f"{x:.{decimals}f}")
+
+
+def fmt_est(value: Any) -> str:
+    """An estimate (g, SE, a confidence limit, a test statistic): 2 decimals."""
+    return fmt_fixed(value, 2)
+
+
+def fmt_p(value: Any) -> str:
+    """A p value: 3 decimals without the leading zero; below .001 as ``< .001``."""
+    x = _as_float(value)
+    if x is None:
+        return "" if _missing(value) else str(value)
+    if x < 0.001:
+        return "< .001"
+    return _drop_leading_zero(f"{x:.3f}")
+
+
+def fmt_r(value: Any, decimals: int = 2) -> str:
+    """A value that cannot exceed 1 in absolute value: no leading zero (``.84``, ``-.09``)."""
+    x = _as_float(value)
+    if x is None:
+        return "" if _missing(value) else str(value)
+    return _drop_leading_zero(_no_minus_zero(f"{x:.{decimals}f}"))
+
+
+def fmt_df(value: Any) -> str:
+    """Degrees of freedom: an integer as an integer, a fractional value with 1 decimal."""
+    x = _as_float(value)
+    if x is None:
+        return "" if _missing(value) else str(value)
+    if math.isinf(x):
+        return "∞"
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:.1f}"
+
+
+def fmt_pct(value: Any) -> str:
+    """A percentage: 1 decimal (the % sign is in the header)."""
+    return fmt_fixed(value, 1)
+
+
+def fmt_count(value: Any) -> str:
+    """A count (k, studies): an integer."""
+    x = _as_float(value)
+    if x is None or not math.isfinite(x):
+        return "" if _missing(value) else str(value)
+    if not float(x).is_integer():
+        return fmt_fixed(x, 1)
+    return str(int(x))
+
+
+def fmt_var(value: Any) -> str:
+    """A small quantity (a variance component, Cook's distance): 3 decimals."""
+    return fmt_fixed(value, 3)
+
+
+def fmt_value(value: Any) -> str:
+    """A statistic that may be a count: an integer if whole, else 2 decimals."""
+    x = _as_float(value)
+    if x is not None and math.isfinite(x) and float(x).is_integer():
+        return str(int(x))
+    return fmt_est(value)
+
+
+def fmt_raw(value: Any) -> str:
+    """The value as written in the CSV, numbers in their shortest form (``0.3``)."""
+    x = _as_float(value)
+    if x is None:
+        return "" if _missing(value) else str(value)
+    return f"{x:g}"
+
+
+def fmt_text(value: Any) -> str:
+    if _missing(value):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+FORMATTERS: dict[str, Callable[[Any], str]] = {
+    "est": fmt_est,
+    "p": fmt_p,
+    "r": fmt_r,
+    "df": fmt_df,
+    "pct": fmt_pct,
+    "count": fmt_count,
+    "var": fmt_var,
+    "value": fmt_value,
+    "raw": fmt_raw,
+    "text": fmt_text,
+}
+
+
+def fmt(value: Any, kind: str) -> str:
+    """Format ``value`` as a number of ``kind`` (one of :data:`FORMATTERS`)."""
+    try:
+        return FORMATTERS[kind](value)
+    except KeyError:
+        raise ValueError(f"unknown column kind {kind!r}; one of {sorted(FORMATTERS)}") from None
+
+
+def fmt_ci(lower: Any, upper: Any, kind: str = "est") -> str:
+    """A confidence interval as ``[lower, upper]`` (``""`` if both limits are missing)."""
+    if _missing(lower) and _missing(upper):
+        return ""
+    return f"[{fmt(lower, kind)}, {fmt(upper, kind)}]"
+
+
+_P_HEADER = re.compile(r"(^|\s)p($|\s|\()")
+_DF_HEADER = re.compile(r"(^|\s)df\d?($|\s|\()")
+_COUNT_HEADER = re.compile(
+    r"^(k\b|k$|studies|programmes|rows|clusters|n_|n\b|studies in test|positive programmes)",
+    re.IGNORECASE,
+)
+
+
+def column_kind(header: str, values: pd.Series | None = None) -> str:
+    """The kind of a column from its header (and its values, when given).
+
+    A column whose values are not all numbers is text. Otherwise: ``p``/``p (Holm)``/``CR2 p`` ->
+    p; ``df``/``df1``/``CR2 df2`` -> df; a ``%`` -> pct; ``k ...``, ``Studies``, ``Programmes ...``
+    -> count; ``sigma2``/``tau2``/``Variance`` -> var; a share, coverage or consistency -> r;
+    any other number -> est.
+    """
+    if values is not None:
+        present = values[~values.map(_missing)]
+        numeric = pd.to_numeric(present, errors="coerce")
+        if len(present) and numeric.isna().any():
+            return "text"
+    h = header.strip()
+    low = h.lower()
+    if _P_HEADER.search(h):
+        return "p"
+    if _DF_HEADER.search(h):
+        return "df"
+    if "%" in h:
+        return "pct"
+    if _COUNT_HEADER.match(h):
+        return "count"
+    if "sigma2" in low or "tau2" in low or "variance" in low:
+        return "var"
+    if "share" in low or "coverage" in low or "consistency" in low:
+        return "r"
+    return "est"
+
+
+# --------------------------------------------------------------------------- specifications
+@dataclass(frozen=True)
+class Column:
+    """One column of an APA table.
+
+    Attributes
+    ----------
+    source : the CSV header (for a CI: the lower limit's header)
+    header : the header shown (default: ``source``; for a CI: the lower header without " lower")
+    kind : the number kind (default: :func:`column_kind` of the header)
+    upper : for a confidence interval shown as ``[lower, upper]``: the upper limit's header
+    """
+
+    source: str
+    header: str | None = None
+    kind: str | None = None
+    upper: str | None = None
+
+    def shown(self) -> str:
+        if self.header:
+            return self.header
+        if self.upper:
+            return re.sub(r"\s*lower$", "", self.source)
+        return self.source
+
+
+def ci(lower: str, header: str | None = None, kind: str = "est") -> Column:
+    """A CI column from ``"<x> lower"``/``"<x> upper"`` headers (``"95% CI lower"``)."""
+    upper = re.sub(r"lower$", "upper", lower)
+    return Column(lower, header=header, kind=kind, upper=upper)
+
+
+RowKinds = Callable[[pd.Series], Mapping[str, str]]
+NoteFn = Callable[[pd.DataFrame], str]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one analysis table becomes an APA table.
+
+    Attributes
+    ----------
+    title : the table's title (APA: italic title case, below the number)
+    columns : the columns shown, in order (``None``: every column of the CSV)
+    note : the general note (what abbreviations mean); a string or a function of the CSV table
+    group : a column whose repeated values are shown once (the first row of each run)
+    row_kinds : a function of a CSV row giving other kinds for some of its columns (e.g. the
+        variance rows of the overall table get 3 decimals)
+    """
+
+    title: str
+    columns: Sequence[Column | str] | None = None
+    note: str | NoteFn = ""
+    group: str | None = None
+    row_kinds: RowKinds | None = None
+
+
+# Notes shared by several tables.
+K_NOTE = "k = number of effect sizes"
+CI_NOTE = "CI = confidence interval"
+CR2_NOTE = (
+    "CR2 = cluster-robust (bias-reduced linearization) variance estimator, clustered by study, "
+    "with Satterthwaite degrees of freedom (Pustejovsky & Tipton, 2018)"
+)
+HTZ_NOTE = (
+    "HTZ = the CR2 Wald test with the Hotelling's T-squared approximation "
+    "(Tipton & Pustejovsky, 2015)"
+)
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p) + "."
+
+
+def _unique_text(frame: pd.DataFrame, column: str) -> list[str]:
+    if column not in frame:
+        return []
+    values = [str(v) for v in frame[column].dropna().unique() if str(v).strip()]
+    return values
+
+
+def _overall_kinds(row: pd.Series) -> dict[str, str]:
+    result = str(row.get("Result", ""))
+    if result.startswith("Variance") or "sigma2" in result or "tau2" in result:
+        return {"Estimate": "var"}
+    return {}
+
+
+def _moderator_kinds(row: pd.Series) -> dict[str, str]:
+    # a slope per unit of a continuous moderator is not a g: 3 decimals
+    if str(row.get("Term", "")) == "slope":
+        keys = ["Estimate (g)", "SE", "95% CI lower", "95% CI upper", "CR2 SE"]
+        keys += ["CR2 95% CI lower", "CR2 95% CI upper"]
+        return dict.fromkeys(keys, "var")
+    return {}
+
+
+def _bias_kinds(row: pd.Series) -> dict[str, str]:
+    stat = str(row.get("Statistic", "")).lower()
+    if "kendall" in stat:
+        return {"Value": "r"}
+    return {}
+
+
+def _overall_note(frame: pd.DataFrame) -> str:
+    model = [m.split(";")[0] for m in _unique_text(frame.head(1), "Note")]
+    return _join(
+        f"Model: {model[0]}" if model else "",
+        K_NOTE,
+        CI_NOTE,
+        "PI = prediction interval, the range in which the true effect of a new study is expected",
+        CR2_NOTE,
+        "LRT = likelihood-ratio test of a variance component (fixed at 0 vs. free); its p is also "
+        "given halved, which accounts for testing on the boundary (Self & Liang, 1987)",
+        "Q = test of residual heterogeneity",
+    )
+
+
+def _multiple_note(frame: pd.DataFrame) -> str:
+    parts = []
+    omnibus = frame[frame["Row"] == "omnibus test"] if "Row" in frame else frame.iloc[0:0]
+    if not omnibus.empty:
+        row = omnibus.iloc[0]
+        k, studies = fmt_count(row.get("k (effect sizes)")), fmt_count(row.get("Studies"))
+        if k:
+            parts.append(f"Complete cases: k = {k} effect sizes in {studies} studies")
+        if not _missing(row.get("k left out")):
+            parts.append(f"{fmt_count(row.get('k left out'))} effect sizes left out")
+        if not _missing(row.get("R2 (%)")):
+            parts.append(f"pseudo-R² = {fmt_pct(row.get('R2 (%)'))}%")
+    return _join(
+        *parts,
+        "coefficients are differences from each factor's reference category, given the others",
+        "F rows test all coefficients of a moderator (or all moderators together)",
+        "VIF = variance inflation factor (GLS-weighted)",
+        CI_NOTE,
+        CR2_NOTE,
+        HTZ_NOTE,
+    )
+
+
+def _consistency_note(frame: pd.DataFrame) -> str:
+    rules = _unique_text(frame, "Positive rule")
+    return _join(
+        "Programme = one study",
+        "coverage = share of programmes with a known value that have the component",
+        "consistency = share of programmes with a positive effect that have the component",
+        f"positive effect ({rules[0]})" if rules else "",
+    )
+
+
+def _bias_note(frame: pd.DataFrame) -> str:
+    why = [w for w in _unique_text(frame, "Why these data") if "averag" in w]
+    return _join(
+        "The Egger-type tests in the three-level model use all effect sizes",
+        f"the other methods use study averages ({why[0]})" if why else "",
+        "Adjusted estimate = the method's bias-adjusted pooled effect (for the regression tests, "
+        "the intercept: the expected effect of a study with SE 0)",
+        K_NOTE + " (or studies, for study averages)",
+        CI_NOTE,
+        CR2_NOTE,
+    )
+
+
+def _estimators_note(frame: pd.DataFrame) -> str:
+    return _join(
+        "Every model fitted to the same effect sizes",
+        "one-level models treat effect sizes as independent",
+        "τ² = between-effect variance of a one-level model",
+        "σ² = variance components of the three-level model",
+        "CHE = correlated and hierarchical effects working model (Pustejovsky & Tipton, 2022)",
+        K_NOTE,
+        CI_NOTE,
+        CR2_NOTE,
+    )
+
+
+_EST = [
+    Column("Estimate"),
+    Column("SE"),
+    ci("95% CI lower"),
+]
+
+SPECS: dict[str, TableSpec] = {
+    "overall": TableSpec(
+        title="Overall Effect: Pooled Estimate, Variance Components and Heterogeneity",
+        columns=[
+            Column("Result"),
+            Column("Estimate"),
+            Column("SE"),
+            ci("95% CI lower"),
+            Column("Test"),
+            Column("Statistic", kind="est"),
+            Column("df"),
+            Column("p"),
+            Column("p (halved, boundary)", header="p (halved)"),
+            ci("95% PI lower"),
+            Column("k (effect sizes)", header="k"),
+            Column("Studies"),
+        ],
+        note=_overall_note,
+        row_kinds=_overall_kinds,
+    ),
+    "overall_domains": TableSpec(
+        title="Overall Effect per Outcome Domain",
+        columns=[
+            Column("Domain"),
+            Column("k (effect sizes)", header="k"),
+            Column("Studies"),
+            Column("Estimate", header="g"),
+            Column("SE"),
+            ci("95% CI lower"),
+            Column("Statistic", header="t/z", kind="est"),
+            Column("df"),
+            Column("p"),
+            ci("95% PI lower"),
+            ci("CR2 95% CI lower"),
+            Column("CR2 df"),
+            Column("CR2 p"),
+            Column("Note"),
+        ],
+        note=lambda frame: _join(
+            "Each domain analysed separately with the analysis model",
+            K_NOTE,
+            CI_NOTE,
+            "PI = prediction interval",
+            CR2_NOTE,
+            "with fewer than 4 Satterthwaite df the CR2 results are unreliable (Tipton, 2015)",
+        ),
+    ),
+    "variance_distribution": TableSpec(
+        title="Distribution of the Variance over the Three Levels",
+        columns=[
+            Column("Level", kind="text"),
+            Column("Source of variance"),
+            Column("Parameter"),
+            Column("Variance", kind="var"),
+            Column("SD", kind="var"),
+            Column("% of total variance"),
+        ],
+        note=_join(
+            "Level 1 = sampling error (the typical sampling variance; Higgins & Thompson, 2002)",
+            "level 2 = variance between effect sizes within studies",
+            "level 3 = variance between studies",
+            "% of total variance = each level's share of the total variance (Cheung, 2014; "
+            "Assink & Wibbelink, 2016)",
+        ),
+    ),
+    "overall_comparison": TableSpec(
+        title="The Analysis Model Compared with a Two-Level and a Fixed-Effect Model",
+        columns=[
+            Column("Model"),
+            Column("Analysis model"),
+            Column("Method"),
+            Column("Mean g", header="g"),
+            Column("SE"),
+            ci("95% CI lower"),
+            Column(r"re:^sigma2\[.*\] \(between studies\)$", "sigma2 between", kind="var"),
+            Column(r"re:^sigma2\[.*\] \(within studies\)$", "sigma2 within", kind="var"),
+            Column("tau2", kind="var"),
+            Column("logLik", kind="est"),
+            Column("AIC", kind="est"),
+            Column("Likelihood"),
+            Column("k (effect sizes)", header="k"),
+            Column("Studies"),
+        ],
+        note=_join(
+            "The same effect sizes fitted three ways",
+            "logLik and AIC compare only fits with the same likelihood (REML fits with the same "
+            "fixed effects); the fixed-effect model is fitted by ML",
+            "σ² = variance component of the three-level model; τ² = between-effect variance",
+            K_NOTE,
+            CI_NOTE,
+        ),
+    ),
+    "moderator_tests": TableSpec(
+        title="Moderator Analyses: Tests of Differences between Categories",
+        columns=[
+            Column("Moderator label", header="Moderator"),
+            Column("k (effect sizes)", header="k"),
+            Column("Studies"),
+            Column("k in test"),
+            Column("F", kind="est"),
+            Column("Chi-square", kind="est"),
+            Column("df1"),
+            Column("df2"),
+            Column("p"),
+            Column("p (Holm)"),
+            Column("CR2 F (HTZ)", kind="est"),
+            Column("CR2 df1"),
+            Column("CR2 df2"),
+            Column("CR2 p"),
+            Column("CR2 p (Holm)"),
+            Column("R2 (%)"),
+            Column("Reason no test"),
+        ],
+        note=_join(
+            "Each moderator in its own three-level meta-regression",
+            "categories with too few studies are reported but left out of the test",
+            "p (Holm) = adjusted for the number of moderators tested (Holm, 1979)",
+            "R² = pseudo-R², the reduction of the total variance against the model without the "
+            "moderator",
+            K_NOTE,
+            CR2_NOTE,
+            HTZ_NOTE,
+        ),
+    ),
+    "moderators": TableSpec(
+        title="Moderator Analyses: Mean Effect per Category",
+        columns=[
+            Column("Moderator label", header="Moderator"),
+            Column("Category"),
+            Column("k (effect sizes)", header="k"),
+            Column("Studies"),
+            Column("Estimate (g)", header="g"),
+            Column("SE"),
+            ci("95% CI lower"),
+            Column("t", kind="est"),
+            Column("z", kind="est"),
+            Column("df"),
+            Column("p"),
+            ci("CR2 95% CI lower"),
+            Column("CR2 df"),
+            Column("CR2 p"),
+            Column("In test"),
+        ],
+        note=_join(
+            "Category means from the three-level model without intercept; for a continuous "
+            "moderator the intercept and the slope per unit (3 decimals)",
+            "In test = whether the category has enough studies to enter the test of differences",
+            K_NOTE,
+            CI_NOTE,
+            CR2_NOTE,
+        ),
+        group="Moderator label",
+        row_kinds=_moderator_kinds,
+    ),
+    "multiple_moderators": TableSpec(
+        title="Multiple-Moderator Model of the Intervention Components",
+        columns=[
+            Column("Coefficient", header="Term"),
+            Column("Estimate (g)", header="b"),
+            Column("SE"),
+            ci("95% CI lower"),
+            Column("t", kind="est"),
+            Column("z", kind="est"),
+            Column("df"),
+            Column("F", kind="est"),
+            Column("Chi-square", kind="est"),
+            Column("df1"),
+            Column("df2"),
+            Column("p"),
+            ci("CR2 95% CI lower"),
+            Column("CR2 df"),
+            Column("CR2 F (HTZ)", kind="est"),
+            Column("CR2 df2"),
+            Column("CR2 p"),
+            Column("VIF (GLS-weighted)", header="VIF", kind="est"),
+        ],
+        note=_multiple_note,
+    ),
+    "component_profiles": TableSpec(
+        title="Component Profiles: Pooled Effect of the Combinations of Components that Occur",
+        columns=[
+            Column("Profile"),
+            Column("Programmes (studies)", header="Programmes"),
+            Column("k (effect sizes)", header="k"),
+            Column("Mean g", header="g"),
+            Column("SE"),
+            ci("95% CI lower"),
+            Column("t", kind="est"),
+            Column("z", kind="est"),
+            Column("df"),
+            Column("p"),
+            Column("Note"),
+        ],
+        note=_join(
+            "Profile = the set of components a programme has (the others absent)",
+            "means from one three-level model with the profile as a factor, no intercept",
+            K_NOTE,
+            CI_NOTE,
+        ),
+    ),
+    "component_consistency": TableSpec(
+        title="Components of the Programmes with a Positive Effect",
+        columns=[
+            Column("Component label", header="Component"),
+            Column("Programmes with a known value", header="Programmes (known)"),
+            Column("Programmes with it", header="With it"),
+            Column("Coverage: share of all programmes with it", header="Coverage", kind="r"),
+            Column("Positive programmes (known value)", header="Positive"),
+            Column("Positive programmes with it", header="Positive with it"),
+            Column(
+                "Consistency of necessity: share of positive programmes with it",
+                header="Consistency",
+                kind="r",
+            ),
+            Column(
+                "Share of programmes with it that are positive",
+                header="Positive among those with it",
+                kind="r",
+            ),
+            Column("Programmes with a missing value", header="Missing"),
+        ],
+        note=_consistency_note,
+    ),
+    "bias": TableSpec(
+        title="Publication Bias and Small-Study Effects",
+        columns=[
+            Column("Method"),
+            Column("Data"),
+            Column("k"),
+            Column("Statistic"),
+            Column("Value", kind="value"),
+            Column("df"),
+            Column("p"),
+            Column("Adjusted estimate", kind="est"),
+            Column("SE"),
+            ci("95% CI lower"),
+        ],
+        note=_bias_note,
+        row_kinds=_bias_kinds,
+    ),
+    "sensitivity_summary": TableSpec(
+        title="Sensitivity Analyses: The Pooled Effect under Other Choices",
+        columns=[
+            Column("Analysis"),
+            Column("What changed"),
+            Column("k (effect sizes)", header="k"),
+            Column("Studies"),
+            *_EST,
+            Column("df"),
+            Column("p"),
+        ],
+        note=_join(K_NOTE, CI_NOTE, "CHE = correlated and hierarchical effects working model"),
+    ),
+    "sensitivity_leave_one_out": TableSpec(
+        title="Sensitivity Analyses: Leaving One Study Out",
+        columns=[
+            Column("Study left out", kind="text"),
+            Column("k (effect sizes)", header="k"),
+            Column("Studies"),
+            *_EST,
+            Column("df"),
+            Column("p"),
+            Column("re:^sigma2 between studies", header="sigma2 between", kind="var"),
+            Column("re:^sigma2 within studies", header="sigma2 within", kind="var"),
+            Column("Converged"),
+        ],
+        note=_join(
+            "The analysis model refitted without each study",
+            "σ² = variance component between and within studies",
+            K_NOTE,
+            CI_NOTE,
+        ),
+    ),
+    "sensitivity_influence": TableSpec(
+        title="Sensitivity Analyses: Influence of Each Study",
+        columns=[
+            Column("Study", kind="text"),
+            Column("k (effect sizes)", header="k"),
+            Column("Cook's distance", kind="var"),
+            Column("DFBETAS (overall effect)", header="DFBETAS", kind="est"),
+            Column("Leverage (sum of hat values)", header="Leverage", kind="var"),
+            Column("Studentized deleted residual X2 of the study", header="X2", kind="est"),
+            Column("Estimate without it", header="g without it", kind="est"),
+        ],
+        note=_join(
+            "Cluster-level deletion diagnostics as metafor (Viechtbauer & Cheung, 2010)",
+            "Leverage = sum of the study's hat values",
+            "X² = the study's studentized deleted residuals combined (χ² with k df)",
+            K_NOTE,
+        ),
+    ),
+    "sensitivity_outliers": TableSpec(
+        title="Sensitivity Analyses: Studentized Deleted Residuals of the Effect Sizes",
+        columns=[
+            Column("Effect size", kind="text"),
+            Column("Study", kind="text"),
+            Column("Effect size (g)", header="g"),
+            Column("Sampling variance", kind="var"),
+            Column("Studentized deleted residual", header="Residual", kind="est"),
+            Column(r"re:^Removed", header=None),
+        ],
+        note=_join(
+            "Each effect size against the model refitted without it (Viechtbauer & Cheung, 2010)",
+            "sorted by the size of the residual",
+        ),
+    ),
+    "sensitivity_estimators": TableSpec(
+        title="Sensitivity Analyses: Estimators and Working Models",
+        columns=[
+            Column("Model"),
+            Column("Inference"),
+            *_EST,
+            Column("df"),
+            Column("p"),
+            Column("tau2 (one-level)", header="tau2", kind="var"),
+            Column("sigma2 between studies", header="sigma2 between", kind="var"),
+            Column("sigma2 within studies", header="sigma2 within", kind="var"),
+            Column("I2 (%)"),
+            Column("k (effect sizes)", header="k"),
+        ],
+        note=_estimators_note,
+    ),
+    "sensitivity_assumptions": TableSpec(
+        title="Sensitivity Analyses: Assumptions of the Effect-Size Computation Varied",
+        columns=[
+            Column("Assumption"),
+            Column("Value", kind="raw"),
+            Column("Main analysis"),
+            Column("Rows using the assumed value", header="Rows assuming it"),
+            Column("Rows changed"),
+            *_EST,
+            Column("p"),
+            Column("k (effect sizes)", header="k"),
+        ],
+        note=_join(
+            "The effect sizes recomputed with another assumed value where a study did not report "
+            "it, and the analysis model refitted",
+            K_NOTE,
+            CI_NOTE,
+        ),
+    ),
+    "reliability_agreement": TableSpec(
+        title="Inter-Rater Reliability of the Double-Coded Studies",
+        columns=[
+            Column("label", header="Variable"),
+            Column("statistic", header="Statistic"),
+            Column("n_pairs", header="Pairs", kind="count"),
+            Column("percent_agreement", header="% agreement", kind="pct"),
+            Column("kappa", header="kappa", kind="r"),
+            ci("kappa_ci_lower", header="kappa 95% CI", kind="r"),
+            Column("alpha", header="alpha", kind="r"),
+            Column("icc", header="ICC", kind="r"),
+            ci("icc_ci_lower", header="ICC 95% CI", kind="r"),
+            Column("note", header="Note"),
+        ],
+        note=_join(
+            "kappa = Cohen's kappa (Cohen, 1960; linear weights for ordinal variables)",
+            "alpha = Krippendorff's alpha (Krippendorff, 2011)",
+            "ICC = ICC(2,1), two-way random, absolute agreement (Shrout & Fleiss, 1979)",
+            "Pairs = units coded by both coders",
+            CI_NOTE,
+        ),
+    ),
+    "reliability_disagreements": TableSpec(
+        title="Disagreements between the Coders",
+        columns=[
+            Column("unit", header="Unit", kind="text"),
+            Column("label", header="Variable"),
+            Column("coder_a", header="Coder A"),
+            Column("coder_b", header="Coder B"),
+            Column("kind", header="Kind"),
+            Column("row_a", header="Row (A)", kind="count"),
+            Column("row_b", header="Row (B)", kind="count"),
+        ],
+        note=_join(
+            "Every value on which the two coders differ, for the consensus meeting",
+            "rows are numbered as in a spreadsheet (header = row 1)",
+        ),
+    ),
+}
+
+
+def default_spec(name: str) -> TableSpec:
+    """A table without its own spec: every column, kinds from the headers, the name as title."""
+    return TableSpec(title=name.replace("_", " ").capitalize())
+
+
+# --------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class ApaTable:
+    """One APA-style table: number, title, formatted cells and a note.
+
+    Attributes
+    ----------
+    name : short name (the output file stem, e.g. ``overall``)
+    number : the table number
+    title : the title
+    columns : the headers shown
+    rows : the formatted cells, row by row (strings)
+    note : the general note (without the "Note." label)
+    align : per column ``"l"`` (text) or ``"r"`` (numbers)
+    source : the CSV it was made from
+    """
+
+    name: str
+    number: int
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+    align: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"Table {self.number}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The formatted table (strings) as a DataFrame."""
+        return pd.DataFrame(list(self.rows), columns=list(self.columns))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "number": self.number,
+            "title": self.title,
+            "columns": list(self.columns),
+            "rows": [list(r) for r in self.rows],
+            "note": self.note,
+            "source": self.source,
+        }
+
+    # ------------------------------------------------------------------ Markdown
+    def to_markdown(self) -> str:
+        """A pipe table with the number in bold and the title in italics above, the note below."""
+
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = [f"**{self.label}**", "", f"*{self.title}*", ""]
+        lines.append("| " + " | ".join(style_header(c, "md") for c in self.columns) + " |")
+        lines.append("|" + "|".join("---:" if a == "r" else "---" for a in self.align) + "|")
+        for row in self.rows:
+            lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+        if not self.rows:
+            lines.append("| " + " | ".join("" for _ in self.columns) + " |")
+        if self.note:
+            lines += ["", f"*Note.* {self.note}"]
+        return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ LaTeX
+    def to_latex(self) -> str:
+        """A booktabs table (``\\toprule``/``\\midrule``/``\\bottomrule``); needs ``booktabs``."""
+        spec = "".join(self.align)
+        lines = [
+            "% requires \\usepackage{booktabs}",
+            "\\begin{table}[htbp]",
+            "\\centering",
+            "\\small",
+            f"\\caption{{{latex_escape(self.title)}}}",
+            f"\\label{{tab:{self.name}}}",
+            f"\\begin{{tabular}}{{{spec}}}",
+            "\\toprule",
+            " & ".join(style_header(c, "tex") for c in self.columns) + " \\\\",
+            "\\midrule",
+        ]
+        for row in self.rows:
+            lines.append(" & ".join(latex_escape(c) for c in row) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        if self.note:
+            lines += [
+                "",
+                "\\smallskip",
+                "\\parbox{\\linewidth}{\\footnotesize \\textit{Note.} "
+                + latex_escape(self.note)
+                + "}",
+            ]
+        lines.append("\\end{table}")
+        return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ HTML
+    def to_html_fragment(self) -> str:
+        """The table as an HTML ``<figure class="apa-table">`` (for embedding in a page)."""
+        esc = html.escape
+        out = [f'<figure class="apa-table" id="table-{esc(self.name)}">']
+        out.append(
+            f'<figcaption><span class="apa-number">{esc(self.label)}</span>'
+            f'<span class="apa-title">{esc(self.title)}</span></figcaption>'
+        )
+        out.append('<div class="apa-scroll"><table class="apa">')
+        out.append(
+            "<thead><tr>"
+            + "".join(
+                f'<th class="{"num" if a == "r" else "txt"}">{style_header(c, "html")}</th>'
+                for c, a in zip(self.columns, self.align, strict=True)
+            )
+            + "</tr></thead>"
+        )
+        out.append("<tbody>")
+        for row in self.rows:
+            out.append(
+                "<tr>"
+                + "".join(
+                    f'<td class="{"num" if a == "r" else "txt"}">{esc(c)}</td>'
+                    for c, a in zip(row, self.align, strict=True)
+                )
+                + "</tr>"
+            )
+        out.append("</tbody></table></div>")
+        if self.note:
+            out.append(f'<p class="apa-note"><em>Note.</em> {esc(self.note)}</p>')
+        out.append("</figure>")
+        return "\n".join(out)
+
+    def to_html(self) -> str:
+        """A standalone HTML page holding the table (inline CSS, no external reference).
+
+        The table itself sits between ``<!-- apa-table:start -->`` and ``<!-- apa-table:end -->``
+        (see :func:`html_fragment`), so a report can embed it.
+        """
+        return (
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{html.escape(self.label)}. {html.escape(self.title)}</title>\n"
+            f"<style>\n{APA_CSS}\n</style>\n</head>\n<body>\n"
+            f"{FRAGMENT_START}\n{self.to_html_fragment()}\n{FRAGMENT_END}\n"
+            "</body>\n</html>\n"
+        )
+
+    def render(self, fmt_name: str) -> str:
+        """The table in one of :data:`FORMATS`."""
+        if fmt_name == "md":
+            return self.to_markdown()
+        if fmt_name == "tex":
+            return self.to_latex()
+        if fmt_name == "html":
+            return self.to_html()
+        raise ValueError(f"unknown format {fmt_name!r}; one of {FORMATS}")
+
+
+FRAGMENT_START = "<!-- apa-table:start -->"
+FRAGMENT_END = "<!-- apa-table:end -->"
+
+#: CSS of the APA tables (used by the standalone pages and the report)
+APA_CSS = """
+figure.apa-table { margin: 1.5em 0; }
+figure.apa-table figcaption { margin-bottom: .4em; }
+.apa-number { display: block; font-weight: bold; }
+.apa-title { display: block; font-style: italic; }
+.apa-scroll { overflow-x: auto; }
+table.apa { border-collapse: collapse; font-size: .85em; border-top: 2px solid #000;
+  border-bottom: 2px solid #000; }
+table.apa thead th { border-bottom: 1px solid #000; padding: .3em .6em; vertical-align: bottom; }
+table.apa td { padding: .2em .6em; vertical-align: top; }
+table.apa .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.apa .txt { text-align: left; }
+table.apa td.txt { max-width: 28em; }
+table.apa td.txt:first-child { min-width: 9em; }
+p.apa-note { font-size: .85em; max-width: 60em; margin-top: .4em; }
+""".strip()
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "∞": r"$\infty$",
+    "σ": r"$\sigma$",
+    "τ": r"$\tau$",
+    "χ": r"$\chi$",
+    "²": r"\textsuperscript{2}",
+}
+
+
+#: header words shown as symbols: (HTML/Markdown text, LaTeX)
+_SYMBOLS = {
+    "tau2": ("τ²", r"$\tau^2$"),
+    "sigma2": ("σ²", r"$\sigma^2$"),
+    "I2": ("I²", r"$I^2$"),
+    "R2": ("R²", r"$R^2$"),
+    "X2": ("X²", r"$X^2$"),
+    "kappa": ("κ", r"$\kappa$"),
+    "alpha": ("α", r"$\alpha$"),
+}
+#: statistical symbols set in italics (APA 7th ed., section 6.45)
+_ITALIC = {"k", "g", "b", "SE", "p", "t", "F", "df", "z", "Q", "N", "I2", "R2", "X2"}
+_TOKEN = re.compile(r"^(df)(\d)$")
+
+
+def style_header(header: str, fmt_name: str) -> str:
+    """A header with statistical symbols in italics and Greek letters (``tau2`` -> τ²).
+
+    ``fmt_name`` is ``"md"``, ``"tex"`` or ``"html"``; the result is escaped for that format.
+    """
+    parts = re.split(r"(\s+|[()/,\[\]])", header)
+    out = []
+    for part in parts:
+        if not part:
+            continue
+        m = _TOKEN.match(part)
+        word, suffix = (m.group(1), m.group(2)) if m else (part, "")
+        if word not in _ITALIC and word not in _SYMBOLS:
+            out.append(
+                latex_escape(part)
+                if fmt_name == "tex"
+                else html.escape(part)
+                if fmt_name == "html"
+                else part.replace("|", "\\|")
+            )
+            continue
+        text, tex = _SYMBOLS.get(word, (word, None))
+        if fmt_name == "tex":
+            styled = tex if tex is not None else f"\\textit{{{latex_escape(word)}}}"
+        elif fmt_name == "html":
+            styled = f"<i>{html.escape(text)}</i>" if word in _ITALIC else html.escape(text)
+        else:
+            styled = f"*{text}*" if word in _ITALIC else text
+        out.append(styled + suffix)
+    return "".join(out)
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (``&``, ``%``, ``_``, ``<`` ...) in plain text."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def html_fragment(page: str) -> str:
+    """The table fragment of a page written by :meth:`ApaTable.to_html`."""
+    start, end = page.find(FRAGMENT_START), page.find(FRAGMENT_END)
+    if start < 0 or end < 0:
+        raise ValueError("not an APA table page (no apa-table markers)")
+    return page[start + len(FRAGMENT_START) : end].strip()
+
+
+# --------------------------------------------------------------------------- building
+def _match(frame: pd.DataFrame, source: str) -> str:
+    """A spec's source header; ``re:<pattern>`` names the first CSV header matching it."""
+    if not source.startswith("re:"):
+        return source
+    pattern = re.compile(source[3:])
+    return next((c for c in frame.columns if pattern.search(str(c))), source)
+
+
+def _resolve_columns(frame: pd.DataFrame, spec: TableSpec) -> list[Column]:
+    """The spec's columns that the CSV has (all of them when the spec names none)."""
+    if spec.columns is None:
+        return [Column(c) for c in frame.columns]
+    out = []
+    for col in spec.columns:
+        col = Column(col) if isinstance(col, str) else col
+        if col.source.startswith("re:"):
+            source = _match(frame, col.source)
+            upper = _match(frame, col.upper) if col.upper else None
+            col = Column(source, header=col.header or source, kind=col.kind, upper=upper)
+        if col.source in frame.columns and (col.upper is None or col.upper in frame.columns):
+            out.append(col)
+        else:
+            log.debug("column %r not in the table; not shown", col.source)
+    return out
+
+
+def _empty(frame: pd.DataFrame, col: Column) -> bool:
+    values = frame[col.source]
+    if col.upper is not None:
+        return bool(values.isna().all() and frame[col.upper].isna().all())
+    if values.dtype == object:
+        return bool(values.map(_missing).all())
+    return bool(values.isna().all())
+
+
+def apa_table(
+    frame: pd.DataFrame,
+    name: str,
+    number: int,
+    spec: TableSpec | None = None,
+    *,
+    source: str = "",
+) -> ApaTable:
+    """Make the APA table of one analysis table.
+
+    Parameters
+    ----------
+    frame : the analysis step's table (full precision, as read from its CSV)
+    name : the table's short name; its spec is ``SPECS[name]`` unless ``spec`` is given
+    number : the table number
+    spec : how to show it (default: :data:`SPECS` or :func:`default_spec`)
+    source : the CSV path, recorded in the result
+
+    Returns
+    -------
+    ApaTable
+        Columns that are empty in every row are left out; repeated values of the spec's
+        ``group`` column are shown once.
+    """
+    spec = spec or SPECS.get(name) or default_spec(name)
+    columns = [c for c in _resolve_columns(frame, spec) if not _empty(frame, c)]
+    kinds = {
+        c.source: c.kind or column_kind(c.source, frame[c.source] if c.upper is None else None)
+        for c in columns
+    }
+    rows = []
+    previous = None
+    for _, row in frame.iterrows():
+        override = dict(spec.row_kinds(row)) if spec.row_kinds else {}
+        cells = []
+        for c in columns:
+            kind = override.get(c.source, kinds[c.source])
+            if c.upper is not None:
+                cells.append(fmt_ci(row[c.source], row[c.upper], kind))
+            else:
+                cells.append(fmt(row[c.source], kind))
+        if spec.group is not None and spec.group in [c.source for c in columns]:
+            j = [c.source for c in columns].index(spec.group)
+            value = cells[j]
+            if value == previous:
+                cells[j] = ""
+            previous = value
+        rows.append(tuple(cells))
+    align = tuple("l" if kinds[c.source] == "text" else "r" for c in columns)
+    note = spec.note(frame) if callable(spec.note) else spec.note
+    if frame.empty:
+        note = _join("No rows", note.rstrip(".")) if note else "No rows."
+    return ApaTable(
+        name=name,
+        number=number,
+        title=spec.title,
+        columns=tuple(c.shown() for c in columns),
+        rows=tuple(rows),
+        note=note,
+        align=align,
+        source=str(source),
+    )
+
+
+def domain_overall_frame(
+    frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per domain from the per-domain overall tables (values copied, none computed).
+
+    Parameters
+    ----------
+    frames : domain code -> that domain's ``tables/overall.csv``
+    labels : domain code -> label (default: the code)
+
+    Returns
+    -------
+    DataFrame
+        ``Domain``, the model-based row's estimate, SE, CI, statistic, df, p, PI, k and studies,
+        and the CR2 row's CI, df and p; a domain whose model is not estimable keeps its note.
+    """
+    labels = dict(labels or {})
+    out = []
+    for code, frame in frames.items():
+        row: dict[str, Any] = {"Domain": labels.get(code, code)}
+        mean = frame[frame["Result"].astype(str).str.startswith("Mean g")]
+        model = mean[~mean["Result"].astype(str).str.contains("CR2")]
+        robust = mean[mean["Result"].astype(str).str.contains("CR2")]
+        if not model.empty:
+            m = model.iloc[0]
+            for col in (
+                "k (effect sizes)",
+                "Studies",
+                "Estimate",
+                "SE",
+                "95% CI lower",
+                "95% CI upper",
+                "Statistic",
+                "df",
+                "p",
+                "95% PI lower",
+                "95% PI upper",
+            ):
+                row[col] = m.get(col)
+            note = str(m.get("Note", ""))
+            row["Note"] = note if note.startswith("not estimable") else ""
+        if not robust.empty:
+            r = robust.iloc[0]
+            row["CR2 95% CI lower"] = r.get("95% CI lower")
+            row["CR2 95% CI upper"] = r.get("95% CI upper")
+            row["CR2 df"] = r.get("df")
+            row["CR2 p"] = r.get("p")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def apa_tables(frames: Mapping[str, pd.DataFrame], sources: Mapping[str, str] | None = None):
+    """APA tables of several analysis tables, numbered 1, 2, ... in the given order."""
+    sources = dict(sources or {})
+    return [
+        apa_table(frame, name, number, source=sources.get(name, ""))
+        for number, (name, frame) in enumerate(frames.items(), start=1)
+    ]
+
+
+def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str, dict[str, str]]:
+    """Write every table as ``<name>.md``, ``.tex`` and ``.html`` and a ``tables.json`` index.
+
+    Returns
+    -------
+    dict
+        table name -> format -> path written.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, dict[str, str]] = {}
+    for table in tables:
+        paths[table.name] = {}
+        for ext in FORMATS:
+            path = outdir / f"{table.name}.{ext}"
+            path.write_text(table.render(ext), encoding="utf-8")
+            paths[table.name][ext] = str(path)
+        log.info("%s (%s): %d rows", table.label, table.name, len(table.rows))
+    index = {
+        "tables": [
+            {
+                "name": t.name,
+                "number": t.number,
+                "title": t.title,
+                "note": t.note,
+                "source": t.source,
+                "n_rows": len(t.rows),
+                "files": paths[t.name],
+            }
+            for t in tables
+        ]
+    }
+    with open(outdir / "tables.json", "w", encoding="utf-8") as fh:
+        json.dump(index, fh, indent=2)
+        fh.write("\n")
+    return paths
+
+
+def read_table_csv(path: str | Path) -> pd.DataFrame:
+    """Read an analysis CSV as text (codes stay ``"0"``, ``"S01"``); formatters parse numbers."""
+    return pd.read_csv(path, dtype=str, keep_default_na=True)
+
+
+# --------------------------------------------------------------------------- the step
+def level_labels(codebook: str | Path, variable: str, codes: Sequence[str]) -> dict[str, str]:
+    """The codebook label of each code of ``variable`` (the code itself if it has none)."""
+    from .codebook import load_codebook
+
+    cb = load_codebook(codebook)
+    out = {}
+    for code in codes:
+        try:
+            out[code] = str(cb.level_label(variable, code))
+        except (KeyError, ValueError, AttributeError):
+            out[code] = code
+    return out
+
+
+@dataclass(frozen=True)
+class TablesResult:
+    """What the tables step wrote: the tables and their files."""
+
+    tables: tuple[ApaTable, ...]
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tables": [t.to_dict() for t in self.tables], "files": self.files}
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"number": t.number, "name": t.name, "title": t.title, "rows": len(t.rows)}
+                for t in self.tables
+            ]
+        )
+
+
+def run_tables(
+    sources: Mapping[str, str | Path],
+    outdir: str | Path,
+    *,
+    domain_tables: Mapping[str, str | Path] | None = None,
+    domain_labels: Mapping[str, str] | None = None,
+    codebook: str | Path | None = None,
+    domain_variable: str | None = None,
+    after: str = "overall",
+) -> TablesResult:
+    """The tables step: read the analysis CSVs, write the APA tables and their index.
+
+    Parameters
+    ----------
+    sources : table name -> CSV, in the order of the report (the table numbers follow it)
+    outdir : where ``<name>.md/.tex/.html`` and ``tables.json`` go
+    domain_tables : domain code -> that domain's ``overall.csv`` (per-domain analyses), shown as
+        one table ``overall_domains`` right after the table ``after``
+    domain_labels : domain code -> label (default: the codebook's level labels of
+        ``domain_variable``, when both are given; else the codes)
+    codebook, domain_variable : where the domain labels come from
+    """
+    if domain_tables and domain_labels is None and codebook and domain_variable:
+        domain_labels = level_labels(codebook, domain_variable, list(domain_tables))
+    frames: dict[str, pd.DataFrame] = {}
+    paths: dict[str, str] = {}
+    for name, path in sources.items():
+        frames[name] = read_table_csv(path)
+        paths[name] = str(path)
+        if name == after and domain_tables:
+            per_domain = {code: read_table_csv(p) for code, p in domain_tables.items()}
+            frames["overall_domains"] = domain_overall_frame(per_domain, domain_labels)
+            paths["overall_domains"] = ", ".join(str(p) for p in domain_tables.values())
+    tables = apa_tables(frames, paths)
+    files = write_apa_tables(tables, outdir)
+    return TablesResult(tables=tuple(tables), files=files)
+
+
+__all__ = [
+    "APA_CSS",
+    "FORMATS",
+    "SPECS",
+    "ApaTable",
+    "Column",
+    "TableSpec",
+    "TablesResult",
+    "apa_table",
+    "apa_tables",
+    "ci",
+    "column_kind",
+    "domain_overall_frame",
+    "fmt",
+    "fmt_ci",
+    "fmt_count",
+    "fmt_df",
+    "fmt_est",
+    "fmt_p",
+    "fmt_pct",
+    "fmt_r",
+    "fmt_var",
+    "html_fragment",
+    "latex_escape",
+    "run_tables",
+    "write_apa_tables",
+]

@@ -1,0 +1,295 @@
+"""APA-style tables (:mod:`intervention_meta.tables`).
+
+The rounding rules are those of the APA Publication Manual (7th ed.): section 6.36 (decimal
+places: two for most statistics, p to three with "< .001" below that), 6.37 (no leading zero for
+values that cannot exceed 1: p, correlations, proportions), 6.45 (statistical symbols in
+italics). Expected strings are written by hand from those rules. The tables of a real pipeline
+run are checked in ``tests/test_report.py`` (one Snakemake run for both).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from intervention_meta.tables import (
+    SPECS,
+    ApaTable,
+    apa_table,
+    column_kind,
+    domain_overall_frame,
+    fmt_ci,
+    fmt_count,
+    fmt_df,
+    fmt_est,
+    fmt_p,
+    fmt_pct,
+    fmt_r,
+    fmt_var,
+    html_fragment,
+    latex_escape,
+    run_tables,
+    style_header,
+)
+
+# A two-row excerpt of results/<analysis>/tables/overall.csv (header as rule overall writes it).
+OVERALL = pd.DataFrame(
+    {
+        "Result": [
+            "Mean g (model-based)",
+            "Mean g (CR2 cluster-robust)",
+            "Variance between studies (Study): sigma2[study_id]",
+        ],
+        "Estimate": [0.41731191407075324, 0.41731191407075324, 0.04066549546089926],
+        "SE": [0.041653308744140645, 0.04167585311446753, math.nan],
+        "Test": ["t", "t (Satterthwaite df)", "LRT (chi-square)"],
+        "Statistic": [10.018697833445376, 10.013278262704256, 58.92213000494918],
+        "df": [130.0, 27.77268758086358, 1.0],
+        "p": [7.387222394548098e-18, 1.0201916493455784e-10, 1.6403689243592406e-14],
+        "p (halved, boundary)": [math.nan, math.nan, 8.201844621796203e-15],
+        "95% CI lower": [0.33490582422931026, 0.3319113091562442, math.nan],
+        "95% CI upper": [0.49971800391219623, 0.5027125189852623, math.nan],
+        "95% PI lower": [-0.031030864587172247, math.nan, math.nan],
+        "95% PI upper": [0.8656546927286788, math.nan, math.nan],
+        "k (effect sizes)": [131, 131, 131],
+        "Studies": [30, 30, 30],
+        "Note": ["three-level model, REML; the PI is ...", "CR2 ...", "level 3 ..."],
+    }
+)
+
+
+# ------------------------------------------------------------------------------ rounding rules
+def test_p_has_three_decimals_and_no_leading_zero():
+    assert fmt_p(0.0346) == ".035"
+    assert fmt_p(0.78854) == ".789"
+    assert fmt_p(0.05) == ".050"
+    assert fmt_p(1.0) == "1.000"  # Holm-adjusted p can be exactly 1
+
+
+def test_p_below_001_is_shown_as_less_than_001():
+    assert fmt_p(7.387e-18) == "< .001"
+    assert fmt_p(0.000999) == "< .001"
+    assert fmt_p(0.001) == ".001"
+
+
+def test_g_se_and_confidence_limits_have_two_decimals():
+    assert fmt_est(0.41731191407075324) == "0.42"
+    assert fmt_est(-0.031030864587172247) == "-0.03"
+    assert fmt_ci(0.33490582422931026, 0.49971800391219623) == "[0.33, 0.50]"
+    assert fmt_ci(math.nan, math.nan) == ""
+
+
+def test_a_value_that_rounds_to_zero_has_no_minus_sign():
+    assert fmt_est(-0.0008383735841081501) == "0.00"
+    assert fmt_r(-0.004) == ".00"
+
+
+def test_df_is_an_integer_or_has_one_decimal_when_fractional():
+    assert fmt_df(130.0) == "130"
+    assert fmt_df(27.77268758086358) == "27.8"
+    assert fmt_df(1.998383494983814) == "2.0"  # fractional, so it keeps its decimal
+    assert fmt_df(6) == "6"
+
+
+def test_percentages_have_one_decimal():
+    assert fmt_pct(57.42948199619831) == "57.4"
+    assert fmt_pct(100.0) == "100.0"
+
+
+def test_values_bounded_by_one_have_no_leading_zero():
+    assert fmt_r(0.8363636363636363) == ".84"  # a kappa
+    assert fmt_r(-0.0942528735632184) == "-.09"  # Kendall's tau
+    assert fmt_r(1.0) == "1.00"
+
+
+def test_counts_and_small_variances():
+    assert fmt_count(131.0) == "131"
+    assert fmt_count("30") == "30"
+    assert fmt_var(0.008956637383558355) == "0.009"
+
+
+def test_missing_values_are_empty_cells_and_text_passes_through():
+    assert fmt_est(None) == ""
+    assert fmt_p(math.nan) == ""
+    assert fmt_df("") == ""
+    assert fmt_est("not estimable") == "not estimable"
+
+
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        ("p", "p"),
+        ("p (Holm)", "p"),
+        ("CR2 p (Holm)", "p"),
+        ("df", "df"),
+        ("CR2 df2", "df"),
+        ("% of total variance", "pct"),
+        ("R2 (%)", "pct"),
+        ("k (effect sizes)", "count"),
+        ("Studies", "count"),
+        ("Between-study variance (sigma2 Study)", "var"),
+        ("Coverage: share of all programmes with it", "r"),
+        ("Estimate (g)", "est"),
+        ("SE", "est"),
+    ],
+)
+def test_column_kind_follows_the_header(header, kind):
+    assert column_kind(header) == kind
+
+
+def test_a_column_with_text_values_is_text_whatever_its_header():
+    assert column_kind("Source of variance", pd.Series(["Sampling error", "Within"])) == "text"
+    assert column_kind("p", pd.Series(["0.5", None])) == "p"
+
+
+# ------------------------------------------------------------------------------ one table
+def test_overall_table_rounds_merges_the_ci_and_keeps_variances_readable():
+    table = apa_table(OVERALL, "overall", 1)
+    frame = table.to_frame()
+    assert list(frame.columns[:4]) == ["Result", "Estimate", "SE", "95% CI"]
+    model, robust, variance = frame.to_dict(orient="records")
+    assert (model["Estimate"], model["95% CI"], model["df"], model["p"]) == (
+        "0.42",
+        "[0.33, 0.50]",
+        "130",
+        "< .001",
+    )
+    assert model["95% PI"] == "[-0.03, 0.87]"
+    assert (robust["df"], robust["95% CI"]) == ("27.8", "[0.33, 0.50]")
+    assert variance["Estimate"] == "0.041"  # a variance component: 3 decimals, not 0.04
+    assert variance["p (halved)"] == "< .001"
+    assert "Note" not in frame.columns  # the long notes go to the table note
+
+
+def test_table_note_says_what_k_and_cr2_mean():
+    note = apa_table(OVERALL, "overall", 1).note
+    assert "k = number of effect sizes" in note
+    assert "CR2 = cluster-robust" in note and "Satterthwaite" in note
+
+
+def test_columns_empty_in_every_row_are_left_out():
+    frame = OVERALL.assign(**{"p (halved, boundary)": math.nan})
+    assert "p (halved)" not in apa_table(frame, "overall", 1).columns
+
+
+def test_repeated_group_values_are_shown_once():
+    frame = pd.DataFrame(
+        {
+            "Moderator label": ["Design", "Design", "Setting"],
+            "Category": ["RCT", "Quasi", "Urban"],
+            "Estimate (g)": [0.36, 0.54, 0.41],
+        }
+    )
+    cells = apa_table(frame, "moderators", 5).to_frame()["Moderator"].tolist()
+    assert cells == ["Design", "", "Setting"]
+
+
+def test_identifier_columns_that_look_like_numbers_stay_as_written():
+    frame = pd.DataFrame({"Study": ["1", "10"], "k (effect sizes)": ["6", "5"]})
+    frame["Cook's distance"] = ["0.0073", "0.0251"]
+    cells = apa_table(frame, "sensitivity_influence", 12).to_frame()
+    assert cells["Study"].tolist() == ["1", "10"]
+    assert cells["Cook's distance"].tolist() == ["0.007", "0.025"]
+
+
+def test_a_table_without_spec_shows_every_column_with_kinds_from_the_headers():
+    frame = pd.DataFrame({"Thing": ["a"], "Estimate": [0.123], "p": [0.5], "df": [3.25]})
+    table = apa_table(frame, "sensitivity_new_thing", 20)
+    assert table.title == "Sensitivity new thing"
+    assert table.rows == (("a", "0.12", ".500", "3.2"),)
+
+
+# ------------------------------------------------------------------------------ formats
+def test_markdown_has_the_number_the_title_the_table_and_the_note():
+    md = apa_table(OVERALL, "overall", 1).to_markdown()
+    lines = md.splitlines()
+    assert lines[0] == "**Table 1**"
+    assert lines[2] == f"*{SPECS['overall'].title}*"
+    assert "| Mean g (model-based) | 0.42 | 0.04 | [0.33, 0.50] |" in md
+    assert lines[4].startswith("| Result | Estimate | *SE* | 95% CI |")  # symbols in italics
+    assert lines[-1].startswith("*Note.* ")
+
+
+def test_latex_is_a_booktabs_table_with_escaped_text():
+    tex = apa_table(OVERALL, "overall", 1).to_latex()
+    for rule in ("\\toprule", "\\midrule", "\\bottomrule"):
+        assert tex.count(rule) == 1
+    assert "\\caption{" in tex and "\\label{tab:overall}" in tex
+    assert "\\textless{} .001" in tex  # "<" outside math mode
+    assert "95\\% CI" in tex
+    assert "sigma2[study\\_id]" in tex
+    assert "\\textit{p}" in tex
+
+
+def test_latex_escape_handles_every_special_character():
+    assert latex_escape("a_b & 50% $x# {y} ~^\\") == (
+        "a\\_b \\& 50\\% \\$x\\# \\{y\\} \\textasciitilde{}\\textasciicircum{}\\textbackslash{}"
+    )
+
+
+def test_headers_get_symbols_and_italics():
+    assert style_header("sigma2 between", "html") == "σ² between"
+    assert style_header("CR2 p (Holm)", "html") == "CR2 <i>p</i> (Holm)"
+    assert style_header("df2", "html") == "<i>df</i>2"
+    assert style_header("tau2", "tex") == "$\\tau^2$"
+    assert style_header("k", "md") == "*k*"
+
+
+def test_html_page_is_self_contained_and_its_table_can_be_taken_out():
+    page = apa_table(OVERALL, "overall", 1).to_html()
+    assert "<link" not in page and "<script" not in page and "http" not in page
+    fragment = html_fragment(page)
+    assert fragment.startswith('<figure class="apa-table" id="table-overall">')
+    assert "&lt; .001" in fragment
+    assert '<p class="apa-note"><em>Note.</em>' in fragment
+
+
+def test_apa_table_round_trips_to_dict():
+    table = apa_table(OVERALL, "overall", 3)
+    d = table.to_dict()
+    assert d["number"] == 3 and d["columns"] == list(table.columns)
+    assert isinstance(table, ApaTable)
+
+
+# ------------------------------------------------------------------------------ the step
+def test_domain_table_copies_each_domains_model_and_cr2_rows():
+    frame = domain_overall_frame({"social_support": OVERALL}, {"social_support": "Social support"})
+    row = frame.iloc[0]
+    assert row["Domain"] == "Social support"
+    assert row["Estimate"] == OVERALL["Estimate"][0]
+    assert row["CR2 df"] == OVERALL["df"][1]
+    assert row["CR2 95% CI lower"] == OVERALL["95% CI lower"][1]
+
+
+def test_run_tables_writes_every_format_numbered_in_order_and_an_index(tmp_path):
+    overall_csv = tmp_path / "overall.csv"
+    OVERALL.to_csv(overall_csv, index=False)
+    variance_csv = tmp_path / "variance_distribution.csv"
+    pd.DataFrame(
+        {
+            "Level": ["1", "2 + 3"],
+            "Source of variance": ["Sampling error", "Heterogeneity"],
+            "Variance": [0.0211873, 0.0496221],
+            "% of total variance": [29.921587, 70.078413],
+        }
+    ).to_csv(variance_csv, index=False)
+    result = run_tables(
+        {"overall": overall_csv, "variance_distribution": variance_csv},
+        tmp_path / "apa",
+        domain_tables={"d1": overall_csv},
+        domain_labels={"d1": "Domain one"},
+    )
+    names = ["overall", "overall_domains", "variance_distribution"]
+    assert [t.name for t in result.tables] == names
+    assert [t.number for t in result.tables] == [1, 2, 3]
+    for name in names:
+        for ext in ("md", "tex", "html"):
+            assert (tmp_path / "apa" / f"{name}.{ext}").is_file()
+    index = json.loads((tmp_path / "apa" / "tables.json").read_text())
+    assert [t["number"] for t in index["tables"]] == [1, 2, 3]
+    md = (tmp_path / "apa" / "variance_distribution.md").read_text()
+    assert "| 1 | Sampling error | 0.021 | 29.9 |" in md
+    assert "| 2 + 3 | Heterogeneity | 0.050 | 70.1 |" in md

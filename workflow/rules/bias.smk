@@ -11,10 +11,26 @@ rule bias:
         effects=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
     output:
-        table=f"{RES}/tables/bias.csv",
-        trimfill=f"{RES}/tables/trimfill_data.csv",
-        funnel=f"{RES}/tables/funnel_data.csv",
-        json=f"{RES}/models/bias.json",
+        table=report(
+            f"{RES}/tables/bias.csv",
+            caption="../report/bias.rst",
+            category="5. Publication bias",
+        ),
+        trimfill=report(
+            f"{RES}/tables/trimfill_data.csv",
+            caption="../report/bias.rst",
+            category="5. Publication bias",
+        ),
+        funnel=report(
+            f"{RES}/tables/funnel_data.csv",
+            caption="../report/bias.rst",
+            category="5. Publication bias",
+        ),
+        json=report(
+            f"{RES}/models/bias.json",
+            caption="../report/bias.rst",
+            category="5. Publication bias",
+        ),
         flags=flagfile("bias"),
     log:
         logfile("bias"),

@@ -8,8 +8,18 @@ rule clean:
         effects=config["data"]["effects"],
     output:
         effects=f"{RES}/clean/effects.csv",
-        dropped=f"{RES}/clean/dropped.csv",
-        summary=f"{RES}/clean/summary.json",
+        dropped=report(
+            f"{RES}/clean/dropped.csv",
+            caption="../report/clean.rst",
+            category="1. Data",
+            subcategory="cleaning",
+        ),
+        summary=report(
+            f"{RES}/clean/summary.json",
+            caption="../report/clean.rst",
+            category="1. Data",
+            subcategory="cleaning",
+        ),
     params:
         inclusion=config.get("inclusion", {}),
     log:

@@ -7,7 +7,11 @@ rule coding_manual:
         codebook=config["codebook"],
     output:
         md=f"{CODING_RES}/manual.md",
-        html=f"{CODING_RES}/manual.html",
+        html=report(
+            f"{CODING_RES}/manual.html",
+            caption="../report/coding.rst",
+            category="7. Coding and reliability",
+        ),
     log:
         f"{CODING_RES}/logs/coding_manual.log",
     conda:
@@ -38,9 +42,17 @@ if RELIABILITY.get("studies"):
         input:
             unpack(reliability_inputs),
         output:
-            agreement=f"{RES}/reliability/agreement.csv",
+            agreement=report(
+                f"{RES}/reliability/agreement.csv",
+                caption="../report/reliability.rst",
+                category="7. Coding and reliability",
+            ),
             json=f"{RES}/reliability/agreement.json",
-            disagreements=f"{RES}/reliability/disagreements.csv",
+            disagreements=report(
+                f"{RES}/reliability/disagreements.csv",
+                caption="../report/reliability.rst",
+                category="7. Coding and reliability",
+            ),
         log:
             logfile("reliability"),
         conda:

@@ -8,10 +8,26 @@ rule components:
         effect_sizes=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
     output:
-        profiles=f"{RES}/tables/component_profiles.csv",
-        consistency=f"{RES}/tables/component_consistency.csv",
-        study_effects=f"{RES}/tables/study_effects.csv",
-        json=f"{RES}/models/components.json",
+        profiles=report(
+            f"{RES}/tables/component_profiles.csv",
+            caption="../report/components.rst",
+            category="4. Components",
+        ),
+        consistency=report(
+            f"{RES}/tables/component_consistency.csv",
+            caption="../report/components.rst",
+            category="4. Components",
+        ),
+        study_effects=report(
+            f"{RES}/tables/study_effects.csv",
+            caption="../report/components.rst",
+            category="4. Components",
+        ),
+        json=report(
+            f"{RES}/models/components.json",
+            caption="../report/components.rst",
+            category="4. Components",
+        ),
         flags=flagfile("components"),
     log:
         logfile("components"),

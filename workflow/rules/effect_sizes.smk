@@ -5,9 +5,24 @@ rule effect_sizes:
         effects=rules.clean.output.effects,
         codebook=config["codebook"],
     output:
-        table=f"{RES}/effect_sizes.csv",
-        dropped=f"{RES}/effect_sizes_dropped.csv",
-        summary=f"{RES}/effect_sizes_summary.json",
+        table=report(
+            f"{RES}/effect_sizes.csv",
+            caption="../report/effect_sizes.rst",
+            category="1. Data",
+            subcategory="effect sizes",
+        ),
+        dropped=report(
+            f"{RES}/effect_sizes_dropped.csv",
+            caption="../report/effect_sizes.rst",
+            category="1. Data",
+            subcategory="effect sizes",
+        ),
+        summary=report(
+            f"{RES}/effect_sizes_summary.json",
+            caption="../report/effect_sizes.rst",
+            category="1. Data",
+            subcategory="effect sizes",
+        ),
     params:
         options=config.get("effect_sizes", {}),
     log:

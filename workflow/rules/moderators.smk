@@ -9,10 +9,26 @@ rule moderators:
         effect_sizes=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
     output:
-        moderators=f"{RES}/tables/moderators.csv",
-        tests=f"{RES}/tables/moderator_tests.csv",
-        multiple=f"{RES}/tables/multiple_moderators.csv",
-        json=f"{RES}/models/moderators.json",
+        moderators=report(
+            f"{RES}/tables/moderators.csv",
+            caption="../report/moderators.rst",
+            category="3. Moderators",
+        ),
+        tests=report(
+            f"{RES}/tables/moderator_tests.csv",
+            caption="../report/moderators.rst",
+            category="3. Moderators",
+        ),
+        multiple=report(
+            f"{RES}/tables/multiple_moderators.csv",
+            caption="../report/moderators.rst",
+            category="3. Moderators",
+        ),
+        json=report(
+            f"{RES}/models/moderators.json",
+            caption="../report/moderators.rst",
+            category="3. Moderators",
+        ),
         flags=flagfile("moderators"),
     log:
         logfile("moderators"),

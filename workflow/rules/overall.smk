@@ -10,10 +10,30 @@ rule overall:
         effects=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
     output:
-        table=f"{RES}/tables/overall.csv",
-        comparison=f"{RES}/tables/overall_comparison.csv",
-        variance=f"{RES}/tables/variance_distribution.csv",
-        json=f"{RES}/models/overall.json",
+        table=report(
+            f"{RES}/tables/overall.csv",
+            caption="../report/overall.rst",
+            category="2. Overall effect",
+            subcategory="all effect sizes",
+        ),
+        comparison=report(
+            f"{RES}/tables/overall_comparison.csv",
+            caption="../report/overall.rst",
+            category="2. Overall effect",
+            subcategory="all effect sizes",
+        ),
+        variance=report(
+            f"{RES}/tables/variance_distribution.csv",
+            caption="../report/overall.rst",
+            category="2. Overall effect",
+            subcategory="all effect sizes",
+        ),
+        json=report(
+            f"{RES}/models/overall.json",
+            caption="../report/overall.rst",
+            category="2. Overall effect",
+            subcategory="all effect sizes",
+        ),
         flags=f"{RES}/flags/overall_all.txt",
     log:
         logfile("overall"),
@@ -34,10 +54,25 @@ rule overall_domain:
         effects=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
     output:
-        table=f"{DOMAIN_RES}/tables/overall.csv",
+        table=report(
+            f"{DOMAIN_RES}/tables/overall.csv",
+            caption="../report/overall_domain.rst",
+            category="2. Overall effect",
+            subcategory="{domain}",
+        ),
         comparison=f"{DOMAIN_RES}/tables/overall_comparison.csv",
-        variance=f"{DOMAIN_RES}/tables/variance_distribution.csv",
-        json=f"{DOMAIN_RES}/models/overall.json",
+        variance=report(
+            f"{DOMAIN_RES}/tables/variance_distribution.csv",
+            caption="../report/overall_domain.rst",
+            category="2. Overall effect",
+            subcategory="{domain}",
+        ),
+        json=report(
+            f"{DOMAIN_RES}/models/overall.json",
+            caption="../report/overall_domain.rst",
+            category="2. Overall effect",
+            subcategory="{domain}",
+        ),
         flags=f"{DOMAIN_RES}/flags/overall.txt",
     log:
         logfile("overall_domain/{domain}"),

@@ -6,7 +6,12 @@ rule validate:
         studies=config["data"]["studies"],
         effects=config["data"]["effects"],
     output:
-        passed=f"{RES}/validation/passed.txt",
+        passed=report(
+            f"{RES}/validation/passed.txt",
+            caption="../report/validate.rst",
+            category="1. Data",
+            subcategory="validation",
+        ),
     log:
         logfile("validate"),
     conda:

@@ -203,6 +203,7 @@ class _Profile:
                     fixed,
                     self.control,
                     start=start,
+                    lik=self.lik,
                 )
             except NotPositiveDefinite as err:
                 raise ModelError(f"profile refit failed at {value}: {err}") from err

@@ -1,0 +1,163 @@
+"""Leave-one-study-out plot: the pooled effect refitted without each study in turn.
+
+One row per study left out: the pooled estimate and confidence interval of the analysis model
+without that study (``tables/sensitivity_leave_one_out.csv``, written by the sensitivity step),
+against the estimate (dashed line) and confidence interval (shaded band) with all studies. Rows are
+sorted by the estimate, so the studies whose removal moves the pooled effect most are at the two
+ends. A fit that did not converge is drawn with an open marker.
+
+References
+----------
+Viechtbauer, W., & Cheung, M. W.-L. (2010). Outlier and influence diagnostics for meta-analysis.
+*Research Synthesis Methods*, 1, 112-125.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.transforms import blended_transform_factory
+
+from . import style
+
+log = logging.getLogger(__name__)
+
+__all__ = ["leave_one_out_plot"]
+
+#: columns of tables/sensitivity_leave_one_out.csv
+LEFT_OUT, K, EST, LO, HI, CONVERGED = (
+    "Study left out",
+    "k (effect sizes)",
+    "Estimate",
+    "95% CI lower",
+    "95% CI upper",
+    "Converged",
+)
+FULL_PREFIX = "none"
+
+
+def leave_one_out_plot(
+    table: pd.DataFrame,
+    *,
+    labels: Mapping[str, str] | None = None,
+    title: str = "Leave one study out",
+    xlabel: str = "Pooled Hedges' g without the study",
+) -> Figure:
+    """Draw ``tables/sensitivity_leave_one_out.csv``; its first row (``none (all studies)``) is
+    the reference."""
+    labels = dict(labels or {})
+    left_out = table[LEFT_OUT].astype(str)
+    is_full = left_out.str.startswith(FULL_PREFIX)
+    full = table[is_full].head(1)
+    rows = table[~is_full].copy()
+    rows["_key"] = rows[LEFT_OUT].astype(str)
+    rows = rows.sort_values(EST, kind="stable", na_position="last").reset_index(drop=True)
+    n = len(rows)
+    with style.style():
+        fig = style.figure(
+            style.FULL_WIDTH * 0.85, style.rows_height(n, per_row=0.19, fixed=1.5, minimum=2.6)
+        )
+        ax = fig.add_subplot()
+        y = -np.arange(n, dtype=float)
+        if not full.empty:
+            f = full.iloc[0]
+            ax.axvspan(f[LO], f[HI], color=style.VERMILLION, alpha=0.12, lw=0, zorder=0)
+            ax.axvline(f[EST], color=style.VERMILLION, lw=1.2, ls="--", zorder=1)
+        converged = (
+            rows[CONVERGED].astype(str).str.lower().isin(["yes", "true", "1"])
+            if CONVERGED in rows.columns
+            else pd.Series(True, index=rows.index)
+        )
+        ax.hlines(y, rows[LO], rows[HI], color=style.BLACK, lw=1.0, zorder=2)
+        ax.scatter(
+            rows[EST][converged],
+            y[converged.to_numpy()],
+            s=22,
+            marker="s",
+            color=style.BLACK,
+            zorder=3,
+        )
+        if (~converged).any():
+            ax.scatter(
+                rows[EST][~converged],
+                y[~converged.to_numpy()],
+                s=22,
+                marker="s",
+                facecolor="white",
+                edgecolor=style.BLACK,
+                zorder=3,
+            )
+        ticks = [f"{labels.get(key, key)}" for key in rows["_key"]]
+        ax.set_yticks(y, ticks)
+        ax.tick_params(axis="y", length=0, labelsize=7.5)
+        ax.spines["left"].set_visible(False)
+        right = blended_transform_factory(ax.transAxes, ax.transData)
+        for yy, (_, r) in zip(y, rows.iterrows(), strict=True):
+            ax.text(
+                1.02,
+                yy,
+                f"{r[EST]:.3f} [{r[LO]:.3f}, {r[HI]:.3f}]",
+                transform=right,
+                ha="left",
+                va="center",
+                fontsize=7,
+                family="DejaVu Sans Mono",
+            )
+        ax.text(
+            1.02,
+            1.0,
+            "g [95% CI]",
+            transform=ax.transAxes,
+            ha="left",
+            va="bottom",
+            fontsize=8,
+            fontweight="bold",
+        )
+        # the range of the intervals (0 only if it is near them: the differences matter here)
+        xs = np.r_[rows[LO].to_numpy(float), rows[HI].to_numpy(float)]
+        if not full.empty:
+            xs = np.r_[xs, float(full.iloc[0][LO]), float(full.iloc[0][HI])]
+        xs = xs[np.isfinite(xs)]
+        pad = 0.05 * (xs.max() - xs.min() or 1.0)
+        ax.set_xlim(xs.min() - pad, xs.max() + pad)
+        if xs.min() - pad < 0 < xs.max() + pad:
+            ax.axvline(0.0, color=style.GREY, lw=0.8, zorder=1)
+        ax.set_ylim(y.min() - 0.7, 0.7)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title, loc="left")
+        handles = [
+            Line2D(
+                [],
+                [],
+                color=style.BLACK,
+                marker="s",
+                ms=4,
+                lw=1.0,
+                label="Without the study (95% CI)",
+            ),
+        ]
+        if not full.empty:
+            handles += [
+                Line2D([], [], color=style.VERMILLION, ls="--", lw=1.2, label="All studies"),
+                Patch(color=style.VERMILLION, alpha=0.12, label="All studies: 95% CI"),
+            ]
+        if (~converged).any():
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="",
+                    marker="s",
+                    mfc="white",
+                    mec=style.BLACK,
+                    label="Fit did not converge",
+                )
+            )
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    return fig

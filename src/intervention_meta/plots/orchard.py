@@ -1,0 +1,246 @@
+"""Orchard plots (Nakagawa et al. 2021): every effect size of a group and the group's pooled mean.
+
+One row per group (a category of a moderator, a component, a component profile). The effect sizes
+are the "fruit": points jittered vertically within the row, their area growing with the precision
+1/SE, in the group's colour. The group's pooled mean from the moderator (or component) model is the
+large circle, its confidence interval the thick "branch" and, where the analysis wrote one, its
+prediction interval the thin "twig". The number of effect sizes k and of studies is written beside
+each row. A group that was reported but left out of the moderator test (too few studies) has an
+open circle and a note.
+
+The vertical jitter is deterministic (a golden-ratio low-discrepancy sequence over the points in the
+order of their effect size), so the figure is the same on every run without a random seed.
+
+Optionally a matrix of dots on the left shows which components each row has (for component
+profiles), read as in an UpSet plot (Lex et al. 2014).
+
+References
+----------
+Nakagawa, S., Lagisz, M., O'Dea, R. E., et al. (2021). The orchard plot: Cultivating a forest plot
+for use in ecology, evolution, and beyond. *Research Synthesis Methods*, 12, 4-12.
+Lex, A., Gehlenborg, N., Strobelt, H., Vuillemot, R., & Pfister, H. (2014). UpSet: Visualization of
+intersecting sets. *IEEE Transactions on Visualization and Computer Graphics*, 20, 1983-1992.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.transforms import blended_transform_factory
+
+from . import style
+from .labels import wrap
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GROUP_COLUMNS", "jitter_offsets", "orchard_plot"]
+
+#: the columns of ``groups`` that :func:`orchard_plot` reads (``pi_lb``, ``pi_ub``, ``note``,
+#: ``tested`` are optional)
+GROUP_COLUMNS = ("group", "estimate", "ci_lb", "ci_ub", "k", "n_studies")
+
+GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def jitter_offsets(n: int, width: float = 0.6) -> np.ndarray:
+    """``n`` vertical offsets spread evenly over ``[-width/2, width/2]`` (golden-ratio sequence)."""
+    return ((np.arange(1, n + 1) * GOLDEN) % 1.0 - 0.5) * width
+
+
+def _sizes(vi: np.ndarray, smallest: float = 8.0, largest: float = 70.0) -> np.ndarray:
+    prec = 1.0 / np.sqrt(np.asarray(vi, dtype=float))
+    finite = np.isfinite(prec)
+    if not finite.any():
+        return np.full(prec.shape, smallest)
+    lo, hi = np.nanmin(prec[finite]), np.nanmax(prec[finite])
+    scaled = (prec - lo) / (hi - lo) if hi > lo else np.full(prec.shape, 0.5)
+    return np.where(finite, smallest + (largest - smallest) * scaled, smallest)
+
+
+def orchard_plot(
+    points: pd.DataFrame,
+    groups: pd.DataFrame,
+    *,
+    title: str,
+    subtitle: str | None = None,
+    xlabel: str = "Hedges' g (positive = benefit)",
+    matrix: pd.DataFrame | None = None,
+    label_width: int = 30,
+    level: float = 0.95,
+    colour: str | None = None,
+) -> Figure:
+    """Draw an orchard plot, one row per group, top to bottom in the order of ``groups``.
+
+    Parameters
+    ----------
+    points : one row per effect size: ``group`` (a value of ``groups.group``), ``yi``, ``vi``.
+    groups : one row per group with :data:`GROUP_COLUMNS`; ``pi_lb``/``pi_ub`` (prediction
+        interval) are drawn when present and not missing; ``tested`` False draws an open circle;
+        ``note`` is printed under the figure.
+    matrix : optional 0/1 frame (rows in the order of ``groups``, one column per component, column
+        names the labels) drawn as a dot matrix left of the plot.
+    colour : one colour for every row (default: a colour per group, for categories).
+    """
+    groups = groups.reset_index(drop=True)
+    n = len(groups)
+    labels = [wrap(g, label_width) for g in groups["group"].astype(str)]
+    lines = max((lab.count("\n") + 1 for lab in labels), default=1)
+    per_row = max(0.5, 0.14 * lines + 0.16) if matrix is None else 0.42
+    notes = [
+        str(x) for x in groups.get("note", pd.Series(dtype=object)).fillna("") if str(x).strip()
+    ]
+    pct = f"{100 * level:g}%"
+    has_pi = {"pi_lb", "pi_ub"} <= set(groups.columns) and groups[["pi_lb", "pi_ub"]].notna().any(
+        axis=None
+    )
+    with style.style():
+        height = style.rows_height(n, per_row=per_row, fixed=1.7 + 0.15 * len(notes), minimum=2.6)
+        fig = style.figure(style.FULL_WIDTH, height)
+        if matrix is not None and not matrix.empty:
+            # about 0.3 inch per component column, the rest for the plot
+            ratio = 0.3 * matrix.shape[1] + 0.2
+            gs = fig.add_gridspec(1, 2, width_ratios=[ratio, style.FULL_WIDTH - 1.0 - ratio])
+            mx = fig.add_subplot(gs[0, 0])
+            ax = fig.add_subplot(gs[0, 1], sharey=mx)
+        else:
+            mx = None
+            ax = fig.add_subplot()
+        y = -np.arange(n, dtype=float)
+        ax.axvline(0.0, color=style.GREY, lw=0.8, zorder=1)
+        for b in range(1, n, 2):
+            ax.axhspan(y[b] - 0.5, y[b] + 0.5, color="#F4F4F4", zorder=0, lw=0)
+
+        pts = points[np.isfinite(points["yi"]) & np.isfinite(points["vi"])]
+        for i, g in groups.iterrows():
+            row_colour = colour or style.category_colour(int(i))
+            mine = pts[pts["group"].astype(str) == str(g["group"])].sort_values("yi")
+            if len(mine):
+                ax.scatter(
+                    mine["yi"],
+                    y[i] + jitter_offsets(len(mine)),
+                    s=_sizes(mine["vi"].to_numpy()),
+                    color=row_colour,
+                    alpha=0.45,
+                    linewidths=0,
+                    zorder=2,
+                )
+            est, lo, hi = g["estimate"], g["ci_lb"], g["ci_ub"]
+            if pd.notna(est):
+                if has_pi and pd.notna(g.get("pi_lb")) and pd.notna(g.get("pi_ub")):
+                    ax.hlines(y[i], g["pi_lb"], g["pi_ub"], color=style.BLACK, lw=1.0, zorder=3)
+                ax.hlines(y[i], lo, hi, color=style.BLACK, lw=3.2, zorder=3)
+                tested = bool(g.get("tested", True)) if pd.notna(g.get("tested", True)) else True
+                ax.scatter(
+                    [est],
+                    [y[i]],
+                    s=70,
+                    facecolor=row_colour if tested else "white",
+                    edgecolor=style.BLACK,
+                    linewidths=1.2,
+                    zorder=4,
+                )
+        right = blended_transform_factory(ax.transAxes, ax.transData)
+        for i, g in groups.iterrows():
+            k = int(g["k"]) if pd.notna(g["k"]) else 0
+            s = int(g["n_studies"]) if pd.notna(g["n_studies"]) else 0
+            ax.text(
+                1.01,
+                y[i],
+                f"k = {k}\n{s} stud{'y' if s == 1 else 'ies'}",
+                transform=right,
+                ha="left",
+                va="center",
+                fontsize=7.5,
+                linespacing=1.1,
+            )
+        ax.set_ylim(y.min() - 0.6, 0.6)
+        xs = np.r_[pts["yi"].to_numpy(), groups["ci_lb"].to_numpy(), groups["ci_ub"].to_numpy()]
+        if has_pi:
+            xs = np.r_[xs, groups["pi_lb"].to_numpy(), groups["pi_ub"].to_numpy()]
+        xs = xs[np.isfinite(xs)]
+        xmin, xmax = (min(xs.min(), 0.0), max(xs.max(), 0.0)) if xs.size else (-1.0, 1.0)
+        pad = 0.04 * (xmax - xmin or 1.0)
+        ax.set_xlim(xmin - pad, xmax + pad)
+        ax.set_xlabel(xlabel)
+        ax.tick_params(axis="y", length=0)
+        if mx is None:
+            ax.set_yticks(y, labels)
+            ax.spines["left"].set_visible(False)
+        else:
+            _matrix(mx, matrix, y)
+            ax.tick_params(axis="y", labelleft=False)
+            ax.spines["left"].set_visible(False)
+        style.title_block(ax, title, subtitle, width=85, title_width=55)
+        handles = [
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="o",
+                color=style.GREY,
+                alpha=0.5,
+                ms=5,
+                label="Effect size (area ~ precision)",
+            ),
+            Line2D(
+                [],
+                [],
+                color=style.BLACK,
+                lw=3.2,
+                marker="o",
+                mfc=style.GREY,
+                mec=style.BLACK,
+                ms=7,
+                label=f"Mean ({pct} CI)",
+            ),
+        ]
+        if has_pi:
+            handles.append(Line2D([], [], color=style.BLACK, lw=1.0, label=f"{pct} PI"))
+        if mx is not None:
+            handles.append(
+                Line2D(
+                    [], [], ls="", marker="o", color=style.BLACK, ms=5, label="Component present"
+                )
+            )
+        if "tested" in groups.columns and not groups["tested"].fillna(True).astype(bool).all():
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="",
+                    marker="o",
+                    mfc="white",
+                    mec=style.BLACK,
+                    ms=7,
+                    label="Not in the test",
+                )
+            )
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        if notes:
+            style.footnote(ax, "\n".join(dict.fromkeys(notes)))
+    return fig
+
+
+def _matrix(ax, matrix: pd.DataFrame, y: np.ndarray) -> None:
+    """Dots for the components each row has (filled) or lacks (light), columns labelled on top."""
+    cols = list(matrix.columns)
+    xs = np.arange(len(cols), dtype=float)
+    values = matrix.to_numpy(dtype=float)
+    for i in range(len(y)):
+        has = values[i] == 1
+        ax.scatter(xs[~has], np.full((~has).sum(), y[i]), s=22, color=style.LIGHT_GREY, zorder=2)
+        ax.scatter(xs[has], np.full(has.sum(), y[i]), s=26, color=style.BLACK, zorder=3)
+        if has.sum() > 1:
+            ax.plot(xs[has][[0, -1]], [y[i], y[i]], color=style.BLACK, lw=1.2, zorder=2)
+    ax.set_xlim(-0.6, len(cols) - 0.4)
+    ax.set_xticks(xs, [wrap(c, 22) for c in cols], rotation=90, ha="center", va="bottom")
+    ax.tick_params(axis="x", labelsize=7.5)
+    ax.xaxis.set_ticks_position("top")
+    ax.tick_params(axis="x", length=0, pad=2)
+    ax.tick_params(axis="y", length=0, labelleft=False)
+    for side in ("left", "bottom", "top", "right"):
+        ax.spines[side].set_visible(False)

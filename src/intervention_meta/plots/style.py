@@ -1,0 +1,234 @@
+"""One look for every figure: a colour-blind-safe palette, print-size fonts, and :func:`save`.
+
+The palette is Okabe & Ito's (2008) eight colours, chosen to stay distinguishable for people with
+protanopia, deuteranopia and tritanopia; categories cycle through :data:`CATEGORY_COLOURS` (the
+yellow is left out of it: too light for points on white). Greys mark reference elements (zero
+lines, contour regions) so that colour always means data.
+
+Sizes are in inches and points for print: a figure is drawn at the width it will have on the page
+(:data:`FULL_WIDTH` for a two-column page, :data:`COLUMN_WIDTH` for one column), so 8-9 pt text
+prints at 8-9 pt. Figures whose rows grow with the data take their height from :func:`rows_height`.
+
+References
+----------
+Okabe, M., & Ito, K. (2008). *Color universal design (CUD): How to make figures and
+presentations that are friendly to colorblind people*. https://jfly.uni-koeln.de/color/
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display in the pipeline
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BLACK",
+    "BLUE",
+    "BLUISH_GREEN",
+    "CATEGORY_COLOURS",
+    "COLUMN_WIDTH",
+    "DPI",
+    "FULL_WIDTH",
+    "GREY",
+    "LIGHT_GREY",
+    "OKABE_ITO",
+    "ORANGE",
+    "REDDISH_PURPLE",
+    "SKY_BLUE",
+    "VERMILLION",
+    "YELLOW",
+    "category_colour",
+    "figure",
+    "footnote",
+    "rows_height",
+    "save",
+    "style",
+    "title_block",
+    "wrap_parts",
+]
+
+#: Okabe & Ito's (2008) colour-blind-safe palette, by name
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+BLACK = OKABE_ITO["black"]
+ORANGE = OKABE_ITO["orange"]
+SKY_BLUE = OKABE_ITO["sky_blue"]
+BLUISH_GREEN = OKABE_ITO["bluish_green"]
+YELLOW = OKABE_ITO["yellow"]
+BLUE = OKABE_ITO["blue"]
+VERMILLION = OKABE_ITO["vermillion"]
+REDDISH_PURPLE = OKABE_ITO["reddish_purple"]
+
+#: colours of groups (categories, profiles), in the order they are given out
+CATEGORY_COLOURS: tuple[str, ...] = (
+    BLUE,
+    ORANGE,
+    BLUISH_GREEN,
+    VERMILLION,
+    REDDISH_PURPLE,
+    SKY_BLUE,
+)
+
+#: reference elements (zero line, axes of no interest)
+GREY = "#6E6E6E"
+LIGHT_GREY = "#D9D9D9"
+
+#: width of a figure spanning a two-column page / one column (inches)
+FULL_WIDTH = 7.2
+COLUMN_WIDTH = 3.5
+#: resolution of the PNG files
+DPI = 300
+
+#: matplotlib settings of every figure (fonts readable when printed at the figure's size)
+RC: dict[str, object] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.8,
+    "lines.linewidth": 1.2,
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,  # TrueType in the PDF: text stays text
+    "figure.dpi": 100,
+}
+
+
+def category_colour(i: int) -> str:
+    """The colour of the ``i``-th group (cycling through :data:`CATEGORY_COLOURS`)."""
+    return CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)]
+
+
+def rows_height(n_rows: int, *, per_row: float, fixed: float, minimum: float = 2.5) -> float:
+    """Height (inches) of a figure with ``n_rows`` rows of ``per_row`` inches plus ``fixed``.
+
+    Used by the figures whose rows are the data (forest, orchard, leave-one-out), so that 100 or
+    more effect sizes keep a readable row height instead of being squeezed into a fixed page.
+    """
+    return max(minimum, fixed + per_row * max(n_rows, 1))
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Apply :data:`RC` for the figures made inside the block."""
+    with plt.rc_context(RC):
+        yield
+
+
+def figure(width: float, height: float, **kwargs: object) -> Figure:
+    """A new figure of ``width`` x ``height`` inches with constrained layout (call inside
+    :func:`style`)."""
+    kwargs.setdefault("layout", "constrained")
+    return plt.figure(figsize=(width, height), **kwargs)
+
+
+def title_block(
+    ax: Axes,
+    title: str,
+    subtitle: str | None = None,
+    *,
+    width: int = 110,
+    title_width: int = 60,
+) -> None:
+    """A bold left-aligned title (wrapped at ``title_width`` characters) with an optional smaller
+    subtitle under it (wrapped at ``width`` characters, preferably at "; ")."""
+    import textwrap
+
+    lines = wrap_parts(subtitle, width) if subtitle else []
+    title = "\n".join(textwrap.wrap(title, title_width)) or title
+    ax.set_title(title, loc="left", pad=6 + 10.5 * len(lines))
+    if lines:
+        ax.annotate(
+            "\n".join(lines),
+            xy=(0, 1),
+            xycoords="axes fraction",
+            xytext=(0, 4),
+            textcoords="offset points",
+            fontsize=7.5,
+            va="bottom",
+            ha="left",
+            color="#333333",
+            linespacing=1.2,
+        )
+
+
+def wrap_parts(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken after "; " where possible."""
+    lines: list[str] = []
+    current = ""
+    for part in text.split("; "):
+        candidate = f"{current}; {part}" if current else part
+        if len(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current + ";")
+        while len(part) > width:  # a single part longer than a line: break at spaces
+            cut = part.rfind(" ", 0, width)
+            cut = cut if cut > 0 else width
+            lines.append(part[:cut])
+            part = part[cut:].lstrip()
+        current = part
+    if current:
+        lines.append(current)
+    return lines
+
+
+def footnote(ax: Axes, text: str, *, width: int = 120) -> None:
+    """Small grey text under the axes (inside the layout, above a figure legend below it)."""
+    import textwrap
+
+    lines = [line for para in text.split("\n") for line in textwrap.wrap(para, width)]
+    ax.annotate(
+        "\n".join(lines),
+        xy=(0, 0),
+        xycoords="axes fraction",
+        xytext=(0, -34),
+        textcoords="offset points",
+        fontsize=7,
+        va="top",
+        ha="left",
+        color=GREY,
+    )
+
+
+def save(fig: Figure, stem: str | Path) -> tuple[Path, Path]:
+    """Write ``fig`` as ``<stem>.png`` (300 dpi) and ``<stem>.pdf``; close it; return both paths.
+
+    The figure is saved at its own size (no tight bounding box), so the PNG has
+    ``width * 300`` x ``height * 300`` pixels and its resolution recorded in the file.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, pdf = Path(f"{stem}.png"), Path(f"{stem}.pdf")
+    meta = {"Software": f"intervention_meta (matplotlib {matplotlib.__version__})"}
+    fig.savefig(png, dpi=DPI, metadata=meta)
+    fig.savefig(pdf, metadata={"Creator": meta["Software"]})
+    plt.close(fig)
+    log.info("figure written: %s (.png, .pdf)", stem)
+    return png, pdf

@@ -1,0 +1,325 @@
+"""Figures: the real pipeline draws every figure of both configs as a 300-dpi PNG and a PDF and
+lists them in figures/figures.json; the drawing code's own behaviour (forest height and order,
+palette, funnel contours, bubble line, flow boxes) is pinned on small data.
+
+Expected numbers and where they come from:
+
+* the Okabe-Ito hex values are those of Okabe & Ito (2008), https://jfly.uni-koeln.de/color/;
+* the colour-blindness simulation uses the severity-1.0 matrices of Machado, Oliveira & Fernandes
+  (2009, IEEE TVCG 15, 1291-1298, table 1, applied to linear RGB) and CIE76 colour differences;
+  a difference above 15 is an obvious one, and matplotlib's default ``tab10`` colours fall below
+  it (protanopia: 4.6), which shows the check has teeth;
+* the bubble line is compared with the package's own ``MetaResult.predict`` (metafor
+  ``predict()``) on a refit of the same moderator model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from pipeline_helpers import SNAKEMAKE, copy_project, run_snakemake
+
+from intervention_meta.analysis import ModelSpec, fit_model, load_analysis_data
+from intervention_meta.codebook import load_codebook
+from intervention_meta.moderators import moderator_variables
+from intervention_meta.plots import forest, funnel, style
+from intervention_meta.plots.bubble import regression_line
+from intervention_meta.plots.figures import SECTIONS, moderator_figure_kind
+from intervention_meta.plots.flow import flow_steps
+
+CONFIGS = {
+    "example": ("data/codebook.yaml", []),
+    "assink2016": (
+        "data/examples/assink2016/codebook.yaml",
+        ["--configfile", "config/assink2016.yaml"],
+    ),
+}
+
+
+# --------------------------------------------------------------------------- the pipeline
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """One copy of the project with rule `figures` run for both configs."""
+    work = copy_project(tmp_path_factory.mktemp("figures"))
+    for _, args in CONFIGS.values():
+        run_snakemake(work, "figures", *args, check=True)
+    return work
+
+
+@pytest.fixture(params=list(CONFIGS))
+def analysis(request, project) -> tuple[str, Path, dict]:
+    """(analysis name, its figures folder, its manifest)."""
+    name = request.param
+    folder = project / "results" / name / "figures"
+    manifest = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
+    return name, folder, manifest
+
+
+@pytest.mark.pipeline
+def test_every_figure_is_a_300_dpi_png_and_a_pdf(project, analysis):
+    _, _, manifest = analysis
+    for fig in manifest["figures"]:
+        png, pdf = project / fig["png"], project / fig["pdf"]
+        assert png.stat().st_size > 10_000, fig["stem"]
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000, fig["stem"]
+        with Image.open(png) as im:
+            dpi = im.info["dpi"]
+            assert dpi == pytest.approx((300, 300), abs=0.01), fig["stem"]
+            # drawn at its size: pixels = inches x 300 (no tight bounding box)
+            expected = (round(fig["width_in"] * 300), round(fig["height_in"] * 300))
+            assert abs(im.size[0] - expected[0]) <= 1 and abs(im.size[1] - expected[1]) <= 1
+
+
+@pytest.mark.pipeline
+def test_manifest_lists_every_figure_file_once_with_its_section(project, analysis):
+    _, folder, manifest = analysis
+    figures = manifest["figures"]
+    stems = [f["stem"] for f in figures]
+    assert len(stems) == len(set(stems))
+    assert {Path(f["png"]).name for f in figures} == {p.name for p in folder.glob("*.png")}
+    assert {Path(f["pdf"]).name for f in figures} == {p.name for p in folder.glob("*.pdf")}
+    assert manifest["sections"] == list(SECTIONS)
+    order = [SECTIONS.index(f["section"]) for f in figures]
+    assert order == sorted(order)  # grouped in the report's order
+    for f in figures:
+        assert f["title"] and len(f["caption"]) > 80, f["stem"]
+
+
+@pytest.mark.pipeline
+def test_each_moderator_gets_the_plot_of_its_type(project, analysis):
+    name, _, manifest = analysis
+    codebook = load_codebook(project / CONFIGS[name][0])
+    expected = {"flow", "forest", "variance_distribution", "funnel", "leave_one_out"}
+    expected |= {"components_orchard", "components_profiles"}
+    expected |= {
+        f"{moderator_figure_kind(codebook, v.name)}_{v.name}" for v in moderator_variables(codebook)
+    }
+    assert {f["stem"] for f in manifest["figures"]} == expected
+    sections = {f["stem"]: f["section"] for f in manifest["figures"]}
+    assert sections["flow"] == "data" and sections["funnel"] == "bias"
+    assert sections["leave_one_out"] == "sensitivity" and sections["forest"] == "overall"
+
+
+@pytest.mark.pipeline
+def test_forest_plot_of_more_rows_is_taller(project):
+    heights = {}
+    for name in CONFIGS:
+        manifest = json.loads(
+            (project / "results" / name / "figures" / "figures.json").read_text(encoding="utf-8")
+        )
+        fig = next(f for f in manifest["figures"] if f["stem"] == "forest")
+        heights[name] = (fig["details"]["rows"], fig["height_in"])
+    # example: 131 effect sizes in 30 studies; assink2016: 100 in 17 (plus the pooled rows)
+    assert heights["example"][0] > heights["assink2016"][0]
+    assert heights["example"][1] > heights["assink2016"][1]
+
+
+@pytest.mark.pipeline
+def test_snakemake_report_embeds_the_figures(project):
+    out = project / "report_figures.html"
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "--report", str(out), "figures"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = out.read_text(encoding="utf-8")
+    assert '"Figures"' in html
+    assert "results/example/figures/forest.png" in html
+    assert "of the moderator <strong>Target group</strong>" in html  # caption with its label
+
+
+@pytest.mark.pipeline
+def test_bubble_line_is_the_moderator_model_prediction(project):
+    """The line and band drawn for assink2016's year equal predict() of a refit of that model."""
+    res = project / "results" / "assink2016"
+    moderators = json.loads((res / "models" / "moderators.json").read_text(encoding="utf-8"))
+    entry = next(m for m in moderators["single"]["moderators"] if m["name"] == "year")
+    x = np.linspace(-13.5, 5.5, 7)
+    line = regression_line(entry["models"]["slope"], x)
+    ad = load_analysis_data(res / "effect_sizes.csv", project / CONFIGS["assink2016"][0])
+    fit = fit_model(ad, ModelSpec.from_config({"structure": "three_level"}), mods=["year"])
+    pred = fit.predict(x[:, None])
+    np.testing.assert_allclose(line.fit, pred.pred, atol=1e-6)
+    np.testing.assert_allclose(line.lower, pred.ci_lb, atol=1e-6)
+    np.testing.assert_allclose(line.upper, pred.ci_ub, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- forest plot
+def _forest_inputs(n_studies: int, per_study: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    rng = np.random.default_rng(1)
+    effects = pd.DataFrame(
+        {
+            "study_id": np.repeat([f"S{i + 1}" for i in range(n_studies)], per_study),
+            "es_id": [f"E{i}" for i in range(n_studies * per_study)],
+            "yi": rng.normal(0.3, 0.2, n_studies * per_study),
+            "vi": rng.uniform(0.01, 0.05, n_studies * per_study),
+        }
+    )
+    study_effects = pd.DataFrame(
+        {
+            "Study": [f"S{i + 1}" for i in range(n_studies)],
+            "k (effect sizes)": per_study,
+            "Estimate (g)": np.linspace(0.5, -0.1, n_studies),
+            "SE": np.linspace(0.05, 0.2, n_studies)[::-1],
+            "95% CI lower": np.linspace(0.5, -0.1, n_studies) - 0.2,
+            "95% CI upper": np.linspace(0.5, -0.1, n_studies) + 0.2,
+        }
+    )
+    overall = {
+        "estimable": True,
+        "estimate": {
+            "estimate": 0.3,
+            "se": 0.05,
+            "ci_lb": 0.2,
+            "ci_ub": 0.4,
+            "pi_lb": -0.1,
+            "pi_ub": 0.7,
+            "level": 0.95,
+        },
+    }
+    return effects, study_effects, overall
+
+
+def _forest_height(n_studies: int, per_study: int) -> tuple[int, float]:
+    effects, study_effects, overall = _forest_inputs(n_studies, per_study)
+    rows, _ = forest.forest_rows(
+        effects, study_effects, overall, study="study_id", es="es_id", sort="effect"
+    )
+    fig = forest.forest_plot(rows)
+    height = float(fig.get_size_inches()[1])
+    matplotlib.pyplot.close(fig)
+    return len(rows), height
+
+
+def test_forest_plot_height_grows_with_the_number_of_rows():
+    n_small, h_small = _forest_height(5, 2)  # 5 + 10 rows + pooled + PI
+    n_large, h_large = _forest_height(30, 4)  # 150 effect-size and study rows
+    assert (n_small, n_large) == (17, 152)
+    # every row keeps its height: the figure grows by ROW_HEIGHT inches per row
+    assert h_large - h_small == pytest.approx((n_large - n_small) * forest.ROW_HEIGHT)
+
+
+def test_forest_sorts_studies_by_the_configured_key():
+    _, study_effects, _ = _forest_inputs(4, 1)
+    study_effects["Study"] = ["S10", "S2", "S1", "S3"]
+    years = {"S10": 2001, "S2": 1999, "S1": 2010, "S3": 1999}
+    order = {sort: forest.study_order(study_effects, sort, years)[0] for sort in forest.SORT_KEYS}
+    assert order["effect"] == ["S3", "S1", "S2", "S10"]  # smallest estimate first
+    assert order["precision"] == ["S3", "S1", "S2", "S10"]  # smallest SE first
+    assert order["year"] == ["S2", "S3", "S10", "S1"]  # ties in natural key order
+    assert order["study"] == ["S1", "S2", "S3", "S10"]  # S2 before S10
+    # no year variable: sorted by key, and the order used says so
+    assert forest.study_order(study_effects, "year", None) == (order["study"], "study")
+    with pytest.raises(ValueError, match="forest_sort"):
+        forest.study_order(study_effects, "alphabet")
+
+
+# --------------------------------------------------------------------------- palette
+MACHADO_2009 = {
+    "protanopia": [
+        [0.152286, 1.052583, -0.204868],
+        [0.114503, 0.786281, 0.099216],
+        [-0.003882, -0.048116, 1.051998],
+    ],
+    "deuteranopia": [
+        [0.367322, 0.860646, -0.227968],
+        [0.280085, 0.672501, 0.047413],
+        [-0.011820, 0.042940, 0.968881],
+    ],
+    "tritanopia": [
+        [1.255528, -0.076749, -0.178779],
+        [-0.078411, 0.930809, 0.147602],
+        [0.004733, 0.691367, 0.303900],
+    ],
+}
+
+
+def _lab(hex_colour: str, matrix: list[list[float]] | None) -> np.ndarray:
+    """CIELAB (D65) of a colour as seen with the simulated deficiency ``matrix``."""
+    srgb = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    if matrix is not None:
+        linear = np.clip(np.asarray(matrix) @ linear, 0, 1)
+    to_xyz = np.array(
+        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]
+    )
+    t = to_xyz @ linear / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _smallest_difference(colours, matrix) -> float:
+    labs = [_lab(c, matrix) for c in colours]
+    return min(float(np.linalg.norm(a - b)) for a, b in itertools.combinations(labs, 2))
+
+
+def test_palette_is_okabe_ito():
+    assert style.OKABE_ITO == {
+        "black": "#000000",
+        "orange": "#E69F00",
+        "sky_blue": "#56B4E9",
+        "bluish_green": "#009E73",
+        "yellow": "#F0E442",
+        "blue": "#0072B2",
+        "vermillion": "#D55E00",
+        "reddish_purple": "#CC79A7",
+    }
+    assert set(style.CATEGORY_COLOURS) <= set(style.OKABE_ITO.values())
+    assert style.YELLOW not in style.CATEGORY_COLOURS  # too light for points on white
+
+
+@pytest.mark.parametrize("deficiency", list(MACHADO_2009))
+def test_category_colours_stay_apart_under_simulated_colour_blindness(deficiency):
+    matrix = MACHADO_2009[deficiency]
+    assert _smallest_difference(style.CATEGORY_COLOURS, matrix) > 15
+    if deficiency == "protanopia":  # the check has teeth: matplotlib's default colours fail it
+        tab10 = [matplotlib.colors.to_hex(c).upper() for c in matplotlib.colormaps["tab10"].colors]
+        assert _smallest_difference(tab10[:6], matrix) < 15
+
+
+# --------------------------------------------------------------------------- funnel, flow
+def test_funnel_regions_are_labelled_by_the_p_values_of_the_contours():
+    labels = funnel.region_labels([0.90, 0.95, 0.99])
+    assert labels == ["p > .10", ".10 > p > .05", ".05 > p > .01", "p < .01"]
+    assert funnel.region_shades(3)[0] == "white"  # non-significance stays white (Peters 2008)
+    assert len(funnel.region_shades(5)) == 6
+
+
+def test_flow_boxes_carry_the_dropped_rows_with_their_reasons():
+    clean = {
+        "rows_in": 12,
+        "kept": 9,
+        "dropped": 3,
+        "dropped_by_reason": {"design not one of rct": 2, "outcome_domain missing": 1},
+        "studies_in": 4,
+        "studies_kept": 3,
+    }
+    es = {
+        "rows_in": 9,
+        "computed": 8,
+        "dropped": 1,
+        "by_es_input": {"t": {"rows_in": 3, "computed": 2, "dropped": 1}},
+    }
+    overall = {"estimable": True, "analysis": {"k": 8, "n_studies": 3}}
+    steps = flow_steps(clean, es, overall, {"warning": 2}, {"t": "t statistic"})
+    texts = [s.text for s in steps]
+    assert texts[0].startswith("Coded data\n12 effect-size rows in 4 studies")
+    assert "0 errors, 2 warnings" in texts[0]
+    assert steps[0].dropped.splitlines()[:3] == [
+        "Excluded by the inclusion criteria: 3 rows",
+        "- design not one of rct: 2",
+        "- outcome_domain missing: 1",
+    ]
+    assert "- t statistic: 1" in steps[1].dropped
+    assert texts[-1] == "Analysed\n8 effect sizes in 3 studies"

@@ -20,9 +20,9 @@ def apa_table_sources():
         "bias": f"{RES}/tables/bias.csv",
     }
     for path in rules.sensitivity.output:  # every sensitivity table the rule writes
-        match = re.search(r"/tables/(sensitivity_\w+)\.csv$", str(path))
-        if match:
-            sources[match.group(1)] = str(path)
+        name = os.path.basename(str(path))
+        if re.fullmatch(r"sensitivity_\w+\.csv", name):
+            sources[name[: -len(".csv")]] = str(path)
     if RELIABILITY.get("studies"):
         sources["reliability_agreement"] = f"{RES}/reliability/agreement.csv"
         sources["reliability_disagreements"] = f"{RES}/reliability/disagreements.csv"
@@ -30,7 +30,7 @@ def apa_table_sources():
 
 
 def apa_table_names():
-    """The APA tables the rule `tables` writes (the per-domain table after `overall`)."""
+    """The APA tables the tables step writes (the per-domain table after `overall`)."""
     names = []
     for name in apa_table_sources():
         names.append(name)
@@ -40,8 +40,8 @@ def apa_table_names():
 
 
 def apa_table_outputs(annotate=False):
-    """Every file of the rule `tables`: <name>.md/.tex/.html per table and the index; with
-    `annotate`, the HTML tables are marked for `snakemake --report`."""
+    """Every output file of the tables step (<name>.md/.tex/.html per table, and the index);
+    with `annotate`, the HTML tables are marked for `snakemake --report`."""
     out = {}
     for name in apa_table_names():
         for ext in APA_FORMATS:
@@ -64,8 +64,9 @@ def domain_overall_tables():
 
 
 def figures_manifest():
-    """The figures step's manifest, once a rule `figures` exists ([] before)."""
-    if "figures" in {rule.name for rule in workflow.rules}:
+    """The figures step's manifest, once the figures stage exists ([] before)."""
+    defined = [r.name for r in workflow.rules]
+    if "figures" in defined:
         return [f"{RES}/figures/figures.json"]
     return []
 

@@ -12,7 +12,12 @@ The file has no external reference: the CSS is inline, the figures are embedded 
 
 The Methods section is written from the configuration and the model JSON (the model actually
 fitted, its estimator and tests, the conversions and defaults the effect-size step used, the
-inclusion criteria, the moderator, bias and sensitivity options), and cites what it uses.
+inclusion criteria, the moderator, bias and sensitivity options), and cites what it uses; the
+reference list holds exactly the works cited in the text or named in a figure caption.
+
+Two optional keys of the config's ``report`` section are used: ``title`` (default "Three-level
+meta-analysis report: <analysis>") and ``notice``, a sentence shown at the top of the summary
+(e.g. that the data are simulated).
 """
 
 from __future__ import annotations

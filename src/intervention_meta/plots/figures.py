@@ -429,6 +429,7 @@ def make_orchard(
         drop=True
     )
     rows["Category code"] = rows["Category code"].map(normalise_code)
+    in_test = rows["In test"].astype(str).str.lower().eq("yes")
     groups = pd.DataFrame(
         {
             "group": rows["Category"].astype(str),
@@ -437,7 +438,7 @@ def make_orchard(
             "ci_ub": rows["95% CI upper"],
             "k": rows["k (effect sizes)"],
             "n_studies": rows["Studies"],
-            "tested": rows["In test"].astype(str).str.lower().eq("yes"),
+            "tested": in_test if in_test.any() else True,  # no test at all: the subtitle says so
             "note": [
                 f"{cat}: {note}" if isinstance(note, str) and note.strip() else ""
                 for cat, note in zip(rows["Category"], rows["Note"], strict=True)
@@ -587,7 +588,7 @@ def make_components(
                     "ci_ub": r["95% CI upper"],
                     "k": r["k (effect sizes)"],
                     "n_studies": r["Studies"],
-                    "tested": str(r["In test"]).lower() == "yes",
+                    "tested": True,  # this figure is not about the moderator test
                     "note": f"{name}: {r['Note']}" if isinstance(r["Note"], str) else "",
                 }
             )

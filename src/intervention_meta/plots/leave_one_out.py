@@ -59,6 +59,8 @@ def leave_one_out_plot(
     rows["_key"] = rows[LEFT_OUT].astype(str)
     rows = rows.sort_values(EST, kind="stable", na_position="last").reset_index(drop=True)
     n = len(rows)
+    if n == 0:
+        return style.placeholder(title, "No leave-one-out fits in the sensitivity table.")
     with style.style():
         fig = style.figure(
             style.FULL_WIDTH * 0.85, style.rows_height(n, per_row=0.19, fixed=1.5, minimum=2.6)

@@ -86,6 +86,15 @@ def orchard_plot(
     colour : one colour for every row (default: a colour per group, for categories).
     """
     groups = groups.reset_index(drop=True)
+    if groups.empty:
+        return style.placeholder(title, subtitle or "nothing to draw")
+    for col in ("estimate", "ci_lb", "ci_ub", "k", "n_studies", "pi_lb", "pi_ub"):
+        if col in groups.columns:
+            groups[col] = pd.to_numeric(groups[col], errors="coerce")
+    points = points.assign(
+        yi=pd.to_numeric(points["yi"], errors="coerce"),
+        vi=pd.to_numeric(points["vi"], errors="coerce"),
+    )
     n = len(groups)
     labels = [wrap(g, label_width) for g in groups["group"].astype(str)]
     lines = max((lab.count("\n") + 1 for lab in labels), default=1)

@@ -51,6 +51,7 @@ __all__ = [
     "category_colour",
     "figure",
     "footnote",
+    "placeholder",
     "rows_height",
     "save",
     "style",
@@ -215,6 +216,17 @@ def footnote(ax: Axes, text: str, *, width: int = 120) -> None:
         ha="left",
         color=GREY,
     )
+
+
+def placeholder(title: str, message: str) -> Figure:
+    """A small figure saying why there is nothing to draw (the rule's output must still exist)."""
+    with style():
+        fig = figure(FULL_WIDTH, 2.0)
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        title_block(ax, title)
+        ax.text(0.0, 0.6, message, fontsize=9, color=GREY, transform=ax.transAxes)
+    return fig
 
 
 def save(fig: Figure, stem: str | Path) -> tuple[Path, Path]:

@@ -87,6 +87,8 @@ class BlockGroup:
     kinds : per level, ``"ones"`` if every D of the group is all ones (the outermost level),
         ``"identity"`` if it is the identity (every row its own unit, or blocks of one row), else
         ``"general"``; the likelihood uses it to replace products with D by sums
+    diagonal : whether the sampling covariance S is diagonal (independent sampling errors); with
+        levels that are all ones or the identity the blocks are then diagonal plus a constant
     """
 
     index: np.ndarray
@@ -94,6 +96,7 @@ class BlockGroup:
     S: np.ndarray
     D: np.ndarray
     kinds: tuple[str, ...] = ()
+    diagonal: bool = False
 
     @property
     def n(self) -> int:
@@ -186,67 +189,244 @@ def _dmul(kind: str, D: np.ndarray, A: np.ndarray) -> np.ndarray:
     return D @ A
 
 
-class _PairTerms:
-    """The information terms of a pair of levels (a, b) for one block group.
+class _DenseInverse:
+    """:math:`W_j = M_j^{-1}` of stacked dense blocks (Bc, nb, n, n), through the Cholesky factor.
 
-    :math:`\\sum_j \\mathrm{tr}(W_jD_{aj}W_jD_{bj})` and
-    :math:`\\sum_j (D_{aj}W_jX_j)^\\top W_j (D_{bj}W_jX_j)`, by sums where D is all ones or the
-    identity; with :math:`c = W1` and :math:`s = X^\\top W 1`:
+    ``whiten`` applies :math:`F_j = C_j^{-1}` (:math:`M_j = C_jC_j^\\top`, so
+    :math:`F_j^\\top F_j = W_j`), ``unwhiten`` applies :math:`F_j^\\top`.
+    """
+
+    def __init__(self, M: np.ndarray) -> None:
+        chol, self.ok = batched_cholesky(M)
+        self.logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+        Bc, nb, n, _ = chol.shape
+        self.F = lower_triangular_inverse(chol.reshape(-1, n, n)).reshape(Bc, nb, n, n)
+        self._W: np.ndarray | None = None
+
+    @property
+    def W(self) -> np.ndarray:
+        if self._W is None:
+            self._W = np.swapaxes(self.F, -1, -2) @ self.F
+        return self._W
+
+    def whiten(self, V: np.ndarray) -> np.ndarray:
+        return self.F @ V
+
+    def unwhiten(self, V: np.ndarray) -> np.ndarray:
+        return np.swapaxes(self.F, -1, -2) @ V
+
+    def apply(self, V: np.ndarray) -> np.ndarray:
+        return self.W @ V
+
+    def rowsum(self) -> np.ndarray:
+        return self.W.sum(axis=-1)
+
+    def total(self) -> np.ndarray:
+        return self.W.sum(axis=(-2, -1))
+
+    def trace(self) -> np.ndarray:
+        return np.trace(self.W, axis1=-2, axis2=-1)
+
+    def frob2(self) -> np.ndarray:
+        W = self.W
+        return np.einsum("bkij,bkij->bk", W, W)
+
+
+class _DiagPlusOnesInverse:
+    """:math:`W_j = M_j^{-1}` for :math:`M_j = \\mathrm{diag}(a_j) + b\\,11^\\top`.
+
+    Sherman-Morrison.
+
+    The blocks of a nested model with independent sampling errors whose levels are the block
+    itself (:math:`b` = sum of those variance components) or the single rows (added to the
+    diagonal), and of the one-level model (:math:`b = 0`). With :math:`\\tilde a = 1/a`,
+    :math:`t = \\sum\\tilde a`, :math:`d = 1 + bt`, :math:`\\gamma = b/d`:
+
+    .. math:: W = \\mathrm{diag}(\\tilde a) - \\gamma\\,\\tilde a\\tilde a^\\top, \\qquad
+              \\log|M| = \\sum\\log a + \\log d,
+
+    and the square root :math:`F = (I - \\kappa\\,\\hat w\\hat w^\\top)\\,\\mathrm{diag}(w)`,
+    :math:`w = \\tilde a^{1/2}`, :math:`\\hat w = w/\\sqrt t`, :math:`\\kappa = 1 - d^{-1/2}`
+    (:math:`F^\\top F = W`) whitens in :math:`O(n)` per block: no :math:`n \\times n` matrix is
+    formed.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self.ok = np.all(a > 0, axis=(1, 2)) & np.all(b >= 0, axis=tuple(range(1, b.ndim)))
+        a = np.where(a > 0, a, 1.0)
+        self.ainv = 1.0 / a
+        self.t = self.ainv.sum(axis=-1)
+        d = 1.0 + b * self.t
+        self.gamma = b / d
+        self.logdet = np.log(a).sum(axis=-1) + np.log(d)
+        self.w = np.sqrt(self.ainv)
+        self.kt = (1.0 - 1.0 / np.sqrt(d)) / self.t  # kappa / t
+
+    def whiten(self, V: np.ndarray) -> np.ndarray:
+        w = self.w[..., None]
+        wV = w * V
+        return wV - (self.kt[..., None, None] * w) * (w * wV).sum(axis=-2, keepdims=True)
+
+    def unwhiten(self, V: np.ndarray) -> np.ndarray:
+        w = self.w[..., None]
+        return w * (V - (self.kt[..., None, None] * w) * (w * V).sum(axis=-2, keepdims=True))
+
+    def apply(self, V: np.ndarray) -> np.ndarray:
+        ai = self.ainv[..., None]
+        return ai * V - (self.gamma[..., None, None] * ai) * (ai * V).sum(axis=-2, keepdims=True)
+
+    def rowsum(self) -> np.ndarray:
+        return self.ainv * (1.0 - self.gamma * self.t)[..., None]
+
+    def total(self) -> np.ndarray:
+        return self.t - self.gamma * self.t**2
+
+    def trace(self) -> np.ndarray:
+        return self.t - self.gamma * np.square(self.ainv).sum(axis=-1)
+
+    def frob2(self) -> np.ndarray:
+        a2 = np.square(self.ainv).sum(axis=-1)
+        a3 = (self.ainv**3).sum(axis=-1)
+        return a2 - 2.0 * self.gamma * a3 + np.square(self.gamma * a2)
+
+
+def _inverse(g: BlockGroup, theta: np.ndarray) -> _DenseInverse | _DiagPlusOnesInverse:
+    """The inverse marginal covariance of a block group at (Bc, L) variance components."""
+    kinds = g.kinds or tuple(_kind(d) for d in g.D)
+    if g.diagonal and all(k in ("ones", "identity") for k in kinds):
+        ident = np.array([k == "identity" for k in kinds], dtype=float)
+        ones = 1.0 - ident
+        a = np.diagonal(g.S, axis1=-2, axis2=-1)[None] + (theta @ ident)[:, None, None]
+        b = np.broadcast_to((theta @ ones)[:, None], (theta.shape[0], g.S.shape[0]))
+        return _DiagPlusOnesInverse(a, b)
+    M = g.S[None] + (theta @ g.D.reshape(len(g.D), -1)).reshape(theta.shape[0], *g.S.shape)
+    return _DenseInverse(M)
+
+
+class _GroupTerms:
+    """Score and information terms of one block group, by level (a, b).
+
+    With :math:`W` the inverse marginal covariance, :math:`r` the residuals, :math:`c = W1`,
+    :math:`s = X^\\top W1` and :math:`u_l = D_l W r` (sums over the blocks j):
+
+    * ``q(l)`` :math:`= \\sum_j r^\\top W D_l W r`, ``trace(l)`` :math:`= \\sum_j
+      \\mathrm{tr}(W D_l)`, ``M(l)`` :math:`= \\sum_j X^\\top W D_l W X`;
+    * ``T(a, b)`` :math:`= \\sum_j \\mathrm{tr}(W D_a W D_b)`,
+      ``N(a, b)`` :math:`= \\sum_j (D_aWX)^\\top W (D_bWX)`;
+    * ``uWu(a, b)`` :math:`= \\sum_j u_a^\\top W u_b`, ``XWu(a)`` :math:`= \\sum_j X^\\top W u_a`.
+
+    Where D is all ones or the identity these are sums: e.g.
     :math:`\\mathrm{tr}(WJWJ) = (1^\\top W1)^2`, :math:`\\mathrm{tr}(WJW) = c^\\top c`,
     :math:`(JWX)^\\top W (JWX) = (1^\\top W 1)\\,ss^\\top`, :math:`(JWX)^\\top W (WX) =
-    s\\,(c^\\top WX)`.
+    s\\,(c^\\top WX)`; only a "general" level needs the dense :math:`W`.
     """
 
     def __init__(
-        self, W: np.ndarray, WX: np.ndarray, D: np.ndarray, kinds: tuple[str, ...], reml: bool
+        self,
+        g: BlockGroup,
+        inv: _DenseInverse | _DiagPlusOnesInverse,
+        xt: np.ndarray,
+        ybt: np.ndarray,
+        beta: np.ndarray,
     ) -> None:
-        self.W, self.WX, self.D, self.kinds, self.reml = W, WX, D, kinds, reml
+        self.g, self.inv = g, inv
+        self.kinds = g.kinds or tuple(_kind(d) for d in g.D)
+        rt = ybt - (xt @ beta[:, None, :, None])[..., 0]
+        self.WX = inv.unwhiten(xt)
+        self.Wr = inv.unwhiten(rt[..., None])[..., 0]
         self._cache: dict[str, np.ndarray] = {}
 
     def _get(self, name: str) -> np.ndarray:
         if name not in self._cache:
-            W, WX = self.W, self.WX
+            inv, WX, Wr = self.inv, self.WX, self.Wr
             if name == "c":
-                val = W.sum(axis=-1)
+                val = inv.rowsum()
             elif name == "tot":
-                val = self._get("c").sum(axis=-1)
+                val = inv.total()
             elif name == "s":
                 val = WX.sum(axis=2)
+            elif name == "rsum":
+                val = Wr.sum(axis=2)
             elif name == "cWX":
-                val = (self._get("c")[..., None, :] @ WX)[..., 0, :]
-            else:  # "WWX"
-                val = W @ WX
+                val = np.einsum("bki,bkip->bkp", self._get("c"), WX)
+            elif name == "WWX":
+                val = inv.apply(WX)
+            else:  # "WWr"
+                val = inv.apply(Wr[..., None])[..., 0]
             self._cache[name] = val
         return self._cache[name]
 
-    def terms(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def q(self, lev: int) -> np.ndarray:
+        kind, Wr = self.kinds[lev], self.Wr
+        if kind == "identity":
+            return np.einsum("bki,bki->b", Wr, Wr)
+        if kind == "ones":
+            return np.square(self._get("rsum")).sum(axis=1)
+        return np.einsum("bki,bki->b", Wr, np.einsum("kij,bkj->bki", self.g.D[lev], Wr))
+
+    def trace(self, lev: int) -> np.ndarray:
+        kind = self.kinds[lev]
+        if kind == "identity":
+            return self.inv.trace().sum(axis=1)
+        if kind == "ones":
+            return self._get("tot").sum(axis=1)
+        return np.einsum("bkij,kij->b", self.inv.W, self.g.D[lev])
+
+    def M(self, lev: int) -> np.ndarray:
+        kind = self.kinds[lev]
+        if kind == "ones":
+            s = self._get("s")
+            return _gram(s, s)
+        return _gram(self.WX, _dmul(kind, self.g.D[lev], self.WX))
+
+    def T(self, a: int, b: int) -> np.ndarray:
         ka, kb = self.kinds[a], self.kinds[b]
-        W, WX, reml = self.W, self.WX, self.reml
-        n_ab = None
         if ka == kb == "ones":
             tot = self._get("tot")
-            t_ab = np.einsum("bk,bk->b", tot, tot)
-            if reml:
-                s = self._get("s")
-                n_ab = _gram(tot[..., None] * s, s)
-        elif {ka, kb} == {"ones", "identity"}:
+            return np.einsum("bk,bk->b", tot, tot)
+        if {ka, kb} == {"ones", "identity"}:
             c = self._get("c")
-            t_ab = np.einsum("bki,bki->b", c, c)
-            if reml:
-                s, cwx = self._get("s"), self._get("cWX")
-                pair = (s, cwx) if ka == "ones" else (cwx, s)
-                n_ab = _gram(*pair)
-        elif ka == kb == "identity":
-            t_ab = np.einsum("bkij,bkij->b", W, W)
-            if reml:
-                n_ab = _gram(WX, self._get("WWX"))
-        else:  # tr(W D_a W D_b) = sum((D_a W)' * (D_b W)), W and D symmetric
-            DWa, DWb = _dmul(ka, self.D[a], W), _dmul(kb, self.D[b], W)
-            t_ab = np.einsum("bkji,bkij->b", DWa, DWb)
-            if reml:
-                DWXa, DWXb = _dmul(ka, self.D[a], WX), _dmul(kb, self.D[b], WX)
-                n_ab = _gram(DWXa, W @ DWXb)
-        return t_ab, n_ab
+            return np.einsum("bki,bki->b", c, c)
+        if ka == kb == "identity":
+            return self.inv.frob2().sum(axis=1)
+        # tr(W D_a W D_b) = sum((D_a W)' * (D_b W)), W and D symmetric
+        W = self.inv.W
+        DWa, DWb = _dmul(ka, self.g.D[a], W), _dmul(kb, self.g.D[b], W)
+        return np.einsum("bkji,bkij->b", DWa, DWb)
+
+    def N(self, a: int, b: int) -> np.ndarray:
+        ka, kb = self.kinds[a], self.kinds[b]
+        if ka == kb == "ones":
+            s = self._get("s")
+            return _gram(self._get("tot")[..., None] * s, s)
+        if {ka, kb} == {"ones", "identity"}:
+            s, cwx = self._get("s"), self._get("cWX")
+            return _gram(s, cwx) if ka == "ones" else _gram(cwx, s)
+        if ka == kb == "identity":
+            return _gram(self.WX, self._get("WWX"))
+        Da, Db = self.g.D[a], self.g.D[b]
+        return _gram(_dmul(ka, Da, self.WX), self.inv.apply(_dmul(kb, Db, self.WX)))
+
+    def _u(self, lev: int) -> tuple[np.ndarray, np.ndarray]:
+        """:math:`u_l = D_l W r` and :math:`W u_l`, as (B, nb, n) arrays."""
+        kind = self.kinds[lev]
+        if kind == "identity":
+            return self.Wr, self._get("WWr")
+        if kind == "ones":
+            rsum = self._get("rsum")[..., None]
+            return np.broadcast_to(rsum, self.Wr.shape), rsum * self._get("c")
+        u = np.einsum("kij,bkj->bki", self.g.D[lev], self.Wr)
+        return u, self.inv.apply(u[..., None])[..., 0]
+
+    def XWu(self, a: int) -> np.ndarray:
+        if self.kinds[a] == "ones":
+            return np.einsum("bk,bkp->bp", self._get("rsum"), self._get("s"))
+        return _gram(self.WX, self._u(a)[0][..., None])[..., 0]
+
+    def uWu(self, a: int, b: int) -> np.ndarray:
+        ua = self._u(a)[0]
+        Wub = self._u(b)[1]
+        return np.einsum("bki,bki->b", ua, Wub)
 
 
 def build_structure(
@@ -281,13 +461,15 @@ def build_structure(
         for lev in range(1, len(codes)):
             c = codes[lev][index]
             D[lev] = c[:, :, None] == c[:, None, :]
+        S = impute_covariance(v[index], rho)
         groups.append(
             BlockGroup(
                 index=index,
                 X=X[index],
-                S=impute_covariance(v[index], rho),
+                S=S,
                 D=D,
                 kinds=tuple(_kind(d) for d in D),
+                diagonal=n == 1 or rho is None or rho == 0.0,
             )
         )
     return BlockStructure(
@@ -505,33 +687,19 @@ class MarginalLikelihood:
         whitened = []
         # members at the same variance components share their marginal covariance: factor it once
         th_c = theta[:1] if B > 1 and np.all(theta == theta[0]) else theta
-        Bc = th_c.shape[0]
-        # whitening: M_j = C_j C_j' (Cholesky), Xt_j = C_j^-1 X_j, yt_j = C_j^-1 y_j, W_j = M_j^-1
+        # whitening: F_j with F_j'F_j = W_j = M_j^-1; Xt_j = F_j X_j, yt_j = F_j y_j
         for g, yb, xb in zip(st.groups, self.y_blocks, self.X_blocks, strict=True):
             yb, xb = pick(yb), pick(xb)
-            M = g.S[None] + (th_c @ g.D.reshape(L, -1)).reshape(Bc, *g.S.shape)
-            if g.n == 1:
-                m = M[..., 0, 0]
-                good = np.all(m > 0, axis=1)
-                ok &= good
-                m = np.where(good[:, None], m, 1.0)
-                logdet += np.log(m).sum(axis=1)
-                Cinv = (1.0 / np.sqrt(m))[..., None, None]
-                xt = Cinv * xb
-                yt = Cinv[..., 0] * yb
-            else:
-                chol, good = batched_cholesky(M)
-                ok &= good
-                logdet += 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=(1, 2))
-                nb, n = chol.shape[1], chol.shape[2]
-                Cinv = lower_triangular_inverse(chol.reshape(-1, n, n)).reshape(Bc, nb, n, n)
-                xt = Cinv @ xb
-                yt = (Cinv @ yb[..., None])[..., 0]
+            inv = _inverse(g, th_c)
+            ok &= inv.ok
+            logdet += inv.logdet.sum(axis=1)
+            xt = inv.whiten(xb)
+            yt = inv.whiten(yb[..., None])[..., 0]
             if xt.shape[0] != B:
                 xt = np.broadcast_to(xt, (B, *xt.shape[1:]))
             if yt.shape[0] != B:
                 yt = np.broadcast_to(yt, (B, *yt.shape[1:]))
-            whitened.append((Cinv, xt, yt))
+            whitened.append((inv, xt, yt))
         Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
         yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
         Q, R = np.linalg.qr(Xt)
@@ -557,50 +725,22 @@ class MarginalLikelihood:
         uWu = np.zeros((B, L, L))
         XWu = np.zeros((B, L, p))
         if order >= 1:
-            for g, (Cinv, xt, ybt) in zip(st.groups, whitened, strict=True):
-                rt = ybt - (xt @ beta[:, None, :, None])[..., 0]
-                if g.n == 1:
-                    W = Cinv * Cinv
-                    WX = Cinv * xt
-                    Wr = Cinv[..., 0] * rt
-                else:
-                    CinvT = np.swapaxes(Cinv, -1, -2)
-                    W = CinvT @ Cinv
-                    WX = CinvT @ xt
-                    Wr = (CinvT @ rt[..., None])[..., 0]
-                kinds = g.kinds or tuple(_kind(d) for d in g.D)
-                for lev, kind in enumerate(kinds):
-                    D = g.D[lev]
-                    if kind == "identity":
-                        q[:, lev] += np.einsum("bki,bki->b", Wr, Wr)
-                        tr_wd[:, lev] += np.trace(W, axis1=2, axis2=3).sum(axis=1)
-                    elif kind == "ones":
-                        q[:, lev] += np.square(Wr.sum(axis=2)).sum(axis=1)
-                        tr_wd[:, lev] += W.sum(axis=(1, 2, 3))
-                    else:
-                        DWr = np.einsum("kij,bkj->bki", D, Wr)
-                        q[:, lev] += np.einsum("bki,bki->b", Wr, DWr)
-                        tr_wd[:, lev] += np.einsum("bkij,kij->b", W, D)
+            for g, (inv, xt, ybt) in zip(st.groups, whitened, strict=True):
+                terms = _GroupTerms(g, inv, xt, ybt, beta)
+                for lev in range(L):
+                    q[:, lev] += terms.q(lev)
+                    tr_wd[:, lev] += terms.trace(lev)
                     if self.reml:
-                        if kind == "ones":
-                            s = WX.sum(axis=2)
-                            Ml[:, lev] += _gram(s, s)
-                        else:
-                            Ml[:, lev] += _gram(WX, _dmul(kind, D, WX))
+                        Ml[:, lev] += terms.M(lev)
                 if order < 2:
                     continue
-                pairs = _PairTerms(W, WX, g.D, kinds, self.reml)
-                # u_l = D_l P y (blockwise D_l W r) for the observed information
-                u = [_dmul(kind, g.D[lev], Wr[..., None])[..., 0] for lev, kind in enumerate(kinds)]
-                Wu = [W[..., 0] * ul if g.n == 1 else (W @ ul[..., None])[..., 0] for ul in u]
                 for a in range(L):
-                    XWu[:, a] += _gram(WX, u[a][..., None])[..., 0]
+                    XWu[:, a] += terms.XWu(a)
                     for b in range(a, L):
-                        t_ab, n_ab = pairs.terms(a, b)
-                        T[:, a, b] += t_ab
-                        uWu[:, a, b] += np.einsum("bki,bki->b", u[a], Wu[b])
+                        T[:, a, b] += terms.T(a, b)
+                        uWu[:, a, b] += terms.uWu(a, b)
                         if self.reml:
-                            N[:, a, b] += n_ab
+                            N[:, a, b] += terms.N(a, b)
 
         k = st.k
         ll_ml = -0.5 * (k * LOG_2PI + logdet + rss)

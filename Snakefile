@@ -34,6 +34,6 @@ include: "workflow/rules/coding.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

@@ -17,7 +17,7 @@ CONFIG = REPO / "config" / "config.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SECTIONS = ("models", "moderators", "components", "bias", "sensitivity", "figures", "report")
 # sections whose options are not defined yet (open for a later stage)
-OPEN_SECTIONS = ("report",)
+OPEN_SECTIONS = ()
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ rule clean:
             category="1. Data",
             subcategory="cleaning",
         ),
-    params:
-        inclusion=config.get("inclusion", {}),
     log:
         logfile("clean"),
     conda:
         ENV
+    params:
+        inclusion=config.get("inclusion", {}),
     script:
         "../scripts/clean.py"

@@ -104,7 +104,9 @@ def all_outputs():
     if RELIABILITY.get("studies"):
         steps.append("reliability")
     defined = {rule.name for rule in workflow.rules}
-    steps = [step for step in steps if step in defined]  # stages not built yet are skipped
+    steps = [
+        step for step in steps if step in defined
+    ]  # stages not built yet are skipped
     out = [path for step in steps for path in getattr(rules, step).output]
     for domain in OVERALL_DOMAINS:
         out += [path.format(domain=domain) for path in rules.overall_domain.output]

@@ -23,11 +23,11 @@ rule effect_sizes:
             category="1. Data",
             subcategory="effect sizes",
         ),
-    params:
-        options=config.get("effect_sizes", {}),
     log:
         logfile("effect_sizes"),
     conda:
         ENV
+    params:
+        options=config.get("effect_sizes", {}),
     script:
         "../scripts/effect_sizes.py"

@@ -2,6 +2,7 @@
 # removed, estimators and working models compared, assumptions of the effect-size step varied.
 # See workflow/rules/common.smk for RES, logfile, flagfile, ENV.
 
+
 rule sensitivity:
     """Is the pooled effect robust? Refits without each study (with Cook's distance, DFBETAS,
     leverage), without outlying effect sizes (studentized deleted residuals), under other
@@ -12,8 +13,19 @@ rule sensitivity:
         clean=f"{RES}/clean/effects.csv",
         codebook=config["codebook"],
     output:
-        **{name: f"{RES}/tables/sensitivity_{name}.csv" for name in SENSITIVITY_TABLES},
-        json=f"{RES}/models/sensitivity.json",
+        **{
+            name: report(
+                f"{RES}/tables/sensitivity_{name}.csv",
+                caption="../report/sensitivity.rst",
+                category="6. Sensitivity",
+            )
+            for name in SENSITIVITY_TABLES
+        },
+        json=report(
+            f"{RES}/models/sensitivity.json",
+            caption="../report/sensitivity.rst",
+            category="6. Sensitivity",
+        ),
         flags=flagfile("sensitivity"),
     log:
         logfile("sensitivity"),

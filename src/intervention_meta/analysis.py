@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .cleaning import read_clean
 from .codebook import Codebook, load_codebook
 from .models import MetaResult, fit
 from .robust import coef_test, robust_vcov, wald_test
+from .serialize import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -225,27 +224,6 @@ class Flags:
 
 
 # --------------------------------------------------------------------------- outputs
-def jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy -> Python, NaN/inf -> None, dataclasses via their to_dict()."""
-    if hasattr(value, "to_dict") and not isinstance(value, pd.DataFrame | pd.Series):
-        return jsonable(value.to_dict())
-    if isinstance(value, pd.DataFrame):
-        return jsonable(value.to_dict(orient="records"))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
-
-
 def write_json(obj: Any, path: str | Path) -> None:
     """Write ``obj`` as indented JSON with full precision."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

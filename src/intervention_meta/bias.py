@@ -66,6 +66,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from .serialize import jsonable as _jsonable
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -96,23 +98,6 @@ _SQRT_EPS = math.sqrt(np.finfo(float).eps)
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
-def _jsonable(value: object) -> object:
-    """Plain-Python (JSON-able) version of a number, array or id; NaN and inf become None."""
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)
-
-
 def _as_float_array(x: Any, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=float)
     if arr.ndim != 1:

@@ -59,6 +59,7 @@ import pandas as pd
 from scipy import stats
 
 from .models import MetaResult, ModelError, fit
+from .serialize import jsonable as _plain
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +78,6 @@ __all__ = [
 ]
 
 _EPS = np.finfo(float).eps
-
-
-def _plain(value: Any) -> Any:
-    """JSON types: arrays to lists, numpy scalars to Python, NaN/inf to None."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 # --------------------------------------------------------------------------- the model

@@ -43,6 +43,8 @@ from scipy import stats
 
 from intervention_meta.blocks import ClusterBlock
 
+from .serialize import jsonable as _jsonable
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -60,21 +62,6 @@ CR_TYPES = ("CR0", "CR1", "CR1p", "CR1S", "CR2")
 
 # clubSandwich's matrix_power(): eigenvalues <= 1e-12 are treated as zero (generalised inverse).
 _EIG_TOL = 1e-12
-
-
-def _jsonable(value: object) -> object:
-    """Plain-Python (JSON-able) version of a number, array or id; NaN and inf become None."""
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)
 
 
 def _matrix_power(x: np.ndarray, power: float) -> np.ndarray:

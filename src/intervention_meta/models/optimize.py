@@ -22,7 +22,7 @@ Newton decrement :math:`U^\\top\\mathcal{I}^{-1}U` of the components not pushed 
 boundary is below ``1e-6`` (log-likelihood units; a guard against stopping because one component's
 boundary step shrank the others').
 
-With the ``"project"`` rule, once the last step changed no free component by more than 1% of the
+With the ``"project"`` rule, once the last step changed no free component by more than 10% of the
 largest, the observed information :math:`\\mathcal{J}` (the negative Hessian; see
 :mod:`~intervention_meta.models.likelihood`) replaces :math:`\\mathcal{I}` wherever it is positive
 definite: Newton-Raphson steps, which converge quadratically where Fisher scoring converges only
@@ -93,7 +93,7 @@ def projected_gradient_norm(grad: np.ndarray, theta: np.ndarray, free: np.ndarra
 
 
 _DECREMENT_TOL = 1e-6
-_NEWTON_SWITCH = 1e-2  # Newton steps once the last step changed no component by more than 1%
+_NEWTON_SWITCH = 1e-1  # Newton steps once the last step changed no component by more than 10%
 
 
 _RUNNING, _CONVERGED, _FAILED = 0, 1, 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -22,32 +21,11 @@ from intervention_meta.models.inference import (
 )
 from intervention_meta.models.likelihood import BlockStructure
 from intervention_meta.models.optimize import Convergence
+from intervention_meta.serialize import jsonable
 
 if TYPE_CHECKING:  # imported lazily at run time (these modules import this one)
     from intervention_meta.models.cluster_robust import RobustResult
     from intervention_meta.models.profile import ProfileCI
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON types: arrays to lists, numpy scalars to Python, NaN/inf to None."""
-    if hasattr(value, "to_dict") and not isinstance(value, pd.DataFrame | pd.Series):
-        return value.to_dict()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        x = float(value)
-        return x if math.isfinite(x) else None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 @dataclass(frozen=True)

@@ -225,25 +225,34 @@ class BiasResult:
         def ci(lb: float | None, ub: float | None) -> dict:
             return {f"{pct} CI lower": lb, f"{pct} CI upper": ub}
 
-        # (a) three-level Egger-type test
-        e = self.egger_multilevel
-        add(
-            "egger_multilevel",
-            f"Egger-type test, three-level model ({self.spec.method}; SE as moderator)",
-            False,
-            None
-            if e is None
-            else {
-                "Statistic": f"{e.stat_name[0]} (slope on SE)",
+        def egger(e: Any, note: str, statistic: str | None = None) -> dict | None:
+            """The row values of an Egger-type test (slope on SE; intercept = adjusted)."""
+            if e is None:
+                return None
+            return {
+                "Statistic": statistic or f"{e.stat_name[0]} (slope on SE)",
                 "Value": e.statistic,
                 "df": e.dfs,
                 "p": e.pval,
                 "Adjusted estimate": e.limit_estimate,
                 "SE": e.limit_se,
                 **ci(e.limit_ci_lb, e.limit_ci_ub),
-                "Note": f"slope = {e.slope:.4g} (SE {e.slope_se:.4g}); the adjusted estimate is "
+                "Note": note,
+            }
+
+        # (a) three-level Egger-type test
+        e = self.egger_multilevel
+        add(
+            "egger_multilevel",
+            f"Egger-type test, three-level model ({self.spec.method}; SE as moderator)",
+            False,
+            egger(
+                e,
+                ""
+                if e is None
+                else f"slope = {e.slope:.4g} (SE {e.slope_se:.4g}); the adjusted estimate is "
                 "the intercept, the effect of a study with SE 0 (Rodgers & Pustejovsky 2021)",
-            },
+            ),
         )
         r = self.egger_multilevel_cr2
         add(
@@ -289,37 +298,19 @@ class BiasResult:
             "egger_lm",
             "Egger's regression test (classic, weighted least squares)",
             True,
-            None
-            if e is None
-            else {
-                "Statistic": "t (slope on SE)",
-                "Value": e.statistic,
-                "df": e.dfs,
-                "p": e.pval,
-                "Adjusted estimate": e.limit_estimate,
-                "SE": e.limit_se,
-                **ci(e.limit_ci_lb, e.limit_ci_ub),
-                "Note": "lm(yi ~ sei, weights = 1/vi) (Egger et al. 1997); the adjusted estimate "
+            egger(
+                e,
+                "lm(yi ~ sei, weights = 1/vi) (Egger et al. 1997); the adjusted estimate "
                 "is the intercept",
-            },
+                statistic="t (slope on SE)",
+            ),
         )
         e = self.egger_rma
         add(
             "egger_rma",
             f"Egger-type meta-regression test ({self.options.univariate_method}; SE as moderator)",
             True,
-            None
-            if e is None
-            else {
-                "Statistic": f"{e.stat_name[0]} (slope on SE)",
-                "Value": e.statistic,
-                "df": e.dfs,
-                "p": e.pval,
-                "Adjusted estimate": e.limit_estimate,
-                "SE": e.limit_se,
-                **ci(e.limit_ci_lb, e.limit_ci_ub),
-                "Note": "metafor regtest(model = 'rma'); the adjusted estimate is the intercept",
-            },
+            egger(e, "metafor regtest(model = 'rma'); the adjusted estimate is the intercept"),
         )
         rt = self.ranktest
         add(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from intervention_meta.codebook import Codebook, load_codebook, parse_number
+from intervention_meta.data.codebook import Codebook, load_codebook, parse_number
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"

@@ -1,4 +1,4 @@
-"""Tests for intervention_meta.bias: publication-bias methods against metafor 3.8-1.
+"""Tests for intervention_meta.methods.bias: publication-bias methods against metafor 3.8-1.
 
 Sources of the expected numbers:
 
@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from intervention_meta import bias
+from intervention_meta.methods import bias
 
 REF = Path(__file__).parent / "reference"
 PUBBIAS = ["bcg_rr", "normand1999_smd", "molloy2014_zcor", "bangertdrowns2004", "hackshaw1998"]

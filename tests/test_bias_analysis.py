@@ -1,4 +1,4 @@
-"""The publication-bias step (rule ``bias`` and :mod:`intervention_meta.bias_analysis`).
+"""The publication-bias step (rule ``bias`` and :mod:`intervention_meta.analyses.bias`).
 
 The methods themselves are tested in test_bias.py; here the step: that the rule runs them on the
 right data with the config's settings and writes what it computed. Expected numbers (R 4.2.2,
@@ -27,9 +27,9 @@ import pandas as pd
 import pytest
 from pipeline_helpers import ROOT, copy_project, run_snakemake
 
-from intervention_meta.analysis import AnalysisData, ModelSpec, load_analysis_data
-from intervention_meta.bias_analysis import BiasOptions, bias_analysis
-from intervention_meta.codebook import load_codebook
+from intervention_meta.analyses.analysis_model import AnalysisData, ModelSpec, load_analysis_data
+from intervention_meta.analyses.bias import BiasOptions, bias_analysis
+from intervention_meta.data.codebook import load_codebook
 
 REF = ROOT / "tests" / "reference"
 ITER, VAR, CLOSED = 1e-6, 1e-5, 1e-10

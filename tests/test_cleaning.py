@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from conftest import write_xlsx
 
-from intervention_meta.cleaning import check_inclusion, clean, read_clean
-from intervention_meta.codebook import load_codebook
+from intervention_meta.data.cleaning import check_inclusion, clean, read_clean
+from intervention_meta.data.codebook import load_codebook
 from intervention_meta.errors import InputError
 
 S, E = "studies", "effects"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import CODEBOOK
 
-from intervention_meta.codebook import codebook_schema, load_codebook, normalise_code
+from intervention_meta.data.codebook import codebook_schema, load_codebook, normalise_code
 from intervention_meta.errors import InputError
 
 

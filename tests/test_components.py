@@ -1,4 +1,4 @@
-"""Tests for intervention_meta.components and the ``components`` rule.
+"""Tests for intervention_meta.analyses.components and the ``components`` rule.
 
 Sources of the expected numbers:
 
@@ -28,9 +28,13 @@ import pytest
 from pipeline_helpers import copy_project, run_snakemake
 from scipy import stats
 
-from intervention_meta.analysis import AnalysisData, ModelSpec, fit_model, load_analysis_data
-from intervention_meta.codebook import load_codebook
-from intervention_meta.components import (
+from intervention_meta.analyses.analysis_model import (
+    AnalysisData,
+    ModelSpec,
+    fit_model,
+    load_analysis_data,
+)
+from intervention_meta.analyses.components import (
     analyse_components,
     component_consistency,
     component_profiles,
@@ -39,6 +43,7 @@ from intervention_meta.components import (
     study_blup_effects,
     study_blups,
 )
+from intervention_meta.data.codebook import load_codebook
 
 REPO = Path(__file__).resolve().parents[1]
 REF = Path(__file__).parent / "reference"

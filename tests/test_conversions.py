@@ -1,4 +1,5 @@
-"""Tests of the array-level effect-size conversions (``intervention_meta.conversions``).
+"""Tests of the array-level effect-size conversions
+(``intervention_meta.effect_sizes.conversions``).
 
 Expected values come from (1) metafor 3.8-1 ``escalc()`` output in ``tests/reference/`` (see its
 README.md for the R calls), (2) R check values in
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from intervention_meta import conversions as cv
+from intervention_meta.effect_sizes import conversions as cv
 
 REF = Path(__file__).parent / "reference"
 TOL = 1e-10  # closed-form quantities (tests/reference/README.md)

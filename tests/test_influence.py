@@ -1,4 +1,5 @@
-"""Tests for intervention_meta.influence: case- and cluster-deletion diagnostics against metafor.
+"""Tests for intervention_meta.methods.influence: case- and cluster-deletion diagnostics against
+metafor.
 
 Sources of the expected numbers:
 
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intervention_meta.influence import (
+from intervention_meta.methods.influence import (
     ModelCall,
     cluster_influence,
     deleted_residuals,

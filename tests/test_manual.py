@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from conftest import CODEBOOK, REPO
 
-from intervention_meta.manual import main, render_manual
+from intervention_meta.coding.manual import main, render_manual
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from intervention_meta.blocks import ClusterBlock
 from intervention_meta.models import MetaResult, fit
+from intervention_meta.models.blocks import ClusterBlock
 
 REF = Path(__file__).parent / "reference"
 ASSINK = pd.read_csv(REF / "assink2016.csv")

@@ -1,4 +1,4 @@
-"""Tests for intervention_meta.moderators and the ``moderators`` rule.
+"""Tests for intervention_meta.analyses.moderators and the ``moderators`` rule.
 
 Sources of the expected numbers:
 
@@ -30,9 +30,8 @@ import yaml
 from pipeline_helpers import copy_project, run_snakemake
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from intervention_meta.analysis import AnalysisData, ModelSpec, load_analysis_data
-from intervention_meta.codebook import load_codebook
-from intervention_meta.moderators import (
+from intervention_meta.analyses.analysis_model import AnalysisData, ModelSpec, load_analysis_data
+from intervention_meta.analyses.moderators import (
     adjust_pvalues,
     analyse_moderator,
     analyse_moderators,
@@ -41,6 +40,7 @@ from intervention_meta.moderators import (
     multiple_moderator_model,
     variance_inflation_factors,
 )
+from intervention_meta.data.codebook import load_codebook
 
 REPO = Path(__file__).resolve().parents[1]
 REF = Path(__file__).parent / "reference"

@@ -1,4 +1,4 @@
-"""The overall effect (rule ``overall`` and :mod:`intervention_meta.overall`).
+"""The overall effect (rule ``overall`` and :mod:`intervention_meta.analyses.overall`).
 
 Expected numbers come from R 4.2.2 / metafor 3.8-1 / clubSandwich 0.5.8:
 
@@ -25,9 +25,14 @@ import pytest
 import yaml
 from pipeline_helpers import ROOT, copy_project, run_snakemake
 
-from intervention_meta.analysis import ModelSpec, load_analysis_data
-from intervention_meta.codebook import load_codebook
-from intervention_meta.overall import domain_flags, domain_levels, overall_analysis, run_overall
+from intervention_meta.analyses.analysis_model import ModelSpec, load_analysis_data
+from intervention_meta.analyses.overall import (
+    domain_flags,
+    domain_levels,
+    overall_analysis,
+    run_overall,
+)
+from intervention_meta.data.codebook import load_codebook
 
 REF = ROOT / "tests" / "reference"
 ITER, VAR, CLOSED = 1e-6, 1e-5, 1e-10

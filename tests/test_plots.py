@@ -27,9 +27,9 @@ import pytest
 from PIL import Image
 from pipeline_helpers import SNAKEMAKE, copy_project, run_snakemake
 
-from intervention_meta.analysis import ModelSpec, fit_model, load_analysis_data
-from intervention_meta.codebook import load_codebook
-from intervention_meta.moderators import moderator_variables
+from intervention_meta.analyses.analysis_model import ModelSpec, fit_model, load_analysis_data
+from intervention_meta.analyses.moderators import moderator_variables
+from intervention_meta.data.codebook import load_codebook
 from intervention_meta.plots import forest, funnel, style
 from intervention_meta.plots.bubble import regression_line
 from intervention_meta.plots.figures import SECTIONS, moderator_figure_kind

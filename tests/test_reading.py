@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from conftest import TEST_DATA, write_xlsx
 
+from intervention_meta.data.reading import read_table
 from intervention_meta.errors import InputError
-from intervention_meta.reading import read_table
 
 
 def _write(path, data: bytes):

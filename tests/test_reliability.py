@@ -33,9 +33,7 @@ import pytest
 import yaml
 from conftest import CODEBOOK, REPO, TEST_DATA
 
-from intervention_meta.errors import InputError
-from intervention_meta.reading import read_table
-from intervention_meta.reliability import (
+from intervention_meta.coding.reliability import (
     AGREEMENT_COLUMNS,
     DISAGREEMENT_COLUMNS,
     cohens_kappa,
@@ -44,7 +42,9 @@ from intervention_meta.reliability import (
     krippendorff_alpha,
     percent_agreement,
 )
-from intervention_meta.simulate_coder2 import simulate_second_coder
+from intervention_meta.coding.second_coder import simulate_second_coder
+from intervention_meta.data.reading import read_table
+from intervention_meta.errors import InputError
 
 RAW = REPO / "data" / "raw"
 

@@ -1,10 +1,12 @@
-"""The report (rule ``report``, :mod:`intervention_meta.report`) and the APA tables of a real run.
+"""The report (rule ``report``, :mod:`intervention_meta.outputs.report`) and the APA tables of a
+real run.
 
 One module-scoped Snakemake run in a temporary copy of the project makes the report of both
 shipped analyses (``config/config.yaml``: simulated example with a second coder;
 ``config/assink2016.yaml``: Assink & Wibbelink 2016). Every expected number is read from the
 analysis steps' JSON/CSV of that run and formatted with the APA rules of
-:mod:`intervention_meta.tables` (tested in ``tests/test_tables.py``): the report must show the
+:mod:`intervention_meta.outputs.tables` (tested in ``tests/test_tables.py``): the report must show
+the
 JSON's numbers, not numbers of its own.
 """
 
@@ -22,8 +24,8 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import copy_project, run_snakemake
 
-from intervention_meta.report import SECTIONS, ReportInputs, build_report, load_report_data
-from intervention_meta.tables import fmt_ci, fmt_df, fmt_est, fmt_p, fmt_pct
+from intervention_meta.outputs.report import SECTIONS, ReportInputs, build_report, load_report_data
+from intervention_meta.outputs.tables import fmt_ci, fmt_df, fmt_est, fmt_p, fmt_pct
 
 pytestmark = pytest.mark.pipeline
 

@@ -1,4 +1,5 @@
-"""Tests for intervention_meta.robust: CR0/CR1/CR2 sandwiches, Satterthwaite t tests, HTZ Wald.
+"""Tests for intervention_meta.models.robust: CR0/CR1/CR2 sandwiches, Satterthwaite t tests, HTZ
+Wald.
 
 Expected numbers come from R 4.2.2, metafor 3.8-1, clubSandwich 0.5.8:
 * ``tests/reference/<stem>.json`` (shared references; the exact R call is stored in each case),
@@ -20,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intervention_meta.blocks import ClusterBlock
-from intervention_meta.robust import (
+from intervention_meta.models.blocks import ClusterBlock
+from intervention_meta.models.robust import (
     CoefTest,
     RobustVcov,
     WaldTest,

@@ -1,4 +1,4 @@
-"""Tests for intervention_meta.sensitivity and rule sensitivity.
+"""Tests for intervention_meta.analyses.sensitivity and rule sensitivity.
 
 Sources of the expected numbers:
 
@@ -32,12 +32,8 @@ import pandas as pd
 import pytest
 from pipeline_helpers import copy_project, run_snakemake
 
-from intervention_meta.analysis import ModelSpec, fit_model, load_analysis_data
-from intervention_meta.cleaning import read_clean
-from intervention_meta.codebook import load_codebook
-from intervention_meta.influence import ModelCall
-from intervention_meta.models import fit
-from intervention_meta.sensitivity import (
+from intervention_meta.analyses.analysis_model import ModelSpec, fit_model, load_analysis_data
+from intervention_meta.analyses.sensitivity import (
     TABLES,
     compare_estimators,
     leave_one_out,
@@ -47,6 +43,10 @@ from intervention_meta.sensitivity import (
     sensitivity_analysis,
     vary_assumptions,
 )
+from intervention_meta.data.cleaning import read_clean
+from intervention_meta.data.codebook import load_codebook
+from intervention_meta.methods.influence import ModelCall
+from intervention_meta.models import fit
 
 REF = Path(__file__).parent / "reference"
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from intervention_meta.simulate import (
+from intervention_meta.example.literature import (
     COMPONENTS,
     EFFECT_COLUMNS,
     ES_INPUTS,

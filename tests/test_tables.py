@@ -1,4 +1,4 @@
-"""APA-style tables (:mod:`intervention_meta.tables`).
+"""APA-style tables (:mod:`intervention_meta.outputs.tables`).
 
 The rounding rules are those of the APA Publication Manual (7th ed.): section 6.36 (decimal
 places: two for most statistics, p to three with "< .001" below that), 6.37 (no leading zero for
@@ -15,7 +15,7 @@ import math
 import pandas as pd
 import pytest
 
-from intervention_meta.tables import (
+from intervention_meta.outputs.tables import (
     SPECS,
     ApaTable,
     apa_table,

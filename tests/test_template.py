@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from conftest import TEST_DATA
 
-from intervention_meta.cleaning import clean
-from intervention_meta.codebook import Variable, load_codebook, normalise_code, parse_number
-from intervention_meta.reading import read_table
-from intervention_meta.template import _numeric_rule, comment_text, main, write_template
-from intervention_meta.validation import validate
+from intervention_meta.coding.template import _numeric_rule, comment_text, main, write_template
+from intervention_meta.data.cleaning import clean
+from intervention_meta.data.codebook import Variable, load_codebook, normalise_code, parse_number
+from intervention_meta.data.reading import read_table
+from intervention_meta.data.validation import validate
 
 INCLUSION = {"design": ["rct", "quasi", "prepost"]}
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from conftest import CODEBOOK, fingerprint, write_xlsx
 
-from intervention_meta.cleaning import clean
+from intervention_meta.data.cleaning import clean
+from intervention_meta.data.validation import validate
 from intervention_meta.errors import InputError
-from intervention_meta.validation import validate
 
 S, E = "studies", "effects"
 

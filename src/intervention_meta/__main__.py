@@ -1,6 +1,6 @@
 """Command line: ``python -m intervention_meta <step> ...`` runs one step without Snakemake.
 
-The Snakemake rules call the same functions (``intervention_meta.pipeline``); this entry point is
+The Snakemake rules call the same functions (``intervention_meta.steps``); this entry point is
 for working on one step by hand, e.g.::
 
     python -m intervention_meta validate --codebook data/codebook.yaml \
@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import InputError
-from .logs import setup_logging
+from intervention_meta.errors import InputError
+from intervention_meta.io import setup_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.log)
-    from . import pipeline
-    from .config import load_config
+    from intervention_meta import steps as pipeline
+    from intervention_meta.config import load_config
 
     try:
         if args.command == "validate":

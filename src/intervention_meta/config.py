@@ -5,7 +5,7 @@ the same schema the Snakefile passes to ``snakemake.utils.validate``; :func:`loa
 the schema's defaults the way ``snakemake.utils.validate(..., set_default=True)`` does, so the
 package and the workflow see the same configuration.
 
-The YAML helpers here are shared with :mod:`intervention_meta.codebook`:
+The YAML helpers here are shared with :mod:`intervention_meta.data.codebook`:
 
 * YAML is read with YAML 1.2 booleans: only ``true``/``false`` are booleans, so level codes such
   as ``yes``, ``no``, ``on`` or ``NR`` stay text (PyYAML's default would turn ``yes`` into True).
@@ -27,7 +27,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .errors import InputError, Problem
+from intervention_meta.errors import InputError, Problem
 
 logger = logging.getLogger(__name__)
 

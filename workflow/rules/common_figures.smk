@@ -10,8 +10,8 @@ FIGURE_OPTIONS = config.get("figures", {}) or {}
 
 def figure_moderators(kind):
     """The moderators drawn as `kind` ("orchard" or "bubble") plots, in the codebook's order."""
-    from intervention_meta.codebook import load_codebook
-    from intervention_meta.moderators import moderator_variables
+    from intervention_meta.data.codebook import load_codebook
+    from intervention_meta.analyses.moderators import moderator_variables
     from intervention_meta.plots.figures import moderator_figure_kind
 
     exclude = (config.get("moderators", {}) or {}).get("exclude", []) or []
@@ -34,7 +34,7 @@ def moderator_pattern(names):
 
 def moderator_label(wildcards):
     """The codebook label of the moderator of a figure (for its report caption)."""
-    from intervention_meta.codebook import load_codebook
+    from intervention_meta.data.codebook import load_codebook
 
     try:
         return load_codebook(config["codebook"]).label(wildcards.moderator)

@@ -1,5 +1,5 @@
-from intervention_meta.bias_analysis import run_bias
-from intervention_meta.logs import setup_logging
+from intervention_meta.analyses.bias import run_bias
+from intervention_meta.io import setup_logging
 
 setup_logging(snakemake.log[0])
 run_bias(

@@ -1,5 +1,5 @@
-from intervention_meta.logs import setup_logging
-from intervention_meta.manual import render_manual
+from intervention_meta.coding.manual import render_manual
+from intervention_meta.io import setup_logging
 
 setup_logging(snakemake.log[0])
 manual = render_manual(snakemake.input.codebook)

@@ -1,5 +1,5 @@
-from intervention_meta.logs import setup_logging
-from intervention_meta.reliability import compare_coders
+from intervention_meta.coding.reliability import compare_coders
+from intervention_meta.io import setup_logging
 
 setup_logging(snakemake.log[0])
 inputs = snakemake.input

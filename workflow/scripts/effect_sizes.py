@@ -1,5 +1,5 @@
-from intervention_meta.logs import setup_logging
-from intervention_meta.pipeline import run_effect_sizes
+from intervention_meta.io import setup_logging
+from intervention_meta.steps import run_effect_sizes
 
 setup_logging(snakemake.log[0])
 run_effect_sizes(

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from intervention_meta.logs import setup_logging
+from intervention_meta.io import setup_logging
 from intervention_meta.plots.figures import make_flow
 
 setup_logging(snakemake.log[0])

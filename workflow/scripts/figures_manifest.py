@@ -1,4 +1,4 @@
-from intervention_meta.logs import setup_logging
+from intervention_meta.io import setup_logging
 from intervention_meta.plots.figures import write_manifest
 
 setup_logging(snakemake.log[0])

@@ -1,5 +1,5 @@
-from intervention_meta.logs import setup_logging
-from intervention_meta.moderators import run_moderators
+from intervention_meta.analyses.moderators import run_moderators
+from intervention_meta.io import setup_logging
 
 setup_logging(snakemake.log[0])
 run_moderators(

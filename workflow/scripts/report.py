@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from intervention_meta.logs import setup_logging
-from intervention_meta.provenance import collect_provenance
-from intervention_meta.report import ReportInputs, run_report
+from intervention_meta.io import setup_logging
+from intervention_meta.outputs.provenance import collect_provenance
+from intervention_meta.outputs.report import ReportInputs, run_report
 
 setup_logging(snakemake.log[0])
 inp = snakemake.input

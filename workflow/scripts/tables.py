@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from intervention_meta.logs import setup_logging
-from intervention_meta.tables import run_tables
+from intervention_meta.io import setup_logging
+from intervention_meta.outputs.tables import run_tables
 
 setup_logging(snakemake.log[0])
 run_tables(

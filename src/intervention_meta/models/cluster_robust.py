@@ -3,7 +3,7 @@
 ``fit(data, random=["study", "es"], rho=0.6).robust()`` is the correlated-and-hierarchical-effects
 (CHE) working model with CR2 inference (Pustejovsky & Tipton 2022): the model supplies the GLS
 coefficients and its fitted marginal covariance :math:`V_j` per cluster, and
-:mod:`intervention_meta.robust` turns them into the bias-reduced sandwich
+:mod:`intervention_meta.models.robust` turns them into the bias-reduced sandwich
 
 .. math:: V^{CR2} = M\\Big(\\sum_j X_j^\\top W_j A_j e_j e_j^\\top A_j W_j X_j\\Big)M,
           \\qquad M = (X^\\top W X)^{-1},\\ W_j = V_j^{-1},
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from intervention_meta import robust as sandwich
+from intervention_meta.models import robust as sandwich
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.inference import resolve_btt
 from intervention_meta.models.results import MetaResult, jsonable
@@ -46,7 +46,7 @@ class RobustResult:
 
     Attributes
     ----------
-    type : the sandwich (``"CR2"`` by default; see :data:`intervention_meta.robust.CR_TYPES`)
+    type : the sandwich (``"CR2"`` by default; see :data:`intervention_meta.models.robust.CR_TYPES`)
     cluster : the clustering column
     n_clusters : number of clusters
     coef_names, b : the model's coefficients

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from intervention_meta.blocks import ClusterBlock
+from intervention_meta.io import jsonable
+from intervention_meta.models.blocks import ClusterBlock
 from intervention_meta.models.design import Design
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.heterogeneity import QProfileCI, VarianceDistribution
@@ -21,7 +22,6 @@ from intervention_meta.models.inference import (
 )
 from intervention_meta.models.likelihood import BlockStructure
 from intervention_meta.models.optimize import Convergence
-from intervention_meta.serialize import jsonable
 
 if TYPE_CHECKING:  # imported lazily at run time (these modules import this one)
     from intervention_meta.models.cluster_robust import RobustResult

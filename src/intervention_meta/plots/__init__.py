@@ -7,6 +7,6 @@ JSON to a matplotlib figure; :mod:`.style` holds the one palette, the fonts and 
 out) and writes the manifest ``figures/figures.json``.
 """
 
-from .figures import SECTIONS, FigureInfo, write_manifest
+from intervention_meta.plots.figures import SECTIONS, FigureInfo, write_manifest
 
 __all__ = ["SECTIONS", "FigureInfo", "write_manifest"]

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from . import style
+from intervention_meta.plots import style
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def regression_line(model: Mapping, x: np.ndarray, level: float = 0.95) -> Regre
     """Evaluate a written one-moderator model (``models.slope`` of a moderator in
     ``models/moderators.json``: ``coefficients`` with ``estimate`` and ``df``, ``vb``, ``test``)
     along ``x``. None if the model has no intercept and slope."""
-    from ..models.inference import critical_value  # scipy's t quantiles, only here
+    from intervention_meta.models.inference import critical_value  # scipy's t quantiles, only here
 
     coefs = model.get("coefficients") or []
     vb = model.get("vb")

@@ -10,7 +10,6 @@ in the analysis outputs, the caption says so.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,17 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cleaning import read_clean
-from ..codebook import Codebook, load_codebook, normalise_code
-from . import style
-from .bubble import bubble_plot, regression_line
-from .flow import flow_diagram, flow_steps
-from .forest import SORT_KEYS, forest_plot, forest_rows
-from .funnel import funnel_plot
-from .labels import study_labels
-from .leave_one_out import leave_one_out_plot
-from .orchard import orchard_plot
-from .variance import VarianceBar, variance_plot
+from intervention_meta.data.cleaning import read_clean
+from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
+from intervention_meta.io import read_json, write_json
+from intervention_meta.plots import style
+from intervention_meta.plots.bubble import bubble_plot, regression_line
+from intervention_meta.plots.flow import flow_diagram, flow_steps
+from intervention_meta.plots.forest import SORT_KEYS, forest_plot, forest_rows
+from intervention_meta.plots.funnel import funnel_plot
+from intervention_meta.plots.labels import study_labels
+from intervention_meta.plots.leave_one_out import leave_one_out_plot
+from intervention_meta.plots.orchard import orchard_plot
+from intervention_meta.plots.variance import VarianceBar, variance_plot
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +81,6 @@ class FigureInfo:
 
 
 # --------------------------------------------------------------------------- helpers
-def _read_json(path: str | Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def _write_json(obj: Any, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(obj, handle, indent=2, ensure_ascii=False, allow_nan=False)
-        handle.write("\n")
-
-
 def _finish(fig, stem: str | Path, meta: str | Path | None, **info: Any) -> FigureInfo:
     width, height = (round(float(v), 4) for v in fig.get_size_inches())
     png, pdf = style.save(fig, stem)
@@ -105,13 +93,13 @@ def _finish(fig, stem: str | Path, meta: str | Path | None, **info: Any) -> Figu
         **info,
     )
     if meta is not None:
-        _write_json(result.to_dict(), meta)
+        write_json(result.to_dict(), meta)
     return result
 
 
 def read_info(path: str | Path) -> FigureInfo:
     """A :class:`FigureInfo` written by a ``make_*`` function."""
-    return FigureInfo(**_read_json(path))
+    return FigureInfo(**read_json(path))
 
 
 def _num(x: Any, digits: int = 2) -> str:
@@ -161,7 +149,8 @@ def _codes(series: pd.Series) -> pd.Series:
 class EffectSizes:
     """The effect sizes as the analysis steps read them (typed codebook columns, ``yi``, ``vi``).
 
-    The same reading as :func:`intervention_meta.analysis.load_analysis_data`, without importing
+    The same reading as :func:`intervention_meta.analyses.analysis_model.load_analysis_data`,
+    without importing
     the model core: every figure job starts a Python process, and the figures need no model.
     """
 
@@ -209,7 +198,7 @@ def make_flow(
 ) -> FigureInfo:
     """Data-flow diagram from ``clean/summary.json``, ``effect_sizes_summary.json``,
     ``models/overall.json`` and ``validation/report.csv`` (problems by severity)."""
-    clean, es, ov = _read_json(clean_summary), _read_json(effect_sizes_summary), _read_json(overall)
+    clean, es, ov = read_json(clean_summary), read_json(effect_sizes_summary), read_json(overall)
     validation = None
     if validation_report is not None and Path(validation_report).exists():
         report = pd.read_csv(validation_report, dtype=str)
@@ -254,7 +243,7 @@ def make_forest(
         raise ValueError(f"figures.forest_sort must be one of {SORT_KEYS}, got {sort!r}")
     ad = _analysis_data(effect_sizes, codebook)
     se = pd.read_csv(study_effects, dtype={"Study": str})
-    ov = _read_json(overall)
+    ov = read_json(overall)
     labels = study_labels(ad.data, ad.codebook, ad.study)
     years = None
     if "year" in ad.data.columns:
@@ -326,7 +315,7 @@ def make_variance(
     ]
     bars = []
     for name, table, ovf in zip(names, variance_tables, overall_files, strict=True):
-        ov = _read_json(ovf)
+        ov = read_json(ovf)
         a = ov.get("analysis") or {}
         try:
             frame = pd.read_csv(table, dtype={"Level": str})
@@ -423,7 +412,7 @@ def make_orchard(
     ad = _analysis_data(effect_sizes, codebook)
     table = _read_moderators(moderators_table)
     tests = pd.read_csv(moderator_tests, dtype={"Moderator": str})
-    entry = _single(_read_json(moderators_json), moderator)
+    entry = _single(read_json(moderators_json), moderator)
     label = ad.codebook.label(moderator)
     rows = table[(table["Moderator"] == moderator) & (table["Term"] == "mean")].reset_index(
         drop=True
@@ -498,7 +487,7 @@ def make_bubble(
     ad = _analysis_data(effect_sizes, codebook)
     table = _read_moderators(moderators_table)
     tests = pd.read_csv(moderator_tests, dtype={"Moderator": str})
-    entry = _single(_read_json(moderators_json), moderator)
+    entry = _single(read_json(moderators_json), moderator)
     label = ad.codebook.label(moderator)
     x = pd.to_numeric(ad.data[moderator], errors="coerce") if moderator in ad.data else None
     points = pd.DataFrame(
@@ -553,11 +542,13 @@ def make_components(
 ) -> FigureInfo:
     """Orchard plot of the effect sizes of the programmes with each component (its "present"
     category in the moderator analyses)."""
-    from ..components import present_code  # the one figure that needs the components module
+    from intervention_meta.analyses.components import (
+        present_code,
+    )  # the one figure that needs the components module
 
     ad = _analysis_data(effect_sizes, codebook)
     table = _read_moderators(moderators_table)
-    components = list(_read_json(components_json).get("components") or [])
+    components = list(read_json(components_json).get("components") or [])
     groups, points = [], []
     for c in components:
         var = ad.codebook[c] if c in ad.codebook else None
@@ -637,7 +628,7 @@ def make_profiles(
     ad = _analysis_data(effect_sizes, codebook)
     prof = pd.read_csv(component_profiles)
     se = pd.read_csv(study_effects, dtype={"Study": str})
-    components = list(_read_json(components_json).get("components") or [])
+    components = list(read_json(components_json).get("components") or [])
     comp_labels = [ad.codebook.label(c) for c in components]
     yes = {"yes", "1", "true"}
     matrix = pd.DataFrame(
@@ -710,7 +701,7 @@ def make_funnel(
         trimfill = pd.read_csv(trimfill_data)
     except pd.errors.EmptyDataError:
         trimfill = None
-    bias = _read_json(bias_json)
+    bias = read_json(bias_json)
     fig = funnel_plot(funnel, trimfill, bias)
     tf = bias.get("trimfill") or {}
     eg = bias.get("egger_multilevel") or {}
@@ -787,6 +778,6 @@ def write_manifest(meta_files: Sequence[str | Path], out: str | Path) -> dict:
         "sections": list(SECTIONS),
         "figures": [i.to_dict() for i in infos],
     }
-    _write_json(manifest, out)
+    write_json(manifest, out)
     log.info("figure manifest: %d figures -> %s", len(infos), out)
     return manifest

@@ -22,8 +22,8 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from . import style
-from .labels import wrap
+from intervention_meta.plots import style
+from intervention_meta.plots.labels import wrap
 
 log = logging.getLogger(__name__)
 

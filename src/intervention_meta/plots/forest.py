@@ -34,8 +34,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 from matplotlib.transforms import blended_transform_factory
 
-from . import style
-from .labels import natural_key
+from intervention_meta.plots import style
+from intervention_meta.plots.labels import natural_key
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from . import style
+from intervention_meta.plots import style
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pandas as pd
 
-from ..codebook import Codebook
+from intervention_meta.data.codebook import Codebook
 
 __all__ = ["citation_variable", "natural_key", "study_labels", "wrap"]
 

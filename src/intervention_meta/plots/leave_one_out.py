@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
-from . import style
+from intervention_meta.plots import style
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from . import style
-from .labels import wrap
+from intervention_meta.plots import style
+from intervention_meta.plots.labels import wrap
 
 log = logging.getLogger(__name__)
 

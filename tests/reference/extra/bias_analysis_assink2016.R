@@ -1,4 +1,4 @@
-# Extra references for the publication-bias step (src/intervention_meta/bias_analysis.py) on
+# Extra references for the publication-bias step (src/intervention_meta/analyses/bias.py) on
 # assink2016: the univariate methods on the study-averaged effects, as the pipeline runs them with
 # its defaults (bias.aggregate_rho = 0.6, univariate_method = REML, trimfill_estimator = L0,
 # fsn_target = null), and the CR2-robust version of the three-level Egger-type test.

@@ -1,4 +1,4 @@
-# Extra references for the publication-bias methods (src/intervention_meta/bias.py).
+# Extra references for the publication-bias methods (src/intervention_meta/methods/bias.py).
 # Usage (from the reference folder, tests/reference):  Rscript extra/bias_reference.R
 # Reads the shared reference CSVs (../<stem>.csv), writes extra/bias_reference.json.
 # R 4.2.2, metafor 3.8-1; helpers (run_case, extractors) from R/common.R.

@@ -1,4 +1,4 @@
-# Extra references for the component profiles (src/intervention_meta/components.py): the
+# Extra references for the component profiles (src/intervention_meta/analyses/components.py): the
 # study-level estimates of the three-level model that the `blup` positive rule uses.
 # Usage (from the reference folder, tests/reference):  Rscript extra/components_reference.R
 # Reads ../assink2016.csv, writes extra/components_reference.json.

@@ -1,4 +1,4 @@
-# Extra references for the moderator analyses (src/intervention_meta/moderators.py).
+# Extra references for the moderator analyses (src/intervention_meta/analyses/moderators.py).
 # Usage (from the reference folder, tests/reference):  Rscript extra/moderators_reference.R
 # Reads ../assink2016.csv, writes extra/moderators_reference.json.
 # R 4.2.2, metafor 3.8-1, clubSandwich 0.5.8; helpers (run_case, extractors) from R/common.R.

@@ -1,4 +1,4 @@
-# Extra references for the overall analysis (src/intervention_meta/overall.py) on assink2016.
+# Extra references for the overall analysis (src/intervention_meta/analyses/overall.py) on assink2016.
 # Usage (from the reference folder, tests/reference):  Rscript extra/overall_assink2016.R
 # Reads ../assink2016.csv (the shared reference data), writes extra/overall_assink2016.json.
 # R 4.2.2, metafor 3.8-1, clubSandwich 0.5.8; helpers (run_case, extractors) from R/common.R.

@@ -1,4 +1,4 @@
-# References for the sensitivity analyses (src/intervention_meta/sensitivity.py, influence.py):
+# References for the sensitivity analyses (src/intervention_meta/analyses/sensitivity.py, influence.py):
 # leave-one-cluster-out refits and per-cluster influence diagnostics of the three-level model.
 # Usage (from the reference folder, tests/reference):  Rscript extra/sensitivity_reference.R
 # Reads ../assink2016.csv and ../konstantopoulos2011.csv, writes extra/sensitivity_reference.json.

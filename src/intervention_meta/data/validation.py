@@ -1,6 +1,6 @@
 """Check the coded data against the codebook before anything is computed.
 
-:func:`validate` reads both tables with :func:`intervention_meta.reading.read_table` (it never
+:func:`validate` reads both tables with :func:`intervention_meta.data.reading.read_table` (it never
 writes to them) and reports every problem at once, each naming the file, the spreadsheet row
 (header = row 1), the column, the raw value and what was expected.
 
@@ -35,9 +35,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .codebook import Cell, Codebook, Variable, load_codebook, normalise_code, parse_number
-from .errors import InputError, Problem, problems_frame
-from .reading import ReadInfo, read_table
+from intervention_meta.data.codebook import (
+    Cell,
+    Codebook,
+    Variable,
+    load_codebook,
+    normalise_code,
+    parse_number,
+)
+from intervention_meta.data.reading import ReadInfo, read_table
+from intervention_meta.errors import InputError, Problem, problems_frame
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ Consistency (:func:`component_consistency`)
 Positive programmes (``positive_rule``)
     ``study_aggregate`` (:func:`study_aggregate_effects`): the study's effect sizes averaged with an
     assumed correlation :math:`\\rho` of the sampling errors within the study
-    (:func:`intervention_meta.bias.aggregate_by_study`, metafor ``aggregate(struct = "CS")``), the
+    (:func:`intervention_meta.methods.bias.aggregate_by_study`, metafor ``aggregate(struct =
+    "CS")``), the
     programme is positive when :math:`\\bar y_j - z_{1-\\alpha/2}\\sqrt{\\bar v_j} > 0`;
     ``blup`` (:func:`study_blup_effects`): the study-level estimate of the three-level model,
     fixed part plus the study's BLUP, positive when its interval (prediction-error variance, see
@@ -54,20 +55,18 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from .analysis import (
+from intervention_meta.analyses.analysis_model import (
     AnalysisData,
     Flags,
     ModelSpec,
     fit_model,
-    jsonable,
     load_analysis_data,
-    write_json,
-    write_table,
 )
-from .bias import aggregate_by_study
-from .codebook import Variable, normalise_code
-from .models import MetaResult, ModelError
-from .moderators import FIT_CONTROL, component_variables
+from intervention_meta.analyses.moderators import FIT_CONTROL, component_variables
+from intervention_meta.data.codebook import Variable, normalise_code
+from intervention_meta.io import jsonable, write_json, write_table
+from intervention_meta.methods.bias import aggregate_by_study
+from intervention_meta.models import MetaResult, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +148,8 @@ def study_aggregate_effects(
               \\text{positive} \\iff \\bar y_j - z_{1-\\alpha/2}\\sqrt{\\bar v_j} > 0,
 
     with :math:`V_j` the sampling covariance of study j's effect sizes under an assumed correlation
-    ``rho`` (compound symmetry; :func:`intervention_meta.bias.aggregate_by_study`, metafor 3.8
+    ``rho`` (compound symmetry; :func:`intervention_meta.methods.bias.aggregate_by_study`, metafor
+    3.8
     ``aggregate(struct = "CS")``). The interval is normal (the average is a GLS mean with known
     variance); it ignores heterogeneity between the study's effect sizes beyond sampling error.
     """

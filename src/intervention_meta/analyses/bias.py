@@ -1,4 +1,5 @@
-"""The publication-bias step: the methods of :mod:`intervention_meta.bias` on the analysis data.
+"""The publication-bias step: the methods of :mod:`intervention_meta.methods.bias` on the analysis
+data.
 
 Three parts (rule ``bias``):
 
@@ -10,7 +11,8 @@ Three parts (rule ``bias``):
     found to keep its type I error rate when sampling errors are correlated within studies.
 (b) **Study averages.** The univariate methods (classic Egger test, rank correlation, trim and
     fill, PET-PEESE, fail-safe N) assume independent effect sizes. The effect sizes are therefore
-    first averaged within each study (:func:`~intervention_meta.bias.aggregate_by_study`, sampling
+    first averaged within each study (:func:`~intervention_meta.methods.bias.aggregate_by_study`,
+    sampling
     errors assumed compound symmetric with correlation ``bias.aggregate_rho``), which removes the
     dependence at the cost of the within-study information. The models of the study averages use
     ``bias.univariate_method`` with z tests (as metafor's ``trimfill()``, so the unadjusted and
@@ -53,19 +55,17 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from . import bias
-from .analysis import (
+from intervention_meta.analyses.analysis_model import (
     AnalysisData,
     Flags,
     ModelSpec,
     fit_model,
-    jsonable,
     load_analysis_data,
     robust_table,
-    write_json,
-    write_table,
 )
-from .models import MetaResult, ModelError, fit
+from intervention_meta.io import jsonable, write_json, write_table
+from intervention_meta.methods import bias
+from intervention_meta.models import MetaResult, ModelError, fit
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 Each row says in ``es_input`` what its study reported; :func:`compute_effect_sizes` checks that the
 statistics that level needs are there and possible, converts them with the functions of
-:mod:`intervention_meta.conversions`, puts every result on one scale (Hedges' g, positive = benefit)
+:mod:`intervention_meta.effect_sizes.conversions`, puts every result on one scale (Hedges' g,
+positive = benefit)
 and corrects the variance of cluster-randomised studies. Rows that cannot give a number go to
 ``dropped`` with a reason naming the row, the column and the value.
 
@@ -52,8 +53,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import conversions as cv
-from .errors import Problem
+from intervention_meta.effect_sizes import conversions as cv
+from intervention_meta.errors import Problem
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,8 @@ def compute_effect_sizes(
     Notes
     -----
     Dispatch on ``es_input`` (see ``ES_INPUT_REQUIRES`` and ``METHODS``); the formulas and their
-    references are in :mod:`intervention_meta.conversions`, the choices where the coding scheme is
+    references are in :mod:`intervention_meta.effect_sizes.conversions`, the choices where the
+    coding scheme is
     silent in this module's docstring. ``computed + dropped == rows_in`` always holds.
     """
     if key not in effects.columns:

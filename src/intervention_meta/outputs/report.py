@@ -1,9 +1,11 @@
 """The HTML report of an analysis: one self-contained file a reviewer can open offline.
 
 :func:`build_report` assembles the report from what the analysis steps wrote &mdash; the model JSON
-files, the step summaries, the APA tables of :mod:`intervention_meta.tables`, the figures listed
+files, the step summaries, the APA tables of :mod:`intervention_meta.outputs.tables`, the figures
+listed
 in the figures manifest and the warnings file &mdash; together with the configuration and the
-:mod:`~intervention_meta.provenance` of the run. It computes no statistic: every number it shows
+:mod:`~intervention_meta.outputs.provenance` of the run. It computes no statistic: every number it
+shows
 is a value of those files, rounded for reading with the formatters of :mod:`.tables`.
 
 The file has no external reference: the CSS is inline, the figures are embedded as base64
@@ -33,8 +35,9 @@ from typing import Any
 
 import pandas as pd
 
-from .provenance import Provenance
-from .tables import (
+from intervention_meta.io import read_json
+from intervention_meta.outputs.provenance import Provenance
+from intervention_meta.outputs.tables import (
     APA_CSS,
     fmt_ci,
     fmt_count,
@@ -338,13 +341,6 @@ class ReportInputs:
     reliability: str | None = None
 
 
-def _json(path: str | Path | None) -> dict:
-    if not path or not Path(path).is_file():
-        return {}
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 def _csv(path: str | Path | None) -> pd.DataFrame:
     if not path or not Path(path).is_file():
         return pd.DataFrame()
@@ -388,7 +384,7 @@ def load_figures(manifest: str | Path | None) -> list[Figure]:
     """
     if not manifest or not Path(manifest).is_file():
         return []
-    data = _json(manifest)
+    data = read_json(manifest)
     entries = data.get("figures", []) if isinstance(data, Mapping) else data
     base = Path(manifest).parent
     out = []
@@ -421,7 +417,7 @@ class TableRef:
 
 def load_tables(index: str | Path) -> dict[str, TableRef]:
     """The APA tables listed in ``tables.json`` (name -> table), with their HTML fragments."""
-    data = _json(index)
+    data = read_json(index)
     base = Path(index).parent
     out = {}
     for entry in data.get("tables", []):
@@ -473,14 +469,14 @@ def load_report_data(inputs: ReportInputs, config: Mapping[str, Any]) -> ReportD
         warnings = tuple(line for line in lines if line.strip())
     return ReportData(
         config=dict(config),
-        overall=_json(inputs.overall),
-        clean=_json(inputs.clean_summary),
-        effect_sizes=_json(inputs.effect_sizes_summary),
-        moderators=_json(inputs.moderators),
-        components=_json(inputs.components),
-        bias=_json(inputs.bias),
-        sensitivity=_json(inputs.sensitivity),
-        reliability=_json(inputs.reliability),
+        overall=read_json(inputs.overall),
+        clean=read_json(inputs.clean_summary),
+        effect_sizes=read_json(inputs.effect_sizes_summary),
+        moderators=read_json(inputs.moderators),
+        components=read_json(inputs.components),
+        bias=read_json(inputs.bias),
+        sensitivity=read_json(inputs.sensitivity),
+        reliability=read_json(inputs.reliability),
         warnings=warnings,
         validation_text=validation_text,
         validation_problems=problems,

@@ -1280,7 +1280,7 @@ def read_table_csv(path: str | Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the step
 def level_labels(codebook: str | Path, variable: str, codes: Sequence[str]) -> dict[str, str]:
     """The codebook label of each code of ``variable`` (the code itself if it has none)."""
-    from .codebook import load_codebook
+    from intervention_meta.data.codebook import load_codebook
 
     cb = load_codebook(codebook)
     out = {}

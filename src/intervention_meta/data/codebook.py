@@ -49,8 +49,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .config import duplicate_key_problems, line_of, read_yaml, schema_problems
-from .errors import InputError, Problem
+from intervention_meta.config import duplicate_key_problems, line_of, read_yaml, schema_problems
+from intervention_meta.errors import InputError, Problem
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def normalise_code(value: object) -> str:
 
 def codebook_schema() -> dict:
     """The JSON schema of codebook files, shipped with the package."""
-    text = resources.files(__package__).joinpath("schemas/codebook.schema.yaml").read_text("utf-8")
+    text = resources.files("intervention_meta").joinpath("schemas/codebook.schema.yaml").read_text("utf-8")
     return yaml.safe_load(text)
 
 

@@ -58,8 +58,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .models import MetaResult, ModelError, fit
-from .serialize import jsonable as _plain
+from intervention_meta.io import jsonable as _plain
+from intervention_meta.models import MetaResult, ModelError, fit
 
 log = logging.getLogger(__name__)
 

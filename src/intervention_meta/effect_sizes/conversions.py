@@ -11,7 +11,8 @@ group 1 minus group 2. Each docstring says which small-sample correction (if any
 
 Validation is light: an argument outside its domain (an SD <= 0, a p outside (0, 1), ...) raises
 :class:`ValueError` naming the argument; missing values (NaN) propagate to NaN. The table-level step
-(:mod:`intervention_meta.effect_sizes`) checks every row before calling these functions and sends
+(:mod:`intervention_meta.effect_sizes.compute`) checks every row before calling these functions and
+sends
 impossible rows to its ``dropped`` table instead.
 
 References

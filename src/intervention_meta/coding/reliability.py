@@ -62,9 +62,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .codebook import Cell, Codebook, Variable, load_codebook, normalise_code
-from .errors import InputError, Problem
-from .reading import read_table
+from intervention_meta.data.codebook import Cell, Codebook, Variable, load_codebook, normalise_code
+from intervention_meta.data.reading import read_table
+from intervention_meta.errors import InputError, Problem
 
 logger = logging.getLogger(__name__)
 
@@ -765,10 +765,10 @@ def compare_coders(
 
     Parameters
     ----------
-    codebook : a loaded :class:`~intervention_meta.codebook.Codebook` or the codebook file.
+    codebook : a loaded :class:`~intervention_meta.data.codebook.Codebook` or the codebook file.
     studies_a, studies_b : the parent table (e.g. studies) of coder A (the main data) and of
         coder B (a subset of the units, same columns). CSV or Excel, read with
-        :func:`~intervention_meta.reading.read_table`.
+        :func:`~intervention_meta.data.reading.read_table`.
     effects_a, effects_b : the child table of both coders; compared only when both are given.
         Coder A's rows of the parents coder B coded are in scope: rows only one coder has are
         listed as disagreements.
@@ -844,10 +844,10 @@ def compare_coders(
 # --------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
     """Command line: compare two coders and write the agreement and the disagreements."""
-    from .logs import setup_logging
+    from intervention_meta.io import setup_logging
 
     p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.reliability",
+        prog="python -m intervention_meta.coding.reliability",
         description="Compare two coders: agreement per variable and the list of disagreements.",
     )
     p.add_argument("--codebook", required=True)
@@ -880,6 +880,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.reliability import main as _main
+    from intervention_meta.coding.reliability import main as _main
 
     sys.exit(_main())

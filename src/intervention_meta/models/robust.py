@@ -3,7 +3,8 @@
 Follows clubSandwich 0.5.8 (Pustejovsky 2023) for ``rma.mv`` models, i.e. for a multilevel
 meta-analytic model fitted by GLS with inverse-variance weights :math:`W_j = V_j^{-1}`, where
 :math:`V_j` is the model's fitted marginal covariance of cluster :math:`j`. Everything works
-cluster by cluster on :class:`~intervention_meta.blocks.ClusterBlock` objects (clusters of equal
+cluster by cluster on :class:`~intervention_meta.models.blocks.ClusterBlock` objects (clusters of
+equal
 size are processed together as stacked arrays); no dense ``k x k`` matrix is ever formed.
 
 Supported sandwiches (``type``): ``"CR0"``, ``"CR1"``, ``"CR1p"``, ``"CR1S"`` and ``"CR2"``, the
@@ -41,9 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from intervention_meta.blocks import ClusterBlock
-
-from .serialize import jsonable as _jsonable
+from intervention_meta.io import jsonable as _jsonable
+from intervention_meta.models.blocks import ClusterBlock
 
 logger = logging.getLogger(__name__)
 

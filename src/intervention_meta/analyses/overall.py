@@ -53,20 +53,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import (
+from intervention_meta.analyses.analysis_model import (
     STRUCTURES,
     AnalysisData,
     Flags,
     ModelSpec,
     fit_model,
-    jsonable,
     load_analysis_data,
     robust_table,
-    write_json,
-    write_table,
 )
-from .codebook import Codebook, load_codebook, normalise_code
-from .models import MetaResult, ModelError
+from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
+from intervention_meta.io import jsonable, write_json, write_table
+from intervention_meta.models import MetaResult, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -495,7 +493,8 @@ def overall_analysis(
 
     Notes
     -----
-    The analysis model is fitted with :func:`intervention_meta.analysis.fit_model` (metafor
+    The analysis model is fitted with :func:`intervention_meta.analyses.analysis_model.fit_model`
+    (metafor
     ``rma.mv(yi, vi, random = ~ 1 | study/es, method, test)`` for the three-level structure,
     ``rma(yi, vi, method, test)`` for the others). The comparison fits use the same method and
     test (``FE`` for the fixed-effect model). With one study the between-study variance is fixed

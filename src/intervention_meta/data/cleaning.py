@@ -28,9 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook, Variable, load_codebook, normalise_code, parse_number
-from .errors import InputError, Problem
-from .reading import read_table
+from intervention_meta.data.codebook import (
+    Codebook,
+    Variable,
+    load_codebook,
+    normalise_code,
+    parse_number,
+)
+from intervention_meta.data.reading import read_table
+from intervention_meta.errors import InputError, Problem
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +129,7 @@ def type_columns(
     Parameters
     ----------
     codebook : the coding scheme.
-    frame : cells as strings (e.g. from :func:`~intervention_meta.reading.read_table`).
+    frame : cells as strings (e.g. from :func:`~intervention_meta.data.reading.read_table`).
     columns : the columns to return, in order (default: the frame's codebook columns); those
         absent from ``frame`` are added as all-missing. Columns that are not codebook variables
         are returned as they are.

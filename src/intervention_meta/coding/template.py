@@ -1,11 +1,14 @@
 """The coding template: an Excel workbook coders fill in, made from the codebook.
 
 :func:`write_template` writes one sheet per codebook table, named as the table (the name
-:func:`intervention_meta.reading.read_table` looks for), whose first row holds the table's columns
-(:meth:`Codebook.columns <intervention_meta.codebook.Codebook.columns>`: the key, the parent key,
+:func:`intervention_meta.data.reading.read_table` looks for), whose first row holds the table's
+columns
+(:meth:`Codebook.columns <intervention_meta.data.codebook.Codebook.columns>`: the key, the parent
+key,
 then the variables in the codebook's order), and a last sheet ``instructions`` with one row per
-column. What coders type in is read back by :func:`~intervention_meta.reading.read_table`,
-:func:`~intervention_meta.validation.validate` and :func:`~intervention_meta.cleaning.clean` as
+column. What coders type in is read back by :func:`~intervention_meta.data.reading.read_table`,
+:func:`~intervention_meta.data.validation.validate` and
+:func:`~intervention_meta.data.cleaning.clean` as
 it is: the template holds no values below the header, only cell formats and checks.
 
 Each data sheet has
@@ -14,7 +17,7 @@ Each data sheet has
   instruction (label, description, allowed values or range, missing codes, required);
 * column widths that fit the names and codes;
 * Excel data validation, shown while typing and on entry (it does not replace
-  :func:`~intervention_meta.validation.validate`, which remains the check that counts):
+  :func:`~intervention_meta.data.validation.validate`, which remains the check that counts):
 
   - binary / categorical / ordinal: a drop-down list of the codes followed by the missing codes
     (inline when the list fits Excel's 255 characters and no code contains a comma or a quote,
@@ -29,7 +32,7 @@ Each data sheet has
 
 Command line::
 
-    python -m intervention_meta.template --codebook data/codebook.yaml \\
+    python -m intervention_meta.coding.template --codebook data/codebook.yaml \\
         --out results/codebook/coding_template.xlsx
 """
 
@@ -41,7 +44,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .codebook import Codebook, Variable, load_codebook, parse_number
+from intervention_meta.data.codebook import Codebook, Variable, load_codebook, parse_number
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +204,7 @@ def write_template(
 
     Parameters
     ----------
-    codebook : a loaded :class:`~intervention_meta.codebook.Codebook` or the codebook file.
+    codebook : a loaded :class:`~intervention_meta.data.codebook.Codebook` or the codebook file.
     path : the ``.xlsx`` file to write (its folder is created).
     rows : how many data rows (below the header) the data validations cover.
 
@@ -409,12 +412,12 @@ def _write_instructions(ws, cb: Codebook) -> None:
 
 # --------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
-    """``python -m intervention_meta.template --codebook FILE --out FILE.xlsx``."""
-    from .errors import InputError
-    from .logs import setup_logging
+    """``python -m intervention_meta.coding.template --codebook FILE --out FILE.xlsx``."""
+    from intervention_meta.errors import InputError
+    from intervention_meta.io import setup_logging
 
     p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.template", description="Write the coding template."
+        prog="python -m intervention_meta.coding.template", description="Write the coding template."
     )
     p.add_argument("--codebook", required=True, help="the codebook (YAML)")
     p.add_argument("--out", required=True, help="the workbook to write (.xlsx)")
@@ -431,6 +434,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.template import main as _main
+    from intervention_meta.coding.template import main as _main
 
     sys.exit(_main())

@@ -69,20 +69,24 @@ import pandas as pd
 from scipy import linalg
 from statsmodels.stats.multitest import multipletests
 
-from .analysis import (
+from intervention_meta.analyses.analysis_model import (
     AnalysisData,
     Flags,
     ModelSpec,
     fit_model,
-    jsonable,
     load_analysis_data,
     robust_table,
     robust_wald,
-    write_json,
-    write_table,
 )
-from .codebook import LEVEL_TYPES, NUMERIC_TYPES, Codebook, Variable, normalise_code
-from .models import MetaResult, ModelError
+from intervention_meta.data.codebook import (
+    LEVEL_TYPES,
+    NUMERIC_TYPES,
+    Codebook,
+    Variable,
+    normalise_code,
+)
+from intervention_meta.io import jsonable, write_json, write_table
+from intervention_meta.models import MetaResult, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The coding manual: the codebook as a document a coder reads while coding.
 
-:func:`render_manual` turns a :class:`~intervention_meta.codebook.Codebook` into a
+:func:`render_manual` turns a :class:`~intervention_meta.data.codebook.Codebook` into a
 :class:`Manual` with one entry per variable: its label and column name, the table it belongs to
 (study level or effect-size level), its type, the coding instruction (the codebook's
 ``description``), the allowed values with their labels (or the allowed range), the missing codes,
@@ -25,7 +25,7 @@ descriptor descriptive tables
 
 Command line::
 
-    python -m intervention_meta.manual --codebook data/codebook.yaml --out results/codebook
+    python -m intervention_meta.coding.manual --codebook data/codebook.yaml --out results/codebook
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .codebook import Codebook, Variable, load_codebook
+from intervention_meta.data.codebook import Codebook, Variable, load_codebook
 
 logger = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ def render_manual(
 
     Parameters
     ----------
-    codebook : a loaded :class:`~intervention_meta.codebook.Codebook` or the codebook file.
+    codebook : a loaded :class:`~intervention_meta.data.codebook.Codebook` or the codebook file.
     analyses_using : variable name -> further analyses that use it (a text or a list), added
         after the uses derived from the variable's roles (e.g. ``{"year": ["cumulative
         meta-analysis"]}``). Names that are not codebook variables are logged and ignored.
@@ -561,12 +561,13 @@ def _md_cell(text: str) -> str:
 
 # --------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
-    """``python -m intervention_meta.manual --codebook FILE --out FOLDER|FILE.md|FILE.html``."""
-    from .errors import InputError
-    from .logs import setup_logging
+    """``python -m intervention_meta.coding.manual --codebook FILE --out
+    FOLDER|FILE.md|FILE.html``."""
+    from intervention_meta.errors import InputError
+    from intervention_meta.io import setup_logging
 
     p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.manual", description="Write the coding manual."
+        prog="python -m intervention_meta.coding.manual", description="Write the coding manual."
     )
     p.add_argument("--codebook", required=True, help="the codebook (YAML)")
     p.add_argument(
@@ -595,6 +596,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.manual import main as _main
+    from intervention_meta.coding.manual import main as _main
 
     sys.exit(_main())

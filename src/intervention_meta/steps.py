@@ -6,23 +6,16 @@ Each step reads its inputs, calls the package's functions, writes its outputs an
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-from .cleaning import clean, read_clean
-from .codebook import load_codebook
-from .effect_sizes import compute_effect_sizes
-from .validation import validate
+from intervention_meta.data.cleaning import clean, read_clean
+from intervention_meta.data.codebook import load_codebook
+from intervention_meta.data.validation import validate
+from intervention_meta.effect_sizes.compute import compute_effect_sizes
+from intervention_meta.io import write_json
 
 log = logging.getLogger(__name__)
-
-
-def _write_json(path: str | Path, obj: dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=False, default=str)
-        fh.write("\n")
 
 
 def run_validate(codebook: str, studies: str, effects: str, passed: str) -> None:
@@ -60,7 +53,7 @@ def run_clean(
     result.effects.to_csv(out_effects, index=False)
     result.dropped.to_csv(out_dropped, index=False)
     counts = result.counts
-    _write_json(out_summary, counts)
+    write_json(counts, out_summary)
     log.info(
         "clean: %d rows in, %d kept, %d dropped (%d of %d studies kept)",
         counts["rows_in"],
@@ -93,7 +86,7 @@ def run_effect_sizes(
     )
     result.table.to_csv(out_table, index=False)
     result.dropped.to_csv(out_dropped, index=False)
-    _write_json(out_summary, result.counts)
+    write_json(result.counts, out_summary)
     for line in result.log_lines():
         log.info("%s", line)
 

@@ -5,7 +5,8 @@ sizes, the estimator, the working model, or the assumptions of the effect-size s
    (or, for a one-level model, each row) in turn -- estimate, SE, CI, p and the variance
    components of every refit, as metafor's ``leave1out()`` (which exists for ``rma`` only; for the
    three-level model it is ``rma.mv(..., subset = study != s)`` for each study ``s``).
-2. **Influence** (:mod:`intervention_meta.influence`): Cook's distance, DFBETAS, leverage and the
+2. **Influence** (:mod:`intervention_meta.methods.influence`): Cook's distance, DFBETAS, leverage
+and the
    studentized deleted residual of each study, as metafor 3.8's ``cooks.distance(res, cluster=)``,
    ``dfbetas(res, cluster=)``, ``hatvalues(res)`` and ``rstudent(res, cluster=)``; and the
    studentized deleted residual of each effect size (``rstudent(res)``).
@@ -19,7 +20,8 @@ sizes, the estimator, the working model, or the assumptions of the effect-size s
    a study, random study and effect-size effects -- with CR2 inference (Pustejovsky & Tipton 2022),
    at the configured :math:`\\rho` and over a range of values.
 5. **Assumptions of the effect-size step** (:func:`vary_assumptions`): the effect sizes recomputed
-   with :func:`intervention_meta.effect_sizes.compute_effect_sizes` for other values of a default
+   with :func:`intervention_meta.effect_sizes.compute.compute_effect_sizes` for other values of a
+   default
    (the pre-post correlation ``r_prepost_default``, the ICC ``icc_default``), the model refitted.
    Only rows that use the default change; rows with a reported value keep it.
 
@@ -47,19 +49,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import (
+from intervention_meta.analyses.analysis_model import (
     AnalysisData,
     Flags,
     ModelSpec,
-    jsonable,
     load_analysis_data,
     robust_table,
-    write_json,
-    write_table,
 )
-from .cleaning import read_clean
-from .effect_sizes import compute_effect_sizes
-from .influence import (
+from intervention_meta.data.cleaning import read_clean
+from intervention_meta.effect_sizes.compute import compute_effect_sizes
+from intervention_meta.io import jsonable, write_json, write_table
+from intervention_meta.methods.influence import (
     ClusterInfluence,
     DeletedResiduals,
     ModelCall,
@@ -68,7 +68,7 @@ from .influence import (
     deleted_residuals,
     refit_without,
 )
-from .models import MetaResult, ModelError, fit
+from intervention_meta.models import MetaResult, ModelError, fit
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,8 @@ def model_call(
     intercept: bool = True,
 ) -> ModelCall:
     """The analysis model of ``spec`` as a :class:`ModelCall` (the choices of
-    :func:`intervention_meta.analysis.fit_model`: three-level = ``random=[study, es]``;
+    :func:`intervention_meta.analyses.analysis_model.fit_model`: three-level = ``random=[study,
+    es]``;
     Knapp-Hartung becomes t for the three-level model, as metafor offers it for ``rma`` only)."""
     if spec.structure == "three_level":
         random, method, test = tuple(ad.random), spec.method, spec.test
@@ -234,7 +235,7 @@ def leave_one_out(
     call : the model
     by : cluster column (the study key), or None for one row at a time
     refits : ``refit_without(data, call, by)`` if at hand (it is shared with
-        :func:`intervention_meta.influence.cluster_influence`)
+        :func:`intervention_meta.methods.influence.cluster_influence`)
     """
     if refits is None:
         refits = refit_without(data, call, by)
@@ -335,7 +336,7 @@ def remove_outliers(
     residuals: DeletedResiduals | None = None,
 ) -> OutlierAnalysis:
     """Refit ``call`` without the rows whose :math:`|z_i| >` ``threshold``, :math:`z_i` the
-    studentized deleted residual of :func:`intervention_meta.influence.deleted_residuals`
+    studentized deleted residual of :func:`intervention_meta.methods.influence.deleted_residuals`
     (metafor ``rstudent``; Viechtbauer & Cheung 2010).
 
     ``residuals``: the residuals of ``data`` under ``call`` if at hand.
@@ -616,9 +617,9 @@ def vary_assumptions(
     """Recompute the effect sizes under other values of the effect-size step's defaults, refit.
 
     For each option of ``variations`` (``r_prepost_default``, ``icc_default``,
-    ``cluster_size_default``) and each value, :func:`~intervention_meta.effect_sizes.
-    compute_effect_sizes` runs on ``clean_effects`` with ``effect_options`` and that one value
-    changed; the new yi/vi replace those of ``base`` (the analysis data, matched by ``key``) and
+    ``cluster_size_default``) and each value,
+    :func:`~intervention_meta.effect_sizes.compute.compute_effect_sizes` runs on
+    ``clean_effects`` with ``effect_options`` and that one value changed; the new yi/vi replace those of ``base`` (the analysis data, matched by ``key``) and
     ``call`` is refitted. Rows that report their own r / ICC / cluster size are computed as before
     and do not change.
 

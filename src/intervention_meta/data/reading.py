@@ -5,7 +5,7 @@ cells. :func:`read_table` returns every cell as a trimmed string (blanks as ``""
 the meaning of cells to the codebook: nothing is turned into a missing value here. In particular
 ``NA``, ``NR`` or ``-99`` stay as written; the codebook treats its missing codes as "not
 reported" and the text ``NA`` (how R writes a missing value) as a blank cell (see
-:mod:`intervention_meta.codebook`).
+:mod:`intervention_meta.data.codebook`).
 
 Formats
 -------
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError, Problem
+from intervention_meta.errors import InputError, Problem
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from .logs import setup_logging
+from intervention_meta.io import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -413,9 +413,9 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 _TRUTH_HEADER = """\
 # SIMULATED DATA -- NOT REAL STUDIES.
 # The truth behind data/raw/studies.csv and data/raw/effects.csv, written by
-#   python -m intervention_meta.simulate --seed {seed} --out <folder>
-# (intervention_meta.simulate; see data/README.md). The citations, programmes and numbers in those
-# files are invented; they were drawn from the model below.
+#   python -m intervention_meta.example.literature --seed {seed} --out <folder>
+# (intervention_meta.example.literature; see data/README.md). The citations, programmes and
+# numbers in those files are invented; they were drawn from the model below.
 #
 # Model (standardised mean difference, Hedges' g scale, positive = benefit):
 #   delta_ij = intercept + sum_c components[c] * x_cj + u_j + w_ij
@@ -1062,9 +1062,9 @@ def _truth(
 
 # ----------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m intervention_meta.simulate --seed 20261125 --out data/raw``."""
+    """``python -m intervention_meta.example.literature --seed 20261125 --out data/raw``."""
     parser = argparse.ArgumentParser(
-        prog="python -m intervention_meta.simulate",
+        prog="python -m intervention_meta.example.literature",
         description="Write a SIMULATED example literature (studies.csv, effects.csv, truth.yaml).",
     )
     parser.add_argument("--seed", type=int, default=20261125, help="seed of the random generator")

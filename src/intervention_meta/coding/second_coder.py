@@ -2,7 +2,7 @@
 
 The shipped ``data/raw/coder2_studies.csv`` is made by :func:`simulate_second_coder` from the
 committed ``data/raw/studies.csv`` (coder A). It exists to exercise and demonstrate the
-inter-rater reliability step (:mod:`intervention_meta.reliability`), so its disagreements are
+inter-rater reliability step (:mod:`intervention_meta.coding.reliability`), so its disagreements are
 *deliberate and known*: the file is a copy of coder A's cells for ``n_units`` randomly drawn units
 (all columns, cells exactly as written), in which a planned number of cells per variable type was
 changed to another valid code:
@@ -19,7 +19,7 @@ recorded in :attr:`SecondCoder.disagreements` and written to a YAML file beside 
 
 Command line (how the shipped files were made)::
 
-    python -m intervention_meta.simulate_coder2 --codebook data/codebook.yaml \\
+    python -m intervention_meta.coding.second_coder --codebook data/codebook.yaml \\
         --studies data/raw/studies.csv --out data/raw/coder2_studies.csv \\
         --truth data/raw/coder2_truth.yaml --seed 20261125
 """
@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .codebook import Codebook, Variable, load_codebook
-from .reading import read_table
+from intervention_meta.data.codebook import Codebook, Variable, load_codebook
+from intervention_meta.data.reading import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +132,9 @@ _HEADER = """\
 # The file named under `data` holds coder A's cells (coder_a, the main data file) for {units}
 # randomly drawn units, copied exactly, except for {n} deliberate disagreements listed below
 # (unit, variable, coder A's cell, coder B's cell). It exercises the inter-rater reliability step
-# (intervention_meta.reliability; rule `reliability` when the config names the file under
-# reliability: studies). Made by intervention_meta.simulate_coder2 (seeded); regenerate with
-#   python -m intervention_meta.simulate_coder2 --codebook data/codebook.yaml \\
+# (intervention_meta.coding.reliability; rule `reliability` when the config names the file under
+# reliability: studies). Made by intervention_meta.coding.second_coder (seeded); regenerate with
+#   python -m intervention_meta.coding.second_coder --codebook data/codebook.yaml \\
 #       --studies data/raw/studies.csv --out data/raw/coder2_studies.csv \\
 #       --truth data/raw/coder2_truth.yaml --seed <seed below>
 # whenever coder A's file changes (coder_a_sha256 records the version it was made from).
@@ -165,7 +165,7 @@ def simulate_second_coder(
     Parameters
     ----------
     codebook : the coding scheme.
-    frame : coder A's table as text (e.g. from :func:`~intervention_meta.reading.read_table`).
+    frame : coder A's table as text (e.g. from :func:`~intervention_meta.data.reading.read_table`).
     rng : the random generator (units, cells and new codes are drawn from it, in that order).
     n_units : how many units coder B codes (all if larger than the table).
     plan : variable type -> number of deliberate disagreements (binary, categorical, ordinal);
@@ -249,10 +249,10 @@ def _parse_plan(text: str) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write a simulated second coder's table and its truth file."""
-    from .logs import setup_logging
+    from intervention_meta.io import setup_logging
 
     p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.simulate_coder2",
+        prog="python -m intervention_meta.coding.second_coder",
         description="Simulate a second coder with known disagreements.",
     )
     p.add_argument("--codebook", required=True)
@@ -286,6 +286,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.simulate_coder2 import main as _main
+    from intervention_meta.coding.second_coder import main as _main
 
     sys.exit(_main())

@@ -9,7 +9,6 @@ steps hold only their own statistics.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from .cleaning import read_clean
-from .codebook import Codebook, load_codebook
-from .models import MetaResult, fit
-from .robust import coef_test, robust_vcov, wald_test
-from .serialize import jsonable
+from intervention_meta.data.cleaning import read_clean
+from intervention_meta.data.codebook import Codebook, load_codebook
+from intervention_meta.models import MetaResult, fit
+from intervention_meta.models.robust import coef_test, robust_vcov, wald_test
 
 log = logging.getLogger(__name__)
 
@@ -221,18 +219,3 @@ class Flags:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         text = "\n".join(self.lines) + ("\n" if self.lines else "")
         Path(path).write_text(text, encoding="utf-8")
-
-
-# --------------------------------------------------------------------------- outputs
-def write_json(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON with full precision."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(jsonable(obj), fh, indent=2)
-        fh.write("\n")
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as CSV (full precision; headers are the readable labels)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)

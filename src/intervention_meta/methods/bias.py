@@ -66,7 +66,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from .serialize import jsonable as _jsonable
+from intervention_meta.io import jsonable as _jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +401,8 @@ def regtest_multilevel(
 
     Equivalent R call: ``rma.mv(yi, vi, mods = ~ sqrt(vi), random = ~ 1 | study/esid, data=dat,
     test="t")``. Rodgers & Pustejovsky (2021) recommend combining it with cluster-robust
-    variance (``intervention_meta.robust``) when the sampling errors within studies are correlated.
+    variance (``intervention_meta.models.robust``) when the sampling errors within studies are
+    correlated.
     """
     if predictor not in ("sei", "vi"):
         raise ValueError(f"predictor must be 'sei' or 'vi', got {predictor!r}")

@@ -11,8 +11,12 @@ sampling covariance ``S`` (diagonal, or correlated within the outermost cluster;
 :math:`M = S + \\sum_l \\sigma^2_l Z_l Z_l^\\top` is block-diagonal by the outermost level, so every
 quantity below is a sum over blocks :math:`j` of small matrices; no :math:`k \\times k` matrix is
 formed. Blocks of equal size are stacked into ``(n_blocks, n, n)`` arrays and handled with batched
-linear algebra. The one-level random-effects model is the case of one level whose units are the
-rows (blocks of size one, :math:`M = \\mathrm{diag}(v_i + \\tau^2)`).
+linear algebra. When every block is diagonal plus a constant (independent sampling errors, each
+level either the whole block or the single rows: nested random intercepts), no block matrix is
+needed at all: the rows stay in one ragged array sorted by block and every block quantity is a sum
+over its rows (:class:`RaggedBlocks`), so an evaluation costs the same few array operations
+whatever the mix of block sizes. The one-level random-effects model is the case of one level
+whose units are the rows (blocks of size one, :math:`M = \\mathrm{diag}(v_i + \\tau^2)`).
 
 With :math:`W = M^{-1}`, :math:`\\hat\\beta = (X^\\top W X)^{-1} X^\\top W y`,
 :math:`r = y - X\\hat\\beta` and :math:`P = W - W X (X^\\top W X)^{-1} X^\\top W`
@@ -59,6 +63,7 @@ meta-analysis. *Research Synthesis Methods*, 2, 61-76.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -102,30 +107,100 @@ class BlockGroup:
     def n(self) -> int:
         return int(self.index.shape[1])
 
+    @property
+    def n_blocks(self) -> int:
+        return int(self.index.shape[0])
+
+    @property
+    def sdiag(self) -> np.ndarray:
+        """(n_blocks, n) sampling variances."""
+        return np.diagonal(self.S, axis1=-2, axis2=-1)
+
+    def blocksum(self, A: np.ndarray) -> np.ndarray:
+        """Sums over each block's rows: (B, n_blocks, n, ...) -> (B, n_blocks, ...)."""
+        return A.sum(axis=2)
+
+    def expand(self, x: np.ndarray) -> np.ndarray:
+        """Per-block values (B, n_blocks, ...) broadcastable against the rows."""
+        return np.expand_dims(x, 2)
+
 
 @dataclass(frozen=True)
-class BlockStructure:
-    """The model's rows arranged in outermost blocks, grouped by block size.
+class RaggedBlocks:
+    """All outermost blocks in one array, rows sorted by block (blocks of any size).
+
+    The layout of models whose blocks are all diagonal plus a constant (see
+    :class:`_DiagPlusOnesInverse`), where no :math:`n \\times n` matrix is needed: sums over each
+    block's rows (``np.add.reduceat``) take the place of stacking the blocks by size.
 
     Attributes
     ----------
-    groups : one :class:`BlockGroup` per block size
+    index : (k,) row positions, sorted by block (data order within a block)
+    starts : (n_blocks,) position of each block's first row in ``index``
+    block : (k,) block of each sorted row
+    X : (k, p) model-matrix rows, sorted
+    sdiag : (k,) sampling variances, sorted
+    kinds : per level ``"ones"`` (the level's unit is the block) or ``"identity"`` (each row)
+    """
+
+    index: np.ndarray
+    starts: np.ndarray
+    block: np.ndarray
+    X: np.ndarray
+    sdiag: np.ndarray
+    kinds: tuple[str, ...]
+    diagonal: bool = True
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.starts.shape[0])
+
+    def blocksum(self, A: np.ndarray) -> np.ndarray:
+        """Sums over each block's rows: (B, k, ...) -> (B, n_blocks, ...)."""
+        return np.add.reduceat(A, self.starts, axis=1)
+
+    def expand(self, x: np.ndarray) -> np.ndarray:
+        """Per-block values (B, n_blocks, ...) repeated for each row: (B, k, ...)."""
+        return x[:, self.block]
+
+
+@dataclass(frozen=True)
+class BlockStructure:
+    """The model's rows arranged in outermost blocks.
+
+    Attributes
+    ----------
+    X, v : (k, p) model matrix and (k,) sampling variances, rows in data order
+    level_codes : per level, (k,) codes of the units (outermost first; the one-level model's single
+        level is the row)
+    rho : correlation of sampling errors within a block (None: independent)
     block_codes : (k,) outermost block of each row (blocks numbered in sorted id order)
     n_blocks : number of blocks
     k, p : rows and coefficients
     n_components : number of variance components (random levels)
+    ragged : the ragged layout, for models whose blocks are diagonal plus a constant (else None)
+    groups : one :class:`BlockGroup` per block size (built when first used)
     """
 
-    groups: tuple[BlockGroup, ...]
+    X: np.ndarray
+    v: np.ndarray
+    level_codes: tuple[np.ndarray, ...]
+    rho: float | None
     block_codes: np.ndarray
     n_blocks: int
     k: int
     p: int
     n_components: int
+    ragged: RaggedBlocks | None = None
 
-    def stack(self, values: np.ndarray) -> list[np.ndarray]:
-        """A (k,) row vector as one (n_blocks, n) array per group."""
-        return [values[g.index] for g in self.groups]
+    @functools.cached_property
+    def groups(self) -> tuple[BlockGroup, ...]:
+        return _block_groups(self.X, self.v, self.level_codes, self.rho)
+
+    @property
+    def parts(self) -> tuple[BlockGroup, ...] | tuple[RaggedBlocks]:
+        """The layout the likelihood evaluates: the ragged one if there is one, else the groups."""
+        return (self.ragged,) if self.ragged is not None else self.groups
 
     def marginal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
         """(n_blocks, n, n) marginal covariance per group at variance components ``theta``."""
@@ -178,6 +253,12 @@ def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     A = A.reshape(A.shape[0], -1, A.shape[-1])
     B = B.reshape(B.shape[0], -1, B.shape[-1])
     return np.swapaxes(A, 1, 2) @ B if m else np.zeros((0, A.shape[-1], B.shape[-1]))
+
+
+def _inner(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Sum of the elementwise product over all but the first axis: (m, ...), (m, ...) -> (m,)."""
+    m = A.shape[0]
+    return np.einsum("bi,bi->b", A.reshape(m, -1), B.reshape(m, -1))
 
 
 def _dmul(kind: str, D: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -251,54 +332,64 @@ class _DiagPlusOnesInverse:
     formed.
     """
 
-    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
-        self.ok = np.all(a > 0, axis=(1, 2)) & np.all(b >= 0, axis=tuple(range(1, b.ndim)))
+    def __init__(self, a: np.ndarray, b: np.ndarray, layout: BlockGroup | RaggedBlocks) -> None:
+        n = a.shape[0]
+        self.ok = np.all(a.reshape(n, -1) > 0, axis=1) & np.all(b.reshape(n, -1) >= 0, axis=1)
         a = np.where(a > 0, a, 1.0)
+        self.layout = layout
         self.ainv = 1.0 / a
-        self.t = self.ainv.sum(axis=-1)
+        self.t = layout.blocksum(self.ainv)
         d = 1.0 + b * self.t
         self.gamma = b / d
-        self.logdet = np.log(a).sum(axis=-1) + np.log(d)
+        self.logdet = layout.blocksum(np.log(a)) + np.log(d)
         self.w = np.sqrt(self.ainv)
         self.kt = (1.0 - 1.0 / np.sqrt(d)) / self.t  # kappa / t
+
+    def _rank_one(self, coef: np.ndarray, u: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """:math:`c_j\\,u\\,(u^\\top V)` per block, rows of V being the block's rows."""
+        lay = self.layout
+        return (lay.expand(coef)[..., None] * u) * lay.expand(lay.blocksum(u * V))
 
     def whiten(self, V: np.ndarray) -> np.ndarray:
         w = self.w[..., None]
         wV = w * V
-        return wV - (self.kt[..., None, None] * w) * (w * wV).sum(axis=-2, keepdims=True)
+        return wV - self._rank_one(self.kt, w, wV)
 
     def unwhiten(self, V: np.ndarray) -> np.ndarray:
         w = self.w[..., None]
-        return w * (V - (self.kt[..., None, None] * w) * (w * V).sum(axis=-2, keepdims=True))
+        return w * (V - self._rank_one(self.kt, w, V))
 
     def apply(self, V: np.ndarray) -> np.ndarray:
         ai = self.ainv[..., None]
-        return ai * V - (self.gamma[..., None, None] * ai) * (ai * V).sum(axis=-2, keepdims=True)
+        return ai * V - self._rank_one(self.gamma, ai, V)
 
     def rowsum(self) -> np.ndarray:
-        return self.ainv * (1.0 - self.gamma * self.t)[..., None]
+        return self.ainv * self.layout.expand(1.0 - self.gamma * self.t)
 
     def total(self) -> np.ndarray:
         return self.t - self.gamma * self.t**2
 
     def trace(self) -> np.ndarray:
-        return self.t - self.gamma * np.square(self.ainv).sum(axis=-1)
+        return self.t - self.gamma * self.layout.blocksum(np.square(self.ainv))
 
     def frob2(self) -> np.ndarray:
-        a2 = np.square(self.ainv).sum(axis=-1)
-        a3 = (self.ainv**3).sum(axis=-1)
+        a2 = self.layout.blocksum(np.square(self.ainv))
+        a3 = self.layout.blocksum(self.ainv**3)
         return a2 - 2.0 * self.gamma * a3 + np.square(self.gamma * a2)
 
 
-def _inverse(g: BlockGroup, theta: np.ndarray) -> _DenseInverse | _DiagPlusOnesInverse:
+def _inverse(
+    g: BlockGroup | RaggedBlocks, theta: np.ndarray
+) -> _DenseInverse | _DiagPlusOnesInverse:
     """The inverse marginal covariance of a block group at (Bc, L) variance components."""
     kinds = g.kinds or tuple(_kind(d) for d in g.D)
     if g.diagonal and all(k in ("ones", "identity") for k in kinds):
         ident = np.array([k == "identity" for k in kinds], dtype=float)
         ones = 1.0 - ident
-        a = np.diagonal(g.S, axis1=-2, axis2=-1)[None] + (theta @ ident)[:, None, None]
-        b = np.broadcast_to((theta @ ones)[:, None], (theta.shape[0], g.S.shape[0]))
-        return _DiagPlusOnesInverse(a, b)
+        sdiag = g.sdiag
+        a = sdiag[None] + (theta @ ident).reshape(-1, *(1,) * sdiag.ndim)
+        b = np.broadcast_to((theta @ ones)[:, None], (theta.shape[0], g.n_blocks))
+        return _DiagPlusOnesInverse(a, b, g)
     M = g.S[None] + (theta @ g.D.reshape(len(g.D), -1)).reshape(theta.shape[0], *g.S.shape)
     return _DenseInverse(M)
 
@@ -323,7 +414,7 @@ class _GroupTerms:
 
     def __init__(
         self,
-        g: BlockGroup,
+        g: BlockGroup | RaggedBlocks,
         inv: _DenseInverse | _DiagPlusOnesInverse,
         xt: np.ndarray,
         ybt: np.ndarray,
@@ -331,7 +422,7 @@ class _GroupTerms:
     ) -> None:
         self.g, self.inv = g, inv
         self.kinds = g.kinds or tuple(_kind(d) for d in g.D)
-        rt = ybt - (xt @ beta[:, None, :, None])[..., 0]
+        rt = ybt - (xt @ beta.reshape(beta.shape[0], *(1,) * (xt.ndim - 3), -1, 1))[..., 0]
         self.WX = inv.unwhiten(xt)
         self.Wr = inv.unwhiten(rt[..., None])[..., 0]
         self._cache: dict[str, np.ndarray] = {}
@@ -344,11 +435,11 @@ class _GroupTerms:
             elif name == "tot":
                 val = inv.total()
             elif name == "s":
-                val = WX.sum(axis=2)
+                val = self.g.blocksum(WX)
             elif name == "rsum":
-                val = Wr.sum(axis=2)
+                val = self.g.blocksum(Wr)
             elif name == "cWX":
-                val = np.einsum("bki,bkip->bkp", self._get("c"), WX)
+                val = self.g.blocksum(self._get("c")[..., None] * WX)
             elif name == "WWX":
                 val = inv.apply(WX)
             else:  # "WWr"
@@ -359,7 +450,7 @@ class _GroupTerms:
     def q(self, lev: int) -> np.ndarray:
         kind, Wr = self.kinds[lev], self.Wr
         if kind == "identity":
-            return np.einsum("bki,bki->b", Wr, Wr)
+            return _inner(Wr, Wr)
         if kind == "ones":
             return np.square(self._get("rsum")).sum(axis=1)
         return np.einsum("bki,bki->b", Wr, np.einsum("kij,bkj->bki", self.g.D[lev], Wr))
@@ -377,7 +468,9 @@ class _GroupTerms:
         if kind == "ones":
             s = self._get("s")
             return _gram(s, s)
-        return _gram(self.WX, _dmul(kind, self.g.D[lev], self.WX))
+        if kind == "identity":
+            return _gram(self.WX, self.WX)
+        return _gram(self.WX, self.g.D[lev] @ self.WX)
 
     def T(self, a: int, b: int) -> np.ndarray:
         ka, kb = self.kinds[a], self.kinds[b]
@@ -386,7 +479,7 @@ class _GroupTerms:
             return np.einsum("bk,bk->b", tot, tot)
         if {ka, kb} == {"ones", "identity"}:
             c = self._get("c")
-            return np.einsum("bki,bki->b", c, c)
+            return _inner(c, c)
         if ka == kb == "identity":
             return self.inv.frob2().sum(axis=1)
         # tr(W D_a W D_b) = sum((D_a W)' * (D_b W)), W and D symmetric
@@ -408,12 +501,12 @@ class _GroupTerms:
         return _gram(_dmul(ka, Da, self.WX), self.inv.apply(_dmul(kb, Db, self.WX)))
 
     def _u(self, lev: int) -> tuple[np.ndarray, np.ndarray]:
-        """:math:`u_l = D_l W r` and :math:`W u_l`, as (B, nb, n) arrays."""
+        """:math:`u_l = D_l W r` and :math:`W u_l`, shaped as the rows of ``Wr``."""
         kind = self.kinds[lev]
         if kind == "identity":
             return self.Wr, self._get("WWr")
         if kind == "ones":
-            rsum = self._get("rsum")[..., None]
+            rsum = self.g.expand(self._get("rsum"))
             return np.broadcast_to(rsum, self.Wr.shape), rsum * self._get("c")
         u = np.einsum("kij,bkj->bki", self.g.D[lev], self.Wr)
         return u, self.inv.apply(u[..., None])[..., 0]
@@ -426,7 +519,7 @@ class _GroupTerms:
     def uWu(self, a: int, b: int) -> np.ndarray:
         ua = self._u(a)[0]
         Wub = self._u(b)[1]
-        return np.einsum("bki,bki->b", ua, Wub)
+        return _inner(ua, Wub)
 
 
 def build_structure(
@@ -438,15 +531,51 @@ def build_structure(
     """Arrange the rows in outermost blocks.
 
     ``level_codes`` holds one (k,) code vector per random level, outermost first; an empty sequence
-    means the one-level model, whose single level is the row itself.
+    means the one-level model, whose single level is the row itself. With independent sampling
+    errors and every level either the block or the row, the rows get the ragged layout.
     """
     k, p = X.shape
     if len(level_codes) == 0:
-        codes = [np.arange(k, dtype=np.int64)]
+        codes = (np.arange(k, dtype=np.int64),)
     else:
-        codes = [np.asarray(c, dtype=np.int64) for c in level_codes]
+        codes = tuple(np.asarray(c, dtype=np.int64) for c in level_codes)
     outer = codes[0]
     n_blocks = int(outer.max()) + 1 if k else 0
+    sizes = np.bincount(outer, minlength=n_blocks)
+    ragged = None
+    if k and (rho is None or rho == 0.0) and np.all(sizes > 0):
+        units = [int(c.max()) + 1 for c in codes]
+        kinds = tuple("identity" if u == k else "ones" if u == n_blocks else "" for u in units)
+        if all(kinds):
+            order = np.argsort(outer, kind="stable")
+            ragged = RaggedBlocks(
+                index=order,
+                starts=np.concatenate([[0], np.cumsum(sizes)[:-1]]),
+                block=outer[order],
+                X=X[order],
+                sdiag=v[order],
+                kinds=kinds,
+            )
+    return BlockStructure(
+        X=X,
+        v=v,
+        level_codes=codes,
+        rho=rho,
+        block_codes=outer,
+        n_blocks=n_blocks,
+        k=k,
+        p=p,
+        n_components=len(codes),
+        ragged=ragged,
+    )
+
+
+def _block_groups(
+    X: np.ndarray, v: np.ndarray, codes: Sequence[np.ndarray], rho: float | None
+) -> tuple[BlockGroup, ...]:
+    """The blocks stacked by size: one :class:`BlockGroup` per block size."""
+    outer = codes[0]
+    n_blocks = int(outer.max()) + 1 if len(outer) else 0
     order = np.argsort(outer, kind="stable")
     sizes = np.bincount(outer, minlength=n_blocks)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -472,14 +601,7 @@ def build_structure(
                 diagonal=n == 1 or rho is None or rho == 0.0,
             )
         )
-    return BlockStructure(
-        groups=tuple(groups),
-        block_codes=outer,
-        n_blocks=n_blocks,
-        k=k,
-        p=p,
-        n_components=len(codes),
-    )
+    return tuple(groups)
 
 
 @dataclass(frozen=True)
@@ -599,13 +721,14 @@ class MarginalLikelihood:
         self.reml = bool(reml)
         y = np.asarray(y, dtype=float)
         y2 = y[None, :] if y.ndim == 1 else y
-        self.y_blocks = [y2[:, g.index] for g in structure.groups]
+        parts = structure.parts
+        self.y_blocks = [y2[:, g.index] for g in parts]
         if X is None:
-            self.X_blocks = [g.X[None] for g in structure.groups]
-            xtx = sum(np.einsum("bip,biq->pq", g.X, g.X) for g in structure.groups)[None]
+            self.X_blocks = [g.X[None] for g in parts]
+            xtx = (structure.X.T @ structure.X)[None]
         else:
             X = np.asarray(X, dtype=float)
-            self.X_blocks = [X[:, g.index] for g in structure.groups]
+            self.X_blocks = [X[:, g.index] for g in parts]
             xtx = np.einsum("bkp,bkq->bpq", X, X)
         sign, self.logdet_xtx = np.linalg.slogdet(xtx)
         if np.any(sign <= 0):  # pragma: no cover - design checks catch this first
@@ -688,7 +811,7 @@ class MarginalLikelihood:
         # members at the same variance components share their marginal covariance: factor it once
         th_c = theta[:1] if B > 1 and np.all(theta == theta[0]) else theta
         # whitening: F_j with F_j'F_j = W_j = M_j^-1; Xt_j = F_j X_j, yt_j = F_j y_j
-        for g, yb, xb in zip(st.groups, self.y_blocks, self.X_blocks, strict=True):
+        for g, yb, xb in zip(st.parts, self.y_blocks, self.X_blocks, strict=True):
             yb, xb = pick(yb), pick(xb)
             inv = _inverse(g, th_c)
             ok &= inv.ok
@@ -725,7 +848,7 @@ class MarginalLikelihood:
         uWu = np.zeros((B, L, L))
         XWu = np.zeros((B, L, p))
         if order >= 1:
-            for g, (inv, xt, ybt) in zip(st.groups, whitened, strict=True):
+            for g, (inv, xt, ybt) in zip(st.parts, whitened, strict=True):
                 terms = _GroupTerms(g, inv, xt, ybt, beta)
                 for lev in range(L):
                     q[:, lev] += terms.q(lev)

@@ -60,6 +60,11 @@ from scipy import stats
 
 from intervention_meta.io import jsonable as _plain
 from intervention_meta.models import MetaResult, ModelError, fit
+from intervention_meta.models.fitting import (
+    coefficient_covariance,
+    fit_subsets,
+    marginal_covariance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +140,6 @@ class ModelCall:
         also the likelihood-ratio tests of the levels and the Q-profile interval (not needed by
         refits).
         """
-        control: dict[str, Any] = {} if extras else {"level_tests": False, "confint": False}
-        if start is not None and self.multilevel:
-            control["sigma2_init"] = dict(start)
-        if self.threshold is not None:
-            control["threshold"] = float(self.threshold)
         return fit(
             data,
             self.yi,
@@ -153,8 +153,19 @@ class ModelCall:
             rho=self.rho,
             sigma2_fixed=dict(sigma2_fixed) if sigma2_fixed is not None else None,
             tau2_fixed=tau2_fixed,
-            control=control,
+            control=self.control(start, extras),
         )
+
+    def control(
+        self, start: Mapping[str, float] | None = None, extras: bool = False
+    ) -> dict[str, Any]:
+        """The estimation settings (``fit(control=...)``) of :meth:`fit`."""
+        control: dict[str, Any] = {} if extras else {"level_tests": False, "confint": False}
+        if start is not None and self.multilevel:
+            control["sigma2_init"] = dict(start)
+        if self.threshold is not None:
+            control["threshold"] = float(self.threshold)
+        return control
 
     def fit_at(self, data: pd.DataFrame, result: MetaResult) -> MetaResult:
         """The model on ``data`` with its variance components fixed at those of ``result``."""
@@ -245,6 +256,11 @@ class Refits:
         return [r.unit for r in self.refits if r.ok and not r.result.converged]
 
 
+def _same_rows(result: MetaResult, rows: pd.DataFrame) -> bool:
+    """Whether ``result`` was fitted to exactly the rows ``rows`` (same index, same order)."""
+    return result._state.design.data.index.equals(rows.index)
+
+
 def _unit_values(values: pd.Series) -> list:
     uniques = pd.unique(values)
     try:
@@ -273,7 +289,9 @@ def refit_without(
     -------
     Refits
         with a :class:`Refit` per unit. Multilevel refits start from the full model's variance
-        components; one-level refits from the default (metafor's) starting value.
+        components; one-level refits from the default (metafor's) starting value. Refits reuse
+        the full model's coded design and are fitted together where the engine can batch them
+        (:func:`~intervention_meta.models.fitting.fit_subsets`).
     """
     rows = call.complete(data)
     if full is None:
@@ -290,11 +308,16 @@ def refit_without(
         units = _unit_values(rows[by])
         col = rows[by].to_numpy()
         masks = [col == u for u in units]
+    if _same_rows(full, rows) and masks:
+        fits = fit_subsets(full, ~np.array(masks), call.control(start))
+    else:
+        fits = [None] * len(masks)
     out = []
-    for unit, mask in zip(units, masks, strict=True):
+    for unit, mask, res in zip(units, masks, fits, strict=True):
         positions = np.flatnonzero(mask)
         try:
-            res = call.fit(rows.loc[~mask], start=start)
+            if res is None:
+                res = call.fit(rows.loc[~mask], start=start)
         except ModelError as err:
             out.append(Refit(unit, positions, None, str(err)))
             log.warning("refit without %s = %s failed: %s", by or "row", unit, err)
@@ -471,6 +494,9 @@ def cluster_influence(
     k = np.array([len(r.rows) for r in refits.refits])
     hat_sum = np.array([hat[r.rows].sum() for r in refits.refits])
     converged = np.array([r.ok and r.result.converged for r in refits.refits])
+    # at the refit's variance components, on all rows: V_b and the cluster's marginal covariance
+    # directly (the Knapp-Hartung factor of a one-level model needs the refit at fixed tau^2)
+    direct = full.test != "knha" and _same_rows(full, refits.data)
     for j, r in enumerate(refits.refits):
         if not r.ok:
             continue
@@ -480,12 +506,18 @@ def cluster_influence(
         for name, value in _components(res).items():
             comps[name][j] = value
         cook[j] = dfb @ vb_inv @ dfb
-        at = call.fit_at(refits.data, res)
-        dfbs[j] = dfb / np.sqrt(np.diag(at.vb))
-        block = next(b for b in at.cluster_blocks(cluster) if b.cluster == r.unit)
-        rows = block.index
+        rows = r.rows
+        if direct:
+            theta = np.array(list(_components(res).values()))
+            vb_at = coefficient_covariance(full, theta)
+            V = marginal_covariance(full, rows, theta)
+        else:
+            at = call.fit_at(refits.data, res)
+            vb_at = at.vb
+            V = next(b for b in at.cluster_blocks(cluster) if b.cluster == r.unit).V
+        dfbs[j] = dfb / np.sqrt(np.diag(vb_at))
         resid = y[rows] - X[rows] @ res.b
-        S = block.V + X[rows] @ res.vb @ X[rows].T
+        S = V + X[rows] @ res.vb @ X[rows].T
         x2[j] = resid @ np.linalg.solve(S, resid)
     return ClusterInfluence(
         cluster=cluster,

@@ -14,6 +14,7 @@ units.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,6 +182,23 @@ def aliased_columns(X: np.ndarray, names: Sequence[str]) -> list[str]:
     return sorted(out, key=order.__getitem__)
 
 
+def nested_codes(columns: Sequence[pd.Series | np.ndarray]) -> list[np.ndarray]:
+    """Integer codes of the units of nested levels: level ``l`` is the tuple of columns ``0..l``.
+
+    Units are numbered in the sorted order of their tuples (as ``groupby(sort=True).ngroup()``).
+    """
+    out: list[np.ndarray] = []
+    prev = None
+    for col in columns:
+        codes, uniques = pd.factorize(col, sort=True)
+        codes = codes.astype(np.int64)
+        if prev is not None:
+            codes = np.unique(prev * len(uniques) + codes, return_inverse=True)[1]
+        out.append(codes.reshape(-1))
+        prev = out[-1]
+    return out
+
+
 def build_design(
     data: pd.DataFrame,
     yi: str = "yi",
@@ -217,7 +235,7 @@ def build_design(
             raise ModelError(f"column {col!r} must be numeric, has dtype {data[col].dtype}")
 
     used = list(dict.fromkeys([yi, vi, *mods, *random]))
-    incomplete = data[used].isna().any(axis=1).to_numpy()
+    incomplete = np.column_stack([data[c].isna().to_numpy() for c in used]).any(axis=1)
     dropped = tuple(data.index[incomplete])
     if dropped:
         logger.warning(
@@ -274,12 +292,8 @@ def build_design(
             f"other columns of {names}; drop or recode the moderator(s)"
         )
 
-    level_codes: list[np.ndarray] = []
-    n_levels: list[int] = []
-    for lev in range(len(random)):
-        codes = df.groupby(random[: lev + 1], sort=True).ngroup().to_numpy()
-        level_codes.append(codes.astype(np.int64))
-        n_levels.append(int(codes.max()) + 1 if k else 0)
+    level_codes = nested_codes([df[col] for col in random])
+    n_levels = [int(codes.max()) + 1 if k else 0 for codes in level_codes]
 
     return Design(
         y=y,
@@ -293,4 +307,31 @@ def build_design(
         n_levels=tuple(n_levels),
         data=df,
         dropped=dropped,
+    )
+
+
+def subset_design(design: Design, keep: np.ndarray) -> Design | None:
+    """The design restricted to the rows ``keep`` (a boolean mask), coded as the full design.
+
+    This is what :func:`build_design` gives on those rows whenever every coefficient stays
+    estimable; ``None`` when one does not (a factor level, or a moderator's variation, found only
+    in the left-out rows), where :func:`build_design` would code the moderators anew or fail.
+    Units of the random levels are renumbered (in the same sorted order).
+    """
+    keep = np.asarray(keep, dtype=bool)
+    X = design.X[keep]
+    if aliased_columns(X, design.coef_names):
+        return None
+    codes = tuple(
+        np.unique(c[keep], return_inverse=True)[1].reshape(-1) for c in design.level_codes
+    )
+    return dataclasses.replace(
+        design,
+        y=design.y[keep],
+        v=design.v[keep],
+        X=X,
+        level_codes=codes,
+        n_levels=tuple(int(c.max()) + 1 if c.size else 0 for c in codes),
+        data=design.data.iloc[np.flatnonzero(keep)],
+        dropped=(),
     )

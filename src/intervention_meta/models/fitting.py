@@ -46,7 +46,7 @@ import pandas as pd
 from scipy import stats
 
 from intervention_meta.models.covariance import check_rho
-from intervention_meta.models.design import INTERCEPT_NAME, Design, build_design
+from intervention_meta.models.design import INTERCEPT_NAME, Design, build_design, subset_design
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.estimators import NON_LIKELIHOOD, estimate_tau2, he_estimate
 from intervention_meta.models.heterogeneity import (
@@ -64,7 +64,12 @@ from intervention_meta.models.likelihood import (
     NotPositiveDefinite,
     build_structure,
 )
-from intervention_meta.models.optimize import Convergence, maximize
+from intervention_meta.models.optimize import (
+    Convergence,
+    maximize,
+    maximize_batch,
+    projected_gradient_norm,
+)
 from intervention_meta.models.results import LevelTest, MetaResult, ModelState
 
 logger = logging.getLogger(__name__)
@@ -421,8 +426,12 @@ def fit_design(
     rho: float | None,
     fixed: np.ndarray,
     control: Control,
+    components: _Components | None = None,
 ) -> MetaResult:
-    """Fit a model to a prepared design (``fit`` without the argument handling)."""
+    """Fit a model to a prepared design (``fit`` without the argument handling).
+
+    ``components``: the variance components if already estimated (by :func:`fit_subsets`).
+    """
     k, p = design.k, design.p
     multilevel = bool(design.random)
     n_free = 0 if method in NO_HETEROGENEITY else int(np.isnan(fixed).sum())
@@ -432,7 +441,9 @@ def fit_design(
     # one likelihood for the multilevel fit, its level tests and the statistics at zero
     lik = MarginalLikelihood(structure, design.y, reml=reml)
     try:
-        comps = estimate_components(design, structure, method, fixed, control, lik=lik)
+        if components is None:
+            components = estimate_components(design, structure, method, fixed, control, lik=lik)
+        comps = components
     except NotPositiveDefinite as err:
         raise ModelError(f"the marginal covariance is not positive definite ({err})") from err
     theta = comps.theta
@@ -578,6 +589,158 @@ def fit_design(
     if design.intercept_only:
         result = dataclasses.replace(result, prediction=result.predict())
     return result
+
+
+def fit_subset(
+    result: MetaResult, keep: np.ndarray, control: Mapping[str, Any] | None = None
+) -> MetaResult | None:
+    """``result``'s model fitted to the rows ``keep`` (boolean mask) of its data.
+
+    The same as ``fit`` on those rows with the arguments that gave ``result`` (method, test,
+    level, rho, fixed variance components) and ``control``, but the coded design is reused
+    instead of being built from the data frame again (refits in sensitivity analyses). ``None``
+    when a coefficient is not estimable on the subset (see
+    :func:`~intervention_meta.models.design.subset_design`): refit with ``fit`` then.
+    """
+    state = result._state
+    design = subset_design(state.design, keep)
+    if design is None:
+        return None
+    ctrl = Control.build(control, bool(design.random))
+    return fit_design(
+        design,
+        method=result.method,
+        test=result.test,
+        level=result.level,
+        rho=result.rho,
+        fixed=state.fixed,
+        control=ctrl,
+    )
+
+
+_BATCH_CELLS = 4_000_000  # rows x members x columns of one batch of subset fits
+
+
+def fit_subsets(
+    result: MetaResult, keeps: np.ndarray, control: Mapping[str, Any] | None = None
+) -> list[MetaResult | None]:
+    """:func:`fit_subset` for several subsets of ``result``'s rows (one per row of ``keeps``).
+
+    For a multilevel (RE)ML model whose blocks have the ragged layout and with starting values
+    given (``control["sigma2_init"]``), the variance components of the subsets are estimated
+    together: the subsets are members of one batched likelihood over the full model's block
+    structure, each with the rows it leaves out removed, and each follows exactly the Fisher
+    scoring iteration of its own fit (:func:`~intervention_meta.models.optimize.maximize_batch`).
+    Subsets the batch does not settle (no convergence, the fallback optimiser, a boundary
+    estimate, a design that fails its checks) are fitted one by one by :func:`fit_subset`. An
+    entry is ``None`` where that gives ``None`` or fails: refit with ``fit`` then.
+    """
+    keeps = np.asarray(keeps, dtype=bool)
+    ctrl = Control.build(control, bool(result.random))
+    state = result._state
+    out: list[MetaResult | None] = [None] * len(keeps)
+    todo = list(range(len(keeps)))
+    if (
+        result.random
+        and result.method in METHODS_MULTILEVEL
+        and state.structure.ragged is not None
+        and ctrl.sigma2_init is not None
+        and ctrl.optimizer == "fisher"
+        and np.isnan(state.fixed).any()
+    ):
+        size = max(1, _BATCH_CELLS // (len(state.design.y) * (state.design.p + 2)))
+        todo = []
+        for lo in range(0, len(keeps), size):
+            idx = np.arange(lo, min(lo + size, len(keeps)))
+            fits = _fit_batch(result, keeps[idx], ctrl)
+            for i, res in zip(idx, fits, strict=True):
+                out[i] = res
+                if res is None:
+                    todo.append(i)
+    for i in todo:
+        try:
+            out[i] = fit_subset(result, keeps[i], control)
+        except ModelError:
+            out[i] = None
+    return out
+
+
+def _fit_batch(result: MetaResult, keeps: np.ndarray, ctrl: Control) -> list[MetaResult | None]:
+    """The subsets' variance components by batched Fisher scoring, then their fits (None where
+    the batch does not settle them; see :func:`fit_subsets`)."""
+    state = result._state
+    design, free = state.design, np.isnan(state.fixed)
+    lik = MarginalLikelihood(state.structure, design.y, reml=result.method == "REML", keep=keeps)
+    start = np.where(free, _start_values(design, lik, ctrl, free), state.fixed)
+    est = maximize_batch(
+        lik,
+        np.tile(start, (len(keeps), 1)),
+        free,
+        threshold=ctrl.threshold,
+        maxiter=int(ctrl.maxiter),
+        ll0check=ctrl.ll0check,
+        optimizer=ctrl.optimizer,
+        boundary=ctrl.boundary,
+    )
+    settled = est.converged & ~est.fallback_used
+    with np.errstate(invalid="ignore"):
+        settled &= np.max(np.where(free, est.theta, 0.0), axis=1) > ctrl.threshold
+    at = lik.evaluate_batch(np.nan_to_num(est.theta), order=1)
+    reason = f"change in variance components <= {ctrl.threshold:g}"
+    out: list[MetaResult | None] = []
+    for i, keep in enumerate(keeps):
+        sub = subset_design(design, keep) if settled[i] else None
+        if sub is None:
+            out.append(None)
+            continue
+        theta = est.theta[i].copy()
+        gnorm = projected_gradient_norm(at.grad[i], theta, free)
+        conv = Convergence(True, "fisher-scoring", int(est.iterations[i]), gnorm, False, reason)
+        comps = _Components(theta, free, None, conv, evaluation=at.member(i))
+        try:
+            _check_sizes(sub, int(free.sum()))
+            res = fit_design(
+                sub,
+                method=result.method,
+                test=result.test,
+                level=result.level,
+                rho=result.rho,
+                fixed=state.fixed,
+                control=ctrl,
+                components=comps,
+            )
+        except ModelError:
+            res = None
+        out.append(res)
+    return out
+
+
+def coefficient_covariance(result: MetaResult, theta: np.ndarray) -> np.ndarray:
+    """:math:`(X^\\top M^{-1} X)^{-1}` of ``result``'s model at variance components ``theta``.
+
+    ``theta`` in level order (``[tau2]`` for the one-level model). This is the ``vb`` of the
+    model refitted with its variance components fixed at ``theta`` (z or t tests).
+    """
+    state = result._state
+    lik = MarginalLikelihood(state.structure, state.design.y, reml=False)
+    return lik.evaluate(np.asarray(theta, dtype=float)).vb
+
+
+def marginal_covariance(result: MetaResult, rows: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Marginal covariance :math:`S + \\sum_l \\theta_l Z_l Z_l^\\top` of ``result``'s rows
+    ``rows`` (positions) at variance components ``theta`` (level order)."""
+    design = result._state.design
+    rows = np.asarray(rows)
+    codes = design.level_codes or (np.arange(design.k),)
+    v = design.v[rows]
+    same = [c[rows][:, None] == c[rows][None, :] for c in codes]
+    M = np.diag(v)
+    if result.rho:
+        sd = np.sqrt(v)
+        M = np.where(same[0] & ~np.eye(len(rows), dtype=bool), result.rho * np.outer(sd, sd), M)
+    for t, d in zip(np.asarray(theta, dtype=float), same, strict=True):
+        M = M + t * d
+    return M
 
 
 def _level_test(

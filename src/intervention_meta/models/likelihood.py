@@ -332,18 +332,29 @@ class _DiagPlusOnesInverse:
     formed.
     """
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, layout: BlockGroup | RaggedBlocks) -> None:
+    def __init__(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        layout: BlockGroup | RaggedBlocks,
+        keep: np.ndarray | None = None,
+    ) -> None:
         n = a.shape[0]
         self.ok = np.all(a.reshape(n, -1) > 0, axis=1) & np.all(b.reshape(n, -1) >= 0, axis=1)
         a = np.where(a > 0, a, 1.0)
         self.layout = layout
         self.ainv = 1.0 / a
+        loga = np.log(a)
+        if keep is not None:  # removed rows: 1/a = 0, no share of the determinant
+            self.ainv = np.where(keep, self.ainv, 0.0)
+            loga = np.where(keep, loga, 0.0)
         self.t = layout.blocksum(self.ainv)
         d = 1.0 + b * self.t
         self.gamma = b / d
-        self.logdet = layout.blocksum(np.log(a)) + np.log(d)
+        self.logdet = layout.blocksum(loga) + np.log(d)
         self.w = np.sqrt(self.ainv)
-        self.kt = (1.0 - 1.0 / np.sqrt(d)) / self.t  # kappa / t
+        # kappa / t (0 for a block with every row removed)
+        self.kt = (1.0 - 1.0 / np.sqrt(d)) / np.where(self.t > 0, self.t, 1.0)
 
     def _rank_one(self, coef: np.ndarray, u: np.ndarray, V: np.ndarray) -> np.ndarray:
         """:math:`c_j\\,u\\,(u^\\top V)` per block, rows of V being the block's rows."""
@@ -379,9 +390,12 @@ class _DiagPlusOnesInverse:
 
 
 def _inverse(
-    g: BlockGroup | RaggedBlocks, theta: np.ndarray
+    g: BlockGroup | RaggedBlocks, theta: np.ndarray, keep: np.ndarray | None = None
 ) -> _DenseInverse | _DiagPlusOnesInverse:
-    """The inverse marginal covariance of a block group at (Bc, L) variance components."""
+    """The inverse marginal covariance of a block group at (Bc, L) variance components.
+
+    ``keep``: (Bc, rows) the rows of each member (the others removed), diagonal-plus-ones only.
+    """
     kinds = g.kinds or tuple(_kind(d) for d in g.D)
     if g.diagonal and all(k in ("ones", "identity") for k in kinds):
         ident = np.array([k == "identity" for k in kinds], dtype=float)
@@ -389,7 +403,7 @@ def _inverse(
         sdiag = g.sdiag
         a = sdiag[None] + (theta @ ident).reshape(-1, *(1,) * sdiag.ndim)
         b = np.broadcast_to((theta @ ones)[:, None], (theta.shape[0], g.n_blocks))
-        return _DiagPlusOnesInverse(a, b, g)
+        return _DiagPlusOnesInverse(a, b, g, keep)
     M = g.S[None] + (theta @ g.D.reshape(len(g.D), -1)).reshape(theta.shape[0], *g.S.shape)
     return _DenseInverse(M)
 
@@ -703,6 +717,10 @@ class MarginalLikelihood:
     reml : whether the criterion is the restricted likelihood
     X : optional (B, k, p) model matrices, one per batch member (e.g. with permuted rows), in place
         of the structure's own; all members share the sampling covariance and the grouping
+    keep : optional (B, k) boolean rows of each batch member (e.g. all but one study's, for
+        leave-one-out refits): a member is the model of its rows only. The left-out rows get zero
+        weight (:math:`1/a_i = 0` in the blocks' inverses), which removes them exactly; needs the
+        ragged layout.
 
     The batch size is the larger of the numbers of responses and model matrices (1 by default);
     :meth:`evaluate` is for a single model, :meth:`evaluate_batch` evaluates all members (or a
@@ -716,6 +734,7 @@ class MarginalLikelihood:
         *,
         reml: bool,
         X: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
     ) -> None:
         self.structure = structure
         self.reml = bool(reml)
@@ -723,6 +742,15 @@ class MarginalLikelihood:
         y2 = y[None, :] if y.ndim == 1 else y
         parts = structure.parts
         self.y_blocks = [y2[:, g.index] for g in parts]
+        self.keep_blocks: list[np.ndarray | None] = [None] * len(parts)
+        self.n_rows = np.array([structure.k])
+        if keep is not None:
+            if structure.ragged is None:
+                raise ValueError("row subsets (keep) need the ragged layout")
+            keep = np.asarray(keep, dtype=bool)
+            self.keep_blocks = [keep[:, g.index] for g in parts]
+            self.n_rows = keep.sum(axis=1)
+            X = (structure.X if X is None else np.asarray(X, dtype=float)) * keep[..., None]
         if X is None:
             self.X_blocks = [g.X[None] for g in parts]
             xtx = (structure.X.T @ structure.X)[None]
@@ -752,6 +780,8 @@ class MarginalLikelihood:
         out.reml = self.reml
         out.y_blocks = [yb[i : i + 1] if yb.shape[0] > 1 else yb for yb in self.y_blocks]
         out.X_blocks = [xb[i : i + 1] if xb.shape[0] > 1 else xb for xb in self.X_blocks]
+        out.keep_blocks = [kb if kb is None else kb[i : i + 1] for kb in self.keep_blocks]
+        out.n_rows = self.n_rows[i : i + 1] if self.n_rows.shape[0] > 1 else self.n_rows
         ld = np.atleast_1d(self.logdet_xtx)
         out.logdet_xtx = ld[i : i + 1] if ld.shape[0] > 1 else ld
         out.batch = 1
@@ -809,11 +839,15 @@ class MarginalLikelihood:
         logdet = np.zeros(B)
         whitened = []
         # members at the same variance components share their marginal covariance: factor it once
-        th_c = theta[:1] if B > 1 and np.all(theta == theta[0]) else theta
+        # (unless they differ in their rows)
+        same = B > 1 and np.all(theta == theta[0]) and self.keep_blocks[0] is None
+        th_c = theta[:1] if same else theta
         # whitening: F_j with F_j'F_j = W_j = M_j^-1; Xt_j = F_j X_j, yt_j = F_j y_j
-        for g, yb, xb in zip(st.parts, self.y_blocks, self.X_blocks, strict=True):
+        for g, yb, xb, kb in zip(
+            st.parts, self.y_blocks, self.X_blocks, self.keep_blocks, strict=True
+        ):
             yb, xb = pick(yb), pick(xb)
-            inv = _inverse(g, th_c)
+            inv = _inverse(g, th_c, None if kb is None else pick(kb))
             ok &= inv.ok
             logdet += inv.logdet.sum(axis=1)
             xt = inv.whiten(xb)
@@ -865,7 +899,7 @@ class MarginalLikelihood:
                         if self.reml:
                             N[:, a, b] += terms.N(a, b)
 
-        k = st.k
+        k = pick(self.n_rows)
         ll_ml = -0.5 * (k * LOG_2PI + logdet + rss)
         ll_reml = -0.5 * (
             (k - p) * LOG_2PI - pick(np.atleast_1d(self.logdet_xtx)) + logdet + logdet_xwx + rss

@@ -389,6 +389,19 @@ class _DiagPlusOnesInverse:
         return a2 - 2.0 * self.gamma * a3 + np.square(self.gamma * a2)
 
 
+@functools.cache
+def _kind_weights(kinds: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Indicators of the levels that add to the diagonal (identity) and to the constant (ones)."""
+    ident = np.array([k == "identity" for k in kinds], dtype=float)
+    return ident, 1.0 - ident
+
+
+@functools.cache
+def _upper(L: int) -> np.ndarray:
+    """(L, L) mask of the pairs above the diagonal."""
+    return np.triu(np.ones((L, L), dtype=bool), 1)
+
+
 def _inverse(
     g: BlockGroup | RaggedBlocks, theta: np.ndarray, keep: np.ndarray | None = None
 ) -> _DenseInverse | _DiagPlusOnesInverse:
@@ -398,8 +411,7 @@ def _inverse(
     """
     kinds = g.kinds or tuple(_kind(d) for d in g.D)
     if g.diagonal and all(k in ("ones", "identity") for k in kinds):
-        ident = np.array([k == "identity" for k in kinds], dtype=float)
-        ones = 1.0 - ident
+        ident, ones = _kind_weights(kinds)
         sdiag = g.sdiag
         a = sdiag[None] + (theta @ ident).reshape(-1, *(1,) * sdiag.ndim)
         b = np.broadcast_to((theta @ ones)[:, None], (theta.shape[0], g.n_blocks))
@@ -912,20 +924,22 @@ class MarginalLikelihood:
             grad = 0.5 * (q - tr_q)
         obs_info = None
         if order >= 2:
-            info = np.zeros((B, L, L))
-            obs_info = np.zeros((B, L, L))
-            for a in range(L):
-                for b in range(a, L):
-                    # u_a' P u_b = u_a' W u_b - (X'W u_a)' H (X'W u_b)
-                    uPu = uWu[:, a, b] - np.einsum("bp,bpq,bq->b", XWu[:, a], H, XWu[:, b])
-                    val = T[:, a, b]
-                    if self.reml:
-                        HN = np.einsum("bpq,bqp->b", H, N[:, a, b])
-                        HMa = H @ Ml[:, a]
-                        HMb = H @ Ml[:, b]
-                        val = val - 2.0 * HN + np.einsum("bpq,bqp->b", HMa, HMb)
-                    info[:, a, b] = info[:, b, a] = 0.5 * val
-                    obs_info[:, a, b] = obs_info[:, b, a] = uPu - 0.5 * val
+            # T, N and uWu hold the pairs a <= b: mirror them
+            upper = _upper(L)
+            T = np.where(upper, T, np.swapaxes(T, 1, 2))
+            uWu = np.where(upper, uWu, np.swapaxes(uWu, 1, 2))
+            val = T
+            if self.reml:
+                N = np.where(upper[..., None, None], N, np.swapaxes(N, 1, 2))
+                HM = H[:, None] @ Ml
+                val = (
+                    T
+                    - 2.0 * np.einsum("bpq,blmqp->blm", H, N)
+                    + np.einsum("blpq,bmqp->blm", HM, HM)
+                )
+            info = 0.5 * val
+            # u_a' P u_b = u_a' W u_b - (X'W u_a)' H (X'W u_b)
+            obs_info = uWu - np.einsum("blp,bpq,bmq->blm", XWu, H, XWu) - info
         return BatchEvaluation(
             theta=theta.copy(),
             loglik=ll_reml if self.reml else ll_ml,

@@ -36,6 +36,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_engine.py
 
 clean-results:
 	find results -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

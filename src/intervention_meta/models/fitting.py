@@ -137,6 +137,17 @@ class Control:
             raise ModelError("control['threshold'] must be > 0 and control['maxiter'] >= 1")
         return out
 
+    @property
+    def solver(self) -> dict[str, Any]:
+        """The settings of :func:`~intervention_meta.models.optimize.maximize` (and ``_batch``)."""
+        return {
+            "threshold": self.threshold,
+            "maxiter": int(self.maxiter),
+            "ll0check": self.ll0check,
+            "optimizer": self.optimizer,
+            "boundary": self.boundary,
+        }
+
 
 @dataclass(frozen=True)
 class _Components:
@@ -238,16 +249,7 @@ def estimate_components(
     if start is None:
         start = _start_values(design, lik, control, free)
     start = np.where(free, start, fixed)
-    ev, conv = maximize(
-        lik,
-        start,
-        free,
-        threshold=control.threshold,
-        maxiter=int(control.maxiter),
-        ll0check=control.ll0check,
-        optimizer=control.optimizer,
-        boundary=control.boundary,
-    )
+    ev, conv = maximize(lik, start, free, **control.solver)
     se = None
     if one_level:
         info = lik.evaluate(ev.theta, order=2).info
@@ -602,19 +604,25 @@ def fit_subset(
     when a coefficient is not estimable on the subset (see
     :func:`~intervention_meta.models.design.subset_design`): refit with ``fit`` then.
     """
-    state = result._state
-    design = subset_design(state.design, keep)
+    design = subset_design(result._state.design, keep)
     if design is None:
         return None
-    ctrl = Control.build(control, bool(design.random))
+    return _fit_as(result, design, Control.build(control, bool(design.random)))
+
+
+def _fit_as(
+    result: MetaResult, design: Design, control: Control, components: _Components | None = None
+) -> MetaResult:
+    """``design`` fitted with the settings of ``result`` (method, test, level, rho, fixed)."""
     return fit_design(
         design,
         method=result.method,
         test=result.test,
         level=result.level,
         rho=result.rho,
-        fixed=state.fixed,
-        control=ctrl,
+        fixed=result._state.fixed,
+        control=control,
+        components=components,
     )
 
 
@@ -672,16 +680,7 @@ def _fit_batch(result: MetaResult, keeps: np.ndarray, ctrl: Control) -> list[Met
     design, free = state.design, np.isnan(state.fixed)
     lik = MarginalLikelihood(state.structure, design.y, reml=result.method == "REML", keep=keeps)
     start = np.where(free, _start_values(design, lik, ctrl, free), state.fixed)
-    est = maximize_batch(
-        lik,
-        np.tile(start, (len(keeps), 1)),
-        free,
-        threshold=ctrl.threshold,
-        maxiter=int(ctrl.maxiter),
-        ll0check=ctrl.ll0check,
-        optimizer=ctrl.optimizer,
-        boundary=ctrl.boundary,
-    )
+    est = maximize_batch(lik, np.tile(start, (len(keeps), 1)), free, **ctrl.solver)
     settled = est.converged & ~est.fallback_used
     with np.errstate(invalid="ignore"):
         settled &= np.max(np.where(free, est.theta, 0.0), axis=1) > ctrl.threshold
@@ -699,16 +698,7 @@ def _fit_batch(result: MetaResult, keeps: np.ndarray, ctrl: Control) -> list[Met
         comps = _Components(theta, free, None, conv, evaluation=at.member(i))
         try:
             _check_sizes(sub, int(free.sum()))
-            res = fit_design(
-                sub,
-                method=result.method,
-                test=result.test,
-                level=result.level,
-                rho=result.rho,
-                fixed=state.fixed,
-                control=ctrl,
-                components=comps,
-            )
+            res = _fit_as(result, sub, ctrl, comps)
         except ModelError:
             res = None
         out.append(res)

@@ -32,12 +32,16 @@ import pandas as pd
 import pytest
 from pipeline_helpers import copy_project, run_snakemake
 
-from intervention_meta.analyses.analysis_model import ModelSpec, fit_model, load_analysis_data
+from intervention_meta.analyses.analysis_model import (
+    ModelSpec,
+    fit_model,
+    load_analysis_data,
+    model_call,
+)
 from intervention_meta.analyses.sensitivity import (
     TABLES,
     compare_estimators,
     leave_one_out,
-    model_call,
     remove_outliers,
     run_sensitivity,
     sensitivity_analysis,

@@ -127,15 +127,14 @@ class ModelCall:
         start: Mapping[str, float] | None = None,
         sigma2_fixed: Mapping[str, float] | None = None,
         tau2_fixed: float | None = None,
-        extras: bool = False,
     ) -> MetaResult:
         """Fit the model to ``data``.
 
-        ``start``: starting values of the variance components (multilevel models); ``extras``:
-        also the likelihood-ratio tests of the levels and the Q-profile interval (not needed by
-        refits).
+        ``start``: starting values of the variance components (multilevel models);
+        ``sigma2_fixed`` / ``tau2_fixed``: fixed variance components (see
+        :func:`intervention_meta.models.fit`).
         """
-        control: dict[str, Any] = {} if extras else {"level_tests": False, "confint": False}
+        control: dict[str, Any] = {}
         if start is not None and self.multilevel:
             control["sigma2_init"] = dict(start)
         if self.threshold is not None:

@@ -50,6 +50,7 @@ from intervention_meta.models.design import INTERCEPT_NAME, Design, build_design
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.estimators import NON_LIKELIHOOD, estimate_tau2, he_estimate
 from intervention_meta.models.heterogeneity import (
+    QProfileCI,
     i2_h2,
     q_profile_ci,
     typical_variance,
@@ -477,7 +478,6 @@ def fit_design(
 
     vt = typical_variance(design.v, design.X)
     i2 = h2 = None
-    confint = None
     weights_pct = None
     variance_dist = None
     if multilevel:
@@ -486,39 +486,6 @@ def fit_design(
         i2, h2 = i2_h2(tau2, qe, k, p, vt, fixed=method in NO_HETEROGENEITY)
         w = 1.0 / (design.v + tau2)
         weights_pct = 100.0 * w / w.sum()
-        if control.confint and n_free == 1:
-            confint = q_profile_ci(
-                design.y,
-                design.v,
-                design.X,
-                tau2=tau2,
-                i2=i2,
-                h2=h2,
-                vt=vt,
-                level=level,
-                tau2_max=control.tau2_max,
-            )
-
-    r2 = None
-    if design.intercept and p > 1:
-        if method in NO_HETEROGENEITY:
-            r2 = None if multilevel else _weighted_adj_r2(design.y, design.v, design.X)
-        elif n_free > 0:
-            d0 = _intercept_only(design)
-            s0 = build_structure(d0.X, d0.v, d0.level_codes, rho)
-            c0 = estimate_components(d0, s0, method, fixed, control)
-            tot0, tot = float(np.sum(c0.theta)), float(np.sum(theta))
-            r2 = 0.0 if tot0 == 0 else max(0.0, 100.0 * (tot0 - tot) / tot0)
-
-    level_tests: tuple[LevelTest, ...] = ()
-    if multilevel and control.level_tests and method in METHODS_MULTILEVEL:
-        level_tests = tuple(
-            _level_test(
-                design, structure, method, fixed, control, theta, l, ll_sat, fs[fs_type], parms, lik
-            )
-            for l in range(len(theta))
-            if np.isnan(fixed[l])
-        )
 
     result = MetaResult(
         k=k,
@@ -562,22 +529,105 @@ def fit_design(
         I2=i2,
         H2=h2,
         vt=None if multilevel else vt,
-        R2=r2,
-        confint=confint,
         prediction=None,
         variance_distribution=variance_dist,
-        level_tests=level_tests,
         weights_pct=weights_pct,
         n_dropped=len(design.dropped),
         dropped_rows=design.dropped,
         convergence=comps.convergence,
         _state=ModelState(
-            design=design, structure=structure, theta=theta, fixed=fixed, control=control
+            design=design,
+            structure=structure,
+            theta=theta,
+            fixed=fixed,
+            control=control,
+            ll_sat=ll_sat,
+            likelihood=lik,
         ),
     )
     if design.intercept_only:
         result = dataclasses.replace(result, prediction=result.predict())
     return result
+
+
+# ------------------------------------------------------------------ extras, computed on request
+def _n_free(result: MetaResult) -> int:
+    """Number of estimated variance components of a fit."""
+    if result.method in NO_HETEROGENEITY:
+        return 0
+    return int(np.isnan(result._state.fixed).sum())
+
+
+def q_profile(result: MetaResult) -> QProfileCI | None:
+    """Q-profile CI of tau^2 (and I^2, H^2) of a one-level random-effects fit, else None.
+
+    :attr:`MetaResult.confint` calls this on first access (metafor ``confint(rma)``; Viechtbauer
+    2007); None for multilevel models, fixed tau^2, or ``control={"confint": False}``.
+    """
+    state = result._state
+    if result.multilevel or not state.control.confint or _n_free(result) != 1:
+        return None
+    design = state.design
+    return q_profile_ci(
+        design.y,
+        design.v,
+        design.X,
+        tau2=result.tau2,
+        i2=result.I2,
+        h2=result.H2,
+        vt=result.vt,
+        level=result.level,
+        tau2_max=state.control.tau2_max,
+    )
+
+
+def pseudo_r2(result: MetaResult) -> float | None:
+    """Pseudo-R^2 of a moderator model (see the module docstring), else None.
+
+    :attr:`MetaResult.R2` calls this on first access; it refits the intercept-only model by the
+    same method (none for an intercept-only model or a model without an intercept).
+    """
+    state = result._state
+    design = state.design
+    if not (design.intercept and result.p > 1):
+        return None
+    if result.method in NO_HETEROGENEITY:
+        return None if result.multilevel else _weighted_adj_r2(design.y, design.v, design.X)
+    if _n_free(result) == 0:
+        return None
+    d0 = _intercept_only(design)
+    s0 = build_structure(d0.X, d0.v, d0.level_codes, result.rho)
+    c0 = estimate_components(d0, s0, result.method, state.fixed, state.control)
+    tot0, tot = float(np.sum(c0.theta)), float(np.sum(state.theta))
+    return 0.0 if tot0 == 0 else max(0.0, 100.0 * (tot0 - tot) / tot0)
+
+
+def level_tests(result: MetaResult) -> tuple[LevelTest, ...]:
+    """Likelihood-ratio test of each estimated random level of a multilevel fit (anova.rma).
+
+    :attr:`MetaResult.level_tests` calls this on first access; empty for one-level models and
+    with ``control={"level_tests": False}``.
+    """
+    state = result._state
+    if not (result.multilevel and state.control.level_tests):
+        return ()
+    return tuple(
+        _level_test(
+            state.design,
+            state.structure,
+            result.method,
+            state.fixed,
+            state.control,
+            state.theta,
+            lev,
+            state.ll_sat,
+            result.fit_stats[result.fit_stats_type],
+            result.parms,
+            state.likelihood,
+        )
+        for lev in range(len(state.theta))
+        if np.isnan(state.fixed[lev])
+    )
 
 
 def _level_test(

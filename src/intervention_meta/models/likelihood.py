@@ -123,10 +123,6 @@ class BlockStructure:
     p: int
     n_components: int
 
-    def stack(self, values: np.ndarray) -> list[np.ndarray]:
-        """A (k,) row vector as one (n_blocks, n) array per group."""
-        return [values[g.index] for g in self.groups]
-
     def marginal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
         """(n_blocks, n, n) marginal covariance per group at variance components ``theta``."""
         out = []

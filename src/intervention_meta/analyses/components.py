@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -661,14 +661,7 @@ def analyse_components(
                 f"positive rule blup uses the three-level model (models.structure is "
                 f"{spec.structure})"
             )
-        ml = ModelSpec(
-            structure="three_level",
-            method=spec.method,
-            test=spec.test,
-            level=spec.level,
-            robust=spec.robust,
-        )
-        res = fit_model(ad, ml)
+        res = fit_model(ad, replace(spec, structure="three_level"))
         flags.check_fit(res, "three-level model for the study BLUPs")
         effects = study_blup_effects(res, spec.level)
     positive = dict(zip(effects.study, effects.positive.tolist(), strict=True))

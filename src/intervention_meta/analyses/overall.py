@@ -444,13 +444,6 @@ def _study_counts(ad: AnalysisData) -> pd.Series:
     return ad.data.groupby(ad.study, observed=True, sort=False).size()
 
 
-def _fit_structure(ad: AnalysisData, spec: ModelSpec, fixed: Mapping[str, float]) -> MetaResult:
-    kwargs: dict[str, Any] = {}
-    if spec.structure == "three_level" and fixed:
-        kwargs["sigma2_fixed"] = dict(fixed)
-    return fit_model(ad, spec, **kwargs)
-
-
 def _robust(model: MetaResult, ad: AnalysisData, flags: Flags, what: str) -> dict | None:
     if ad.n_studies < 2:
         flags.add(f"{what}: CR2 cluster-robust result not computed: it needs at least 2 studies")
@@ -543,7 +536,8 @@ def overall_analysis(
         s = dataclasses.replace(spec, structure=structure)
         label = f"{what}, {_STRUCTURE_NAMES[structure].lower()}"
         try:
-            fit = _fit_structure(ad, s, fixed)
+            sigma2_fixed = dict(fixed) if structure == "three_level" and fixed else None
+            fit = fit_model(ad, s, sigma2_fixed=sigma2_fixed)
         except ModelError as err:
             if structure == spec.structure:
                 reason = str(err)

@@ -55,4 +55,3 @@ def impute_covariance(v: np.ndarray, rho: float | None) -> np.ndarray:
     S = rho * sd[..., :, None] * sd[..., None, :]
     S[..., eye] = v
     return S
-

@@ -567,18 +567,9 @@ def q_profile(result: MetaResult) -> QProfileCI | None:
     state = result._state
     if result.multilevel or not state.control.confint or _n_free(result) != 1:
         return None
-    design = state.design
-    return q_profile_ci(
-        design.y,
-        design.v,
-        design.X,
-        tau2=result.tau2,
-        i2=result.I2,
-        h2=result.H2,
-        vt=result.vt,
-        level=result.level,
-        tau2_max=state.control.tau2_max,
-    )
+    d, tau2_max = state.design, state.control.tau2_max
+    at = {"tau2": result.tau2, "i2": result.I2, "h2": result.H2, "vt": result.vt}
+    return q_profile_ci(d.y, d.v, d.X, level=result.level, tau2_max=tau2_max, **at)
 
 
 def pseudo_r2(result: MetaResult) -> float | None:
@@ -612,50 +603,30 @@ def level_tests(result: MetaResult) -> tuple[LevelTest, ...]:
     if not (result.multilevel and state.control.level_tests):
         return ()
     return tuple(
-        _level_test(
-            state.design,
-            state.structure,
-            result.method,
-            state.fixed,
-            state.control,
-            state.theta,
-            lev,
-            state.ll_sat,
-            result.fit_stats[result.fit_stats_type],
-            result.parms,
-            state.likelihood,
-        )
-        for lev in range(len(state.theta))
-        if np.isnan(state.fixed[lev])
+        _level_test(result, lev) for lev in range(len(state.theta)) if np.isnan(state.fixed[lev])
     )
 
 
-def _level_test(
-    design: Design,
-    structure: BlockStructure,
-    method: str,
-    fixed: np.ndarray,
-    control: Control,
-    theta: np.ndarray,
-    lev: int,
-    ll_sat: float,
-    fs_full: Mapping[str, float],
-    parms_full: int,
-    lik: MarginalLikelihood | None = None,
-) -> LevelTest:
+def _level_test(result: MetaResult, lev: int) -> LevelTest:
     """LRT of one level: the model refitted with that level's variance fixed at 0 (anova.rma)."""
+    state = result._state
+    design, structure, method, theta = state.design, state.structure, result.method, state.theta
     k, p = design.k, design.p
-    fixed_r = fixed.copy()
+    fixed_r = state.fixed.copy()
     fixed_r[lev] = 0.0
     start = theta.copy()
     start[lev] = 0.0
-    comps = estimate_components(design, structure, method, fixed_r, control, start=start, lik=lik)
-    reml = method == "REML"
+    comps = estimate_components(
+        design, structure, method, fixed_r, state.control, start=start, lik=state.likelihood
+    )
     ev = comps.evaluation
     if ev is None:
-        ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(comps.theta)
+        ev = MarginalLikelihood(structure, design.y, reml=method == "REML").evaluate(comps.theta)
     parms_r = p + int(np.isnan(fixed_r).sum())
-    fs_r = _fit_stats(ev.loglik_ml, ev.loglik_reml, ll_sat, k, p, parms_r)["REML" if reml else "ML"]
+    kind = result.fit_stats_type  # "REML" for REML fits, else "ML"
+    fs_r = _fit_stats(ev.loglik_ml, ev.loglik_reml, state.ll_sat, k, p, parms_r)[kind]
+    fs_full = result.fit_stats[kind]
+    parms_full = result.parms
     lrt = max(0.0, fs_r["deviance"] - fs_full["deviance"])
     df = parms_full - parms_r
     pval = float(stats.chi2.sf(lrt, df))

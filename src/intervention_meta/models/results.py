@@ -290,11 +290,16 @@ class MetaResult:
         """Cluster-robust coefficient table (Satterthwaite df) with ``wald(constraints)`` (HTZ).
 
         See :func:`intervention_meta.models.robust.robust_result`; with ``rho`` in the fit this is
-        the CHE working model with CR2 inference (Pustejovsky & Tipton 2022).
+        the CHE working model with CR2 inference (Pustejovsky & Tipton 2022). Computed once per
+        ``(cluster, type, level)`` and then kept with the result.
         """
         from intervention_meta.models.robust import robust_result
 
-        return robust_result(self, cluster=cluster, type=type, level=level)
+        kept = self.__dict__.setdefault("_robust", {})
+        key = (cluster, type, level)
+        if key not in kept:
+            kept[key] = robust_result(self, cluster=cluster, type=type, level=level)
+        return kept[key]
 
     def cluster_blocks(self, cluster: str | None = None) -> list[ClusterBlock]:
         """Per-cluster rows, X, y and fitted marginal covariance, for robust (CR2) variance.

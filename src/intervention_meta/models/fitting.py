@@ -133,6 +133,17 @@ class Control:
             raise ModelError("control['threshold'] must be > 0 and control['maxiter'] >= 1")
         return out
 
+    @property
+    def optimizer_settings(self) -> dict[str, Any]:
+        """The keyword arguments of the optimisers (:mod:`~intervention_meta.models.optimize`)."""
+        return {
+            "threshold": self.threshold,
+            "maxiter": int(self.maxiter),
+            "ll0check": self.ll0check,
+            "optimizer": self.optimizer,
+            "boundary": self.boundary,
+        }
+
 
 @dataclass(frozen=True)
 class _Components:
@@ -234,16 +245,7 @@ def estimate_components(
     if start is None:
         start = _start_values(design, lik, control, free)
     start = np.where(free, start, fixed)
-    ev, conv = maximize(
-        lik,
-        start,
-        free,
-        threshold=control.threshold,
-        maxiter=int(control.maxiter),
-        ll0check=control.ll0check,
-        optimizer=control.optimizer,
-        boundary=control.boundary,
-    )
+    ev, conv = maximize(lik, start, free, **control.optimizer_settings)
     se = None
     if one_level:
         info = lik.evaluate(ev.theta, order=2).info

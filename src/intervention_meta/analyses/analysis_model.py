@@ -169,6 +169,8 @@ def model_call(
     """
     random = tuple(ad.random) if spec.structure == "three_level" else ()
     return ModelCall(
+        yi=YI,
+        vi=VI,
         mods=tuple(mods or ()),
         random=random,
         method="FE" if spec.structure == "fixed_effect" else spec.method,

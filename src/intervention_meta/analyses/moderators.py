@@ -87,6 +87,7 @@ from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.models import MetaResult, ModelError, RobustResult
 
 log = logging.getLogger(__name__)
+
 __all__ = [
     "CoefficientRow",
     "ModeratorAnalyses",

@@ -90,6 +90,8 @@ class ModelCall:
     (``rma.mv(random = ~ 1 | study/es)``); ``rho`` the CHE working model's within-study
     correlation of sampling errors; ``threshold`` the convergence threshold of the variance
     components (None: the engine's default, see :class:`intervention_meta.models.Control`).
+    The analysis model of a step is the call that
+    :func:`intervention_meta.analyses.analysis_model.model_call` builds from the config.
     """
 
     yi: str = "yi"

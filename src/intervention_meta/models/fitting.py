@@ -544,7 +544,6 @@ def fit_design(
             fixed=fixed,
             control=control,
             ll_sat=ll_sat,
-            likelihood=lik,
         ),
     )
     if design.intercept_only:
@@ -604,12 +603,12 @@ def level_tests(result: MetaResult) -> tuple[LevelTest, ...]:
     state = result._state
     if not (result.multilevel and state.control.level_tests):
         return ()
-    return tuple(
-        _level_test(result, lev) for lev in range(len(state.theta)) if np.isnan(state.fixed[lev])
-    )
+    lik = MarginalLikelihood(state.structure, state.design.y, reml=result.method == "REML")
+    free = np.flatnonzero(np.isnan(state.fixed))
+    return tuple(_level_test(result, int(lev), lik) for lev in free)
 
 
-def _level_test(result: MetaResult, lev: int) -> LevelTest:
+def _level_test(result: MetaResult, lev: int, lik: MarginalLikelihood) -> LevelTest:
     """LRT of one level: the model refitted with that level's variance fixed at 0 (anova.rma)."""
     state = result._state
     design, structure, method, theta = state.design, state.structure, result.method, state.theta
@@ -618,12 +617,8 @@ def _level_test(result: MetaResult, lev: int) -> LevelTest:
     fixed_r[lev] = 0.0
     start = theta.copy()
     start[lev] = 0.0
-    comps = estimate_components(
-        design, structure, method, fixed_r, state.control, start=start, lik=state.likelihood
-    )
-    ev = comps.evaluation
-    if ev is None:
-        ev = MarginalLikelihood(structure, design.y, reml=method == "REML").evaluate(comps.theta)
+    comps = estimate_components(design, structure, method, fixed_r, state.control, start, lik)
+    ev = comps.evaluation if comps.evaluation is not None else lik.evaluate(comps.theta)
     parms_r = p + int(np.isnan(fixed_r).sum())
     kind = result.fit_stats_type  # "REML" for REML fits, else "ML"
     fs_r = _fit_stats(ev.loglik_ml, ev.loglik_reml, state.ll_sat, k, p, parms_r)[kind]

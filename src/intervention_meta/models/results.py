@@ -89,8 +89,8 @@ class ModelState:
 
     ``fixed`` holds the fixed variance components (NaN = estimated) and ``control`` the estimation
     settings of the fit, so that profile likelihoods, permutation tests and comparisons refit the
-    model exactly as it was fitted; ``ll_sat`` (saturated log-likelihood) and ``likelihood`` (the
-    fit's marginal likelihood) serve the extras computed on request (level tests).
+    model exactly as it was fitted; ``ll_sat`` (the saturated log-likelihood) serves the level
+    tests, computed on request.
     """
 
     design: Design
@@ -99,7 +99,6 @@ class ModelState:
     fixed: np.ndarray | None = None
     control: Any = None
     ll_sat: float | None = None
-    likelihood: Any = None
 
 
 #: the results computed on request, with the field each follows in ``to_dict``

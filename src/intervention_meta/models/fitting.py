@@ -7,7 +7,9 @@ likelihood, :mod:`.optimize`; or, for the one-level model, one of metafor's othe
 :mod:`.estimators`), then the GLS step at those components
 :math:`\\hat\\beta = (X^\\top M^{-1}X)^{-1}X^\\top M^{-1}y`, :math:`\\mathrm{Var}(\\hat\\beta) =
 (X^\\top M^{-1}X)^{-1}`, tests (:mod:`.inference`), heterogeneity (:mod:`.heterogeneity`), fit
-statistics, pseudo-R^2, prediction and likelihood-ratio tests of the random levels.
+statistics and prediction. What needs further fits is computed when first read from the result:
+pseudo-R^2 (:func:`pseudo_r2`), likelihood-ratio tests of the random levels (:func:`level_tests`)
+and the Q-profile CI (:func:`q_profile`).
 
 Fit statistics (metafor's ``fit.stats``), with ``parms`` = p + number of estimated variance
 components and :math:`\\ell_{sat} = -\\frac12(k\\log 2\\pi + \\log|S|)`:
@@ -92,8 +94,10 @@ class Control:
     ll0check : replace a local maximum by 0 if the likelihood is larger there (metafor)
     tau2_init / sigma2_init : starting values (default: HE estimate; rma.mv's data-based values)
     tau2_max : upper end of the PM/PMM search and of the Q-profile search
-    level_tests : compute the likelihood-ratio test of each random level (multilevel models)
-    confint : compute the Q-profile interval (one-level random-effects models)
+    level_tests : ``False``: ``result.level_tests`` stays empty (by default the likelihood-ratio
+        test of each random level is computed when first read)
+    confint : ``False``: ``result.confint`` stays None (by default the Q-profile interval of a
+        one-level random-effects model is computed when first read)
     """
 
     threshold: float

@@ -19,13 +19,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intervention_meta.effect_sizes import conversions as cv
 from intervention_meta.effect_sizes.compute import (
     ES_INPUT_REQUIRES,
     OUTPUT_COLUMNS,
     EffectSizeResult,
     compute_effect_sizes,
 )
-from intervention_meta.effect_sizes import conversions as cv
 
 REF = Path(__file__).parent / "reference"
 CODEBOOK = Path(__file__).parent.parent / "data" / "codebook.yaml"

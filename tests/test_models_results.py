@@ -163,3 +163,28 @@ def test_multilevel_pseudo_r2_is_the_reduction_of_the_summed_components(ml3) -> 
     s0, s1 = sum(null.sigma2.values()), sum(ml3.sigma2.values())
     np.testing.assert_allclose(ml3.R2, max(0.0, 100 * (s0 - s1) / s0), rtol=1e-12)
     assert null.R2 is None
+
+
+def test_extras_are_computed_on_first_access_only() -> None:
+    """Level tests, R2 and the Q-profile CI cost extra fits: none is computed by fit() itself,
+    each is computed once when read, and to_dict() holds the same values (definition)."""
+    res = fit(ASSINK, mods=["deltype"], random=["study", "esid"])
+    assert not {"R2", "confint", "level_tests"} & res.__dict__.keys()
+    tests, r2 = res.level_tests, res.R2
+    assert res.level_tests is tests and [lt.level for lt in tests] == ["study", "esid"]
+    assert r2 is not None and res.confint is None  # the Q-profile CI is for one-level models
+    d = res.to_dict()
+    assert d["R2"] == r2 and [t["level"] for t in d["level_tests"]] == ["study", "esid"]
+    assert list(d).index("R2") == list(d).index("vt") + 1
+    one = fit(BCG, mods=["ablat"], method="REML")
+    assert "confint" not in one.__dict__
+    assert (
+        one.confint is not None
+        and one.to_dict()["confint"]["tau2"] == one.confint.to_dict()["tau2"]
+    )
+
+
+def test_robust_result_is_kept_per_arguments(ml3) -> None:
+    rob = ml3.robust()
+    assert ml3.robust() is rob and ml3.robust(level=0.9) is not rob
+    np.testing.assert_allclose(ml3.robust(type="CR0").b, rob.b, rtol=0)

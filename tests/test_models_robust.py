@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from intervention_meta.models import ModelError, fit
-from intervention_meta.models.cluster_robust import RobustResult
+from intervention_meta.models.robust import RobustResult
 
 REF = Path(__file__).parent / "reference"
 CHE = json.loads((REF / "extra" / "che_cr2_reference.json").read_text())["cases"]

@@ -23,7 +23,7 @@ import pytest
 
 from intervention_meta.models.blocks import ClusterBlock
 from intervention_meta.models.robust import (
-    CoefTest,
+    RobustResult,
     RobustVcov,
     WaldTest,
     coef_test,
@@ -120,19 +120,24 @@ def _shared_model(stem: str, fit_case: str):
     return _model(stem, fit, TERMS[fit_case])
 
 
-def _check_coef_test(ct: CoefTest, ref: dict) -> None:
-    assert list(ct.coef) == ref["coef"]
-    np.testing.assert_allclose(ct.beta, ref["beta"], rtol=RTOL)
+def _check_coef_test(ct: RobustResult, ref: dict) -> None:
+    assert list(ct.coef_names) == ref["coef"]
+    np.testing.assert_allclose(ct.b, ref["beta"], rtol=RTOL)
     np.testing.assert_allclose(ct.se, ref["se"], rtol=RTOL)
-    np.testing.assert_allclose(ct.tstat, ref["tstat"], rtol=RTOL)
-    np.testing.assert_allclose(ct.df_satt, ref["df_satt"], rtol=RTOL)
-    np.testing.assert_allclose(ct.p_satt, ref["p_satt"], rtol=RTOL)
+    np.testing.assert_allclose(ct.tval, ref["tstat"], rtol=RTOL)
+    np.testing.assert_allclose(ct.df, ref["df_satt"], rtol=RTOL)
+    np.testing.assert_allclose(ct.pval, ref["p_satt"], rtol=RTOL)
+    # the steps' JSON carries one coefficient's test under clubSandwich's names
+    for j, name in enumerate(ref["coef"]):
+        row = ct.coef_test(name)
+        for key in ("beta", "se", "tstat", "df_satt", "p_satt"):
+            np.testing.assert_allclose(row[key], ref[key][j], rtol=RTOL)
 
 
-def _check_conf_int(ct: CoefTest, ref: dict) -> None:
-    np.testing.assert_allclose(ct.df_satt, ref["df"], rtol=RTOL)
-    np.testing.assert_allclose(ct.ci_lower, ref["ci_l"], rtol=RTOL)
-    np.testing.assert_allclose(ct.ci_upper, ref["ci_u"], rtol=RTOL)
+def _check_conf_int(ct: RobustResult, ref: dict) -> None:
+    np.testing.assert_allclose(ct.df, ref["df"], rtol=RTOL)
+    np.testing.assert_allclose(ct.ci_lb, ref["ci_l"], rtol=RTOL)
+    np.testing.assert_allclose(ct.ci_ub, ref["ci_u"], rtol=RTOL)
 
 
 def _check_wald(w: WaldTest, ref: dict) -> None:
@@ -270,9 +275,10 @@ def test_htz_wald_of_one_coefficient_is_the_satterthwaite_t_test():
     w = wald_test(rv, beta, [1])
     _check_wald(w, ref)
     ct = coef_test(rv, beta, names)
-    np.testing.assert_allclose(w.df_denom, ct.df_satt[1], rtol=1e-10)
-    np.testing.assert_allclose(w.fstat, ct.tstat[1] ** 2, rtol=1e-10)
-    np.testing.assert_allclose(w.p_val, ct.p_satt[1], rtol=1e-10)
+    np.testing.assert_allclose(w.df_denom, ct.df[1], rtol=1e-10)
+    np.testing.assert_allclose(w.fstat, ct.tval[1] ** 2, rtol=1e-10)
+    np.testing.assert_allclose(w.p_val, ct.pval[1], rtol=1e-10)
+    np.testing.assert_allclose(ct.wald([1]).fstat, w.fstat, rtol=1e-12)
 
 
 def test_one_row_clusters_match_clubsandwich():
@@ -338,7 +344,7 @@ def test_cr2_with_model_as_explicit_target_equals_default():
     rv_t = robust_vcov(blocks, target=[b.V for b in blocks])
     np.testing.assert_allclose(rv_t.vcov, rv.vcov, rtol=1e-10)
     ct, ct_t = coef_test(rv, None), coef_test(rv_t, None)
-    np.testing.assert_allclose(ct_t.df_satt, ct.df_satt, rtol=1e-8)
+    np.testing.assert_allclose(ct_t.df, ct.df, rtol=1e-8)
     w, w_t = wald_test(rv, None, [1, 2]), wald_test(rv_t, None, [1, 2])
     np.testing.assert_allclose(w_t.df_denom, w.df_denom, rtol=1e-8)
 
@@ -350,7 +356,7 @@ def test_results_do_not_depend_on_block_order():
     rv = robust_vcov(blocks)
     rv_p = robust_vcov([blocks[i] for i in perm])
     np.testing.assert_allclose(rv_p.vcov, rv.vcov, rtol=1e-10)
-    np.testing.assert_allclose(coef_test(rv_p, None).df_satt, coef_test(rv, None).df_satt)
+    np.testing.assert_allclose(coef_test(rv_p, None).df, coef_test(rv, None).df)
     assert rv_p.clusters == tuple(blocks[i].cluster for i in perm)
 
 
@@ -366,7 +372,8 @@ def test_result_objects_are_json_able_and_tabular():
     assert rv.to_frame(["a", "b", "c"]).shape == (3, 3)
     frame = ct.to_frame()
     assert list(frame.index) == ["a", "b", "c"]
-    assert list(frame.columns) == [
+    assert list(frame.columns) == ["estimate", "se", "tval", "df", "pval", "ci_lb", "ci_ub"]
+    assert list(ct.coef_test("b")) == [
         "beta", "se", "tstat", "df_satt", "p_satt", "ci_lower", "ci_upper"
     ]  # fmt: skip
     assert w.to_frame().shape == (1, 7)

@@ -19,8 +19,8 @@ import pandas as pd
 
 from intervention_meta.data.cleaning import read_clean
 from intervention_meta.data.codebook import Codebook, load_codebook
-from intervention_meta.models import MetaResult, fit
-from intervention_meta.models.robust import coef_test, robust_vcov, wald_test
+from intervention_meta.methods.influence import ModelCall
+from intervention_meta.models import MetaResult
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,43 @@ class ModelSpec:
         return f"{what}{method}, {self.test} tests, {self.level:.0%} intervals"
 
 
+def model_test(test: str, multilevel: bool) -> str:
+    """The test of a model: Knapp-Hartung becomes ``t`` for a multilevel model.
+
+    The Knapp-Hartung adjustment is defined for one-level models only (metafor offers it for
+    ``rma``, not ``rma.mv``), so a multilevel model of a ``knha`` analysis uses t tests with
+    df = k - p.
+    """
+    return "t" if multilevel and test == "knha" else test
+
+
+def model_call(
+    ad: AnalysisData,
+    spec: ModelSpec,
+    *,
+    mods: Sequence[str] | None = None,
+    intercept: bool = True,
+) -> ModelCall:
+    """The analysis model of ``spec`` on ``ad`` as a :class:`ModelCall` (fit it with ``.fit``).
+
+    Three-level: ``random=[study, es]`` (metafor ``rma.mv(yi, vi, random = ~ 1 | study/es)``);
+    random-effects: the one-level model with ``spec.method`` (``rma``); fixed-effect: method
+    ``FE``. The test is ``spec.test``, with Knapp-Hartung as t for the three-level model
+    (:func:`model_test`).
+    """
+    random = tuple(ad.random) if spec.structure == "three_level" else ()
+    return ModelCall(
+        yi=YI,
+        vi=VI,
+        mods=tuple(mods or ()),
+        random=random,
+        method="FE" if spec.structure == "fixed_effect" else spec.method,
+        test=model_test(spec.test, bool(random)),
+        level=spec.level,
+        intercept=intercept,
+    )
+
+
 def fit_model(
     ad: AnalysisData,
     spec: ModelSpec,
@@ -152,47 +189,13 @@ def fit_model(
     data: pd.DataFrame | None = None,
     **kwargs: Any,
 ) -> MetaResult:
-    """Fit the analysis model of ``spec`` to ``ad`` (or to ``data``, a subset of its rows)."""
-    frame = ad.data if data is None else data
-    if spec.structure == "three_level":
-        random, method, test = ad.random, spec.method, spec.test
-    elif spec.structure == "random_effects":
-        random, method, test = None, spec.method, spec.test
-    else:
-        random, method, test = None, "FE", spec.test
-    if random is not None and test == "knha":
-        test = "t"  # Knapp-Hartung is defined for one-level models only (as in metafor)
-    return fit(
-        frame,
-        YI,
-        VI,
-        mods=list(mods) if mods else None,
-        random=random,
-        method=method,
-        test=test,
-        level=spec.level,
-        intercept=intercept,
-        **kwargs,
-    )
+    """Fit the analysis model of ``spec`` to ``ad`` (or to ``data``, a subset of its rows).
 
-
-def robust_table(
-    result: MetaResult, cluster: str | None = None, level: float | None = None
-) -> pd.DataFrame:
-    """CR2 cluster-robust coefficient table (Satterthwaite df) of a fitted model.
-
-    Clustered by ``cluster`` (default: the model's outermost random level), as clubSandwich's
-    ``coef_test(vcov = "CR2")`` and ``conf_int`` (Pustejovsky & Tipton 2018).
+    :func:`model_call` says how; ``kwargs`` (``sigma2_fixed``, ``tau2_fixed``, ``start``) go to
+    :meth:`ModelCall.fit`.
     """
-    rv = robust_vcov(result.cluster_blocks(cluster), result.b, type="CR2")
-    ct = coef_test(rv, result.b, list(result.coef_names), level=level or result.level)
-    return ct.to_frame()
-
-
-def robust_wald(result: MetaResult, constraints: Sequence[int], cluster: str | None = None) -> dict:
-    """CR2 Wald test with the HTZ small-sample correction (Tipton & Pustejovsky 2015)."""
-    rv = robust_vcov(result.cluster_blocks(cluster), result.b, type="CR2")
-    return wald_test(rv, result.b, list(constraints), test="HTZ").to_dict()
+    call = model_call(ad, spec, mods=mods, intercept=intercept)
+    return call.fit(ad.data if data is None else data, **kwargs)
 
 
 # --------------------------------------------------------------------------- flags

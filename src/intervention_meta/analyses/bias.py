@@ -61,7 +61,7 @@ from intervention_meta.analyses.analysis_model import (
     ModelSpec,
     fit_model,
     load_analysis_data,
-    robust_table,
+    model_call,
 )
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.methods import bias
@@ -511,14 +511,9 @@ def _robust_egger(ad: AnalysisData, spec: ModelSpec) -> dict:
         col = "_" + col
     data = ad.data.copy()
     data[col] = np.sqrt(data["vi"].to_numpy(dtype=float))
-    res = fit_model(
-        ad, spec, mods=[col], data=data, control={"confint": False, "level_tests": False}
-    )
-    table = robust_table(res, cluster=ad.study, level=spec.level)
-    out = {}
-    for name, term in ((res.coef_names[0], "intercept"), (col, "slope")):
-        row = table.loc[name]
-        out[term] = {c: float(row[c]) for c in table.columns}
+    res = fit_model(ad, spec, mods=[col], data=data)
+    rob = res.robust(cluster=ad.study, level=spec.level)
+    out: dict = {"intercept": rob.coef_test(0), "slope": rob.coef_test(col)}
     out["clusters"] = ad.n_studies
     out["type"] = "CR2"
     return out
@@ -548,9 +543,8 @@ def bias_analysis(
     opts = options if isinstance(options, BiasOptions) else BiasOptions.from_config(options)
     flags = flags if flags is not None else Flags(STEP)
     errors: dict[str, str] = {}
-    spec3 = dataclasses.replace(
-        spec, structure="three_level", test="t" if spec.test == "knha" else spec.test
-    )
+    spec3 = dataclasses.replace(spec, structure="three_level")
+    call3 = model_call(ad, spec3)
     if ad.n_studies < MIN_STUDIES_ASYMMETRY:
         flags.add(
             f"only {ad.n_studies} studies: tests of funnel-plot asymmetry have too little power "
@@ -561,7 +555,7 @@ def bias_analysis(
     model = _attempt(
         "model",
         "analysis model (funnel centre)",
-        lambda: fit_model(ad, spec, control={"confint": False, "level_tests": False}),
+        lambda: fit_model(ad, spec),
         errors,
         flags,
     )
@@ -576,9 +570,9 @@ def bias_analysis(
             "vi",
             random=ad.random,
             predictor="sei",
-            method=spec3.method,
-            test=spec3.test,
-            level=spec3.level,
+            method=call3.method,
+            test=call3.test,
+            level=call3.level,
         )
 
     egger_ml = _attempt(
@@ -619,7 +613,6 @@ def bias_analysis(
                     method=method,
                     test="z",
                     level=level,
-                    control={"confint": False},
                 ),
             ),
             "egger_lm": (

@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ from intervention_meta.analyses.analysis_model import (
     fit_model,
     load_analysis_data,
 )
-from intervention_meta.analyses.moderators import FIT_CONTROL, component_variables
+from intervention_meta.analyses.moderators import component_variables
 from intervention_meta.data.codebook import Variable, normalise_code
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.methods.bias import aggregate_by_study
@@ -461,11 +461,9 @@ def pool_profiles(
     data[_PROFILE] = pd.Categorical(rows[keep], categories=keys)
     try:
         if len(keys) >= 2:
-            res = fit_model(
-                ad, spec, mods=[_PROFILE], intercept=False, data=data, control=FIT_CONTROL
-            )
+            res = fit_model(ad, spec, mods=[_PROFILE], intercept=False, data=data)
         else:
-            res = fit_model(ad, spec, data=data, control=FIT_CONTROL)
+            res = fit_model(ad, spec, data=data)
     except ModelError as err:
         return _replace_frame(profiles, frame, {}), f"model not estimable ({err})"
     pos = {key: i for i, key in enumerate(keys)}
@@ -663,14 +661,7 @@ def analyse_components(
                 f"positive rule blup uses the three-level model (models.structure is "
                 f"{spec.structure})"
             )
-        ml = ModelSpec(
-            structure="three_level",
-            method=spec.method,
-            test=spec.test,
-            level=spec.level,
-            robust=spec.robust,
-        )
-        res = fit_model(ad, ml, control=FIT_CONTROL)
+        res = fit_model(ad, replace(spec, structure="three_level"))
         flags.check_fit(res, "three-level model for the study BLUPs")
         effects = study_blup_effects(res, spec.level)
     positive = dict(zip(effects.study, effects.positive.tolist(), strict=True))

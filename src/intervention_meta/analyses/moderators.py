@@ -75,8 +75,6 @@ from intervention_meta.analyses.analysis_model import (
     ModelSpec,
     fit_model,
     load_analysis_data,
-    robust_table,
-    robust_wald,
 )
 from intervention_meta.data.codebook import (
     LEVEL_TYPES,
@@ -86,7 +84,7 @@ from intervention_meta.data.codebook import (
     normalise_code,
 )
 from intervention_meta.io import jsonable, write_json, write_table
-from intervention_meta.models import MetaResult, ModelError
+from intervention_meta.models import MetaResult, ModelError, RobustResult
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +104,6 @@ __all__ = [
     "run_moderators",
     "variance_inflation_factors",
 ]
-
-#: fits inside the moderator analyses skip the likelihood-ratio tests of the random levels
-FIT_CONTROL = {"level_tests": False}
 
 _ADJUST = {"holm": "Holm"}
 
@@ -392,13 +387,13 @@ def _model_summary(result: MetaResult) -> dict:
     )
 
 
-def _robust(result: MetaResult, ad: AnalysisData, spec: ModelSpec) -> pd.DataFrame | None:
-    """CR2 coefficient table clustered by study, or None (robust: none, or not computable)."""
+def _robust(result: MetaResult, ad: AnalysisData, spec: ModelSpec) -> RobustResult | None:
+    """CR2 result clustered by study, or None (robust: none, or not computable)."""
     if spec.robust.upper() != "CR2":
         return None
     try:
-        return robust_table(result, cluster=ad.study, level=spec.level)
-    except (ValueError, ModelError, np.linalg.LinAlgError) as err:
+        return result.robust(cluster=ad.study, level=spec.level)
+    except (ValueError, np.linalg.LinAlgError) as err:
         log.warning("CR2 coefficient table not computable: %s", err)
         return None
 
@@ -406,18 +401,19 @@ def _robust(result: MetaResult, ad: AnalysisData, spec: ModelSpec) -> pd.DataFra
 def _robust_test(
     result: MetaResult, ad: AnalysisData, spec: ModelSpec, constraints: Sequence[int]
 ) -> dict | None:
-    if spec.robust.upper() != "CR2":
+    robust = _robust(result, ad, spec)
+    if robust is None:
         return None
     try:
-        return robust_wald(result, list(constraints), cluster=ad.study)
-    except (ValueError, ModelError, np.linalg.LinAlgError) as err:
+        return robust.wald(list(constraints)).to_dict()
+    except (ValueError, np.linalg.LinAlgError) as err:
         log.warning("CR2 Wald test not computable: %s", err)
         return None
 
 
 def _row(
     result: MetaResult,
-    robust: pd.DataFrame | None,
+    robust: RobustResult | None,
     i: int,
     *,
     term: str,
@@ -431,13 +427,9 @@ def _row(
     stat = result.stat
     cr2: dict[str, float] = {}
     if robust is not None:
-        r = robust.iloc[i]
         cr2 = {
-            "cr2_se": float(r["se"]),
-            "cr2_df": float(r["df_satt"]),
-            "cr2_pval": float(r["p_satt"]),
-            "cr2_ci_lb": float(r["ci_lower"]),
-            "cr2_ci_ub": float(r["ci_upper"]),
+            f"cr2_{name}": float(getattr(robust, name)[i])
+            for name in ("se", "df", "pval", "ci_lb", "ci_ub")
         }
     return CoefficientRow(
         term=term,
@@ -552,7 +544,7 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
     name = var.name
     frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     try:
-        res = fit_model(ad, spec, mods=[name], data=frame, control=FIT_CONTROL)
+        res = fit_model(ad, spec, mods=[name], data=frame)
     except ModelError as err:
         reason = f"model not estimable ({err})"
         flags.add(f"{name}: no test, {reason}")
@@ -635,11 +627,9 @@ def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorR
     means = None
     try:
         if len(observed) >= 2:
-            means = fit_model(
-                ad, spec, mods=[name], intercept=False, data=frame, control=FIT_CONTROL
-            )
+            means = fit_model(ad, spec, mods=[name], intercept=False, data=frame)
         elif observed:
-            means = fit_model(ad, spec, data=frame, control=FIT_CONTROL)
+            means = fit_model(ad, spec, data=frame)
     except ModelError as err:
         flags.add(f"{name}: category means not estimable ({err})")
     if means is not None:
@@ -686,7 +676,7 @@ def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorR
     else:
         sub = frame if not small else frame.loc[frame[name].isin(testable)].copy()
         try:
-            tested_model = fit_model(ad, spec, mods=[name], data=sub, control=FIT_CONTROL)
+            tested_model = fit_model(ad, spec, mods=[name], data=sub)
         except ModelError as err:
             reason = f"model not estimable ({err})"
     if tested_model is not None:
@@ -905,7 +895,7 @@ def multiple_moderator_model(
         else:
             frame[v] = pd.to_numeric(frame[v], errors="coerce").astype(float)
     try:
-        res = fit_model(ad, spec, mods=variables, data=frame, control=FIT_CONTROL)
+        res = fit_model(ad, spec, mods=variables, data=frame)
     except ModelError as err:
         reason = f"model not estimable ({err})"
         flags.add(f"multiple-moderator model: not fitted ({reason})")

@@ -60,7 +60,6 @@ from intervention_meta.analyses.analysis_model import (
     ModelSpec,
     fit_model,
     load_analysis_data,
-    robust_table,
 )
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import jsonable, write_json, write_table
@@ -445,25 +444,17 @@ def _study_counts(ad: AnalysisData) -> pd.Series:
     return ad.data.groupby(ad.study, observed=True, sort=False).size()
 
 
-def _fit_structure(ad: AnalysisData, spec: ModelSpec, fixed: Mapping[str, float]) -> MetaResult:
-    kwargs: dict[str, Any] = {}
-    if spec.structure == "three_level" and fixed:
-        kwargs["sigma2_fixed"] = dict(fixed)
-    return fit_model(ad, spec, **kwargs)
-
-
 def _robust(model: MetaResult, ad: AnalysisData, flags: Flags, what: str) -> dict | None:
     if ad.n_studies < 2:
         flags.add(f"{what}: CR2 cluster-robust result not computed: it needs at least 2 studies")
         return None
     try:
-        table = robust_table(model, cluster=ad.study, level=model.level)
-    except (ValueError, ModelError, np.linalg.LinAlgError) as err:
+        rob = model.robust(cluster=ad.study)
+    except (ValueError, np.linalg.LinAlgError) as err:
         flags.add(f"{what}: CR2 cluster-robust result not computed ({err})")
         return None
-    row = table.iloc[0]
-    out = {name: float(row[name]) for name in table.columns}
-    out["coef"] = str(table.index[0])
+    out: dict = rob.coef_test(0)
+    out["coef"] = str(rob.coef_names[0])
     out["clusters"] = ad.n_studies
     out["type"] = "CR2"
     if out["df_satt"] < MIN_ROBUST_DF:
@@ -545,7 +536,8 @@ def overall_analysis(
         s = dataclasses.replace(spec, structure=structure)
         label = f"{what}, {_STRUCTURE_NAMES[structure].lower()}"
         try:
-            fit = _fit_structure(ad, s, fixed)
+            sigma2_fixed = dict(fixed) if structure == "three_level" and fixed else None
+            fit = fit_model(ad, s, sigma2_fixed=sigma2_fixed)
         except ModelError as err:
             if structure == spec.structure:
                 reason = str(err)

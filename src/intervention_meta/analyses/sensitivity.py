@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,8 @@ from intervention_meta.analyses.analysis_model import (
     Flags,
     ModelSpec,
     load_analysis_data,
-    robust_table,
+    model_call,
+    model_test,
 )
 from intervention_meta.data.cleaning import read_clean
 from intervention_meta.effect_sizes.compute import compute_effect_sizes
@@ -68,7 +69,7 @@ from intervention_meta.methods.influence import (
     deleted_residuals,
     refit_without,
 )
-from intervention_meta.models import MetaResult, ModelError, fit
+from intervention_meta.models import MetaResult, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -98,35 +99,6 @@ ASSUMPTIONS: dict[str, tuple[str, str]] = {
 
 
 # --------------------------------------------------------------------------- the model
-def model_call(
-    ad: AnalysisData,
-    spec: ModelSpec,
-    *,
-    mods: Sequence[str] | None = None,
-    intercept: bool = True,
-) -> ModelCall:
-    """The analysis model of ``spec`` as a :class:`ModelCall` (the choices of
-    :func:`intervention_meta.analyses.analysis_model.fit_model`: three-level = ``random=[study,
-    es]``;
-    Knapp-Hartung becomes t for the three-level model, as metafor offers it for ``rma`` only)."""
-    if spec.structure == "three_level":
-        random, method, test = tuple(ad.random), spec.method, spec.test
-        if test == "knha":
-            test = "t"
-    elif spec.structure == "random_effects":
-        random, method, test = (), spec.method, spec.test
-    else:
-        random, method, test = (), "FE", spec.test
-    return ModelCall(
-        mods=tuple(mods or ()),
-        random=random,
-        method=method,
-        test=test,
-        level=spec.level,
-        intercept=intercept,
-    )
-
-
 def _coef_summary(result: MetaResult, j: int = 0) -> dict[str, Any]:
     """Estimate, SE, test, df, p, CI and variance components of coefficient ``j``."""
     out = {
@@ -442,19 +414,17 @@ def _model_row(
 def _robust_row(
     result: MetaResult, model: str, structure: str, level: float, note: str = ""
 ) -> EstimateRow:
-    rt = robust_table(result, level=level).iloc[0]
+    rob = result.robust(level=level)
     base = _model_row(result, model, "CR2 cluster-robust (Satterthwaite df)", structure, note)
-    return EstimateRow(
-        **{
-            **{f.name: getattr(base, f.name) for f in fields(base)},
-            "estimate": float(rt["beta"]),
-            "se": float(rt["se"]),
-            "statistic": float(rt["tstat"]),
-            "df": float(rt["df_satt"]),
-            "pval": float(rt["p_satt"]),
-            "ci_lb": float(rt["ci_lower"]),
-            "ci_ub": float(rt["ci_upper"]),
-        }
+    return replace(
+        base,
+        estimate=float(rob.b[0]),
+        se=float(rob.se[0]),
+        statistic=float(rob.tval[0]),
+        df=float(rob.df[0]),
+        pval=float(rob.pval[0]),
+        ci_lb=float(rob.ci_lb[0]),
+        ci_ub=float(rob.ci_ub[0]),
     )
 
 
@@ -491,13 +461,10 @@ def compare_estimators(
     """
     rows: list[EstimateRow] = []
     errors: dict[str, str] = {}
-    one_level_test = test
     for m in estimators:
         name = "Fixed-effect (FE)" if m in ("FE", "EE") else f"Random-effects ({m})"
         try:
-            res = fit(
-                data, yi, vi, method=m, test=one_level_test, level=level, control={"confint": False}
-            )
+            res = ModelCall(yi=yi, vi=vi, method=m, test=test, level=level).fit(data)
         except ModelError as err:
             errors[name] = str(err)
             continue
@@ -507,18 +474,11 @@ def compare_estimators(
         rows.append(
             _model_row(res, name, inference, "one-level", "effect sizes treated as independent")
         )
-    ml_test = "t" if test == "knha" else test
+    three = ModelCall(
+        yi=yi, vi=vi, random=(study, es), method=method, test=model_test(test, True), level=level
+    )
     try:
-        res3 = three_level or fit(
-            data,
-            yi,
-            vi,
-            random=[study, es],
-            method=method,
-            test=ml_test,
-            level=level,
-            control={"level_tests": False},
-        )
+        res3 = three_level or three.fit(data)
     except ModelError as err:
         errors["Three-level"] = str(err)
         res3 = None
@@ -535,17 +495,7 @@ def compare_estimators(
         name = f"CHE (rho = {r:g})"
         note = "working model of the config (che_rho)" if r == float(che_rho) else "rho varied"
         try:
-            res = fit(
-                data,
-                yi,
-                vi,
-                random=[study, es],
-                method=method,
-                test=ml_test,
-                level=level,
-                rho=r,
-                control={"level_tests": False},
-            )
+            res = replace(three, rho=r).fit(data)
             rows.append(_robust_row(res, name, "CHE", level, note))
         except _ROBUST_ERRORS as err:
             errors[name] = str(err)
@@ -619,9 +569,9 @@ def vary_assumptions(
     For each option of ``variations`` (``r_prepost_default``, ``icc_default``,
     ``cluster_size_default``) and each value,
     :func:`~intervention_meta.effect_sizes.compute.compute_effect_sizes` runs on
-    ``clean_effects`` with ``effect_options`` and that one value changed; the new yi/vi replace those of ``base`` (the analysis data, matched by ``key``) and
-    ``call`` is refitted. Rows that report their own r / ICC / cluster size are computed as before
-    and do not change.
+    ``clean_effects`` with ``effect_options`` and that one value changed; the new yi/vi replace
+    those of ``base`` (the analysis data, matched by ``key``) and ``call`` is refitted. Rows that
+    report their own r / ICC / cluster size are computed as before and do not change.
 
     Parameters
     ----------
@@ -1062,7 +1012,7 @@ def sensitivity_analysis(
     call = model_call(ad, spec)
     data = call.complete(ad.data)
     notes: list[str] = []
-    full = call.fit(data, extras=True)
+    full = call.fit(data)
     flags.check_fit(full, "analysis model")
 
     by_study = refit_without(data, call, ad.study, full=full)
@@ -1239,7 +1189,6 @@ __all__ = [
     "SensitivityResult",
     "compare_estimators",
     "leave_one_out",
-    "model_call",
     "remove_outliers",
     "run_sensitivity",
     "sensitivity_analysis",

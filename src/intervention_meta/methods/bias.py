@@ -67,6 +67,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from intervention_meta.io import jsonable as _jsonable
+from intervention_meta.models import fit
 
 logger = logging.getLogger(__name__)
 
@@ -142,19 +143,6 @@ def _round_fsn(x: float) -> float:
     if abs(x - round(x)) >= _SQRT_EPS:
         return float(math.ceil(x))
     return float(round(x))
-
-
-def _model_fit(data: pd.DataFrame, *, extras: bool = True, **kwargs: Any) -> Any:
-    """Fit with the package's model core (:func:`intervention_meta.models.fit`).
-
-    Imported lazily, so the closed-form methods work without it. ``extras=False`` skips what the
-    bias methods never read (Q-profile CI, likelihood-ratio tests of the random levels).
-    """
-    from intervention_meta.models import fit
-
-    if not extras:
-        kwargs["control"] = {"confint": False, "level_tests": False}
-    return fit(data, **kwargs)
 
 
 def _coef_stat(res: Any) -> np.ndarray:
@@ -305,12 +293,12 @@ def regtest(
     has_limit = predictor in _LIMIT_PREDICTORS
 
     if model == "lm":
-        fit = _wls(y, v, x, predictor=predictor, level=level)
+        wls = _wls(y, v, x, predictor=predictor, level=level)
         limit = dict(
-            limit_estimate=fit.b[0],
-            limit_se=fit.se[0],
-            limit_ci_lb=fit.ci_lb[0],
-            limit_ci_ub=fit.ci_ub[0],
+            limit_estimate=wls.b[0],
+            limit_se=wls.se[0],
+            limit_ci_lb=wls.ci_lb[0],
+            limit_ci_ub=wls.ci_ub[0],
         )
         if not has_limit:
             limit = dict.fromkeys(limit)
@@ -320,26 +308,17 @@ def regtest(
             method="FE",
             test="t",
             k=k,
-            statistic=fit.tval[1],
-            dfs=float(fit.df),
-            pval=fit.pval[1],
-            slope=fit.b[1],
-            slope_se=fit.se[1],
+            statistic=wls.tval[1],
+            dfs=float(wls.df),
+            pval=wls.pval[1],
+            slope=wls.b[1],
+            slope_se=wls.se[1],
             level=level,
             **limit,
         )
 
     data = pd.DataFrame({"yi": y, "vi": v, predictor: x})
-    res = _model_fit(
-        data,
-        yi="yi",
-        vi="vi",
-        mods=[predictor],
-        method=method,
-        test=test,
-        level=level,
-        extras=False,
-    )
+    res = fit(data, yi="yi", vi="vi", mods=[predictor], method=method, test=test, level=level)
     return _regtest_from_fit(res, model="rma", predictor=predictor, k=k, level=level)
 
 
@@ -417,16 +396,8 @@ def regtest_multilevel(
     d = data.copy()
     v = pd.to_numeric(d[vi], errors="coerce").to_numpy(dtype=float)
     d[col] = np.sqrt(v) if predictor == "sei" else v
-    res = _model_fit(
-        d,
-        yi=yi,
-        vi=vi,
-        mods=[col],
-        random=list(random),
-        method=method,
-        test=test,
-        level=level,
-        extras=False,
+    res = fit(
+        d, yi=yi, vi=vi, mods=[col], random=list(random), method=method, test=test, level=level
     )
     return _regtest_from_fit(res, model="rma.mv", predictor=predictor, k=int(res.k), level=level)
 
@@ -922,7 +893,7 @@ def trimfill(
 
     if side is None:
         data = pd.DataFrame({"yi": y_obs, "vi": v_obs, "sei": np.sqrt(v_obs)})
-        res = _model_fit(data, yi="yi", vi="vi", mods=["sei"], method=method, extras=False)
+        res = fit(data, yi="yi", vi="vi", mods=["sei"], method=method)
         slope = float(np.atleast_1d(res.b)[1])
         side = "right" if slope < 0 else "left"
         logger.info("trimfill: slope on sei = %.4g -> missing studies on the %s", slope, side)
@@ -942,7 +913,7 @@ def trimfill(
         if iterations > maxiter:
             raise RuntimeError("trim and fill did not converge")
         trimmed = pd.DataFrame({"yi": y[: k - k0], "vi": v[: k - k0]})
-        res = _model_fit(trimmed, yi="yi", vi="vi", method=method, extras=False)
+        res = fit(trimmed, yi="yi", vi="vi", method=method)
         beta = float(np.atleast_1d(res.b)[0])
         k0_raw, se_raw = _k0_estimate(y - beta, estimator)
         k0 = int(max(0, round(k0_raw)))  # R's round(): halves to even, as Python's
@@ -957,7 +928,7 @@ def trimfill(
     else:
         y_fill, v_fill = y_obs.copy(), v_obs.copy()
     fill = np.concatenate([np.zeros(k, dtype=bool), np.ones(k0, dtype=bool)])
-    filled = _model_fit(
+    filled = fit(
         pd.DataFrame({"yi": y_fill, "vi": v_fill}),
         yi="yi",
         vi="vi",

@@ -95,6 +95,8 @@ class ModelCall:
     (``rma.mv(random = ~ 1 | study/es)``); ``rho`` the CHE working model's within-study
     correlation of sampling errors; ``threshold`` the convergence threshold of the variance
     components (None: the engine's default, see :class:`intervention_meta.models.Control`).
+    The analysis model of a step is the call that
+    :func:`intervention_meta.analyses.analysis_model.model_call` builds from the config.
     """
 
     yi: str = "yi"
@@ -132,13 +134,12 @@ class ModelCall:
         start: Mapping[str, float] | None = None,
         sigma2_fixed: Mapping[str, float] | None = None,
         tau2_fixed: float | None = None,
-        extras: bool = False,
     ) -> MetaResult:
         """Fit the model to ``data``.
 
-        ``start``: starting values of the variance components (multilevel models); ``extras``:
-        also the likelihood-ratio tests of the levels and the Q-profile interval (not needed by
-        refits).
+        ``start``: starting values of the variance components (multilevel models);
+        ``sigma2_fixed`` / ``tau2_fixed``: fixed variance components (see
+        :func:`intervention_meta.models.fit`).
         """
         return fit(
             data,
@@ -153,14 +154,12 @@ class ModelCall:
             rho=self.rho,
             sigma2_fixed=dict(sigma2_fixed) if sigma2_fixed is not None else None,
             tau2_fixed=tau2_fixed,
-            control=self.control(start, extras),
+            control=self.control(start),
         )
 
-    def control(
-        self, start: Mapping[str, float] | None = None, extras: bool = False
-    ) -> dict[str, Any]:
+    def control(self, start: Mapping[str, float] | None = None) -> dict[str, Any]:
         """The estimation settings (``fit(control=...)``) of :meth:`fit`."""
-        control: dict[str, Any] = {} if extras else {"level_tests": False, "confint": False}
+        control: dict[str, Any] = {}
         if start is not None and self.multilevel:
             control["sigma2_init"] = dict(start)
         if self.threshold is not None:

@@ -9,12 +9,11 @@ components. The one-level model is the single-level case of the same blockwise l
 >>> res = fit(df, mods=["deltype"], random=["study", "esid"])  # doctest: +SKIP
 
 On a fit: ``res.confint_profile()`` (profile-likelihood CIs of the variance components,
-:mod:`.profile`), ``res.robust()`` (CR2 cluster-robust inference, :mod:`.cluster_robust`); between
+:mod:`.profile`), ``res.robust()`` (CR2 cluster-robust inference, :mod:`.robust`); between
 fits: ``compare(full, reduced)`` and ``aic_table(...)`` (:mod:`.comparison`); permutation tests of
 moderators: ``permutest(res, iter=1000, rng=np.random.default_rng(seed))`` (:mod:`.permutation`).
 """
 
-from intervention_meta.models.cluster_robust import RobustResult, robust_result
 from intervention_meta.models.comparison import AICTable, ModelComparison, aic_table, compare
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.fitting import (
@@ -29,6 +28,7 @@ from intervention_meta.models.optimize import Convergence
 from intervention_meta.models.permutation import PermutationTest, permutest
 from intervention_meta.models.profile import ProfileCI, ProfileInterval, profile_ci
 from intervention_meta.models.results import LevelTest, MetaResult, Prediction
+from intervention_meta.models.robust import RobustResult, robust_result
 
 __all__ = [
     "METHODS_MULTILEVEL",

@@ -55,21 +55,3 @@ def impute_covariance(v: np.ndarray, rho: float | None) -> np.ndarray:
     S = rho * sd[..., :, None] * sd[..., None, :]
     S[..., eye] = v
     return S
-
-
-def impute_covariance_blocks(
-    vi: np.ndarray, cluster: np.ndarray, rho: float | None
-) -> dict[object, np.ndarray]:
-    """Per-cluster sampling covariance matrices, keyed by cluster id (rows in data order).
-
-    A convenience for inspection and for other modules; the model core builds the same matrices
-    batched by cluster size.
-    """
-    rho = check_rho(rho)
-    vi = np.asarray(vi, dtype=float)
-    cluster = np.asarray(cluster)
-    out: dict[object, np.ndarray] = {}
-    for c in dict.fromkeys(cluster.tolist()):
-        rows = np.flatnonzero(cluster == c)
-        out[c] = impute_covariance(vi[rows][None, :], rho)[0]
-    return out

@@ -7,7 +7,9 @@ likelihood, :mod:`.optimize`; or, for the one-level model, one of metafor's othe
 :mod:`.estimators`), then the GLS step at those components
 :math:`\\hat\\beta = (X^\\top M^{-1}X)^{-1}X^\\top M^{-1}y`, :math:`\\mathrm{Var}(\\hat\\beta) =
 (X^\\top M^{-1}X)^{-1}`, tests (:mod:`.inference`), heterogeneity (:mod:`.heterogeneity`), fit
-statistics, pseudo-R^2, prediction and likelihood-ratio tests of the random levels.
+statistics and prediction. What needs further fits is computed when first read from the result:
+pseudo-R^2 (:func:`pseudo_r2`), likelihood-ratio tests of the random levels (:func:`level_tests`)
+and the Q-profile CI (:func:`q_profile`).
 
 Fit statistics (metafor's ``fit.stats``), with ``parms`` = p + number of estimated variance
 components and :math:`\\ell_{sat} = -\\frac12(k\\log 2\\pi + \\log|S|)`:
@@ -50,6 +52,7 @@ from intervention_meta.models.design import INTERCEPT_NAME, Design, build_design
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.estimators import NON_LIKELIHOOD, estimate_tau2, he_estimate
 from intervention_meta.models.heterogeneity import (
+    QProfileCI,
     i2_h2,
     q_profile_ci,
     typical_variance,
@@ -96,8 +99,10 @@ class Control:
     ll0check : replace a local maximum by 0 if the likelihood is larger there (metafor)
     tau2_init / sigma2_init : starting values (default: HE estimate; rma.mv's data-based values)
     tau2_max : upper end of the PM/PMM search and of the Q-profile search
-    level_tests : compute the likelihood-ratio test of each random level (multilevel models)
-    confint : compute the Q-profile interval (one-level random-effects models)
+    level_tests : ``False``: ``result.level_tests`` stays empty (by default the likelihood-ratio
+        test of each random level is computed when first read)
+    confint : ``False``: ``result.confint`` stays None (by default the Q-profile interval of a
+        one-level random-effects model is computed when first read)
     """
 
     threshold: float
@@ -490,7 +495,6 @@ def fit_design(
 
     vt = typical_variance(design.v, design.X)
     i2 = h2 = None
-    confint = None
     weights_pct = None
     variance_dist = None
     if multilevel:
@@ -499,39 +503,6 @@ def fit_design(
         i2, h2 = i2_h2(tau2, qe, k, p, vt, fixed=method in NO_HETEROGENEITY)
         w = 1.0 / (design.v + tau2)
         weights_pct = 100.0 * w / w.sum()
-        if control.confint and n_free == 1:
-            confint = q_profile_ci(
-                design.y,
-                design.v,
-                design.X,
-                tau2=tau2,
-                i2=i2,
-                h2=h2,
-                vt=vt,
-                level=level,
-                tau2_max=control.tau2_max,
-            )
-
-    r2 = None
-    if design.intercept and p > 1:
-        if method in NO_HETEROGENEITY:
-            r2 = None if multilevel else _weighted_adj_r2(design.y, design.v, design.X)
-        elif n_free > 0:
-            d0 = _intercept_only(design)
-            s0 = build_structure(d0.X, d0.v, d0.level_codes, rho)
-            c0 = estimate_components(d0, s0, method, fixed, control)
-            tot0, tot = float(np.sum(c0.theta)), float(np.sum(theta))
-            r2 = 0.0 if tot0 == 0 else max(0.0, 100.0 * (tot0 - tot) / tot0)
-
-    level_tests: tuple[LevelTest, ...] = ()
-    if multilevel and control.level_tests and method in METHODS_MULTILEVEL:
-        level_tests = tuple(
-            _level_test(
-                design, structure, method, fixed, control, theta, l, ll_sat, fs[fs_type], parms, lik
-            )
-            for l in range(len(theta))
-            if np.isnan(fixed[l])
-        )
 
     result = MetaResult(
         k=k,
@@ -575,17 +546,19 @@ def fit_design(
         I2=i2,
         H2=h2,
         vt=None if multilevel else vt,
-        R2=r2,
-        confint=confint,
         prediction=None,
         variance_distribution=variance_dist,
-        level_tests=level_tests,
         weights_pct=weights_pct,
         n_dropped=len(design.dropped),
         dropped_rows=design.dropped,
         convergence=comps.convergence,
         _state=ModelState(
-            design=design, structure=structure, theta=theta, fixed=fixed, control=control
+            design=design,
+            structure=structure,
+            theta=theta,
+            fixed=fixed,
+            control=control,
+            ll_sat=ll_sat,
         ),
     )
     if design.intercept_only:
@@ -733,32 +706,79 @@ def marginal_covariance(result: MetaResult, rows: np.ndarray, theta: np.ndarray)
     return M
 
 
-def _level_test(
-    design: Design,
-    structure: BlockStructure,
-    method: str,
-    fixed: np.ndarray,
-    control: Control,
-    theta: np.ndarray,
-    lev: int,
-    ll_sat: float,
-    fs_full: Mapping[str, float],
-    parms_full: int,
-    lik: MarginalLikelihood | None = None,
-) -> LevelTest:
+# ------------------------------------------------------------------ extras, computed on request
+def _n_free(result: MetaResult) -> int:
+    """Number of estimated variance components of a fit."""
+    if result.method in NO_HETEROGENEITY:
+        return 0
+    return int(np.isnan(result._state.fixed).sum())
+
+
+def q_profile(result: MetaResult) -> QProfileCI | None:
+    """Q-profile CI of tau^2 (and I^2, H^2) of a one-level random-effects fit, else None.
+
+    :attr:`MetaResult.confint` calls this on first access (metafor ``confint(rma)``; Viechtbauer
+    2007); None for multilevel models, fixed tau^2, or ``control={"confint": False}``.
+    """
+    state = result._state
+    if result.multilevel or not state.control.confint or _n_free(result) != 1:
+        return None
+    d, tau2_max = state.design, state.control.tau2_max
+    at = {"tau2": result.tau2, "i2": result.I2, "h2": result.H2, "vt": result.vt}
+    return q_profile_ci(d.y, d.v, d.X, level=result.level, tau2_max=tau2_max, **at)
+
+
+def pseudo_r2(result: MetaResult) -> float | None:
+    """Pseudo-R^2 of a moderator model (see the module docstring), else None.
+
+    :attr:`MetaResult.R2` calls this on first access; it refits the intercept-only model by the
+    same method (none for an intercept-only model or a model without an intercept).
+    """
+    state = result._state
+    design = state.design
+    if not (design.intercept and result.p > 1):
+        return None
+    if result.method in NO_HETEROGENEITY:
+        return None if result.multilevel else _weighted_adj_r2(design.y, design.v, design.X)
+    if _n_free(result) == 0:
+        return None
+    d0 = _intercept_only(design)
+    s0 = build_structure(d0.X, d0.v, d0.level_codes, result.rho)
+    c0 = estimate_components(d0, s0, result.method, state.fixed, state.control)
+    tot0, tot = float(np.sum(c0.theta)), float(np.sum(state.theta))
+    return 0.0 if tot0 == 0 else max(0.0, 100.0 * (tot0 - tot) / tot0)
+
+
+def level_tests(result: MetaResult) -> tuple[LevelTest, ...]:
+    """Likelihood-ratio test of each estimated random level of a multilevel fit (anova.rma).
+
+    :attr:`MetaResult.level_tests` calls this on first access; empty for one-level models and
+    with ``control={"level_tests": False}``.
+    """
+    state = result._state
+    if not (result.multilevel and state.control.level_tests):
+        return ()
+    lik = MarginalLikelihood(state.structure, state.design.y, reml=result.method == "REML")
+    free = np.flatnonzero(np.isnan(state.fixed))
+    return tuple(_level_test(result, int(lev), lik) for lev in free)
+
+
+def _level_test(result: MetaResult, lev: int, lik: MarginalLikelihood) -> LevelTest:
     """LRT of one level: the model refitted with that level's variance fixed at 0 (anova.rma)."""
+    state = result._state
+    design, structure, method, theta = state.design, state.structure, result.method, state.theta
     k, p = design.k, design.p
-    fixed_r = fixed.copy()
+    fixed_r = state.fixed.copy()
     fixed_r[lev] = 0.0
     start = theta.copy()
     start[lev] = 0.0
-    comps = estimate_components(design, structure, method, fixed_r, control, start=start, lik=lik)
-    reml = method == "REML"
-    ev = comps.evaluation
-    if ev is None:
-        ev = MarginalLikelihood(structure, design.y, reml=reml).evaluate(comps.theta)
+    comps = estimate_components(design, structure, method, fixed_r, state.control, start, lik)
+    ev = comps.evaluation if comps.evaluation is not None else lik.evaluate(comps.theta)
     parms_r = p + int(np.isnan(fixed_r).sum())
-    fs_r = _fit_stats(ev.loglik_ml, ev.loglik_reml, ll_sat, k, p, parms_r)["REML" if reml else "ML"]
+    kind = result.fit_stats_type  # "REML" for REML fits, else "ML"
+    fs_r = _fit_stats(ev.loglik_ml, ev.loglik_reml, state.ll_sat, k, p, parms_r)[kind]
+    fs_full = result.fit_stats[kind]
+    parms_full = result.parms
     lrt = max(0.0, fs_r["deviance"] - fs_full["deviance"])
     df = parms_full - parms_r
     pval = float(special.chdtrc(df, lrt))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,8 +25,8 @@ from intervention_meta.models.likelihood import BlockStructure
 from intervention_meta.models.optimize import Convergence
 
 if TYPE_CHECKING:  # imported lazily at run time (these modules import this one)
-    from intervention_meta.models.cluster_robust import RobustResult
     from intervention_meta.models.profile import ProfileCI
+    from intervention_meta.models.robust import RobustResult
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ class ModelState:
 
     ``fixed`` holds the fixed variance components (NaN = estimated) and ``control`` the estimation
     settings of the fit, so that profile likelihoods, permutation tests and comparisons refit the
-    model exactly as it was fitted.
+    model exactly as it was fitted; ``ll_sat`` (the saturated log-likelihood) serves the level
+    tests, computed on request.
     """
 
     design: Design
@@ -96,9 +98,11 @@ class ModelState:
     theta: np.ndarray
     fixed: np.ndarray | None = None
     control: Any = None
+    ll_sat: float | None = None
 
 
-_COEF_FIELDS = ("b", "se", "zval", "tval", "pval", "ci_lb", "ci_ub")
+#: the results computed on request, with the field each follows in ``to_dict``
+_EXTRAS = (("R2", "vt"), ("confint", "R2"), ("level_tests", "variance_distribution"))
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,11 @@ class MetaResult:
     t / knha tests. ``QM`` tests ``btt`` (all coefficients but the intercept; the intercept in an
     intercept-only model) and is chi-square (``QMdf = (m, None)``) or F (``QMdf = (m, k - p)``).
     Fit statistics are REML ones for REML fits, ML ones otherwise (``fit_stats_type``).
+
+    Three results that need more model fits are computed on first access and then kept:
+    :attr:`R2` (refits the intercept-only model), :attr:`confint` (the Q-profile CI) and
+    :attr:`level_tests` (refits each level's reduced model); a caller that does not read them
+    does not pay for them. :meth:`to_dict` includes them.
     """
 
     k: int
@@ -153,16 +162,35 @@ class MetaResult:
     I2: float | None
     H2: float | None
     vt: float | None
-    R2: float | None
-    confint: QProfileCI | None
     prediction: Prediction | None
     variance_distribution: VarianceDistribution | None
-    level_tests: tuple[LevelTest, ...]
     weights_pct: np.ndarray | None
     n_dropped: int
     dropped_rows: tuple
     convergence: Convergence
     _state: ModelState = field(repr=False, compare=False)
+
+    # ----------------------------------------------------- extras, computed on request
+    @cached_property
+    def R2(self) -> float | None:  # noqa: N802 (metafor's name)
+        """Pseudo-R^2 in % (moderator models; None otherwise); see the fitting module."""
+        from intervention_meta.models.fitting import pseudo_r2
+
+        return pseudo_r2(self)
+
+    @cached_property
+    def confint(self) -> QProfileCI | None:
+        """Q-profile CI of tau^2, I^2 and H^2 (one-level random-effects models; None otherwise)."""
+        from intervention_meta.models.fitting import q_profile
+
+        return q_profile(self)
+
+    @cached_property
+    def level_tests(self) -> tuple[LevelTest, ...]:
+        """Likelihood-ratio test of each estimated random level (multilevel models; else empty)."""
+        from intervention_meta.models.fitting import level_tests
+
+        return level_tests(self)
 
     # ------------------------------------------------------------------ views
     @property
@@ -183,11 +211,10 @@ class MetaResult:
 
     def to_dict(self) -> dict:
         """All results as plain JSON-able types (lists, floats, None for NaN)."""
-        out = {}
-        for f in fields(self):
-            if f.name.startswith("_"):
-                continue
-            out[f.name] = jsonable(getattr(self, f.name))
+        names = [f.name for f in fields(self) if not f.name.startswith("_")]
+        for name, after in _EXTRAS:
+            names.insert(names.index(after) + 1, name)
+        out = {name: jsonable(getattr(self, name)) for name in names}
         out["converged"] = self.converged
         return out
 
@@ -257,16 +284,21 @@ class MetaResult:
         return profile_ci(self, level, **kwargs)
 
     def robust(
-        self, type: str = "CR2", cluster: str | None = None, level: float | None = None
+        self, cluster: str | None = None, type: str = "CR2", level: float | None = None
     ) -> RobustResult:
-        """Cluster-robust coefficient table (Satterthwaite df) with ``wald(btt)`` (HTZ).
+        """Cluster-robust coefficient table (Satterthwaite df) with ``wald(constraints)`` (HTZ).
 
-        See :func:`intervention_meta.models.cluster_robust.robust_result`; with ``rho`` in the fit
-        this is the CHE working model with CR2 inference (Pustejovsky & Tipton 2022).
+        See :func:`intervention_meta.models.robust.robust_result`; with ``rho`` in the fit this is
+        the CHE working model with CR2 inference (Pustejovsky & Tipton 2022). Computed once per
+        ``(cluster, type, level)`` and then kept with the result.
         """
-        from intervention_meta.models.cluster_robust import robust_result
+        from intervention_meta.models.robust import robust_result
 
-        return robust_result(self, type=type, cluster=cluster, level=level)
+        kept = self.__dict__.setdefault("_robust", {})
+        key = (cluster, type, level)
+        if key not in kept:
+            kept[key] = robust_result(self, cluster=cluster, type=type, level=level)
+        return kept[key]
 
     def cluster_blocks(self, cluster: str | None = None) -> list[ClusterBlock]:
         """Per-cluster rows, X, y and fitted marginal covariance, for robust (CR2) variance.

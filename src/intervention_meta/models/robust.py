@@ -4,8 +4,12 @@ Follows clubSandwich 0.5.8 (Pustejovsky 2023) for ``rma.mv`` models, i.e. for a 
 meta-analytic model fitted by GLS with inverse-variance weights :math:`W_j = V_j^{-1}`, where
 :math:`V_j` is the model's fitted marginal covariance of cluster :math:`j`. Everything works
 cluster by cluster on :class:`~intervention_meta.models.blocks.ClusterBlock` objects (clusters of
-equal
-size are processed together as stacked arrays); no dense ``k x k`` matrix is ever formed.
+equal size are processed together as stacked arrays); no dense ``k x k`` matrix is ever formed.
+
+On a fitted model, ``fit(...).robust(cluster=None, type="CR2")`` (:func:`robust_result`) gives a
+:class:`RobustResult`: the coefficient table (``to_frame()``, ``to_dict()``, ``coef_test(coef)``)
+and the HTZ Wald test (``wald(constraints)``). On blocks built by hand, :func:`robust_vcov` gives
+the sandwich and :func:`coef_test` / :func:`wald_test` the tests.
 
 Supported sandwiches (``type``): ``"CR0"``, ``"CR1"``, ``"CR1p"``, ``"CR1S"`` and ``"CR2"``, the
 bias-reduced linearization of Bell and McCaffrey (2002) in the form of Pustejovsky and Tipton
@@ -36,7 +40,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,15 +49,21 @@ from scipy import stats
 
 from intervention_meta.io import jsonable as _jsonable
 from intervention_meta.models.blocks import ClusterBlock
+from intervention_meta.models.errors import ModelError
+from intervention_meta.models.inference import resolve_btt
+
+if TYPE_CHECKING:
+    from intervention_meta.models.results import MetaResult
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CR_TYPES",
-    "CoefTest",
+    "RobustResult",
     "RobustVcov",
     "WaldTest",
     "coef_test",
+    "robust_result",
     "robust_vcov",
     "satterthwaite_df",
     "wald_test",
@@ -140,35 +151,6 @@ class RobustVcov:
 
 
 @dataclass(frozen=True, eq=False)
-class CoefTest:
-    """Per-coefficient robust t tests with Satterthwaite df and confidence intervals."""
-
-    type: str
-    coef: tuple[str, ...]
-    beta: np.ndarray
-    se: np.ndarray
-    tstat: np.ndarray
-    df_satt: np.ndarray
-    p_satt: np.ndarray
-    ci_lower: np.ndarray
-    ci_upper: np.ndarray
-    level: float
-
-    def to_dict(self) -> dict:
-        """JSON-able dict of the columns of :meth:`to_frame` plus ``type`` and ``level``."""
-        out: dict = {"type": self.type, "level": self.level, "coef": list(self.coef)}
-        for name in ("beta", "se", "tstat", "df_satt", "p_satt", "ci_lower", "ci_upper"):
-            out[name] = _jsonable(getattr(self, name))
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per coefficient: beta, se, tstat, df_satt, p_satt, ci_lower, ci_upper."""
-        cols = ["beta", "se", "tstat", "df_satt", "p_satt", "ci_lower", "ci_upper"]
-        index = pd.Index(list(self.coef), name="coef")
-        return pd.DataFrame({c: getattr(self, c) for c in cols}, index=index)
-
-
-@dataclass(frozen=True, eq=False)
 class WaldTest:
     """A robust Wald test of :math:`H_0: C\\beta = 0` (fields named as clubSandwich's)."""
 
@@ -199,6 +181,84 @@ class WaldTest:
         d = self.to_dict()
         d.pop("constraints")
         return pd.DataFrame([{k: getattr(self, k) for k in d}])
+
+
+@dataclass(frozen=True, eq=False)
+class RobustResult:
+    """Robust t tests of every coefficient, the robust covariance and the HTZ Wald test.
+
+    What :meth:`MetaResult.robust() <intervention_meta.models.results.MetaResult.robust>` (and
+    :func:`coef_test` on a :class:`RobustVcov`) returns: per coefficient
+    :math:`t = b/\\sqrt{V^R_{ii}}` on Satterthwaite degrees of freedom with two-sided p values and
+    confidence limits :math:`b \\pm t_{df, 1-\\alpha/2}\\,se`, as clubSandwich's ``coef_test`` and
+    ``conf_int`` (Pustejovsky & Tipton 2018).
+
+    Attributes
+    ----------
+    type : the sandwich, one of :data:`CR_TYPES`
+    cluster : the clustering column (``None`` when built from blocks without a model)
+    n_clusters : number of clusters
+    coef_names, b : the coefficients
+    se : robust standard errors
+    tval, df, pval : t statistics, Satterthwaite degrees of freedom and two-sided p values
+    ci_lb, ci_ub : confidence limits
+    level : confidence level
+    vcov : robust covariance matrix of the coefficients
+    """
+
+    type: str
+    cluster: str | None
+    n_clusters: int
+    coef_names: tuple[str, ...]
+    b: np.ndarray
+    se: np.ndarray
+    tval: np.ndarray
+    df: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    level: float
+    vcov: np.ndarray
+    _rv: RobustVcov = field(repr=False)
+
+    def wald(
+        self, constraints: Sequence[int | str] | int | str | np.ndarray, test: str = "HTZ"
+    ) -> WaldTest:
+        """Robust Wald test that the coefficients ``constraints`` are zero, or of a contrast.
+
+        ``constraints``: coefficient positions or names (clubSandwich ``constrain_zero``), or a
+        q x p contrast matrix C for :math:`H_0: C\\beta = 0`; see :func:`wald_test`.
+        """
+        arr = None if isinstance(constraints, str) else np.asarray(constraints)
+        if arr is None or arr.ndim < 2:
+            arr = np.asarray(resolve_btt(constraints, self.coef_names), dtype=np.int64)
+        return wald_test(self._rv, self.b, arr, test=test)
+
+    def coef_test(self, coef: int | str = 0) -> dict[str, float]:
+        """One coefficient's test under clubSandwich's names (the keys the steps' JSON carries).
+
+        ``beta, se, tstat, df_satt, p_satt, ci_lower, ci_upper`` of the coefficient ``coef``
+        (position or name), as clubSandwich's ``coef_test`` and ``conf_int``.
+        """
+        (i,) = resolve_btt(coef, self.coef_names)
+        return {
+            key: float(getattr(self, name)[i])
+            for key, name in (
+                ("beta", "b"), ("se", "se"), ("tstat", "tval"), ("df_satt", "df"),
+                ("p_satt", "pval"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"),
+            )
+        }  # fmt: skip
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of every attribute."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name[0] != "_"}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient: estimate, se, tval, df, pval, ci_lb, ci_ub."""
+        columns = {"estimate": self.b}
+        for name in ("se", "tval", "df", "pval", "ci_lb", "ci_ub"):
+            columns[name] = getattr(self, name)
+        return pd.DataFrame(columns, index=pd.Index(self.coef_names, name="coefficient"))
 
 
 def _default_names(p: int) -> list[str]:
@@ -478,7 +538,8 @@ def coef_test(
     coef_names: Sequence[str] | None = None,
     *,
     level: float = 0.95,
-) -> CoefTest:
+    cluster: str | None = None,
+) -> RobustResult:
     """Robust t tests and confidence intervals per coefficient, as clubSandwich's
     ``coef_test(test="Satterthwaite")`` and ``conf_int(test="Satterthwaite")``.
 
@@ -493,6 +554,7 @@ def coef_test(
     beta : (p,) coefficients to test; None uses ``rv.beta``.
     coef_names : p names; default ``b0, b1, ...``.
     level : confidence level of the intervals, in (0, 1).
+    cluster : the name of the clustering column, recorded in the result.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -509,17 +571,21 @@ def coef_test(
     df = np.array([satterthwaite_df(rv, eye[i]) for i in range(p)])
     p_val = 2 * stats.t.sf(np.abs(tstat), df)
     crit = stats.t.ppf(1 - (1 - level) / 2, df)
-    return CoefTest(
+    return RobustResult(
         type=rv.type,
-        coef=names,
-        beta=beta,
+        cluster=cluster,
+        n_clusters=rv.n_clusters,
+        coef_names=names,
+        b=beta,
         se=se,
-        tstat=tstat,
-        df_satt=df,
-        p_satt=p_val,
-        ci_lower=beta - crit * se,
-        ci_upper=beta + crit * se,
+        tval=tstat,
+        df=df,
+        pval=p_val,
+        ci_lb=beta - crit * se,
+        ci_ub=beta + crit * se,
         level=level,
+        vcov=rv.vcov,
+        _rv=rv,
     )
 
 
@@ -633,3 +699,56 @@ def wald_test(
         p_val=p_val,
         constraints=C,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# a fitted model plus the sandwich
+# ---------------------------------------------------------------------------------------------
+
+
+def robust_result(
+    result: MetaResult,
+    cluster: str | None = None,
+    type: str = "CR2",
+    level: float | None = None,
+) -> RobustResult:
+    """Cluster-robust inference for a fitted model: its GLS coefficients with a sandwich.
+
+    The model supplies the coefficients and its fitted marginal covariance :math:`V_j` per cluster
+    (:meth:`MetaResult.cluster_blocks`); :func:`robust_vcov` and :func:`coef_test` give the
+    sandwich, the t tests and the intervals. With ``rho`` in the fit this is the
+    correlated-and-hierarchical-effects (CHE) working model with CR2 inference (Pustejovsky &
+    Tipton 2022), as clubSandwich 0.5.8's ``coef_test``, ``conf_int`` and ``Wald_test`` on an
+    ``rma.mv`` fit.
+
+    Parameters
+    ----------
+    result : the fitted working model
+    cluster : clustering column (default: the outermost random level; each row in a one-level
+        model)
+    type : ``"CR2"`` (default), ``"CR0"``, ``"CR1"``, ``"CR1p"`` or ``"CR1S"``
+    level : confidence level (default: the model's)
+
+    Raises
+    ------
+    ModelError
+        for an unknown sandwich type, an unknown cluster column or fewer than two clusters.
+
+    References
+    ----------
+    Pustejovsky, J. E., & Tipton, E. (2022). Meta-analysis with robust variance estimation:
+    expanding the range of working models. *Prevention Science*, 23, 425-438.
+    """
+    if type not in CR_TYPES:
+        raise ModelError(f"type must be one of {CR_TYPES}, not {type!r}")
+    level = result.level if level is None else float(level)
+    level = level / 100.0 if level > 1 else level
+    if not 0 < level < 1:
+        raise ModelError(f"level must be in (0, 1), got {level}")
+    blocks = result.cluster_blocks(cluster)
+    if len(blocks) < 2:
+        raise ModelError(f"cluster-robust variance needs at least 2 clusters, got {len(blocks)}")
+    if cluster is None:
+        cluster = result.random[0] if result.multilevel else "row"
+    rv = robust_vcov(blocks, result.b, type=type)
+    return coef_test(rv, result.b, result.coef_names, level=level, cluster=cluster)

@@ -38,13 +38,14 @@ __all__ = ["LEVEL_COLOURS", "VarianceBar", "variance_plot"]
 #: colours of level 1 (sampling), 2 (within studies), 3 (between studies), ...
 LEVEL_COLOURS = (style.SKY_BLUE, style.ORANGE, style.BLUE, style.BLUISH_GREEN, style.REDDISH_PURPLE)
 
-#: columns of tables/variance_distribution.csv
-LEVEL, SOURCE, PERCENT = "Level", "Source of variance", "% of total variance"
+#: machine keys of the table ``variance_distribution`` (``models/overall.json``)
+LEVEL, SOURCE, PERCENT = "level", "source", "pct"
 
 
 @dataclass(frozen=True)
 class VarianceBar:
-    """One analysis: its label, size and its ``variance_distribution.csv`` (empty: none)."""
+    """One analysis: its label, size and its table ``variance_distribution`` (machine keys;
+    empty: none)."""
 
     label: str
     table: pd.DataFrame

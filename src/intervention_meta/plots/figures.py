@@ -4,9 +4,9 @@ Each ``make_*`` function takes the files it draws from (the steps' JSON, ``model
 whose ``tables`` hold the rows with machine keys; the effect sizes and the codebook) and the stem
 of the figure (``results/<analysis>/figures/<name>``), writes ``<stem>.png`` (300 dpi) and
 ``<stem>.pdf``, and returns a :class:`FigureInfo` (title, caption with the numbers drawn, report
-section), also written as JSON to ``meta`` when given. :func:`run_figures` draws every figure of
-an analysis in one process and :func:`write_manifest` writes their descriptions into
-``figures/figures.json``, the list the report embeds. Nothing is estimated here, no CSV header is
+section). :func:`run_figures` draws every figure of an analysis in one process and
+:func:`write_manifest` writes their descriptions into ``figures/figures.json``, the list the
+report embeds. Nothing is estimated here, no CSV header is
 read: numbers come from the JSON by machine key, labels (study key, variables, levels) from the
 codebook, and the confidence level from the step that computed the intervals.
 """
@@ -52,7 +52,6 @@ __all__ = [
     "make_variance",
     "moderator_figure_kind",
     "FigureInputs",
-    "read_info",
     "run_figures",
     "write_manifest",
 ]
@@ -87,7 +86,7 @@ class FigureInfo:
 
 
 # --------------------------------------------------------------------------- helpers
-def _finish(fig, stem: str | Path, meta: str | Path | None, **info: Any) -> FigureInfo:
+def _finish(fig, stem: str | Path, **info: Any) -> FigureInfo:
     width, height = (round(float(v), 4) for v in fig.get_size_inches())
     png, pdf = style.save(fig, stem)
     result = FigureInfo(
@@ -98,14 +97,7 @@ def _finish(fig, stem: str | Path, meta: str | Path | None, **info: Any) -> Figu
         height_in=height,
         **info,
     )
-    if meta is not None:
-        write_json(result.to_dict(), meta)
     return result
-
-
-def read_info(path: str | Path) -> FigureInfo:
-    """A :class:`FigureInfo` written by a ``make_*`` function."""
-    return FigureInfo(**read_json(path))
 
 
 def _num(x: Any, digits: int = 2) -> str:
@@ -200,7 +192,6 @@ def make_flow(
     stem: str | Path,
     *,
     validation_report: str | Path | None = None,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Data-flow diagram from ``clean/summary.json``, ``effect_sizes_summary.json``,
     ``models/overall.json`` and ``validation/report.csv`` (problems by severity)."""
@@ -225,7 +216,6 @@ def make_flow(
     return _finish(
         fig,
         stem,
-        meta,
         title="Data flow",
         caption=caption,
         section="data",
@@ -267,7 +257,6 @@ def make_forest(
     stem: str | Path,
     *,
     sort: str = "effect",
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Forest plot of the effect sizes by study (``figures.forest_sort`` orders the studies), with
     the study estimates of the table ``study_effects`` of ``models/components.json``."""
@@ -317,7 +306,6 @@ def make_forest(
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="overall",
@@ -338,7 +326,6 @@ def make_variance(
     *,
     domains: Sequence[str] = (),
     domain_variable: str | None = None,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Variance distribution of the analysis of all effect sizes (first ``models/overall.json``)
     and of each domain (the following files, in the order of ``domains``)."""
@@ -371,7 +358,6 @@ def make_variance(
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="overall",
@@ -446,8 +432,6 @@ def make_orchard(
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Orchard plot of a binary, categorical or ordinal moderator from ``models/moderators.json``
     (its rows of the tables ``moderators`` and ``moderator_tests``)."""
@@ -489,7 +473,6 @@ def make_orchard(
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="moderators",
@@ -503,8 +486,6 @@ def make_bubble(
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Bubble plot of an integer or number moderator with its meta-regression line."""
     ad = _analysis_data(effect_sizes, codebook)
@@ -544,7 +525,6 @@ def make_bubble(
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="moderators",
@@ -559,8 +539,6 @@ def make_components(
     moderators_json: str | Path,
     components_json: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Orchard plot of the effect sizes of the programmes with each component (its "present"
     category in the moderator analyses)."""
@@ -613,7 +591,6 @@ def make_components(
     return _finish(
         fig,
         stem,
-        meta,
         title="Intervention components",
         caption=caption,
         section="components",
@@ -626,8 +603,6 @@ def make_profiles(
     codebook: str | Path,
     components_json: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Orchard plot of the component profiles with a dot matrix of their components (tables
     ``component_profiles`` and ``study_effects`` of ``models/components.json``)."""
@@ -687,7 +662,6 @@ def make_profiles(
     return _finish(
         fig,
         stem,
-        meta,
         title="Component profiles",
         caption=caption,
         section="components",
@@ -699,8 +673,6 @@ def make_profiles(
 def make_funnel(
     bias_json: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Contour-enhanced funnel plots of the effect sizes and the study averages (tables
     ``funnel`` and ``trimfill`` of ``models/bias.json``)."""
@@ -725,7 +697,6 @@ def make_funnel(
     return _finish(
         fig,
         stem,
-        meta,
         title="Funnel plots",
         caption=caption,
         section="bias",
@@ -739,8 +710,6 @@ def make_leave_one_out(
     effect_sizes: str | Path,
     codebook: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Leave-one-study-out plot from the table ``leave_one_out`` of ``models/sensitivity.json``."""
     sj, tables = _step(sensitivity_json)
@@ -771,7 +740,6 @@ def make_leave_one_out(
     return _finish(
         fig,
         stem,
-        meta,
         title=f"Leave one {study.lower()} out",
         caption=caption,
         section="sensitivity",

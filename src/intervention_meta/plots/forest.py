@@ -26,16 +26,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Polygon
-from matplotlib.transforms import blended_transform_factory
 
 from intervention_meta.plots import style
 from intervention_meta.plots.labels import natural_key
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +194,10 @@ def forest_plot(
     level: float = 0.95,
 ) -> Figure:
     """Draw :func:`forest_rows`; the height grows with the number of rows."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Polygon
+    from matplotlib.transforms import blended_transform_factory
+
     n = len(rows)
     pct = f"{100 * level:g}%"
     with style.style():

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.transforms import blended_transform_factory
 
 from intervention_meta.plots import style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ def leave_one_out_plot(
 ) -> Figure:
     """Draw the table ``leave_one_out`` (machine keys); its row with ``all_studies`` true is
     the reference; ``level`` is the confidence level of its intervals."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory
+
     labels = dict(labels or {})
     pct = f"{100 * level:g}%"
     if FULL not in table.columns:

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from intervention_meta.plots import style
 from intervention_meta.plots.labels import wrap
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class VarianceBar:
 
 def variance_plot(bars: list[VarianceBar], *, title: str = "Distribution of variance") -> Figure:
     """Stacked horizontal bars of the variance shares, one per analysis, top to bottom."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     n = len(bars)
     with style.style():
         fig = style.figure(style.FULL_WIDTH, style.rows_height(n, per_row=0.5, fixed=1.6))

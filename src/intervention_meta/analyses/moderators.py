@@ -1008,8 +1008,7 @@ def _sigma2_headers(ad: AnalysisData, levels: Sequence[str]) -> dict[str, str]:
 def moderators_records(analyses: ModeratorAnalyses, ad: AnalysisData) -> ResultTable:
     """The table ``moderators``: one row per moderator x category (or term)."""
     headers = columns(
-        "moderator moderator_label coded_per type term code category k",
-        "n_studies",
+        "moderator moderator_label coded_per type term code category k n_studies",
         MEAN_KEYS,
         CR2_KEYS,
         "in_test k_missing note",
@@ -1080,8 +1079,7 @@ def moderator_tests_records(analyses: ModeratorAnalyses, ad: AnalysisData) -> Re
     tau2 = any(r.tau2 is not None for r in analyses.results)
     test_keys = ["f", "chi2", "df1", "df2", "p", "p_adj", "cr2_f", "cr2_df1", "cr2_df2", "cr2_p"]
     headers = columns(
-        "moderator moderator_label type k n_studies k_missing tested k_test",
-        "n_studies_test test",
+        "moderator moderator_label type k n_studies k_missing tested k_test n_studies_test test",
         *(k for k in test_keys if adj or k != "p_adj"),
         *(["cr2_p_adj"] if adj else []),
         *_sigma2_headers(ad, levels),

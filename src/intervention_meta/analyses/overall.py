@@ -84,8 +84,7 @@ _STRUCTURE_NAMES = {
 # --------------------------------------------------------------------------- result
 #: the keys of the table ``overall`` and their readable headers
 OVERALL_HEADERS = columns(
-    "result estimate se test stat df p p_halved ci_lb ci_ub pi_lb pi_ub k",
-    "n_studies note",
+    "result estimate se test stat df p p_halved ci_lb ci_ub pi_lb pi_ub k n_studies note",
     row=None,
     component=None,
     model=None,
@@ -397,8 +396,7 @@ class OverallResult:
         headers = columns(
             "model analysis_model method",
             ESTIMATE_KEYS,
-            "sigma2_between sigma2_within tau2 loglik aic likelihood k n_studies",
-            "note",
+            "sigma2_between sigma2_within tau2 loglik aic likelihood k n_studies note",
             estimate="Mean g",
             sigma2_between=f"sigma2[{self.study}] (between studies)",
             sigma2_within=f"sigma2[{self.es}] (within studies)",

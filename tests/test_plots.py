@@ -30,7 +30,7 @@ from pipeline_helpers import SNAKEMAKE, copy_project, run_snakemake
 from intervention_meta.analyses.analysis_model import ModelSpec, fit_model, load_analysis_data
 from intervention_meta.analyses.moderators import moderator_variables
 from intervention_meta.data.codebook import load_codebook
-from intervention_meta.plots import forest, funnel, style
+from intervention_meta.plots import forest, funnel, leave_one_out, style
 from intervention_meta.plots.bubble import regression_line
 from intervention_meta.plots.figures import SECTIONS, moderator_figure_kind
 from intervention_meta.plots.flow import flow_steps
@@ -136,7 +136,9 @@ def test_snakemake_report_embeds_the_figures(project):
     html = out.read_text(encoding="utf-8")
     assert '"Figures"' in html
     assert "results/example/figures/forest.png" in html
-    assert "of the moderator <strong>Target group</strong>" in html  # caption with its label
+    # each moderator's figure is labelled with the moderator's codebook label
+    assert '"labels": {"moderator": "Target group", "figure": "orchard plot"}' in html
+    assert "95% confidence interval (thick" in html  # the caption with the configured level
 
 
 @pytest.mark.pipeline
@@ -166,14 +168,15 @@ def _forest_inputs(n_studies: int, per_study: int) -> tuple[pd.DataFrame, pd.Dat
             "vi": rng.uniform(0.01, 0.05, n_studies * per_study),
         }
     )
+    # the table study_effects of models/components.json, with its machine keys
     study_effects = pd.DataFrame(
         {
-            "Study": [f"S{i + 1}" for i in range(n_studies)],
-            "k (effect sizes)": per_study,
-            "Estimate (g)": np.linspace(0.5, -0.1, n_studies),
-            "SE": np.linspace(0.05, 0.2, n_studies)[::-1],
-            "95% CI lower": np.linspace(0.5, -0.1, n_studies) - 0.2,
-            "95% CI upper": np.linspace(0.5, -0.1, n_studies) + 0.2,
+            "study": [f"S{i + 1}" for i in range(n_studies)],
+            "k": per_study,
+            "estimate": np.linspace(0.5, -0.1, n_studies),
+            "se": np.linspace(0.05, 0.2, n_studies)[::-1],
+            "ci_lb": np.linspace(0.5, -0.1, n_studies) - 0.2,
+            "ci_ub": np.linspace(0.5, -0.1, n_studies) + 0.2,
         }
     )
     overall = {
@@ -212,7 +215,7 @@ def test_forest_plot_height_grows_with_the_number_of_rows():
 
 def test_forest_sorts_studies_by_the_configured_key():
     _, study_effects, _ = _forest_inputs(4, 1)
-    study_effects["Study"] = ["S10", "S2", "S1", "S3"]
+    study_effects["study"] = ["S10", "S2", "S1", "S3"]
     years = {"S10": 2001, "S2": 1999, "S1": 2010, "S3": 1999}
     order = {sort: forest.study_order(study_effects, sort, years)[0] for sort in forest.SORT_KEYS}
     assert order["effect"] == ["S3", "S1", "S2", "S10"]  # smallest estimate first
@@ -223,6 +226,33 @@ def test_forest_sorts_studies_by_the_configured_key():
     assert forest.study_order(study_effects, "year", None) == (order["study"], "study")
     with pytest.raises(ValueError, match="forest_sort"):
         forest.study_order(study_effects, "alphabet")
+
+
+def test_leave_one_out_plot_takes_the_reference_row_by_its_flag_and_the_level():
+    """The fit with every study is the row flagged ``all_studies`` (whatever the study column
+    says), and the legend states the level of the intervals."""
+    table = pd.DataFrame(
+        {
+            "study": ["all of them", "P1", "P2", "P3"],
+            "all_studies": [True, False, False, False],
+            "k": [9, 6, 6, 6],
+            "estimate": [0.30, 0.25, 0.35, 0.31],
+            "ci_lb": [0.20, 0.10, 0.20, 0.15],
+            "ci_ub": [0.40, 0.40, 0.50, 0.47],
+            "converged": ["yes", "yes", "no", "yes"],
+        }
+    )
+    fig = leave_one_out.leave_one_out_plot(table, labels={"P1": "Paper one"}, level=0.90)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "Paper one",
+        "P3",
+        "P2",
+    ]  # sorted by the estimate, reference row left out
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "Without the study (90% CI)" in legend and "All studies: 90% CI" in legend
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(0.30)  # the dashed all-studies line
+    matplotlib.pyplot.close(fig)
 
 
 # --------------------------------------------------------------------------- palette

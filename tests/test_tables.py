@@ -15,12 +15,14 @@ import math
 import pandas as pd
 import pytest
 
+from intervention_meta.analyses.overall import OVERALL_HEADERS, VARIANCE_HEADERS
+from intervention_meta.analyses.records import result_table
 from intervention_meta.outputs.tables import (
     SPECS,
     ApaTable,
     apa_table,
     column_kind,
-    domain_overall_frame,
+    domain_overall_table,
     fmt_ci,
     fmt_count,
     fmt_df,
@@ -35,30 +37,58 @@ from intervention_meta.outputs.tables import (
     style_header,
 )
 
-# A two-row excerpt of results/<analysis>/tables/overall.csv (header as rule overall writes it).
-OVERALL = pd.DataFrame(
+# A three-row excerpt of the table ``overall`` of models/overall.json (keys as rule overall
+# writes them; its CSV is tables/overall.csv).
+OVERALL_ROWS = [
     {
-        "Result": [
-            "Mean g (model-based)",
-            "Mean g (CR2 cluster-robust)",
-            "Variance between studies (Study): sigma2[study_id]",
-        ],
-        "Estimate": [0.41731191407075324, 0.41731191407075324, 0.04066549546089926],
-        "SE": [0.041653308744140645, 0.04167585311446753, math.nan],
-        "Test": ["t", "t (Satterthwaite df)", "LRT (chi-square)"],
-        "Statistic": [10.018697833445376, 10.013278262704256, 58.92213000494918],
-        "df": [130.0, 27.77268758086358, 1.0],
-        "p": [7.387222394548098e-18, 1.0201916493455784e-10, 1.6403689243592406e-14],
-        "p (halved, boundary)": [math.nan, math.nan, 8.201844621796203e-15],
-        "95% CI lower": [0.33490582422931026, 0.3319113091562442, math.nan],
-        "95% CI upper": [0.49971800391219623, 0.5027125189852623, math.nan],
-        "95% PI lower": [-0.031030864587172247, math.nan, math.nan],
-        "95% PI upper": [0.8656546927286788, math.nan, math.nan],
-        "k (effect sizes)": [131, 131, 131],
-        "Studies": [30, 30, 30],
-        "Note": ["three-level model, REML; the PI is ...", "CR2 ...", "level 3 ..."],
-    }
-)
+        "row": "mean",
+        "model": "three-level model (effect sizes nested in studies), REML, t tests",
+        "result": "Mean g (model-based)",
+        "estimate": 0.41731191407075324,
+        "se": 0.041653308744140645,
+        "test": "t",
+        "stat": 10.018697833445376,
+        "df": 130.0,
+        "p": 7.387222394548098e-18,
+        "ci_lb": 0.33490582422931026,
+        "ci_ub": 0.49971800391219623,
+        "pi_lb": -0.031030864587172247,
+        "pi_ub": 0.8656546927286788,
+        "k": 131,
+        "n_studies": 30,
+        "note": "three-level model, REML; the PI is ...",
+    },
+    {
+        "row": "mean_cr2",
+        "result": "Mean g (CR2 cluster-robust)",
+        "estimate": 0.41731191407075324,
+        "se": 0.04167585311446753,
+        "test": "t (Satterthwaite df)",
+        "stat": 10.013278262704256,
+        "df": 27.77268758086358,
+        "p": 1.0201916493455784e-10,
+        "ci_lb": 0.3319113091562442,
+        "ci_ub": 0.5027125189852623,
+        "k": 131,
+        "n_studies": 30,
+        "note": "CR2 ...",
+    },
+    {
+        "row": "sigma2",
+        "component": "study_id",
+        "result": "Variance between studies (Study): sigma2[study_id]",
+        "estimate": 0.04066549546089926,
+        "test": "LRT (chi-square)",
+        "stat": 58.92213000494918,
+        "df": 1.0,
+        "p": 1.6403689243592406e-14,
+        "p_halved": 8.201844621796203e-15,
+        "k": 131,
+        "n_studies": 30,
+        "note": "level 3 ...",
+    },
+]
+OVERALL = result_table(OVERALL_ROWS, OVERALL_HEADERS, 0.95)
 
 
 # ------------------------------------------------------------------------------ rounding rules
@@ -119,29 +149,29 @@ def test_missing_values_are_empty_cells_and_text_passes_through():
 
 
 @pytest.mark.parametrize(
-    ("header", "kind"),
+    ("key", "kind"),
     [
         ("p", "p"),
-        ("p (Holm)", "p"),
-        ("CR2 p (Holm)", "p"),
+        ("p_adj", "p"),
+        ("cr2_p_adj", "p"),
         ("df", "df"),
-        ("CR2 df2", "df"),
-        ("% of total variance", "pct"),
-        ("R2 (%)", "pct"),
-        ("k (effect sizes)", "count"),
-        ("Studies", "count"),
-        ("Between-study variance (sigma2 Study)", "var"),
-        ("Coverage: share of all programmes with it", "r"),
-        ("Estimate (g)", "est"),
-        ("SE", "est"),
+        ("cr2_df2", "df"),
+        ("pct", "pct"),
+        ("r2", "pct"),
+        ("k", "count"),
+        ("n_studies", "count"),
+        ("sigma2.study_id", "var"),
+        ("coverage", "r"),
+        ("estimate", "est"),
+        ("se", "est"),
     ],
 )
-def test_column_kind_follows_the_header(header, kind):
-    assert column_kind(header) == kind
+def test_column_kind_follows_the_machine_key(key, kind):
+    assert column_kind(key) == kind
 
 
-def test_a_column_with_text_values_is_text_whatever_its_header():
-    assert column_kind("Source of variance", pd.Series(["Sampling error", "Within"])) == "text"
+def test_a_column_with_text_values_is_text_whatever_its_key():
+    assert column_kind("source", pd.Series(["Sampling error", "Within"])) == "text"
     assert column_kind("p", pd.Series(["0.5", None])) == "p"
 
 
@@ -166,21 +196,32 @@ def test_overall_table_rounds_merges_the_ci_and_keeps_variances_readable():
 
 def test_table_note_says_what_k_and_cr2_mean():
     note = apa_table(OVERALL, "overall", 1).note
+    assert note.startswith("Model: three-level model (effect sizes nested in studies)")
     assert "k = number of effect sizes" in note
     assert "CR2 = cluster-robust" in note and "Satterthwaite" in note
 
 
 def test_columns_empty_in_every_row_are_left_out():
-    frame = OVERALL.assign(**{"p (halved, boundary)": math.nan})
-    assert "p (halved)" not in apa_table(frame, "overall", 1).columns
+    rows = [{**row, "p_halved": math.nan} for row in OVERALL_ROWS]
+    table = result_table(rows, OVERALL_HEADERS, 0.95)
+    assert "p (halved)" not in apa_table(table, "overall", 1).columns
+    assert "p (halved)" in apa_table(OVERALL, "overall", 1).columns
+
+
+def test_headers_carry_the_level_of_the_step():
+    table = apa_table(result_table(OVERALL_ROWS, OVERALL_HEADERS, 0.90), "overall", 1)
+    assert "90% CI" in table.columns and "90% PI" in table.columns
+    assert not any("95%" in c for c in table.columns)
+    # the same cells: the level changes the headers only
+    assert table.rows == apa_table(OVERALL, "overall", 1).rows
 
 
 def test_repeated_group_values_are_shown_once():
     frame = pd.DataFrame(
         {
-            "Moderator label": ["Design", "Design", "Setting"],
-            "Category": ["RCT", "Quasi", "Urban"],
-            "Estimate (g)": [0.36, 0.54, 0.41],
+            "moderator_label": ["Design", "Design", "Setting"],
+            "category": ["RCT", "Quasi", "Urban"],
+            "estimate": [0.36, 0.54, 0.41],
         }
     )
     cells = apa_table(frame, "moderators", 5).to_frame()["Moderator"].tolist()
@@ -188,15 +229,15 @@ def test_repeated_group_values_are_shown_once():
 
 
 def test_identifier_columns_that_look_like_numbers_stay_as_written():
-    frame = pd.DataFrame({"Study": ["1", "10"], "k (effect sizes)": ["6", "5"]})
-    frame["Cook's distance"] = ["0.0073", "0.0251"]
-    cells = apa_table(frame, "sensitivity_influence", 12).to_frame()
+    rows = [{"study": "1", "k": 6, "cook_d": 0.0073}, {"study": "10", "k": 5, "cook_d": 0.0251}]
+    headers = {"study": "Study", "k": "k (effect sizes)", "cook_d": "Cook's distance"}
+    cells = apa_table(result_table(rows, headers), "sensitivity_influence", 12).to_frame()
     assert cells["Study"].tolist() == ["1", "10"]
     assert cells["Cook's distance"].tolist() == ["0.007", "0.025"]
 
 
 def test_a_table_without_spec_shows_every_column_with_kinds_from_the_headers():
-    frame = pd.DataFrame({"Thing": ["a"], "Estimate": [0.123], "p": [0.5], "df": [3.25]})
+    frame = pd.DataFrame({"Thing": ["a"], "estimate": [0.123], "p": [0.5], "df": [3.25]})
     table = apa_table(frame, "sensitivity_new_thing", 20)
     assert table.title == "Sensitivity new thing"
     assert table.rows == (("a", "0.12", ".500", "3.2"),)
@@ -256,30 +297,34 @@ def test_apa_table_round_trips_to_dict():
 
 # ------------------------------------------------------------------------------ the step
 def test_domain_table_copies_each_domains_model_and_cr2_rows():
-    frame = domain_overall_frame({"social_support": OVERALL}, {"social_support": "Social support"})
-    row = frame.iloc[0]
-    assert row["Domain"] == "Social support"
-    assert row["Estimate"] == OVERALL["Estimate"][0]
-    assert row["CR2 df"] == OVERALL["df"][1]
-    assert row["CR2 95% CI lower"] == OVERALL["95% CI lower"][1]
+    table = domain_overall_table({"social_support": OVERALL}, {"social_support": "Social support"})
+    row = table.frame().iloc[0]
+    assert row["domain"] == "Social support"
+    assert row["estimate"] == OVERALL_ROWS[0]["estimate"]
+    assert row["cr2_df"] == OVERALL_ROWS[1]["df"]
+    assert row["cr2_ci_lb"] == OVERALL_ROWS[1]["ci_lb"]
+    assert row["note"] == ""  # estimable: no note
+    at_90 = domain_overall_table({"social_support": OVERALL}, level=0.90)
+    assert at_90.columns["cr2_ci_lb"] == "CR2 90% CI lower"
 
 
 def test_run_tables_writes_every_format_numbered_in_order_and_an_index(tmp_path):
-    overall_csv = tmp_path / "overall.csv"
-    OVERALL.to_csv(overall_csv, index=False)
-    variance_csv = tmp_path / "variance_distribution.csv"
-    pd.DataFrame(
-        {
-            "Level": ["1", "2 + 3"],
-            "Source of variance": ["Sampling error", "Heterogeneity"],
-            "Variance": [0.0211873, 0.0496221],
-            "% of total variance": [29.921587, 70.078413],
-        }
-    ).to_csv(variance_csv, index=False)
+    variance = result_table(
+        [
+            {"level": "1", "source": "Sampling error", "variance": 0.0211873, "pct": 29.921587},
+            {"level": "2 + 3", "source": "Heterogeneity", "variance": 0.0496221, "pct": 70.078413},
+        ],
+        VARIANCE_HEADERS,
+    )
+    overall_json = tmp_path / "overall.json"
+    tables = {"overall": OVERALL.to_dict(), "variance_distribution": variance.to_dict()}
+    overall_json.write_text(
+        json.dumps({"analysis": {"model_spec": {"level": 0.95}}, "tables": tables})
+    )
     result = run_tables(
-        {"overall": overall_csv, "variance_distribution": variance_csv},
+        {"overall": overall_json, "variance_distribution": overall_json},
         tmp_path / "apa",
-        domain_tables={"d1": overall_csv},
+        domain_files={"d1": overall_json},
         domain_labels={"d1": "Domain one"},
     )
     names = ["overall", "overall_domains", "variance_distribution"]
@@ -293,3 +338,6 @@ def test_run_tables_writes_every_format_numbered_in_order_and_an_index(tmp_path)
     md = (tmp_path / "apa" / "variance_distribution.md").read_text()
     assert "| 1 | Sampling error | 0.021 | 29.9 |" in md
     assert "| 2 + 3 | Heterogeneity | 0.050 | 70.1 |" in md
+    assert (
+        "| Domain one | 131 | 30 | 0.42 |" in (tmp_path / "apa" / "overall_domains.md").read_text()
+    )

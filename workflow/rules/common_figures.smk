@@ -8,38 +8,40 @@ FIGURES = f"{RES}/figures"
 FIGURE_OPTIONS = config.get("figures", {}) or {}
 
 
+def figure_codebook():
+    """The codebook, read once when the workflow is parsed (None if it cannot be read)."""
+    from intervention_meta.data.codebook import load_codebook
+
+    try:
+        return load_codebook(config["codebook"])
+    except Exception as err:  # a broken codebook is reported by rule validate
+        logger.warning(f"figures: cannot read the codebook ({err}); no moderator plots")
+        return None
+
+
+FIGURE_CODEBOOK = figure_codebook()
+
+
 def figure_moderators(kind):
     """The moderators drawn as `kind` ("orchard" or "bubble") plots, in the codebook's order."""
-    from intervention_meta.data.codebook import load_codebook
     from intervention_meta.analyses.moderators import moderator_variables
     from intervention_meta.plots.figures import moderator_figure_kind
 
-    exclude = (config.get("moderators", {}) or {}).get("exclude", []) or []
-    try:
-        codebook = load_codebook(config["codebook"])
-    except Exception as err:  # a broken codebook is reported by rule validate
-        logger.warning(f"figures: cannot read the codebook ({err}); no moderator plots")
+    if FIGURE_CODEBOOK is None:
         return []
+    exclude = (config.get("moderators", {}) or {}).get("exclude", []) or []
     return [
         var.name
-        for var in moderator_variables(codebook, exclude)
-        if moderator_figure_kind(codebook, var.name) == kind
+        for var in moderator_variables(FIGURE_CODEBOOK, exclude)
+        if moderator_figure_kind(FIGURE_CODEBOOK, var.name) == kind
     ]
 
 
-def moderator_pattern(names):
-    """A wildcard constraint matching exactly `names` (nothing if there are none)."""
-    return "|".join(re.escape(name) for name in names) or "(?!)"
-
-
-def moderator_label(wildcards):
-    """The codebook label of the moderator of a figure (for its report caption)."""
-    from intervention_meta.data.codebook import load_codebook
-
-    try:
-        return load_codebook(config["codebook"]).label(wildcards.moderator)
-    except Exception:
-        return wildcards.moderator
+def moderator_label(moderator):
+    """The codebook label of a moderator (for the report's labels of its figure)."""
+    return (
+        FIGURE_CODEBOOK.label(moderator) if FIGURE_CODEBOOK is not None else moderator
+    )
 
 
 ORCHARD_MODERATORS = figure_moderators("orchard")
@@ -59,13 +61,46 @@ FIGURE_STEMS = [
 ]
 
 
-def figure_files(suffixes=("png", "pdf")):
-    """The files of every figure with the given suffixes."""
-    return [
-        f"{FIGURES}/{stem}.{suffix}" for stem in FIGURE_STEMS for suffix in suffixes
-    ]
+# how snakemake --report shows each figure: stem -> (caption file, subcategory, labels)
+FIGURE_REPORT = {
+    "flow": ("figures_flow", "Data", None),
+    "forest": ("figures_forest", "Overall effect", None),
+    "variance_distribution": ("figures_variance", "Overall effect", None),
+    **{
+        f"orchard_{m}": (
+            "figures_orchard",
+            "Moderators",
+            {"moderator": moderator_label(m), "figure": "orchard plot"},
+        )
+        for m in ORCHARD_MODERATORS
+    },
+    **{
+        f"bubble_{m}": (
+            "figures_bubble",
+            "Moderators",
+            {"moderator": moderator_label(m), "figure": "bubble plot"},
+        )
+        for m in BUBBLE_MODERATORS
+    },
+    "components_orchard": ("figures_components", "Components", None),
+    "components_profiles": ("figures_profiles", "Components", None),
+    "funnel": ("figures_funnel", "Publication bias", None),
+    "leave_one_out": ("figures_leave_one_out", "Sensitivity", None),
+}
 
 
-def figure_meta_files():
-    """The description (title, caption, section) each figure rule writes beside its figure."""
-    return [f"{FIGURES}/meta/{stem}.json" for stem in FIGURE_STEMS]
+def figure_outputs():
+    """Every figure file of rule figures (<stem>_png, <stem>_pdf); the PNGs are marked for
+    snakemake --report."""
+    out = {}
+    for stem in FIGURE_STEMS:
+        caption, subcategory, labels = FIGURE_REPORT[stem]
+        out[f"{stem}_png"] = report(
+            f"{FIGURES}/{stem}.png",
+            caption=f"../report/{caption}.rst",
+            category="Figures",
+            subcategory=subcategory,
+            labels=labels,
+        )
+        out[f"{stem}_pdf"] = f"{FIGURES}/{stem}.pdf"
+    return out

@@ -6,23 +6,23 @@ APA_FORMATS = ("md", "tex", "html")
 
 
 def apa_table_sources():
-    """APA table name -> the analysis CSV it is made from, in the order of the report (the
-    table numbers follow this order)."""
+    """APA table name -> the file it is read from (the step's models/<step>.json; see
+    intervention_meta.outputs.tables.table_source for the table in it), in the order of the
+    report (the table numbers follow this order)."""
+    models = f"{RES}/models"
     sources = {
-        "overall": f"{RES}/tables/overall.csv",
-        "variance_distribution": f"{RES}/tables/variance_distribution.csv",
-        "overall_comparison": f"{RES}/tables/overall_comparison.csv",
-        "moderator_tests": f"{RES}/tables/moderator_tests.csv",
-        "moderators": f"{RES}/tables/moderators.csv",
-        "multiple_moderators": f"{RES}/tables/multiple_moderators.csv",
-        "component_profiles": f"{RES}/tables/component_profiles.csv",
-        "component_consistency": f"{RES}/tables/component_consistency.csv",
-        "bias": f"{RES}/tables/bias.csv",
+        "overall": f"{models}/overall.json",
+        "variance_distribution": f"{models}/overall.json",
+        "overall_comparison": f"{models}/overall.json",
+        "moderator_tests": f"{models}/moderators.json",
+        "moderators": f"{models}/moderators.json",
+        "multiple_moderators": f"{models}/moderators.json",
+        "component_profiles": f"{models}/components.json",
+        "component_consistency": f"{models}/components.json",
+        "bias": f"{models}/bias.json",
     }
-    for path in rules.sensitivity.output:  # every sensitivity table the rule writes
-        name = os.path.basename(str(path))
-        if re.fullmatch(r"sensitivity_\w+\.csv", name):
-            sources[name[: -len(".csv")]] = str(path)
+    for name in SENSITIVITY_TABLES:  # every table the sensitivity step writes
+        sources[f"sensitivity_{name}"] = f"{models}/sensitivity.json"
     if RELIABILITY.get("studies"):
         sources["reliability_agreement"] = f"{RES}/reliability/agreement.csv"
         sources["reliability_disagreements"] = f"{RES}/reliability/disagreements.csv"
@@ -58,9 +58,9 @@ def apa_table_outputs(annotate=False):
     return out
 
 
-def domain_overall_tables():
-    """The per-domain overall tables, in the order of OVERALL_DOMAINS."""
-    return expand(f"{DOMAIN_RES}/tables/overall.csv", domain=OVERALL_DOMAINS)
+def domain_overall_results():
+    """The per-domain overall results (models/overall.json), in the order of OVERALL_DOMAINS."""
+    return expand(f"{DOMAIN_RES}/models/overall.json", domain=OVERALL_DOMAINS)
 
 
 def figures_manifest():
@@ -96,7 +96,6 @@ def report_inputs(wildcards):
         "components": f"{RES}/models/components.json",
         "bias": f"{RES}/models/bias.json",
         "sensitivity": f"{RES}/models/sensitivity.json",
-        "sensitivity_summary": f"{RES}/tables/sensitivity_summary.csv",
         "warnings": f"{RES}/warnings.txt",
         "figures": figures_manifest(),
         "checksummed": checksummed_inputs(),

@@ -1,13 +1,13 @@
-# Rules of the tables and report stages (issue 4): APA-style tables of every analysis table, and
-# the self-contained HTML report. Helper functions are in workflow/rules/common_report.smk.
+# Rules of the tables and report stages: APA-style tables of every result table the analysis
+# steps keep in their JSON, and the self-contained HTML report. Helper functions are in workflow/rules/common_report.smk.
 
 
 rule tables:
-    """APA-style tables (Markdown, LaTeX booktabs, HTML) of the analysis tables: rounded for
-    reading, numbered, with a title and a note; the CSVs keep full precision."""
+    """APA-style tables (Markdown, LaTeX booktabs, HTML) of the result tables: rounded for
+    reading, numbered, with a title and a note; the steps' JSON keep full precision."""
     input:
         **apa_table_sources(),
-        domains=domain_overall_tables(),
+        domains=domain_overall_results(),
         codebook=config["codebook"],
     output:
         **apa_table_outputs(annotate=True),

@@ -16,7 +16,6 @@ inputs = ReportInputs(
     components=inp.components,
     bias=inp.bias,
     sensitivity=inp.sensitivity,
-    sensitivity_summary=inp.sensitivity_summary,
     clean_dropped=inp.clean_dropped,
     effect_sizes_dropped=inp.effect_sizes_dropped,
     validation=inp.validation,

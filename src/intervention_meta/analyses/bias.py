@@ -63,6 +63,7 @@ from intervention_meta.analyses.analysis_model import (
     load_analysis_data,
     model_call,
 )
+from intervention_meta.analyses.records import ResultTable, columns, result_table
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.methods import bias
 from intervention_meta.models import MetaResult, ModelError, fit
@@ -182,27 +183,21 @@ class BiasResult:
             "not_computed": dict(self.not_computed),
             "flags": list(self.flags),
         }
+        out["tables"] = {name: t.to_dict() for name, t in self.tables().items()}
         return jsonable(out)
 
     # ---------------------------------------------------------------- tables
-    def to_frame(self) -> pd.DataFrame:
-        """The readable table (``tables/bias.csv``): one row per test or method."""
-        pct = f"{self.spec.level:.0%}"
-        cols = [
-            "Method",
-            "Data",
-            "Why these data",
-            "k",
-            "Statistic",
-            "Value",
-            "df",
-            "p",
-            "Adjusted estimate",
-            "SE",
-            f"{pct} CI lower",
-            f"{pct} CI upper",
-            "Note",
-        ]
+    def bias_table(self) -> ResultTable:
+        """The table ``bias`` (``tables/bias.csv``): one row per test or method; ``method_key``
+        names the method (``egger_multilevel``, ``trimfill``, ...), ``statistic`` the statistic
+        whose ``value`` is given, ``estimate`` the method's adjusted estimate."""
+        headers = columns(
+            "method data why k statistic value df p estimate se ci_lb ci_ub note",
+            k="k",
+            estimate="Adjusted estimate",
+            method_key=None,
+            aggregated=None,
+        )
         why_agg = self.options.why_aggregated()
         all_data = f"effect sizes ({self.k} in {self.n_studies} studies)"
         n_agg = self.n_studies if self.aggregated is None else len(self.aggregated.study)
@@ -211,33 +206,35 @@ class BiasResult:
 
         def add(key: str, method: str, aggregated: bool, values: dict | None) -> None:
             row = {
-                "Method": method,
-                "Data": agg_data if aggregated else all_data,
-                "Why these data": why_agg if aggregated else WHY_ALL,
+                "method_key": key,
+                "method": method,
+                "aggregated": aggregated,
+                "data": agg_data if aggregated else all_data,
+                "why": why_agg if aggregated else WHY_ALL,
                 "k": n_agg if aggregated else self.k,
             }
             if values is None:
-                row["Note"] = f"not computed: {self.not_computed.get(key, 'not available')}"
+                row["note"] = f"not computed: {self.not_computed.get(key, 'not available')}"
             else:
                 row.update(values)
             rows.append(row)
 
         def ci(lb: float | None, ub: float | None) -> dict:
-            return {f"{pct} CI lower": lb, f"{pct} CI upper": ub}
+            return {"ci_lb": lb, "ci_ub": ub}
 
         def egger(e: Any, note: str, statistic: str | None = None) -> dict | None:
             """The row values of an Egger-type test (slope on SE; intercept = adjusted)."""
             if e is None:
                 return None
             return {
-                "Statistic": statistic or f"{e.stat_name[0]} (slope on SE)",
-                "Value": e.statistic,
+                "statistic": statistic or f"{e.stat_name[0]} (slope on SE)",
+                "value": e.statistic,
                 "df": e.dfs,
                 "p": e.pval,
-                "Adjusted estimate": e.limit_estimate,
-                "SE": e.limit_se,
+                "estimate": e.limit_estimate,
+                "se": e.limit_se,
                 **ci(e.limit_ci_lb, e.limit_ci_ub),
-                "Note": note,
+                "note": note,
             }
 
         # (a) three-level Egger-type test
@@ -262,14 +259,14 @@ class BiasResult:
             None
             if r is None
             else {
-                "Statistic": "t (slope on SE, Satterthwaite df)",
-                "Value": r["slope"]["tstat"],
+                "statistic": "t (slope on SE, Satterthwaite df)",
+                "value": r["slope"]["tstat"],
                 "df": r["slope"]["df_satt"],
                 "p": r["slope"]["p_satt"],
-                "Adjusted estimate": r["intercept"]["beta"],
-                "SE": r["intercept"]["se"],
+                "estimate": r["intercept"]["beta"],
+                "se": r["intercept"]["se"],
                 **ci(r["intercept"]["ci_lower"], r["intercept"]["ci_upper"]),
-                "Note": f"CR2 robust variance clustered by study ({self.n_studies} clusters)",
+                "note": f"CR2 robust variance clustered by study ({self.n_studies} clusters)",
             },
         )
         # (b) study averages
@@ -283,13 +280,13 @@ class BiasResult:
             None
             if u is None
             else {
-                "Statistic": "z",
-                "Value": float(u.stat[0]),
+                "statistic": "z",
+                "value": float(u.stat[0]),
                 "p": float(u.pval[0]),
-                "Adjusted estimate": float(u.b[0]),
-                "SE": float(u.se[0]),
+                "estimate": float(u.b[0]),
+                "se": float(u.se[0]),
                 **ci(float(u.ci_lb[0]), float(u.ci_ub[0])),
-                "Note": "not adjusted: the reference for the adjusted estimates below"
+                "note": "not adjusted: the reference for the adjusted estimates below"
                 + ("" if u.tau2 is None else f"; tau2 = {u.tau2:.4g}"),
             },
         )
@@ -320,10 +317,10 @@ class BiasResult:
             None
             if rt is None
             else {
-                "Statistic": "Kendall's tau",
-                "Value": rt.tau,
+                "statistic": "Kendall's tau",
+                "value": rt.tau,
                 "p": rt.pval,
-                "Note": "exact p" if rt.exact else "normal approximation (ties)",
+                "note": "exact p" if rt.exact else "normal approximation (ties)",
             },
         )
         tf = self.trimfill
@@ -334,13 +331,13 @@ class BiasResult:
             None
             if tf is None
             else {
-                "Statistic": f"k0 (studies filled in, {tf.side} side)",
-                "Value": tf.k0,
+                "statistic": f"k0 (studies filled in, {tf.side} side)",
+                "value": tf.k0,
                 "p": tf.p_k0,
-                "Adjusted estimate": tf.estimate,
-                "SE": tf.se,
+                "estimate": tf.estimate,
+                "se": tf.se,
                 **ci(tf.ci_lb, tf.ci_ub),
-                "Note": f"SE of k0 = {tf.se_k0:.3g}; adjusted estimate from {tf.k} studies "
+                "note": f"SE of k0 = {tf.se_k0:.3g}; adjusted estimate from {tf.k} studies "
                 f"(z test p = {tf.pval:.3g})" + ("" if tf.p_k0 is None else "; p tests k0 = 0"),
             },
         )
@@ -360,14 +357,14 @@ class BiasResult:
                 None
                 if wls is None
                 else {
-                    "Statistic": "t (intercept: the adjusted estimate)",
-                    "Value": float(wls.tval[0]),
+                    "statistic": "t (intercept: the adjusted estimate)",
+                    "value": float(wls.tval[0]),
                     "df": wls.df,
                     "p": float(wls.pval[0]),
-                    "Adjusted estimate": float(wls.b[0]),
-                    "SE": float(wls.se[0]),
+                    "estimate": float(wls.b[0]),
+                    "se": float(wls.se[0]),
                     **ci(float(wls.ci_lb[0]), float(wls.ci_ub[0])),
-                    "Note": f"lm(yi ~ {'sei' if key == 'pet' else 'vi'}, weights = 1/vi); the "
+                    "note": f"lm(yi ~ {'sei' if key == 'pet' else 'vi'}, weights = 1/vi); the "
                     "adjusted estimate is the intercept (two-sided test); slope = "
                     f"{wls.b[1]:.4g} (t = {wls.tval[1]:.3g}, p = {wls.pval[1]:.3g})",
                 },
@@ -379,14 +376,14 @@ class BiasResult:
             None
             if pp is None
             else {
-                "Statistic": "t (PET intercept, one-sided)",
-                "Value": float(pp.pet.tval[0]),
+                "statistic": "t (PET intercept, one-sided)",
+                "value": float(pp.pet.tval[0]),
                 "df": pp.pet.df,
                 "p": pp.pet_pval_one_sided,
-                "Adjusted estimate": pp.estimate,
-                "SE": pp.se,
+                "estimate": pp.estimate,
+                "se": pp.se,
                 **ci(pp.ci_lb, pp.ci_ub),
-                "Note": f"{pp.chosen} chosen: PET's intercept is "
+                "note": f"{pp.chosen} chosen: PET's intercept is "
                 + ("" if pp.chosen == "PEESE" else "not ")
                 + f"significant at {pp.alpha:g} ({pp.alternative}) (Stanley & Doucouliagos 2014)",
             },
@@ -399,10 +396,10 @@ class BiasResult:
             None
             if fr is None
             else {
-                "Statistic": "N (null studies to make p > alpha)",
-                "Value": fr.fsnum,
+                "statistic": "N (null studies to make p > alpha)",
+                "value": fr.fsnum,
                 "p": fr.pval,
-                "Note": f"alpha = {fr.alpha:g}; p of the combined one-sided Stouffer test",
+                "note": f"alpha = {fr.alpha:g}; p of the combined one-sided Stouffer test",
             },
         )
         fo = self.fsn_orwin
@@ -413,14 +410,18 @@ class BiasResult:
             None
             if fo is None
             else {
-                "Statistic": "N (null studies to reach the target)",
-                "Value": fo.fsnum,
-                "Note": f"target effect {fo.target:.4g} "
+                "statistic": "N (null studies to reach the target)",
+                "value": fo.fsnum,
+                "note": f"target effect {fo.target:.4g} "
                 + ("(half the mean)" if self.options.fsn_target is None else "(config)")
                 + f"; unweighted mean of the study averages {fo.meanes:.4g}",
             },
         )
-        return pd.DataFrame(rows, columns=cols)
+        return result_table(rows, headers, self.spec.level)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The readable table (``tables/bias.csv``): one row per test or method."""
+        return self.bias_table().to_frame()
 
     def trimfill_frame(self) -> pd.DataFrame:
         """The trim-and-fill data (``tables/trimfill_data.csv``).
@@ -489,6 +490,15 @@ class BiasResult:
             return pd.DataFrame(columns=cols)
         frame = pd.concat(parts, ignore_index=True)
         return frame.reindex(columns=cols)
+
+    def tables(self) -> dict[str, ResultTable]:
+        """The step's tables by name (kept in ``models/bias.json`` under ``tables``); the
+        trim-and-fill and funnel data have machine keys as their CSV headers."""
+        data = {"trimfill": self.trimfill_frame(), "funnel": self.funnel_frame()}
+        out = {"bias": self.bias_table()}
+        for name, frame in data.items():
+            out[name] = result_table(frame, {c: c for c in frame.columns})
+        return out
 
 
 # --------------------------------------------------------------------------- analysis

@@ -63,6 +63,13 @@ from intervention_meta.analyses.analysis_model import (
     load_analysis_data,
 )
 from intervention_meta.analyses.moderators import component_variables
+from intervention_meta.analyses.records import (
+    ESTIMATE_KEYS,
+    MEAN_KEYS,
+    ResultTable,
+    columns,
+    result_table,
+)
 from intervention_meta.data.codebook import Variable, normalise_code
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.methods.bias import aggregate_by_study
@@ -709,90 +716,136 @@ def analyse_components(
 
 
 # --------------------------------------------------------------------------- tables
-def _ci_headers(level: float) -> tuple[str, str]:
-    pct = f"{100 * level:g}%"
-    return f"{pct} CI lower", f"{pct} CI upper"
-
-
 def _yes_no(x: object) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
         return ""
     return "yes" if int(x) == 1 else "no"
 
 
+def _component_headers(ca: ComponentAnalysis, ad: AnalysisData) -> dict[str, str]:
+    """``component.<name>`` -> the component's codebook label."""
+    return {f"component.{c}": ad.label(c) for c in ca.components}
+
+
+def profiles_records(ca: ComponentAnalysis, ad: AnalysisData, spec: ModelSpec) -> ResultTable:
+    """The table ``component_profiles``: one row per profile; ``component.<name>`` is ``yes`` or
+    ``no`` for each component, ``pooled`` whether the profile has a mean."""
+    comps = _component_headers(ca, ad)
+    headers = columns(
+        "profile present n_programmes k",
+        *comps,
+        "pooled",
+        MEAN_KEYS,
+        "note",
+        estimate="Mean g",
+        stat="z" if spec.test == "z" else "t",
+        **comps,
+    )
+    f = ca.profiles.frame
+    rows = []
+    for _, r in f.iterrows():
+        row = {
+            "profile": r["label"],
+            "present": r["present"],
+            "n_programmes": r["n_programmes"],
+            "k": r["k"],
+        }
+        row.update({f"component.{c}": _yes_no(r[c]) for c in ca.components})
+        row.update(
+            {
+                "pooled": "yes" if r["pooled"] else "no",
+                "estimate": r["estimate"],
+                "se": r["se"],
+                "ci_lb": r["ci_lb"],
+                "ci_ub": r["ci_ub"],
+                "stat": r["stat"],
+                "df": r["df"],
+                "p": r["pval"],
+                "note": r["note"],
+            }
+        )
+        rows.append(row)
+    return result_table(rows, headers, spec.level)
+
+
 def profiles_table(ca: ComponentAnalysis, ad: AnalysisData, spec: ModelSpec) -> pd.DataFrame:
     """The readable ``component_profiles.csv``: one row per profile."""
-    lo, hi = _ci_headers(spec.level)
-    f = ca.profiles.frame
-    out = pd.DataFrame(
+    return profiles_records(ca, ad, spec).to_frame()
+
+
+def consistency_records(ca: ComponentAnalysis, ad: AnalysisData) -> ResultTable:
+    """The table ``component_consistency``: one row per component."""
+    headers = columns(
+        "component component_label n_known n_with coverage n_positive n_positive_with",
+        "consistency positive_share_with n_missing positive_rule",
+    )
+    c = ca.consistency
+    frame = pd.DataFrame(
         {
-            "Profile": f["label"],
-            "Components present": f["present"],
-            "Programmes (studies)": f["n_programmes"],
-            "k (effect sizes)": f["k"],
+            "component": list(c.components),
+            "component_label": [ad.label(x) for x in c.components],
+            "n_known": c.n_known,
+            "n_with": c.n_with,
+            "coverage": c.coverage,
+            "n_positive": c.n_positive,
+            "n_positive_with": c.n_positive_with,
+            "consistency": c.consistency,
+            "positive_share_with": c.positive_share_with,
+            "n_missing": c.n_missing,
+            "positive_rule": ca.study_effects.description,
         }
     )
-    for c in ca.components:
-        out[ad.label(c)] = f[c].map(_yes_no)
-    out["Pooled"] = f["pooled"].map(lambda b: "yes" if b else "no")
-    out["Mean g"] = f["estimate"]
-    out["SE"] = f["se"]
-    out[lo] = f["ci_lb"]
-    out[hi] = f["ci_ub"]
-    out["z" if spec.test == "z" else "t"] = f["stat"]
-    out["df"] = f["df"]
-    out["p"] = f["pval"]
-    out["Note"] = f["note"]
-    return out
+    return result_table(frame, headers)
 
 
 def consistency_table(ca: ComponentAnalysis, ad: AnalysisData) -> pd.DataFrame:
     """The readable ``component_consistency.csv``: one row per component."""
-    c = ca.consistency
-    return pd.DataFrame(
-        {
-            "Component": list(c.components),
-            "Component label": [ad.label(x) for x in c.components],
-            "Programmes with a known value": c.n_known,
-            "Programmes with it": c.n_with,
-            "Coverage: share of all programmes with it": c.coverage,
-            "Positive programmes (known value)": c.n_positive,
-            "Positive programmes with it": c.n_positive_with,
-            "Consistency of necessity: share of positive programmes with it": c.consistency,
-            "Share of programmes with it that are positive": c.positive_share_with,
-            "Programmes with a missing value": c.n_missing,
-            "Positive rule": ca.study_effects.description,
-        }
+    return consistency_records(ca, ad).to_frame()
+
+
+def study_effects_records(ca: ComponentAnalysis, ad: AnalysisData) -> ResultTable:
+    """The table ``study_effects``: one row per programme (``study``: its study key) with its
+    study-level estimate, whether it is positive, its components and its profile."""
+    comps = _component_headers(ca, ad)
+    headers = columns(
+        "study k",
+        ESTIMATE_KEYS,
+        "positive",
+        *comps,
+        "in_profiles profile positive_rule",
+        study=ad.label(ad.study),
+        estimate="Estimate (g)",
+        **comps,
     )
-
-
-def study_effects_table(ca: ComponentAnalysis, ad: AnalysisData) -> pd.DataFrame:
-    """The readable ``study_effects.csv``: one row per programme with its components."""
     se = ca.study_effects
-    lo, hi = _ci_headers(se.level)
-    out = pd.DataFrame(
+    frame = pd.DataFrame(
         {
-            "Study": list(se.study),
-            "k (effect sizes)": se.k,
-            "Estimate (g)": se.estimate,
-            "SE": se.se,
-            lo: se.ci_lb,
-            hi: se.ci_ub,
-            "Positive": ["yes" if p else "no" for p in se.positive],
+            "study": list(se.study),
+            "k": se.k,
+            "estimate": se.estimate,
+            "se": se.se,
+            "ci_lb": se.ci_lb,
+            "ci_ub": se.ci_ub,
+            "positive": ["yes" if p else "no" for p in se.positive],
         }
     )
     prog = ca.programmes
     for c in ca.components:
         vals = prog[c].reindex(list(se.study))
-        out[ad.label(c)] = [_yes_no(v) for v in vals]
+        frame[f"component.{c}"] = [_yes_no(v) for v in vals]
     left = set(ca.profiles.left_out)
-    out["In profiles"] = ["no" if s in left else "yes" for s in se.study]
-    out["Profile"] = [
+    frame["in_profiles"] = ["no" if s in left else "yes" for s in se.study]
+    frame["profile"] = [
         ca.profiles.frame.set_index("profile")["label"].get(ca.profiles.membership.get(s), "")
         for s in se.study
     ]
-    out["Positive rule"] = se.description
-    return out
+    frame["positive_rule"] = se.description
+    return result_table(frame, headers, se.level)
+
+
+def study_effects_table(ca: ComponentAnalysis, ad: AnalysisData) -> pd.DataFrame:
+    """The readable ``study_effects.csv``: one row per programme with its components."""
+    return study_effects_records(ca, ad).to_frame()
 
 
 # --------------------------------------------------------------------------- the step
@@ -824,9 +877,17 @@ def run_components(
         positive_rule=options.get("positive_rule", "study_aggregate"),
         rho=float(options.get("rho", 0.6)),
     )
-    write_table(profiles_table(ca, ad, spec), out_profiles)
-    write_table(consistency_table(ca, ad), out_consistency)
-    write_table(study_effects_table(ca, ad), out_study_effects)
+    tables = {
+        "component_profiles": profiles_records(ca, ad, spec),
+        "component_consistency": consistency_records(ca, ad),
+        "study_effects": study_effects_records(ca, ad),
+    }
+    for name, path in (
+        ("component_profiles", out_profiles),
+        ("component_consistency", out_consistency),
+        ("study_effects", out_study_effects),
+    ):
+        write_table(tables[name].to_frame(), path)
     write_json(
         {
             "step": "components",
@@ -840,6 +901,8 @@ def run_components(
                 "profile mean": "three-level model with the profile as a factor, no intercept",
             },
             **ca.to_dict(),
+            "level": spec.level,
+            "tables": {name: t.to_dict() for name, t in tables.items()},
         },
         out_json,
     )

@@ -76,6 +76,13 @@ from intervention_meta.analyses.analysis_model import (
     fit_model,
     load_analysis_data,
 )
+from intervention_meta.analyses.records import (
+    CR2_KEYS,
+    MEAN_KEYS,
+    ResultTable,
+    columns,
+    result_table,
+)
 from intervention_meta.data.codebook import (
     LEVEL_TYPES,
     NUMERIC_TYPES,
@@ -979,133 +986,161 @@ def _variance_header(ad: AnalysisData, level: str) -> str:
     return f"sigma2 {ad.label(level)}"
 
 
-def _ci_headers(level: float) -> tuple[str, str]:
-    pct = f"{100 * level:g}%"
-    return f"{pct} CI lower", f"{pct} CI upper"
-
-
-def _stat_header(spec: ModelSpec) -> str:
-    return "z" if spec.test == "z" else "t"
-
-
 def _yes(x: bool) -> str:
     return "yes" if x else "no"
 
 
-def moderators_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.DataFrame:
-    """The readable table ``moderators.csv``: one row per moderator x category (or term)."""
-    lo, hi = _ci_headers(analyses.spec.level)
-    st = _stat_header(analyses.spec)
+def _sigma2_headers(ad: AnalysisData, levels: Sequence[str]) -> dict[str, str]:
+    """``sigma2.<level>`` -> its readable header, for the variance components of ``levels``."""
+    return {f"sigma2.{lv}": _variance_header(ad, lv) for lv in levels}
+
+
+def moderators_records(analyses: ModeratorAnalyses, ad: AnalysisData) -> ResultTable:
+    """The table ``moderators``: one row per moderator x category (or term)."""
+    headers = columns(
+        "moderator moderator_label coded_per type term code category k n_studies",
+        MEAN_KEYS,
+        CR2_KEYS,
+        "in_test k_missing note",
+        estimate="Estimate (g)",
+        stat="z" if analyses.spec.test == "z" else "t",
+    )
     out = []
     level_name = {ad.codebook.parent_table: "study", ad.codebook.child_table: "effect size"}
     for r in analyses.results:
         for row in r.rows:
             out.append(
                 {
-                    "Moderator": r.name,
-                    "Moderator label": r.label,
-                    "Coded per": level_name.get(r.table, r.table),
-                    "Type": r.var_type,
-                    "Term": row.term,
-                    "Category code": row.code,
-                    "Category": row.label,
-                    "k (effect sizes)": row.k,
-                    "Studies": row.n_studies,
-                    "Estimate (g)": row.estimate,
-                    "SE": row.se,
-                    lo: row.ci_lb,
-                    hi: row.ci_ub,
-                    st: row.stat,
+                    "moderator": r.name,
+                    "moderator_label": r.label,
+                    "coded_per": level_name.get(r.table, r.table),
+                    "type": r.var_type,
+                    "term": row.term,
+                    "code": row.code,
+                    "category": row.label,
+                    "k": row.k,
+                    "n_studies": row.n_studies,
+                    "estimate": row.estimate,
+                    "se": row.se,
+                    "ci_lb": row.ci_lb,
+                    "ci_ub": row.ci_ub,
+                    "stat": row.stat,
                     "df": row.df,
                     "p": row.pval,
-                    "CR2 SE": row.cr2_se,
-                    "CR2 df": row.cr2_df,
-                    f"CR2 {lo}": row.cr2_ci_lb,
-                    f"CR2 {hi}": row.cr2_ci_ub,
-                    "CR2 p": row.cr2_pval,
-                    "In test": _yes(row.tested),
-                    "k missing (left out)": r.k_missing,
-                    "Note": row.note,
+                    "cr2_se": row.cr2_se,
+                    "cr2_df": row.cr2_df,
+                    "cr2_ci_lb": row.cr2_ci_lb,
+                    "cr2_ci_ub": row.cr2_ci_ub,
+                    "cr2_p": row.cr2_pval,
+                    "in_test": _yes(row.tested),
+                    "k_missing": r.k_missing,
+                    "note": row.note,
                 }
             )
-    return pd.DataFrame(out)
+    return result_table(out, headers, analyses.spec.level)
 
 
-def moderator_tests_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.DataFrame:
-    """The readable table ``moderator_tests.csv``: one row per moderator."""
-    adj = _ADJUST.get(analyses.p_adjust)
-    levels = list(dict.fromkeys(lv for r in analyses.results for lv in r.sigma2))
-    out = []
-    for r in analyses.results:
-        t = r.test
-        nan = math.nan
-        row = {
-            "Moderator": r.name,
-            "Moderator label": r.label,
-            "Type": r.var_type,
-            "k (effect sizes)": r.k,
-            "Studies": r.n_studies,
-            "k missing (left out)": r.k_missing,
-            "Tested": (
-                "slope" if r.kind == "continuous" else (", ".join(t.categories) if t else "")
-            ),
-            "k in test": t.k if t else nan,
-            "Studies in test": t.n_studies if t else nan,
-            "Test": (
-                ("F test of the slope" if r.kind == "continuous" else "F test of differences")
-                if t and t.test == "F"
-                else ("Wald chi-square test" if t else "no test")
-            ),
-            "F": t.stat if t and t.test == "F" else nan,
-            "Chi-square": t.stat if t and t.test != "F" else nan,
-            "df1": t.df1 if t else nan,
-            "df2": t.df2 if t and t.df2 is not None else nan,
-            "p": t.pval if t else nan,
-        }
-        if adj:
-            row[f"p ({adj})"] = t.p_adj if t else nan
-        row.update(
-            {
-                "CR2 F (HTZ)": t.cr2_fstat if t else nan,
-                "CR2 df1": t.cr2_df1 if t else nan,
-                "CR2 df2": t.cr2_df2 if t else nan,
-                "CR2 p": t.cr2_pval if t else nan,
-            }
-        )
-        if adj:
-            row[f"CR2 p ({adj})"] = t.cr2_p_adj if t else nan
-        for lv in levels:
-            row[_variance_header(ad, lv)] = r.sigma2.get(lv, nan)
-        if r.tau2 is not None:
-            row["tau2"] = r.tau2
-        row["R2 (%)"] = r.R2 if r.R2 is not None else nan
-        row["Reason no test"] = r.no_test_reason
-        row["Flags"] = " | ".join(line.split("] ", 1)[-1] for line in r.flags)
-        out.append(row)
-    return pd.DataFrame(out)
+def moderators_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.DataFrame:
+    """The readable table ``moderators.csv``: one row per moderator x category (or term)."""
+    return moderators_records(analyses, ad).to_frame()
 
 
 def _test_columns(t: ModeratorTest | None) -> dict:
     nan = math.nan
     return {
-        "F": t.stat if t and t.test == "F" else nan,
-        "Chi-square": t.stat if t and t.test != "F" else nan,
+        "f": t.stat if t and t.test == "F" else nan,
+        "chi2": t.stat if t and t.test != "F" else nan,
         "df1": t.df1 if t else nan,
         "df2": t.df2 if t and t.df2 is not None else nan,
         "p": t.pval if t else nan,
-        "CR2 F (HTZ)": t.cr2_fstat if t else nan,
-        "CR2 df1": t.cr2_df1 if t else nan,
-        "CR2 df2": t.cr2_df2 if t else nan,
-        "CR2 p": t.cr2_pval if t else nan,
+        "cr2_f": t.cr2_fstat if t else nan,
+        "cr2_df1": t.cr2_df1 if t else nan,
+        "cr2_df2": t.cr2_df2 if t else nan,
+        "cr2_p": t.cr2_pval if t else nan,
     }
 
 
-def multiple_moderators_table(
+def moderator_tests_records(analyses: ModeratorAnalyses, ad: AnalysisData) -> ResultTable:
+    """The table ``moderator_tests``: one row per moderator; ``p_adj``/``cr2_p_adj`` are the
+    p values adjusted across moderators (``moderators.p_adjust``), ``sigma2.<level>`` the
+    variance components of its model."""
+    adj = _ADJUST.get(analyses.p_adjust)
+    levels = list(dict.fromkeys(lv for r in analyses.results for lv in r.sigma2))
+    tau2 = any(r.tau2 is not None for r in analyses.results)
+    test_keys = ["f", "chi2", "df1", "df2", "p", "p_adj", "cr2_f", "cr2_df1", "cr2_df2", "cr2_p"]
+    headers = columns(
+        "moderator moderator_label type k n_studies k_missing tested k_test n_studies_test test",
+        *(k for k in test_keys if adj or k != "p_adj"),
+        *(["cr2_p_adj"] if adj else []),
+        *_sigma2_headers(ad, levels),
+        *(["tau2"] if tau2 else []),
+        "r2 no_test_reason flags",
+        p_adj=f"p ({adj})",
+        cr2_p_adj=f"CR2 p ({adj})",
+        **_sigma2_headers(ad, levels),
+    )
+    if not adj:
+        headers.pop("p_adj")
+        headers.pop("cr2_p_adj")
+    out = []
+    for r in analyses.results:
+        t = r.test
+        nan = math.nan
+        row = {
+            "moderator": r.name,
+            "moderator_label": r.label,
+            "type": r.var_type,
+            "k": r.k,
+            "n_studies": r.n_studies,
+            "k_missing": r.k_missing,
+            "tested": (
+                "slope" if r.kind == "continuous" else (", ".join(t.categories) if t else "")
+            ),
+            "k_test": t.k if t else nan,
+            "n_studies_test": t.n_studies if t else nan,
+            "test": (
+                ("F test of the slope" if r.kind == "continuous" else "F test of differences")
+                if t and t.test == "F"
+                else ("Wald chi-square test" if t else "no test")
+            ),
+            **_test_columns(t),
+        }
+        if adj:
+            row["p_adj"] = t.p_adj if t else nan
+            row["cr2_p_adj"] = t.cr2_p_adj if t else nan
+        for lv in levels:
+            row[f"sigma2.{lv}"] = r.sigma2.get(lv, nan)
+        if r.tau2 is not None:
+            row["tau2"] = r.tau2
+        row["r2"] = r.R2 if r.R2 is not None else nan
+        row["no_test_reason"] = r.no_test_reason
+        row["flags"] = " | ".join(line.split("] ", 1)[-1] for line in r.flags)
+        out.append(row)
+    return result_table(out, headers)
+
+
+def moderator_tests_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.DataFrame:
+    """The readable table ``moderator_tests.csv``: one row per moderator."""
+    return moderator_tests_records(analyses, ad).to_frame()
+
+
+def multiple_moderators_records(
     mm: MultipleModeratorResult, ad: AnalysisData, spec: ModelSpec
-) -> pd.DataFrame:
-    """The readable table ``multiple_moderators.csv``: coefficients, then the omnibus test."""
-    lo, hi = _ci_headers(spec.level)
-    st = _stat_header(spec)
+) -> ResultTable:
+    """The table ``multiple_moderators``: coefficients (``row`` = ``coefficient``), the test of
+    each moderator (``moderator test``), then the omnibus test (``omnibus test``)."""
+    headers = columns(
+        "row variable code coefficient",
+        MEAN_KEYS,
+        CR2_KEYS,
+        "vif_weighted vif_unweighted f chi2 df1 df2 cr2_f cr2_df1 cr2_df2 k",
+        "n_studies k_left_out r2 note",
+        *_sigma2_headers(ad, list(mm.sigma2)),
+        code="Code",
+        estimate="Estimate (g)",
+        stat="z" if spec.test == "z" else "t",
+        **_sigma2_headers(ad, list(mm.sigma2)),
+    )
     why = ", ".join(
         f"{v} ({ad.label(v)}) missing in {n}" for v, n in mm.missing_by_variable.items() if n
     )
@@ -1119,51 +1154,58 @@ def multiple_moderators_table(
     for r in mm.rows:
         rows.append(
             {
-                "Row": "coefficient",
-                "Variable": r.term,
-                "Code": r.code,
-                "Coefficient": r.label,
-                "Estimate (g)": r.estimate,
-                "SE": r.se,
-                lo: r.ci_lb,
-                hi: r.ci_ub,
-                st: r.stat,
+                "row": "coefficient",
+                "variable": r.term,
+                "code": r.code,
+                "coefficient": r.label,
+                "estimate": r.estimate,
+                "se": r.se,
+                "ci_lb": r.ci_lb,
+                "ci_ub": r.ci_ub,
+                "stat": r.stat,
                 "df": r.df,
                 "p": r.pval,
-                "CR2 SE": r.cr2_se,
-                "CR2 df": r.cr2_df,
-                f"CR2 {lo}": r.cr2_ci_lb,
-                f"CR2 {hi}": r.cr2_ci_ub,
-                "CR2 p": r.cr2_pval,
-                "VIF (GLS-weighted)": r.vif_weighted,
-                "VIF (unweighted)": r.vif_unweighted,
+                "cr2_se": r.cr2_se,
+                "cr2_df": r.cr2_df,
+                "cr2_ci_lb": r.cr2_ci_lb,
+                "cr2_ci_ub": r.cr2_ci_ub,
+                "cr2_p": r.cr2_pval,
+                "vif_weighted": r.vif_weighted,
+                "vif_unweighted": r.vif_unweighted,
             }
         )
     for var, vt in mm.variable_tests.items():
         rows.append(
             {
-                "Row": "moderator test",
-                "Variable": var,
-                "Coefficient": f"{ad.label(var)}: all its coefficients (given the others)",
+                "row": "moderator test",
+                "variable": var,
+                "coefficient": f"{ad.label(var)}: all its coefficients (given the others)",
                 **_test_columns(vt),
             }
         )
     t = mm.test
     omni = {
-        "Row": "omnibus test",
-        "Variable": ", ".join(mm.variables),
-        "Coefficient": "All moderators together" if t else f"no model: {mm.reason}",
+        "row": "omnibus test",
+        "variable": ", ".join(mm.variables),
+        "coefficient": "All moderators together" if t else f"no model: {mm.reason}",
         **_test_columns(t),
-        "k (effect sizes)": mm.k,
-        "Studies": mm.n_studies,
-        "k left out": mm.k_dropped,
-        "R2 (%)": mm.R2 if mm.R2 is not None else math.nan,
-        "Note": used + dropped,
+        "k": mm.k,
+        "n_studies": mm.n_studies,
+        "k_left_out": mm.k_dropped,
+        "r2": mm.R2 if mm.R2 is not None else math.nan,
+        "note": used + dropped,
     }
     for lv, s2 in mm.sigma2.items():
-        omni[_variance_header(ad, lv)] = s2
+        omni[f"sigma2.{lv}"] = s2
     rows.append(omni)
-    return pd.DataFrame(rows)
+    return result_table(rows, headers, spec.level)
+
+
+def multiple_moderators_table(
+    mm: MultipleModeratorResult, ad: AnalysisData, spec: ModelSpec
+) -> pd.DataFrame:
+    """The readable table ``multiple_moderators.csv``: coefficients, then the omnibus test."""
+    return multiple_moderators_records(mm, ad, spec).to_frame()
 
 
 # --------------------------------------------------------------------------- the step
@@ -1197,9 +1239,17 @@ def run_moderators(
     multiple = component_variables(ad.codebook, options.get("multiple"), exclude)
     mm = multiple_moderator_model(ad, multiple, spec)
     flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
-    write_table(moderators_table(analyses, ad), out_moderators)
-    write_table(moderator_tests_table(analyses, ad), out_tests)
-    write_table(multiple_moderators_table(mm, ad, spec), out_multiple)
+    tables = {
+        "moderators": moderators_records(analyses, ad),
+        "moderator_tests": moderator_tests_records(analyses, ad),
+        "multiple_moderators": multiple_moderators_records(mm, ad, spec),
+    }
+    for name, path in (
+        ("moderators", out_moderators),
+        ("moderator_tests", out_tests),
+        ("multiple_moderators", out_multiple),
+    ):
+        write_table(tables[name].to_frame(), path)
     write_json(
         {
             "step": "moderators",
@@ -1221,6 +1271,9 @@ def run_moderators(
             "single": analyses.to_dict(),
             "multiple": mm.to_dict(),
             "flags": flags.lines,
+            "level": spec.level,
+            "p_adjust": _ADJUST.get(p_adjust),
+            "tables": {name: t.to_dict() for name, t in tables.items()},
         },
         out_json,
     )

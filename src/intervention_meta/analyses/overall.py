@@ -61,6 +61,7 @@ from intervention_meta.analyses.analysis_model import (
     fit_model,
     load_analysis_data,
 )
+from intervention_meta.analyses.records import ESTIMATE_KEYS, ResultTable, columns, result_table
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.models import MetaResult, ModelError
@@ -80,6 +81,18 @@ _STRUCTURE_NAMES = {
 
 
 # --------------------------------------------------------------------------- result
+#: the keys of the table ``overall`` and their readable headers
+OVERALL_HEADERS = columns(
+    "result estimate se test stat df p p_halved ci_lb ci_ub pi_lb pi_ub k n_studies note",
+    row=None,
+    component=None,
+    model=None,
+)
+
+#: the keys of the table ``variance_distribution`` and their readable headers
+VARIANCE_HEADERS = columns("level source parameter variance sd pct")
+
+
 @dataclass(frozen=True, eq=False)
 class OverallResult:
     """The overall analysis of one data set (or one domain).
@@ -189,52 +202,41 @@ class OverallResult:
             "model": m.to_dict() if m is not None else None,
             "comparison": {name: fit.to_dict() for name, fit in self.comparison.items()},
             "flags": list(self.flags),
+            "tables": {name: t.to_dict() for name, t in self.tables().items()},
         }
         return jsonable(out)
 
     # ---------------------------------------------------------------- tables
-    def to_frame(self) -> pd.DataFrame:
-        """The readable overall table (``tables/overall.csv``): one row per result."""
-        pct = f"{self.spec.level:.0%}"
-        cols = [
-            "Result",
-            "Estimate",
-            "SE",
-            "Test",
-            "Statistic",
-            "df",
-            "p",
-            "p (halved, boundary)",
-            f"{pct} CI lower",
-            f"{pct} CI upper",
-            f"{pct} PI lower",
-            f"{pct} PI upper",
-            "k (effect sizes)",
-            "Studies",
-            "Note",
-        ]
-        base = {"k (effect sizes)": self.k, "Studies": self.n_studies}
+    def overall_table(self) -> ResultTable:
+        """The overall table (``tables/overall.csv``): one row per result; ``row`` says which
+        (``mean``, ``mean_cr2``, ``sigma2``, ``tau2``, ``Q``), ``component`` names a variance
+        component's level."""
+        headers = OVERALL_HEADERS
+        base = {"k": self.k, "n_studies": self.n_studies}
         if self.model is None:
-            row = {"Result": "Mean g", **base, "Note": f"not estimable: {self.reason}"}
-            return pd.DataFrame([row], columns=cols)
+            reason = f"not estimable: {self.reason}"
+            row = {"row": "mean", "result": "Mean g", **base, "note": reason}
+            return result_table([row], headers, self.spec.level)
         m = self.model
         est = self.estimate_dict()
         test_name = {"t": "t", "z": "z", "knha": "t (Knapp-Hartung)"}[m.test]
         rows = [
             {
-                "Result": "Mean g (model-based)",
-                "Estimate": est["estimate"],
-                "SE": est["se"],
-                "Test": test_name,
-                "Statistic": est["statistic"],
+                "row": "mean",
+                "model": self.spec.describe(),
+                "result": "Mean g (model-based)",
+                "estimate": est["estimate"],
+                "se": est["se"],
+                "test": test_name,
+                "stat": est["statistic"],
                 "df": est["df"],
                 "p": est["pval"],
-                f"{pct} CI lower": est["ci_lb"],
-                f"{pct} CI upper": est["ci_ub"],
-                f"{pct} PI lower": est["pi_lb"],
-                f"{pct} PI upper": est["pi_ub"],
+                "ci_lb": est["ci_lb"],
+                "ci_ub": est["ci_ub"],
+                "pi_lb": est["pi_lb"],
+                "pi_ub": est["pi_ub"],
                 **base,
-                "Note": f"{self.spec.describe()}; the prediction interval is where the true "
+                "note": f"{self.spec.describe()}; the prediction interval is where the true "
                 "effect of a new study is expected",
             }
         ]
@@ -242,17 +244,18 @@ class OverallResult:
             r = self.robust
             rows.append(
                 {
-                    "Result": "Mean g (CR2 cluster-robust)",
-                    "Estimate": r["beta"],
-                    "SE": r["se"],
-                    "Test": "t (Satterthwaite df)",
-                    "Statistic": r["tstat"],
+                    "row": "mean_cr2",
+                    "result": "Mean g (CR2 cluster-robust)",
+                    "estimate": r["beta"],
+                    "se": r["se"],
+                    "test": "t (Satterthwaite df)",
+                    "stat": r["tstat"],
                     "df": r["df_satt"],
                     "p": r["p_satt"],
-                    f"{pct} CI lower": r["ci_lower"],
-                    f"{pct} CI upper": r["ci_upper"],
+                    "ci_lb": r["ci_lower"],
+                    "ci_ub": r["ci_upper"],
                     **base,
-                    "Note": f"CR2 robust variance clustered by {self.study_label} "
+                    "note": f"CR2 robust variance clustered by {self.study_label} "
                     f"({r['clusters']} clusters; Pustejovsky & Tipton 2018)",
                 }
             )
@@ -261,144 +264,143 @@ class OverallResult:
             for level in m.random:  # outermost (level 3) first
                 s2 = m.sigma2[level]
                 row = {
-                    "Result": f"Variance {self._level_label(level)}: sigma2[{level}]",
-                    "Estimate": s2,
+                    "row": "sigma2",
+                    "component": level,
+                    "result": f"Variance {self._level_label(level)}: sigma2[{level}]",
+                    "estimate": s2,
                     **base,
                 }
                 lt = tests.get(level)
                 if lt is not None:
                     row.update(
                         {
-                            "Test": "LRT (chi-square)",
-                            "Statistic": lt.lrt,
+                            "test": "LRT (chi-square)",
+                            "stat": lt.lrt,
                             "df": lt.df,
                             "p": lt.pval,
-                            "p (halved, boundary)": lt.pval_halved,
-                            "Note": f"level {self._level_number(level)}: model with "
+                            "p_halved": lt.pval_halved,
+                            "note": f"level {self._level_number(level)}: model with "
                             f"sigma2[{level}] fixed at 0 vs. free; the halved p accounts for "
                             "testing on the boundary (Self & Liang 1987)",
                         }
                     )
                 elif level in self.fixed_levels:
-                    row["Note"] = "not estimable, fixed at 0 (see flags)"
+                    row["note"] = "not estimable, fixed at 0 (see flags)"
                 rows.append(row)
         elif m.tau2 is not None and m.method not in ("FE", "EE"):
             rows.append(
                 {
-                    "Result": "Variance between effect sizes: tau2",
-                    "Estimate": m.tau2,
-                    "SE": m.se_tau2,
+                    "row": "tau2",
+                    "result": "Variance between effect sizes: tau2",
+                    "estimate": m.tau2,
+                    "se": m.se_tau2,
                     **base,
-                    "Note": f"I2 = {m.I2:.1f}%",
+                    "note": f"I2 = {m.I2:.1f}%",
                 }
             )
         rows.append(
             {
-                "Result": "Heterogeneity: Q test",
-                "Test": "Q (chi-square)",
-                "Statistic": m.QE,
+                "row": "Q",
+                "result": "Heterogeneity: Q test",
+                "test": "Q (chi-square)",
+                "stat": m.QE,
                 "df": m.QE_df,
                 "p": m.QEp,
                 **base,
-                "Note": "test of residual heterogeneity (all true effects equal)",
+                "note": "test of residual heterogeneity (all true effects equal)",
             }
         )
-        return pd.DataFrame(rows, columns=cols)
+        return result_table(rows, headers, self.spec.level)
 
-    def variance_frame(self) -> pd.DataFrame:
-        """The variance distribution (``tables/variance_distribution.csv``)."""
-        cols = ["Level", "Source of variance", "Parameter", "Variance", "SD", "% of total variance"]
+    def to_frame(self) -> pd.DataFrame:
+        """The readable overall table (``tables/overall.csv``)."""
+        return self.overall_table().to_frame()
+
+    def variance_table(self) -> ResultTable:
+        """The variance distribution (``tables/variance_distribution.csv``); ``level`` is the
+        level's number (``"2 + 3"`` for the sum), ``pct`` its % of the total variance."""
+        headers = VARIANCE_HEADERS
         m = self.model
-        if m is None:
-            return pd.DataFrame(columns=cols)
         rows = []
-        if m.multilevel and m.variance_distribution is not None:
+        if m is not None and m.multilevel and m.variance_distribution is not None:
             vd = m.variance_distribution
             rows.append(
                 {
-                    "Level": "1",
-                    "Source of variance": "Sampling error",
-                    "Parameter": "typical sampling variance",
-                    "Variance": vd.typical_v,
-                    "SD": np.sqrt(vd.typical_v),
-                    "% of total variance": vd.i2_sampling,
+                    "level": "1",
+                    "source": "Sampling error",
+                    "parameter": "typical sampling variance",
+                    "variance": vd.typical_v,
+                    "sd": np.sqrt(vd.typical_v),
+                    "pct": vd.i2_sampling,
                 }
             )
             for level in m.random[::-1]:  # innermost (level 2) first
                 s2 = m.sigma2[level]
                 rows.append(
                     {
-                        "Level": str(self._level_number(level)),
-                        "Source of variance": _first_upper(self._level_label(level)),
-                        "Parameter": f"sigma2[{level}]",
-                        "Variance": s2,
-                        "SD": np.sqrt(s2),
-                        "% of total variance": vd.i2[level],
+                        "level": str(self._level_number(level)),
+                        "source": _first_upper(self._level_label(level)),
+                        "parameter": f"sigma2[{level}]",
+                        "variance": s2,
+                        "sd": np.sqrt(s2),
+                        "pct": vd.i2[level],
                     }
                 )
             rows.append(
                 {
-                    "Level": "2 + 3",
-                    "Source of variance": "Heterogeneity (all levels above sampling error)",
-                    "Parameter": "sum of sigma2",
-                    "Variance": float(sum(m.sigma2.values())),
-                    "SD": np.sqrt(float(sum(m.sigma2.values()))),
-                    "% of total variance": vd.i2_total,
+                    "level": "2 + 3",
+                    "source": "Heterogeneity (all levels above sampling error)",
+                    "parameter": "sum of sigma2",
+                    "variance": float(sum(m.sigma2.values())),
+                    "sd": np.sqrt(float(sum(m.sigma2.values()))),
+                    "pct": vd.i2_total,
                 }
             )
-        else:
+        elif m is not None:
             i2 = float(m.I2 or 0.0)
             vt = m.vt
             rows.append(
                 {
-                    "Level": "1",
-                    "Source of variance": "Sampling error",
-                    "Parameter": "typical sampling variance",
-                    "Variance": vt,
-                    "SD": None if vt is None else np.sqrt(vt),
-                    "% of total variance": 100.0 - i2,
+                    "level": "1",
+                    "source": "Sampling error",
+                    "parameter": "typical sampling variance",
+                    "variance": vt,
+                    "sd": None if vt is None else np.sqrt(vt),
+                    "pct": 100.0 - i2,
                 }
             )
             fixed = m.method in ("FE", "EE")
             rows.append(
                 {
-                    "Level": "2",
-                    "Source of variance": (
+                    "level": "2",
+                    "source": (
                         "Heterogeneity (I2 from Q; not modelled by the fixed-effect model)"
                         if fixed
                         else "Between effect sizes"
                     ),
-                    "Parameter": "I2 from Q" if fixed else "tau2",
-                    "Variance": None if fixed else m.tau2,
-                    "SD": None if fixed else np.sqrt(m.tau2 or 0.0),
-                    "% of total variance": i2,
+                    "parameter": "I2 from Q" if fixed else "tau2",
+                    "variance": None if fixed else m.tau2,
+                    "sd": None if fixed else np.sqrt(m.tau2 or 0.0),
+                    "pct": i2,
                 }
             )
-        return pd.DataFrame(rows, columns=cols)
+        return result_table(rows, headers)
 
-    def comparison_frame(self) -> pd.DataFrame:
+    def variance_frame(self) -> pd.DataFrame:
+        """The variance distribution (``tables/variance_distribution.csv``)."""
+        return self.variance_table().to_frame()
+
+    def comparison_table(self) -> ResultTable:
         """The three structures side by side (``tables/overall_comparison.csv``)."""
-        pct = f"{self.spec.level:.0%}"
-        s_study = f"sigma2[{self.study}] (between studies)"
-        s_es = f"sigma2[{self.es}] (within studies)"
-        cols = [
-            "Model",
-            "Analysis model",
-            "Method",
-            "Mean g",
-            "SE",
-            f"{pct} CI lower",
-            f"{pct} CI upper",
-            s_study,
-            s_es,
-            "tau2",
-            "logLik",
-            "AIC",
-            "Likelihood",
-            "k (effect sizes)",
-            "Studies",
-            "Note",
-        ]
+        headers = columns(
+            "model analysis_model method",
+            ESTIMATE_KEYS,
+            "sigma2_between sigma2_within tau2 loglik aic likelihood k n_studies note",
+            estimate="Mean g",
+            sigma2_between=f"sigma2[{self.study}] (between studies)",
+            sigma2_within=f"sigma2[{self.es}] (within studies)",
+            structure=None,
+        )
         rows = []
         for name in STRUCTURES:
             fit = self.comparison.get(name)
@@ -409,22 +411,23 @@ class OverallResult:
                 what += f" ({self.es_label} in {self.study_label})"
             rows.append(
                 {
-                    "Model": what,
-                    "Analysis model": "yes" if name == self.spec.structure else "",
-                    "Method": fit.method,
-                    "Mean g": float(fit.b[0]),
-                    "SE": float(fit.se[0]),
-                    f"{pct} CI lower": float(fit.ci_lb[0]),
-                    f"{pct} CI upper": float(fit.ci_ub[0]),
-                    s_study: fit.sigma2.get(self.study),
-                    s_es: fit.sigma2.get(self.es),
+                    "structure": name,
+                    "model": what,
+                    "analysis_model": "yes" if name == self.spec.structure else "",
+                    "method": fit.method,
+                    "estimate": float(fit.b[0]),
+                    "se": float(fit.se[0]),
+                    "ci_lb": float(fit.ci_lb[0]),
+                    "ci_ub": float(fit.ci_ub[0]),
+                    "sigma2_between": fit.sigma2.get(self.study),
+                    "sigma2_within": fit.sigma2.get(self.es),
                     "tau2": fit.tau2,
-                    "logLik": fit.logLik,
-                    "AIC": fit.AIC,
-                    "Likelihood": fit.fit_stats_type,
-                    "k (effect sizes)": fit.k,
-                    "Studies": self.n_studies,
-                    "Note": (
+                    "loglik": fit.logLik,
+                    "aic": fit.AIC,
+                    "likelihood": fit.fit_stats_type,
+                    "k": fit.k,
+                    "n_studies": self.n_studies,
+                    "note": (
                         "REML likelihood: logLik and AIC compare only REML fits with the same "
                         "fixed effects"
                         if fit.fit_stats_type == "REML"
@@ -432,7 +435,19 @@ class OverallResult:
                     ),
                 }
             )
-        return pd.DataFrame(rows, columns=cols)
+        return result_table(rows, headers, self.spec.level)
+
+    def comparison_frame(self) -> pd.DataFrame:
+        """The three structures side by side (``tables/overall_comparison.csv``)."""
+        return self.comparison_table().to_frame()
+
+    def tables(self) -> dict[str, ResultTable]:
+        """The step's tables by name (kept in ``models/overall.json`` under ``tables``)."""
+        return {
+            "overall": self.overall_table(),
+            "variance_distribution": self.variance_table(),
+            "overall_comparison": self.comparison_table(),
+        }
 
 
 # --------------------------------------------------------------------------- fitting
@@ -664,6 +679,8 @@ def run_overall(
 
 
 __all__ = [
+    "OVERALL_HEADERS",
+    "VARIANCE_HEADERS",
     "OverallResult",
     "domain_flags",
     "domain_levels",

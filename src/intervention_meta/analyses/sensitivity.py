@@ -57,6 +57,12 @@ from intervention_meta.analyses.analysis_model import (
     model_call,
     model_test,
 )
+from intervention_meta.analyses.records import (
+    ESTIMATE_KEYS,
+    ResultTable,
+    columns,
+    result_table,
+)
 from intervention_meta.data.cleaning import read_clean
 from intervention_meta.effect_sizes.compute import compute_effect_sizes
 from intervention_meta.io import jsonable, write_json, write_table
@@ -88,6 +94,15 @@ DEFAULTS: dict[str, Any] = {
 
 #: the tables of the step (``tables/sensitivity_<name>.csv``)
 TABLES = ("summary", "leave_one_out", "influence", "outliers", "estimators", "assumptions")
+
+#: the keys of the table ``summary`` (and of the one row written when nothing could be fitted)
+SUMMARY_HEADERS = columns("analysis changed k n_studies", ESTIMATE_KEYS, "df p note", kind=None)
+
+#: the ``study`` of the first row of the table ``leave_one_out``: the fit with every study
+FULL = "none (all studies)"
+
+#: keys written as integers in the CSVs
+COUNTS = ("k", "n_studies")
 
 #: effect-size options that can be varied: option -> (name in the effect-size step's
 #: ``counts["defaults_used"]``, what it is)
@@ -663,22 +678,21 @@ class SensitivityResult:
     notes: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------- helpers
-    @property
-    def _pct(self) -> str:
-        return f"{self.spec.level:.0%}"
-
-    def _ci_cols(self) -> tuple[str, str]:
-        return f"{self._pct} CI lower", f"{self._pct} CI upper"
-
-    def _component_cols(self) -> dict[str, str]:
-        """Readable names of the variance components."""
+    def _component_headers(self) -> dict[str, str]:
+        """Key of each variance component -> its readable name: ``sigma2_between`` (study
+        level), ``sigma2_within`` (effect-size level), ``sigma2.<level>`` (any other), or
+        ``tau2`` for a one-level model."""
         if self.full.multilevel:
             study, es = self.ad.study, self.ad.es
+            keys = {study: "sigma2_between", es: "sigma2_within"}
             names = {
                 study: f"sigma2 between studies ({self.ad.label(study)})",
                 es: f"sigma2 within studies ({self.ad.label(es)})",
             }
-            return {lev: names.get(lev, f"sigma2 {lev}") for lev in self.full.sigma2}
+            return {
+                keys.get(lev, f"sigma2.{lev}"): names.get(lev, f"sigma2 {lev}")
+                for lev in self.full.sigma2
+            }
         return {"tau2": "tau2"}
 
     def _study_key(self, labels: Sequence) -> list:
@@ -686,9 +700,22 @@ class SensitivityResult:
         return [data.loc[lab, self.ad.study] for lab in labels]
 
     # ---------------------------------------------------------------- tables
-    def leave_one_out_frame(self) -> pd.DataFrame:
-        lo, hi = self._ci_cols()
-        comp = self._component_cols()
+    def leave_one_out_table(self) -> ResultTable:
+        """The table ``leave_one_out``: the first row (``all_studies`` true) the fit with every
+        study, then one row per study left out (``study``: its study key)."""
+        comp = self._component_headers()
+        # the variance component (sigma2 level or tau2) of each key of comp
+        levels = dict(zip(comp, [*self.full.sigma2] or ["tau2"], strict=True))
+        headers = columns(
+            "study k n_studies",
+            ESTIMATE_KEYS,
+            "df p",
+            *comp,
+            "converged",
+            study=f"{self.ad.label(self.ad.study)} left out",
+            all_studies=None,
+            **comp,
+        )
         j = 0
         loo = self.loo
         rows = []
@@ -696,25 +723,26 @@ class SensitivityResult:
 
         def row(unit, k, n, est, se, df, p, lb, ub, comps, converged):
             out = {
-                f"{self.ad.label(self.ad.study)} left out": unit,
-                "k (effect sizes)": k,
-                "Studies": n,
-                "Estimate": est,
-                "SE": se,
-                lo: lb,
-                hi: ub,
+                "study": unit,
+                "all_studies": unit is FULL,
+                "k": k,
+                "n_studies": n,
+                "estimate": est,
+                "se": se,
+                "ci_lb": lb,
+                "ci_ub": ub,
                 "df": df,
                 "p": p,
             }
-            out.update({comp[name]: comps.get(name) for name in comp})
-            out["Converged"] = "yes" if converged else "no"
+            out.update({key: comps.get(level) for key, level in levels.items()})
+            out["converged"] = "yes" if converged else "no"
             return out
 
         comps_full = full.get("sigma2", {"tau2": full.get("tau2")})
         n_full = self.ad.n_studies
         rows.append(
             row(
-                "none (all studies)",
+                FULL,
                 full["k"],
                 n_full,
                 full["estimate"],
@@ -746,143 +774,165 @@ class SensitivityResult:
                     loo.converged[i],
                 )
             )
-        return pd.DataFrame(rows)
+        return result_table(rows, headers, self.spec.level)
 
-    def influence_frame(self) -> pd.DataFrame:
+    def influence_table(self) -> ResultTable:
+        """The table ``influence``: one row per study (``study``: its key) with Cook's distance,
+        ``dfbetas.<coefficient>``, ``hat`` (sum of its hat values), ``x2`` and the estimate
+        without it."""
         inf = self.influence
         study = self.ad.label(self.ad.study)
-        cols: dict[str, Any] = {
-            study: list(inf.units),
-            "k (effect sizes)": inf.k,
-            "Cook's distance": inf.cook_d,
+        dfbetas = {
+            f"dfbetas.{name}": f"DFBETAS ({'overall effect' if name == 'intrcpt' else name})"
+            for name in inf.coef_names
         }
-        for j, name in enumerate(inf.coef_names):
-            label = "overall effect" if name == "intrcpt" else name
-            cols[f"DFBETAS ({label})"] = inf.dfbetas[:, j]
-        cols["Leverage (sum of hat values)"] = inf.hat
-        cols[f"Studentized deleted residual X2 of the {study.lower()}"] = inf.x2
-        cols["Estimate without it"] = inf.b_del[:, 0]
-        return pd.DataFrame(cols)
+        headers = columns(
+            "study k cook_d",
+            *dfbetas,
+            "hat x2 estimate_without",
+            study=study,
+            **dfbetas,
+            x2=f"Studentized deleted residual X2 of the {study.lower()}",
+        )
+        cols: dict[str, Any] = {"study": list(inf.units), "k": inf.k, "cook_d": inf.cook_d}
+        for j, key in enumerate(dfbetas):
+            cols[key] = inf.dfbetas[:, j]
+        cols["hat"] = inf.hat
+        cols["x2"] = inf.x2
+        cols["estimate_without"] = inf.b_del[:, 0]
+        return result_table(pd.DataFrame(cols), headers)
 
-    def outliers_frame(self) -> pd.DataFrame:
+    def outliers_table(self) -> ResultTable:
+        """The table ``outliers``: every effect size (``effect_size``, ``study``: their keys) with
+        its studentized deleted residual ``z``, largest first; ``removed`` yes/no."""
         res = self.outliers.residuals
         data = self.ad.data
         labels = list(res.labels)
         removed = set(self.outliers.removed)
+        headers = columns(
+            "effect_size study yi vi z removed",
+            effect_size=self.ad.label(self.ad.es),
+            study=self.ad.label(self.ad.study),
+            removed=f"Removed (|residual| > {self.outliers.threshold:g})",
+        )
         frame = pd.DataFrame(
             {
-                self.ad.label(self.ad.es): [data.loc[lab, self.ad.es] for lab in labels],
-                self.ad.label(self.ad.study): self._study_key(labels),
-                "Effect size (g)": [data.loc[lab, self.call.yi] for lab in labels],
-                "Sampling variance": [data.loc[lab, self.call.vi] for lab in labels],
-                "Studentized deleted residual": res.z,
-                f"Removed (|residual| > {self.outliers.threshold:g})": [
-                    "yes" if lab in removed else "no" for lab in labels
-                ],
+                "effect_size": [data.loc[lab, self.ad.es] for lab in labels],
+                "study": self._study_key(labels),
+                "yi": [data.loc[lab, self.call.yi] for lab in labels],
+                "vi": [data.loc[lab, self.call.vi] for lab in labels],
+                "z": res.z,
+                "removed": ["yes" if lab in removed else "no" for lab in labels],
             }
         )
         order = np.argsort(-np.abs(np.nan_to_num(res.z, nan=-np.inf)), kind="stable")
-        return frame.iloc[order].reset_index(drop=True)
+        return result_table(frame.iloc[order].reset_index(drop=True), headers)
 
-    def estimators_frame(self) -> pd.DataFrame:
-        lo, hi = self._ci_cols()
+    def estimators_table(self) -> ResultTable:
+        """The table ``estimators``: the pooled effect under each estimator and working model."""
+        headers = columns(
+            "model inference",
+            ESTIMATE_KEYS,
+            "df p tau2 sigma2_between sigma2_within i2 k note",
+            tau2="tau2 (one-level)",
+        )
         study, es = self.ad.study, self.ad.es
         rows = []
         for r in self.estimators.rows:
             s2 = r.sigma2 or {}
             rows.append(
                 {
-                    "Model": r.model,
-                    "Inference": r.inference,
-                    "Estimate": r.estimate,
-                    "SE": r.se,
-                    lo: r.ci_lb,
-                    hi: r.ci_ub,
+                    "model": r.model,
+                    "inference": r.inference,
+                    "estimate": r.estimate,
+                    "se": r.se,
+                    "ci_lb": r.ci_lb,
+                    "ci_ub": r.ci_ub,
                     "df": r.df,
                     "p": r.pval,
-                    "tau2 (one-level)": r.tau2,
-                    "sigma2 between studies": s2.get(study),
-                    "sigma2 within studies": s2.get(es),
-                    "I2 (%)": r.i2,
-                    "k (effect sizes)": r.k,
-                    "Note": r.note,
+                    "tau2": r.tau2,
+                    "sigma2_between": s2.get(study),
+                    "sigma2_within": s2.get(es),
+                    "i2": r.i2,
+                    "k": r.k,
+                    "note": r.note,
                 }
             )
-        return pd.DataFrame(rows)
+        return result_table(rows, headers, self.spec.level)
 
-    def assumptions_frame(self) -> pd.DataFrame:
-        lo, hi = self._ci_cols()
+    def assumptions_table(self) -> ResultTable:
+        """The table ``assumptions``: the pooled effect with each assumed value of the
+        effect-size computation (``option``, ``value``; ``main`` yes for the main analysis)."""
+        headers = columns(
+            "assumption option value main rows_assumed rows_reported rows_changed",
+            "changed_by_es_input",
+            ESTIMATE_KEYS,
+            "p k note",
+        )
         rows = []
         for a in self.assumptions.rows:
             res = a.result or {}
             changed = ", ".join(f"{k}: {v}" for k, v in a.changed_by_es_input.items())
             rows.append(
                 {
-                    "Assumption": a.description,
-                    "Option": a.option,
-                    "Value": a.value,
-                    "Main analysis": "yes" if a.main else "no",
-                    "Rows using the assumed value": a.rows_assumed,
-                    "Rows with a reported value (unchanged)": a.rows_reported,
-                    "Rows changed": a.rows_changed,
-                    "Changed rows by es_input": changed,
-                    "Estimate": res.get("estimate"),
-                    "SE": res.get("se"),
-                    lo: res.get("ci_lb"),
-                    hi: res.get("ci_ub"),
+                    "assumption": a.description,
+                    "option": a.option,
+                    "value": a.value,
+                    "main": "yes" if a.main else "no",
+                    "rows_assumed": a.rows_assumed,
+                    "rows_reported": a.rows_reported,
+                    "rows_changed": a.rows_changed,
+                    "changed_by_es_input": changed,
+                    "estimate": res.get("estimate"),
+                    "se": res.get("se"),
+                    "ci_lb": res.get("ci_lb"),
+                    "ci_ub": res.get("ci_ub"),
                     "p": res.get("pval"),
-                    "k (effect sizes)": res.get("k"),
-                    "Note": a.error or "",
+                    "k": res.get("k"),
+                    "note": a.error or "",
                 }
             )
-        cols = [
-            "Assumption",
-            "Option",
-            "Value",
-            "Main analysis",
-            "Rows using the assumed value",
-            "Rows with a reported value (unchanged)",
-            "Rows changed",
-            "Changed rows by es_input",
-            "Estimate",
-            "SE",
-            lo,
-            hi,
-            "p",
-            "k (effect sizes)",
-            "Note",
-        ]
         if not rows:
-            rows.append({"Assumption": "none varied", "Note": "; ".join(self.notes)})
-        return pd.DataFrame(rows, columns=cols)
+            rows.append({"assumption": "none varied", "note": "; ".join(self.notes)})
+        return result_table(rows, headers, self.spec.level)
 
-    def summary_frame(self) -> pd.DataFrame:
-        """One row per sensitivity analysis of the pooled effect."""
-        lo, hi = self._ci_cols()
+    def summary_table(self) -> ResultTable:
+        """The table ``summary``: one row per sensitivity analysis of the pooled effect; ``kind``
+        says which (``model``, ``outliers``, ``leave_one_out``, ``che``)."""
         rows = []
 
-        def add(analysis: str, what: str, s: Mapping[str, Any] | None, n_studies: Any) -> None:
+        def add(
+            kind: str, analysis: str, what: str, s: Mapping[str, Any] | None, n_studies: Any
+        ) -> None:
             s = s or {}
             rows.append(
                 {
-                    "Analysis": analysis,
-                    "What changed": what,
-                    "k (effect sizes)": s.get("k"),
-                    "Studies": n_studies,
-                    "Estimate": s.get("estimate"),
-                    "SE": s.get("se"),
-                    lo: s.get("ci_lb"),
-                    hi: s.get("ci_ub"),
+                    "kind": kind,
+                    "analysis": analysis,
+                    "changed": what,
+                    "k": s.get("k"),
+                    "n_studies": n_studies,
+                    "estimate": s.get("estimate"),
+                    "se": s.get("se"),
+                    "ci_lb": s.get("ci_lb"),
+                    "ci_ub": s.get("ci_ub"),
                     "df": s.get("df"),
                     "p": s.get("pval"),
                 }
             )
 
-        add("Analysis model", self.spec.describe(), _coef_summary(self.full), self.ad.n_studies)
+        add(
+            "model",
+            "Analysis model",
+            self.spec.describe(),
+            _coef_summary(self.full),
+            self.ad.n_studies,
+        )
         o = self.outliers
         if o.result is not None:
             out_studies = o.result.n_levels.get(self.ad.study) if o.result.multilevel else None
             add(
+                "outliers",
                 "Outliers removed",
                 f"{len(o.removed)} effect size(s): {o.rule}",
                 _coef_summary(o.result),
@@ -891,6 +941,7 @@ class SensitivityResult:
         else:
             why = o.error or f"no effect size beyond {o.threshold:g}; same as the analysis model"
             add(
+                "outliers",
                 "Outliers removed",
                 why,
                 _coef_summary(self.full) if not o.error else None,
@@ -912,6 +963,7 @@ class SensitivityResult:
                 }
                 n = self.ad.n_studies - 1
                 add(
+                    "leave_one_out",
                     f"Leave one {study} out ({word} estimate)",
                     f"without {study} {loo.units[pick]}",
                     s,
@@ -920,28 +972,28 @@ class SensitivityResult:
         for r in self.estimators.rows:
             if r.structure == "CHE" and r.note.startswith("working model"):
                 add(
+                    "che",
                     f"{r.model}, CR2",
                     "CHE working model with cluster-robust inference",
                     r.to_dict() | {"k": r.k},
                     r.n_studies,
                 )
-        return pd.DataFrame(rows)
+        return result_table(rows, SUMMARY_HEADERS, self.spec.level)
+
+    def tables(self) -> dict[str, ResultTable]:
+        """The step's tables by name (:data:`TABLES`; in ``models/sensitivity.json``)."""
+        return {
+            "summary": self.summary_table(),
+            "leave_one_out": self.leave_one_out_table(),
+            "influence": self.influence_table(),
+            "outliers": self.outliers_table(),
+            "estimators": self.estimators_table(),
+            "assumptions": self.assumptions_table(),
+        }
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The readable tables by name (:data:`TABLES`); counts as integers."""
-        frames = {
-            "summary": self.summary_frame(),
-            "leave_one_out": self.leave_one_out_frame(),
-            "influence": self.influence_frame(),
-            "outliers": self.outliers_frame(),
-            "estimators": self.estimators_frame(),
-            "assumptions": self.assumptions_frame(),
-        }
-        for frame in frames.values():
-            for col in ("k (effect sizes)", "Studies"):
-                if col in frame.columns:
-                    frame[col] = pd.to_numeric(frame[col]).round().astype("Int64")
-        return frames
+        return {name: t.to_frame(COUNTS) for name, t in self.tables().items()}
 
     def to_dict(self) -> dict:
         data = self.ad.data
@@ -980,6 +1032,8 @@ class SensitivityResult:
                 "assumptions": self.assumptions.to_dict(),
                 "notes": list(self.notes),
                 "flags": list(self.flags),
+                "level": self.spec.level,
+                "tables": {name: t.to_dict() for name, t in self.tables().items()},
             }
         )
 
@@ -1161,11 +1215,18 @@ def run_sensitivity(
         # data too small for the analysis model: say so in every output instead of failing
         reason = f"the analysis model could not be fitted ({err})"
         flags.add(f"no sensitivity analyses: {reason}")
-        note = pd.DataFrame([{"Analysis": "not estimable", "Note": reason}])
+        note = result_table([{"analysis": "not estimable", "note": reason}], SUMMARY_HEADERS)
         for name in TABLES:
-            write_table(note, tables[name])
+            write_table(note.to_frame(), tables[name])
         write_json(
-            {"analysis_model": spec.describe(), "error": reason, "flags": flags.lines}, json_path
+            {
+                "analysis_model": spec.describe(),
+                "error": reason,
+                "flags": flags.lines,
+                "level": spec.level,
+                "tables": {name: note.to_dict() for name in TABLES},
+            },
+            json_path,
         )
         flags.write(flags_path)
         return None

@@ -1,12 +1,12 @@
 """The HTML report of an analysis: one self-contained file a reviewer can open offline.
 
 :func:`build_report` assembles the report from what the analysis steps wrote &mdash; the model JSON
-files, the step summaries, the APA tables of :mod:`intervention_meta.outputs.tables`, the figures
-listed
+files (numbers read by their machine keys, never from a CSV header or a note; ``docs/results.md``),
+the step summaries, the APA tables of :mod:`intervention_meta.outputs.tables`, the figures listed
 in the figures manifest and the warnings file &mdash; together with the configuration and the
 :mod:`~intervention_meta.outputs.provenance` of the run. It computes no statistic: every number it
-shows
-is a value of those files, rounded for reading with the formatters of :mod:`.tables`.
+shows is a value of those files, rounded for reading with the formatters of :mod:`.tables`; the
+confidence level it states is the one the steps used (``models.level``).
 
 The file has no external reference: the CSS is inline, the figures are embedded as base64
 ``data:`` URIs, there is no script. Its sections (each an ``<h2>`` with an ``id``) are
@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from intervention_meta.analyses.records import read_tables
 from intervention_meta.io import read_json
 from intervention_meta.outputs.provenance import Provenance
 from intervention_meta.outputs.tables import (
@@ -321,7 +322,6 @@ class ReportInputs:
     warnings : ``warnings.txt``
     figures_manifest : the figures step's ``figures.json`` (None: no figures yet)
     reliability : ``reliability/agreement.json`` (None: no second coder)
-    sensitivity_summary : ``tables/sensitivity_summary.csv``
     """
 
     tables_index: str
@@ -333,12 +333,19 @@ class ReportInputs:
     components: str | None = None
     bias: str | None = None
     sensitivity: str | None = None
-    sensitivity_summary: str | None = None
     clean_dropped: str | None = None
     effect_sizes_dropped: str | None = None
     validation: str | None = None
     figures_manifest: str | None = None
     reliability: str | None = None
+
+
+def _summary_table(sensitivity: str | Path | None) -> pd.DataFrame:
+    """The table ``summary`` of ``models/sensitivity.json`` (machine keys; empty if none)."""
+    if not sensitivity or not Path(sensitivity).is_file():
+        return pd.DataFrame()
+    table = read_tables(read_json(sensitivity)).get("summary")
+    return table.frame() if table is not None else pd.DataFrame()
 
 
 def _csv(path: str | Path | None) -> pd.DataFrame:
@@ -482,7 +489,7 @@ def load_report_data(inputs: ReportInputs, config: Mapping[str, Any]) -> ReportD
         validation_problems=problems,
         clean_dropped=_csv(inputs.clean_dropped),
         effect_sizes_dropped=_csv(inputs.effect_sizes_dropped),
-        sensitivity_summary=_csv(inputs.sensitivity_summary),
+        sensitivity_summary=_summary_table(inputs.sensitivity),
         tables=load_tables(inputs.tables_index),
         figures=tuple(load_figures(inputs.figures_manifest)),
     )
@@ -797,19 +804,18 @@ class _Builder:
 
     def _sensitivity_sentence(self) -> str:
         frame = self.data.sensitivity_summary
-        if frame.empty or "Analysis" not in frame:
+        if frame.empty or "kind" not in frame:
             return ""
         items = []
         for _, row in frame.iterrows():
-            if str(row.get("Analysis")) == "Analysis model":
+            if row.get("kind") == "model":
                 continue
-            what = str(row.get("What changed") or "")
-            name = esc(str(row.get("Analysis")))
-            if what.startswith("without"):
-                name += f", {esc(what)}"
+            name = esc(str(row.get("analysis")))
+            if row.get("kind") == "leave_one_out":
+                name += f", {esc(str(row.get('changed') or ''))}"
             items.append(
-                f"{name}: {_i('g')} = {fmt_est(row.get('Estimate'))}, "
-                f"CI {fmt_ci(row.get('95% CI lower'), row.get('95% CI upper'))}"
+                f"{name}: {_i('g')} = {fmt_est(row.get('estimate'))}, "
+                f"{_level_pct(self.data)} CI {fmt_ci(row.get('ci_lb'), row.get('ci_ub'))}"
             )
         if not items:
             return ""

@@ -1,10 +1,13 @@
 """APA-style tables of the analysis results, in Markdown, LaTeX (booktabs) and HTML.
 
-The analysis steps write full-precision CSV tables (``results/<analysis>/tables/*.csv``). This
+The analysis steps keep their full-precision tables in their JSON (``models/<step>.json``, key
+``tables``: rows with machine keys and the readable header of each key; ``docs/results.md``). This
 module turns each into a table a person reads: a table number and title, the columns that matter,
 numbers rounded as the APA Publication Manual (7th ed., sections 6.36 and 7.21) asks, and a note
-saying what the abbreviations mean. It computes nothing: every cell is a value of the CSV, only
-rounded (and a lower and upper confidence limit shown together as ``[lower, upper]``).
+saying what the abbreviations mean. It computes nothing: every cell is a value of the step's
+table, only rounded (and a lower and upper confidence limit shown together as ``[lower, upper]``).
+Columns are chosen by machine key, never by header text; the headers shown are the step's own
+(with its confidence level: ``90% CI`` at level 0.90) unless the table's spec names others.
 
 Rounding rules (the column *kinds* below):
 
@@ -23,11 +26,11 @@ var    variance components and other small quantities       ``0.041``
        (sigma2, tau2, Cook's distance, leverage): 3 decimals
 value  a statistic that may be a count (trim-and-fill k0,    ``0``, ``3340``,
        fail-safe N): integer if whole, else 2 decimals       ``0.27``
-raw    a value as the CSV has it (e.g. an assumed r)        ``0.3``
+raw    a value as the step wrote it (e.g. an assumed r)     ``0.3``
 text   text
 ====== ===================================================== ==================
 
-A column is given its kind by the table's :class:`TableSpec`, else by its header
+A column is given its kind by the table's :class:`TableSpec`, else by its machine key
 (:func:`column_kind`). Missing values are empty cells; a minus zero (``-0.00``) is shown as
 ``0.00``.
 
@@ -42,7 +45,6 @@ A column is given its kind by the table's :class:`TableSpec`, else by its header
 from __future__ import annotations
 
 import html
-import json
 import logging
 import math
 import re
@@ -52,6 +54,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from intervention_meta.analyses.records import (
+    MEAN_KEYS,
+    ResultTable,
+    columns,
+    read_tables,
+    result_table,
+)
+from intervention_meta.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -212,40 +223,39 @@ def fmt_ci(lower: Any, upper: Any, kind: str = "est") -> str:
     return f"[{fmt(lower, kind)}, {fmt(upper, kind)}]"
 
 
-_P_HEADER = re.compile(r"(^|\s)p($|\s|\()")
-_DF_HEADER = re.compile(r"(^|\s)df\d?($|\s|\()")
-_COUNT_HEADER = re.compile(
-    r"^(k\b|k$|studies|programmes|rows|clusters|n_|n\b|studies in test|positive programmes)",
-    re.IGNORECASE,
-)
+_P_KEY = re.compile(r"^(cr2_)?p(_|$)")
+_DF_KEY = re.compile(r"^(cr2_)?df\d?$")
+_COUNT_KEY = re.compile(r"^(k|n|rows)(_|$)|^(clusters|n_pairs|row_a|row_b)$")
+_PCT_KEYS = {"pct", "r2", "i2", "percent_agreement"}
+_VAR_KEY = re.compile(r"^(sigma2|tau2|variance|sd$|vi$|cook_d$|hat$)")
+_R_KEYS = {"coverage", "consistency", "positive_share_with", "kappa", "alpha", "icc"}
 
 
-def column_kind(header: str, values: pd.Series | None = None) -> str:
-    """The kind of a column from its header (and its values, when given).
+def column_kind(key: str, values: pd.Series | None = None) -> str:
+    """The kind of a column from its machine key (and its values, when given).
 
-    A column whose values are not all numbers is text. Otherwise: ``p``/``p (Holm)``/``CR2 p`` ->
-    p; ``df``/``df1``/``CR2 df2`` -> df; a ``%`` -> pct; ``k ...``, ``Studies``, ``Programmes ...``
-    -> count; ``sigma2``/``tau2``/``Variance`` -> var; a share, coverage or consistency -> r;
-    any other number -> est.
+    A column whose values are not all numbers is text. Otherwise: ``p``, ``p_adj``,
+    ``cr2_p`` ... -> p; ``df``, ``df1``, ``cr2_df2`` -> df; ``pct``, ``r2``, ``i2`` -> pct;
+    ``k``, ``k_test``, ``n_studies``, ``rows_changed`` ... -> count; ``sigma2...``, ``tau2``,
+    ``variance``, ``cook_d``, ``hat`` -> var; shares, coverage, consistency, kappa, alpha, ICC ->
+    r; any other number -> est.
     """
     if values is not None:
         present = values[~values.map(_missing)]
         numeric = pd.to_numeric(present, errors="coerce")
         if len(present) and numeric.isna().any():
             return "text"
-    h = header.strip()
-    low = h.lower()
-    if _P_HEADER.search(h):
+    if _P_KEY.search(key):
         return "p"
-    if _DF_HEADER.search(h):
+    if _DF_KEY.search(key):
         return "df"
-    if "%" in h:
+    if key in _PCT_KEYS:
         return "pct"
-    if _COUNT_HEADER.match(h):
+    if _COUNT_KEY.search(key):
         return "count"
-    if "sigma2" in low or "tau2" in low or "variance" in low:
+    if _VAR_KEY.search(key):
         return "var"
-    if "share" in low or "coverage" in low or "consistency" in low:
+    if key in _R_KEYS:
         return "r"
     return "est"
 
@@ -257,10 +267,11 @@ class Column:
 
     Attributes
     ----------
-    source : the CSV header (for a CI: the lower limit's header)
-    header : the header shown (default: ``source``; for a CI: the lower header without " lower")
-    kind : the number kind (default: :func:`column_kind` of the header)
-    upper : for a confidence interval shown as ``[lower, upper]``: the upper limit's header
+    source : the machine key of the column (for a CI: the lower limit's key)
+    header : the header shown (default: the key's readable header in the step's table; for a
+        CI that header without " lower")
+    kind : the number kind (default: :func:`column_kind` of the key)
+    upper : for a confidence interval shown as ``[lower, upper]``: the upper limit's key
     """
 
     source: str
@@ -268,17 +279,24 @@ class Column:
     kind: str | None = None
     upper: str | None = None
 
-    def shown(self) -> str:
+    def shown(self, headers: Mapping[str, str | None] | None = None) -> str:
+        """The header shown, given the readable headers of the table's keys."""
         if self.header:
             return self.header
+        readable = (headers or {}).get(self.source) or self.source
         if self.upper:
-            return re.sub(r"\s*lower$", "", self.source)
-        return self.source
+            return re.sub(r"\s*lower$", "", readable)
+        return readable
 
 
-def ci(lower: str, header: str | None = None, kind: str = "est") -> Column:
-    """A CI column from ``"<x> lower"``/``"<x> upper"`` headers (``"95% CI lower"``)."""
-    upper = re.sub(r"lower$", "upper", lower)
+def ci(lower: str = "ci_lb", header: str | None = None, kind: str = "est") -> Column:
+    """A CI column from the keys ``<x>_lb``/``<x>_ub`` (``ci_lb``, ``cr2_ci_lb``) or
+    ``<x>_lower``/``<x>_upper``."""
+    upper = (
+        re.sub(r"_lb$", "_ub", lower)
+        if lower.endswith("_lb")
+        else re.sub(r"_lower$", "_upper", lower)
+    )
     return Column(lower, header=header, kind=kind, upper=upper)
 
 
@@ -288,15 +306,16 @@ NoteFn = Callable[[pd.DataFrame], str]
 
 @dataclass(frozen=True)
 class TableSpec:
-    """How one analysis table becomes an APA table.
+    """How one result table becomes an APA table.
 
     Attributes
     ----------
     title : the table's title (APA: italic title case, below the number)
-    columns : the columns shown, in order (``None``: every column of the CSV)
-    note : the general note (what abbreviations mean); a string or a function of the CSV table
+    columns : the columns shown, in order (``None``: every column of the table)
+    note : the general note (what abbreviations mean); a string or a function of the table
+        (its rows with their machine keys)
     group : a column whose repeated values are shown once (the first row of each run)
-    row_kinds : a function of a CSV row giving other kinds for some of its columns (e.g. the
+    row_kinds : a function of a row giving other kinds for some of its columns (e.g. the
         variance rows of the overall table get 3 decimals)
     """
 
@@ -332,30 +351,30 @@ def _unique_text(frame: pd.DataFrame, column: str) -> list[str]:
 
 
 def _overall_kinds(row: pd.Series) -> dict[str, str]:
-    result = str(row.get("Result", ""))
-    if result.startswith("Variance") or "sigma2" in result or "tau2" in result:
-        return {"Estimate": "var"}
+    if row.get("row") in ("sigma2", "tau2"):
+        return {"estimate": "var"}
     return {}
+
+
+#: the keys of a moderator row that are in the units of the slope, not of g
+_SLOPE_KEYS = ("estimate", "se", "ci_lb", "ci_ub", "cr2_se", "cr2_ci_lb", "cr2_ci_ub")
 
 
 def _moderator_kinds(row: pd.Series) -> dict[str, str]:
     # a slope per unit of a continuous moderator is not a g: 3 decimals
-    if str(row.get("Term", "")) == "slope":
-        keys = ["Estimate (g)", "SE", "95% CI lower", "95% CI upper", "CR2 SE"]
-        keys += ["CR2 95% CI lower", "CR2 95% CI upper"]
-        return dict.fromkeys(keys, "var")
+    if str(row.get("term", "")) == "slope":
+        return dict.fromkeys(_SLOPE_KEYS, "var")
     return {}
 
 
 def _bias_kinds(row: pd.Series) -> dict[str, str]:
-    stat = str(row.get("Statistic", "")).lower()
-    if "kendall" in stat:
-        return {"Value": "r"}
+    if row.get("method_key") == "ranktest":  # Kendall's tau
+        return {"value": "r"}
     return {}
 
 
 def _overall_note(frame: pd.DataFrame) -> str:
-    model = [m.split(";")[0] for m in _unique_text(frame.head(1), "Note")]
+    model = _unique_text(frame, "model")
     return _join(
         f"Model: {model[0]}" if model else "",
         K_NOTE,
@@ -370,16 +389,16 @@ def _overall_note(frame: pd.DataFrame) -> str:
 
 def _multiple_note(frame: pd.DataFrame) -> str:
     parts = []
-    omnibus = frame[frame["Row"] == "omnibus test"] if "Row" in frame else frame.iloc[0:0]
+    omnibus = frame[frame["row"] == "omnibus test"] if "row" in frame else frame.iloc[0:0]
     if not omnibus.empty:
         row = omnibus.iloc[0]
-        k, studies = fmt_count(row.get("k (effect sizes)")), fmt_count(row.get("Studies"))
+        k, studies = fmt_count(row.get("k")), fmt_count(row.get("n_studies"))
         if k:
             parts.append(f"Complete cases: k = {k} effect sizes in {studies} studies")
-        if not _missing(row.get("k left out")):
-            parts.append(f"{fmt_count(row.get('k left out'))} effect sizes left out")
-        if not _missing(row.get("R2 (%)")):
-            parts.append(f"pseudo-R² = {fmt_pct(row.get('R2 (%)'))}%")
+        if not _missing(row.get("k_left_out")):
+            parts.append(f"{fmt_count(row.get('k_left_out'))} effect sizes left out")
+        if not _missing(row.get("r2")):
+            parts.append(f"pseudo-R² = {fmt_pct(row.get('r2'))}%")
     return _join(
         *parts,
         "coefficients are differences from each factor's reference category, given the others",
@@ -392,7 +411,7 @@ def _multiple_note(frame: pd.DataFrame) -> str:
 
 
 def _consistency_note(frame: pd.DataFrame) -> str:
-    rules = _unique_text(frame, "Positive rule")
+    rules = _unique_text(frame, "positive_rule")
     return _join(
         "Programme = one study",
         "coverage = share of programmes with a known value that have the component",
@@ -402,7 +421,12 @@ def _consistency_note(frame: pd.DataFrame) -> str:
 
 
 def _bias_note(frame: pd.DataFrame) -> str:
-    why = [w for w in _unique_text(frame, "Why these data") if "averag" in w]
+    aggregated = (
+        frame[frame["aggregated"].fillna(False).astype(bool)]
+        if "aggregated" in frame
+        else frame.iloc[0:0]
+    )
+    why = _unique_text(aggregated, "why")
     return _join(
         "The Egger-type tests in the three-level model use all effect sizes",
         f"the other methods use study averages ({why[0]})" if why else "",
@@ -427,28 +451,23 @@ def _estimators_note(frame: pd.DataFrame) -> str:
     )
 
 
-_EST = [
-    Column("Estimate"),
-    Column("SE"),
-    ci("95% CI lower"),
-]
+_EST = [Column("estimate"), Column("se"), ci()]
+_K = Column("k", header="k")
 
 SPECS: dict[str, TableSpec] = {
     "overall": TableSpec(
         title="Overall Effect: Pooled Estimate, Variance Components and Heterogeneity",
         columns=[
-            Column("Result"),
-            Column("Estimate"),
-            Column("SE"),
-            ci("95% CI lower"),
-            Column("Test"),
-            Column("Statistic", kind="est"),
+            Column("result"),
+            *_EST,
+            Column("test"),
+            Column("stat", kind="est"),
             Column("df"),
             Column("p"),
-            Column("p (halved, boundary)", header="p (halved)"),
-            ci("95% PI lower"),
-            Column("k (effect sizes)", header="k"),
-            Column("Studies"),
+            Column("p_halved", header="p (halved)"),
+            ci("pi_lb"),
+            _K,
+            Column("n_studies"),
         ],
         note=_overall_note,
         row_kinds=_overall_kinds,
@@ -456,20 +475,20 @@ SPECS: dict[str, TableSpec] = {
     "overall_domains": TableSpec(
         title="Overall Effect per Outcome Domain",
         columns=[
-            Column("Domain"),
-            Column("k (effect sizes)", header="k"),
-            Column("Studies"),
-            Column("Estimate", header="g"),
-            Column("SE"),
-            ci("95% CI lower"),
-            Column("Statistic", header="t/z", kind="est"),
+            Column("domain"),
+            _K,
+            Column("n_studies"),
+            Column("estimate", header="g"),
+            Column("se"),
+            ci(),
+            Column("stat", header="t/z", kind="est"),
             Column("df"),
             Column("p"),
-            ci("95% PI lower"),
-            ci("CR2 95% CI lower"),
-            Column("CR2 df"),
-            Column("CR2 p"),
-            Column("Note"),
+            ci("pi_lb"),
+            ci("cr2_ci_lb"),
+            Column("cr2_df"),
+            Column("cr2_p"),
+            Column("note"),
         ],
         note=lambda frame: _join(
             "Each domain analysed separately with the analysis model",
@@ -483,12 +502,12 @@ SPECS: dict[str, TableSpec] = {
     "variance_distribution": TableSpec(
         title="Distribution of the Variance over the Three Levels",
         columns=[
-            Column("Level", kind="text"),
-            Column("Source of variance"),
-            Column("Parameter"),
-            Column("Variance", kind="var"),
-            Column("SD", kind="var"),
-            Column("% of total variance"),
+            Column("level", kind="text"),
+            Column("source"),
+            Column("parameter"),
+            Column("variance", kind="var"),
+            Column("sd", kind="var"),
+            Column("pct"),
         ],
         note=_join(
             "Level 1 = sampling error (the typical sampling variance; Higgins & Thompson, 2002)",
@@ -501,20 +520,20 @@ SPECS: dict[str, TableSpec] = {
     "overall_comparison": TableSpec(
         title="The Analysis Model Compared with a Two-Level and a Fixed-Effect Model",
         columns=[
-            Column("Model"),
-            Column("Analysis model"),
-            Column("Method"),
-            Column("Mean g", header="g"),
-            Column("SE"),
-            ci("95% CI lower"),
-            Column(r"re:^sigma2\[.*\] \(between studies\)$", "sigma2 between", kind="var"),
-            Column(r"re:^sigma2\[.*\] \(within studies\)$", "sigma2 within", kind="var"),
+            Column("model"),
+            Column("analysis_model"),
+            Column("method"),
+            Column("estimate", header="g"),
+            Column("se"),
+            ci(),
+            Column("sigma2_between", "sigma2 between", kind="var"),
+            Column("sigma2_within", "sigma2 within", kind="var"),
             Column("tau2", kind="var"),
-            Column("logLik", kind="est"),
-            Column("AIC", kind="est"),
-            Column("Likelihood"),
-            Column("k (effect sizes)", header="k"),
-            Column("Studies"),
+            Column("loglik", kind="est"),
+            Column("aic", kind="est"),
+            Column("likelihood"),
+            _K,
+            Column("n_studies"),
         ],
         note=_join(
             "The same effect sizes fitted three ways",
@@ -528,23 +547,23 @@ SPECS: dict[str, TableSpec] = {
     "moderator_tests": TableSpec(
         title="Moderator Analyses: Tests of Differences between Categories",
         columns=[
-            Column("Moderator label", header="Moderator"),
-            Column("k (effect sizes)", header="k"),
-            Column("Studies"),
-            Column("k in test"),
-            Column("F", kind="est"),
-            Column("Chi-square", kind="est"),
+            Column("moderator_label", header="Moderator"),
+            _K,
+            Column("n_studies"),
+            Column("k_test"),
+            Column("f", kind="est"),
+            Column("chi2", kind="est"),
             Column("df1"),
             Column("df2"),
             Column("p"),
-            Column("p (Holm)"),
-            Column("CR2 F (HTZ)", kind="est"),
-            Column("CR2 df1"),
-            Column("CR2 df2"),
-            Column("CR2 p"),
-            Column("CR2 p (Holm)"),
-            Column("R2 (%)"),
-            Column("Reason no test"),
+            Column("p_adj"),
+            Column("cr2_f", kind="est"),
+            Column("cr2_df1"),
+            Column("cr2_df2"),
+            Column("cr2_p"),
+            Column("cr2_p_adj"),
+            Column("r2"),
+            Column("no_test_reason"),
         ],
         note=_join(
             "Each moderator in its own three-level meta-regression",
@@ -560,21 +579,20 @@ SPECS: dict[str, TableSpec] = {
     "moderators": TableSpec(
         title="Moderator Analyses: Mean Effect per Category",
         columns=[
-            Column("Moderator label", header="Moderator"),
-            Column("Category"),
-            Column("k (effect sizes)", header="k"),
-            Column("Studies"),
-            Column("Estimate (g)", header="g"),
-            Column("SE"),
-            ci("95% CI lower"),
-            Column("t", kind="est"),
-            Column("z", kind="est"),
+            Column("moderator_label", header="Moderator"),
+            Column("category"),
+            _K,
+            Column("n_studies"),
+            Column("estimate", header="g"),
+            Column("se"),
+            ci(),
+            Column("stat", kind="est"),
             Column("df"),
             Column("p"),
-            ci("CR2 95% CI lower"),
-            Column("CR2 df"),
-            Column("CR2 p"),
-            Column("In test"),
+            ci("cr2_ci_lb"),
+            Column("cr2_df"),
+            Column("cr2_p"),
+            Column("in_test"),
         ],
         note=_join(
             "Category means from the three-level model without intercept; for a continuous "
@@ -584,47 +602,45 @@ SPECS: dict[str, TableSpec] = {
             CI_NOTE,
             CR2_NOTE,
         ),
-        group="Moderator label",
+        group="moderator_label",
         row_kinds=_moderator_kinds,
     ),
     "multiple_moderators": TableSpec(
         title="Multiple-Moderator Model of the Intervention Components",
         columns=[
-            Column("Coefficient", header="Term"),
-            Column("Estimate (g)", header="b"),
-            Column("SE"),
-            ci("95% CI lower"),
-            Column("t", kind="est"),
-            Column("z", kind="est"),
+            Column("coefficient", header="Term"),
+            Column("estimate", header="b"),
+            Column("se"),
+            ci(),
+            Column("stat", kind="est"),
             Column("df"),
-            Column("F", kind="est"),
-            Column("Chi-square", kind="est"),
+            Column("f", kind="est"),
+            Column("chi2", kind="est"),
             Column("df1"),
             Column("df2"),
             Column("p"),
-            ci("CR2 95% CI lower"),
-            Column("CR2 df"),
-            Column("CR2 F (HTZ)", kind="est"),
-            Column("CR2 df2"),
-            Column("CR2 p"),
-            Column("VIF (GLS-weighted)", header="VIF", kind="est"),
+            ci("cr2_ci_lb"),
+            Column("cr2_df"),
+            Column("cr2_f", kind="est"),
+            Column("cr2_df2"),
+            Column("cr2_p"),
+            Column("vif_weighted", header="VIF", kind="est"),
         ],
         note=_multiple_note,
     ),
     "component_profiles": TableSpec(
         title="Component Profiles: Pooled Effect of the Combinations of Components that Occur",
         columns=[
-            Column("Profile"),
-            Column("Programmes (studies)", header="Programmes"),
-            Column("k (effect sizes)", header="k"),
-            Column("Mean g", header="g"),
-            Column("SE"),
-            ci("95% CI lower"),
-            Column("t", kind="est"),
-            Column("z", kind="est"),
+            Column("profile"),
+            Column("n_programmes", header="Programmes"),
+            _K,
+            Column("estimate", header="g"),
+            Column("se"),
+            ci(),
+            Column("stat", kind="est"),
             Column("df"),
             Column("p"),
-            Column("Note"),
+            Column("note"),
         ],
         note=_join(
             "Profile = the set of components a programme has (the others absent)",
@@ -636,39 +652,31 @@ SPECS: dict[str, TableSpec] = {
     "component_consistency": TableSpec(
         title="Components of the Programmes with a Positive Effect",
         columns=[
-            Column("Component label", header="Component"),
-            Column("Programmes with a known value", header="Programmes (known)"),
-            Column("Programmes with it", header="With it"),
-            Column("Coverage: share of all programmes with it", header="Coverage", kind="r"),
-            Column("Positive programmes (known value)", header="Positive"),
-            Column("Positive programmes with it", header="Positive with it"),
-            Column(
-                "Consistency of necessity: share of positive programmes with it",
-                header="Consistency",
-                kind="r",
-            ),
-            Column(
-                "Share of programmes with it that are positive",
-                header="Positive among those with it",
-                kind="r",
-            ),
-            Column("Programmes with a missing value", header="Missing"),
+            Column("component_label", header="Component"),
+            Column("n_known", header="Programmes (known)"),
+            Column("n_with", header="With it"),
+            Column("coverage", header="Coverage"),
+            Column("n_positive", header="Positive"),
+            Column("n_positive_with", header="Positive with it"),
+            Column("consistency", header="Consistency"),
+            Column("positive_share_with", header="Positive among those with it"),
+            Column("n_missing", header="Missing"),
         ],
         note=_consistency_note,
     ),
     "bias": TableSpec(
         title="Publication Bias and Small-Study Effects",
         columns=[
-            Column("Method"),
-            Column("Data"),
+            Column("method"),
+            Column("data"),
             Column("k"),
-            Column("Statistic"),
-            Column("Value", kind="value"),
+            Column("statistic"),
+            Column("value", kind="value"),
             Column("df"),
             Column("p"),
-            Column("Adjusted estimate", kind="est"),
-            Column("SE"),
-            ci("95% CI lower"),
+            Column("estimate", kind="est"),
+            Column("se"),
+            ci(),
         ],
         note=_bias_note,
         row_kinds=_bias_kinds,
@@ -676,10 +684,10 @@ SPECS: dict[str, TableSpec] = {
     "sensitivity_summary": TableSpec(
         title="Sensitivity Analyses: The Pooled Effect under Other Choices",
         columns=[
-            Column("Analysis"),
-            Column("What changed"),
-            Column("k (effect sizes)", header="k"),
-            Column("Studies"),
+            Column("analysis"),
+            Column("changed"),
+            _K,
+            Column("n_studies"),
             *_EST,
             Column("df"),
             Column("p"),
@@ -689,15 +697,15 @@ SPECS: dict[str, TableSpec] = {
     "sensitivity_leave_one_out": TableSpec(
         title="Sensitivity Analyses: Leaving One Study Out",
         columns=[
-            Column("Study left out", kind="text"),
-            Column("k (effect sizes)", header="k"),
-            Column("Studies"),
+            Column("study", kind="text"),
+            _K,
+            Column("n_studies"),
             *_EST,
             Column("df"),
             Column("p"),
-            Column("re:^sigma2 between studies", header="sigma2 between", kind="var"),
-            Column("re:^sigma2 within studies", header="sigma2 within", kind="var"),
-            Column("Converged"),
+            Column("sigma2_between", header="sigma2 between", kind="var"),
+            Column("sigma2_within", header="sigma2 within", kind="var"),
+            Column("converged"),
         ],
         note=_join(
             "The analysis model refitted without each study",
@@ -709,13 +717,13 @@ SPECS: dict[str, TableSpec] = {
     "sensitivity_influence": TableSpec(
         title="Sensitivity Analyses: Influence of Each Study",
         columns=[
-            Column("Study", kind="text"),
-            Column("k (effect sizes)", header="k"),
-            Column("Cook's distance", kind="var"),
-            Column("DFBETAS (overall effect)", header="DFBETAS", kind="est"),
-            Column("Leverage (sum of hat values)", header="Leverage", kind="var"),
-            Column("Studentized deleted residual X2 of the study", header="X2", kind="est"),
-            Column("Estimate without it", header="g without it", kind="est"),
+            Column("study", kind="text"),
+            _K,
+            Column("cook_d"),
+            Column("dfbetas.intrcpt", header="DFBETAS", kind="est"),
+            Column("hat", header="Leverage"),
+            Column("x2", header="X2", kind="est"),
+            Column("estimate_without", header="g without it", kind="est"),
         ],
         note=_join(
             "Cluster-level deletion diagnostics as metafor (Viechtbauer & Cheung, 2010)",
@@ -727,12 +735,12 @@ SPECS: dict[str, TableSpec] = {
     "sensitivity_outliers": TableSpec(
         title="Sensitivity Analyses: Studentized Deleted Residuals of the Effect Sizes",
         columns=[
-            Column("Effect size", kind="text"),
-            Column("Study", kind="text"),
-            Column("Effect size (g)", header="g"),
-            Column("Sampling variance", kind="var"),
-            Column("Studentized deleted residual", header="Residual", kind="est"),
-            Column(r"re:^Removed", header=None),
+            Column("effect_size", kind="text"),
+            Column("study", kind="text"),
+            Column("yi", header="g"),
+            Column("vi"),
+            Column("z", header="Residual", kind="est"),
+            Column("removed"),
         ],
         note=_join(
             "Each effect size against the model refitted without it (Viechtbauer & Cheung, 2010)",
@@ -742,30 +750,30 @@ SPECS: dict[str, TableSpec] = {
     "sensitivity_estimators": TableSpec(
         title="Sensitivity Analyses: Estimators and Working Models",
         columns=[
-            Column("Model"),
-            Column("Inference"),
+            Column("model"),
+            Column("inference"),
             *_EST,
             Column("df"),
             Column("p"),
-            Column("tau2 (one-level)", header="tau2", kind="var"),
-            Column("sigma2 between studies", header="sigma2 between", kind="var"),
-            Column("sigma2 within studies", header="sigma2 within", kind="var"),
-            Column("I2 (%)"),
-            Column("k (effect sizes)", header="k"),
+            Column("tau2", header="tau2", kind="var"),
+            Column("sigma2_between", header="sigma2 between", kind="var"),
+            Column("sigma2_within", header="sigma2 within", kind="var"),
+            Column("i2"),
+            _K,
         ],
         note=_estimators_note,
     ),
     "sensitivity_assumptions": TableSpec(
         title="Sensitivity Analyses: Assumptions of the Effect-Size Computation Varied",
         columns=[
-            Column("Assumption"),
-            Column("Value", kind="raw"),
-            Column("Main analysis"),
-            Column("Rows using the assumed value", header="Rows assuming it"),
-            Column("Rows changed"),
+            Column("assumption"),
+            Column("value", kind="raw"),
+            Column("main"),
+            Column("rows_assumed", header="Rows assuming it"),
+            Column("rows_changed"),
             *_EST,
             Column("p"),
-            Column("k (effect sizes)", header="k"),
+            _K,
         ],
         note=_join(
             "The effect sizes recomputed with another assumed value where a study did not report "
@@ -1075,25 +1083,20 @@ def html_fragment(page: str) -> str:
 
 
 # --------------------------------------------------------------------------- building
-def _match(frame: pd.DataFrame, source: str) -> str:
-    """A spec's source header; ``re:<pattern>`` names the first CSV header matching it."""
-    if not source.startswith("re:"):
-        return source
-    pattern = re.compile(source[3:])
-    return next((c for c in frame.columns if pattern.search(str(c))), source)
+def _as_result_table(table: ResultTable | pd.DataFrame) -> ResultTable:
+    """A step's table; a bare frame (columns = machine keys) is its own header map."""
+    if isinstance(table, ResultTable):
+        return table
+    return ResultTable({c: c for c in table.columns}, tuple(table.to_dict("records")))
 
 
 def _resolve_columns(frame: pd.DataFrame, spec: TableSpec) -> list[Column]:
-    """The spec's columns that the CSV has (all of them when the spec names none)."""
+    """The spec's columns that the table has (all of them when the spec names none)."""
     if spec.columns is None:
         return [Column(c) for c in frame.columns]
     out = []
     for col in spec.columns:
         col = Column(col) if isinstance(col, str) else col
-        if col.source.startswith("re:"):
-            source = _match(frame, col.source)
-            upper = _match(frame, col.upper) if col.upper else None
-            col = Column(source, header=col.header or source, kind=col.kind, upper=upper)
         if col.source in frame.columns and (col.upper is None or col.upper in frame.columns):
             out.append(col)
         else:
@@ -1102,38 +1105,39 @@ def _resolve_columns(frame: pd.DataFrame, spec: TableSpec) -> list[Column]:
 
 
 def _empty(frame: pd.DataFrame, col: Column) -> bool:
-    values = frame[col.source]
     if col.upper is not None:
-        return bool(values.isna().all() and frame[col.upper].isna().all())
-    if values.dtype == object:
-        return bool(values.map(_missing).all())
-    return bool(values.isna().all())
+        return bool(frame[col.source].map(_missing).all() and frame[col.upper].map(_missing).all())
+    return bool(frame[col.source].map(_missing).all())
 
 
 def apa_table(
-    frame: pd.DataFrame,
+    table: ResultTable | pd.DataFrame,
     name: str,
     number: int,
     spec: TableSpec | None = None,
     *,
     source: str = "",
 ) -> ApaTable:
-    """Make the APA table of one analysis table.
+    """Make the APA table of one result table.
 
     Parameters
     ----------
-    frame : the analysis step's table (full precision, as read from its CSV)
+    table : the step's table (full precision, machine keys; see ``docs/results.md``); a frame
+        is taken as the rows, its column names as the keys and the headers
     name : the table's short name; its spec is ``SPECS[name]`` unless ``spec`` is given
     number : the table number
     spec : how to show it (default: :data:`SPECS` or :func:`default_spec`)
-    source : the CSV path, recorded in the result
+    source : where the table was read from, recorded in the result
 
     Returns
     -------
     ApaTable
         Columns that are empty in every row are left out; repeated values of the spec's
-        ``group`` column are shown once.
+        ``group`` column are shown once. Headers are the step's readable headers (with its
+        confidence level) unless the spec names others.
     """
+    result = _as_result_table(table)
+    frame = result.frame()
     spec = spec or SPECS.get(name) or default_spec(name)
     columns = [c for c in _resolve_columns(frame, spec) if not _empty(frame, c)]
     kinds = {
@@ -1166,7 +1170,7 @@ def apa_table(
         name=name,
         number=number,
         title=spec.title,
-        columns=tuple(c.shown() for c in columns),
+        columns=tuple(c.shown(result.columns) for c in columns),
         rows=tuple(rows),
         note=note,
         align=align,
@@ -1174,63 +1178,66 @@ def apa_table(
     )
 
 
-def domain_overall_frame(
-    frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str] | None = None
-) -> pd.DataFrame:
+#: the keys of the per-domain table, with the readable headers they differ by
+DOMAIN_HEADERS = columns(
+    "domain k n_studies", MEAN_KEYS, "pi_lb pi_ub cr2_ci_lb cr2_ci_ub cr2_df cr2_p note"
+)
+
+
+def domain_overall_table(
+    tables: Mapping[str, ResultTable],
+    labels: Mapping[str, str] | None = None,
+    level: float | None = None,
+) -> ResultTable:
     """One row per domain from the per-domain overall tables (values copied, none computed).
 
     Parameters
     ----------
-    frames : domain code -> that domain's ``tables/overall.csv``
+    tables : domain code -> that domain's table ``overall`` (``models/overall.json``)
     labels : domain code -> label (default: the code)
+    level : the confidence level of the analyses (for the headers)
 
     Returns
     -------
-    DataFrame
-        ``Domain``, the model-based row's estimate, SE, CI, statistic, df, p, PI, k and studies,
-        and the CR2 row's CI, df and p; a domain whose model is not estimable keeps its note.
+    ResultTable
+        ``domain``, the model-based row's (``row`` = ``mean``) estimate, SE, CI, statistic, df,
+        p, PI, k and studies, and the CR2 row's (``mean_cr2``) CI, df and p; a domain whose
+        model is not estimable keeps its note.
     """
     labels = dict(labels or {})
     out = []
-    for code, frame in frames.items():
-        row: dict[str, Any] = {"Domain": labels.get(code, code)}
-        mean = frame[frame["Result"].astype(str).str.startswith("Mean g")]
-        model = mean[~mean["Result"].astype(str).str.contains("CR2")]
-        robust = mean[mean["Result"].astype(str).str.contains("CR2")]
+    for code, table in tables.items():
+        frame = table.frame()
+        row: dict[str, Any] = {"domain": labels.get(code, code)}
+        model = frame[frame["row"] == "mean"]
+        robust = frame[frame["row"] == "mean_cr2"]
         if not model.empty:
             m = model.iloc[0]
-            for col in (
-                "k (effect sizes)",
-                "Studies",
-                "Estimate",
-                "SE",
-                "95% CI lower",
-                "95% CI upper",
-                "Statistic",
-                "df",
-                "p",
-                "95% PI lower",
-                "95% PI upper",
-            ):
-                row[col] = m.get(col)
-            note = str(m.get("Note", ""))
-            row["Note"] = note if note.startswith("not estimable") else ""
+            keys = ("k", "n_studies", "estimate", "se", "ci_lb", "ci_ub", "stat", "df", "p")
+            row.update({key: m.get(key) for key in (*keys, "pi_lb", "pi_ub")})
+            row["note"] = m.get("note") if _missing(m.get("estimate")) else ""
         if not robust.empty:
             r = robust.iloc[0]
-            row["CR2 95% CI lower"] = r.get("95% CI lower")
-            row["CR2 95% CI upper"] = r.get("95% CI upper")
-            row["CR2 df"] = r.get("df")
-            row["CR2 p"] = r.get("p")
+            row.update(
+                {
+                    "cr2_ci_lb": r.get("ci_lb"),
+                    "cr2_ci_ub": r.get("ci_ub"),
+                    "cr2_df": r.get("df"),
+                    "cr2_p": r.get("p"),
+                }
+            )
         out.append(row)
-    return pd.DataFrame(out)
+    return result_table(out, DOMAIN_HEADERS, level)
 
 
-def apa_tables(frames: Mapping[str, pd.DataFrame], sources: Mapping[str, str] | None = None):
-    """APA tables of several analysis tables, numbered 1, 2, ... in the given order."""
+def apa_tables(
+    tables: Mapping[str, ResultTable | pd.DataFrame], sources: Mapping[str, str] | None = None
+) -> list[ApaTable]:
+    """APA tables of several result tables, numbered 1, 2, ... in the given order."""
     sources = dict(sources or {})
     return [
-        apa_table(frame, name, number, source=sources.get(name, ""))
-        for number, (name, frame) in enumerate(frames.items(), start=1)
+        apa_table(table, name, number, source=sources.get(name, ""))
+        for number, (name, table) in enumerate(tables.items(), start=1)
     ]
 
 
@@ -1266,15 +1273,19 @@ def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str
             for t in tables
         ]
     }
-    with open(outdir / "tables.json", "w", encoding="utf-8") as fh:
-        json.dump(index, fh, indent=2)
-        fh.write("\n")
+    write_json(index, outdir / "tables.json")
     return paths
 
 
-def read_table_csv(path: str | Path) -> pd.DataFrame:
-    """Read an analysis CSV as text (codes stay ``"0"``, ``"S01"``); formatters parse numbers."""
-    return pd.read_csv(path, dtype=str, keep_default_na=True)
+def read_result_table(path: str | Path, table: str | None = None) -> ResultTable:
+    """Table ``table`` of a step's JSON (``models/<step>.json``), or, with ``table`` None, a data
+    CSV whose headers are machine keys (the coding step's reliability tables), as text."""
+    if table is not None:
+        tables = read_tables(read_json(path))
+        if table not in tables:
+            raise KeyError(f"{path} has no table {table!r} (it has {sorted(tables)})")
+        return tables[table]
+    return _as_result_table(pd.read_csv(path, dtype=str, keep_default_na=True))
 
 
 # --------------------------------------------------------------------------- the step
@@ -1311,42 +1322,76 @@ class TablesResult:
         )
 
 
+#: where each APA table comes from: name -> (step JSON, table in it); a name not listed (the
+#: sensitivity tables ``sensitivity_<x>``) is table ``<x>`` of ``sensitivity``
+TABLE_SOURCES: dict[str, tuple[str, str]] = {
+    "overall": ("overall", "overall"),
+    "variance_distribution": ("overall", "variance_distribution"),
+    "overall_comparison": ("overall", "overall_comparison"),
+    "moderator_tests": ("moderators", "moderator_tests"),
+    "moderators": ("moderators", "moderators"),
+    "multiple_moderators": ("moderators", "multiple_moderators"),
+    "component_profiles": ("components", "component_profiles"),
+    "component_consistency": ("components", "component_consistency"),
+    "bias": ("bias", "bias"),
+}
+
+
+def table_source(name: str) -> tuple[str, str | None]:
+    """(step, table) of APA table ``name``; step ``reliability`` is a data CSV (table None)."""
+    if name in TABLE_SOURCES:
+        return TABLE_SOURCES[name]
+    if name.startswith("sensitivity_"):
+        return "sensitivity", name.removeprefix("sensitivity_")
+    if name.startswith("reliability_"):
+        return "reliability", None
+    raise KeyError(f"no source known for the table {name!r}")
+
+
 def run_tables(
     sources: Mapping[str, str | Path],
     outdir: str | Path,
     *,
-    domain_tables: Mapping[str, str | Path] | None = None,
+    domain_files: Mapping[str, str | Path] | None = None,
     domain_labels: Mapping[str, str] | None = None,
     codebook: str | Path | None = None,
     domain_variable: str | None = None,
     after: str = "overall",
 ) -> TablesResult:
-    """The tables step: read the analysis CSVs, write the APA tables and their index.
+    """The tables step: read the steps' result tables, write the APA tables and their index.
 
     Parameters
     ----------
-    sources : table name -> CSV, in the order of the report (the table numbers follow it)
+    sources : APA table name -> the file it is read from (its step's JSON, see
+        :func:`table_source`), in the order of the report (the table numbers follow it)
     outdir : where ``<name>.md/.tex/.html`` and ``tables.json`` go
-    domain_tables : domain code -> that domain's ``overall.csv`` (per-domain analyses), shown as
-        one table ``overall_domains`` right after the table ``after``
+    domain_files : domain code -> that domain's ``models/overall.json`` (per-domain analyses),
+        shown as one table ``overall_domains`` right after the table ``after``
     domain_labels : domain code -> label (default: the codebook's level labels of
         ``domain_variable``, when both are given; else the codes)
     codebook, domain_variable : where the domain labels come from
     """
-    if domain_tables and domain_labels is None and codebook and domain_variable:
-        domain_labels = level_labels(codebook, domain_variable, list(domain_tables))
-    frames: dict[str, pd.DataFrame] = {}
+    if domain_files and domain_labels is None and codebook and domain_variable:
+        domain_labels = level_labels(codebook, domain_variable, list(domain_files))
+    tables: dict[str, ResultTable] = {}
     paths: dict[str, str] = {}
     for name, path in sources.items():
-        frames[name] = read_table_csv(path)
-        paths[name] = str(path)
-        if name == after and domain_tables:
-            per_domain = {code: read_table_csv(p) for code, p in domain_tables.items()}
-            frames["overall_domains"] = domain_overall_frame(per_domain, domain_labels)
-            paths["overall_domains"] = ", ".join(str(p) for p in domain_tables.values())
-    tables = apa_tables(frames, paths)
-    files = write_apa_tables(tables, outdir)
-    return TablesResult(tables=tuple(tables), files=files)
+        _, key = table_source(name)
+        tables[name] = read_result_table(path, key)
+        paths[name] = str(path) + (f" (table {key})" if key else "")
+        if name == after and domain_files:
+            per_domain = {code: read_json(p) for code, p in domain_files.items()}
+            spec = (next(iter(per_domain.values())).get("analysis") or {}).get("model_spec")
+            level = (spec or {}).get("level")
+            tables["overall_domains"] = domain_overall_table(
+                {code: read_tables(d)["overall"] for code, d in per_domain.items()},
+                domain_labels,
+                level,
+            )
+            paths["overall_domains"] = ", ".join(str(p) for p in domain_files.values())
+    apa = apa_tables(tables, paths)
+    files = write_apa_tables(apa, outdir)
+    return TablesResult(tables=tuple(apa), files=files)
 
 
 __all__ = [
@@ -1361,7 +1406,9 @@ __all__ = [
     "apa_tables",
     "ci",
     "column_kind",
-    "domain_overall_frame",
+    "domain_overall_table",
+    "read_result_table",
+    "table_source",
     "fmt",
     "fmt_ci",
     "fmt_count",

@@ -3,10 +3,11 @@
 One module per figure type (:mod:`.forest`, :mod:`.funnel`, :mod:`.orchard`, :mod:`.bubble`,
 :mod:`.variance`, :mod:`.leave_one_out`, :mod:`.flow`), each a function from DataFrames / parsed
 JSON to a matplotlib figure; :mod:`.style` holds the one palette, the fonts and :func:`.style.save`;
-:mod:`.figures` is the file-level step the Snakemake rules call (paths in, PNG + PDF + description
-out) and writes the manifest ``figures/figures.json``.
+:mod:`.figures` is the step rule ``figures`` calls (:func:`.figures.run_figures`: the steps' JSON
+in, every figure of an analysis as PNG + PDF and the manifest ``figures/figures.json`` out, in one
+process). Matplotlib is imported only when a figure is drawn.
 """
 
-from intervention_meta.plots.figures import SECTIONS, FigureInfo, write_manifest
+from intervention_meta.plots.figures import SECTIONS, FigureInfo, run_figures, write_manifest
 
-__all__ = ["SECTIONS", "FigureInfo", "write_manifest"]
+__all__ = ["SECTIONS", "FigureInfo", "run_figures", "write_manifest"]

@@ -21,14 +21,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from intervention_meta.plots import style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ def bubble_plot(
     ylabel: str = "Hedges' g (positive = benefit)",
 ) -> Figure:
     """Effect sizes (``points``: ``x``, ``yi``, ``vi``) against the moderator, with ``line``."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     pts = points[np.isfinite(points["x"]) & np.isfinite(points["yi"]) & np.isfinite(points["vi"])]
     prec = 1.0 / np.sqrt(pts["vi"].to_numpy(dtype=float))
     if prec.size and prec.max() > prec.min():

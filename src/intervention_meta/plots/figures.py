@@ -1,11 +1,14 @@
-"""The figures step: read what the analysis steps wrote, draw, write PNG + PDF + a description.
+"""The figures step: read what the analysis steps wrote, draw, write PNG + PDF + a manifest.
 
-Each ``make_*`` function takes the paths of the analysis outputs it draws and the stem of the figure
-(``results/<analysis>/figures/<name>``), writes ``<stem>.png`` (300 dpi) and ``<stem>.pdf``, and
-returns a :class:`FigureInfo` (title, caption with the numbers drawn, report section) that it also
-writes as JSON to ``meta``. :func:`write_manifest` collects those into ``figures/figures.json``,
-the list the report embeds. Nothing is estimated here: where a number the figure would show is not
-in the analysis outputs, the caption says so.
+Each ``make_*`` function takes the files it draws from (the steps' JSON, ``models/<step>.json``,
+whose ``tables`` hold the rows with machine keys; the effect sizes and the codebook) and the stem
+of the figure (``results/<analysis>/figures/<name>``), writes ``<stem>.png`` (300 dpi) and
+``<stem>.pdf``, and returns a :class:`FigureInfo` (title, caption with the numbers drawn, report
+section). :func:`run_figures` draws every figure of an analysis in one process and
+:func:`write_manifest` writes their descriptions into ``figures/figures.json``, the list the
+report embeds. Nothing is estimated here, no CSV header is
+read: numbers come from the JSON by machine key, labels (study key, variables, levels) from the
+codebook, and the confidence level from the step that computed the intervals.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from intervention_meta.analyses.records import ResultTable, read_tables
 from intervention_meta.data.cleaning import read_clean
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import read_json, write_json
@@ -47,7 +51,8 @@ __all__ = [
     "make_profiles",
     "make_variance",
     "moderator_figure_kind",
-    "read_info",
+    "FigureInputs",
+    "run_figures",
     "write_manifest",
 ]
 
@@ -81,7 +86,7 @@ class FigureInfo:
 
 
 # --------------------------------------------------------------------------- helpers
-def _finish(fig, stem: str | Path, meta: str | Path | None, **info: Any) -> FigureInfo:
+def _finish(fig, stem: str | Path, **info: Any) -> FigureInfo:
     width, height = (round(float(v), 4) for v in fig.get_size_inches())
     png, pdf = style.save(fig, stem)
     result = FigureInfo(
@@ -92,14 +97,7 @@ def _finish(fig, stem: str | Path, meta: str | Path | None, **info: Any) -> Figu
         height_in=height,
         **info,
     )
-    if meta is not None:
-        write_json(result.to_dict(), meta)
     return result
-
-
-def read_info(path: str | Path) -> FigureInfo:
-    """A :class:`FigureInfo` written by a ``make_*`` function."""
-    return FigureInfo(**read_json(path))
 
 
 def _num(x: Any, digits: int = 2) -> str:
@@ -194,7 +192,6 @@ def make_flow(
     stem: str | Path,
     *,
     validation_report: str | Path | None = None,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Data-flow diagram from ``clean/summary.json``, ``effect_sizes_summary.json``,
     ``models/overall.json`` and ``validation/report.csv`` (problems by severity)."""
@@ -219,7 +216,6 @@ def make_flow(
     return _finish(
         fig,
         stem,
-        meta,
         title="Data flow",
         caption=caption,
         section="data",
@@ -228,21 +224,47 @@ def make_flow(
 
 
 # --------------------------------------------------------------------------- overall
+#: what the study estimates of the forest plot are, by ``components.positive_rule``
+STUDY_ESTIMATES = {
+    "study_aggregate": "the study's effect sizes averaged (inverse-variance weights)",
+    "blup": "the study-level estimate of the three-level model (BLUP)",
+}
+
+
+def _step(path: str | Path) -> tuple[dict, dict[str, ResultTable]]:
+    """A step's JSON and its tables."""
+    data = read_json(path)
+    return data, read_tables(data)
+
+
+def _level(step: Mapping) -> float:
+    """The confidence level a step used (``level``; ``models.level`` in the config)."""
+    level = step.get("level")
+    if level is None:
+        level = ((step.get("analysis") or {}).get("model_spec") or {}).get("level")
+    return float(level if level is not None else 0.95)
+
+
+def _pct(level: float) -> str:
+    return f"{100 * level:g}%"
+
+
 def make_forest(
     effect_sizes: str | Path,
     codebook: str | Path,
-    study_effects: str | Path,
+    components_json: str | Path,
     overall: str | Path,
     stem: str | Path,
     *,
     sort: str = "effect",
-    meta: str | Path | None = None,
 ) -> FigureInfo:
-    """Forest plot of the effect sizes by study (``figures.forest_sort`` orders the studies)."""
+    """Forest plot of the effect sizes by study (``figures.forest_sort`` orders the studies), with
+    the study estimates of the table ``study_effects`` of ``models/components.json``."""
     if sort not in SORT_KEYS:
         raise ValueError(f"figures.forest_sort must be one of {SORT_KEYS}, got {sort!r}")
     ad = _analysis_data(effect_sizes, codebook)
-    se = pd.read_csv(study_effects, dtype={"Study": str})
+    comp, tables = _step(components_json)
+    se = tables["study_effects"].frame()
     ov = read_json(overall)
     labels = study_labels(ad.data, ad.codebook, ad.study)
     years = None
@@ -259,26 +281,23 @@ def make_forest(
         "study": f"by {ad.codebook.label(ad.study).lower()} key",
     }[used]
     est = ov.get("estimate") or {}
-    level = float(est.get("level") or 0.95)
+    level = _level(ov)
+    pct = _pct(level)
     title = f"Forest plot: {ad.k} effect sizes in {ad.n_studies} studies"
     fig = forest_plot(rows, title=title, level=level)
-    rule = (
-        str(se["Positive rule"].dropna().iloc[0])
-        if "Positive rule" in se and se["Positive rule"].notna().any()
-        else ""
-    )
-    study_est = rule.split(";")[0].split(":", 1)[-1].strip() if rule else "study-level estimate"
+    rule = (comp.get("positive_rule") or {}).get("rule")
+    study_est = STUDY_ESTIMATES.get(rule, "study-level estimate")
     pooled = (
         f"The diamond is the pooled effect of the {_model_text(ov)} "
         f"(g = {_num(est.get('estimate'))}, "
-        f"{100 * level:g}% CI {_num(est.get('ci_lb'))} to {_num(est.get('ci_ub'))}); the bar "
-        f"below it the {100 * level:g}% prediction interval ({_num(est.get('pi_lb'))} to "
+        f"{pct} CI {_num(est.get('ci_lb'))} to {_num(est.get('ci_ub'))}); the bar "
+        f"below it the {pct} prediction interval ({_num(est.get('pi_lb'))} to "
         f"{_num(est.get('pi_ub'))})."
         if ov.get("estimable", True) and est.get("estimate") is not None
         else "The pooled model was not estimable; no pooled effect is drawn."
     )
     caption = (
-        f"Effect sizes (Hedges' g with {100 * level:g}% CI; blue) of {ad.n_studies} studies, "
+        f"Effect sizes (Hedges' g with {pct} CI; blue) of {ad.n_studies} studies, "
         f"grouped by study under each study's estimate (black; {study_est}). Studies sorted "
         f"{order_text}. {pooled} Marker area grows with precision (1/SE)."
     )
@@ -287,49 +306,47 @@ def make_forest(
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="overall",
-        details={"sort": used, "rows": len(rows), "k": ad.k, "studies": ad.n_studies},
+        details={
+            "sort": used,
+            "rows": len(rows),
+            "k": ad.k,
+            "studies": ad.n_studies,
+            "level": level,
+        },
     )
 
 
 def make_variance(
-    variance_tables: Sequence[str | Path],
     overall_files: Sequence[str | Path],
     codebook: str | Path,
     stem: str | Path,
     *,
     domains: Sequence[str] = (),
     domain_variable: str | None = None,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
-    """Variance distribution of the analysis of all effect sizes (first file) and of each domain
-    (the following files, in the order of ``domains``)."""
-    if len(variance_tables) != len(overall_files) or len(variance_tables) != len(domains) + 1:
-        raise ValueError("one variance table and one overall JSON per analysis (all + domains)")
+    """Variance distribution of the analysis of all effect sizes (first ``models/overall.json``)
+    and of each domain (the following files, in the order of ``domains``)."""
+    if len(overall_files) != len(domains) + 1:
+        raise ValueError("one overall JSON per analysis (all effect sizes, then each domain)")
     cb = load_codebook(codebook)
     names = ["All effect sizes"] + [
         cb.level_label(domain_variable, d) if domain_variable else str(d) for d in domains
     ]
     bars = []
-    for name, table, ovf in zip(names, variance_tables, overall_files, strict=True):
-        ov = read_json(ovf)
+    for name, ovf in zip(names, overall_files, strict=True):
+        ov, tables = _step(ovf)
         a = ov.get("analysis") or {}
-        try:
-            frame = pd.read_csv(table, dtype={"Level": str})
-        except pd.errors.EmptyDataError:
-            frame = pd.DataFrame()
+        table = tables.get("variance_distribution")
+        frame = table.frame() if table is not None else pd.DataFrame()
         note = "" if ov.get("estimable", True) else f"not estimable: {ov.get('reason')}"
         bars.append(VarianceBar(name, frame, a.get("k"), a.get("n_studies"), note))
     title = "Distribution of the total variance over the levels"
     fig = variance_plot(bars, title=title)
     first = bars[0].levels()
-    shares = "; ".join(
-        f"{r['Source of variance']} {_num(r['% of total variance'], 1)}%"
-        for _, r in first.iterrows()
-    )
+    shares = "; ".join(f"{r['source']} {_num(r['pct'], 1)}%" for _, r in first.iterrows())
     caption = (
         "Share of the total variance due to sampling error (level 1), differences between effect "
         "sizes within studies (level 2) and differences between studies (level 3) "
@@ -341,7 +358,6 @@ def make_variance(
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="overall",
@@ -350,24 +366,25 @@ def make_variance(
 
 
 # --------------------------------------------------------------------------- moderators
-def _test_text(tests: pd.DataFrame, moderator: str) -> str:
-    row = tests[tests["Moderator"] == moderator]
+def _test_text(tests: pd.DataFrame, moderator: str, p_adjust: str | None) -> str:
+    """The moderator's test of differences (table ``moderator_tests``) in words."""
+    row = tests[tests["moderator"].astype(str) == moderator]
     if row.empty:
         return ""
     r = row.iloc[0]
-    reason = r.get("Reason no test")
+    reason = r.get("no_test_reason")
     if isinstance(reason, str) and reason.strip():
         return f"No test: {reason}"
-    stat = "F" if pd.notna(r.get("F")) else "Chi2"
-    value = r.get("F") if stat == "F" else r.get("Chi-square")
-    df = f"{_df(r.get('df1'))}, {_df(r.get('df2'))}" if stat == "F" else _df(r.get("df1"))
-    text = f"{stat}({df}) = {_num(value)}, p {_p(r.get('p'))}"
-    if pd.notna(r.get("p (Holm)")):
-        text += f" (Holm p {_p(r.get('p (Holm)'))})"
-    if pd.notna(r.get("CR2 F (HTZ)")):
+    f_test = pd.notna(r.get("f"))
+    value = r.get("f") if f_test else r.get("chi2")
+    df = f"{_df(r.get('df1'))}, {_df(r.get('df2'))}" if f_test else _df(r.get("df1"))
+    text = f"{'F' if f_test else 'Chi2'}({df}) = {_num(value)}, p {_p(r.get('p'))}"
+    if p_adjust and pd.notna(r.get("p_adj")):
+        text += f" ({p_adjust} p {_p(r.get('p_adj'))})"
+    if pd.notna(r.get("cr2_f")):
         text += (
-            f"; CR2 HTZ F({_df(r.get('CR2 df1'))}, {_df(r.get('CR2 df2'))}) = "
-            f"{_num(r.get('CR2 F (HTZ)'))}, p {_p(r.get('CR2 p'))}"
+            f"; CR2 HTZ F({_df(r.get('cr2_df1'))}, {_df(r.get('cr2_df2'))}) = "
+            f"{_num(r.get('cr2_f'))}, p {_p(r.get('cr2_p'))}"
         )
     return text
 
@@ -377,85 +394,77 @@ def _single(moderators_json: Mapping, moderator: str) -> dict:
     return next((m for m in single if m.get("name") == moderator), {})
 
 
-def _pi_columns(rows: pd.DataFrame, entry: Mapping) -> tuple[pd.Series, pd.Series] | None:
-    """Prediction intervals per category, if the moderator step wrote them (table or JSON)."""
-    for lo, hi in (("95% PI lower", "95% PI upper"), ("PI lower", "PI upper")):
-        if lo in rows.columns and hi in rows.columns:
-            return rows[lo], rows[hi]
-    json_rows = [r for r in entry.get("rows") or [] if r.get("term") == "mean"]
-    if json_rows and all("pi_lb" in r and "pi_ub" in r for r in json_rows):
-        by_code = {str(r.get("code")): r for r in json_rows}
-        codes = rows["Category code"].astype(str)
-        return (
-            codes.map(lambda c: by_code.get(c, {}).get("pi_lb")).astype(float),
-            codes.map(lambda c: by_code.get(c, {}).get("pi_ub")).astype(float),
-        )
-    return None
+def _rows_of(table: pd.DataFrame, moderator: str, term: str) -> pd.DataFrame:
+    """The rows of ``moderator`` with ``term`` of the table ``moderators``."""
+    rows = table[(table["moderator"].astype(str) == moderator) & (table["term"] == term)]
+    rows = rows.reset_index(drop=True)
+    return rows.assign(code=rows["code"].map(normalise_code))
 
 
-def _read_moderators(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"Category code": str, "Moderator": str})
+def _groups(rows: pd.DataFrame, names: Sequence[str], tested: Any) -> pd.DataFrame:
+    """The orchard plot's groups (name, mean, CI, k, studies, in test, note) from rows of the
+    table ``moderators`` (with ``pi_lb``/``pi_ub`` when the step wrote them)."""
+    notes = [
+        f"{name}: {note}" if isinstance(note, str) and note.strip() else ""
+        for name, note in zip(names, rows["note"], strict=True)
+    ]
+    groups = pd.DataFrame(
+        {
+            "group": list(names),
+            "estimate": rows["estimate"].astype(float),
+            "ci_lb": rows["ci_lb"].astype(float),
+            "ci_ub": rows["ci_ub"].astype(float),
+            "k": rows["k"],
+            "n_studies": rows["n_studies"],
+            "tested": tested,
+            "note": notes,
+        }
+    )
+    if {"pi_lb", "pi_ub"} <= set(rows.columns) and rows["pi_lb"].notna().any():
+        groups["pi_lb"] = rows["pi_lb"].astype(float).to_numpy()
+        groups["pi_ub"] = rows["pi_ub"].astype(float).to_numpy()
+    return groups
 
 
 def make_orchard(
     effect_sizes: str | Path,
     codebook: str | Path,
-    moderators_table: str | Path,
-    moderator_tests: str | Path,
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
-    """Orchard plot of a binary, categorical or ordinal moderator."""
+    """Orchard plot of a binary, categorical or ordinal moderator from ``models/moderators.json``
+    (its rows of the tables ``moderators`` and ``moderator_tests``)."""
     ad = _analysis_data(effect_sizes, codebook)
-    table = _read_moderators(moderators_table)
-    tests = pd.read_csv(moderator_tests, dtype={"Moderator": str})
-    entry = _single(read_json(moderators_json), moderator)
+    mj, tables = _step(moderators_json)
+    level = _level(mj)
+    entry = _single(mj, moderator)
     label = ad.codebook.label(moderator)
-    rows = table[(table["Moderator"] == moderator) & (table["Term"] == "mean")].reset_index(
-        drop=True
-    )
-    rows["Category code"] = rows["Category code"].map(normalise_code)
-    in_test = rows["In test"].astype(str).str.lower().eq("yes")
-    groups = pd.DataFrame(
-        {
-            "group": rows["Category"].astype(str),
-            "estimate": rows["Estimate (g)"],
-            "ci_lb": rows["95% CI lower"],
-            "ci_ub": rows["95% CI upper"],
-            "k": rows["k (effect sizes)"],
-            "n_studies": rows["Studies"],
-            "tested": in_test if in_test.any() else True,  # no test at all: the subtitle says so
-            "note": [
-                f"{cat}: {note}" if isinstance(note, str) and note.strip() else ""
-                for cat, note in zip(rows["Category"], rows["Note"], strict=True)
-            ],
-        }
-    )
-    pi = _pi_columns(rows, entry)
-    if pi is not None:
-        groups["pi_lb"], groups["pi_ub"] = pi[0].to_numpy(), pi[1].to_numpy()
+    rows = _rows_of(tables["moderators"].frame(), moderator, "mean")
+    names = [ad.codebook.level_label(moderator, code) for code in rows["code"]]
+    in_test = rows["in_test"].astype(str).str.lower().eq("yes")
+    # no test at all: every category drawn as tested, the subtitle says there is no test
+    groups = _groups(rows, names, in_test if in_test.any() else True)
+    has_pi = "pi_lb" in groups.columns
     codes = _codes(ad.data[moderator]) if moderator in ad.data.columns else pd.Series(dtype=object)
-    by_code = dict(zip(rows["Category code"], rows["Category"].astype(str), strict=True))
+    by_code = dict(zip(rows["code"], names, strict=True))
     points = pd.DataFrame(
         {"group": codes.map(by_code), "yi": ad.data["yi"], "vi": ad.data["vi"]}
     ).dropna(subset=["group"])
-    subtitle = _test_text(tests, moderator)
+    subtitle = _test_text(tables["moderator_tests"].frame(), moderator, mj.get("p_adjust"))
     title = label
     if groups.empty:
-        reason = entry.get("no_test_reason") or "no category means in tables/moderators.csv"
+        reason = entry.get("no_test_reason") or "no category means in models/moderators.json"
         subtitle = f"Not analysed: {reason}"
-    fig = orchard_plot(points, groups, title=title, subtitle=subtitle)
+    fig = orchard_plot(points, groups, title=title, subtitle=subtitle, level=level)
     missing = int(entry.get("k_missing") or 0)
     caption = (
         f"Orchard plot (Nakagawa et al. 2021) of {label.lower()}: every effect size (points, area "
         "~ precision, jittered vertically) and each category's mean from the moderator model "
-        "(circle) with its 95% confidence interval (thick bar)"
+        f"(circle) with its {_pct(level)} confidence interval (thick bar)"
         + (
             ""
-            if pi is not None
+            if has_pi
             else "; no prediction interval per category (not written by the moderator step)"
         )
         + f". k and number of studies beside each row. Test of differences: {subtitle or 'n/a'}."
@@ -464,65 +473,58 @@ def make_orchard(
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="moderators",
-        details={"moderator": moderator, "kind": "orchard", "prediction_interval": pi is not None},
+        details={"moderator": moderator, "kind": "orchard", "prediction_interval": has_pi},
     )
 
 
 def make_bubble(
     effect_sizes: str | Path,
     codebook: str | Path,
-    moderators_table: str | Path,
-    moderator_tests: str | Path,
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Bubble plot of an integer or number moderator with its meta-regression line."""
     ad = _analysis_data(effect_sizes, codebook)
-    table = _read_moderators(moderators_table)
-    tests = pd.read_csv(moderator_tests, dtype={"Moderator": str})
-    entry = _single(read_json(moderators_json), moderator)
+    mj, tables = _step(moderators_json)
+    level = _level(mj)
+    entry = _single(mj, moderator)
     label = ad.codebook.label(moderator)
     x = pd.to_numeric(ad.data[moderator], errors="coerce") if moderator in ad.data else None
     points = pd.DataFrame(
         {"x": x if x is not None else np.nan, "yi": ad.data["yi"], "vi": ad.data["vi"]}
     ).astype(float)
     model = (entry.get("models") or {}).get("slope") or {}
-    level = 0.95
     line = None
     finite = points["x"].dropna()
     if model and len(finite):
         grid = np.linspace(float(finite.min()), float(finite.max()), 101)
         line = regression_line(model, grid, level)
-    slope = table[(table["Moderator"] == moderator) & (table["Term"] == "slope")]
+    slope = _rows_of(tables["moderators"].frame(), moderator, "slope")
     subtitle = ""
     if not slope.empty:
         s = slope.iloc[0]
         subtitle = (
-            f"slope = {_sig(s['Estimate (g)'])} per unit "
-            f"[95% CI {_sig(s['95% CI lower'])}, {_sig(s['95% CI upper'])}]; "
+            f"slope = {_sig(s['estimate'])} per unit "
+            f"[{_pct(level)} CI {_sig(s['ci_lb'])}, {_sig(s['ci_ub'])}]; "
         )
-    subtitle += _test_text(tests, moderator)
+    subtitle += _test_text(tables["moderator_tests"].frame(), moderator, mj.get("p_adjust"))
     title = label
     fig = bubble_plot(points, line, title=title, xlabel=label, subtitle=subtitle)
     caption = (
         f"Bubble plot of {label.lower()}: every effect size against the moderator (area ~ "
-        "precision 1/SE) with the meta-regression line of the moderator model and its 95% "
-        f"confidence band (from the coefficients and their covariance in models/moderators.json). "
-        f"{subtitle}."
+        "precision 1/SE) with the meta-regression line of the moderator model and its "
+        f"{_pct(level)} confidence band (from the coefficients and their covariance in "
+        f"models/moderators.json). {subtitle}."
     )
     if line is None:
         caption += " No regression line: the moderator model was not estimated."
     return _finish(
         fig,
         stem,
-        meta,
         title=title,
         caption=caption,
         section="moderators",
@@ -534,11 +536,9 @@ def make_bubble(
 def make_components(
     effect_sizes: str | Path,
     codebook: str | Path,
-    moderators_table: str | Path,
+    moderators_json: str | Path,
     components_json: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
     """Orchard plot of the effect sizes of the programmes with each component (its "present"
     category in the moderator analyses)."""
@@ -547,66 +547,50 @@ def make_components(
     )  # the one figure that needs the components module
 
     ad = _analysis_data(effect_sizes, codebook)
-    table = _read_moderators(moderators_table)
+    mj, tables = _step(moderators_json)
+    level = _level(mj)
+    table = tables["moderators"].frame()
     components = list(read_json(components_json).get("components") or [])
-    groups, points = [], []
-    for c in components:
-        var = ad.codebook[c] if c in ad.codebook else None
-        code = present_code(var)
-        name = ad.codebook.label(c)
-        row = table[(table["Moderator"] == c) & (table["Term"] == "mean")]
-        row = row[row["Category code"].map(normalise_code) == code]
+    names = [ad.codebook.label(c) for c in components]
+    parts, points = [], []
+    for c, name in zip(components, names, strict=True):
+        code = present_code(ad.codebook[c] if c in ad.codebook else None)
+        row = _rows_of(table, c, "mean")
+        row = row[row["code"] == code].head(1)
         if row.empty:
-            groups.append(
-                {
-                    "group": name,
-                    "estimate": np.nan,
-                    "ci_lb": np.nan,
-                    "ci_ub": np.nan,
-                    "k": np.nan,
-                    "n_studies": np.nan,
-                    "tested": True,
-                    "note": f"{name}: not among the moderators analysed; no mean",
-                }
-            )
-        else:
-            r = row.iloc[0]
-            groups.append(
-                {
-                    "group": name,
-                    "estimate": r["Estimate (g)"],
-                    "ci_lb": r["95% CI lower"],
-                    "ci_ub": r["95% CI upper"],
-                    "k": r["k (effect sizes)"],
-                    "n_studies": r["Studies"],
-                    "tested": True,  # this figure is not about the moderator test
-                    "note": f"{name}: {r['Note']}" if isinstance(r["Note"], str) else "",
-                }
-            )
+            row = pd.DataFrame(
+                [{"estimate": np.nan, "ci_lb": np.nan, "ci_ub": np.nan, "k": np.nan}]
+            ).assign(n_studies=np.nan, note="not among the moderators analysed; no mean")
+        parts.append(row)
         if c in ad.data.columns:
             has = (_codes(ad.data[c]) == code).fillna(False).to_numpy(dtype=bool)
             points.append(ad.data.loc[has, ["yi", "vi"]].assign(group=name))
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     points_frame = pd.concat(points) if points else pd.DataFrame(columns=["group", "yi", "vi"])
-    groups_frame = pd.DataFrame(
-        groups, columns=["group", "estimate", "ci_lb", "ci_ub", "k", "n_studies", "tested", "note"]
+    # every row drawn as tested: this figure is not about the moderator test
+    groups = (
+        _groups(rows, names, True)
+        if len(rows)
+        else pd.DataFrame(
+            columns=["group", "estimate", "ci_lb", "ci_ub", "k", "n_studies", "tested", "note"]
+        )
     )
     title = "Intervention components"
     subtitle = (
         "effect sizes of the programmes with each component; mean of the component's 'present' "
         "category in its moderator model"
     )
-    fig = orchard_plot(points_frame, groups_frame, title=title, subtitle=subtitle)
+    fig = orchard_plot(points_frame, groups, title=title, subtitle=subtitle, level=level)
     caption = (
         "Orchard plot (Nakagawa et al. 2021) of the intervention components: for each component, "
         "the effect sizes of the programmes that have it (points, area ~ precision) and the mean "
-        "of the 'present' category from that component's moderator model (circle, 95% CI; "
-        "tables/moderators.csv). A programme with several components appears in several rows. "
-        "No prediction interval per category (not written by the moderator step)."
+        f"of the 'present' category from that component's moderator model (circle, {_pct(level)} "
+        "CI; models/moderators.json). A programme with several components appears in several "
+        "rows. No prediction interval per category (not written by the moderator step)."
     )
     return _finish(
         fig,
         stem,
-        meta,
         title="Intervention components",
         caption=caption,
         section="components",
@@ -617,40 +601,41 @@ def make_components(
 def make_profiles(
     effect_sizes: str | Path,
     codebook: str | Path,
-    component_profiles: str | Path,
-    study_effects: str | Path,
     components_json: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
-    """Orchard plot of the component profiles with a dot matrix of their components."""
+    """Orchard plot of the component profiles with a dot matrix of their components (tables
+    ``component_profiles`` and ``study_effects`` of ``models/components.json``)."""
     ad = _analysis_data(effect_sizes, codebook)
-    prof = pd.read_csv(component_profiles)
-    se = pd.read_csv(study_effects, dtype={"Study": str})
-    components = list(read_json(components_json).get("components") or [])
-    comp_labels = [ad.codebook.label(c) for c in components]
-    yes = {"yes", "1", "true"}
+    cj, tables = _step(components_json)
+    level = _level(cj)
+    prof = tables["component_profiles"].frame()
+    se = tables["study_effects"].frame()
+    components = list(cj.get("components") or [])
     matrix = pd.DataFrame(
         {
-            lab: prof[lab].astype(str).str.lower().isin(yes).astype(int)
-            if lab in prof.columns
+            ad.codebook.label(c): prof[f"component.{c}"]
+            .astype(str)
+            .str.lower()
+            .eq("yes")
+            .astype(int)
+            if f"component.{c}" in prof.columns
             else 0
-            for lab in comp_labels
+            for c in components
         }
     )
-    pooled = prof.get("Pooled", pd.Series("yes", index=prof.index)).astype(str).str.lower()
+    pooled = prof["pooled"].astype(str).str.lower().eq("yes")
     groups = pd.DataFrame(
         {
-            "group": prof["Profile"].astype(str),
-            "estimate": prof["Mean g"].where(pooled == "yes"),
-            "ci_lb": prof["95% CI lower"].where(pooled == "yes"),
-            "ci_ub": prof["95% CI upper"].where(pooled == "yes"),
-            "k": prof["k (effect sizes)"],
-            "n_studies": prof["Programmes (studies)"],
+            "group": prof["profile"].astype(str),
+            "estimate": prof["estimate"].astype(float).where(pooled),
+            "ci_lb": prof["ci_lb"].astype(float).where(pooled),
+            "ci_ub": prof["ci_ub"].astype(float).where(pooled),
+            "k": prof["k"],
+            "n_studies": prof["n_programmes"],
         }
     )
-    study_profile = dict(zip(se["Study"].astype(str), se.get("Profile"), strict=True))
+    study_profile = dict(zip(se["study"].astype(str), se["profile"], strict=True))
     points = pd.DataFrame(
         {
             "group": ad.data[ad.study].astype(str).map(study_profile),
@@ -658,11 +643,10 @@ def make_profiles(
             "vi": ad.data["vi"],
         }
     ).dropna(subset=["group"])
+    points = points[points["group"].astype(str) != ""]
     title = "Component profiles: effect sizes and profile means"
-    fig = orchard_plot(points, groups, title=title, matrix=matrix, colour=style.BLUE)
-    left_out = 0
-    if "In profiles" in se.columns:
-        left_out = int(se["In profiles"].astype(str).str.lower().eq("no").sum())
+    fig = orchard_plot(points, groups, title=title, matrix=matrix, colour=style.BLUE, level=level)
+    left_out = int(se["in_profiles"].astype(str).str.lower().eq("no").sum())
     missing = (
         f" {left_out} programmes with a missing component value are not in any profile."
         if left_out
@@ -672,13 +656,12 @@ def make_profiles(
         f"The {len(groups)} combinations of intervention components (profiles) that occur among "
         "the programmes: the dots on the left show the components of each profile; on the right "
         "the effect sizes of its programmes (points, area ~ precision) and the profile mean from "
-        "the three-level model with the profile as a factor (circle, 95% CI; "
-        "tables/component_profiles.csv). Profiles not pooled have points only." + missing
+        f"the three-level model with the profile as a factor (circle, {_pct(level)} CI; "
+        "models/components.json). Profiles not pooled have points only." + missing
     )
     return _finish(
         fig,
         stem,
-        meta,
         title="Component profiles",
         caption=caption,
         section="components",
@@ -688,21 +671,15 @@ def make_profiles(
 
 # --------------------------------------------------------------------------- bias
 def make_funnel(
-    funnel_data: str | Path,
-    trimfill_data: str | Path,
     bias_json: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
-    """Contour-enhanced funnel plots of the effect sizes and the study averages."""
-    funnel = pd.read_csv(funnel_data)
-    try:
-        trimfill = pd.read_csv(trimfill_data)
-    except pd.errors.EmptyDataError:
-        trimfill = None
-    bias = read_json(bias_json)
-    fig = funnel_plot(funnel, trimfill, bias)
+    """Contour-enhanced funnel plots of the effect sizes and the study averages (tables
+    ``funnel`` and ``trimfill`` of ``models/bias.json``)."""
+    bias, tables = _step(bias_json)
+    funnel = tables["funnel"].frame()
+    trimfill = tables["trimfill"].frame()
+    fig = funnel_plot(funnel, trimfill if len(trimfill) else None, bias)
     tf = bias.get("trimfill") or {}
     eg = bias.get("egger_multilevel") or {}
     rho = (bias.get("options") or {}).get("aggregate_rho", "n/a")
@@ -720,7 +697,6 @@ def make_funnel(
     return _finish(
         fig,
         stem,
-        meta,
         title="Funnel plots",
         caption=caption,
         section="bias",
@@ -730,46 +706,57 @@ def make_funnel(
 
 # --------------------------------------------------------------------------- sensitivity
 def make_leave_one_out(
-    leave_one_out: str | Path,
+    sensitivity_json: str | Path,
     effect_sizes: str | Path,
     codebook: str | Path,
     stem: str | Path,
-    *,
-    meta: str | Path | None = None,
 ) -> FigureInfo:
-    """Leave-one-study-out plot from ``tables/sensitivity_leave_one_out.csv``."""
-    table = pd.read_csv(leave_one_out, dtype={"Study left out": str})
+    """Leave-one-study-out plot from the table ``leave_one_out`` of ``models/sensitivity.json``."""
+    sj, tables = _step(sensitivity_json)
+    level = _level(sj)
+    table = tables["leave_one_out"].frame()
     ad = _analysis_data(effect_sizes, codebook)
     labels = study_labels(ad.data, ad.codebook, ad.study)
-    fig = leave_one_out_plot(table, labels=labels)
-    rows = table[~table["Study left out"].astype(str).str.startswith("none")]
-    lo, hi = rows["Estimate"].min(), rows["Estimate"].max()
+    study = ad.codebook.label(ad.study)
+    fig = leave_one_out_plot(
+        table,
+        labels=labels,
+        title=f"Leave one {study.lower()} out",
+        xlabel=f"Pooled Hedges' g without the {study.lower()}",
+        level=level,
+    )
+    if "all_studies" in table.columns:
+        rows = table[~table["all_studies"].fillna(False).astype(bool)]
+    else:  # the model could not be fitted: no refits
+        rows = table.iloc[0:0]
+    lo = rows["estimate"].min() if len(rows) else np.nan
+    hi = rows["estimate"].max() if len(rows) else np.nan
+    pct = _pct(level)
     caption = (
-        f"The pooled effect refitted without each of the {len(rows)} studies in turn (square, "
-        "95% CI), sorted by the estimate, against the estimate with all studies (dashed line, "
-        f"95% CI shaded). The estimates range from {_num(lo)} to {_num(hi)}."
+        f"The pooled effect refitted without each {study.lower()} in turn ({len(rows)} refits; "
+        f"square, {pct} CI), sorted by the estimate, against the estimate with all of them "
+        f"(dashed line, {pct} CI shaded). The estimates range from {_num(lo)} to {_num(hi)}."
     )
     return _finish(
         fig,
         stem,
-        meta,
-        title="Leave one study out",
+        title=f"Leave one {study.lower()} out",
         caption=caption,
         section="sensitivity",
-        details={"studies": len(rows)},
+        details={"studies": len(rows), "level": level},
     )
 
 
 # --------------------------------------------------------------------------- manifest
-def write_manifest(meta_files: Sequence[str | Path], out: str | Path) -> dict:
-    """Collect the figures' descriptions into ``figures.json``, ordered by report section.
+def write_manifest(figures: Sequence[FigureInfo], out: str | Path) -> dict:
+    """Write the figures' descriptions into ``figures.json``, ordered by report section.
 
     The manifest lists every figure once: ``stem``, ``png``, ``pdf`` (paths as the rules name
     them, relative to the working directory), ``title``, ``caption``, ``section`` (one of
     :data:`SECTIONS`), ``width_in`` / ``height_in`` (the size the figure was drawn at, inches)
     and ``details``.
     """
-    infos = [read_info(p) for p in meta_files]
+    infos = list(figures)
     stems = [i.stem for i in infos]
     if len(set(stems)) != len(stems):
         raise ValueError(f"figure stems are not unique: {stems}")
@@ -781,3 +768,70 @@ def write_manifest(meta_files: Sequence[str | Path], out: str | Path) -> dict:
     write_json(manifest, out)
     log.info("figure manifest: %d figures -> %s", len(infos), out)
     return manifest
+
+
+# --------------------------------------------------------------------------- the step
+@dataclass(frozen=True)
+class FigureInputs:
+    """What the figures step reads: the data tables and every analysis step's JSON.
+
+    ``overall_domains`` are the per-domain ``models/overall.json`` files, in the order of
+    ``domains``.
+    """
+
+    effect_sizes: str | Path
+    codebook: str | Path
+    clean_summary: str | Path
+    effect_sizes_summary: str | Path
+    overall: str | Path
+    moderators: str | Path
+    components: str | Path
+    bias: str | Path
+    sensitivity: str | Path
+    overall_domains: Sequence[str | Path] = ()
+    validation_report: str | Path | None = None
+
+
+def run_figures(
+    inputs: FigureInputs,
+    outdir: str | Path,
+    *,
+    orchard: Sequence[str] = (),
+    bubble: Sequence[str] = (),
+    domains: Sequence[str] = (),
+    domain_variable: str | None = None,
+    forest_sort: str = "effect",
+) -> dict:
+    """The figures step: draw every figure of one analysis into ``outdir`` and write the manifest
+    ``outdir/figures.json`` (returned).
+
+    ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots.
+    """
+    out = Path(outdir)
+    i = inputs
+    es, cb = i.effect_sizes, i.codebook
+    figures = [
+        make_flow(
+            i.clean_summary,
+            i.effect_sizes_summary,
+            i.overall,
+            cb,
+            out / "flow",
+            validation_report=i.validation_report,
+        ),
+        make_forest(es, cb, i.components, i.overall, out / "forest", sort=forest_sort),
+        make_variance(
+            [i.overall, *i.overall_domains],
+            cb,
+            out / "variance_distribution",
+            domains=domains,
+            domain_variable=domain_variable,
+        ),
+        *(make_orchard(es, cb, i.moderators, m, out / f"orchard_{m}") for m in orchard),
+        *(make_bubble(es, cb, i.moderators, m, out / f"bubble_{m}") for m in bubble),
+        make_components(es, cb, i.moderators, i.components, out / "components_orchard"),
+        make_profiles(es, cb, i.components, out / "components_profiles"),
+        make_funnel(i.bias, out / "funnel"),
+        make_leave_one_out(i.sensitivity, es, cb, out / "leave_one_out"),
+    ]
+    return write_manifest(figures, out / "figures.json")

@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from typing import TYPE_CHECKING, Any
 
 from intervention_meta.plots import style
 from intervention_meta.plots.labels import wrap
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ def flow_diagram(
     The layout is computed in inches from the measured text sizes, so boxes never overlap and
     the figure is as tall as its content.
     """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
     pad = 0.12  # inches between text and box edge
     with style.style():
         fig = style.figure(style.FULL_WIDTH, 4.0, layout=None)

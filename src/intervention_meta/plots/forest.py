@@ -1,12 +1,12 @@
 """Forest plot of every effect size grouped by study, with the study estimates, the pooled effect
 and its prediction interval.
 
-Each study gets a block of rows: its study-level estimate (black square, from
-``tables/study_effects.csv``) on the first row and its effect sizes (blue circles) below it. Marker
-areas grow with the precision 1/SE. The pooled effect of the analysis model is the diamond at the
-bottom (its width the confidence interval) and the prediction interval the bar beneath it (both from
-``models/overall.json``). The figure's height grows with the number of rows, so that every row
-keeps a readable height however many effect sizes there are.
+Each study gets a block of rows: its study-level estimate (black square, from the table
+``study_effects`` of ``models/components.json``) on the first row and its effect sizes (blue
+circles) below it. Marker areas grow with the precision 1/SE. The pooled effect of the analysis
+model is the diamond at the bottom (its width the confidence interval) and the prediction interval
+the bar beneath it (both from ``models/overall.json``). The figure's height grows with the number
+of rows, so that every row keeps a readable height however many effect sizes there are.
 
 Nothing is estimated here. The only number drawn that the analysis files do not hold is the
 confidence interval of a single effect size, :math:`y_i \\pm z_{1-\\alpha/2}\\sqrt{v_i}`, as in
@@ -26,16 +26,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Polygon
-from matplotlib.transforms import blended_transform_factory
 
 from intervention_meta.plots import style
 from intervention_meta.plots.labels import natural_key
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,8 @@ __all__ = ["SORT_KEYS", "ForestRow", "forest_plot", "forest_rows", "study_order"
 #: the orders of the studies that ``figures.forest_sort`` accepts
 SORT_KEYS = ("effect", "year", "precision", "study")
 
-#: columns of tables/study_effects.csv
-STUDY, K, EST, SE, LO, HI = (
-    "Study",
-    "k (effect sizes)",
-    "Estimate (g)",
-    "SE",
-    "95% CI lower",
-    "95% CI upper",
-)
+#: machine keys of the table ``study_effects`` (``models/components.json``)
+STUDY, K, EST, SE, LO, HI = ("study", "k", "estimate", "se", "ci_lb", "ci_ub")
 
 ROW_HEIGHT = 0.145  # inches per row
 FIXED_HEIGHT = 1.6  # title, legend, axis labels
@@ -114,7 +107,8 @@ def forest_rows(
     """The rows of the forest plot, top to bottom, and the study order used.
 
     ``effects`` has one row per effect size with ``study``, ``es``, ``yi`` and ``vi``;
-    ``study_effects`` is ``tables/study_effects.csv``; ``overall`` is ``models/overall.json``.
+    ``study_effects`` is the table ``study_effects`` (machine keys) of
+    ``models/components.json``; ``overall`` is ``models/overall.json``.
     """
     labels = dict(labels or {})
     level = float((overall.get("estimate") or {}).get("level") or 0.95)
@@ -200,6 +194,10 @@ def forest_plot(
     level: float = 0.95,
 ) -> Figure:
     """Draw :func:`forest_rows`; the height grows with the number of rows."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Polygon
+    from matplotlib.transforms import blended_transform_factory
+
     n = len(rows)
     pct = f"{100 * level:g}%"
     with style.style():

@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from intervention_meta.plots import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,9 @@ def funnel_plot(
     trimfill : ``tables/trimfill_data.csv`` (``filled`` marks the filled-in studies), or None.
     bias : ``models/bias.json`` (test results printed in the panels; trim-and-fill estimate).
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     bias = dict(bias or {})
     filled = pd.DataFrame(columns=["yi", "sei"])
     if trimfill is not None and "filled" in trimfill.columns:

@@ -1,7 +1,7 @@
 """Leave-one-study-out plot: the pooled effect refitted without each study in turn.
 
 One row per study left out: the pooled estimate and confidence interval of the analysis model
-without that study (``tables/sensitivity_leave_one_out.csv``, written by the sensitivity step),
+without that study (the table ``leave_one_out`` of ``models/sensitivity.json``),
 against the estimate (dashed line) and confidence interval (shaded band) with all studies. Rows are
 sorted by the estimate, so the studies whose removal moves the pooled effect most are at the two
 ends. A fit that did not converge is drawn with an open marker.
@@ -16,30 +16,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.transforms import blended_transform_factory
 
 from intervention_meta.plots import style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
 __all__ = ["leave_one_out_plot"]
 
-#: columns of tables/sensitivity_leave_one_out.csv
-LEFT_OUT, K, EST, LO, HI, CONVERGED = (
-    "Study left out",
-    "k (effect sizes)",
-    "Estimate",
-    "95% CI lower",
-    "95% CI upper",
-    "Converged",
+#: machine keys of the table ``leave_one_out`` (``models/sensitivity.json``)
+LEFT_OUT, K, EST, LO, HI, CONVERGED, FULL = (
+    "study",
+    "k",
+    "estimate",
+    "ci_lb",
+    "ci_ub",
+    "converged",
+    "all_studies",
 )
-FULL_PREFIX = "none"
 
 
 def leave_one_out_plot(
@@ -48,12 +48,19 @@ def leave_one_out_plot(
     labels: Mapping[str, str] | None = None,
     title: str = "Leave one study out",
     xlabel: str = "Pooled Hedges' g without the study",
+    level: float = 0.95,
 ) -> Figure:
-    """Draw ``tables/sensitivity_leave_one_out.csv``; its first row (``none (all studies)``) is
-    the reference."""
+    """Draw the table ``leave_one_out`` (machine keys); its row with ``all_studies`` true is
+    the reference; ``level`` is the confidence level of its intervals."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory
+
     labels = dict(labels or {})
-    left_out = table[LEFT_OUT].astype(str)
-    is_full = left_out.str.startswith(FULL_PREFIX)
+    pct = f"{100 * level:g}%"
+    if FULL not in table.columns:
+        return style.placeholder(title, "No leave-one-out fits in the sensitivity table.")
+    is_full = table[FULL].fillna(False).astype(bool)
     full = table[is_full].head(1)
     rows = table[~is_full].copy()
     rows["_key"] = rows[LEFT_OUT].astype(str)
@@ -114,7 +121,7 @@ def leave_one_out_plot(
         ax.text(
             1.02,
             1.0,
-            "g [95% CI]",
+            f"g [{pct} CI]",
             transform=ax.transAxes,
             ha="left",
             va="bottom",
@@ -141,13 +148,13 @@ def leave_one_out_plot(
                 marker="s",
                 ms=4,
                 lw=1.0,
-                label="Without the study (95% CI)",
+                label=f"Without the study ({pct} CI)",
             ),
         ]
         if not full.empty:
             handles += [
                 Line2D([], [], color=style.VERMILLION, ls="--", lw=1.2, label="All studies"),
-                Patch(color=style.VERMILLION, alpha=0.12, label="All studies: 95% CI"),
+                Patch(color=style.VERMILLION, alpha=0.12, label=f"All studies: {pct} CI"),
             ]
         if (~converged).any():
             handles.append(

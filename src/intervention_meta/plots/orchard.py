@@ -25,15 +25,16 @@ intersecting sets. *IEEE Transactions on Visualization and Computer Graphics*, 2
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.transforms import blended_transform_factory
 
 from intervention_meta.plots import style
 from intervention_meta.plots.labels import wrap
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ def orchard_plot(
         names the labels) drawn as a dot matrix left of the plot.
     colour : one colour for every row (default: a colour per group, for categories).
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import blended_transform_factory
+
     groups = groups.reset_index(drop=True)
     if groups.empty:
         return style.placeholder(title, subtitle or "nothing to draw")

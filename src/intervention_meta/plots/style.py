@@ -21,16 +21,25 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display in the pipeline
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display), imported when a figure
+    is drawn: importing the plots costs nothing until then."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 __all__ = [
     "BLACK",
@@ -137,7 +146,7 @@ def rows_height(n_rows: int, *, per_row: float, fixed: float, minimum: float = 2
 @contextmanager
 def style() -> Iterator[None]:
     """Apply :data:`RC` for the figures made inside the block."""
-    with plt.rc_context(RC):
+    with pyplot().rc_context(RC):
         yield
 
 
@@ -145,7 +154,7 @@ def figure(width: float, height: float, **kwargs: object) -> Figure:
     """A new figure of ``width`` x ``height`` inches with constrained layout (call inside
     :func:`style`)."""
     kwargs.setdefault("layout", "constrained")
-    return plt.figure(figsize=(width, height), **kwargs)
+    return pyplot().figure(figsize=(width, height), **kwargs)
 
 
 def title_block(
@@ -238,9 +247,11 @@ def save(fig: Figure, stem: str | Path) -> tuple[Path, Path]:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png, pdf = Path(f"{stem}.png"), Path(f"{stem}.pdf")
+    import matplotlib
+
     meta = {"Software": f"intervention_meta (matplotlib {matplotlib.__version__})"}
     fig.savefig(png, dpi=DPI, metadata=meta)
     fig.savefig(pdf, metadata={"Creator": meta["Software"]})
-    plt.close(fig)
+    pyplot().close(fig)
     log.info("figure written: %s (.png, .pdf)", stem)
     return png, pdf

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from intervention_meta.plots import style
 from intervention_meta.plots.labels import wrap
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,14 @@ __all__ = ["LEVEL_COLOURS", "VarianceBar", "variance_plot"]
 #: colours of level 1 (sampling), 2 (within studies), 3 (between studies), ...
 LEVEL_COLOURS = (style.SKY_BLUE, style.ORANGE, style.BLUE, style.BLUISH_GREEN, style.REDDISH_PURPLE)
 
-#: columns of tables/variance_distribution.csv
-LEVEL, SOURCE, PERCENT = "Level", "Source of variance", "% of total variance"
+#: machine keys of the table ``variance_distribution`` (``models/overall.json``)
+LEVEL, SOURCE, PERCENT = "level", "source", "pct"
 
 
 @dataclass(frozen=True)
 class VarianceBar:
-    """One analysis: its label, size and its ``variance_distribution.csv`` (empty: none)."""
+    """One analysis: its label, size and its table ``variance_distribution`` (machine keys;
+    empty: none)."""
 
     label: str
     table: pd.DataFrame
@@ -63,6 +65,9 @@ class VarianceBar:
 
 def variance_plot(bars: list[VarianceBar], *, title: str = "Distribution of variance") -> Figure:
     """Stacked horizontal bars of the variance shares, one per analysis, top to bottom."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     n = len(bars)
     with style.style():
         fig = style.figure(style.FULL_WIDTH, style.rows_height(n, per_row=0.5, fixed=1.6))

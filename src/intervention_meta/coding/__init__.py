@@ -1,0 +1,3 @@
+"""Tools for coders: the coding manual, the Excel template, inter-rater reliability and a simulated
+second coder.
+"""

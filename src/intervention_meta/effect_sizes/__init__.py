@@ -1,0 +1,3 @@
+"""Effect sizes: conversions from what a study reported (conversions) and the effect-size step
+(compute).
+"""

@@ -1,0 +1,1 @@
+"""The simulated example literature shipped in data/raw (literature)."""

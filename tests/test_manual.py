@@ -11,7 +11,8 @@ import openpyxl
 import pytest
 from conftest import CODEBOOK, REPO
 
-from intervention_meta.coding.manual import main, render_manual
+from intervention_meta.__main__ import main
+from intervention_meta.coding.manual import render_manual
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +118,12 @@ def test_html_escapes_codebook_text(codebook):
 
 def test_command_line_writes_markdown_and_html(tmp_path):
     out = tmp_path / "codebook"
-    assert main(["--codebook", str(CODEBOOK), "--out", str(out)]) == 0
+    assert main(["coding-manual", "--codebook", str(CODEBOOK), "--out", str(out)]) == 0
     assert (out / "manual.md").read_text(encoding="utf-8").startswith("# Coding manual")
     assert "<html" in (out / "manual.html").read_text(encoding="utf-8")
-    assert main(["--codebook", str(CODEBOOK), "--out", str(tmp_path / "only.md")]) == 0
+    assert (
+        main(["coding-manual", "--codebook", str(CODEBOOK), "--md", str(tmp_path / "only.md")]) == 0
+    )
     assert (tmp_path / "only.md").is_file() and not (tmp_path / "only.html").exists()
 
 

@@ -5,12 +5,19 @@ import re
 
 from snakemake.logging import logger
 
+from intervention_meta.steps import step_params as config_params
+
 ANALYSIS = config["analysis"]
 RES = f"results/{ANALYSIS}"
 ENV = "../../environment.yml"
 
 # The analysis steps that write a flag file (one line per flag) for the warnings file.
 FLAGGED_STEPS = ("overall", "moderators", "components", "bias", "sensitivity")
+
+
+def step_params(step):
+    """The params a step takes from the config (intervention_meta.steps.STEPS says which)."""
+    return config_params(step, config)
 
 
 def logfile(step):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 
 import openpyxl
 import pytest
-from conftest import CODEBOOK, REPO
+from conftest import CODEBOOK
 
 from intervention_meta.__main__ import main
 from intervention_meta.coding.manual import render_manual
@@ -128,15 +127,8 @@ def test_command_line_writes_markdown_and_html(tmp_path):
 
 
 @pytest.mark.pipeline
-def test_snakemake_writes_the_manual_and_the_template(tmp_path, codebook):
-    from pipeline_helpers import copy_project, run_snakemake
-
-    work = copy_project(tmp_path)
-    if not (work / "environment.yml").exists():  # the rules' conda: directive names it
-        shutil.copy2(REPO / "environment.yml", work / "environment.yml")
-    targets = ["results/codebook/manual.html", "results/codebook/coding_template.xlsx"]
-    run_snakemake(work, *targets, check=True)
-    out = work / "results" / "codebook"
+def test_snakemake_writes_the_manual_and_the_template(example_run, codebook):
+    out = example_run.work / "results" / "codebook"
     md = (out / "manual.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in md for name in codebook.variables)
     assert "https://" not in (out / "manual.html").read_text(encoding="utf-8")

@@ -112,6 +112,8 @@ def shared_run(tmp_path_factory, name: str, analysis: str, *args: str) -> Pipeli
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not record.exists():
+                shutil.rmtree(work, ignore_errors=True)  # a run that broke off half-way
+                work.mkdir(parents=True)
                 copy_project(work)
                 before = checksums(work / "data")
                 proc = run_snakemake(work, *args, cores=2)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,24 +33,15 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-COPIED = ["Snakefile", "environment.yml", "workflow", "config", "data"]
+sys.path.insert(0, str(ROOT / "tests"))
+from pipeline_helpers import SNAKEMAKE, copy_project  # noqa: E402  the tests' project copy
+
 TARGETS = {"config/config.yaml": 25.0, "config/assink2016.yaml": 15.0}
 
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _START = re.compile(r"^(?:local)?rule (\w+):$")
 _JOBID = re.compile(r"^\s+jobid: (\d+)$")
 _DONE = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
-
-
-def copy_project(dest: Path) -> None:
-    for name in COPIED:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    (dest / "results").mkdir()
 
 
 def job_times(log: str) -> dict[str, list[float]]:
@@ -77,8 +67,7 @@ def job_times(log: str) -> dict[str, list[float]]:
 
 def run_once(config: str, cores: int) -> tuple[float, dict[str, list[float]], tuple, tuple]:
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
-        work = Path(tmp)
-        copy_project(work)
+        work = copy_project(Path(tmp))
         load_before = os.getloadavg()
         cmd = [str(SNAKEMAKE), "--cores", str(cores), "--nocolor", "--configfile", config]
         t0 = time.perf_counter()

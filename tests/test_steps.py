@@ -34,7 +34,6 @@ def test_every_step_names_a_function_and_has_a_command(name, capsys):
 
 
 def test_rules_that_run_a_step_under_another_name():
-    assert step_of("overall_domain") is STEPS["overall"]
     assert step_of("overall_flags") is STEPS["warnings"]
     assert step_of("effect-sizes") is STEPS["effect_sizes"]
     with pytest.raises(KeyError, match="no step named 'nope'"):

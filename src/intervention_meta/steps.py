@@ -159,6 +159,39 @@ def overall(
     )
 
 
+def overall_domains(
+    *,
+    effect_sizes: str,
+    codebook: str,
+    domains: Sequence[str],
+    table: Sequence[str],
+    comparison: Sequence[str],
+    variance: Sequence[str],
+    json: Sequence[str],
+    flags: Sequence[str],
+    models: Mapping[str, Any] | None = None,
+    inclusion: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`overall` of each of ``domains`` in turn, in one process; the files are lists in
+    the order of ``domains``."""
+    files = (table, comparison, variance, json, flags)
+    if any(len(paths) != len(domains) for paths in files):
+        raise ValueError("one table, comparison, variance, json and flags file per domain")
+    for i, domain in enumerate(domains):
+        overall(
+            effect_sizes=effect_sizes,
+            codebook=codebook,
+            table=table[i],
+            comparison=comparison[i],
+            variance=variance[i],
+            json=json[i],
+            flags=flags[i],
+            models=models,
+            inclusion=inclusion,
+            domain=domain,
+        )
+
+
 def moderators(
     *,
     effect_sizes: str,
@@ -375,6 +408,22 @@ class Step:
         return getattr(importlib.import_module(module), name)
 
 
+def _analysis(name: str, text: str, tables: Mapping[str, str], **params: str) -> Step:
+    """An analysis step: the codebook and ``models`` from the config, with its own ``params``;
+    its ``tables`` under ``tables/``, ``models/<name>.json`` and ``flags/<name>.txt``."""
+    return Step(
+        f"{_HERE}:{name}",
+        text,
+        config_files={"codebook": "codebook"},
+        config_params={"models": "models", **params},
+        outputs={
+            **{kw: f"tables/{file}" for kw, file in tables.items()},
+            "json": f"models/{name}.json",
+            "flags": f"flags/{name}.txt",
+        },
+    )
+
+
 _DATA = {"codebook": "codebook", "studies": "data.studies", "effects": "data.effects"}
 _CODEBOOK = {"codebook": "codebook"}
 _HERE = "intervention_meta.steps"
@@ -409,82 +458,64 @@ STEPS: dict[str, Step] = {
             "summary": "effect_sizes_summary.json",
         },
     ),
-    "overall": Step(
-        f"{_HERE}:overall",
+    "overall": _analysis(
+        "overall",
         "the pooled effect (optionally of one --domain)",
+        {
+            "table": "overall.csv",
+            "comparison": "overall_comparison.csv",
+            "variance": "variance_distribution.csv",
+        },
+        inclusion="inclusion",
+    ),
+    "overall_domains": Step(
+        f"{_HERE}:overall_domains",
+        "the pooled effect of each of --domains (files: one per domain, in that order)",
         config_files=_CODEBOOK,
         config_params={"models": "models", "inclusion": "inclusion"},
-        outputs={
-            "table": "tables/overall.csv",
-            "comparison": "tables/overall_comparison.csv",
-            "variance": "tables/variance_distribution.csv",
-            "json": "models/overall.json",
-            "flags": "flags/overall.txt",
-        },
     ),
-    "moderators": Step(
-        f"{_HERE}:moderators",
+    "moderators": _analysis(
+        "moderators",
         "one meta-regression per moderator, and the multiple-moderator model",
-        config_files=_CODEBOOK,
-        config_params={"models": "models", "options": "moderators"},
-        outputs={
-            "moderators": "tables/moderators.csv",
-            "tests": "tables/moderator_tests.csv",
-            "multiple": "tables/multiple_moderators.csv",
-            "json": "models/moderators.json",
-            "flags": "flags/moderators.txt",
+        {
+            "moderators": "moderators.csv",
+            "tests": "moderator_tests.csv",
+            "multiple": "multiple_moderators.csv",
         },
+        options="moderators",
     ),
-    "components": Step(
-        f"{_HERE}:components",
+    "components": _analysis(
+        "components",
         "intervention components: profiles and consistency",
-        config_files=_CODEBOOK,
-        config_params={"models": "models", "options": "components"},
-        outputs={
-            "profiles": "tables/component_profiles.csv",
-            "consistency": "tables/component_consistency.csv",
-            "study_effects": "tables/study_effects.csv",
-            "json": "models/components.json",
-            "flags": "flags/components.txt",
+        {
+            "profiles": "component_profiles.csv",
+            "consistency": "component_consistency.csv",
+            "study_effects": "study_effects.csv",
         },
+        options="components",
     ),
-    "bias": Step(
-        f"{_HERE}:bias",
+    "bias": _analysis(
+        "bias",
         "publication bias: Egger-type tests, trim and fill, PET-PEESE, funnel data",
-        config_files=_CODEBOOK,
-        config_params={"models": "models", "options": "bias"},
-        outputs={
-            "table": "tables/bias.csv",
-            "trimfill": "tables/trimfill_data.csv",
-            "funnel": "tables/funnel_data.csv",
-            "json": "models/bias.json",
-            "flags": "flags/bias.txt",
-        },
+        {"table": "bias.csv", "trimfill": "trimfill_data.csv", "funnel": "funnel_data.csv"},
+        options="bias",
     ),
-    "sensitivity": Step(
-        f"{_HERE}:sensitivity",
+    "sensitivity": _analysis(
+        "sensitivity",
         "leave one study out, influence, outliers, estimators, assumptions",
-        config_files=_CODEBOOK,
-        config_params={
-            "models": "models",
-            "options": "sensitivity",
-            "effect_size_options": "effect_sizes",
+        {
+            name: f"sensitivity_{name}.csv"
+            for name in (
+                "summary",
+                "leave_one_out",
+                "influence",
+                "outliers",
+                "estimators",
+                "assumptions",
+            )
         },
-        outputs={
-            **{
-                name: f"tables/sensitivity_{name}.csv"
-                for name in (
-                    "summary",
-                    "leave_one_out",
-                    "influence",
-                    "outliers",
-                    "estimators",
-                    "assumptions",
-                )
-            },
-            "json": "models/sensitivity.json",
-            "flags": "flags/sensitivity.txt",
-        },
+        options="sensitivity",
+        effect_size_options="effect_sizes",
     ),
     "warnings": Step(
         f"{_HERE}:collect_flags",
@@ -551,7 +582,7 @@ STEPS: dict[str, Step] = {
 }
 
 # rules that run a step under another name
-RULE_STEPS = {"overall_domain": "overall", "overall_flags": "warnings"}
+RULE_STEPS = {"overall_flags": "warnings"}
 
 
 def step_of(name: str) -> Step:

@@ -1,7 +1,7 @@
 # The overall effect: the analysis model of config["models"] with the CR2-robust result, the
 # prediction interval, the level LRTs, the variance distribution and the comparison fits; and,
-# with models.per_domain, the same analysis per level of models.domain_variable (one job per
-# domain).
+# with models.per_domain, the same analysis per level of models.domain_variable (all domains in
+# one job).
 rule overall:
     """The pooled effect of all effect sizes: model-based and CR2-robust, prediction interval,
     level LRTs, variance distribution, and the two-level and fixed-effect fits for comparison.
@@ -45,43 +45,32 @@ rule overall:
         "../scripts/step.py"
 
 
-rule overall_domain:
-    """The overall analysis of the effect sizes of one domain (a level of models.domain_variable);
-    a domain too small for the model gets a flagged result file."""
-    input:
-        effect_sizes=f"{RES}/effect_sizes.csv",
-        codebook=config["codebook"],
-    output:
-        table=report(
-            f"{DOMAIN_RES}/tables/overall.csv",
-            caption="../report/overall_domain.rst",
-            category="2. Overall effect",
-            subcategory="{domain}",
-        ),
-        comparison=f"{DOMAIN_RES}/tables/overall_comparison.csv",
-        variance=report(
-            f"{DOMAIN_RES}/tables/variance_distribution.csv",
-            caption="../report/overall_domain.rst",
-            category="2. Overall effect",
-            subcategory="{domain}",
-        ),
-        json=report(
-            f"{DOMAIN_RES}/models/overall.json",
-            caption="../report/overall_domain.rst",
-            category="2. Overall effect",
-            subcategory="{domain}",
-        ),
-        flags=f"{DOMAIN_RES}/flags/overall.txt",
-    log:
-        logfile("overall_domain/{domain}"),
-    wildcard_constraints:
-        domain=DOMAIN_PATTERN,
-    conda:
-        ENV
-    params:
-        **step_params("overall"),
-    script:
-        "../scripts/step.py"
+if OVERALL_DOMAINS:
+
+    rule overall_domains:
+        """The overall analysis of the effect sizes of each domain (a level of
+        models.domain_variable), every domain in one job; a domain too small for the model gets
+        a flagged result file."""
+        input:
+            effect_sizes=f"{RES}/effect_sizes.csv",
+            codebook=config["codebook"],
+        output:
+            table=domain_files("tables/overall.csv", caption="../report/overall_domain.rst"),
+            comparison=domain_files("tables/overall_comparison.csv"),
+            variance=domain_files(
+                "tables/variance_distribution.csv", caption="../report/overall_domain.rst"
+            ),
+            json=domain_files("models/overall.json", caption="../report/overall_domain.rst"),
+            flags=domain_files("flags/overall.txt"),
+        log:
+            logfile("overall_domains"),
+        conda:
+            ENV
+        params:
+            **step_params("overall"),
+            domains=OVERALL_DOMAINS,
+        script:
+            "../scripts/step.py"
 
 
 rule overall_flags:
@@ -89,7 +78,7 @@ rule overall_flags:
     input:
         flags=[
             f"{RES}/flags/overall_all.txt",
-            *expand(f"{DOMAIN_RES}/flags/overall.txt", domain=OVERALL_DOMAINS),
+            *domain_files("flags/overall.txt"),
         ],
     output:
         combined=flagfile("overall"),

@@ -842,14 +842,14 @@ def compare_coders(
 # --------------------------------------------------------------------------- the step
 def write_reliability(
     *,
-    codebook: str | Path,
+    codebook: Codebook | str | Path,
     studies_a: str | Path,
     studies_b: str | Path,
+    effects_a: str | Path | None = None,
+    effects_b: str | Path | None = None,
     agreement: str | Path,
     json: str | Path | None = None,
     disagreements: str | Path | None = None,
-    effects_a: str | Path | None = None,
-    effects_b: str | Path | None = None,
     conf_level: float = 0.95,
     tolerance: float = 0.0,
 ) -> ReliabilityResult:

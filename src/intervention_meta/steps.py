@@ -336,19 +336,22 @@ def collect_flags(*, flags: Paths, combined: str) -> None:
 # --------------------------------------------------------------------------- outputs
 def tables(
     *,
-    sources: Mapping[str, str],
+    tables: Sequence[str],
     index: str,
     codebook: str | None = None,
     domains: Sequence[str] = (),
     domain_tables: Sequence[str] = (),
     domain_variable: str | None = None,
+    **files: str,
 ) -> None:
-    """APA tables of the analysis tables (:func:`~intervention_meta.outputs.tables.run_tables`),
-    written beside ``index`` (their list); ``domain_tables`` in the order of ``domains``."""
+    """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the analysis CSVs
+    ``files[name]`` for each name in ``tables`` (in the report's order), written beside ``index``
+    (their list); ``domain_tables`` are the per-domain overall tables, in the order of
+    ``domains``. Other ``files`` (the rule's names for the tables written) are not read."""
     from intervention_meta.outputs.tables import run_tables
 
     run_tables(
-        dict(sources),
+        {name: files[name] for name in tables},
         Path(index).parent,
         domain_tables=dict(zip(domains, domain_tables, strict=True)),
         codebook=codebook,

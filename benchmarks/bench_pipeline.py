@@ -8,7 +8,8 @@ environment.yml) to a temporary folder, runs ``snakemake --cores N --configfile 
   quiet 2-core machine), and the machine's load (``os.getloadavg``) before and after;
 * per rule: jobs, summed job time and the longest job, from Snakemake's log (a job's time is
   from the line that starts it to the line that says it finished; second resolution);
-* the summed job time of all jobs (how much work the jobs did, compared with the wall time).
+* the summed job time of all jobs, and the CPU time (user + system) of Snakemake and all its
+  jobs: the work done, which a busy machine changes much less than the wall time.
 
 Usage::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,18 +67,23 @@ def job_times(log: str) -> dict[str, list[float]]:
     return times
 
 
-def run_once(config: str, cores: int) -> tuple[float, dict[str, list[float]], tuple, tuple]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(config: str, cores: int) -> tuple[float, float, dict[str, list[float]], tuple, tuple]:
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
         work = copy_project(Path(tmp))
         load_before = os.getloadavg()
         cmd = [str(SNAKEMAKE), "--cores", str(cores), "--nocolor", "--configfile", config]
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu()
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
         load_after = os.getloadavg()
         if proc.returncode != 0:
             sys.exit(f"snakemake failed on {config}:\n{proc.stdout}\n{proc.stderr}")
-        return wall, job_times(proc.stdout + proc.stderr), load_before, load_after
+        return wall, cpu, job_times(proc.stdout + proc.stderr), load_before, load_after
 
 
 def _load(load: tuple) -> str:
@@ -86,7 +93,7 @@ def _load(load: tuple) -> str:
 def report(config: str, cores: int, repeat: int) -> float:
     runs = [run_once(config, cores) for _ in range(repeat)]
     best = min(runs, key=lambda r: r[0])
-    wall, times, before, after = best
+    wall, cpu, times, before, after = best
     target = TARGETS.get(config)
     print(f"\n## {config}: snakemake --cores {cores}, empty results -> report")
     loads = f"before {_load(before)}, after {_load(after)}"
@@ -100,7 +107,9 @@ def report(config: str, cores: int, repeat: int) -> float:
     print(f"wall time: {wall:.1f} s best of {repeat} [{walls}]{verdict}")
     total = sum(sum(v) for v in times.values())
     n_jobs = sum(len(v) for v in times.values())
-    print(f"{n_jobs} jobs, summed job time {total:.0f} s (second resolution)\n")
+    print(
+        f"{n_jobs} jobs, summed job time {total:.0f} s (second resolution), CPU time {cpu:.0f} s\n"
+    )
     print(f"{'rule':<24} {'jobs':>4} {'sum s':>6} {'max s':>6}")
     for rule, ts in sorted(times.items(), key=lambda kv: -sum(kv[1])):
         print(f"{rule:<24} {len(ts):>4} {sum(ts):>6.0f} {max(ts):>6.0f}")

@@ -124,11 +124,7 @@ def normalise_code(value: object) -> str:
 
 def codebook_schema() -> dict:
     """The JSON schema of codebook files, shipped with the package."""
-    text = (
-        resources.files("intervention_meta")
-        .joinpath("schemas/codebook.schema.yaml")
-        .read_text("utf-8")
-    )
+    text = resources.files("intervention_meta").joinpath("schemas/codebook.schema.yaml").read_text("utf-8")
     return yaml.safe_load(text)
 
 

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIGS ?= config/config.yaml config/assink2016.yaml
 
-.PHONY: run test lint bench env clean-results
+.PHONY: run test lint bench bench-pipeline env clean-results
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_engine.py
+
+## Time the whole pipeline, empty results to report, per config (benchmarks/README.md).
+bench-pipeline: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py --cores $(CORES)
 
 clean-results:
 	find results -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

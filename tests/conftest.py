@@ -1,8 +1,25 @@
-"""Shared fixtures: the shipped codebook and a small valid pair of coded tables to break.
+"""Shared fixtures: the shipped codebook, a small valid pair of coded tables to break, and one
+real pipeline run per shipped config.
 
 ``tests/data/studies.csv`` and ``tests/data/effects.csv`` are a hand-made valid pair following
 ``data/codebook.yaml`` (4 studies, 11 effect sizes, one per es_input level); they validate with no
 errors and no warnings. Tests copy them to a temporary folder and change single cells.
+
+The pipeline runs (session scope; one per test session, also under ``pytest -n 2``):
+
+* ``example_run``: ``snakemake`` (every output) on a copy of the project with
+  ``config/config.yaml``;
+* ``assink_run``: the same with ``--configfile config/assink2016.yaml``.
+
+Each is a :class:`pipeline_helpers.PipelineRun`: ``work`` (the project copy), ``results``
+(``work/results/<analysis>``), ``data_before`` (checksums of ``work/data`` before the run),
+``stdout``/``stderr``. They are shared by every test of the session, so a test only READS them
+(dry runs ``-n`` are fine); a test that changes data, config or results makes its own copy with
+``pipeline_helpers.copy_project``.
+
+A fixture that runs Snakemake is named ``*_run`` (these two, and a module's own run of another
+config); every test that uses one, directly or through another fixture, is marked ``pipeline``
+here. A test that calls Snakemake itself carries ``@pytest.mark.pipeline``.
 """
 
 from __future__ import annotations
@@ -13,6 +30,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import PipelineRun, shared_run
 
 from intervention_meta.data.codebook import Codebook, load_codebook, parse_number
 
@@ -119,3 +137,25 @@ def codebook() -> Codebook:
 @pytest.fixture
 def pair(tmp_path: Path) -> TablePair:
     return TablePair(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory) -> PipelineRun:
+    """The whole pipeline on the default config (simulated example data)."""
+    return shared_run(tmp_path_factory, "example", "example")
+
+
+@pytest.fixture(scope="session")
+def assink_run(tmp_path_factory) -> PipelineRun:
+    """The whole pipeline on config/assink2016.yaml (Assink & Wibbelink 2016)."""
+    return shared_run(
+        tmp_path_factory, "assink", "assink2016", "--configfile", "config/assink2016.yaml"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not pipeline" deselects
+def pytest_collection_modifyitems(items):
+    """Every test that uses a ``*_run`` fixture runs Snakemake: mark it ``pipeline``."""
+    for item in items:
+        if any(name.endswith("_run") for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pipeline)

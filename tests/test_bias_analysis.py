@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_helpers import ROOT, copy_project, run_snakemake
+from pipeline_helpers import ROOT
 
 from intervention_meta.analyses.analysis_model import AnalysisData, ModelSpec, load_analysis_data
 from intervention_meta.analyses.bias import BiasOptions, bias_analysis
@@ -65,12 +65,11 @@ def _close(actual, expected, rtol: float, atol: float = 0.0, what: str = "") -> 
 
 
 @pytest.fixture(scope="module")
-def assink(tmp_path_factory) -> Path:
-    """One pipeline run of rule bias on config/assink2016.yaml (default bias settings)."""
-    work = copy_project(tmp_path_factory.mktemp("bias_assink"))
-    targets = [f"results/assink2016/{o}" for o in OUTPUTS]
-    run_snakemake(work, *targets, "--configfile", "config/assink2016.yaml", check=True)
-    return work / "results" / "assink2016"
+def assink(assink_run) -> Path:
+    """results/assink2016 of the session's shared run (default bias settings)."""
+    for name in OUTPUTS:
+        assert (assink_run.results / name).is_file(), name
+    return assink_run.results
 
 
 @pytest.fixture(scope="module")

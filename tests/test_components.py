@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_helpers import copy_project, run_snakemake
 from scipy import stats
 
 from intervention_meta.analyses.analysis_model import (
@@ -253,13 +252,6 @@ def test_study_blup_effects_needs_a_multilevel_model():
 
 
 # --------------------------------------------------------------------------- the real pipeline
-@pytest.fixture(scope="module")
-def example_run(tmp_path_factory):
-    work = copy_project(tmp_path_factory.mktemp("components"))
-    run_snakemake(work, "results/example/tables/component_profiles.csv", check=True)
-    return work
-
-
 def _studies_by_hand() -> tuple[pd.DataFrame, list[str]]:
     """Components per study from data/raw/studies.csv, -99 as missing (the codebook's code)."""
     cb = load_codebook(REPO / "data" / "codebook.yaml")
@@ -273,7 +265,7 @@ def _studies_by_hand() -> tuple[pd.DataFrame, list[str]]:
 
 @pytest.mark.pipeline
 def test_example_profiles_match_a_pandas_count_from_studies_csv(example_run):
-    res = example_run / "results" / "example"
+    res = example_run.results
     studies, comps = _studies_by_hand()
     k = pd.read_csv(res / "effect_sizes.csv").groupby("study_id").size()
     studies = studies.loc[k.index]
@@ -297,7 +289,7 @@ def test_example_profiles_match_a_pandas_count_from_studies_csv(example_run):
 
 @pytest.mark.pipeline
 def test_example_consistency_recounted_from_study_effects_and_studies_csv(example_run):
-    res = example_run / "results" / "example"
+    res = example_run.results
     studies, comps = _studies_by_hand()
     se = pd.read_csv(res / "tables" / "study_effects.csv").set_index("Study")
     # the study_aggregate rule: positive iff the normal 95% CI is above 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 
 import openpyxl
 import pytest
-from conftest import CODEBOOK, REPO
+from conftest import CODEBOOK
 
-from intervention_meta.coding.manual import main, render_manual
+from intervention_meta.__main__ import main
+from intervention_meta.coding.manual import render_manual
 
 
 @pytest.fixture(scope="module")
@@ -117,23 +117,18 @@ def test_html_escapes_codebook_text(codebook):
 
 def test_command_line_writes_markdown_and_html(tmp_path):
     out = tmp_path / "codebook"
-    assert main(["--codebook", str(CODEBOOK), "--out", str(out)]) == 0
+    assert main(["coding-manual", "--codebook", str(CODEBOOK), "--out", str(out)]) == 0
     assert (out / "manual.md").read_text(encoding="utf-8").startswith("# Coding manual")
     assert "<html" in (out / "manual.html").read_text(encoding="utf-8")
-    assert main(["--codebook", str(CODEBOOK), "--out", str(tmp_path / "only.md")]) == 0
+    assert (
+        main(["coding-manual", "--codebook", str(CODEBOOK), "--md", str(tmp_path / "only.md")]) == 0
+    )
     assert (tmp_path / "only.md").is_file() and not (tmp_path / "only.html").exists()
 
 
 @pytest.mark.pipeline
-def test_snakemake_writes_the_manual_and_the_template(tmp_path, codebook):
-    from pipeline_helpers import copy_project, run_snakemake
-
-    work = copy_project(tmp_path)
-    if not (work / "environment.yml").exists():  # the rules' conda: directive names it
-        shutil.copy2(REPO / "environment.yml", work / "environment.yml")
-    targets = ["results/codebook/manual.html", "results/codebook/coding_template.xlsx"]
-    run_snakemake(work, *targets, check=True)
-    out = work / "results" / "codebook"
+def test_snakemake_writes_the_manual_and_the_template(example_run, codebook):
+    out = example_run.work / "results" / "codebook"
     md = (out / "manual.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in md for name in codebook.variables)
     assert "https://" not in (out / "manual.html").read_text(encoding="utf-8")

@@ -399,18 +399,17 @@ def test_rule_outputs_match_metafor_on_assink2016(assink_run):
 
 
 @pytest.fixture(scope="module")
-def example_run(tmp_path_factory):
-    work = copy_project(tmp_path_factory.mktemp("mod_example"))
-    run_snakemake(work, "results/example/tables/moderators.csv", check=True)
-    return work / "results" / "example"
+def example_results(example_run):
+    """results/example of the session's shared run on the default config."""
+    return example_run.results
 
 
 @pytest.mark.pipeline
-def test_true_component_effects_recovered_within_their_cis_example_data(example_run):
+def test_true_component_effects_recovered_within_their_cis_example_data(example_results):
     truth = yaml.safe_load((REPO / "data" / "raw" / "truth.yaml").read_text())
     effects = {c: b for c, b in truth["model"]["components"].items() if b != 0}
     assert effects  # joint_effort 0.25, positive_content_view 0.2, parent_meetings 0.2
-    mm = pd.read_csv(example_run / "tables" / "multiple_moderators.csv")
+    mm = pd.read_csv(example_results / "tables" / "multiple_moderators.csv")
     coef = mm[mm.Row == "coefficient"].set_index("Variable")
     for name, beta in effects.items():
         lo, hi = coef.loc[name, "95% CI lower"], coef.loc[name, "95% CI upper"]
@@ -423,16 +422,16 @@ def test_true_component_effects_recovered_within_their_cis_example_data(example_
 
 
 @pytest.mark.pipeline
-def test_example_tables_have_one_row_per_category_and_per_moderator(example_run):
+def test_example_tables_have_one_row_per_category_and_per_moderator(example_results):
     cb = load_codebook(REPO / "data" / "codebook.yaml")
-    tests = pd.read_csv(example_run / "tables" / "moderator_tests.csv")
+    tests = pd.read_csv(example_results / "tables" / "moderator_tests.csv")
     assert tests["Moderator"].tolist() == [v.name for v in cb.moderators()]
-    mods = pd.read_csv(example_run / "tables" / "moderators.csv", dtype={"Category code": str})
+    mods = pd.read_csv(example_results / "tables" / "moderators.csv", dtype={"Category code": str})
     design = mods[mods.Moderator == "design"]
     assert design["Category code"].tolist() == ["rct", "quasi", "prepost"]
     tg = mods[mods.Moderator == "target_group"].set_index("Category code")
     assert tg.loc["migrant", "In test"] == "no"  # 2 studies < min_studies 3
-    flags = (example_run / "flags" / "moderators.txt").read_text()
+    flags = (example_results / "flags" / "moderators.txt").read_text()
     assert "migrant" in flags
 
 

@@ -1,7 +1,7 @@
 """The exploration notebook (``notebooks/explore_results.ipynb``).
 
 The committed notebook carries no outputs; executed with nbclient on the results of a real
-pipeline run (one module-scoped Snakemake run in a temporary copy of the project), every cell
+pipeline run (the session's shared ``example_run`` of tests/conftest.py), every cell
 runs, its refit reproduces the pipeline's model JSON (the notebook asserts that itself) and it
 draws its plot.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from pipeline_helpers import ROOT, copy_project, run_snakemake
+from pipeline_helpers import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "explore_results.ipynb"
 ENV_VAR = "INTERVENTION_META_RESULTS"
@@ -34,16 +34,9 @@ def test_results_folder_is_the_parameter_of_the_first_code_cell():
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
+def results(example_run) -> Path:
     """results/example of a real run: the effect sizes and the model JSON the notebook reads."""
-    work = copy_project(tmp_path_factory.mktemp("notebook"))
-    run_snakemake(
-        work,
-        "results/example/models/overall.json",
-        "results/example/models/moderators.json",
-        check=True,
-    )
-    return work / "results" / "example"
+    return example_run.results
 
 
 def _execute(results: Path, monkeypatch) -> nbformat.NotebookNode:

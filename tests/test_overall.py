@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from pipeline_helpers import ROOT, copy_project, run_snakemake
+from pipeline_helpers import ROOT, copy_project, effect_sizes_in_process, run_snakemake
 
 from intervention_meta.analyses.analysis_model import ModelSpec, load_analysis_data
 from intervention_meta.analyses.overall import (
@@ -69,7 +69,7 @@ DELTYPE_DOMAINS = "models:\n  per_domain: true\n  domain_variable: deltype\n"
 
 
 @pytest.fixture(scope="module")
-def assink(tmp_path_factory) -> Path:
+def assink_domains_run(tmp_path_factory) -> Path:
     """One pipeline run on config/assink2016.yaml (+ per-domain analyses by deltype)."""
     work = copy_project(tmp_path_factory.mktemp("overall_assink"))
     (work / "config" / "deltype_domains.yaml").write_text(DELTYPE_DOMAINS)
@@ -86,21 +86,26 @@ def assink(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def assink(assink_domains_run) -> Path:
+    return assink_domains_run
+
+
+@pytest.fixture(scope="module")
 def assink_json(assink) -> dict:
     return json.loads((assink / "models" / "overall.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory) -> Path:
-    """One pipeline run on the default config (per-domain analyses by outcome_domain)."""
-    work = copy_project(tmp_path_factory.mktemp("overall_example"))
-    run_snakemake(work, "results/example/flags/overall.txt", check=True)
-    return work / "results" / "example"
+def example(example_run) -> Path:
+    """The shared run on the default config (per-domain analyses by outcome_domain)."""
+    return example_run.results
 
 
 @pytest.fixture(scope="module")
-def assink_data(assink):
-    return load_analysis_data(assink / "effect_sizes.csv", ASSINK_CB)
+def assink_data(tmp_path_factory):
+    """The assink2016 effect sizes made by the pipeline's own steps, without Snakemake."""
+    folder = tmp_path_factory.mktemp("assink_effect_sizes")
+    return load_analysis_data(effect_sizes_in_process("config/assink2016.yaml", folder), ASSINK_CB)
 
 
 # ------------------------------------------------------------------------------------ checks
@@ -397,6 +402,7 @@ def test_missing_domain_variable_raises_one_flag_line():
     )
 
 
+@pytest.mark.pipeline
 def test_missing_domain_variable_schedules_no_domain_jobs(tmp_path):
     work = copy_project(tmp_path)
     (work / "config" / "domains.yaml").write_text(

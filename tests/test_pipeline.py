@@ -1,4 +1,6 @@
-"""The real Snakemake pipeline, run in a temporary copy of the project."""
+"""The real Snakemake pipeline, run in a temporary copy of the project (the shared whole runs
+``example_run`` and ``assink_run`` of tests/conftest.py, and own copies for the tests that change
+the project)."""
 
 from __future__ import annotations
 
@@ -12,25 +14,9 @@ from pipeline_helpers import checksums, copy_project, run_snakemake
 pytestmark = pytest.mark.pipeline
 
 
-@pytest.fixture(scope="module")
-def example_run(tmp_path_factory):
-    """The default config (simulated example data), run once for the whole module."""
-    work = copy_project(tmp_path_factory.mktemp("example"))
-    before = checksums(work / "data")
-    proc = run_snakemake(work, check=True)
-    return work, before, proc
-
-
-@pytest.fixture(scope="module")
-def assink_run(tmp_path_factory):
-    work = copy_project(tmp_path_factory.mktemp("assink"))
-    proc = run_snakemake(work, "--configfile", "config/assink2016.yaml", check=True)
-    return work, proc
-
-
 def test_pipeline_runs_on_example_data_without_touching_raw_files(example_run):
-    work, before, _ = example_run
-    res = work / "results" / "example"
+    work, before = example_run.work, example_run.data_before
+    res = example_run.results
     for rel in [
         "validation/passed.txt",
         "validation/report.md",
@@ -48,8 +34,7 @@ def test_pipeline_runs_on_example_data_without_touching_raw_files(example_run):
 
 
 def test_row_counts_add_up_through_clean_and_effect_sizes(example_run):
-    work, _, _ = example_run
-    res = work / "results" / "example"
+    work, res = example_run.work, example_run.results
     raw = pd.read_csv(work / "data" / "raw" / "effects.csv")
     kept = pd.read_csv(res / "clean" / "effects.csv")
     dropped = pd.read_csv(res / "clean" / "dropped.csv")
@@ -64,15 +49,13 @@ def test_row_counts_add_up_through_clean_and_effect_sizes(example_run):
 
 
 def test_rerun_with_nothing_changed_builds_nothing(example_run):
-    work, _, _ = example_run
-    proc = run_snakemake(work, "-n")
+    proc = run_snakemake(example_run.work, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_pipeline_runs_on_assink2016(assink_run):
-    work, _ = assink_run
-    es = pd.read_csv(work / "results" / "assink2016" / "effect_sizes.csv")
+    es = pd.read_csv(assink_run.results / "effect_sizes.csv")
     assert len(es) == 100  # Assink & Wibbelink (2016): 100 effect sizes in 17 studies
     assert es["study"].nunique() == 17
 

@@ -24,7 +24,6 @@ Sources of the expected numbers
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -398,17 +397,11 @@ def _schema_has_reliability() -> bool:
 @pytest.mark.skipif(
     not _schema_has_reliability(), reason="the config schema has no reliability section yet"
 )
-def test_reliability_rule_writes_agreement_and_the_known_disagreements(tmp_path):
-    from pipeline_helpers import copy_project, run_snakemake
-
-    work = copy_project(tmp_path)
-    if not (work / "environment.yml").exists():  # the rules' conda: directive names it
-        shutil.copy2(REPO / "environment.yml", work / "environment.yml")
-    config = yaml.safe_load((work / "config/config.yaml").read_text())
-    config["reliability"] = {"studies": "data/raw/coder2_studies.csv"}
-    (work / "config/reliability.yaml").write_text(yaml.safe_dump(config))
-    target = f"results/{config['analysis']}/reliability/disagreements.csv"
-    run_snakemake(work, target, "--configfile", "config/reliability.yaml", check=True)
-    dis = pd.read_csv(work / target)
+def test_reliability_rule_writes_agreement_and_the_known_disagreements(example_run):
+    # the shipped config names the simulated second coder under `reliability`
+    config = yaml.safe_load((example_run.work / "config/config.yaml").read_text())
+    assert config["reliability"] == {"studies": "data/raw/coder2_studies.csv"}
+    target = example_run.results / "reliability" / "disagreements.csv"
+    dis = pd.read_csv(target)
     assert len(dis) == _truth()["n_disagreements"]
-    assert (work / target).with_name("agreement.json").is_file()
+    assert target.with_name("agreement.json").is_file()

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_helpers import copy_project, run_snakemake
 
 from intervention_meta.analyses.analysis_model import (
     ModelSpec,
@@ -307,20 +306,15 @@ pipeline = pytest.mark.pipeline
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory) -> Path:
-    """One run of rule sensitivity on the default config (simulated example data)."""
-    work = copy_project(tmp_path_factory.mktemp("sens_example"))
-    run_snakemake(work, *[f"results/example/{o}" for o in EXAMPLE_OUT], check=True)
-    return work / "results" / "example"
+def example(example_run) -> Path:
+    """results/example of the session's shared run on the default config (simulated data)."""
+    return example_run.results
 
 
 @pytest.fixture(scope="module")
-def assink(tmp_path_factory) -> Path:
-    """One run of rule sensitivity on config/assink2016.yaml."""
-    work = copy_project(tmp_path_factory.mktemp("sens_assink"))
-    targets = [f"results/assink2016/{o}" for o in EXAMPLE_OUT]
-    run_snakemake(work, *targets, "--configfile", "config/assink2016.yaml", check=True)
-    return work / "results" / "assink2016"
+def assink(assink_run) -> Path:
+    """results/assink2016 of the session's shared run on config/assink2016.yaml."""
+    return assink_run.results
 
 
 def _json(res: Path) -> dict:

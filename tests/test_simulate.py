@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from intervention_meta.__main__ import main
 from intervention_meta.example.literature import (
     COMPONENTS,
     EFFECT_COLUMNS,
@@ -23,7 +24,6 @@ from intervention_meta.example.literature import (
     STUDY_COLUMNS,
     SimulatedLiterature,
     TrueModel,
-    main,
     simulate_literature,
 )
 
@@ -210,7 +210,7 @@ def raw() -> dict:
 
 # ----------------------------------------------------------------------------- reproducibility
 def test_committed_files_regenerate_byte_identical_from_the_seed(tmp_path: Path) -> None:
-    assert main(["--seed", str(SEED), "--out", str(tmp_path)]) == 0
+    assert main(["simulate", "--seed", str(SEED), "--out", str(tmp_path)]) == 0
     for name in ("studies.csv", "effects.csv", "truth.yaml"):
         assert (tmp_path / name).read_bytes() == (RAW / name).read_bytes(), name
         assert b"\r\n" not in (tmp_path / name).read_bytes()

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from conftest import TEST_DATA
 
-from intervention_meta.coding.template import _numeric_rule, comment_text, main, write_template
+from intervention_meta.__main__ import main
+from intervention_meta.coding.template import _numeric_rule, comment_text, write_template
 from intervention_meta.data.cleaning import clean
 from intervention_meta.data.codebook import Variable, load_codebook, normalise_code, parse_number
 from intervention_meta.data.reading import read_table
@@ -227,6 +228,7 @@ def test_command_line_writes_the_workbook(tmp_path):
     from conftest import CODEBOOK
 
     out = tmp_path / "sub" / "template.xlsx"
-    assert main(["--codebook", str(CODEBOOK), "--out", str(out), "--rows", "50"]) == 0
+    args = ["coding-template", "--codebook", str(CODEBOOK), "--path", str(out), "--rows", "50"]
+    assert main(args) == 0
     ws = openpyxl.load_workbook(out)["studies"]
     assert str(_validations(ws)["E"].sqref) == "E2:E51"

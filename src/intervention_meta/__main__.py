@@ -1,83 +1,144 @@
 """Command line: ``python -m intervention_meta <step> ...`` runs one step without Snakemake.
 
-The Snakemake rules call the same functions (``intervention_meta.steps``); this entry point is
-for working on one step by hand, e.g.::
+Every step of the pipeline and every tool (coding manual and template, reliability, the
+simulated literature and second coder) is a command, named like its rule (``-`` for ``_``); its
+options are the keyword arguments of the step's function (:data:`intervention_meta.steps.STEPS`),
+the same names the rule gives its input, output and params. Files are ``--name PATH`` (several
+files: ``--name A B``); dicts are JSON (``--models '{"method": "ML"}'``). ``--config FILE`` takes
+the data files and params from a pipeline config as the rules do; ``--out DIR`` puts every output
+not named one by one in ``DIR`` under its usual file name. For example::
 
-    python -m intervention_meta validate --codebook data/codebook.yaml \
-        --studies data/raw/studies.csv --effects data/raw/effects.csv \
-        --out results/example/validation
+    python -m intervention_meta validate --config config/config.yaml --out results/x/validation
+    python -m intervention_meta overall --config config/config.yaml \\
+        --effect-sizes results/example/effect_sizes.csv --out /tmp/overall
+    python -m intervention_meta simulate --seed 20261125 --out data/raw
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
+import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from intervention_meta.errors import InputError
-from intervention_meta.io import setup_logging
+from intervention_meta.steps import STEPS, Step, config_value
+
+log = logging.getLogger("intervention_meta")
+
+
+def _kind(parameter: inspect.Parameter) -> str:
+    """How a keyword is given on the command line: json, list, int, float or text."""
+    text = str(parameter.annotation)
+    for kind, markers in (
+        ("json", ("Mapping", "dict")),
+        ("list", ("Sequence", "list", "Paths")),
+        ("float", ("float",)),
+        ("int", ("int",)),
+    ):
+        if any(marker in text for marker in markers):
+            return kind
+    return "text"
+
+
+def _keywords(step: Step) -> dict[str, inspect.Parameter]:
+    """The step function's keywords (``config``, the whole config, comes from ``--config``)."""
+    return {
+        name: p
+        for name, p in inspect.signature(step.load()).parameters.items()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+
+
+def _takes_more(step: Step) -> bool:
+    """Whether the step function takes further named files (``**inputs``)."""
+    params = inspect.signature(step.load()).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _add_step(sub: Any, name: str, step: Step) -> None:
+    p = sub.add_parser(name.replace("_", "-"), help=step.help, description=step.help)
+    p.set_defaults(step=name)
+    keywords = _keywords(step)
+    for kw, parameter in keywords.items():
+        if kw == "config":
+            continue
+        kind = _kind(parameter)
+        options: dict[str, Any] = {"dest": kw, "default": None}
+        if kind == "json":
+            options.update(type=json.loads, metavar="JSON")
+        elif kind == "list":
+            options.update(nargs="*", metavar="PATH")
+        elif kind in ("int", "float"):
+            options.update(type=int if kind == "int" else float)
+        if parameter.default is not inspect.Parameter.empty and parameter.default is not None:
+            options["help"] = f"default: {parameter.default}"
+        elif parameter.default is inspect.Parameter.empty:
+            options["help"] = "required"
+        p.add_argument(f"--{kw.replace('_', '-')}", **options)
+    if _takes_more(step):
+        p.add_argument("--inputs", type=json.loads, default={}, help="further files, as JSON")
+    p.add_argument("--config", default=None, help="a pipeline config: data files and params")
+    if "out" not in keywords:
+        p.add_argument("--out", default=None, help="folder for the outputs not named one by one")
+    p.add_argument("--log", default=None, help="also write the log to this file")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m intervention_meta", description=__doc__.split("\n")[0]
     )
-    sub = p.add_subparsers(dest="command", required=True)
-
-    v = sub.add_parser("validate", help="check the data tables against the codebook")
-    v.add_argument("--codebook", required=True)
-    v.add_argument("--studies", required=True)
-    v.add_argument("--effects", required=True)
-    v.add_argument("--out", required=True, help="folder for report.md, report.csv, passed.txt")
-
-    c = sub.add_parser("clean", help="merge, recode missing values, apply inclusion criteria")
-    c.add_argument("--config", required=True, help="a pipeline config (for the inclusion criteria)")
-    c.add_argument("--out", required=True, help="folder for effects.csv, dropped.csv, summary.json")
-
-    e = sub.add_parser("effect-sizes", help="compute Hedges' g and its variance per row")
-    e.add_argument("--config", required=True)
-    e.add_argument("--clean", required=True, help="clean/effects.csv from the clean step")
-    e.add_argument("--out", required=True, help="folder for effect_sizes*.csv")
-    p.add_argument("--log", default=None, help="also write the log to this file")
+    sub = p.add_subparsers(dest="command", required=True, metavar="<step>")
+    for name, step in STEPS.items():
+        _add_step(sub, name, step)
     return p
+
+
+def step_arguments(step: Step, args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``step``: given options first, then ``--config``, then
+    ``--out`` for the outputs."""
+    config: Mapping[str, Any] = {}
+    if args.config is not None:
+        from intervention_meta.config import load_config
+
+        config = load_config(args.config)
+    kwargs: dict[str, Any] = {}
+    for kw in _keywords(step):
+        value = None if kw == "config" else getattr(args, kw, None)
+        key = {**step.config_files, **step.config_params}.get(kw)
+        if value is None and key is not None and config:
+            value = config_value(config, key)
+        if value is None and kw in step.outputs and getattr(args, "out", None):
+            value = str(Path(args.out) / step.outputs[kw])
+        if value is not None:
+            kwargs[kw] = value
+    return {**getattr(args, "inputs", {}), **kwargs}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.log)
-    from intervention_meta import steps as pipeline
-    from intervention_meta.config import load_config
+    from intervention_meta.errors import InputError
+    from intervention_meta.io import setup_logging
+    from intervention_meta.steps import run_step
 
+    setup_logging(args.log)
+    step = STEPS[args.step]
+    kwargs = step_arguments(step, args)
+    missing = [
+        f"--{kw.replace('_', '-')}"
+        for kw, p in _keywords(step).items()
+        if p.default is inspect.Parameter.empty and kw not in kwargs
+    ]
+    if missing:
+        log.error("%s needs %s (or --config / --out)", args.command, ", ".join(missing))
+        return 2
     try:
-        if args.command == "validate":
-            pipeline.run_validate(
-                args.codebook, args.studies, args.effects, str(Path(args.out) / "passed.txt")
-            )
-        elif args.command == "clean":
-            cfg = load_config(args.config)
-            out = Path(args.out)
-            pipeline.run_clean(
-                cfg["codebook"],
-                cfg["data"]["studies"],
-                cfg["data"]["effects"],
-                cfg.get("inclusion", {}),
-                str(out / "effects.csv"),
-                str(out / "dropped.csv"),
-                str(out / "summary.json"),
-            )
-        elif args.command == "effect-sizes":
-            cfg = load_config(args.config)
-            out = Path(args.out)
-            pipeline.run_effect_sizes(
-                cfg["codebook"],
-                args.clean,
-                cfg.get("effect_sizes", {}),
-                str(out / "effect_sizes.csv"),
-                str(out / "effect_sizes_dropped.csv"),
-                str(out / "effect_sizes_summary.json"),
-            )
+        run_step(args.step, **kwargs)
     except InputError as exc:
-        print(str(exc), file=sys.stderr)
+        log.error("%s", exc)
         return 1
     return 0
 

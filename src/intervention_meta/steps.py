@@ -1,32 +1,52 @@
-"""The steps the Snakemake rules (and the command line) run: paths in, files out, everything logged.
+"""The steps of the pipeline, and the one registry from a step's name to the function that does it.
 
-Each step reads its inputs, calls the package's functions, writes its outputs and logs what it did
-(rows in, rows out, rows dropped and why). No statistics live here.
+A step is a rule's job: read its files, call the package, write its files, log what it did. No
+statistics live here. :data:`STEPS` maps every step name (the Snakemake rule's name; the command
+line's ``python -m intervention_meta <name>``, with ``-`` for ``_``) to one package function, whose
+keyword arguments are named like the rule's ``input``, ``output``, ``params`` and ``wildcards``.
+Both front ends call that function the same way:
+
+* the rules run ``workflow/scripts/step.py``, which calls :func:`run_rule`: it looks the rule up in
+  :data:`STEPS`, sends the log to the rule's ``log:`` file and passes the rule's named files and
+  params by name;
+* the command line (:mod:`intervention_meta.__main__`) builds its options from the same function's
+  signature (:func:`run_step`).
+
+So from a rule name to the code is one hop: ``STEPS["overall"]`` names
+:func:`intervention_meta.steps.overall`, which calls
+:func:`intervention_meta.analyses.overall.run_overall`. The step functions below are the thin
+ones: their names are the rules' names and their bodies one call into the package. Heavy modules
+(pandas, scipy, matplotlib) are imported inside the functions, so a step pays only for what it
+uses.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from intervention_meta.data.cleaning import clean, read_clean
-from intervention_meta.data.codebook import load_codebook
-from intervention_meta.data.validation import validate
-from intervention_meta.effect_sizes.compute import compute_effect_sizes
-from intervention_meta.io import write_json
+from typing import Any
 
 log = logging.getLogger(__name__)
 
+Paths = str | Sequence[str]
 
-def run_validate(codebook: str, studies: str, effects: str, passed: str) -> None:
+
+# --------------------------------------------------------------------------- data
+def validate(*, codebook: str, studies: str, effects: str, passed: str) -> None:
     """Validate both tables; write ``report.md``/``report.csv`` beside ``passed``.
 
     ``passed`` is written only when there is no error, so the pipeline stops at this step, while the
     report files (not declared as outputs, so Snakemake does not delete them on failure) stay.
     """
+    from intervention_meta.data.codebook import load_codebook
+    from intervention_meta.data.validation import validate as validate_tables
+
     outdir = Path(passed).parent
-    cb = load_codebook(codebook)
-    report = validate(cb, studies, effects)
+    report = validate_tables(load_codebook(codebook), studies, effects)
     paths = report.write(outdir)
     for p in report.warnings:
         log.warning("%s", p.message())
@@ -37,23 +57,32 @@ def run_validate(codebook: str, studies: str, effects: str, passed: str) -> None
     Path(passed).write_text(report.summary(paths["md"]) + "\n", encoding="utf-8")
 
 
-def run_clean(
+def clean(
+    *,
     codebook: str,
     studies: str,
     effects: str,
-    inclusion: dict,
-    out_effects: str,
-    out_dropped: str,
-    out_summary: str,
+    clean_effects: str,
+    dropped: str,
+    summary: str,
+    inclusion: Mapping[str, Any] | None = None,
+    passed: str | None = None,
 ) -> None:
-    """Merge, recode missing values, apply inclusion criteria; write kept and dropped rows."""
-    cb = load_codebook(codebook)
-    result = clean(cb, studies, effects, inclusion)
-    Path(out_effects).parent.mkdir(parents=True, exist_ok=True)
-    result.effects.to_csv(out_effects, index=False)
-    result.dropped.to_csv(out_dropped, index=False)
+    """Merge, recode missing values, apply the inclusion criteria; write kept and dropped rows.
+
+    ``passed`` (the validate step's file) is only checked to exist: cleaning runs on valid data.
+    """
+    from intervention_meta.data.cleaning import clean as clean_tables
+    from intervention_meta.data.codebook import load_codebook
+    from intervention_meta.io import write_json, write_table
+
+    if passed is not None and not Path(passed).is_file():
+        raise FileNotFoundError(f"{passed}: run the validate step first")
+    result = clean_tables(load_codebook(codebook), studies, effects, dict(inclusion or {}))
+    write_table(result.effects, clean_effects)
+    write_table(result.dropped, dropped)
     counts = result.counts
-    write_json(counts, out_summary)
+    write_json(counts, summary)
     log.info(
         "clean: %d rows in, %d kept, %d dropped (%d of %d studies kept)",
         counts["rows_in"],
@@ -66,36 +95,565 @@ def run_clean(
         log.info("clean: dropped %d row(s): %s", n, reason)
 
 
-def run_effect_sizes(
+def effect_sizes(
+    *,
     codebook: str,
     clean_effects: str,
-    options: dict,
-    out_table: str,
-    out_dropped: str,
-    out_summary: str,
+    table: str,
+    dropped: str,
+    summary: str,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
     """Compute Hedges' g and its variance per row; log computed vs dropped (they add up)."""
+    from intervention_meta.data.cleaning import read_clean
+    from intervention_meta.data.codebook import load_codebook
+    from intervention_meta.effect_sizes.compute import compute_effect_sizes
+    from intervention_meta.io import write_json, write_table
+
     cb = load_codebook(codebook)
-    data = read_clean(clean_effects, cb)
     result = compute_effect_sizes(
-        data,
+        read_clean(clean_effects, cb),
         higher_is_worse_levels=cb.higher_is_worse_levels(),
         key=cb.key(cb.child_table),
         source_name=Path(clean_effects).name,
-        **options,
+        **dict(options or {}),
     )
-    result.table.to_csv(out_table, index=False)
-    result.dropped.to_csv(out_dropped, index=False)
-    write_json(result.counts, out_summary)
+    write_table(result.table, table)
+    write_table(result.dropped, dropped)
+    write_json(result.counts, summary)
     for line in result.log_lines():
         log.info("%s", line)
 
 
-def run_collect_warnings(flag_files: list[str], out: str) -> None:
-    """Concatenate the steps' flag files (one line per flag) into one warnings file."""
+# --------------------------------------------------------------------------- analyses
+def overall(
+    *,
+    effect_sizes: str,
+    codebook: str,
+    table: str,
+    comparison: str,
+    variance: str,
+    json: str,
+    flags: str,
+    models: Mapping[str, Any] | None = None,
+    inclusion: Mapping[str, Any] | None = None,
+    domain: str | None = None,
+) -> None:
+    """The pooled effect (:func:`~intervention_meta.analyses.overall.run_overall`); with
+    ``domain``, of the effect sizes whose ``models.domain_variable`` is that level."""
+    from intervention_meta.analyses.overall import run_overall
+
+    models = dict(models or {})
+    subset = {} if domain is None else {models.get("domain_variable", "outcome_domain"): domain}
+    run_overall(
+        effect_sizes,
+        codebook,
+        models,
+        table=table,
+        json_path=json,
+        flags_path=flags,
+        comparison=comparison,
+        variance=variance,
+        subset=subset,
+        inclusion=dict(inclusion or {}),
+    )
+
+
+def overall_domains(
+    *,
+    effect_sizes: str,
+    codebook: str,
+    domains: Sequence[str],
+    table: Sequence[str],
+    comparison: Sequence[str],
+    variance: Sequence[str],
+    json: Sequence[str],
+    flags: Sequence[str],
+    models: Mapping[str, Any] | None = None,
+    inclusion: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`overall` of each of ``domains`` in turn, in one process; the files are lists in
+    the order of ``domains``."""
+    files = (table, comparison, variance, json, flags)
+    if any(len(paths) != len(domains) for paths in files):
+        raise ValueError("one table, comparison, variance, json and flags file per domain")
+    for i, domain in enumerate(domains):
+        overall(
+            effect_sizes=effect_sizes,
+            codebook=codebook,
+            table=table[i],
+            comparison=comparison[i],
+            variance=variance[i],
+            json=json[i],
+            flags=flags[i],
+            models=models,
+            inclusion=inclusion,
+            domain=domain,
+        )
+
+
+def moderators(
+    *,
+    effect_sizes: str,
+    codebook: str,
+    moderators: str,
+    tests: str,
+    multiple: str,
+    json: str,
+    flags: str,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """One meta-regression per moderator and the multiple-moderator model
+    (:func:`~intervention_meta.analyses.moderators.run_moderators`)."""
+    from intervention_meta.analyses.moderators import run_moderators
+
+    run_moderators(
+        effect_sizes,
+        codebook,
+        models=dict(models or {}),
+        options=dict(options or {}),
+        out_moderators=moderators,
+        out_tests=tests,
+        out_multiple=multiple,
+        out_json=json,
+        out_flags=flags,
+    )
+
+
+def components(
+    *,
+    effect_sizes: str,
+    codebook: str,
+    profiles: str,
+    consistency: str,
+    study_effects: str,
+    json: str,
+    flags: str,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Component profiles and their consistency
+    (:func:`~intervention_meta.analyses.components.run_components`)."""
+    from intervention_meta.analyses.components import run_components
+
+    run_components(
+        effect_sizes,
+        codebook,
+        models=dict(models or {}),
+        options=dict(options or {}),
+        out_profiles=profiles,
+        out_consistency=consistency,
+        out_study_effects=study_effects,
+        out_json=json,
+        out_flags=flags,
+    )
+
+
+def bias(
+    *,
+    effect_sizes: str,
+    codebook: str,
+    table: str,
+    trimfill: str,
+    funnel: str,
+    json: str,
+    flags: str,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Publication-bias methods and the funnel-plot data
+    (:func:`~intervention_meta.analyses.bias.run_bias`)."""
+    from intervention_meta.analyses.bias import run_bias
+
+    run_bias(
+        effect_sizes,
+        codebook,
+        dict(models or {}),
+        dict(options or {}),
+        table=table,
+        trimfill_table=trimfill,
+        funnel_table=funnel,
+        json_path=json,
+        flags_path=flags,
+    )
+
+
+def sensitivity(
+    *,
+    effect_sizes: str,
+    clean_effects: str,
+    codebook: str,
+    summary: str,
+    leave_one_out: str,
+    influence: str,
+    outliers: str,
+    estimators: str,
+    assumptions: str,
+    json: str,
+    flags: str,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    effect_size_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Leave one study out, influence, outliers, estimators, assumptions
+    (:func:`~intervention_meta.analyses.sensitivity.run_sensitivity`); one CSV per table."""
+    from intervention_meta.analyses.sensitivity import run_sensitivity
+
+    tables = {
+        "summary": summary,
+        "leave_one_out": leave_one_out,
+        "influence": influence,
+        "outliers": outliers,
+        "estimators": estimators,
+        "assumptions": assumptions,
+    }
+    run_sensitivity(
+        effect_sizes,
+        clean_effects,
+        codebook,
+        models=dict(models or {}),
+        sensitivity=dict(options or {}),
+        effect_options=dict(effect_size_options or {}),
+        tables=tables,
+        json_path=json,
+        flags_path=flags,
+    )
+
+
+def collect_flags(*, flags: Paths, combined: str) -> None:
+    """Concatenate flag files (one line per flag) into one file: the warnings file of the
+    report, or the flags of the overall step (all data and every domain)."""
+    files = [flags] if isinstance(flags, str) else list(flags)
     lines: list[str] = []
-    for path in flag_files:
+    for path in files:
         lines += [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
-    log.info("warnings: %d flag(s) from %d step(s)", len(lines), len(flag_files))
+    Path(combined).parent.mkdir(parents=True, exist_ok=True)
+    Path(combined).write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    log.info("warnings: %d flag(s) from %d step(s)", len(lines), len(files))
+
+
+# --------------------------------------------------------------------------- outputs
+def tables(
+    *,
+    tables: Sequence[str],
+    index: str,
+    codebook: str | None = None,
+    domains: Sequence[str] = (),
+    domain_tables: Sequence[str] = (),
+    domain_variable: str | None = None,
+    **files: str,
+) -> None:
+    """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the analysis CSVs
+    ``files[name]`` for each name in ``tables`` (in the report's order), written beside ``index``
+    (their list); ``domain_tables`` are the per-domain overall tables, in the order of
+    ``domains``. Other ``files`` (the rule's names for the tables written) are not read."""
+    from intervention_meta.outputs.tables import run_tables
+
+    run_tables(
+        {name: files[name] for name in tables},
+        Path(index).parent,
+        domain_tables=dict(zip(domains, domain_tables, strict=True)),
+        codebook=codebook,
+        domain_variable=domain_variable,
+    )
+
+
+def report(
+    *,
+    config: Mapping[str, Any],
+    html: str,
+    provenance: str,
+    checksummed: Sequence[str] = (),
+    configfiles: Sequence[str] = (),
+    figures: Paths = (),
+    apa_html: Paths = (),
+    **inputs: str,
+) -> None:
+    """The self-contained HTML report (:func:`~intervention_meta.outputs.report.run_report`) and
+    the provenance record (:func:`~intervention_meta.outputs.provenance.collect_provenance`).
+
+    ``inputs`` are the other fields of :class:`~intervention_meta.outputs.report.ReportInputs`
+    (the steps' result files); ``figures`` is the figures manifest (none: no figures);
+    ``apa_html`` (the APA tables, read through ``tables_index``) only orders the rule after them.
+    """
+    from intervention_meta.outputs.provenance import collect_provenance
+    from intervention_meta.outputs.report import ReportInputs, run_report
+
+    manifest = [figures] if isinstance(figures, str) else list(figures)
+    report_inputs = ReportInputs(**inputs, figures_manifest=manifest[0] if manifest else None)
+    record = collect_provenance(
+        list(checksummed), dict(config), config_files=list(configfiles), workdir=Path.cwd()
+    )
+    run_report(report_inputs, dict(config), html, provenance=record, out_provenance=provenance)
+
+
+# --------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class Step:
+    """One step: the function that does it and where the command line finds its arguments.
+
+    ``function`` is ``"module:name"`` (imported only when the step runs). ``config_files`` and
+    ``config_params`` name the config entry (dotted, ``""`` for the whole config) each keyword
+    comes from, for ``--config``; the rules take the params from the same place
+    (``step_params`` in ``workflow/rules/common.smk``). ``outputs`` are default file names
+    under ``--out``.
+    """
+
+    function: str
+    help: str
+    config_files: Mapping[str, str] = field(default_factory=dict)
+    config_params: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+    def load(self) -> Callable[..., Any]:
+        module, _, name = self.function.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+def _analysis(name: str, text: str, tables: Mapping[str, str], **params: str) -> Step:
+    """An analysis step: the codebook and ``models`` from the config, with its own ``params``;
+    its ``tables`` under ``tables/``, ``models/<name>.json`` and ``flags/<name>.txt``."""
+    return Step(
+        f"{_HERE}:{name}",
+        text,
+        config_files={"codebook": "codebook"},
+        config_params={"models": "models", **params},
+        outputs={
+            **{kw: f"tables/{file}" for kw, file in tables.items()},
+            "json": f"models/{name}.json",
+            "flags": f"flags/{name}.txt",
+        },
+    )
+
+
+_DATA = {"codebook": "codebook", "studies": "data.studies", "effects": "data.effects"}
+_CODEBOOK = {"codebook": "codebook"}
+_HERE = "intervention_meta.steps"
+_FIGURES = "intervention_meta.plots.figures"
+
+STEPS: dict[str, Step] = {
+    "validate": Step(
+        f"{_HERE}:validate",
+        "check the data tables against the codebook",
+        config_files=_DATA,
+        outputs={"passed": "passed.txt"},
+    ),
+    "clean": Step(
+        f"{_HERE}:clean",
+        "merge, recode missing values, apply the inclusion criteria",
+        config_files=_DATA,
+        config_params={"inclusion": "inclusion"},
+        outputs={
+            "clean_effects": "effects.csv",
+            "dropped": "dropped.csv",
+            "summary": "summary.json",
+        },
+    ),
+    "effect_sizes": Step(
+        f"{_HERE}:effect_sizes",
+        "compute Hedges' g and its variance per row",
+        config_files=_CODEBOOK,
+        config_params={"options": "effect_sizes"},
+        outputs={
+            "table": "effect_sizes.csv",
+            "dropped": "effect_sizes_dropped.csv",
+            "summary": "effect_sizes_summary.json",
+        },
+    ),
+    "overall": _analysis(
+        "overall",
+        "the pooled effect (optionally of one --domain)",
+        {
+            "table": "overall.csv",
+            "comparison": "overall_comparison.csv",
+            "variance": "variance_distribution.csv",
+        },
+        inclusion="inclusion",
+    ),
+    "overall_domains": Step(
+        f"{_HERE}:overall_domains",
+        "the pooled effect of each of --domains (files: one per domain, in that order)",
+        config_files=_CODEBOOK,
+        config_params={"models": "models", "inclusion": "inclusion"},
+    ),
+    "moderators": _analysis(
+        "moderators",
+        "one meta-regression per moderator, and the multiple-moderator model",
+        {
+            "moderators": "moderators.csv",
+            "tests": "moderator_tests.csv",
+            "multiple": "multiple_moderators.csv",
+        },
+        options="moderators",
+    ),
+    "components": _analysis(
+        "components",
+        "intervention components: profiles and consistency",
+        {
+            "profiles": "component_profiles.csv",
+            "consistency": "component_consistency.csv",
+            "study_effects": "study_effects.csv",
+        },
+        options="components",
+    ),
+    "bias": _analysis(
+        "bias",
+        "publication bias: Egger-type tests, trim and fill, PET-PEESE, funnel data",
+        {"table": "bias.csv", "trimfill": "trimfill_data.csv", "funnel": "funnel_data.csv"},
+        options="bias",
+    ),
+    "sensitivity": _analysis(
+        "sensitivity",
+        "leave one study out, influence, outliers, estimators, assumptions",
+        {
+            name: f"sensitivity_{name}.csv"
+            for name in (
+                "summary",
+                "leave_one_out",
+                "influence",
+                "outliers",
+                "estimators",
+                "assumptions",
+            )
+        },
+        options="sensitivity",
+        effect_size_options="effect_sizes",
+    ),
+    "warnings": Step(
+        f"{_HERE}:collect_flags",
+        "collect the steps' flag files into one warnings file",
+        outputs={"combined": "warnings.txt"},
+    ),
+    "figure_flow": Step(f"{_FIGURES}:make_flow", "the flow diagram of the data"),
+    "figure_forest": Step(f"{_FIGURES}:make_forest", "the forest plot of the study effects"),
+    "figure_variance": Step(f"{_FIGURES}:make_variance", "where the variance lies, per level"),
+    "figure_orchard": Step(f"{_FIGURES}:make_orchard", "orchard plot of one moderator"),
+    "figure_bubble": Step(f"{_FIGURES}:make_bubble", "bubble plot of one numeric moderator"),
+    "figure_components": Step(f"{_FIGURES}:make_components", "orchard plot of the components"),
+    "figure_profiles": Step(f"{_FIGURES}:make_profiles", "orchard plot of component profiles"),
+    "figure_funnel": Step(f"{_FIGURES}:make_funnel", "contour-enhanced funnel plots"),
+    "figure_leave_one_out": Step(f"{_FIGURES}:make_leave_one_out", "leave-one-study-out plot"),
+    "figures": Step(f"{_FIGURES}:write_manifest", "the manifest of every figure"),
+    "tables": Step(f"{_HERE}:tables", "APA tables (Markdown, LaTeX, HTML) of the analysis tables"),
+    "report": Step(
+        f"{_HERE}:report",
+        "the self-contained HTML report and the provenance record",
+        config_params={"config": ""},
+        outputs={"html": "report.html", "provenance": "provenance.json"},
+    ),
+    "coding_manual": Step(
+        "intervention_meta.coding.manual:write_manual",
+        "the coding manual (Markdown and HTML) of a codebook",
+        config_files=_CODEBOOK,
+        outputs={"md": "manual.md", "html": "manual.html"},
+    ),
+    "coding_template": Step(
+        "intervention_meta.coding.template:write_template",
+        "the Excel coding template of a codebook",
+        config_files=_CODEBOOK,
+        outputs={"path": "coding_template.xlsx"},
+    ),
+    "reliability": Step(
+        "intervention_meta.coding.reliability:write_reliability",
+        "agreement of a second coder with the main data, and every disagreement",
+        config_files={
+            **_CODEBOOK,
+            "studies_a": "data.studies",
+            "studies_b": "reliability.studies",
+        },
+        config_params={
+            "conf_level": "reliability.conf_level",
+            "tolerance": "reliability.tolerance",
+        },
+        outputs={
+            "agreement": "agreement.csv",
+            "json": "agreement.json",
+            "disagreements": "disagreements.csv",
+        },
+    ),
+    "second_coder": Step(
+        "intervention_meta.coding.second_coder:write_second_coder",
+        "simulate a second coder with known disagreements",
+        config_files={**_CODEBOOK, "studies_a": "data.studies"},
+        outputs={"studies_b": "coder2_studies.csv", "truth": "coder2_truth.yaml"},
+    ),
+    "simulate": Step(
+        "intervention_meta.example.literature:write_literature",
+        "write a SIMULATED example literature (studies.csv, effects.csv, truth.yaml)",
+    ),
+}
+
+# rules that run a step under another name
+RULE_STEPS = {"overall_flags": "warnings"}
+
+
+def step_of(name: str) -> Step:
+    """The step of a rule or command (``-`` and ``_`` alike)."""
+    name = name.replace("-", "_")
+    try:
+        return STEPS[RULE_STEPS.get(name, name)]
+    except KeyError:
+        raise KeyError(f"no step named {name!r}; the steps are {', '.join(STEPS)}") from None
+
+
+def config_value(config: Mapping[str, Any], key: str) -> Any:
+    """The config entry at the dotted ``key`` (``""``: the whole config); None if absent."""
+    value: Any = config
+    for part in key.split(".") if key else []:
+        if not isinstance(value, Mapping) or value.get(part) is None:
+            return None
+        value = value[part]
+    return value
+
+
+def step_params(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The params a step takes from the config (absent entries left out, so the step's
+    defaults apply)."""
+    params = {kw: config_value(config, key) for kw, key in step_of(name).config_params.items()}
+    return {kw: value for kw, value in params.items() if value is not None}
+
+
+def run_step(name: str, **kwargs: Any) -> Any:
+    """Run step ``name`` with keyword arguments named like its rule's files and params.
+
+    Every keyword must be a parameter of the step's function (a misspelt rule entry fails
+    here, naming it, rather than being ignored).
+    """
+    function = step_of(name).load()
+    params = inspect.signature(function).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = sorted(set(kwargs) - set(params)) if not takes_any else []
+    if unknown:
+        raise TypeError(f"step {name!r} takes no {', '.join(unknown)} ({function.__module__})")
+    return function(**kwargs)
+
+
+def _plain(value: Any) -> Any:
+    """A rule's entry as plain Python: one file as ``str``, several as a list of ``str``."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list | tuple):
+        return [str(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def rule_arguments(snakemake: Any) -> dict[str, Any]:
+    """The named input, output, params and wildcards of a Snakemake job, by name."""
+    kwargs: dict[str, Any] = {}
+    for entries in (snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards):
+        for key, value in entries.items():
+            if key in kwargs:
+                raise ValueError(f"rule {snakemake.rule}: {key!r} is named twice")
+            kwargs[key] = _plain(value)
+    return kwargs
+
+
+def run_rule(snakemake: Any) -> Any:
+    """Run the step of a Snakemake job: log to its ``log:`` file, pass its entries by name."""
+    from intervention_meta.io import setup_logging
+
+    setup_logging(snakemake.log[0] if snakemake.log else None)
+    return run_step(snakemake.rule, **rule_arguments(snakemake))

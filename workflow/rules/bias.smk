@@ -1,14 +1,9 @@
-# Publication bias (issue 3, part 4): the three-level Egger-type test on all effect sizes, the
-# univariate methods on study averages, and the funnel-plot data. See workflow/rules/common.smk
-# for RES, logfile, flagfile, ENV.
-
-
 rule bias:
     """Egger-type test in the three-level model (plus CR2); classic Egger, rank correlation,
     trim and fill, PET-PEESE and fail-safe N on study-averaged effects; funnel-plot data.
     """
     input:
-        effects=f"{RES}/effect_sizes.csv",
+        effect_sizes=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
     output:
         table=report(
@@ -37,7 +32,6 @@ rule bias:
     conda:
         ENV
     params:
-        models=config.get("models", {}),
-        bias=config.get("bias", {}),
+        **step_params("bias"),
     script:
-        "../scripts/bias.py"
+        "../scripts/step.py"

@@ -7,7 +7,7 @@ rule clean:
         studies=config["data"]["studies"],
         effects=config["data"]["effects"],
     output:
-        effects=f"{RES}/clean/effects.csv",
+        clean_effects=f"{RES}/clean/effects.csv",
         dropped=report(
             f"{RES}/clean/dropped.csv",
             caption="../report/clean.rst",
@@ -25,6 +25,6 @@ rule clean:
     conda:
         ENV
     params:
-        inclusion=config.get("inclusion", {}),
+        **step_params("clean"),
     script:
-        "../scripts/clean.py"
+        "../scripts/step.py"

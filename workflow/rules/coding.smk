@@ -17,7 +17,7 @@ rule coding_manual:
     conda:
         ENV
     script:
-        "../scripts/coding_manual.py"
+        "../scripts/step.py"
 
 
 rule coding_template:
@@ -25,13 +25,13 @@ rule coding_template:
     input:
         codebook=config["codebook"],
     output:
-        xlsx=f"{CODING_RES}/coding_template.xlsx",
+        path=f"{CODING_RES}/coding_template.xlsx",
     log:
         f"{CODING_RES}/logs/coding_template.log",
     conda:
         ENV
     script:
-        "../scripts/coding_template.py"
+        "../scripts/step.py"
 
 
 if RELIABILITY.get("studies"):
@@ -58,7 +58,6 @@ if RELIABILITY.get("studies"):
         conda:
             ENV
         params:
-            conf_level=RELIABILITY.get("conf_level", 0.95),
-            tolerance=RELIABILITY.get("tolerance", 0.0),
+            **step_params("reliability"),
         script:
-            "../scripts/coding_reliability.py"
+            "../scripts/step.py"

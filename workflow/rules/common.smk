@@ -5,12 +5,19 @@ import re
 
 from snakemake.logging import logger
 
+from intervention_meta.steps import step_params as config_params
+
 ANALYSIS = config["analysis"]
 RES = f"results/{ANALYSIS}"
 ENV = "../../environment.yml"
 
 # The analysis steps that write a flag file (one line per flag) for the warnings file.
 FLAGGED_STEPS = ("overall", "moderators", "components", "bias", "sensitivity")
+
+
+def step_params(step):
+    """The params a step takes from the config (intervention_meta.steps.STEPS says which)."""
+    return config_params(step, config)
 
 
 def logfile(step):
@@ -54,7 +61,21 @@ def overall_domains():
 
 OVERALL_DOMAINS = overall_domains()
 DOMAIN_RES = f"{RES}/domains/{{domain}}"
-DOMAIN_PATTERN = "|".join(re.escape(d) for d in OVERALL_DOMAINS) or "(?!)"
+
+
+def domain_files(name, caption=None):
+    """The file `name` of every domain's analysis, in the order of OVERALL_DOMAINS; with
+    `caption`, marked for `snakemake --report` (one subcategory per domain)."""
+    files = [f"{RES}/domains/{domain}/{name}" for domain in OVERALL_DOMAINS]
+    if caption is None:
+        return files
+    marked = []
+    for path, domain in zip(files, OVERALL_DOMAINS):
+        path = report(
+            path, caption=caption, category="2. Overall effect", subcategory=domain
+        )
+        marked.append(path)
+    return marked
 
 
 # --------------------------------------------------------------------------- coding tools
@@ -89,6 +110,7 @@ def all_outputs():
         "clean",
         "effect_sizes",
         "overall",
+        "overall_domains",
         "overall_flags",
         "moderators",
         "components",
@@ -107,7 +129,4 @@ def all_outputs():
     steps = [
         step for step in steps if step in defined
     ]  # stages not built yet are skipped
-    out = [path for step in steps for path in getattr(rules, step).output]
-    for domain in OVERALL_DOMAINS:
-        out += [path.format(domain=domain) for path in rules.overall_domain.output]
-    return out
+    return [path for step in steps for path in getattr(rules, step).output]

@@ -1,6 +1,3 @@
-# Rule(s) of the components analysis (issue 3); see workflow/rules/common.smk for RES, logfile, ENV.
-
-
 rule components:
     """Component profiles (the combinations of binary components that occur, pooled per profile)
     and, per component, the share of programmes with a positive effect that have it."""
@@ -34,7 +31,6 @@ rule components:
     conda:
         ENV
     params:
-        models=config.get("models", {}),
-        options=config.get("components", {}),
+        **step_params("components"),
     script:
-        "../scripts/components.py"
+        "../scripts/step.py"

@@ -2,7 +2,7 @@ rule effect_sizes:
     """Turn whatever each study reported into Hedges' g and its sampling variance; rows that
     cannot yield a number go to effect_sizes_dropped.csv with the reason."""
     input:
-        effects=rules.clean.output.effects,
+        clean_effects=rules.clean.output.clean_effects,
         codebook=config["codebook"],
     output:
         table=report(
@@ -28,6 +28,6 @@ rule effect_sizes:
     conda:
         ENV
     params:
-        options=config.get("effect_sizes", {}),
+        **step_params("effect_sizes"),
     script:
-        "../scripts/effect_sizes.py"
+        "../scripts/step.py"

@@ -1,6 +1,3 @@
-# Rule(s) of the moderators analysis (issue 3); see workflow/rules/common.smk for RES, logfile, ENV.
-
-
 rule moderators:
     """Every codebook moderator in its own three-level meta-regression (category means, test of
     differences, CR2), Holm-adjusted across moderators; then the multiple-moderator model of the
@@ -35,7 +32,6 @@ rule moderators:
     conda:
         ENV
     params:
-        models=config.get("models", {}),
-        options=config.get("moderators", {}),
+        **step_params("moderators"),
     script:
-        "../scripts/moderators.py"
+        "../scripts/step.py"

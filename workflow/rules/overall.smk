@@ -1,13 +1,13 @@
-# The overall effect (issue 3, part 1): the analysis model of config["models"] with the CR2-robust
-# result, the prediction interval, the level LRTs, the variance distribution and the comparison
-# fits; and, with models.per_domain, the same analysis per level of models.domain_variable (one
-# job per domain). See workflow/rules/common.smk for RES, logfile, flagfile, ENV.
+# The overall effect: the analysis model of config["models"] with the CR2-robust result, the
+# prediction interval, the level LRTs, the variance distribution and the comparison fits; and,
+# with models.per_domain, the same analysis per level of models.domain_variable (all domains in
+# one job).
 rule overall:
     """The pooled effect of all effect sizes: model-based and CR2-robust, prediction interval,
     level LRTs, variance distribution, and the two-level and fixed-effect fits for comparison.
     """
     input:
-        effects=f"{RES}/effect_sizes.csv",
+        effect_sizes=f"{RES}/effect_sizes.csv",
         codebook=config["codebook"],
     output:
         table=report(
@@ -40,68 +40,51 @@ rule overall:
     conda:
         ENV
     params:
-        models=config.get("models", {}),
-        inclusion=config.get("inclusion", {}),
-        subset={},
+        **step_params("overall"),
     script:
-        "../scripts/overall.py"
+        "../scripts/step.py"
 
 
-rule overall_domain:
-    """The overall analysis of the effect sizes of one domain (a level of models.domain_variable);
-    a domain too small for the model gets a flagged result file."""
-    input:
-        effects=f"{RES}/effect_sizes.csv",
-        codebook=config["codebook"],
-    output:
-        table=report(
-            f"{DOMAIN_RES}/tables/overall.csv",
-            caption="../report/overall_domain.rst",
-            category="2. Overall effect",
-            subcategory="{domain}",
-        ),
-        comparison=f"{DOMAIN_RES}/tables/overall_comparison.csv",
-        variance=report(
-            f"{DOMAIN_RES}/tables/variance_distribution.csv",
-            caption="../report/overall_domain.rst",
-            category="2. Overall effect",
-            subcategory="{domain}",
-        ),
-        json=report(
-            f"{DOMAIN_RES}/models/overall.json",
-            caption="../report/overall_domain.rst",
-            category="2. Overall effect",
-            subcategory="{domain}",
-        ),
-        flags=f"{DOMAIN_RES}/flags/overall.txt",
-    log:
-        logfile("overall_domain/{domain}"),
-    wildcard_constraints:
-        domain=DOMAIN_PATTERN,
-    conda:
-        ENV
-    params:
-        models=config.get("models", {}),
-        inclusion=config.get("inclusion", {}),
-        subset=lambda wildcards: {
-            config.get("models", {}).get(
-                "domain_variable", "outcome_domain"
-            ): wildcards.domain
-        },
-    script:
-        "../scripts/overall.py"
+if OVERALL_DOMAINS:
+
+    rule overall_domains:
+        """The overall analysis of the effect sizes of each domain (a level of
+        models.domain_variable), every domain in one job; a domain too small for the model gets
+        a flagged result file."""
+        input:
+            effect_sizes=f"{RES}/effect_sizes.csv",
+            codebook=config["codebook"],
+        output:
+            table=domain_files("tables/overall.csv", caption="../report/overall_domain.rst"),
+            comparison=domain_files("tables/overall_comparison.csv"),
+            variance=domain_files(
+                "tables/variance_distribution.csv", caption="../report/overall_domain.rst"
+            ),
+            json=domain_files("models/overall.json", caption="../report/overall_domain.rst"),
+            flags=domain_files("flags/overall.txt"),
+        log:
+            logfile("overall_domains"),
+        conda:
+            ENV
+        params:
+            **step_params("overall"),
+            domains=OVERALL_DOMAINS,
+        script:
+            "../scripts/step.py"
 
 
 rule overall_flags:
     """All flags of the overall step (all data and every domain) in one file."""
     input:
-        f"{RES}/flags/overall_all.txt",
-        expand(f"{DOMAIN_RES}/flags/overall.txt", domain=OVERALL_DOMAINS),
+        flags=[
+            f"{RES}/flags/overall_all.txt",
+            *domain_files("flags/overall.txt"),
+        ],
     output:
-        flagfile("overall"),
+        combined=flagfile("overall"),
     log:
         logfile("overall_flags"),
     conda:
         ENV
     script:
-        "../scripts/warnings.py"
+        "../scripts/step.py"

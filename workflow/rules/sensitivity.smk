@@ -1,16 +1,11 @@
-# Sensitivity analyses (issue 3, part 5): leave one study out, influence per study, outliers
-# removed, estimators and working models compared, assumptions of the effect-size step varied.
-# See workflow/rules/common.smk for RES, logfile, flagfile, ENV.
-
-
 rule sensitivity:
     """Is the pooled effect robust? Refits without each study (with Cook's distance, DFBETAS,
     leverage), without outlying effect sizes (studentized deleted residuals), under other
     estimators and the CHE working model with CR2 inference, and with the effect sizes recomputed
     under other pre-post correlations and ICCs."""
     input:
-        effects=f"{RES}/effect_sizes.csv",
-        clean=f"{RES}/clean/effects.csv",
+        effect_sizes=f"{RES}/effect_sizes.csv",
+        clean_effects=f"{RES}/clean/effects.csv",
         codebook=config["codebook"],
     output:
         **{
@@ -32,9 +27,6 @@ rule sensitivity:
     conda:
         ENV
     params:
-        models=config.get("models", {}),
-        sensitivity=config.get("sensitivity", {}),
-        effect_sizes=config.get("effect_sizes", {}),
-        tables=SENSITIVITY_TABLES,
+        **step_params("sensitivity"),
     script:
-        "../scripts/sensitivity.py"
+        "../scripts/step.py"

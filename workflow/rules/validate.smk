@@ -17,4 +17,4 @@ rule validate:
     conda:
         ENV
     script:
-        "../scripts/validate.py"
+        "../scripts/step.py"

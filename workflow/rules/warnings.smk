@@ -1,12 +1,12 @@
 rule warnings:
     """Collect every flag raised by the analysis steps into one warnings file for the report."""
     input:
-        [flagfile(step) for step in FLAGGED_STEPS],
+        flags=[flagfile(step) for step in FLAGGED_STEPS],
     output:
-        f"{RES}/warnings.txt",
+        combined=f"{RES}/warnings.txt",
     log:
         logfile("warnings"),
     conda:
         ENV
     script:
-        "../scripts/warnings.py"
+        "../scripts/step.py"

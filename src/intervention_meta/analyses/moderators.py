@@ -67,7 +67,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import linalg
-from statsmodels.stats.multitest import multipletests
 
 from intervention_meta.analyses.analysis_model import (
     AnalysisData,
@@ -710,6 +709,8 @@ def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorR
 # --------------------------------------------------------------------------- all moderators
 def adjust_pvalues(pvals: Sequence[float], method: str = "holm") -> np.ndarray:
     """Adjusted p values (statsmodels ``multipletests``); NaN entries stay NaN, ``none`` = as is."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(pvals, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)

@@ -25,16 +25,14 @@ descriptor descriptive tables
 
 Command line::
 
-    python -m intervention_meta.coding.manual --codebook data/codebook.yaml --out results/codebook
+    python -m intervention_meta coding-manual --codebook data/codebook.yaml --out results/codebook
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import logging
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,7 +43,7 @@ from intervention_meta.data.codebook import Codebook, Variable, load_codebook
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Manual", "ManualEntry", "ManualTable", "main", "render_manual", "uses_of"]
+__all__ = ["Manual", "ManualEntry", "ManualTable", "render_manual", "uses_of", "write_manual"]
 
 ROLE_USES = {
     "id": "Keys",
@@ -559,43 +557,15 @@ def _md_cell(text: str) -> str:
     return _md(text).replace("|", "\\|").replace("\n", " ")
 
 
-# --------------------------------------------------------------------------- command line
-def main(argv: list[str] | None = None) -> int:
-    """``python -m intervention_meta.coding.manual --codebook FILE --out
-    FOLDER|FILE.md|FILE.html``."""
-    from intervention_meta.errors import InputError
-    from intervention_meta.io import setup_logging
-
-    p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.coding.manual", description="Write the coding manual."
-    )
-    p.add_argument("--codebook", required=True, help="the codebook (YAML)")
-    p.add_argument(
-        "--out",
-        required=True,
-        help="a folder (manual.md and manual.html are written there) or a .md / .html file",
-    )
-    p.add_argument("--title", default="Coding manual")
-    p.add_argument("--log", default=None, help="also write the log to this file")
-    args = p.parse_args(argv)
-    setup_logging(args.log)
-    try:
-        manual = render_manual(args.codebook, title=args.title)
-    except InputError as exc:
-        logging.getLogger(__name__).error("%s", exc)
-        return 1
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    if suffix == ".md":
-        manual.write(markdown=out)
-    elif suffix in (".html", ".htm"):
-        manual.write(html_path=out)
-    else:
-        manual.write(markdown=out / "manual.md", html_path=out / "manual.html")
-    return 0
-
-
-if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.coding.manual import main as _main
-
-    sys.exit(_main())
+# --------------------------------------------------------------------------- the step
+def write_manual(
+    *,
+    codebook: str | Path,
+    md: str | Path | None = None,
+    html: str | Path | None = None,
+    title: str = "Coding manual",
+) -> Manual:
+    """Write the coding manual of ``codebook`` as Markdown (``md``) and/or HTML (``html``)."""
+    manual = render_manual(codebook, title=title)
+    manual.write(markdown=md, html_path=html)
+    return manual

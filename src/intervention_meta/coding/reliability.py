@@ -48,11 +48,9 @@ reliability. *Psychological Bulletin*, 86, 420-428.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -78,7 +76,7 @@ __all__ = [
     "compare_coders",
     "icc_a1",
     "krippendorff_alpha",
-    "main",
+    "write_reliability",
     "percent_agreement",
 ]
 
@@ -841,45 +839,30 @@ def compare_coders(
     )
 
 
-# --------------------------------------------------------------------------- command line
-def main(argv: list[str] | None = None) -> int:
-    """Command line: compare two coders and write the agreement and the disagreements."""
-    from intervention_meta.io import setup_logging
-
-    p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.coding.reliability",
-        description="Compare two coders: agreement per variable and the list of disagreements.",
+# --------------------------------------------------------------------------- the step
+def write_reliability(
+    *,
+    codebook: Codebook | str | Path,
+    studies_a: str | Path,
+    studies_b: str | Path,
+    effects_a: str | Path | None = None,
+    effects_b: str | Path | None = None,
+    agreement: str | Path,
+    json: str | Path | None = None,
+    disagreements: str | Path | None = None,
+    conf_level: float = 0.95,
+    tolerance: float = 0.0,
+) -> ReliabilityResult:
+    """Compare two coders (:func:`compare_coders`); write the agreement per variable (CSV and
+    ``json``) and the list of disagreements."""
+    result = compare_coders(
+        codebook,
+        studies_a,
+        studies_b,
+        effects_a,
+        effects_b,
+        conf_level=float(conf_level),
+        tolerance=float(tolerance),
     )
-    p.add_argument("--codebook", required=True)
-    p.add_argument("--studies-a", required=True, help="coder A's (the main) studies table")
-    p.add_argument("--studies-b", required=True, help="coder B's studies table")
-    p.add_argument("--effects-a", default=None)
-    p.add_argument("--effects-b", default=None)
-    p.add_argument("--conf-level", type=float, default=0.95)
-    p.add_argument("--tolerance", type=float, default=0.0)
-    p.add_argument("--out", required=True, help="folder for agreement.csv/.json, disagreements.csv")
-    p.add_argument("--log", default=None, help="also write the log to this file")
-    args = p.parse_args(argv)
-    setup_logging(args.log)
-    try:
-        result = compare_coders(
-            args.codebook,
-            args.studies_a,
-            args.studies_b,
-            args.effects_a,
-            args.effects_b,
-            conf_level=args.conf_level,
-            tolerance=args.tolerance,
-        )
-    except InputError as exc:
-        logger.error("%s", exc)
-        return 1
-    out = Path(args.out)
-    result.write(out / "agreement.csv", out / "agreement.json", out / "disagreements.csv")
-    return 0
-
-
-if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.coding.reliability import main as _main
-
-    sys.exit(_main())
+    result.write(agreement, json, disagreements)
+    return result

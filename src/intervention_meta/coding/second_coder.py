@@ -19,18 +19,16 @@ recorded in :attr:`SecondCoder.disagreements` and written to a YAML file beside 
 
 Command line (how the shipped files were made)::
 
-    python -m intervention_meta.coding.second_coder --codebook data/codebook.yaml \\
-        --studies data/raw/studies.csv --out data/raw/coder2_studies.csv \\
+    python -m intervention_meta second-coder --codebook data/codebook.yaml \\
+        --studies-a data/raw/studies.csv --studies-b data/raw/coder2_studies.csv \\
         --truth data/raw/coder2_truth.yaml --seed 20261125
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import logging
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +42,13 @@ from intervention_meta.data.reading import read_table
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_PLAN", "Disagreement", "SecondCoder", "main", "simulate_second_coder"]
+__all__ = [
+    "DEFAULT_PLAN",
+    "Disagreement",
+    "SecondCoder",
+    "simulate_second_coder",
+    "write_second_coder",
+]
 
 DEFAULT_SEED = 20261125
 DEFAULT_UNITS = 10
@@ -134,8 +138,8 @@ _HEADER = """\
 # (unit, variable, coder A's cell, coder B's cell). It exercises the inter-rater reliability step
 # (intervention_meta.coding.reliability; rule `reliability` when the config names the file under
 # reliability: studies). Made by intervention_meta.coding.second_coder (seeded); regenerate with
-#   python -m intervention_meta.coding.second_coder --codebook data/codebook.yaml \\
-#       --studies data/raw/studies.csv --out data/raw/coder2_studies.csv \\
+#   python -m intervention_meta second-coder --codebook data/codebook.yaml \\
+#       --studies-a data/raw/studies.csv --studies-b data/raw/coder2_studies.csv \\
 #       --truth data/raw/coder2_truth.yaml --seed <seed below>
 # whenever coder A's file changes (coder_a_sha256 records the version it was made from).
 """
@@ -239,53 +243,32 @@ def simulate_second_coder(
     )
 
 
-def _parse_plan(text: str) -> dict[str, int]:
-    plan = {}
-    for part in text.split(","):
-        name, _, count = part.partition("=")
-        plan[name.strip()] = int(count)
-    return plan
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: write a simulated second coder's table and its truth file."""
-    from intervention_meta.io import setup_logging
-
-    p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.coding.second_coder",
-        description="Simulate a second coder with known disagreements.",
-    )
-    p.add_argument("--codebook", required=True)
-    p.add_argument("--studies", required=True, help="coder A's table (the main data)")
-    p.add_argument("--out", required=True, help="coder B's table to write (.csv)")
-    p.add_argument("--truth", required=True, help="the YAML file of the disagreements")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--units", type=int, default=DEFAULT_UNITS)
-    p.add_argument(
-        "--plan",
-        default=",".join(f"{k}={v}" for k, v in DEFAULT_PLAN.items()),
-        help="disagreements per type, e.g. binary=5,ordinal=2,categorical=2",
-    )
-    p.add_argument("--table", default=None, help="the table (default: the parent table)")
-    args = p.parse_args(argv)
-    setup_logging()
-    cb = load_codebook(args.codebook)
-    table = args.table or cb.parent_table
-    frame, _ = read_table(args.studies, table=table)
+def write_second_coder(
+    *,
+    codebook: str | Path,
+    studies_a: str | Path,
+    studies_b: str | Path,
+    truth: str | Path,
+    seed: int = DEFAULT_SEED,
+    units: int = DEFAULT_UNITS,
+    plan: Mapping[str, int] | None = None,
+    table: str | None = None,
+) -> SecondCoder:
+    """Simulate a second coder of ``studies_a`` (coder A's table; ``table`` defaults to the
+    codebook's parent table) with ``plan`` disagreements per variable type (default
+    :data:`DEFAULT_PLAN`); write coder B's table to ``studies_b`` and the disagreements to
+    ``truth``."""
+    cb = load_codebook(codebook)
+    table = table or cb.parent_table
+    frame, _ = read_table(studies_a, table=table)
     coder2 = simulate_second_coder(
         cb,
         frame,
-        np.random.default_rng(args.seed),
-        n_units=args.units,
-        plan=_parse_plan(args.plan),
+        np.random.default_rng(seed),
+        n_units=units,
+        plan=dict(DEFAULT_PLAN if plan is None else plan),
         table=table,
-        seed=args.seed,
+        seed=seed,
     )
-    coder2.write(args.out, args.truth, source=args.studies)
-    return 0
-
-
-if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.coding.second_coder import main as _main
-
-    sys.exit(_main())
+    coder2.write(studies_b, truth, source=studies_a)
+    return coder2

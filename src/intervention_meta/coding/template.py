@@ -32,15 +32,13 @@ Each data sheet has
 
 Command line::
 
-    python -m intervention_meta.coding.template --codebook data/codebook.yaml \\
-        --out results/codebook/coding_template.xlsx
+    python -m intervention_meta coding-template --codebook data/codebook.yaml \\
+        --path results/codebook/coding_template.xlsx
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,7 +46,7 @@ from intervention_meta.data.codebook import Codebook, Variable, load_codebook, p
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TemplateInfo", "comment_text", "main", "write_template"]
+__all__ = ["TemplateInfo", "comment_text", "write_template"]
 
 INSTRUCTIONS_SHEET = "instructions"
 LISTS_SHEET = "lists"
@@ -408,32 +406,3 @@ def _write_instructions(ws, cb: Codebook) -> None:
     for j, width in enumerate(widths, start=1):
         ws.column_dimensions[_column_letter(j)].width = width
     ws.freeze_panes = ws.cell(row=start + 1, column=1)
-
-
-# --------------------------------------------------------------------------- command line
-def main(argv: list[str] | None = None) -> int:
-    """``python -m intervention_meta.coding.template --codebook FILE --out FILE.xlsx``."""
-    from intervention_meta.errors import InputError
-    from intervention_meta.io import setup_logging
-
-    p = argparse.ArgumentParser(
-        prog="python -m intervention_meta.coding.template", description="Write the coding template."
-    )
-    p.add_argument("--codebook", required=True, help="the codebook (YAML)")
-    p.add_argument("--out", required=True, help="the workbook to write (.xlsx)")
-    p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows the checks cover")
-    p.add_argument("--log", default=None, help="also write the log to this file")
-    args = p.parse_args(argv)
-    setup_logging(args.log)
-    try:
-        write_template(args.codebook, args.out, rows=args.rows)
-    except InputError as exc:
-        logging.getLogger(__name__).error("%s", exc)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":  # run as the package's module, so its logger is named after it
-    from intervention_meta.coding.template import main as _main
-
-    sys.exit(_main())

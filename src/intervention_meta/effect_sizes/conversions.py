@@ -48,7 +48,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 __all__ = [
     "EffectSizeArrays",
@@ -77,7 +76,9 @@ __all__ = [
 ]
 
 #: The 97.5% standard normal quantile (the "1.959964" of a 95% CI), as R's ``qnorm(0.975)``.
-Z_975: float = float(stats.norm.ppf(0.975))
+#: (``scipy.stats.norm.ppf(0.975)`` to the last bit; a literal, so that importing this module
+#: does not import scipy.stats.)
+Z_975: float = 1.959963984540054
 
 VType = Literal["LS", "LS2", "UB"]
 
@@ -150,6 +151,8 @@ def hedges_j(df) -> np.ndarray:
     computed on the log scale (``scipy.special.gammaln``), as metafor's ``.cmicalc``; ``NaN`` for
     ``m <= 1``. ``J(m) < 1`` and ``J(m) -> 1`` as ``m -> inf``.
     """
+    from scipy import special
+
     m = _arr(df)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
@@ -263,6 +266,8 @@ def smd_from_p(p, n1, n2, direction, vtype: VType = "LS") -> EffectSizeArrays:
 
     Small-sample correction: exact J with df = n1 + n2 - 2.
     """
+    from scipy import stats
+
     p, n1, n2 = map(_arr, (p, n1, n2))
     with np.errstate(invalid="ignore"):
         _check((p > 0) & (p < 1), p, "p", "in (0, 1)")
@@ -279,6 +284,8 @@ def se_from_ci(lower, upper, level: float = 0.95) -> np.ndarray:
 
     i.e. (upper - lower) / 3.92 for a 95% CI (Cochrane Handbook 6.3.1).
     """
+    from scipy import stats
+
     lower, upper = _arr(lower), _arr(upper)
     z = stats.norm.ppf(1 - (1 - level) / 2)
     return (upper - lower) / (2 * z)

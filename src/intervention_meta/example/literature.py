@@ -30,11 +30,10 @@ Example
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -43,8 +42,6 @@ import numpy as np
 import pandas as pd
 import yaml
 from scipy import stats
-
-from intervention_meta.io import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +410,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 _TRUTH_HEADER = """\
 # SIMULATED DATA -- NOT REAL STUDIES.
 # The truth behind data/raw/studies.csv and data/raw/effects.csv, written by
-#   python -m intervention_meta.example.literature --seed {seed} --out <folder>
+#   python -m intervention_meta simulate --seed {seed} --out <folder>
 # (intervention_meta.example.literature; see data/README.md). The citations, programmes and
 # numbers in those files are invented; they were drawn from the model below.
 #
@@ -1061,23 +1058,10 @@ def _truth(
 
 
 # ----------------------------------------------------------------------------- CLI
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m intervention_meta.example.literature --seed 20261125 --out data/raw``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m intervention_meta.example.literature",
-        description="Write a SIMULATED example literature (studies.csv, effects.csv, truth.yaml).",
-    )
-    parser.add_argument("--seed", type=int, default=20261125, help="seed of the random generator")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--n-studies", type=int, default=30, help="number of studies (default 30)")
-    args = parser.parse_args(argv)
-    setup_logging()
-    lit = simulate_literature(
-        np.random.default_rng(args.seed), n_studies=args.n_studies, seed=args.seed
-    )
-    lit.write(args.out)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+def write_literature(
+    *, out: str | Path, seed: int = 20261125, n_studies: int = 30
+) -> dict[str, Path]:
+    """Write a SIMULATED example literature of ``n_studies`` studies, drawn with ``seed``, to the
+    folder ``out``: ``studies.csv``, ``effects.csv`` and ``truth.yaml``."""
+    lit = simulate_literature(np.random.default_rng(seed), n_studies=n_studies, seed=seed)
+    return lit.write(out)

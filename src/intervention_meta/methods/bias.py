@@ -63,7 +63,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 from intervention_meta.io import jsonable as _jsonable
@@ -460,12 +459,14 @@ class WlsFit:
 
 def _wls(y: np.ndarray, v: np.ndarray, x: np.ndarray, *, predictor: str, level: float) -> WlsFit:
     """WLS of y on (1, x) with weights 1/v (statsmodels), R's ``lm(y ~ x, weights = 1/v)``."""
+    from statsmodels.regression.linear_model import WLS
+
     X = np.column_stack([np.ones_like(x), x])
     if np.linalg.matrix_rank(X) < 2:
         raise ValueError(
             f"the predictor {predictor!r} is constant: the regression cannot be fitted"
         )
-    res = sm.WLS(y, X, weights=1.0 / v).fit()
+    res = WLS(y, X, weights=1.0 / v).fit()
     ci = np.asarray(res.conf_int(alpha=1.0 - level))
     return WlsFit(
         predictor=predictor,

@@ -1,0 +1,131 @@
+"""Wall time of the whole pipeline, from empty results to the report, per shipped config.
+
+For each config, copies what the pipeline needs (Snakefile, workflow, config, data,
+environment.yml) to a temporary folder, runs ``snakemake --cores N --configfile CONFIG`` there
+(every output, empty ``results/``) and prints:
+
+* the wall time of the run against its target (issue 10: example < 25 s, assink2016 < 15 s on a
+  quiet 2-core machine), and the machine's load (``os.getloadavg``) before and after;
+* per rule: jobs, summed job time and the longest job, from Snakemake's log (a job's time is
+  from the line that starts it to the line that says it finished; second resolution);
+* the summed job time of all jobs, and the CPU time (user + system) of Snakemake and all its
+  jobs: the work done, which a busy machine changes much less than the wall time.
+
+Usage::
+
+    python benchmarks/bench_pipeline.py                 # both configs, --cores 2
+    python benchmarks/bench_pipeline.py --cores 2 --repeat 3 config/config.yaml
+
+The package is imported by the jobs from the environment the ``snakemake`` next to this Python
+comes from (set ``PYTHONPATH=src`` to time a working tree that is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from pipeline_helpers import SNAKEMAKE, copy_project  # noqa: E402  the tests' project copy
+
+TARGETS = {"config/config.yaml": 25.0, "config/assink2016.yaml": 15.0}
+
+_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+_START = re.compile(r"^(?:local)?rule (\w+):$")
+_JOBID = re.compile(r"^\s+jobid: (\d+)$")
+_DONE = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
+
+
+def job_times(log: str) -> dict[str, list[float]]:
+    """Rule -> the times (s) of its jobs, from Snakemake's log."""
+    stamp = None
+    rule = None
+    started: dict[str, tuple[str, datetime]] = {}
+    times: dict[str, list[float]] = defaultdict(list)
+    for line in log.splitlines():
+        if m := _STAMP.match(line.strip()):
+            stamp = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        elif m := _START.match(line.strip()):
+            rule = m.group(1)
+        elif (m := _JOBID.match(line)) and rule is not None and stamp is not None:
+            started[m.group(1)] = (rule, stamp)
+            rule = None
+        elif (m := _DONE.match(line.strip())) and stamp is not None and m.group(1) in started:
+            name, start = started.pop(m.group(1))
+            if name != "all":
+                times[name].append((stamp - start).total_seconds())
+    return times
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(config: str, cores: int) -> tuple[float, float, dict[str, list[float]], tuple, tuple]:
+    with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
+        work = copy_project(Path(tmp))
+        load_before = os.getloadavg()
+        cmd = [str(SNAKEMAKE), "--cores", str(cores), "--nocolor", "--configfile", config]
+        t0, cpu0 = time.perf_counter(), _cpu()
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+        wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        load_after = os.getloadavg()
+        if proc.returncode != 0:
+            sys.exit(f"snakemake failed on {config}:\n{proc.stdout}\n{proc.stderr}")
+        return wall, cpu, job_times(proc.stdout + proc.stderr), load_before, load_after
+
+
+def _load(load: tuple) -> str:
+    return " / ".join(f"{x:.2f}" for x in load)
+
+
+def report(config: str, cores: int, repeat: int) -> float:
+    runs = [run_once(config, cores) for _ in range(repeat)]
+    best = min(runs, key=lambda r: r[0])
+    wall, cpu, times, before, after = best
+    target = TARGETS.get(config)
+    print(f"\n## {config}: snakemake --cores {cores}, empty results -> report")
+    loads = f"before {_load(before)}, after {_load(after)}"
+    print(f"machine: {os.cpu_count()} cores; load (1/5/15 min) {loads}")
+    walls = ", ".join(f"{r[0]:.1f}" for r in runs)
+    verdict = (
+        ""
+        if target is None
+        else f" (target < {target:.0f} s: {'met' if wall < target else 'NOT met'})"
+    )
+    print(f"wall time: {wall:.1f} s best of {repeat} [{walls}]{verdict}")
+    total = sum(sum(v) for v in times.values())
+    n_jobs = sum(len(v) for v in times.values())
+    print(
+        f"{n_jobs} jobs, summed job time {total:.0f} s (second resolution), CPU time {cpu:.0f} s\n"
+    )
+    print(f"{'rule':<24} {'jobs':>4} {'sum s':>6} {'max s':>6}")
+    for rule, ts in sorted(times.items(), key=lambda kv: -sum(kv[1])):
+        print(f"{rule:<24} {len(ts):>4} {sum(ts):>6.0f} {max(ts):>6.0f}")
+    return wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("configs", nargs="*", default=list(TARGETS), help="configs (default: both)")
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=1, help="runs per config; the best is shown")
+    args = p.parse_args(argv)
+    for config in args.configs:
+        report(config, args.cores, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

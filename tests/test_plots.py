@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from pipeline_helpers import SNAKEMAKE, copy_project, run_snakemake
+from pipeline_helpers import SNAKEMAKE
 
 from intervention_meta.analyses.analysis_model import ModelSpec, fit_model, load_analysis_data
 from intervention_meta.analyses.moderators import moderator_variables
@@ -45,27 +45,24 @@ CONFIGS = {
 
 
 # --------------------------------------------------------------------------- the pipeline
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """One copy of the project with rule `figures` run for both configs."""
-    work = copy_project(tmp_path_factory.mktemp("figures"))
-    for _, args in CONFIGS.values():
-        run_snakemake(work, "figures", *args, check=True)
-    return work
+@pytest.fixture
+def runs(example_run, assink_run) -> dict[str, Path]:
+    """The project copy of each analysis, run to the end (the session's shared runs)."""
+    return {"example": example_run.work, "assink2016": assink_run.work}
 
 
 @pytest.fixture(params=list(CONFIGS))
-def analysis(request, project) -> tuple[str, Path, dict]:
-    """(analysis name, its figures folder, its manifest)."""
+def analysis(request, runs) -> tuple[str, Path, dict, Path]:
+    """(analysis name, its figures folder, its manifest, its project copy)."""
     name = request.param
-    folder = project / "results" / name / "figures"
+    folder = runs[name] / "results" / name / "figures"
     manifest = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
-    return name, folder, manifest
+    return name, folder, manifest, runs[name]
 
 
 @pytest.mark.pipeline
-def test_every_figure_is_a_300_dpi_png_and_a_pdf(project, analysis):
-    _, _, manifest = analysis
+def test_every_figure_is_a_300_dpi_png_and_a_pdf(analysis):
+    _, _, manifest, project = analysis
     for fig in manifest["figures"]:
         png, pdf = project / fig["png"], project / fig["pdf"]
         assert png.stat().st_size > 10_000, fig["stem"]
@@ -79,8 +76,8 @@ def test_every_figure_is_a_300_dpi_png_and_a_pdf(project, analysis):
 
 
 @pytest.mark.pipeline
-def test_manifest_lists_every_figure_file_once_with_its_section(project, analysis):
-    _, folder, manifest = analysis
+def test_manifest_lists_every_figure_file_once_with_its_section(analysis):
+    _, folder, manifest, project = analysis
     figures = manifest["figures"]
     stems = [f["stem"] for f in figures]
     assert len(stems) == len(set(stems))
@@ -94,8 +91,8 @@ def test_manifest_lists_every_figure_file_once_with_its_section(project, analysi
 
 
 @pytest.mark.pipeline
-def test_each_moderator_gets_the_plot_of_its_type(project, analysis):
-    name, _, manifest = analysis
+def test_each_moderator_gets_the_plot_of_its_type(analysis):
+    name, _, manifest, project = analysis
     codebook = load_codebook(project / CONFIGS[name][0])
     expected = {"flow", "forest", "variance_distribution", "funnel", "leave_one_out"}
     expected |= {"components_orchard", "components_profiles"}
@@ -109,11 +106,11 @@ def test_each_moderator_gets_the_plot_of_its_type(project, analysis):
 
 
 @pytest.mark.pipeline
-def test_forest_plot_of_more_rows_is_taller(project):
+def test_forest_plot_of_more_rows_is_taller(runs):
     heights = {}
     for name in CONFIGS:
         manifest = json.loads(
-            (project / "results" / name / "figures" / "figures.json").read_text(encoding="utf-8")
+            (runs[name] / "results" / name / "figures" / "figures.json").read_text(encoding="utf-8")
         )
         fig = next(f for f in manifest["figures"] if f["stem"] == "forest")
         heights[name] = (fig["details"]["rows"], fig["height_in"])
@@ -123,11 +120,11 @@ def test_forest_plot_of_more_rows_is_taller(project):
 
 
 @pytest.mark.pipeline
-def test_snakemake_report_embeds_the_figures(project):
-    out = project / "report_figures.html"
+def test_snakemake_report_embeds_the_figures(example_run, tmp_path):
+    out = tmp_path / "report_figures.html"
     proc = subprocess.run(
         [str(SNAKEMAKE), "--report", str(out), "figures"],
-        cwd=project,
+        cwd=example_run.work,
         capture_output=True,
         text=True,
         timeout=600,
@@ -142,8 +139,9 @@ def test_snakemake_report_embeds_the_figures(project):
 
 
 @pytest.mark.pipeline
-def test_bubble_line_is_the_moderator_model_prediction(project):
+def test_bubble_line_is_the_moderator_model_prediction(assink_run):
     """The line and band drawn for assink2016's year equal predict() of a refit of that model."""
+    project = assink_run.work
     res = project / "results" / "assink2016"
     moderators = json.loads((res / "models" / "moderators.json").read_text(encoding="utf-8"))
     entry = next(m for m in moderators["single"]["moderators"] if m["name"] == "year")

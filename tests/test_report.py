@@ -1,13 +1,12 @@
 """The report (rule ``report``, :mod:`intervention_meta.outputs.report`) and the APA tables of a
 real run.
 
-One module-scoped Snakemake run in a temporary copy of the project makes the report of both
-shipped analyses (``config/config.yaml``: simulated example with a second coder;
+The session's shared pipeline runs (``example_run``, ``assink_run`` in ``conftest.py``) make the
+report of both shipped analyses (``config/config.yaml``: simulated example with a second coder;
 ``config/assink2016.yaml``: Assink & Wibbelink 2016). Every expected number is read from the
-analysis steps' JSON/CSV of that run and formatted with the APA rules of
+analysis steps' JSON of that run and formatted with the APA rules of
 :mod:`intervention_meta.outputs.tables` (tested in ``tests/test_tables.py``): the report must show
-the
-JSON's numbers, not numbers of its own.
+the JSON's numbers, not numbers of its own.
 """
 
 from __future__ import annotations
@@ -22,29 +21,32 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import copy_project, run_snakemake
+from pipeline_helpers import run_snakemake
 
 from intervention_meta.outputs.report import SECTIONS, ReportInputs, build_report, load_report_data
 from intervention_meta.outputs.tables import fmt_ci, fmt_df, fmt_est, fmt_p, fmt_pct
 
 pytestmark = pytest.mark.pipeline
 
-CONFIGS = {"example": (), "assink2016": ("--configfile", "config/assink2016.yaml")}
+CONFIGS = ("example", "assink2016")
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A temporary copy of the project with both analyses run to the end (target all)."""
-    work = copy_project(tmp_path_factory.mktemp("report"))
-    for args in CONFIGS.values():
-        run_snakemake(work, *args, check=True)
-    return work
+@pytest.fixture
+def runs(example_run, assink_run) -> dict[str, Path]:
+    """The project copy of each analysis, run to the end (the session's shared runs)."""
+    return {"example": example_run.work, "assink2016": assink_run.work}
+
+
+@pytest.fixture
+def project(example_run) -> Path:
+    """The project copy of the example analysis (default config), run to the end."""
+    return example_run.work
 
 
 @pytest.fixture(params=list(CONFIGS))
-def run(request, project):
+def run(request, runs):
     """(results folder, report HTML, analysis name) of one analysis."""
-    res = project / "results" / request.param
+    res = runs[request.param] / "results" / request.param
     return res, (res / "report.html").read_text(encoding="utf-8"), request.param
 
 
@@ -147,11 +149,12 @@ def test_apa_tables_are_written_for_every_table_and_rounded(run):
     assert "\\toprule" in tex and "\\bottomrule" in tex
 
 
-def test_example_tables_include_the_domains_and_the_reliability(project):
+def test_example_tables_include_the_domains_and_the_reliability(runs):
+    project = runs["example"]
     names = [t["name"] for t in _json(project / "results/example/tables/apa/tables.json")["tables"]]
     assert names[:2] == ["overall", "overall_domains"]
     assert {"reliability_agreement", "reliability_disagreements"} <= set(names)
-    assink = _json(project / "results/assink2016/tables/apa/tables.json")["tables"]
+    assink = _json(runs["assink2016"] / "results/assink2016/tables/apa/tables.json")["tables"]
     assert not any(t["name"].startswith(("reliability", "overall_domains")) for t in assink)
 
 

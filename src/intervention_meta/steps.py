@@ -334,26 +334,78 @@ def collect_flags(*, flags: Paths, combined: str) -> None:
 
 
 # --------------------------------------------------------------------------- outputs
+def figures(
+    *,
+    effects: str,
+    codebook: str,
+    clean: str,
+    effect_sizes: str,
+    passed: str,
+    overall: str,
+    moderators: str,
+    components: str,
+    bias: str,
+    sensitivity: str,
+    manifest: str,
+    domain_results: Sequence[str] = (),
+    domains: Sequence[str] = (),
+    domain_variable: str | None = None,
+    orchard: Sequence[str] = (),
+    bubble: Sequence[str] = (),
+    sort: str = "effect",
+    level: str | None = None,
+    **figure_files: str,
+) -> None:
+    """Every figure of an analysis in one process
+    (:func:`~intervention_meta.plots.figures.run_figures`), drawn beside ``manifest`` (the list
+    of figures the report reads). ``figure_files`` are the rule's names for the files drawn and
+    ``level`` the level its captions show; neither is read here."""
+    from intervention_meta.plots.figures import FigureInputs, run_figures
+
+    run_figures(
+        FigureInputs(
+            effect_sizes=effects,
+            codebook=codebook,
+            clean_summary=clean,
+            effect_sizes_summary=effect_sizes,
+            overall=overall,
+            moderators=moderators,
+            components=components,
+            bias=bias,
+            sensitivity=sensitivity,
+            overall_domains=list(domain_results),
+            validation_report=Path(passed).with_name("report.csv"),
+        ),
+        Path(manifest).parent,
+        orchard=list(orchard),
+        bubble=list(bubble),
+        domains=list(domains),
+        domain_variable=domain_variable,
+        forest_sort=sort,
+    )
+
+
 def tables(
     *,
     tables: Sequence[str],
     index: str,
     codebook: str | None = None,
     domains: Sequence[str] = (),
-    domain_tables: Sequence[str] = (),
+    domain_results: Sequence[str] = (),
     domain_variable: str | None = None,
     **files: str,
 ) -> None:
-    """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the analysis CSVs
-    ``files[name]`` for each name in ``tables`` (in the report's order), written beside ``index``
-    (their list); ``domain_tables`` are the per-domain overall tables, in the order of
-    ``domains``. Other ``files`` (the rule's names for the tables written) are not read."""
+    """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the result tables of
+    the steps' JSON ``files[name]`` for each name in ``tables`` (in the report's order), written
+    beside ``index`` (their list); ``domain_results`` are the per-domain ``overall.json``, in the
+    order of ``domains``. Other ``files`` (the rule's names for the tables written) are not
+    read."""
     from intervention_meta.outputs.tables import run_tables
 
     run_tables(
         {name: files[name] for name in tables},
         Path(index).parent,
-        domain_tables=dict(zip(domains, domain_tables, strict=True)),
+        domain_files=dict(zip(domains, domain_results, strict=True)),
         codebook=codebook,
         domain_variable=domain_variable,
     )
@@ -430,7 +482,6 @@ def _analysis(name: str, text: str, tables: Mapping[str, str], **params: str) ->
 _DATA = {"codebook": "codebook", "studies": "data.studies", "effects": "data.effects"}
 _CODEBOOK = {"codebook": "codebook"}
 _HERE = "intervention_meta.steps"
-_FIGURES = "intervention_meta.plots.figures"
 
 STEPS: dict[str, Step] = {
     "validate": Step(
@@ -525,16 +576,7 @@ STEPS: dict[str, Step] = {
         "collect the steps' flag files into one warnings file",
         outputs={"combined": "warnings.txt"},
     ),
-    "figure_flow": Step(f"{_FIGURES}:make_flow", "the flow diagram of the data"),
-    "figure_forest": Step(f"{_FIGURES}:make_forest", "the forest plot of the study effects"),
-    "figure_variance": Step(f"{_FIGURES}:make_variance", "where the variance lies, per level"),
-    "figure_orchard": Step(f"{_FIGURES}:make_orchard", "orchard plot of one moderator"),
-    "figure_bubble": Step(f"{_FIGURES}:make_bubble", "bubble plot of one numeric moderator"),
-    "figure_components": Step(f"{_FIGURES}:make_components", "orchard plot of the components"),
-    "figure_profiles": Step(f"{_FIGURES}:make_profiles", "orchard plot of component profiles"),
-    "figure_funnel": Step(f"{_FIGURES}:make_funnel", "contour-enhanced funnel plots"),
-    "figure_leave_one_out": Step(f"{_FIGURES}:make_leave_one_out", "leave-one-study-out plot"),
-    "figures": Step(f"{_FIGURES}:write_manifest", "the manifest of every figure"),
+    "figures": Step(f"{_HERE}:figures", "every figure of the analysis and their manifest"),
     "tables": Step(f"{_HERE}:tables", "APA tables (Markdown, LaTeX, HTML) of the analysis tables"),
     "report": Step(
         f"{_HERE}:report",

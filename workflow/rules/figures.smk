@@ -13,7 +13,9 @@ rule figures:
         effect_sizes=rules.effect_sizes.output.summary,
         passed=rules.validate.output.passed,
         overall=rules.overall.output.json,
-        domains=expand(f"{DOMAIN_RES}/models/overall.json", domain=OVERALL_DOMAINS),
+        domain_results=expand(
+            f"{DOMAIN_RES}/models/overall.json", domain=OVERALL_DOMAINS
+        ),
         moderators=rules.moderators.output.json,
         components=rules.components.output.json,
         bias=rules.bias.output.json,
@@ -35,4 +37,4 @@ rule figures:
             "domain_variable", "outcome_domain"
         ),
     script:
-        "../scripts/figures.py"
+        "../scripts/step.py"

@@ -55,12 +55,17 @@ if OVERALL_DOMAINS:
             effect_sizes=f"{RES}/effect_sizes.csv",
             codebook=config["codebook"],
         output:
-            table=domain_files("tables/overall.csv", caption="../report/overall_domain.rst"),
+            table=domain_files(
+                "tables/overall.csv", caption="../report/overall_domain.rst"
+            ),
             comparison=domain_files("tables/overall_comparison.csv"),
             variance=domain_files(
-                "tables/variance_distribution.csv", caption="../report/overall_domain.rst"
+                "tables/variance_distribution.csv",
+                caption="../report/overall_domain.rst",
             ),
-            json=domain_files("models/overall.json", caption="../report/overall_domain.rst"),
+            json=domain_files(
+                "models/overall.json", caption="../report/overall_domain.rst"
+            ),
             flags=domain_files("flags/overall.txt"),
         log:
             logfile("overall_domains"),

@@ -1,5 +1,6 @@
 # Rules of the tables and report stages: APA-style tables of every result table the analysis
-# steps keep in their JSON, and the self-contained HTML report. Helper functions are in workflow/rules/common_report.smk.
+# steps keep in their JSON, and the self-contained HTML report. Helper functions are in
+# workflow/rules/common_report.smk.
 
 
 rule tables:
@@ -7,7 +8,7 @@ rule tables:
     reading, numbered, with a title and a note; the steps' JSON keep full precision."""
     input:
         **apa_table_sources(),
-        domains=domain_overall_results(),
+        domain_results=domain_overall_results(),
         codebook=config["codebook"],
     output:
         **apa_table_outputs(annotate=True),
@@ -22,7 +23,7 @@ rule tables:
             "domain_variable", "outcome_domain"
         ),
     script:
-        "../scripts/tables.py"
+        "../scripts/step.py"
 
 
 rule report:
@@ -44,4 +45,4 @@ rule report:
     params:
         config=config,
     script:
-        "../scripts/report.py"
+        "../scripts/step.py"

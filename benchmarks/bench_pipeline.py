@@ -4,7 +4,7 @@ For each config, copies what the pipeline needs (Snakefile, workflow, config, da
 environment.yml) to a temporary folder, runs ``snakemake --cores N --configfile CONFIG`` there
 (every output, empty ``results/``) and prints:
 
-* the wall time of the run against its target (issue 10: example < 25 s, assink2016 < 15 s on a
+* the wall time of the run against its target (example < 25 s, assink2016 < 15 s on a
   quiet 2-core machine), and the machine's load (``os.getloadavg``) before and after;
 * per rule: jobs, summed job time and the longest job, from Snakemake's log (a job's time is
   from the line that starts it to the line that says it finished; second resolution);

@@ -354,11 +354,12 @@ def figures(
     bubble: Sequence[str] = (),
     sort: str = "effect",
     level: str | None = None,
+    workers: int = 1,
     **figure_files: str,
 ) -> None:
-    """Every figure of an analysis in one process
-    (:func:`~intervention_meta.plots.figures.run_figures`), drawn beside ``manifest`` (the list
-    of figures the report reads). ``figure_files`` are the rule's names for the files drawn and
+    """Every figure of an analysis in one job, drawn by ``workers`` processes
+    (:func:`~intervention_meta.plots.figures.run_figures`) beside ``manifest`` (the list of
+    figures the report reads). ``figure_files`` are the rule's names for the files drawn and
     ``level`` the level its captions show; neither is read here."""
     from intervention_meta.plots.figures import FigureInputs, run_figures
 
@@ -382,6 +383,7 @@ def figures(
         domains=list(domains),
         domain_variable=domain_variable,
         forest_sort=sort,
+        workers=int(workers),
     )
 
 

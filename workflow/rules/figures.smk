@@ -25,10 +25,12 @@ rule figures:
         manifest=f"{FIGURES}/figures.json",
     log:
         logfile("figures"),
+    threads: 2
     conda:
         ENV
     params:
         sort=FIGURE_OPTIONS.get("forest_sort", "effect"),
+        workers=lambda wildcards, threads: threads,
         level=f"{100 * float(config.get('models', {}).get('level', 0.95)):g}%",
         orchard=ORCHARD_MODERATORS,
         bubble=BUBBLE_MODERATORS,

@@ -14,7 +14,7 @@ codebook, and the confidence level from the step that computed the intervals.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -801,37 +801,40 @@ def run_figures(
     domains: Sequence[str] = (),
     domain_variable: str | None = None,
     forest_sort: str = "effect",
+    workers: int = 1,
 ) -> dict:
     """The figures step: draw every figure of one analysis into ``outdir`` and write the manifest
     ``outdir/figures.json`` (returned).
 
-    ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots.
+    ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots. With
+    ``workers`` > 1 the figures are drawn by that many processes (the manifest is the same).
     """
     out = Path(outdir)
     i = inputs
     es, cb = i.effect_sizes, i.codebook
-    figures = [
-        make_flow(
-            i.clean_summary,
-            i.effect_sizes_summary,
-            i.overall,
-            cb,
-            out / "flow",
-            validation_report=i.validation_report,
+    flow = dict(validation_report=i.validation_report)
+    variance = dict(domains=domains, domain_variable=domain_variable)
+    tasks: list[tuple[Callable[..., FigureInfo], tuple, dict]] = [
+        (make_flow, (i.clean_summary, i.effect_sizes_summary, i.overall, cb, out / "flow"), flow),
+        (make_forest, (es, cb, i.components, i.overall, out / "forest"), {"sort": forest_sort}),
+        (
+            make_variance,
+            ([i.overall, *i.overall_domains], cb, out / "variance_distribution"),
+            variance,
         ),
-        make_forest(es, cb, i.components, i.overall, out / "forest", sort=forest_sort),
-        make_variance(
-            [i.overall, *i.overall_domains],
-            cb,
-            out / "variance_distribution",
-            domains=domains,
-            domain_variable=domain_variable,
-        ),
-        *(make_orchard(es, cb, i.moderators, m, out / f"orchard_{m}") for m in orchard),
-        *(make_bubble(es, cb, i.moderators, m, out / f"bubble_{m}") for m in bubble),
-        make_components(es, cb, i.moderators, i.components, out / "components_orchard"),
-        make_profiles(es, cb, i.components, out / "components_profiles"),
-        make_funnel(i.bias, out / "funnel"),
-        make_leave_one_out(i.sensitivity, es, cb, out / "leave_one_out"),
+        *((make_orchard, (es, cb, i.moderators, m, out / f"orchard_{m}"), {}) for m in orchard),
+        *((make_bubble, (es, cb, i.moderators, m, out / f"bubble_{m}"), {}) for m in bubble),
+        (make_components, (es, cb, i.moderators, i.components, out / "components_orchard"), {}),
+        (make_profiles, (es, cb, i.components, out / "components_profiles"), {}),
+        (make_funnel, (i.bias, out / "funnel"), {}),
+        (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), {}),
     ]
+    if workers > 1 and len(tasks) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(f, *args, **kwargs) for f, args, kwargs in tasks]
+            figures = [future.result() for future in futures]
+    else:
+        figures = [f(*args, **kwargs) for f, args, kwargs in tasks]
     return write_manifest(figures, out / "figures.json")

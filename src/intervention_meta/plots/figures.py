@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.records import ResultTable, read_tables
-from intervention_meta.data.cleaning import read_clean
+from intervention_meta.data.cleaning import read_effect_sizes
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import read_json, write_json
 from intervention_meta.plots import style
@@ -100,12 +100,18 @@ def _finish(fig, stem: str | Path, **info: Any) -> FigureInfo:
     return result
 
 
-def _num(x: Any, digits: int = 2) -> str:
+def _finite(x: Any) -> float | None:
+    """``x`` as a float, None if it is not a finite number."""
     try:
         value = float(x)
     except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(value):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _num(x: Any, digits: int = 2) -> str:
+    value = _finite(x)
+    if value is None:
         return "n/a"
     text = f"{value:.{digits}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
@@ -113,19 +119,13 @@ def _num(x: Any, digits: int = 2) -> str:
 
 def _sig(x: Any, digits: int = 3) -> str:
     """``digits`` significant digits (slopes can be small: 0.000348, not 0.000)."""
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    return f"{value:.{digits}g}" if np.isfinite(value) else "n/a"
+    value = _finite(x)
+    return "n/a" if value is None else f"{value:.{digits}g}"
 
 
 def _p(x: Any) -> str:
-    try:
-        p = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(p):
+    p = _finite(x)
+    if p is None:
         return "n/a"
     return "< .001" if p < 0.001 else "= " + f"{p:.3f}".lstrip("0")
 
@@ -141,37 +141,6 @@ def _df(x: Any) -> str:
 def _codes(series: pd.Series) -> pd.Series:
     """Normalised codes as text, missing values as missing."""
     return series.map(lambda v: normalise_code(v) if pd.notna(v) else pd.NA)
-
-
-@dataclass(frozen=True)
-class EffectSizes:
-    """The effect sizes as the analysis steps read them (typed codebook columns, ``yi``, ``vi``).
-
-    The same reading as :func:`intervention_meta.analyses.analysis_model.load_analysis_data`,
-    without importing
-    the model core: every figure job starts a Python process, and the figures need no model.
-    """
-
-    data: pd.DataFrame
-    codebook: Codebook
-    study: str
-    es: str
-
-    @property
-    def k(self) -> int:
-        return len(self.data)
-
-    @property
-    def n_studies(self) -> int:
-        return int(self.data[self.study].nunique())
-
-
-def _analysis_data(effect_sizes: str | Path, codebook: str | Path | Codebook) -> EffectSizes:
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
-    data = read_clean(effect_sizes, cb)
-    for col in ("yi", "vi"):
-        data[col] = pd.to_numeric(data[col], errors="coerce")
-    return EffectSizes(data, cb, cb.key(cb.parent_table), cb.key(cb.child_table))
 
 
 def _model_text(overall: Mapping) -> str:
@@ -262,7 +231,7 @@ def make_forest(
     the study estimates of the table ``study_effects`` of ``models/components.json``."""
     if sort not in SORT_KEYS:
         raise ValueError(f"figures.forest_sort must be one of {SORT_KEYS}, got {sort!r}")
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     comp, tables = _step(components_json)
     se = tables["study_effects"].frame()
     ov = read_json(overall)
@@ -435,7 +404,7 @@ def make_orchard(
 ) -> FigureInfo:
     """Orchard plot of a binary, categorical or ordinal moderator from ``models/moderators.json``
     (its rows of the tables ``moderators`` and ``moderator_tests``)."""
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
     entry = _single(mj, moderator)
@@ -488,7 +457,7 @@ def make_bubble(
     stem: str | Path,
 ) -> FigureInfo:
     """Bubble plot of an integer or number moderator with its meta-regression line."""
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
     entry = _single(mj, moderator)
@@ -546,7 +515,7 @@ def make_components(
         present_code,
     )  # the one figure that needs the components module
 
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
     table = tables["moderators"].frame()
@@ -606,7 +575,7 @@ def make_profiles(
 ) -> FigureInfo:
     """Orchard plot of the component profiles with a dot matrix of their components (tables
     ``component_profiles`` and ``study_effects`` of ``models/components.json``)."""
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     cj, tables = _step(components_json)
     level = _level(cj)
     prof = tables["component_profiles"].frame()
@@ -715,7 +684,7 @@ def make_leave_one_out(
     sj, tables = _step(sensitivity_json)
     level = _level(sj)
     table = tables["leave_one_out"].frame()
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     labels = study_labels(ad.data, ad.codebook, ad.study)
     study = ad.codebook.label(ad.study)
     fig = leave_one_out_plot(

@@ -164,18 +164,6 @@ def forest_rows(
     return rows, used
 
 
-def _sizes(se: np.ndarray, smallest: float = 6.0, largest: float = 60.0) -> np.ndarray:
-    """Marker areas (pt^2) growing linearly with precision 1/SE between ``smallest`` and
-    ``largest``."""
-    prec = 1.0 / np.asarray(se, dtype=float)
-    finite = np.isfinite(prec)
-    if not finite.any():
-        return np.full(prec.shape, smallest)
-    lo, hi = np.nanmin(prec[finite]), np.nanmax(prec[finite])
-    scaled = (prec - lo) / (hi - lo) if hi > lo else np.full(prec.shape, 0.5)
-    return np.where(finite, smallest + (largest - smallest) * scaled, smallest)
-
-
 def _num(x: float) -> str:
     """Two decimals, without a minus sign on a value that rounds to zero."""
     text = f"{x:.2f}"
@@ -194,9 +182,7 @@ def forest_plot(
     level: float = 0.95,
 ) -> Figure:
     """Draw :func:`forest_rows`; the height grows with the number of rows."""
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Polygon
-    from matplotlib.transforms import blended_transform_factory
 
     n = len(rows)
     pct = f"{100 * level:g}%"
@@ -227,7 +213,7 @@ def forest_plot(
         if is_pooled.any():
             ax.axvline(est[is_pooled][0], color=style.VERMILLION, lw=0.8, ls=":", zorder=1)
 
-        sizes = _sizes(se)
+        sizes = style.precision_sizes(1.0 / se, smallest=6.0, largest=60.0)
         for kind, colour, marker, lw in (
             ("effect", style.BLUE, "o", 0.7),
             ("study", style.BLACK, "s", 1.3),
@@ -259,7 +245,6 @@ def forest_plot(
                 tick.set_fontsize(7.5)
                 tick.set_fontweight("bold")
         ax.tick_params(axis="y", length=0, pad=4)
-        right = blended_transform_factory(ax.transAxes, ax.transData)
         for yy, r in zip(y, rows, strict=True):
             text = (
                 f"[{_num(r.lower)}, {_num(r.upper)}]"
@@ -267,28 +252,16 @@ def forest_plot(
                 else _fmt(r.estimate, r.lower, r.upper)
             )
             bold = r.kind != "effect"
-            ax.text(
-                1.02,
+            style.margin_text(
+                ax,
                 yy,
                 text,
-                transform=right,
-                ha="left",
-                va="center",
                 fontsize=7.5 if bold else 6.5,
                 fontweight="bold" if bold else "normal",
                 color=style.BLACK if bold else style.GREY,
                 family="DejaVu Sans Mono",
             )
-        ax.text(
-            1.02,
-            1.0,
-            f"g [{pct} CI]",
-            transform=ax.transAxes,
-            ha="left",
-            va="bottom",
-            fontsize=8,
-            fontweight="bold",
-        )
+        style.margin_header(ax, f"g [{pct} CI]")
         finite = np.isfinite(lo) & np.isfinite(hi)
         xmin, xmax = float(np.min(lo[finite], initial=-1.0)), float(np.max(hi[finite], initial=1))
         xmin, xmax = min(xmin, 0.0), max(xmax, 0.0)
@@ -301,41 +274,23 @@ def forest_plot(
         ax.set_title(title, loc="left")
 
         handles = [
-            Line2D(
-                [], [], color=style.BLUE, marker="o", ms=5, lw=0.7, label=f"Effect size ({pct} CI)"
+            style.legend_entry(
+                f"Effect size ({pct} CI)", color=style.BLUE, marker="o", ms=5, lw=0.7
             ),
-            Line2D(
-                [],
-                [],
-                color=style.BLACK,
-                marker="s",
-                ms=5,
-                lw=1.3,
-                label=f"Study estimate ({pct} CI)",
+            style.legend_entry(
+                f"Study estimate ({pct} CI)", color=style.BLACK, marker="s", ms=5, lw=1.3
             ),
         ]
         if is_pooled.any():
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=style.VERMILLION,
-                    marker="D",
-                    ms=6,
-                    lw=0,
-                    label=f"Pooled effect ({pct} CI)",
+                style.legend_entry(
+                    f"Pooled effect ({pct} CI)", color=style.VERMILLION, marker="D", ms=6, lw=0
                 )
             )
         if is_pi.any():
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=style.VERMILLION,
-                    lw=1.2,
-                    marker="|",
-                    ms=7,
-                    label=f"{pct} prediction interval",
+                style.legend_entry(
+                    f"{pct} prediction interval", color=style.VERMILLION, lw=1.2, marker="|", ms=7
                 )
             )
         fig.legend(handles=handles, loc="outside lower center", ncols=2)

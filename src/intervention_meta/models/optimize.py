@@ -226,21 +226,6 @@ def fisher_scoring_batch(
     return theta, it, status == _CONVERGED, reasons
 
 
-def _fisher_scoring(
-    lik: MarginalLikelihood,
-    theta: np.ndarray,
-    free: np.ndarray,
-    threshold: float,
-    maxiter: int,
-    boundary: str,
-) -> tuple[np.ndarray, int, bool, str]:
-    """Fisher scoring of one model; returns (theta, iterations, converged, reason)."""
-    th, it, conv, reasons = fisher_scoring_batch(
-        lik, np.asarray(theta)[None, :], free, threshold, maxiter, boundary
-    )
-    return th[0], int(it[0]), bool(conv[0]), reasons[0]
-
-
 def _lbfgsb(
     lik: MarginalLikelihood, theta0: np.ndarray, free: np.ndarray, maxiter: int
 ) -> tuple[np.ndarray, int, bool, str]:
@@ -323,9 +308,10 @@ def maximize(
 
     fallback_used = False
     if optimizer == "fisher":
-        est, iters, ok, reason = _fisher_scoring(
-            lik, theta, free, threshold, maxiter, solver.boundary
+        th, it, conv, reasons = fisher_scoring_batch(
+            lik, theta[None, :], free, threshold, maxiter, solver.boundary
         )
+        est, iters, ok, reason = th[0], int(it[0]), bool(conv[0]), reasons[0]
         name = "fisher-scoring"
     else:
         ok, est, iters, reason, name = False, theta, 0, "", "L-BFGS-B"

@@ -86,18 +86,14 @@ class FigureInfo:
 
 
 # --------------------------------------------------------------------------- helpers
-def _finish(fig, stem: str | Path, **info: Any) -> FigureInfo:
+def _finish(
+    fig, stem: str | Path, section: str, title: str, caption: str, **details: Any
+) -> FigureInfo:
+    """Save ``fig`` as ``<stem>.png``/``.pdf`` and describe it for the report's ``section``."""
     width, height = (round(float(v), 4) for v in fig.get_size_inches())
     png, pdf = style.save(fig, stem)
-    result = FigureInfo(
-        stem=Path(stem).name,
-        png=str(png),
-        pdf=str(pdf),
-        width_in=width,
-        height_in=height,
-        **info,
-    )
-    return result
+    paths = (Path(stem).name, str(png), str(pdf))
+    return FigureInfo(*paths, title, caption, section, width, height, details)
 
 
 def _finite(x: Any) -> float | None:
@@ -182,14 +178,7 @@ def make_flow(
         f"{a.get('n_studies')} studies analysed. Counts from clean/summary.json, "
         "effect_sizes_summary.json and models/overall.json."
     )
-    return _finish(
-        fig,
-        stem,
-        title="Data flow",
-        caption=caption,
-        section="data",
-        details={"steps": [s.to_dict() for s in steps]},
-    )
+    return _finish(fig, stem, "data", "Data flow", caption, steps=[s.to_dict() for s in steps])
 
 
 # --------------------------------------------------------------------------- overall
@@ -272,20 +261,8 @@ def make_forest(
     )
     if used != sort:
         caption += f" (Sort '{sort}' was asked for, but the data have no year variable.)"
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="overall",
-        details={
-            "sort": used,
-            "rows": len(rows),
-            "k": ad.k,
-            "studies": ad.n_studies,
-            "level": level,
-        },
-    )
+    info = {"sort": used, "rows": len(rows), "k": ad.k, "studies": ad.n_studies, "level": level}
+    return _finish(fig, stem, "overall", title, caption, **info)
 
 
 def make_variance(
@@ -324,14 +301,7 @@ def make_variance(
         + f". All effect sizes: {shares}. Dashed line: 75% of the variance due to sampling error, "
         "below which heterogeneity is taken to be substantial (Hunter & Schmidt 1990)."
     )
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="overall",
-        details={"analyses": names},
-    )
+    return _finish(fig, stem, "overall", title, caption, analyses=names)
 
 
 # --------------------------------------------------------------------------- moderators
@@ -439,14 +409,8 @@ def make_orchard(
         + f". k and number of studies beside each row. Test of differences: {subtitle or 'n/a'}."
         + (f" {missing} effect sizes with a missing value left out." if missing else "")
     )
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="moderators",
-        details={"moderator": moderator, "kind": "orchard", "prediction_interval": has_pi},
-    )
+    info = {"moderator": moderator, "kind": "orchard", "prediction_interval": has_pi}
+    return _finish(fig, stem, "moderators", title, caption, **info)
 
 
 def make_bubble(
@@ -491,14 +455,7 @@ def make_bubble(
     )
     if line is None:
         caption += " No regression line: the moderator model was not estimated."
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="moderators",
-        details={"moderator": moderator, "kind": "bubble"},
-    )
+    return _finish(fig, stem, "moderators", title, caption, moderator=moderator, kind="bubble")
 
 
 # --------------------------------------------------------------------------- components
@@ -557,14 +514,8 @@ def make_components(
         "CI; models/moderators.json). A programme with several components appears in several "
         "rows. No prediction interval per category (not written by the moderator step)."
     )
-    return _finish(
-        fig,
-        stem,
-        title="Intervention components",
-        caption=caption,
-        section="components",
-        details={"components": components},
-    )
+    info = {"components": components}
+    return _finish(fig, stem, "components", "Intervention components", caption, **info)
 
 
 def make_profiles(
@@ -628,14 +579,8 @@ def make_profiles(
         f"the three-level model with the profile as a factor (circle, {_pct(level)} CI; "
         "models/components.json). Profiles not pooled have points only." + missing
     )
-    return _finish(
-        fig,
-        stem,
-        title="Component profiles",
-        caption=caption,
-        section="components",
-        details={"profiles": len(groups), "components": components},
-    )
+    info = {"profiles": len(groups), "components": components}
+    return _finish(fig, stem, "components", "Component profiles", caption, **info)
 
 
 # --------------------------------------------------------------------------- bias
@@ -663,14 +608,7 @@ def make_funnel(
         f"{_num(eg.get('slope'))}, p {_p(eg.get('pval'))}. Trim and fill "
         f"({tf.get('estimator', 'n/a')}) on the study averages: {filled}."
     )
-    return _finish(
-        fig,
-        stem,
-        title="Funnel plots",
-        caption=caption,
-        section="bias",
-        details={"k0": tf.get("k0")},
-    )
+    return _finish(fig, stem, "bias", "Funnel plots", caption, k0=tf.get("k0"))
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -706,14 +644,8 @@ def make_leave_one_out(
         f"square, {pct} CI), sorted by the estimate, against the estimate with all of them "
         f"(dashed line, {pct} CI shaded). The estimates range from {_num(lo)} to {_num(hi)}."
     )
-    return _finish(
-        fig,
-        stem,
-        title=f"Leave one {study.lower()} out",
-        caption=caption,
-        section="sensitivity",
-        details={"studies": len(rows), "level": level},
-    )
+    info = {"studies": len(rows), "level": level}
+    return _finish(fig, stem, "sensitivity", f"Leave one {study.lower()} out", caption, **info)
 
 
 # --------------------------------------------------------------------------- manifest

@@ -93,6 +93,15 @@ def study_order(
     return list(frame["_key"]), sort
 
 
+def _row(
+    kind: str, label: str, values: Mapping, lower: str, upper: str, **extra: float
+) -> ForestRow:
+    """A row from the ``estimate`` and the limits ``lower`` and ``upper`` of ``values``."""
+    return ForestRow(
+        kind, label, float(values[EST]), float(values[lower]), float(values[upper]), **extra
+    )
+
+
 def forest_rows(
     effects: pd.DataFrame,
     study_effects: pd.DataFrame,
@@ -120,17 +129,8 @@ def forest_rows(
     for block, key in enumerate(order):
         s = by_study.loc[key]
         k = int(s[K]) if pd.notna(s[K]) else 0
-        rows.append(
-            ForestRow(
-                "study",
-                f"{labels.get(key, key)} (k = {k})",
-                float(s[EST]),
-                float(s[LO]),
-                float(s[HI]),
-                float(s[SE]),
-                block,
-            )
-        )
+        label = f"{labels.get(key, key)} (k = {k})"
+        rows.append(_row("study", label, s, LO, HI, se=float(s[SE]), block=block))
         own = eff[eff["_key"] == key]
         own = own.iloc[sorted(range(len(own)), key=lambda i: natural_key(own["_es"].iat[i]))]
         for _, r in own.iterrows():
@@ -141,26 +141,10 @@ def forest_rows(
             rows.append(ForestRow("effect", name, y, y - z * se, y + z * se, se, block))
     est = overall.get("estimate") or {}
     if overall.get("estimable", True) and est.get("estimate") is not None:
-        rows.append(
-            ForestRow(
-                "pooled",
-                "Pooled effect",
-                float(est["estimate"]),
-                float(est["ci_lb"]),
-                float(est["ci_ub"]),
-                float(est.get("se") or np.nan),
-            )
-        )
+        se = float(est.get("se") or np.nan)
+        rows.append(_row("pooled", "Pooled effect", est, "ci_lb", "ci_ub", se=se))
         if est.get("pi_lb") is not None and est.get("pi_ub") is not None:
-            rows.append(
-                ForestRow(
-                    "pi",
-                    "Prediction interval",
-                    float(est["estimate"]),
-                    float(est["pi_lb"]),
-                    float(est["pi_ub"]),
-                )
-            )
+            rows.append(_row("pi", "Prediction interval", est, "pi_lb", "pi_ub"))
     return rows, used
 
 

@@ -8,7 +8,7 @@ single :class:`InputError` carrying them, so a user fixes everything in one pass
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -58,18 +58,28 @@ def problems_frame(problems: Iterable[Problem]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-class InputError(Exception):
+class WithProblems:
+    """The errors and warnings among an object's ``problems``."""
+
+    problems: Sequence[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+class InputError(WithProblems, Exception):
     """Bad input: carries every :class:`Problem` found (errors and, for context, warnings)."""
 
     def __init__(self, problems: Iterable[Problem], summary: str | None = None):
         self.problems = list(problems)
-        errors = [p for p in self.problems if p.severity == "error"]
+        errors = self.errors
         head = summary or f"{len(errors)} problem(s) in the input"
         lines = [head] + ["  - " + p.message() for p in errors[:20]]
         if len(errors) > 20:
             lines.append(f"  ... and {len(errors) - 20} more")
         super().__init__("\n".join(lines))
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from intervention_meta.data.cleaning import read_clean
-from intervention_meta.data.codebook import Codebook, load_codebook
+from intervention_meta.data.cleaning import EffectSizeData, read_effect_sizes
+from intervention_meta.data.codebook import Codebook
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.models import MetaResult
 
@@ -32,31 +32,16 @@ STRUCTURES = ("three_level", "random_effects", "fixed_effect")
 
 # --------------------------------------------------------------------------- data
 @dataclass(frozen=True)
-class AnalysisData:
+class AnalysisData(EffectSizeData):
     """The effect sizes of one analysis with the names that organise them.
 
     Attributes
     ----------
-    data : one row per effect size (typed codebook columns plus ``yi``, ``vi``, ...)
-    codebook : the coding scheme
-    study : the studies key column (outer level of the three-level model)
-    es : the effects key column (inner level)
+    data, codebook, study, es : as :class:`~intervention_meta.data.cleaning.EffectSizeData`
     subset : description of the subset analysed (e.g. ``{"outcome_domain": "social_support"}``)
     """
 
-    data: pd.DataFrame
-    codebook: Codebook
-    study: str
-    es: str
     subset: dict = field(default_factory=dict)
-
-    @property
-    def k(self) -> int:
-        return len(self.data)
-
-    @property
-    def n_studies(self) -> int:
-        return int(self.data[self.study].nunique())
 
     @property
     def random(self) -> list[str]:
@@ -88,22 +73,14 @@ def load_analysis_data(
     ``subset`` maps a variable to the one code to keep (e.g. a per-domain analysis). Rows whose
     ``yi``/``vi`` are missing cannot occur here (the effect-size step drops them with a reason).
     """
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
-    data = read_clean(effect_sizes, cb)
-    for col in (YI, VI):
-        data[col] = pd.to_numeric(data[col], errors="coerce")
+    read = read_effect_sizes(effect_sizes, codebook)
+    data = read.data
     subset = dict(subset or {})
     for name, code in subset.items():
         keep = data[name].astype("string") == str(code)
         log.info("subset %s = %s: %d of %d effect sizes", name, code, int(keep.sum()), len(data))
         data = data.loc[keep.fillna(False).to_numpy()].reset_index(drop=True)
-    return AnalysisData(
-        data=data,
-        codebook=cb,
-        study=cb.key(cb.parent_table),
-        es=cb.key(cb.child_table),
-        subset=subset,
-    )
+    return AnalysisData(data, read.codebook, read.study, read.es, subset=subset)
 
 
 # --------------------------------------------------------------------------- models

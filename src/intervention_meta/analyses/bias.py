@@ -222,6 +222,13 @@ class BiasResult:
         def ci(lb: float | None, ub: float | None) -> dict:
             return {"ci_lb": lb, "ci_ub": ub}
 
+        def intercept(fit: Any, stat: np.ndarray, **df: Any) -> dict:
+            """The statistic (with ``df`` if given), p, estimate, SE and CI of the first
+            coefficient of ``fit``."""
+            first = {"value": float(stat[0]), **df, "p": float(fit.pval[0])}
+            estimate = {"estimate": float(fit.b[0]), "se": float(fit.se[0])}
+            return {**first, **estimate, **ci(float(fit.ci_lb[0]), float(fit.ci_ub[0]))}
+
         def egger(e: Any, note: str, statistic: str | None = None) -> dict | None:
             """The row values of an Egger-type test (slope on SE; intercept = adjusted)."""
             if e is None:
@@ -281,11 +288,7 @@ class BiasResult:
             if u is None
             else {
                 "statistic": "z",
-                "value": float(u.stat[0]),
-                "p": float(u.pval[0]),
-                "estimate": float(u.b[0]),
-                "se": float(u.se[0]),
-                **ci(float(u.ci_lb[0]), float(u.ci_ub[0])),
+                **intercept(u, u.stat),
                 "note": "not adjusted: the reference for the adjusted estimates below"
                 + ("" if u.tau2 is None else f"; tau2 = {u.tau2:.4g}"),
             },
@@ -358,12 +361,7 @@ class BiasResult:
                 if wls is None
                 else {
                     "statistic": "t (intercept: the adjusted estimate)",
-                    "value": float(wls.tval[0]),
-                    "df": wls.df,
-                    "p": float(wls.pval[0]),
-                    "estimate": float(wls.b[0]),
-                    "se": float(wls.se[0]),
-                    **ci(float(wls.ci_lb[0]), float(wls.ci_ub[0])),
+                    **intercept(wls, wls.tval, df=wls.df),
                     "note": f"lm(yi ~ {'sei' if key == 'pet' else 'vi'}, weights = 1/vi); the "
                     "adjusted estimate is the intercept (two-sided test); slope = "
                     f"{wls.b[1]:.4g} (t = {wls.tval[1]:.3g}, p = {wls.pval[1]:.3g})",

@@ -558,6 +558,24 @@ def _statistic_name(var: Variable) -> str:
     return "exact agreement"
 
 
+def _agreement_row(var: Variable, column: str, table: str, n_units: int, **values: object) -> dict:
+    """A row of the agreement table: the column's description, ``values``, the rest missing."""
+    row: dict = {c: float("nan") for c in AGREEMENT_COLUMNS}
+    row.update(
+        table=table,
+        variable=column,
+        label=var.label or column,
+        type=var.type,
+        statistic=_statistic_name(var),
+        n_units=n_units,
+        kappa_weights="",
+        alpha_level="",
+        note="",
+    )
+    row.update(values)
+    return row
+
+
 def _compare_column(
     var: Variable,
     column: str,
@@ -588,23 +606,17 @@ def _compare_column(
         )
     else:
         n_agree = sum(p == q for p, q in zip(values_a, values_b, strict=True))
-    row = {c: float("nan") for c in AGREEMENT_COLUMNS}
-    row.update(
-        table=table,
-        variable=column,
-        label=var.label or column,
-        type=var.type,
-        statistic=_statistic_name(var),
-        n_units=len(pairs),
+    row = _agreement_row(
+        var,
+        column,
+        table,
+        len(pairs),
         n_pairs=n_pairs,
         n_missing=n_missing,
         n_invalid=n_invalid,
         n_agree=n_agree,
         n_disagree=n_pairs - n_agree,
         percent_agreement=100.0 * n_agree / n_pairs if n_pairs else float("nan"),
-        kappa_weights="",
-        alpha_level="",
-        note="",
     )
     notes = []
     if var.has_levels and n_pairs:
@@ -705,19 +717,8 @@ def _compare_table(
         if not (in_a and in_b):
             if in_a or in_b:
                 who = "B" if in_a else "A"
-                row = {c: float("nan") for c in AGREEMENT_COLUMNS}
-                row.update(
-                    table=table,
-                    variable=column,
-                    label=var.label or column,
-                    type=var.type,
-                    statistic=_statistic_name(var),
-                    n_units=len(pairs),
-                    kappa_weights="",
-                    alpha_level="",
-                    note=f"not compared: column absent from coder {who}'s file",
-                )
-                agreement.append(row)
+                note = f"not compared: column absent from coder {who}'s file"
+                agreement.append(_agreement_row(var, column, table, len(pairs), note=note))
                 logger.warning("%s.%s is not in coder %s's file: not compared", table, column, who)
             continue
         row, diffs = _compare_column(var, column, table, pairs, conf_level, tolerance)

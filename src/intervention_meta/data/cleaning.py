@@ -160,6 +160,42 @@ def read_clean(path: str | Path, codebook: Codebook | str | Path) -> pd.DataFram
     return typed.reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class EffectSizeData:
+    """The effect sizes of an analysis as the analysis steps and figures read them.
+
+    Attributes
+    ----------
+    data : one row per effect size (typed codebook columns plus ``yi``, ``vi``, ...)
+    codebook : the coding scheme
+    study : the studies key column (outer level of the three-level model)
+    es : the effects key column (inner level)
+    """
+
+    data: pd.DataFrame
+    codebook: Codebook
+    study: str
+    es: str
+
+    @property
+    def k(self) -> int:
+        return len(self.data)
+
+    @property
+    def n_studies(self) -> int:
+        return int(self.data[self.study].nunique())
+
+
+def read_effect_sizes(effect_sizes: str | Path, codebook: str | Path | Codebook) -> EffectSizeData:
+    """Read an analysis's ``effect_sizes.csv`` with the codebook's types, ``yi`` and ``vi`` as
+    numbers."""
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    data = read_clean(effect_sizes, cb)
+    for col in ("yi", "vi"):
+        data[col] = pd.to_numeric(data[col], errors="coerce")
+    return EffectSizeData(data, cb, cb.key(cb.parent_table), cb.key(cb.child_table))
+
+
 # --------------------------------------------------------------------------- inclusion
 def check_inclusion(
     codebook: Codebook, inclusion: Mapping | None, file: str = "config"

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from intervention_meta.errors import InputError, Problem
+from intervention_meta.errors import InputError, Problem, WithProblems
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ _SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 @dataclass(frozen=True)
-class ReadInfo:
+class ReadInfo(WithProblems):
     """How a table was read.
 
     Attributes
@@ -87,14 +87,6 @@ class ReadInfo:
     n_rows: int = 0
     columns: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = field(default_factory=tuple)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     def describe(self) -> str:
         """One line: ``CSV, utf-8, separator ';', decimal ','; 12 data rows``."""

@@ -44,7 +44,7 @@ from intervention_meta.data.codebook import (
     parse_number,
 )
 from intervention_meta.data.reading import ReadInfo, read_table
-from intervention_meta.errors import InputError, Problem, problems_frame
+from intervention_meta.errors import InputError, Problem, WithProblems, problems_frame
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ __all__ = ["ValidationReport", "validate"]
 
 
 @dataclass(frozen=True)
-class ValidationReport:
+class ValidationReport(WithProblems):
     """All problems found in the data files.
 
     Attributes
@@ -80,14 +80,6 @@ class ValidationReport:
     files: dict[str, str]
     problems: tuple[Problem, ...]
     reads: dict[str, ReadInfo] = field(default_factory=dict)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     @property
     def ok(self) -> bool:

@@ -374,32 +374,23 @@ def compute_effect_sizes(
                 check_column(
                     cohen, col, True, f"correcting a Cohen's d (es_input '{lv}', d_is_g 0)"
                 )
-    rows = rows_of("d_ci")
-    if rows.any():
-        d, lo, up = get("d_value"), get("d_ci_lower"), get("d_ci_upper")
+    for lv, value, ratio in (("d_ci", "d_value", False), ("or_ci", "or_value", True)):
+        rows = rows_of(lv)
+        if not rows.any():
+            continue
+        prefix = value.removesuffix("_value")
+        x, lo, up = get(value), get(f"{prefix}_ci_lower"), get(f"{prefix}_ci_upper")
         with np.errstate(invalid="ignore"):
-            outside = rows & np.isfinite(d + lo + up) & ~((lo < d) & (d < up))
+            outside = rows & np.isfinite(x + lo + up) & ~((lo < x) & (x < up))
+            if ratio:
+                outside &= x > 0
         for i in np.flatnonzero(outside):
             issues.rows[i].append(
                 (
-                    "d_value",
-                    raw["d_value"][i],
+                    value,
+                    raw[value][i],
                     f"a value inside its confidence interval [{_fmt(lo[i])}, {_fmt(up[i])}] "
-                    "(d_ci_lower < d_value < d_ci_upper)",
-                )
-            )
-    rows = rows_of("or_ci")
-    if rows.any():
-        o, lo, up = get("or_value"), get("or_ci_lower"), get("or_ci_upper")
-        with np.errstate(invalid="ignore"):
-            outside = rows & np.isfinite(o + lo + up) & (o > 0) & ~((lo < o) & (o < up))
-        for i in np.flatnonzero(outside):
-            issues.rows[i].append(
-                (
-                    "or_value",
-                    raw["or_value"][i],
-                    f"a value inside its confidence interval [{_fmt(lo[i])}, {_fmt(up[i])}] "
-                    "(or_ci_lower < or_value < or_ci_upper)",
+                    f"({prefix}_ci_lower < {value} < {prefix}_ci_upper)",
                 )
             )
     rows = rows_of("or_2x2")

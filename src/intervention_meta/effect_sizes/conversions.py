@@ -127,6 +127,17 @@ def _positive(x: np.ndarray, name: str) -> None:
         _check(np.isfinite(x) & (x > 0), x, name, "> 0")
 
 
+def _inside(lower: np.ndarray, x: np.ndarray, upper: np.ndarray, name: str) -> None:
+    """Raise ValueError when ``x`` is not strictly inside its reported interval."""
+    with np.errstate(invalid="ignore"):
+        _check(
+            (lower < x) & (x < upper),
+            np.where(np.isnan(lower + upper), np.nan, x),
+            name,
+            f"inside its confidence interval (lower < {name} < upper)",
+        )
+
+
 def _group_size(n: np.ndarray, name: str, minimum: float = 2) -> None:
     with np.errstate(invalid="ignore"):
         _check(np.isfinite(n) & (n >= minimum), n, name, f">= {minimum:g}")
@@ -326,13 +337,7 @@ def smd_from_d_ci(d, lower, upper, *, is_g, n1=None, n2=None, level: float = 0.9
     Small-sample correction: as :func:`smd_from_d_se` (J for Cohen's d only).
     """
     d, lower, upper = _arr(d), _arr(lower), _arr(upper)
-    with np.errstate(invalid="ignore"):
-        _check(
-            (lower < d) & (d < upper),
-            np.where(np.isnan(lower + upper), np.nan, d),
-            "d",
-            "inside its confidence interval (lower < d < upper)",
-        )
+    _inside(lower, d, upper, "d")
     return smd_from_d_se(d, se_from_ci(lower, upper, level), is_g=is_g, n1=n1, n2=n2)
 
 
@@ -397,13 +402,7 @@ def log_odds_ratio_from_ci(or_, lower, upper, level: float = 0.95) -> EffectSize
     _positive(or_, "or")
     _positive(lower, "lower")
     _positive(upper, "upper")
-    with np.errstate(invalid="ignore"):
-        _check(
-            (lower < or_) & (or_ < upper),
-            np.where(np.isnan(lower + upper), np.nan, or_),
-            "or",
-            "inside its confidence interval (lower < or < upper)",
-        )
+    _inside(lower, or_, upper, "or")
     se = se_from_ci(np.log(lower), np.log(upper), level)
     return EffectSizeArrays(np.log(or_), se**2, "OR")
 

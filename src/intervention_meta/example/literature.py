@@ -691,6 +691,21 @@ def _assign_outcomes(rng: np.random.Generator, studies: list[dict], rows: list[d
             rows[k].update(domain="social_support", measure=lonely)
 
 
+@dataclass(frozen=True)
+class _Draw:
+    """What the data of one effect size are drawn from: the study, the measure, the true
+    difference on the measure's own scale and the group sizes."""
+
+    study: dict
+    measure: _Measure
+    raw_delta: float
+    n_int: int
+    n_ctl: int
+
+    def unpack(self) -> tuple[dict, _Measure, float, int, int]:
+        return self.study, self.measure, self.raw_delta, self.n_int, self.n_ctl
+
+
 def _observe(rng: np.random.Generator, study: dict, row: dict) -> None:
     """Draw the groups' data for one effect size and code the row in its reporting form."""
     form = row["form"]
@@ -714,12 +729,13 @@ def _observe(rng: np.random.Generator, study: dict, row: dict) -> None:
         if study["reports_icc"]:
             base["icc"] = _fmt(study["icc"], 3)
     coded = dict(base)
+    draw = _Draw(study, measure, raw_delta, n_int, n_ctl)
     if measure.binary:
-        g, v = _observe_binary(rng, measure, raw_delta, n_int, n_ctl, form, coded)
+        g, v = _observe_binary(rng, draw, form, coded)
     elif form == "prepost":
-        g, v = _observe_prepost(rng, study, measure, raw_delta, n_int, n_ctl, coded)
+        g, v = _observe_prepost(rng, draw, coded)
     else:
-        post = _observe_post(rng, study, measure, raw_delta, n_int, n_ctl)
+        post = _observe_post(rng, draw)
         g, v = post["g"], post["v"]
         row["post"] = post
         row["base"] = base
@@ -774,15 +790,9 @@ def _hedges_j(df: float) -> float:
     return 1.0 - 3.0 / (4.0 * df - 1.0)
 
 
-def _observe_post(
-    rng: np.random.Generator,
-    study: dict,
-    measure: _Measure,
-    raw_delta: float,
-    n_int: int,
-    n_ctl: int,
-) -> dict:
+def _observe_post(rng: np.random.Generator, draw: _Draw) -> dict:
     """Post-test scores of both groups, summarised; g and v in the measure's own direction."""
+    study, measure, raw_delta, n_int, n_ctl = draw.unpack()
     y_int = _draw_scores(rng, study, n_int, measure.mean + raw_delta * measure.sd, measure.sd)
     y_ctl = _draw_scores(rng, study, n_ctl, measure.mean, measure.sd)
     m1, m2 = float(y_int.mean()), float(y_ctl.mean())
@@ -860,19 +870,12 @@ def _render_post(rng: np.random.Generator, row: dict, form: str) -> None:
     row["coded"] = coded
 
 
-def _observe_prepost(
-    rng: np.random.Generator,
-    study: dict,
-    measure: _Measure,
-    raw_delta: float,
-    n_int: int,
-    n_ctl: int,
-    coded: dict,
-) -> tuple[float, float]:
+def _observe_prepost(rng: np.random.Generator, draw: _Draw, coded: dict) -> tuple[float, float]:
     """Pre- and post-test scores; g is Morris's (2008) d_ppc2 with its variance at the true rho.
 
     Not used for cluster-randomised studies (their forms are post-test group statistics).
     """
+    study, measure, raw_delta, n_int, n_ctl = draw.unpack()
     rho = study["rho_prepost"]
     sd = measure.sd
     cov = np.array([[1.0, rho], [rho, 1.0]]) * sd * sd
@@ -919,15 +922,10 @@ def _observe_prepost(
 
 
 def _observe_binary(
-    rng: np.random.Generator,
-    measure: _Measure,
-    raw_delta: float,
-    n_int: int,
-    n_ctl: int,
-    form: str,
-    coded: dict,
+    rng: np.random.Generator, draw: _Draw, form: str, coded: dict
 ) -> tuple[float, float]:
     """Event counts with a logit link: log OR = d * pi / sqrt(3); g and v on the d scale."""
+    _, measure, raw_delta, n_int, n_ctl = draw.unpack()
     logit_ctl = math.log(measure.p_ctl / (1.0 - measure.p_ctl))
     p_int = 1.0 / (1.0 + math.exp(-(logit_ctl + raw_delta * _LOGIT_SCALE)))
     while True:  # no zero cells (a paper with one would not be coded as an OR with CI)

@@ -69,6 +69,7 @@ from intervention_meta.models.likelihood import (
 )
 from intervention_meta.models.optimize import (
     Convergence,
+    Solver,
     maximize,
     maximize_batch,
     projected_gradient_norm,
@@ -143,15 +144,15 @@ class Control:
         return out
 
     @property
-    def solver(self) -> dict[str, Any]:
+    def solver(self) -> Solver:
         """The settings of :func:`~intervention_meta.models.optimize.maximize` (and ``_batch``)."""
-        return {
-            "threshold": self.threshold,
-            "maxiter": int(self.maxiter),
-            "ll0check": self.ll0check,
-            "optimizer": self.optimizer,
-            "boundary": self.boundary,
-        }
+        return Solver(
+            threshold=self.threshold,
+            maxiter=int(self.maxiter),
+            ll0check=self.ll0check,
+            optimizer=self.optimizer,
+            boundary=self.boundary,
+        )
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ def estimate_components(
     if start is None:
         start = _start_values(design, lik, control, free)
     start = np.where(free, start, fixed)
-    ev, conv = maximize(lik, start, free, **control.solver)
+    ev, conv = maximize(lik, start, free, control.solver)
     se = None
     if one_level:
         info = lik.evaluate(ev.theta, order=2).info
@@ -653,7 +654,7 @@ def _fit_batch(result: MetaResult, keeps: np.ndarray, ctrl: Control) -> list[Met
     design, free = state.design, np.isnan(state.fixed)
     lik = MarginalLikelihood(state.structure, design.y, reml=result.method == "REML", keep=keeps)
     start = np.where(free, _start_values(design, lik, ctrl, free), state.fixed)
-    est = maximize_batch(lik, np.tile(start, (len(keeps), 1)), free, **ctrl.solver)
+    est = maximize_batch(lik, np.tile(start, (len(keeps), 1)), free, ctrl.solver)
     settled = est.converged & ~est.fallback_used
     with np.errstate(invalid="ignore"):
         settled &= np.max(np.where(free, est.theta, 0.0), axis=1) > ctrl.threshold

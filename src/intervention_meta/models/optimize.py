@@ -226,21 +226,6 @@ def fisher_scoring_batch(
     return theta, it, status == _CONVERGED, reasons
 
 
-def _fisher_scoring(
-    lik: MarginalLikelihood,
-    theta: np.ndarray,
-    free: np.ndarray,
-    threshold: float,
-    maxiter: int,
-    boundary: str,
-) -> tuple[np.ndarray, int, bool, str]:
-    """Fisher scoring of one model; returns (theta, iterations, converged, reason)."""
-    th, it, conv, reasons = fisher_scoring_batch(
-        lik, np.asarray(theta)[None, :], free, threshold, maxiter, boundary
-    )
-    return th[0], int(it[0]), bool(conv[0]), reasons[0]
-
-
 def _lbfgsb(
     lik: MarginalLikelihood, theta0: np.ndarray, free: np.ndarray, maxiter: int
 ) -> tuple[np.ndarray, int, bool, str]:
@@ -275,17 +260,30 @@ def _lbfgsb(
     return full(res.x), int(res.nit), bool(res.success), f"L-BFGS-B: {res.message}"
 
 
+@dataclass(frozen=True)
+class Solver:
+    """How :func:`maximize` and :func:`maximize_batch` search.
+
+    Attributes
+    ----------
+    threshold : Fisher scoring stops when no component changes by more than this
+    maxiter : iteration limit of each optimiser
+    ll0check : take zero if the likelihood there beats the solution by more than ``ll0_tol``
+    ll0_tol : see ``ll0check``
+    optimizer : ``"fisher"`` (with L-BFGS-B fallback) or ``"lbfgsb"`` (L-BFGS-B only)
+    boundary : ``"halve"`` (metafor ``rma()``) or ``"project"``, see the module docstring
+    """
+
+    threshold: float = 1e-5
+    maxiter: int = 100
+    ll0check: bool = True
+    ll0_tol: float = np.finfo(float).eps ** 0.25
+    optimizer: str = "fisher"
+    boundary: str = "halve"
+
+
 def maximize(
-    lik: MarginalLikelihood,
-    start: np.ndarray,
-    free: np.ndarray,
-    *,
-    threshold: float = 1e-5,
-    maxiter: int = 100,
-    ll0check: bool = True,
-    ll0_tol: float = np.finfo(float).eps ** 0.25,
-    optimizer: str = "fisher",
-    boundary: str = "halve",
+    lik: MarginalLikelihood, start: np.ndarray, free: np.ndarray, solver: Solver | None = None
 ) -> tuple[Evaluation, Convergence]:
     """Maximise the likelihood over the free variance components.
 
@@ -294,16 +292,14 @@ def maximize(
     lik : the likelihood (its criterion, ML or REML, is what is maximised)
     start : starting values of all components (fixed components at their fixed values)
     free : boolean mask of the components to estimate
-    threshold : Fisher scoring stops when no component changes by more than this
-    maxiter : iteration limit of each optimiser
-    ll0check : take zero if the likelihood there beats the solution by more than ``ll0_tol``
-    optimizer : ``"fisher"`` (with L-BFGS-B fallback) or ``"lbfgsb"`` (L-BFGS-B only)
-    boundary : ``"halve"`` (metafor ``rma()``) or ``"project"``, see the module docstring
+    solver : how to search (default :class:`Solver`)
 
     Returns
     -------
     The evaluation (with gradient) at the estimate, and the convergence record.
     """
+    solver = solver or Solver()
+    threshold, maxiter, optimizer = solver.threshold, solver.maxiter, solver.optimizer
     theta = np.maximum(np.asarray(start, dtype=float), 0.0)
     free = np.asarray(free, dtype=bool)
     if not free.any():
@@ -312,7 +308,10 @@ def maximize(
 
     fallback_used = False
     if optimizer == "fisher":
-        est, iters, ok, reason = _fisher_scoring(lik, theta, free, threshold, maxiter, boundary)
+        th, it, conv, reasons = fisher_scoring_batch(
+            lik, theta[None, :], free, threshold, maxiter, solver.boundary
+        )
+        est, iters, ok, reason = th[0], int(it[0]), bool(conv[0]), reasons[0]
         name = "fisher-scoring"
     else:
         ok, est, iters, reason, name = False, theta, 0, "", "L-BFGS-B"
@@ -332,12 +331,12 @@ def maximize(
         ev = None
         ok = False
         reason += "; marginal covariance not positive definite at the estimate"
-    if ev is not None and ll0check and np.max(est[free]) > threshold:
+    if ev is not None and solver.ll0check and np.max(est[free]) > threshold:
         zero = est.copy()
         zero[free] = 0.0
         try:
             ev0 = lik.evaluate(zero)
-            if ev0.loglik - ev.loglik > ll0_tol:
+            if ev0.loglik - ev.loglik > solver.ll0_tol:
                 ev0 = lik.evaluate(zero, order=1)
                 logger.warning(
                     "optimiser stopped at a local maximum; the likelihood is larger with the "
@@ -378,13 +377,8 @@ def maximize_batch(
     lik: MarginalLikelihood,
     start: np.ndarray,
     free: np.ndarray,
+    solver: Solver | None = None,
     *,
-    threshold: float = 1e-5,
-    maxiter: int = 100,
-    ll0check: bool = True,
-    ll0_tol: float = np.finfo(float).eps ** 0.25,
-    optimizer: str = "fisher",
-    boundary: str = "halve",
     members: np.ndarray | None = None,
 ) -> BatchMaximum:
     """:func:`maximize` for several models that share a block structure (a batched likelihood).
@@ -399,6 +393,7 @@ def maximize_batch(
     members : (m,) the batch members of ``lik`` the rows belong to (default all, in order)
     others : as :func:`maximize`
     """
+    solver = solver or Solver()
     est = np.maximum(np.array(start, dtype=float, ndmin=2), 0.0)
     m = est.shape[0]
     free = np.asarray(free, dtype=bool)
@@ -406,9 +401,9 @@ def maximize_batch(
     if not free.any():
         ones = np.ones(m, dtype=bool)
         return BatchMaximum(est, ones, ~ones, np.zeros(m, dtype=np.int64))
-    if optimizer == "fisher":
+    if solver.optimizer == "fisher":
         est, iters, conv, _ = fisher_scoring_batch(
-            lik, est, free, threshold, maxiter, boundary, members
+            lik, est, free, solver.threshold, solver.maxiter, solver.boundary, members
         )
     else:
         iters, conv = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=bool)
@@ -417,31 +412,21 @@ def maximize_batch(
     start = np.maximum(np.array(start, dtype=float, ndmin=2), 0.0)
     for i in alone:
         try:
-            ev, c = maximize(
-                lik.member(int(members[i])),
-                start[i],
-                free,
-                threshold=threshold,
-                maxiter=maxiter,
-                ll0check=ll0check,
-                ll0_tol=ll0_tol,
-                optimizer=optimizer,
-                boundary=boundary,
-            )
+            ev, c = maximize(lik.member(int(members[i])), start[i], free, solver)
             est[i], conv[i], iters[i], fallback[i] = ev.theta, c.converged, c.iterations, True
         except NotPositiveDefinite:
             est[i], conv[i] = np.nan, False
-    if optimizer != "fisher":
+    if solver.optimizer != "fisher":
         fallback[:] = False
     scored = np.flatnonzero(conv & ~np.isin(np.arange(m), alone))
-    if ll0check and scored.size:
-        cand = scored[np.max(est[np.ix_(scored, np.flatnonzero(free))], axis=1) > threshold]
+    if solver.ll0check and scored.size:
+        cand = scored[np.max(est[np.ix_(scored, np.flatnonzero(free))], axis=1) > solver.threshold]
         if cand.size:
             zero = est[cand].copy()
             zero[:, free] = 0.0
             ev = lik.evaluate_batch(est[cand], members=members[cand])
             ev0 = lik.evaluate_batch(zero, members=members[cand])
-            take = ev.ok & ev0.ok & (ev0.loglik - ev.loglik > ll0_tol)
+            take = ev.ok & ev0.ok & (ev0.loglik - ev.loglik > solver.ll0_tol)
             est[cand[take]] = zero[take]
             conv[cand[~ev.ok]] = False
     return BatchMaximum(est, conv, fallback, iters)

@@ -312,7 +312,7 @@ def _refit_chunk(
         else:
             lik = MarginalLikelihood(structure, y_est, reml=method == "REML", X=X)
             start = _start_values(result, control, y_est, X, theta)
-            fitted = maximize_batch(lik, start, free, **control.solver)
+            fitted = maximize_batch(lik, start, free, control.solver)
             theta = fitted.theta
             theta[~fitted.converged] = np.nan
             n_fallback = int(fitted.fallback_used.sum())

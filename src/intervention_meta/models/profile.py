@@ -244,6 +244,40 @@ def _search_interval(
     return lo, hi
 
 
+def _limit(
+    prof: _Profile, start: float, estimate: float, side: str, tries: int, maxiter: int, name: str
+) -> tuple[float, str, bool, float, float]:
+    """One limit of the profile-likelihood CI, searched from ``start`` towards the estimate.
+
+    A bound where the profile cannot be evaluated moves a ``tries``-th of the way to the estimate.
+    A bound that is still inside the interval is reported with the sign ``<`` (lower, above 0)
+    or ``>`` (upper). Returns the limit, its sign, whether it was found, the likelihood-ratio
+    statistic there and the last bound tried.
+    """
+    lower = side == "lower"
+    bound = start
+    step = abs(start - estimate) / _EPTRIES
+    for _ in range(tries):
+        try:
+            f_bound = prof.f(bound)
+        except ModelError:
+            bound += step if lower else -step
+            continue
+        if f_bound < 0:
+            sign = ("<" if bound > 0 else "") if lower else ">"
+            return bound, sign, True, f_bound + prof.target, bound
+        bracket = (bound, estimate) if lower else (estimate, bound)
+        f_known = {"f_lower": f_bound} if lower else {"f_upper": f_bound}
+        try:
+            root = uniroot(prof.f, *bracket, tol=R_UNIROOT_TOL, maxiter=maxiter, **f_known)
+            if root.converged:
+                return root.root, "", True, root.f_root + prof.target, bound
+        except (ValueError, ModelError) as err:
+            logger.warning("profile CI of %s: %s limit search failed (%s)", name, side, err)
+        break
+    return float("nan"), "", False, float("nan"), bound
+
+
 def _one_interval(
     result: MetaResult,
     pos: int,
@@ -257,52 +291,8 @@ def _one_interval(
     lo0, hi0 = _search_interval(result, estimate, search_max)
     tries = _EPTRIES if result.multilevel else 1
 
-    # lower limit
-    lb, lb_sign, lb_found, lrt_lb = float("nan"), "", False, float("nan")
-    lo = lo0
-    step = abs(lo0 - estimate) / _EPTRIES
-    for _ in range(tries):
-        try:
-            f_lo = prof.f(lo)
-        except ModelError:
-            lo += step
-            continue
-        if f_lo < 0:
-            lb, lb_found, lrt_lb = lo, True, f_lo + target
-            lb_sign = "<" if lo > 0 else ""
-        else:
-            try:
-                root = uniroot(
-                    prof.f, lo, estimate, tol=R_UNIROOT_TOL, maxiter=maxiter, f_lower=f_lo
-                )
-                if root.converged:
-                    lb, lb_found, lrt_lb = root.root, True, root.f_root + target
-            except (ValueError, ModelError) as err:
-                logger.warning("profile CI of %s: lower limit search failed (%s)", name, err)
-        break
-
-    # upper limit
-    ub, ub_sign, ub_found, lrt_ub = float("nan"), "", False, float("nan")
-    hi = hi0
-    step = abs(hi0 - estimate) / _EPTRIES
-    for _ in range(tries):
-        try:
-            f_hi = prof.f(hi)
-        except ModelError:
-            hi -= step
-            continue
-        if f_hi < 0:
-            ub, ub_sign, ub_found, lrt_ub = hi, ">", True, f_hi + target
-        else:
-            try:
-                root = uniroot(
-                    prof.f, estimate, hi, tol=R_UNIROOT_TOL, maxiter=maxiter, f_upper=f_hi
-                )
-                if root.converged:
-                    ub, ub_found, lrt_ub = root.root, True, root.f_root + target
-            except (ValueError, ModelError) as err:
-                logger.warning("profile CI of %s: upper limit search failed (%s)", name, err)
-        break
+    lb, lb_sign, lb_found, lrt_lb, lo = _limit(prof, lo0, estimate, "lower", tries, maxiter, name)
+    ub, ub_sign, ub_found, lrt_ub, hi = _limit(prof, hi0, estimate, "upper", tries, maxiter, name)
     if not lb_found:
         logger.warning("cannot obtain the lower limit of the profile-likelihood CI of %s", name)
     if not ub_found:

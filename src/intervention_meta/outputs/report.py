@@ -516,6 +516,15 @@ def _i(text: str) -> str:
     return f"<i>{text}</i>"
 
 
+def _g_ci(values: Mapping[str, Any] | pd.Series, level: str = "") -> str:
+    """``g = 0.42, 95% CI [0.21, 0.63]`` from the ``estimate``, ``ci_lb`` and ``ci_ub`` of
+    ``values`` (``level``: the text before "CI")."""
+    return (
+        f"{_i('g')} = {fmt_est(values.get('estimate'))}, "
+        f"{level}CI {fmt_ci(values.get('ci_lb'), values.get('ci_ub'))}"
+    )
+
+
 def _plist(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     items = [i for i in items if i]
@@ -790,16 +799,11 @@ class _Builder:
             text += (
                 f". Trim and fill on the study averages filled in {fmt_count(tf.get('k0'))} "
                 f"stud{'y' if tf.get('k0') == 1 else 'ies'} ({esc(str(tf.get('side', '')))} side), "
-                f"giving {_i('g')} = {fmt_est(tf.get('estimate'))}, "
-                f"CI {fmt_ci(tf.get('ci_lb'), tf.get('ci_ub'))}"
+                f"giving {_g_ci(tf)}"
             )
         pp = b.get("pet_peese") or {}
         if pp.get("estimate") is not None:
-            text += (
-                f"; the PET-PEESE estimate ({esc(str(pp.get('chosen', '')))}) is "
-                f"{_i('g')} = {fmt_est(pp.get('estimate'))}, "
-                f"CI {fmt_ci(pp.get('ci_lb'), pp.get('ci_ub'))}"
-            )
+            text += f"; the PET-PEESE estimate ({esc(str(pp.get('chosen', '')))}) is {_g_ci(pp)}"
         return text + f" ({self.table_ref('bias')})."
 
     def _sensitivity_sentence(self) -> str:
@@ -813,10 +817,7 @@ class _Builder:
             name = esc(str(row.get("analysis")))
             if row.get("kind") == "leave_one_out":
                 name += f", {esc(str(row.get('changed') or ''))}"
-            items.append(
-                f"{name}: {_i('g')} = {fmt_est(row.get('estimate'))}, "
-                f"{_level_pct(self.data)} CI {fmt_ci(row.get('ci_lb'), row.get('ci_ub'))}"
-            )
+            items.append(f"{name}: {_g_ci(row, f'{_level_pct(self.data)} ')}")
         if not items:
             return ""
         return (

@@ -289,6 +289,11 @@ class Column:
         return readable
 
 
+def plain(*keys: str) -> list[Column]:
+    """Columns shown with the header and kind of their key."""
+    return [Column(key) for key in keys]
+
+
 def ci(lower: str = "ci_lb", header: str | None = None, kind: str = "est") -> Column:
     """A CI column from the keys ``<x>_lb``/``<x>_ub`` (``ci_lb``, ``cr2_ci_lb``) or
     ``<x>_lower``/``<x>_upper``."""
@@ -452,7 +457,15 @@ def _estimators_note(frame: pd.DataFrame) -> str:
 
 
 _EST = [Column("estimate"), Column("se"), ci()]
+_G = [Column("estimate", header="g"), Column("se"), ci()]
+_TEST = [Column("stat", kind="est"), Column("df"), Column("p")]
+_CR2 = [ci("cr2_ci_lb"), Column("cr2_df"), Column("cr2_p")]
 _K = Column("k", header="k")
+_K_STUDIES = [_K, Column("n_studies")]
+_SIGMA2 = [
+    Column("sigma2_between", header="sigma2 between", kind="var"),
+    Column("sigma2_within", header="sigma2 within", kind="var"),
+]
 
 SPECS: dict[str, TableSpec] = {
     "overall": TableSpec(
@@ -461,13 +474,10 @@ SPECS: dict[str, TableSpec] = {
             Column("result"),
             *_EST,
             Column("test"),
-            Column("stat", kind="est"),
-            Column("df"),
-            Column("p"),
+            *_TEST,
             Column("p_halved", header="p (halved)"),
             ci("pi_lb"),
-            _K,
-            Column("n_studies"),
+            *_K_STUDIES,
         ],
         note=_overall_note,
         row_kinds=_overall_kinds,
@@ -476,18 +486,12 @@ SPECS: dict[str, TableSpec] = {
         title="Overall Effect per Outcome Domain",
         columns=[
             Column("domain"),
-            _K,
-            Column("n_studies"),
-            Column("estimate", header="g"),
-            Column("se"),
-            ci(),
+            *_K_STUDIES,
+            *_G,
             Column("stat", header="t/z", kind="est"),
-            Column("df"),
-            Column("p"),
+            *plain("df", "p"),
             ci("pi_lb"),
-            ci("cr2_ci_lb"),
-            Column("cr2_df"),
-            Column("cr2_p"),
+            *_CR2,
             Column("note"),
         ],
         note=lambda frame: _join(
@@ -503,8 +507,7 @@ SPECS: dict[str, TableSpec] = {
         title="Distribution of the Variance over the Three Levels",
         columns=[
             Column("level", kind="text"),
-            Column("source"),
-            Column("parameter"),
+            *plain("source", "parameter"),
             Column("variance", kind="var"),
             Column("sd", kind="var"),
             Column("pct"),
@@ -520,20 +523,14 @@ SPECS: dict[str, TableSpec] = {
     "overall_comparison": TableSpec(
         title="The Analysis Model Compared with a Two-Level and a Fixed-Effect Model",
         columns=[
-            Column("model"),
-            Column("analysis_model"),
-            Column("method"),
-            Column("estimate", header="g"),
-            Column("se"),
-            ci(),
-            Column("sigma2_between", "sigma2 between", kind="var"),
-            Column("sigma2_within", "sigma2 within", kind="var"),
+            *plain("model", "analysis_model", "method"),
+            *_G,
+            *_SIGMA2,
             Column("tau2", kind="var"),
             Column("loglik", kind="est"),
             Column("aic", kind="est"),
             Column("likelihood"),
-            _K,
-            Column("n_studies"),
+            *_K_STUDIES,
         ],
         note=_join(
             "The same effect sizes fitted three ways",
@@ -548,22 +545,13 @@ SPECS: dict[str, TableSpec] = {
         title="Moderator Analyses: Tests of Differences between Categories",
         columns=[
             Column("moderator_label", header="Moderator"),
-            _K,
-            Column("n_studies"),
+            *_K_STUDIES,
             Column("k_test"),
             Column("f", kind="est"),
             Column("chi2", kind="est"),
-            Column("df1"),
-            Column("df2"),
-            Column("p"),
-            Column("p_adj"),
+            *plain("df1", "df2", "p", "p_adj"),
             Column("cr2_f", kind="est"),
-            Column("cr2_df1"),
-            Column("cr2_df2"),
-            Column("cr2_p"),
-            Column("cr2_p_adj"),
-            Column("r2"),
-            Column("no_test_reason"),
+            *plain("cr2_df1", "cr2_df2", "cr2_p", "cr2_p_adj", "r2", "no_test_reason"),
         ],
         note=_join(
             "Each moderator in its own three-level meta-regression",
@@ -581,17 +569,10 @@ SPECS: dict[str, TableSpec] = {
         columns=[
             Column("moderator_label", header="Moderator"),
             Column("category"),
-            _K,
-            Column("n_studies"),
-            Column("estimate", header="g"),
-            Column("se"),
-            ci(),
-            Column("stat", kind="est"),
-            Column("df"),
-            Column("p"),
-            ci("cr2_ci_lb"),
-            Column("cr2_df"),
-            Column("cr2_p"),
+            *_K_STUDIES,
+            *_G,
+            *_TEST,
+            *_CR2,
             Column("in_test"),
         ],
         note=_join(
@@ -616,14 +597,11 @@ SPECS: dict[str, TableSpec] = {
             Column("df"),
             Column("f", kind="est"),
             Column("chi2", kind="est"),
-            Column("df1"),
-            Column("df2"),
-            Column("p"),
+            *plain("df1", "df2", "p"),
             ci("cr2_ci_lb"),
             Column("cr2_df"),
             Column("cr2_f", kind="est"),
-            Column("cr2_df2"),
-            Column("cr2_p"),
+            *plain("cr2_df2", "cr2_p"),
             Column("vif_weighted", header="VIF", kind="est"),
         ],
         note=_multiple_note,
@@ -634,12 +612,8 @@ SPECS: dict[str, TableSpec] = {
             Column("profile"),
             Column("n_programmes", header="Programmes"),
             _K,
-            Column("estimate", header="g"),
-            Column("se"),
-            ci(),
-            Column("stat", kind="est"),
-            Column("df"),
-            Column("p"),
+            *_G,
+            *_TEST,
             Column("note"),
         ],
         note=_join(
@@ -667,13 +641,9 @@ SPECS: dict[str, TableSpec] = {
     "bias": TableSpec(
         title="Publication Bias and Small-Study Effects",
         columns=[
-            Column("method"),
-            Column("data"),
-            Column("k"),
-            Column("statistic"),
+            *plain("method", "data", "k", "statistic"),
             Column("value", kind="value"),
-            Column("df"),
-            Column("p"),
+            *plain("df", "p"),
             Column("estimate", kind="est"),
             Column("se"),
             ci(),
@@ -684,13 +654,10 @@ SPECS: dict[str, TableSpec] = {
     "sensitivity_summary": TableSpec(
         title="Sensitivity Analyses: The Pooled Effect under Other Choices",
         columns=[
-            Column("analysis"),
-            Column("changed"),
-            _K,
-            Column("n_studies"),
+            *plain("analysis", "changed"),
+            *_K_STUDIES,
             *_EST,
-            Column("df"),
-            Column("p"),
+            *plain("df", "p"),
         ],
         note=_join(K_NOTE, CI_NOTE, "CHE = correlated and hierarchical effects working model"),
     ),
@@ -698,13 +665,10 @@ SPECS: dict[str, TableSpec] = {
         title="Sensitivity Analyses: Leaving One Study Out",
         columns=[
             Column("study", kind="text"),
-            _K,
-            Column("n_studies"),
+            *_K_STUDIES,
             *_EST,
-            Column("df"),
-            Column("p"),
-            Column("sigma2_between", header="sigma2 between", kind="var"),
-            Column("sigma2_within", header="sigma2 within", kind="var"),
+            *plain("df", "p"),
+            *_SIGMA2,
             Column("converged"),
         ],
         note=_join(
@@ -750,14 +714,11 @@ SPECS: dict[str, TableSpec] = {
     "sensitivity_estimators": TableSpec(
         title="Sensitivity Analyses: Estimators and Working Models",
         columns=[
-            Column("model"),
-            Column("inference"),
+            *plain("model", "inference"),
             *_EST,
-            Column("df"),
-            Column("p"),
+            *plain("df", "p"),
             Column("tau2", header="tau2", kind="var"),
-            Column("sigma2_between", header="sigma2 between", kind="var"),
-            Column("sigma2_within", header="sigma2 within", kind="var"),
+            *_SIGMA2,
             Column("i2"),
             _K,
         ],

@@ -83,7 +83,6 @@ def bubble_plot(
     ylabel: str = "Hedges' g (positive = benefit)",
 ) -> Figure:
     """Effect sizes (``points``: ``x``, ``yi``, ``vi``) against the moderator, with ``line``."""
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     pts = points[np.isfinite(points["x"]) & np.isfinite(points["yi"]) & np.isfinite(points["vi"])]
@@ -116,20 +115,18 @@ def bubble_plot(
         ax.set_ylabel(ylabel)
         style.title_block(ax, title, subtitle, width=85, title_width=55)
         handles = [
-            Line2D(
-                [],
-                [],
+            style.legend_entry(
+                f"Effect size (k = {len(pts)}; area ~ precision)",
                 ls="",
                 marker="o",
                 color=style.BLUE,
                 alpha=0.5,
                 ms=6,
-                label=f"Effect size (k = {len(pts)}; area ~ precision)",
             ),
         ]
         if line is not None:
             handles += [
-                Line2D([], [], color=style.VERMILLION, lw=1.6, label="Meta-regression line"),
+                style.legend_entry("Meta-regression line", color=style.VERMILLION, lw=1.6),
                 Patch(color=style.VERMILLION, alpha=0.18, label=f"{pct} CI"),
             ]
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))

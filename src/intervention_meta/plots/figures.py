@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.records import ResultTable, read_tables
-from intervention_meta.data.cleaning import read_clean
+from intervention_meta.data.cleaning import read_effect_sizes
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import read_json, write_json
 from intervention_meta.plots import style
@@ -86,26 +86,28 @@ class FigureInfo:
 
 
 # --------------------------------------------------------------------------- helpers
-def _finish(fig, stem: str | Path, **info: Any) -> FigureInfo:
+def _finish(
+    fig, stem: str | Path, section: str, title: str, caption: str, **details: Any
+) -> FigureInfo:
+    """Save ``fig`` as ``<stem>.png``/``.pdf`` and describe it for the report's ``section``."""
     width, height = (round(float(v), 4) for v in fig.get_size_inches())
     png, pdf = style.save(fig, stem)
-    result = FigureInfo(
-        stem=Path(stem).name,
-        png=str(png),
-        pdf=str(pdf),
-        width_in=width,
-        height_in=height,
-        **info,
-    )
-    return result
+    paths = (Path(stem).name, str(png), str(pdf))
+    return FigureInfo(*paths, title, caption, section, width, height, details)
 
 
-def _num(x: Any, digits: int = 2) -> str:
+def _finite(x: Any) -> float | None:
+    """``x`` as a float, None if it is not a finite number."""
     try:
         value = float(x)
     except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(value):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _num(x: Any, digits: int = 2) -> str:
+    value = _finite(x)
+    if value is None:
         return "n/a"
     text = f"{value:.{digits}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
@@ -113,19 +115,13 @@ def _num(x: Any, digits: int = 2) -> str:
 
 def _sig(x: Any, digits: int = 3) -> str:
     """``digits`` significant digits (slopes can be small: 0.000348, not 0.000)."""
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    return f"{value:.{digits}g}" if np.isfinite(value) else "n/a"
+    value = _finite(x)
+    return "n/a" if value is None else f"{value:.{digits}g}"
 
 
 def _p(x: Any) -> str:
-    try:
-        p = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(p):
+    p = _finite(x)
+    if p is None:
         return "n/a"
     return "< .001" if p < 0.001 else "= " + f"{p:.3f}".lstrip("0")
 
@@ -141,37 +137,6 @@ def _df(x: Any) -> str:
 def _codes(series: pd.Series) -> pd.Series:
     """Normalised codes as text, missing values as missing."""
     return series.map(lambda v: normalise_code(v) if pd.notna(v) else pd.NA)
-
-
-@dataclass(frozen=True)
-class EffectSizes:
-    """The effect sizes as the analysis steps read them (typed codebook columns, ``yi``, ``vi``).
-
-    The same reading as :func:`intervention_meta.analyses.analysis_model.load_analysis_data`,
-    without importing
-    the model core: every figure job starts a Python process, and the figures need no model.
-    """
-
-    data: pd.DataFrame
-    codebook: Codebook
-    study: str
-    es: str
-
-    @property
-    def k(self) -> int:
-        return len(self.data)
-
-    @property
-    def n_studies(self) -> int:
-        return int(self.data[self.study].nunique())
-
-
-def _analysis_data(effect_sizes: str | Path, codebook: str | Path | Codebook) -> EffectSizes:
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
-    data = read_clean(effect_sizes, cb)
-    for col in ("yi", "vi"):
-        data[col] = pd.to_numeric(data[col], errors="coerce")
-    return EffectSizes(data, cb, cb.key(cb.parent_table), cb.key(cb.child_table))
 
 
 def _model_text(overall: Mapping) -> str:
@@ -213,14 +178,7 @@ def make_flow(
         f"{a.get('n_studies')} studies analysed. Counts from clean/summary.json, "
         "effect_sizes_summary.json and models/overall.json."
     )
-    return _finish(
-        fig,
-        stem,
-        title="Data flow",
-        caption=caption,
-        section="data",
-        details={"steps": [s.to_dict() for s in steps]},
-    )
+    return _finish(fig, stem, "data", "Data flow", caption, steps=[s.to_dict() for s in steps])
 
 
 # --------------------------------------------------------------------------- overall
@@ -262,7 +220,7 @@ def make_forest(
     the study estimates of the table ``study_effects`` of ``models/components.json``."""
     if sort not in SORT_KEYS:
         raise ValueError(f"figures.forest_sort must be one of {SORT_KEYS}, got {sort!r}")
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     comp, tables = _step(components_json)
     se = tables["study_effects"].frame()
     ov = read_json(overall)
@@ -303,20 +261,8 @@ def make_forest(
     )
     if used != sort:
         caption += f" (Sort '{sort}' was asked for, but the data have no year variable.)"
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="overall",
-        details={
-            "sort": used,
-            "rows": len(rows),
-            "k": ad.k,
-            "studies": ad.n_studies,
-            "level": level,
-        },
-    )
+    info = {"sort": used, "rows": len(rows), "k": ad.k, "studies": ad.n_studies, "level": level}
+    return _finish(fig, stem, "overall", title, caption, **info)
 
 
 def make_variance(
@@ -355,14 +301,7 @@ def make_variance(
         + f". All effect sizes: {shares}. Dashed line: 75% of the variance due to sampling error, "
         "below which heterogeneity is taken to be substantial (Hunter & Schmidt 1990)."
     )
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="overall",
-        details={"analyses": names},
-    )
+    return _finish(fig, stem, "overall", title, caption, analyses=names)
 
 
 # --------------------------------------------------------------------------- moderators
@@ -435,7 +374,7 @@ def make_orchard(
 ) -> FigureInfo:
     """Orchard plot of a binary, categorical or ordinal moderator from ``models/moderators.json``
     (its rows of the tables ``moderators`` and ``moderator_tests``)."""
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
     entry = _single(mj, moderator)
@@ -470,14 +409,8 @@ def make_orchard(
         + f". k and number of studies beside each row. Test of differences: {subtitle or 'n/a'}."
         + (f" {missing} effect sizes with a missing value left out." if missing else "")
     )
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="moderators",
-        details={"moderator": moderator, "kind": "orchard", "prediction_interval": has_pi},
-    )
+    info = {"moderator": moderator, "kind": "orchard", "prediction_interval": has_pi}
+    return _finish(fig, stem, "moderators", title, caption, **info)
 
 
 def make_bubble(
@@ -488,7 +421,7 @@ def make_bubble(
     stem: str | Path,
 ) -> FigureInfo:
     """Bubble plot of an integer or number moderator with its meta-regression line."""
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
     entry = _single(mj, moderator)
@@ -522,14 +455,7 @@ def make_bubble(
     )
     if line is None:
         caption += " No regression line: the moderator model was not estimated."
-    return _finish(
-        fig,
-        stem,
-        title=title,
-        caption=caption,
-        section="moderators",
-        details={"moderator": moderator, "kind": "bubble"},
-    )
+    return _finish(fig, stem, "moderators", title, caption, moderator=moderator, kind="bubble")
 
 
 # --------------------------------------------------------------------------- components
@@ -546,7 +472,7 @@ def make_components(
         present_code,
     )  # the one figure that needs the components module
 
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
     table = tables["moderators"].frame()
@@ -588,14 +514,8 @@ def make_components(
         "CI; models/moderators.json). A programme with several components appears in several "
         "rows. No prediction interval per category (not written by the moderator step)."
     )
-    return _finish(
-        fig,
-        stem,
-        title="Intervention components",
-        caption=caption,
-        section="components",
-        details={"components": components},
-    )
+    info = {"components": components}
+    return _finish(fig, stem, "components", "Intervention components", caption, **info)
 
 
 def make_profiles(
@@ -606,7 +526,7 @@ def make_profiles(
 ) -> FigureInfo:
     """Orchard plot of the component profiles with a dot matrix of their components (tables
     ``component_profiles`` and ``study_effects`` of ``models/components.json``)."""
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     cj, tables = _step(components_json)
     level = _level(cj)
     prof = tables["component_profiles"].frame()
@@ -659,14 +579,8 @@ def make_profiles(
         f"the three-level model with the profile as a factor (circle, {_pct(level)} CI; "
         "models/components.json). Profiles not pooled have points only." + missing
     )
-    return _finish(
-        fig,
-        stem,
-        title="Component profiles",
-        caption=caption,
-        section="components",
-        details={"profiles": len(groups), "components": components},
-    )
+    info = {"profiles": len(groups), "components": components}
+    return _finish(fig, stem, "components", "Component profiles", caption, **info)
 
 
 # --------------------------------------------------------------------------- bias
@@ -694,14 +608,7 @@ def make_funnel(
         f"{_num(eg.get('slope'))}, p {_p(eg.get('pval'))}. Trim and fill "
         f"({tf.get('estimator', 'n/a')}) on the study averages: {filled}."
     )
-    return _finish(
-        fig,
-        stem,
-        title="Funnel plots",
-        caption=caption,
-        section="bias",
-        details={"k0": tf.get("k0")},
-    )
+    return _finish(fig, stem, "bias", "Funnel plots", caption, k0=tf.get("k0"))
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -715,7 +622,7 @@ def make_leave_one_out(
     sj, tables = _step(sensitivity_json)
     level = _level(sj)
     table = tables["leave_one_out"].frame()
-    ad = _analysis_data(effect_sizes, codebook)
+    ad = read_effect_sizes(effect_sizes, codebook)
     labels = study_labels(ad.data, ad.codebook, ad.study)
     study = ad.codebook.label(ad.study)
     fig = leave_one_out_plot(
@@ -737,14 +644,8 @@ def make_leave_one_out(
         f"square, {pct} CI), sorted by the estimate, against the estimate with all of them "
         f"(dashed line, {pct} CI shaded). The estimates range from {_num(lo)} to {_num(hi)}."
     )
-    return _finish(
-        fig,
-        stem,
-        title=f"Leave one {study.lower()} out",
-        caption=caption,
-        section="sensitivity",
-        details={"studies": len(rows), "level": level},
-    )
+    info = {"studies": len(rows), "level": level}
+    return _finish(fig, stem, "sensitivity", f"Leave one {study.lower()} out", caption, **info)
 
 
 # --------------------------------------------------------------------------- manifest

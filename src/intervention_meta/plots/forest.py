@@ -93,6 +93,15 @@ def study_order(
     return list(frame["_key"]), sort
 
 
+def _row(
+    kind: str, label: str, values: Mapping, lower: str, upper: str, **extra: float
+) -> ForestRow:
+    """A row from the ``estimate`` and the limits ``lower`` and ``upper`` of ``values``."""
+    return ForestRow(
+        kind, label, float(values[EST]), float(values[lower]), float(values[upper]), **extra
+    )
+
+
 def forest_rows(
     effects: pd.DataFrame,
     study_effects: pd.DataFrame,
@@ -120,17 +129,8 @@ def forest_rows(
     for block, key in enumerate(order):
         s = by_study.loc[key]
         k = int(s[K]) if pd.notna(s[K]) else 0
-        rows.append(
-            ForestRow(
-                "study",
-                f"{labels.get(key, key)} (k = {k})",
-                float(s[EST]),
-                float(s[LO]),
-                float(s[HI]),
-                float(s[SE]),
-                block,
-            )
-        )
+        label = f"{labels.get(key, key)} (k = {k})"
+        rows.append(_row("study", label, s, LO, HI, se=float(s[SE]), block=block))
         own = eff[eff["_key"] == key]
         own = own.iloc[sorted(range(len(own)), key=lambda i: natural_key(own["_es"].iat[i]))]
         for _, r in own.iterrows():
@@ -141,39 +141,11 @@ def forest_rows(
             rows.append(ForestRow("effect", name, y, y - z * se, y + z * se, se, block))
     est = overall.get("estimate") or {}
     if overall.get("estimable", True) and est.get("estimate") is not None:
-        rows.append(
-            ForestRow(
-                "pooled",
-                "Pooled effect",
-                float(est["estimate"]),
-                float(est["ci_lb"]),
-                float(est["ci_ub"]),
-                float(est.get("se") or np.nan),
-            )
-        )
+        se = float(est.get("se") or np.nan)
+        rows.append(_row("pooled", "Pooled effect", est, "ci_lb", "ci_ub", se=se))
         if est.get("pi_lb") is not None and est.get("pi_ub") is not None:
-            rows.append(
-                ForestRow(
-                    "pi",
-                    "Prediction interval",
-                    float(est["estimate"]),
-                    float(est["pi_lb"]),
-                    float(est["pi_ub"]),
-                )
-            )
+            rows.append(_row("pi", "Prediction interval", est, "pi_lb", "pi_ub"))
     return rows, used
-
-
-def _sizes(se: np.ndarray, smallest: float = 6.0, largest: float = 60.0) -> np.ndarray:
-    """Marker areas (pt^2) growing linearly with precision 1/SE between ``smallest`` and
-    ``largest``."""
-    prec = 1.0 / np.asarray(se, dtype=float)
-    finite = np.isfinite(prec)
-    if not finite.any():
-        return np.full(prec.shape, smallest)
-    lo, hi = np.nanmin(prec[finite]), np.nanmax(prec[finite])
-    scaled = (prec - lo) / (hi - lo) if hi > lo else np.full(prec.shape, 0.5)
-    return np.where(finite, smallest + (largest - smallest) * scaled, smallest)
 
 
 def _num(x: float) -> str:
@@ -194,9 +166,7 @@ def forest_plot(
     level: float = 0.95,
 ) -> Figure:
     """Draw :func:`forest_rows`; the height grows with the number of rows."""
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Polygon
-    from matplotlib.transforms import blended_transform_factory
 
     n = len(rows)
     pct = f"{100 * level:g}%"
@@ -227,7 +197,7 @@ def forest_plot(
         if is_pooled.any():
             ax.axvline(est[is_pooled][0], color=style.VERMILLION, lw=0.8, ls=":", zorder=1)
 
-        sizes = _sizes(se)
+        sizes = style.precision_sizes(1.0 / se, smallest=6.0, largest=60.0)
         for kind, colour, marker, lw in (
             ("effect", style.BLUE, "o", 0.7),
             ("study", style.BLACK, "s", 1.3),
@@ -259,7 +229,6 @@ def forest_plot(
                 tick.set_fontsize(7.5)
                 tick.set_fontweight("bold")
         ax.tick_params(axis="y", length=0, pad=4)
-        right = blended_transform_factory(ax.transAxes, ax.transData)
         for yy, r in zip(y, rows, strict=True):
             text = (
                 f"[{_num(r.lower)}, {_num(r.upper)}]"
@@ -267,28 +236,16 @@ def forest_plot(
                 else _fmt(r.estimate, r.lower, r.upper)
             )
             bold = r.kind != "effect"
-            ax.text(
-                1.02,
+            style.margin_text(
+                ax,
                 yy,
                 text,
-                transform=right,
-                ha="left",
-                va="center",
                 fontsize=7.5 if bold else 6.5,
                 fontweight="bold" if bold else "normal",
                 color=style.BLACK if bold else style.GREY,
                 family="DejaVu Sans Mono",
             )
-        ax.text(
-            1.02,
-            1.0,
-            f"g [{pct} CI]",
-            transform=ax.transAxes,
-            ha="left",
-            va="bottom",
-            fontsize=8,
-            fontweight="bold",
-        )
+        style.margin_header(ax, f"g [{pct} CI]")
         finite = np.isfinite(lo) & np.isfinite(hi)
         xmin, xmax = float(np.min(lo[finite], initial=-1.0)), float(np.max(hi[finite], initial=1))
         xmin, xmax = min(xmin, 0.0), max(xmax, 0.0)
@@ -301,41 +258,23 @@ def forest_plot(
         ax.set_title(title, loc="left")
 
         handles = [
-            Line2D(
-                [], [], color=style.BLUE, marker="o", ms=5, lw=0.7, label=f"Effect size ({pct} CI)"
+            style.legend_entry(
+                f"Effect size ({pct} CI)", color=style.BLUE, marker="o", ms=5, lw=0.7
             ),
-            Line2D(
-                [],
-                [],
-                color=style.BLACK,
-                marker="s",
-                ms=5,
-                lw=1.3,
-                label=f"Study estimate ({pct} CI)",
+            style.legend_entry(
+                f"Study estimate ({pct} CI)", color=style.BLACK, marker="s", ms=5, lw=1.3
             ),
         ]
         if is_pooled.any():
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=style.VERMILLION,
-                    marker="D",
-                    ms=6,
-                    lw=0,
-                    label=f"Pooled effect ({pct} CI)",
+                style.legend_entry(
+                    f"Pooled effect ({pct} CI)", color=style.VERMILLION, marker="D", ms=6, lw=0
                 )
             )
         if is_pi.any():
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=style.VERMILLION,
-                    lw=1.2,
-                    marker="|",
-                    ms=7,
-                    label=f"{pct} prediction interval",
+                style.legend_entry(
+                    f"{pct} prediction interval", color=style.VERMILLION, lw=1.2, marker="|", ms=7
                 )
             )
         fig.legend(handles=handles, loc="outside lower center", ncols=2)

@@ -184,7 +184,6 @@ def funnel_plot(
     trimfill : ``tables/trimfill_data.csv`` (``filled`` marks the filled-in studies), or None.
     bias : ``models/bias.json`` (test results printed in the panels; trim-and-fill estimate).
     """
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     bias = dict(bias or {})
@@ -218,19 +217,17 @@ def funnel_plot(
                 region_shades(len(levels)), region_labels(levels) if levels else [], strict=False
             )
         ]
-        handles.append(Line2D([], [], color=style.VERMILLION, ls="--", label="Pooled estimate"))
+        handles.append(style.legend_entry("Pooled estimate", color=style.VERMILLION, ls="--"))
         if not filled.empty:
             handles += [
-                Line2D(
-                    [],
-                    [],
+                style.legend_entry(
+                    "Filled in (trim and fill)",
                     ls="",
                     marker="o",
                     mfc="white",
                     mec=style.VERMILLION,
-                    label="Filled in (trim and fill)",
                 ),
-                Line2D([], [], color=style.VERMILLION, ls=":", label="Trim-and-fill estimate"),
+                style.legend_entry("Trim-and-fill estimate", color=style.VERMILLION, ls=":"),
             ]
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
     return fig

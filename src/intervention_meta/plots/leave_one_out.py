@@ -52,9 +52,7 @@ def leave_one_out_plot(
 ) -> Figure:
     """Draw the table ``leave_one_out`` (machine keys); its row with ``all_studies`` true is
     the reference; ``level`` is the confidence level of its intervals."""
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from matplotlib.transforms import blended_transform_factory
 
     labels = dict(labels or {})
     pct = f"{100 * level:g}%"
@@ -106,28 +104,15 @@ def leave_one_out_plot(
         ax.set_yticks(y, ticks)
         ax.tick_params(axis="y", length=0, labelsize=7.5)
         ax.spines["left"].set_visible(False)
-        right = blended_transform_factory(ax.transAxes, ax.transData)
         for yy, (_, r) in zip(y, rows.iterrows(), strict=True):
-            ax.text(
-                1.02,
+            style.margin_text(
+                ax,
                 yy,
                 f"{r[EST]:.3f} [{r[LO]:.3f}, {r[HI]:.3f}]",
-                transform=right,
-                ha="left",
-                va="center",
                 fontsize=7,
                 family="DejaVu Sans Mono",
             )
-        ax.text(
-            1.02,
-            1.0,
-            f"g [{pct} CI]",
-            transform=ax.transAxes,
-            ha="left",
-            va="bottom",
-            fontsize=8,
-            fontweight="bold",
-        )
+        style.margin_header(ax, f"g [{pct} CI]")
         # the range of the intervals (0 only if it is near them: the differences matter here)
         xs = np.r_[rows[LO].to_numpy(float), rows[HI].to_numpy(float)]
         if not full.empty:
@@ -141,31 +126,19 @@ def leave_one_out_plot(
         ax.set_xlabel(xlabel)
         ax.set_title(title, loc="left")
         handles = [
-            Line2D(
-                [],
-                [],
-                color=style.BLACK,
-                marker="s",
-                ms=4,
-                lw=1.0,
-                label=f"Without the study ({pct} CI)",
+            style.legend_entry(
+                f"Without the study ({pct} CI)", color=style.BLACK, marker="s", ms=4, lw=1.0
             ),
         ]
         if not full.empty:
             handles += [
-                Line2D([], [], color=style.VERMILLION, ls="--", lw=1.2, label="All studies"),
+                style.legend_entry("All studies", color=style.VERMILLION, ls="--", lw=1.2),
                 Patch(color=style.VERMILLION, alpha=0.12, label=f"All studies: {pct} CI"),
             ]
         if (~converged).any():
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    ls="",
-                    marker="s",
-                    mfc="white",
-                    mec=style.BLACK,
-                    label="Fit did not converge",
+                style.legend_entry(
+                    "Fit did not converge", ls="", marker="s", mfc="white", mec=style.BLACK
                 )
             )
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))

@@ -52,16 +52,6 @@ def jitter_offsets(n: int, width: float = 0.6) -> np.ndarray:
     return ((np.arange(1, n + 1) * GOLDEN) % 1.0 - 0.5) * width
 
 
-def _sizes(vi: np.ndarray, smallest: float = 8.0, largest: float = 70.0) -> np.ndarray:
-    prec = 1.0 / np.sqrt(np.asarray(vi, dtype=float))
-    finite = np.isfinite(prec)
-    if not finite.any():
-        return np.full(prec.shape, smallest)
-    lo, hi = np.nanmin(prec[finite]), np.nanmax(prec[finite])
-    scaled = (prec - lo) / (hi - lo) if hi > lo else np.full(prec.shape, 0.5)
-    return np.where(finite, smallest + (largest - smallest) * scaled, smallest)
-
-
 def orchard_plot(
     points: pd.DataFrame,
     groups: pd.DataFrame,
@@ -86,8 +76,6 @@ def orchard_plot(
         names the labels) drawn as a dot matrix left of the plot.
     colour : one colour for every row (default: a colour per group, for categories).
     """
-    from matplotlib.lines import Line2D
-    from matplotlib.transforms import blended_transform_factory
 
     groups = groups.reset_index(drop=True)
     if groups.empty:
@@ -135,7 +123,9 @@ def orchard_plot(
                 ax.scatter(
                     mine["yi"],
                     y[i] + jitter_offsets(len(mine)),
-                    s=_sizes(mine["vi"].to_numpy()),
+                    s=style.precision_sizes(
+                        1.0 / np.sqrt(mine["vi"].to_numpy(float)), smallest=8.0, largest=70.0
+                    ),
                     color=row_colour,
                     alpha=0.45,
                     linewidths=0,
@@ -156,17 +146,14 @@ def orchard_plot(
                     linewidths=1.2,
                     zorder=4,
                 )
-        right = blended_transform_factory(ax.transAxes, ax.transData)
         for i, g in groups.iterrows():
             k = int(g["k"]) if pd.notna(g["k"]) else 0
             s = int(g["n_studies"]) if pd.notna(g["n_studies"]) else 0
-            ax.text(
-                1.01,
+            style.margin_text(
+                ax,
                 y[i],
                 f"k = {k}\n{s} stud{'y' if s == 1 else 'ies'}",
-                transform=right,
-                ha="left",
-                va="center",
+                x=1.01,
                 fontsize=7.5,
                 linespacing=1.1,
             )
@@ -189,47 +176,34 @@ def orchard_plot(
             ax.spines["left"].set_visible(False)
         style.title_block(ax, title, subtitle, width=85, title_width=55)
         handles = [
-            Line2D(
-                [],
-                [],
+            style.legend_entry(
+                "Effect size (area ~ precision)",
                 ls="",
                 marker="o",
                 color=style.GREY,
                 alpha=0.5,
                 ms=5,
-                label="Effect size (area ~ precision)",
             ),
-            Line2D(
-                [],
-                [],
+            style.legend_entry(
+                f"Mean ({pct} CI)",
                 color=style.BLACK,
                 lw=3.2,
                 marker="o",
                 mfc=style.GREY,
                 mec=style.BLACK,
                 ms=7,
-                label=f"Mean ({pct} CI)",
             ),
         ]
         if has_pi:
-            handles.append(Line2D([], [], color=style.BLACK, lw=1.0, label=f"{pct} PI"))
+            handles.append(style.legend_entry(f"{pct} PI", color=style.BLACK, lw=1.0))
         if mx is not None:
             handles.append(
-                Line2D(
-                    [], [], ls="", marker="o", color=style.BLACK, ms=5, label="Component present"
-                )
+                style.legend_entry("Component present", ls="", marker="o", color=style.BLACK, ms=5)
             )
         if "tested" in groups.columns and not groups["tested"].fillna(True).astype(bool).all():
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    ls="",
-                    marker="o",
-                    mfc="white",
-                    mec=style.BLACK,
-                    ms=7,
-                    label="Not in the test",
+                style.legend_entry(
+                    "Not in the test", ls="", marker="o", mfc="white", mec=style.BLACK, ms=7
                 )
             )
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))

@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from numpy.typing import ArrayLike
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +228,44 @@ def footnote(ax: Axes, text: str, *, width: int = 120) -> None:
         ha="left",
         color=GREY,
     )
+
+
+def margin_text(ax: Axes, y: float, text: str, *, x: float = 1.02, **kwargs: object) -> None:
+    """``text`` right of the axes (``x`` in axes fractions) at the data height ``y``, left-aligned
+    and centred on the row: the numbers column of a forest-type plot."""
+    from matplotlib.transforms import blended_transform_factory
+
+    kwargs.setdefault("va", "center")
+    right = blended_transform_factory(ax.transAxes, ax.transData)
+    ax.text(x, y, text, transform=right, ha="left", **kwargs)
+
+
+def margin_header(ax: Axes, text: str, *, x: float = 1.02) -> None:
+    """The bold header of the numbers column right of the axes (see :func:`margin_text`)."""
+    ax.text(
+        x, 1.0, text, transform=ax.transAxes, ha="left", va="bottom", fontsize=8, fontweight="bold"
+    )
+
+
+def legend_entry(label: str, **kwargs: object) -> Line2D:
+    """A legend handle: a line and/or marker with matplotlib's ``Line2D`` keywords."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], label=label, **kwargs)
+
+
+def precision_sizes(precision: ArrayLike, smallest: float, largest: float) -> np.ndarray:
+    """Marker areas (pt^2) growing linearly with ``precision`` (1/SE) between ``smallest`` and
+    ``largest``; a missing or infinite precision gets ``smallest``."""
+    import numpy as np
+
+    prec = np.asarray(precision, dtype=float)
+    finite = np.isfinite(prec)
+    if not finite.any():
+        return np.full(prec.shape, smallest)
+    lo, hi = np.nanmin(prec[finite]), np.nanmax(prec[finite])
+    scaled = (prec - lo) / (hi - lo) if hi > lo else np.full(prec.shape, 0.5)
+    return np.where(finite, smallest + (largest - smallest) * scaled, smallest)
 
 
 def placeholder(title: str, message: str) -> Figure:

@@ -65,7 +65,6 @@ class VarianceBar:
 
 def variance_plot(bars: list[VarianceBar], *, title: str = "Distribution of variance") -> Figure:
     """Stacked horizontal bars of the variance shares, one per analysis, top to bottom."""
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     n = len(bars)
@@ -123,7 +122,7 @@ def variance_plot(bars: list[VarianceBar], *, title: str = "Distribution of vari
             for j, src in enumerate(sources)
         ]
         handles.append(
-            Line2D([], [], color=style.BLACK, ls="--", lw=0.9, label="75% rule (sampling error)")
+            style.legend_entry("75% rule (sampling error)", color=style.BLACK, ls="--", lw=0.9)
         )
         fig.legend(handles=handles, loc="outside lower center", ncols=2)
     return fig

@@ -46,7 +46,7 @@ def overall_domains():
     models = config.get("models", {})
     if not models.get("per_domain", False):
         return []
-    from intervention_meta.analyses.overall import domain_levels
+    from intervention_meta.data.cleaning import domain_levels
 
     try:
         return domain_levels(

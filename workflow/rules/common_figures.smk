@@ -24,7 +24,6 @@ FIGURE_CODEBOOK = figure_codebook()
 
 def figure_moderators(kind):
     """The moderators drawn as `kind` ("orchard" or "bubble") plots, in the codebook's order."""
-    from intervention_meta.analyses.moderators import moderator_variables
     from intervention_meta.plots.figures import moderator_figure_kind
 
     if FIGURE_CODEBOOK is None:
@@ -32,8 +31,9 @@ def figure_moderators(kind):
     exclude = (config.get("moderators", {}) or {}).get("exclude", []) or []
     return [
         var.name
-        for var in moderator_variables(FIGURE_CODEBOOK, exclude)
-        if moderator_figure_kind(FIGURE_CODEBOOK, var.name) == kind
+        for var in FIGURE_CODEBOOK.moderators()
+        if var.name not in exclude
+        and moderator_figure_kind(FIGURE_CODEBOOK, var.name) == kind
     ]
 
 

@@ -25,9 +25,9 @@ rule figures:
         manifest=f"{FIGURES}/figures.json",
     log:
         logfile("figures"),
-    threads: 2
     conda:
         ENV
+    threads: 2
     params:
         sort=FIGURE_OPTIONS.get("forest_sort", "effect"),
         workers=lambda wildcards, threads: threads,

@@ -24,7 +24,7 @@ with one study cannot estimate the between-study variance: as metafor's ``rma.mv
 single-level factor, that variance is then fixed at 0, and the result is flagged.
 
 The per-domain analyses (``models.per_domain``) run the same function on the subset of one level of
-``models.domain_variable`` (one Snakemake job per level; the levels are :func:`domain_levels`).
+``models.domain_variable`` (the levels are :func:`intervention_meta.data.cleaning.domain_levels`).
 
 References
 ----------
@@ -62,6 +62,7 @@ from intervention_meta.analyses.analysis_model import (
     load_analysis_data,
 )
 from intervention_meta.analyses.records import ESTIMATE_KEYS, ResultTable, columns, result_table
+from intervention_meta.data.cleaning import domain_levels
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.models import MetaResult, ModelError
@@ -583,29 +584,6 @@ def overall_analysis(
 
 
 # --------------------------------------------------------------------------- domains
-def domain_levels(
-    codebook: str | Path | Codebook,
-    variable: str,
-    inclusion: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """The levels of ``variable`` that get their own per-domain analysis.
-
-    The variable's codebook levels (in codebook order), restricted to the codes the inclusion
-    criterion of ``variable`` allows, if it has one (a list of codes; an interval criterion does
-    not restrict levels). Empty if the codebook has no such variable or it has no levels.
-    """
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
-    var = cb.variables.get(variable)
-    if var is None or not var.has_levels:
-        return []
-    levels = list(var.levels)
-    rule = (inclusion or {}).get(variable)
-    if isinstance(rule, list | tuple):
-        allowed = {normalise_code(code) for code in rule}
-        levels = [lev for lev in levels if lev in allowed]
-    return levels
-
-
 def domain_flags(
     codebook: str | Path | Codebook,
     models: Mapping[str, Any] | None,

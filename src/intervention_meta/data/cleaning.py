@@ -24,6 +24,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -422,3 +423,26 @@ def clean(
         by_reason,
     )
     return CleanResult(effects=kept, dropped=dropped, studies=studies, counts=counts)
+
+
+def domain_levels(
+    codebook: str | Path | Codebook,
+    variable: str,
+    inclusion: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The levels of ``variable`` that get their own per-domain analysis.
+
+    The variable's codebook levels (in codebook order), restricted to the codes the inclusion
+    criterion of ``variable`` allows, if it has one (a list of codes; an interval criterion does
+    not restrict levels). Empty if the codebook has no such variable or it has no levels.
+    """
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    var = cb.variables.get(variable)
+    if var is None or not var.has_levels:
+        return []
+    levels = list(var.levels)
+    rule = (inclusion or {}).get(variable)
+    if isinstance(rule, list | tuple):
+        allowed = {normalise_code(code) for code in rule}
+        levels = [lev for lev in levels if lev in allowed]
+    return levels

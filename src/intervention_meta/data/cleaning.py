@@ -187,9 +187,13 @@ class EffectSizeData:
         return int(self.data[self.study].nunique())
 
 
-def read_effect_sizes(effect_sizes: str | Path, codebook: str | Path | Codebook) -> EffectSizeData:
+def read_effect_sizes(
+    effect_sizes: str | Path | EffectSizeData, codebook: str | Path | Codebook
+) -> EffectSizeData:
     """Read an analysis's ``effect_sizes.csv`` with the codebook's types, ``yi`` and ``vi`` as
-    numbers."""
+    numbers (effect sizes already read are returned as they are)."""
+    if isinstance(effect_sizes, EffectSizeData):
+        return effect_sizes
     cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
     data = read_clean(effect_sizes, cb)
     for col in ("yi", "vi"):

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.records import ResultTable, read_tables
-from intervention_meta.data.cleaning import read_effect_sizes
+from intervention_meta.data.cleaning import EffectSizeData, read_effect_sizes
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import read_json, write_json
 from intervention_meta.plots import style
@@ -153,7 +153,7 @@ def make_flow(
     clean_summary: str | Path,
     effect_sizes_summary: str | Path,
     overall: str | Path,
-    codebook: str | Path,
+    codebook: str | Path | Codebook,
     stem: str | Path,
     *,
     validation_report: str | Path | None = None,
@@ -165,7 +165,7 @@ def make_flow(
     if validation_report is not None and Path(validation_report).exists():
         report = pd.read_csv(validation_report, dtype=str)
         validation = report["severity"].value_counts().to_dict() if len(report) else {}
-    cb = load_codebook(codebook)
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
     req = cb.requires_variable()
     labels = dict(cb[req].levels) if req else {}
     steps = flow_steps(clean, es, ov, validation, labels)
@@ -208,8 +208,8 @@ def _pct(level: float) -> str:
 
 
 def make_forest(
-    effect_sizes: str | Path,
-    codebook: str | Path,
+    effect_sizes: str | Path | EffectSizeData,
+    codebook: str | Path | Codebook,
     components_json: str | Path,
     overall: str | Path,
     stem: str | Path,
@@ -267,7 +267,7 @@ def make_forest(
 
 def make_variance(
     overall_files: Sequence[str | Path],
-    codebook: str | Path,
+    codebook: str | Path | Codebook,
     stem: str | Path,
     *,
     domains: Sequence[str] = (),
@@ -277,7 +277,7 @@ def make_variance(
     and of each domain (the following files, in the order of ``domains``)."""
     if len(overall_files) != len(domains) + 1:
         raise ValueError("one overall JSON per analysis (all effect sizes, then each domain)")
-    cb = load_codebook(codebook)
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
     names = ["All effect sizes"] + [
         cb.level_label(domain_variable, d) if domain_variable else str(d) for d in domains
     ]
@@ -366,8 +366,8 @@ def _groups(rows: pd.DataFrame, names: Sequence[str], tested: Any) -> pd.DataFra
 
 
 def make_orchard(
-    effect_sizes: str | Path,
-    codebook: str | Path,
+    effect_sizes: str | Path | EffectSizeData,
+    codebook: str | Path | Codebook,
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
@@ -414,8 +414,8 @@ def make_orchard(
 
 
 def make_bubble(
-    effect_sizes: str | Path,
-    codebook: str | Path,
+    effect_sizes: str | Path | EffectSizeData,
+    codebook: str | Path | Codebook,
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
@@ -460,8 +460,8 @@ def make_bubble(
 
 # --------------------------------------------------------------------------- components
 def make_components(
-    effect_sizes: str | Path,
-    codebook: str | Path,
+    effect_sizes: str | Path | EffectSizeData,
+    codebook: str | Path | Codebook,
     moderators_json: str | Path,
     components_json: str | Path,
     stem: str | Path,
@@ -519,8 +519,8 @@ def make_components(
 
 
 def make_profiles(
-    effect_sizes: str | Path,
-    codebook: str | Path,
+    effect_sizes: str | Path | EffectSizeData,
+    codebook: str | Path | Codebook,
     components_json: str | Path,
     stem: str | Path,
 ) -> FigureInfo:
@@ -614,8 +614,8 @@ def make_funnel(
 # --------------------------------------------------------------------------- sensitivity
 def make_leave_one_out(
     sensitivity_json: str | Path,
-    effect_sizes: str | Path,
-    codebook: str | Path,
+    effect_sizes: str | Path | EffectSizeData,
+    codebook: str | Path | Codebook,
     stem: str | Path,
 ) -> FigureInfo:
     """Leave-one-study-out plot from the table ``leave_one_out`` of ``models/sensitivity.json``."""
@@ -712,7 +712,8 @@ def run_figures(
     """
     out = Path(outdir)
     i = inputs
-    es, cb = i.effect_sizes, i.codebook
+    cb = load_codebook(i.codebook)  # read once for every figure
+    es = read_effect_sizes(i.effect_sizes, cb)
     flow = dict(validation_report=i.validation_report)
     variance = dict(domains=domains, domain_variable=domain_variable)
     tasks: list[tuple[Callable[..., FigureInfo], tuple, dict]] = [

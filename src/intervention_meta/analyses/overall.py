@@ -593,7 +593,7 @@ def domain_flags(
     models = dict(models or {})
     if not models.get("per_domain", False):
         return []
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     variable = models.get("domain_variable", "outcome_domain")
     var = cb.variables.get(variable)
     if var is None:

@@ -376,7 +376,7 @@ def render_manual(
     >>> manual.entry("risk_of_bias").levels  # doctest: +SKIP
     (('1', 'Low'), ('2', 'Some concerns'), ('3', 'High'))
     """
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     extra = dict(analyses_using or {})
     for name in extra:
         if name not in cb.variables:

@@ -783,7 +783,7 @@ def compare_coders(
     InputError
         If a file cannot be read, lacks its key column or has duplicate keys.
     """
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     if not 0 < conf_level < 1:
         raise ValueError(f"conf_level must lie between 0 and 1, got {conf_level}")
     if tolerance < 0:

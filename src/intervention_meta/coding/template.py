@@ -216,7 +216,7 @@ def write_template(
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     instructions_name, lists_name = _sheet_names(cb)

@@ -151,7 +151,7 @@ def type_columns(
 
 def read_clean(path: str | Path, codebook: Codebook | str | Path) -> pd.DataFrame:
     """Read an ``effects.csv`` written by :meth:`CleanResult.write` back with its types."""
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     frame, info = read_table(path)
     if info.errors:
         raise InputError(info.problems, summary=f"cannot read the clean table {path}")
@@ -194,7 +194,7 @@ def read_effect_sizes(
     numbers (effect sizes already read are returned as they are)."""
     if isinstance(effect_sizes, EffectSizeData):
         return effect_sizes
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     data = read_clean(effect_sizes, cb)
     for col in ("yi", "vi"):
         data[col] = pd.to_numeric(data[col], errors="coerce")
@@ -334,7 +334,7 @@ def clean(
     RuntimeError
         If the row bookkeeping does not add up (rows in != kept + dropped): a bug.
     """
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     inclusion = dict(inclusion or {})
     problems = check_inclusion(cb, inclusion)
     if problems:
@@ -440,7 +440,7 @@ def domain_levels(
     criterion of ``variable`` allows, if it has one (a list of codes; an interval criterion does
     not restrict levels). Empty if the codebook has no such variable or it has no levels.
     """
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     var = cb.variables.get(variable)
     if var is None or not var.has_levels:
         return []

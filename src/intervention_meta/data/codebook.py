@@ -425,12 +425,13 @@ class Codebook:
 
 
 # --------------------------------------------------------------------------- loading
-def load_codebook(source: str | Path | Mapping) -> Codebook:
+def load_codebook(source: str | Path | Mapping | Codebook) -> Codebook:
     """Read and check a codebook file.
 
     Parameters
     ----------
-    source : the codebook YAML file, or its already loaded content (a mapping).
+    source : the codebook YAML file, or its already loaded content (a mapping); a
+        :class:`Codebook` is returned as it is.
 
     Returns
     -------
@@ -447,6 +448,8 @@ def load_codebook(source: str | Path | Mapping) -> Codebook:
         names the codebook file, the line (as ``row``), the variable (as ``column``), the value
         and, in ``expected``, the field.
     """
+    if isinstance(source, Codebook):
+        return source
     if isinstance(source, Mapping):
         file, node, data = "<codebook>", None, dict(source)
     else:

@@ -592,7 +592,7 @@ def validate(
         Errors and warnings (see the module doc); ``report.ok`` is False if any error. The data
         files are only read.
     """
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     child = cb.child_table
     parent = cb.parent_table
     files = {parent: str(studies_path), child: str(effects_path)}

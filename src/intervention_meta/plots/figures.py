@@ -165,7 +165,7 @@ def make_flow(
     if validation_report is not None and Path(validation_report).exists():
         report = pd.read_csv(validation_report, dtype=str)
         validation = report["severity"].value_counts().to_dict() if len(report) else {}
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     req = cb.requires_variable()
     labels = dict(cb[req].levels) if req else {}
     steps = flow_steps(clean, es, ov, validation, labels)
@@ -277,7 +277,7 @@ def make_variance(
     and of each domain (the following files, in the order of ``domains``)."""
     if len(overall_files) != len(domains) + 1:
         raise ValueError("one overall JSON per analysis (all effect sizes, then each domain)")
-    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    cb = load_codebook(codebook)
     names = ["All effect sizes"] + [
         cb.level_label(domain_variable, d) if domain_variable else str(d) for d in domains
     ]

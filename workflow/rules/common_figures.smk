@@ -31,9 +31,8 @@ def figure_moderators(kind):
     exclude = (config.get("moderators", {}) or {}).get("exclude", []) or []
     return [
         var.name
-        for var in FIGURE_CODEBOOK.moderators()
-        if var.name not in exclude
-        and moderator_figure_kind(FIGURE_CODEBOOK, var.name) == kind
+        for var in FIGURE_CODEBOOK.moderators(exclude)
+        if moderator_figure_kind(FIGURE_CODEBOOK, var.name) == kind
     ]
 
 

@@ -117,7 +117,7 @@ _ADJUST = {"holm": "Holm"}
 # --------------------------------------------------------------------------- variables
 def moderator_variables(codebook: Codebook, exclude: Sequence[str] = ()) -> list[Variable]:
     """The variables with role ``moderator``, minus ``exclude``, in the codebook's order."""
-    return [v for v in codebook.moderators() if v.name not in set(exclude)]
+    return codebook.moderators(exclude)
 
 
 def component_variables(

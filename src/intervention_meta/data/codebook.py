@@ -358,9 +358,9 @@ class Codebook:
         """The variables with ``role`` among their roles."""
         return [v for v in self.variables.values() if role in v.roles]
 
-    def moderators(self) -> list[Variable]:
-        """The variables whose role includes ``moderator``."""
-        return self.with_role("moderator")
+    def moderators(self, exclude: Sequence[str] = ()) -> list[Variable]:
+        """The variables whose role includes ``moderator``, minus ``exclude``, in codebook order."""
+        return [v for v in self.with_role("moderator") if v.name not in set(exclude)]
 
     def label(self, name: str) -> str:
         """The readable label of a variable (its name if it has none or is unknown)."""

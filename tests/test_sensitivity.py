@@ -503,15 +503,15 @@ def test_run_sensitivity_reports_a_model_that_cannot_be_fitted(tmp_path):
     one.to_csv(tmp_path / "effect_sizes.csv", index=False)
     tables = {name: tmp_path / f"{name}.csv" for name in TABLES}
     out = run_sensitivity(
-        tmp_path / "effect_sizes.csv",
-        tmp_path / "effect_sizes.csv",
-        ASSINK_CODEBOOK,
+        effect_sizes=tmp_path / "effect_sizes.csv",
+        clean_effects=tmp_path / "effect_sizes.csv",
+        codebook=ASSINK_CODEBOOK,
         models={},
-        sensitivity={},
-        effect_options={},
-        tables=tables,
-        json_path=tmp_path / "sensitivity.json",
-        flags_path=tmp_path / "flags.txt",
+        options={},
+        effect_size_options={},
+        **tables,
+        json=tmp_path / "sensitivity.json",
+        flags=tmp_path / "flags.txt",
     )
     assert out is None
     assert "could not be fitted" in (tmp_path / "flags.txt").read_text()

@@ -12,12 +12,12 @@ Both front ends call that function the same way:
 * the command line (:mod:`intervention_meta.__main__`) builds its options from the same function's
   signature (:func:`run_step`).
 
-So from a rule name to the code is one hop: ``STEPS["overall"]`` names
-:func:`intervention_meta.steps.overall`, which calls
-:func:`intervention_meta.analyses.overall.run_overall`. The step functions below are the thin
-ones: their names are the rules' names and their bodies one call into the package. Heavy modules
-(pandas, scipy, matplotlib) are imported inside the functions, so a step pays only for what it
-uses.
+So from a rule name to the code is one hop: ``STEPS["bias"]`` names
+:func:`intervention_meta.analyses.bias.run_bias` itself, whose keywords are the rule's names; where
+the rule's entries need translating (the ``overall`` step's ``domain``, the data steps, figures,
+tables, report) ``STEPS`` names a thin function below, named like the rule, whose body is one call
+into the package. Modules are imported only when a step runs (inside the functions below, and by
+:meth:`Step.load`), so a step pays only for what it uses.
 """
 
 from __future__ import annotations
@@ -192,135 +192,6 @@ def overall_domains(
         )
 
 
-def moderators(
-    *,
-    effect_sizes: str,
-    codebook: str,
-    moderators: str,
-    tests: str,
-    multiple: str,
-    json: str,
-    flags: str,
-    models: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> None:
-    """One meta-regression per moderator and the multiple-moderator model
-    (:func:`~intervention_meta.analyses.moderators.run_moderators`)."""
-    from intervention_meta.analyses.moderators import run_moderators
-
-    run_moderators(
-        effect_sizes,
-        codebook,
-        models=dict(models or {}),
-        options=dict(options or {}),
-        out_moderators=moderators,
-        out_tests=tests,
-        out_multiple=multiple,
-        out_json=json,
-        out_flags=flags,
-    )
-
-
-def components(
-    *,
-    effect_sizes: str,
-    codebook: str,
-    profiles: str,
-    consistency: str,
-    study_effects: str,
-    json: str,
-    flags: str,
-    models: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> None:
-    """Component profiles and their consistency
-    (:func:`~intervention_meta.analyses.components.run_components`)."""
-    from intervention_meta.analyses.components import run_components
-
-    run_components(
-        effect_sizes,
-        codebook,
-        models=dict(models or {}),
-        options=dict(options or {}),
-        out_profiles=profiles,
-        out_consistency=consistency,
-        out_study_effects=study_effects,
-        out_json=json,
-        out_flags=flags,
-    )
-
-
-def bias(
-    *,
-    effect_sizes: str,
-    codebook: str,
-    table: str,
-    trimfill: str,
-    funnel: str,
-    json: str,
-    flags: str,
-    models: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> None:
-    """Publication-bias methods and the funnel-plot data
-    (:func:`~intervention_meta.analyses.bias.run_bias`)."""
-    from intervention_meta.analyses.bias import run_bias
-
-    run_bias(
-        effect_sizes,
-        codebook,
-        dict(models or {}),
-        dict(options or {}),
-        table=table,
-        trimfill_table=trimfill,
-        funnel_table=funnel,
-        json_path=json,
-        flags_path=flags,
-    )
-
-
-def sensitivity(
-    *,
-    effect_sizes: str,
-    clean_effects: str,
-    codebook: str,
-    summary: str,
-    leave_one_out: str,
-    influence: str,
-    outliers: str,
-    estimators: str,
-    assumptions: str,
-    json: str,
-    flags: str,
-    models: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
-    effect_size_options: Mapping[str, Any] | None = None,
-) -> None:
-    """Leave one study out, influence, outliers, estimators, assumptions
-    (:func:`~intervention_meta.analyses.sensitivity.run_sensitivity`); one CSV per table."""
-    from intervention_meta.analyses.sensitivity import run_sensitivity
-
-    tables = {
-        "summary": summary,
-        "leave_one_out": leave_one_out,
-        "influence": influence,
-        "outliers": outliers,
-        "estimators": estimators,
-        "assumptions": assumptions,
-    }
-    run_sensitivity(
-        effect_sizes,
-        clean_effects,
-        codebook,
-        models=dict(models or {}),
-        sensitivity=dict(options or {}),
-        effect_options=dict(effect_size_options or {}),
-        tables=tables,
-        json_path=json,
-        flags_path=flags,
-    )
-
-
 def collect_flags(*, flags: Paths, combined: str) -> None:
     """Concatenate flag files (one line per flag) into one file: the warnings file of the
     report, or the flags of the overall step (all data and every domain)."""
@@ -465,11 +336,13 @@ class Step:
         return getattr(importlib.import_module(module), name)
 
 
-def _analysis(name: str, text: str, tables: Mapping[str, str], **params: str) -> Step:
+def _analysis(
+    name: str, function: str, text: str, tables: Mapping[str, str], **params: str
+) -> Step:
     """An analysis step: the codebook and ``models`` from the config, with its own ``params``;
     its ``tables`` under ``tables/``, ``models/<name>.json`` and ``flags/<name>.txt``."""
     return Step(
-        f"{_HERE}:{name}",
+        function,
         text,
         config_files={"codebook": "codebook"},
         config_params={"models": "models", **params},
@@ -516,6 +389,7 @@ STEPS: dict[str, Step] = {
     ),
     "overall": _analysis(
         "overall",
+        f"{_HERE}:overall",
         "the pooled effect (optionally of one --domain)",
         {
             "table": "overall.csv",
@@ -532,6 +406,7 @@ STEPS: dict[str, Step] = {
     ),
     "moderators": _analysis(
         "moderators",
+        "intervention_meta.analyses.moderators:run_moderators",
         "one meta-regression per moderator, and the multiple-moderator model",
         {
             "moderators": "moderators.csv",
@@ -542,6 +417,7 @@ STEPS: dict[str, Step] = {
     ),
     "components": _analysis(
         "components",
+        "intervention_meta.analyses.components:run_components",
         "intervention components: profiles and consistency",
         {
             "profiles": "component_profiles.csv",
@@ -552,12 +428,14 @@ STEPS: dict[str, Step] = {
     ),
     "bias": _analysis(
         "bias",
+        "intervention_meta.analyses.bias:run_bias",
         "publication bias: Egger-type tests, trim and fill, PET-PEESE, funnel data",
         {"table": "bias.csv", "trimfill": "trimfill_data.csv", "funnel": "funnel_data.csv"},
         options="bias",
     ),
     "sensitivity": _analysis(
         "sensitivity",
+        "intervention_meta.analyses.sensitivity:run_sensitivity",
         "leave one study out, influence, outliers, estimators, assumptions",
         {
             name: f"sensitivity_{name}.csv"

@@ -698,29 +698,30 @@ def bias_analysis(
 
 # --------------------------------------------------------------------------- step
 def run_bias(
+    *,
     effect_sizes: str | Path,
     codebook: str | Path,
-    models: Mapping[str, Any] | None,
-    options: Mapping[str, Any] | None,
-    *,
     table: str | Path,
-    trimfill_table: str | Path,
-    funnel_table: str | Path,
-    json_path: str | Path,
-    flags_path: str | Path,
+    trimfill: str | Path,
+    funnel: str | Path,
+    json: str | Path,
+    flags: str | Path,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> BiasResult:
-    """The bias step: read the effect sizes, run :func:`bias_analysis`, write every output."""
-    flags = Flags(STEP)
+    """The bias step: read the effect sizes, run :func:`bias_analysis`, write every output
+    (``table``, the ``trimfill`` and ``funnel`` data, the ``json`` results and the ``flags``)."""
+    step_flags = Flags(STEP)
     ad = load_analysis_data(effect_sizes, codebook)
     spec = ModelSpec.from_config(models)
     opts = BiasOptions.from_config(options)
     log.info("bias: %d effect sizes from %d studies; %s", ad.k, ad.n_studies, opts)
-    result = bias_analysis(ad, spec, opts, flags)
+    result = bias_analysis(ad, spec, opts, step_flags)
     write_table(result.to_frame(), table)
-    write_table(result.trimfill_frame(), trimfill_table)
-    write_table(result.funnel_frame(), funnel_table)
-    write_json(result.to_dict(), json_path)
-    flags.write(flags_path)
+    write_table(result.trimfill_frame(), trimfill)
+    write_table(result.funnel_frame(), funnel)
+    write_json(result.to_dict(), json)
+    step_flags.write(flags)
     return result
 
 

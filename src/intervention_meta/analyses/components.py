@@ -850,21 +850,23 @@ def study_effects_table(ca: ComponentAnalysis, ad: AnalysisData) -> pd.DataFrame
 
 # --------------------------------------------------------------------------- the step
 def run_components(
+    *,
     effect_sizes: str | Path,
     codebook: str | Path,
-    *,
-    models: Mapping[str, Any] | None,
-    options: Mapping[str, Any] | None,
-    out_profiles: str | Path,
-    out_consistency: str | Path,
-    out_study_effects: str | Path,
-    out_json: str | Path,
-    out_flags: str | Path,
+    profiles: str | Path,
+    consistency: str | Path,
+    study_effects: str | Path,
+    json: str | Path,
+    flags: str | Path,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> ComponentAnalysis:
     """The ``components`` step: profiles, study-level effects and consistency of the components.
 
     ``models`` is the config's ``models`` section, ``options`` its ``components`` section
-    (``variables``, ``min_programmes``, ``positive_rule``, ``rho``).
+    (``variables``, ``min_programmes``, ``positive_rule``, ``rho``); ``profiles``,
+    ``consistency`` and ``study_effects`` are the three tables' files, ``json`` the results and
+    ``flags`` the flags.
     """
     options = dict(options or {})
     spec = ModelSpec.from_config(models)
@@ -883,9 +885,9 @@ def run_components(
         "study_effects": study_effects_records(ca, ad),
     }
     for name, path in (
-        ("component_profiles", out_profiles),
-        ("component_consistency", out_consistency),
-        ("study_effects", out_study_effects),
+        ("component_profiles", profiles),
+        ("component_consistency", consistency),
+        ("study_effects", study_effects),
     ):
         write_table(tables[name].to_frame(), path)
     write_json(
@@ -904,9 +906,9 @@ def run_components(
             "level": spec.level,
             "tables": {name: t.to_dict() for name, t in tables.items()},
         },
-        out_json,
+        json,
     )
-    Flags("components", list(ca.flags)).write(out_flags)
+    Flags("components", list(ca.flags)).write(flags)
     log.info(
         "components: %d component(s), %d programme(s), %d profile(s), %d positive (%s)",
         len(ca.components),

@@ -1211,21 +1211,22 @@ def multiple_moderators_table(
 
 # --------------------------------------------------------------------------- the step
 def run_moderators(
+    *,
     effect_sizes: str | Path,
     codebook: str | Path,
-    *,
-    models: Mapping[str, Any] | None,
-    options: Mapping[str, Any] | None,
-    out_moderators: str | Path,
-    out_tests: str | Path,
-    out_multiple: str | Path,
-    out_json: str | Path,
-    out_flags: str | Path,
+    moderators: str | Path,
+    tests: str | Path,
+    multiple: str | Path,
+    json: str | Path,
+    flags: str | Path,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> ModeratorAnalyses:
     """The ``moderators`` step: every moderator alone, then the multiple-moderator model.
 
     ``models`` is the config's ``models`` section, ``options`` its ``moderators`` section
-    (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``).
+    (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``); ``moderators``, ``tests`` and
+    ``multiple`` are the three tables' files, ``json`` the results and ``flags`` the flags.
     """
     options = dict(options or {})
     spec = ModelSpec.from_config(models)
@@ -1237,18 +1238,18 @@ def run_moderators(
     analyses = analyse_moderators(
         ad, spec, exclude=exclude, min_studies=min_studies, p_adjust=p_adjust
     )
-    multiple = component_variables(ad.codebook, options.get("multiple"), exclude)
-    mm = multiple_moderator_model(ad, multiple, spec)
-    flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
+    variables = component_variables(ad.codebook, options.get("multiple"), exclude)
+    mm = multiple_moderator_model(ad, variables, spec)
+    step_flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
     tables = {
         "moderators": moderators_records(analyses, ad),
         "moderator_tests": moderator_tests_records(analyses, ad),
         "multiple_moderators": multiple_moderators_records(mm, ad, spec),
     }
     for name, path in (
-        ("moderators", out_moderators),
-        ("moderator_tests", out_tests),
-        ("multiple_moderators", out_multiple),
+        ("moderators", moderators),
+        ("moderator_tests", tests),
+        ("multiple_moderators", multiple),
     ):
         write_table(tables[name].to_frame(), path)
     write_json(
@@ -1271,18 +1272,18 @@ def run_moderators(
             },
             "single": analyses.to_dict(),
             "multiple": mm.to_dict(),
-            "flags": flags.lines,
+            "flags": step_flags.lines,
             "level": spec.level,
             "p_adjust": _ADJUST.get(p_adjust),
             "tables": {name: t.to_dict() for name, t in tables.items()},
         },
-        out_json,
+        json,
     )
-    flags.write(out_flags)
+    step_flags.write(flags)
     log.info(
         "moderators: %d analysed, %d skipped, %d flag(s)",
         len(analyses.results),
         len(analyses.skipped),
-        len(flags.lines),
+        len(step_flags.lines),
     )
     return analyses

@@ -1177,26 +1177,32 @@ def sensitivity_analysis(
 
 
 def run_sensitivity(
+    *,
     effect_sizes: str | Path,
     clean_effects: str | Path,
     codebook: str | Path,
-    *,
-    models: Mapping[str, Any] | None,
-    sensitivity: Mapping[str, Any] | None,
-    effect_options: Mapping[str, Any] | None,
-    tables: Mapping[str, str | Path],
-    json_path: str | Path,
-    flags_path: str | Path,
+    summary: str | Path,
+    leave_one_out: str | Path,
+    influence: str | Path,
+    outliers: str | Path,
+    estimators: str | Path,
+    assumptions: str | Path,
+    json: str | Path,
+    flags: str | Path,
+    models: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    effect_size_options: Mapping[str, Any] | None = None,
 ) -> SensitivityResult | None:
     """The sensitivity step: read the effect sizes (and the cleaned effects), run every analysis,
-    write ``tables`` (``{name: path}`` for the names of :data:`TABLES`), the JSON and the flags.
+    write one CSV per table of :data:`TABLES` (the keywords of those names), the JSON and the
+    flags. ``options`` is the config's ``sensitivity`` section, ``effect_size_options`` its
+    ``effect_sizes`` section.
 
     When the analysis model cannot be fitted at all (too few effect sizes), every output says so,
     a flag is raised and None is returned; the step does not fail."""
-    missing = sorted(set(TABLES) - set(tables))
-    if missing:
-        raise ValueError(f"paths for the tables {missing} are missing")
-    flags = Flags(STEP)
+    paths = (summary, leave_one_out, influence, outliers, estimators, assumptions)
+    tables = dict(zip(TABLES, paths, strict=True))
+    step_flags = Flags(STEP)
     ad = load_analysis_data(effect_sizes, codebook)
     spec = ModelSpec.from_config(models)
     log.info("%s: %s on %d effect sizes from %d studies", STEP, spec.describe(), ad.k, ad.n_studies)
@@ -1205,16 +1211,16 @@ def run_sensitivity(
         result = sensitivity_analysis(
             ad,
             spec,
-            sensitivity=sensitivity,
+            sensitivity=dict(options or {}),
             clean_effects=clean,
-            effect_options=effect_options,
+            effect_options=dict(effect_size_options or {}),
             source_name=Path(clean_effects).name,
-            flags=flags,
+            flags=step_flags,
         )
     except ModelError as err:
         # data too small for the analysis model: say so in every output instead of failing
         reason = f"the analysis model could not be fitted ({err})"
-        flags.add(f"no sensitivity analyses: {reason}")
+        step_flags.add(f"no sensitivity analyses: {reason}")
         note = result_table([{"analysis": "not estimable", "note": reason}], SUMMARY_HEADERS)
         for name in TABLES:
             write_table(note.to_frame(), tables[name])
@@ -1222,18 +1228,18 @@ def run_sensitivity(
             {
                 "analysis_model": spec.describe(),
                 "error": reason,
-                "flags": flags.lines,
+                "flags": step_flags.lines,
                 "level": spec.level,
                 "tables": {name: note.to_dict() for name in TABLES},
             },
-            json_path,
+            json,
         )
-        flags.write(flags_path)
+        step_flags.write(flags)
         return None
     for name, frame in result.frames().items():
         write_table(frame, tables[name])
-    write_json(result.to_dict(), json_path)
-    flags.write(flags_path)
+    write_json(result.to_dict(), json)
+    step_flags.write(flags)
     return result
 
 

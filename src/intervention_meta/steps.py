@@ -337,12 +337,13 @@ class Step:
 
 
 def _analysis(
-    name: str, function: str, text: str, tables: Mapping[str, str], **params: str
+    name: str, text: str, tables: Mapping[str, str], function: str = "", **params: str
 ) -> Step:
-    """An analysis step: the codebook and ``models`` from the config, with its own ``params``;
-    its ``tables`` under ``tables/``, ``models/<name>.json`` and ``flags/<name>.txt``."""
+    """An analysis step: ``run_<name>`` of ``analyses/<name>.py`` unless ``function`` says
+    otherwise; the codebook and ``models`` from the config, with its own ``params``; its
+    ``tables`` under ``tables/``, ``models/<name>.json`` and ``flags/<name>.txt``."""
     return Step(
-        function,
+        function or f"intervention_meta.analyses.{name}:run_{name}",
         text,
         config_files={"codebook": "codebook"},
         config_params={"models": "models", **params},
@@ -389,13 +390,13 @@ STEPS: dict[str, Step] = {
     ),
     "overall": _analysis(
         "overall",
-        f"{_HERE}:overall",
         "the pooled effect (optionally of one --domain)",
         {
             "table": "overall.csv",
             "comparison": "overall_comparison.csv",
             "variance": "variance_distribution.csv",
         },
+        function=f"{_HERE}:overall",
         inclusion="inclusion",
     ),
     "overall_domains": Step(
@@ -406,7 +407,6 @@ STEPS: dict[str, Step] = {
     ),
     "moderators": _analysis(
         "moderators",
-        "intervention_meta.analyses.moderators:run_moderators",
         "one meta-regression per moderator, and the multiple-moderator model",
         {
             "moderators": "moderators.csv",
@@ -417,7 +417,6 @@ STEPS: dict[str, Step] = {
     ),
     "components": _analysis(
         "components",
-        "intervention_meta.analyses.components:run_components",
         "intervention components: profiles and consistency",
         {
             "profiles": "component_profiles.csv",
@@ -428,14 +427,12 @@ STEPS: dict[str, Step] = {
     ),
     "bias": _analysis(
         "bias",
-        "intervention_meta.analyses.bias:run_bias",
         "publication bias: Egger-type tests, trim and fill, PET-PEESE, funnel data",
         {"table": "bias.csv", "trimfill": "trimfill_data.csv", "funnel": "funnel_data.csv"},
         options="bias",
     ),
     "sensitivity": _analysis(
         "sensitivity",
-        "intervention_meta.analyses.sensitivity:run_sensitivity",
         "leave one study out, influence, outliers, estimators, assumptions",
         {
             name: f"sensitivity_{name}.csv"

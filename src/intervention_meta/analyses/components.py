@@ -105,6 +105,11 @@ def _arrays_to_dict(obj: Any) -> dict:
     return jsonable({f.name: getattr(obj, f.name) for f in fields(obj)})
 
 
+def _arrays_frame(obj: Any, cols: Sequence[str], index: Sequence, name: str) -> pd.DataFrame:
+    """The arrays ``cols`` of ``obj`` as the columns of a frame indexed by ``index`` (``name``)."""
+    return pd.DataFrame({c: getattr(obj, c) for c in cols}, index=pd.Index(index, name=name))
+
+
 # --------------------------------------------------------------------------- study effects
 @dataclass(frozen=True)
 class StudyEffects:
@@ -129,9 +134,7 @@ class StudyEffects:
 
     def to_frame(self) -> pd.DataFrame:
         cols = ("k", "estimate", "se", "ci_lb", "ci_ub", "positive")
-        return pd.DataFrame(
-            {c: getattr(self, c) for c in cols}, index=pd.Index(self.study, name="study")
-        )
+        return _arrays_frame(self, cols, self.study, "study")
 
 
 def _crit(level: float, df: float | None = None) -> float:
@@ -212,9 +215,7 @@ class StudyBlups:
 
     def to_frame(self) -> pd.DataFrame:
         cols = ("k", "blup", "se_blup", "fixed", "estimate", "se")
-        return pd.DataFrame(
-            {c: getattr(self, c) for c in cols}, index=pd.Index(self.study, name="study")
-        )
+        return _arrays_frame(self, cols, self.study, "study")
 
 
 def study_blups(result: MetaResult) -> StudyBlups:
@@ -536,10 +537,7 @@ class Consistency:
 
     def to_frame(self) -> pd.DataFrame:
         cols = [f.name for f in fields(self) if f.name != "components"]
-        return pd.DataFrame(
-            {c: getattr(self, c) for c in cols},
-            index=pd.Index(self.components, name="component"),
-        )
+        return _arrays_frame(self, cols, self.components, "component")
 
 
 def _share(num: int, den: int) -> float:

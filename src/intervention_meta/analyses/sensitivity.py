@@ -1045,6 +1045,17 @@ def _options(sensitivity: Mapping[str, Any] | None) -> dict[str, Any]:
     return opts
 
 
+def _flag_refits(
+    flags: Flags, refits: Refits, analysis: str, unit: str, not_converged: str
+) -> None:
+    """Flag each refit of ``refits`` that failed (``<analysis>: refit without <unit> <id>:
+    <error>``) and, if any did not converge, ``<analysis>: <not_converged> did not converge``."""
+    for line in refits.failures:
+        flags.add(f"{analysis}: refit without {unit} {line}")
+    if refits.not_converged:
+        flags.add(f"{analysis}: {not_converged} did not converge")
+
+
 def sensitivity_analysis(
     ad: AnalysisData,
     spec: ModelSpec,
@@ -1072,23 +1083,23 @@ def sensitivity_analysis(
     by_study = refit_without(data, call, ad.study, full=full)
     loo = leave_one_out(data, call, ad.study, refits=by_study)
     influence = cluster_influence(data, call, ad.study, refits=by_study)
-    for line in by_study.failures:
-        flags.add(f"leave-one-study-out: refit without {ad.study} {line}")
-    if by_study.not_converged:
-        flags.add(
-            f"leave-one-study-out: refit(s) without {ad.study} {by_study.not_converged} "
-            "did not converge"
-        )
+    _flag_refits(
+        flags,
+        by_study,
+        "leave-one-study-out",
+        ad.study,
+        f"refit(s) without {ad.study} {by_study.not_converged}",
+    )
 
     by_row = refit_without(data, call, full=full)
     resid = deleted_residuals(data, call, refits=by_row)
-    for line in by_row.failures:
-        flags.add(f"studentized deleted residuals: refit without row {line}")
-    if by_row.not_converged:
-        flags.add(
-            f"studentized deleted residuals: {len(by_row.not_converged)} refit(s) without "
-            "one effect size did not converge"
-        )
+    _flag_refits(
+        flags,
+        by_row,
+        "studentized deleted residuals",
+        "row",
+        f"{len(by_row.not_converged)} refit(s) without one effect size",
+    )
     outliers = remove_outliers(data, call, float(opts["outlier_threshold"]), residuals=resid)
     if outliers.removed:
         keys = [data.loc[lab, ad.es] for lab in outliers.removed]

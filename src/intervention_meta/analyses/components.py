@@ -69,9 +69,10 @@ from intervention_meta.analyses.records import (
     ResultTable,
     columns,
     result_table,
+    write_tables,
 )
 from intervention_meta.data.codebook import Variable, normalise_code
-from intervention_meta.io import jsonable, write_json, write_table
+from intervention_meta.io import jsonable, write_json
 from intervention_meta.methods.bias import aggregate_by_study
 from intervention_meta.models import MetaResult, ModelError
 
@@ -877,17 +878,13 @@ def run_components(
         positive_rule=options.get("positive_rule", "study_aggregate"),
         rho=float(options.get("rho", 0.6)),
     )
-    tables = {
-        "component_profiles": profiles_records(ca, ad, spec),
-        "component_consistency": consistency_records(ca, ad),
-        "study_effects": study_effects_records(ca, ad),
-    }
-    for name, path in (
-        ("component_profiles", profiles),
-        ("component_consistency", consistency),
-        ("study_effects", study_effects),
-    ):
-        write_table(tables[name].to_frame(), path)
+    tables = write_tables(
+        {
+            "component_profiles": (profiles_records(ca, ad, spec), profiles),
+            "component_consistency": (consistency_records(ca, ad), consistency),
+            "study_effects": (study_effects_records(ca, ad), study_effects),
+        }
+    )
     write_json(
         {
             "step": "components",
@@ -902,7 +899,7 @@ def run_components(
             },
             **ca.to_dict(),
             "level": spec.level,
-            "tables": {name: t.to_dict() for name, t in tables.items()},
+            "tables": tables,
         },
         json,
     )

@@ -81,6 +81,7 @@ from intervention_meta.analyses.records import (
     ResultTable,
     columns,
     result_table,
+    write_tables,
 )
 from intervention_meta.data.codebook import (
     LEVEL_TYPES,
@@ -89,7 +90,7 @@ from intervention_meta.data.codebook import (
     Variable,
     normalise_code,
 )
-from intervention_meta.io import jsonable, write_json, write_table
+from intervention_meta.io import jsonable, write_json
 from intervention_meta.models import MetaResult, ModelError, RobustResult
 
 log = logging.getLogger(__name__)
@@ -1241,17 +1242,13 @@ def run_moderators(
     variables = component_variables(ad.codebook, options.get("multiple"), exclude)
     mm = multiple_moderator_model(ad, variables, spec)
     step_flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
-    tables = {
-        "moderators": moderators_records(analyses, ad),
-        "moderator_tests": moderator_tests_records(analyses, ad),
-        "multiple_moderators": multiple_moderators_records(mm, ad, spec),
-    }
-    for name, path in (
-        ("moderators", moderators),
-        ("moderator_tests", tests),
-        ("multiple_moderators", multiple),
-    ):
-        write_table(tables[name].to_frame(), path)
+    tables = write_tables(
+        {
+            "moderators": (moderators_records(analyses, ad), moderators),
+            "moderator_tests": (moderator_tests_records(analyses, ad), tests),
+            "multiple_moderators": (multiple_moderators_records(mm, ad, spec), multiple),
+        }
+    )
     write_json(
         {
             "step": "moderators",
@@ -1275,7 +1272,7 @@ def run_moderators(
             "flags": step_flags.lines,
             "level": spec.level,
             "p_adjust": _ADJUST.get(p_adjust),
-            "tables": {name: t.to_dict() for name, t in tables.items()},
+            "tables": tables,
         },
         json,
     )

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from intervention_meta.io import jsonable
+from intervention_meta.io import jsonable, write_table
 
 __all__ = [
     "HEADERS",
@@ -30,6 +31,7 @@ __all__ = [
     "level_pct",
     "read_tables",
     "result_table",
+    "write_tables",
 ]
 
 #: the readable header of every machine key (``{pct}``: the confidence level, e.g. ``95%``); a table
@@ -247,3 +249,11 @@ def result_table(
 def read_tables(step_json: Mapping[str, Any]) -> dict[str, ResultTable]:
     """The tables a step wrote into its JSON (``tables``), by name."""
     return {name: ResultTable.from_dict(t) for name, t in (step_json.get("tables") or {}).items()}
+
+
+def write_tables(tables: Mapping[str, tuple[ResultTable, str | Path]]) -> dict[str, Any]:
+    """Write each ``name: (table, path)`` as its readable CSV; return the tables for the step's
+    JSON (``{name: table.to_dict()}``, what :func:`read_tables` reads back)."""
+    for table, path in tables.values():
+        write_table(table.to_frame(), path)
+    return {name: table.to_dict() for name, (table, _) in tables.items()}

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -96,30 +96,10 @@ class Measure:
 
     def named(self, name: str | None) -> Measure:
         """The same measure under another readable name (a ``GEN`` measure's declared name)."""
-        if not name:
-            return self
-        return Measure(
-            self.code,
-            name,
-            name,
-            self.null,
-            self.back_transform,
-            self.back_name,
-            self.plausible_bound,
-            self.default_direction,
-        )
+        return replace(self, name=name, axis_label=name) if name else self
 
     def to_dict(self) -> dict:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "axis_label": self.axis_label,
-            "null": self.null,
-            "back_transform": self.back_transform,
-            "back_name": self.back_name,
-            "plausible_bound": self.plausible_bound,
-            "default_direction": self.default_direction,
-        }
+        return asdict(self)
 
 
 _GROUPS = "in the first (intervention) group than the second"
@@ -194,11 +174,10 @@ class InputKind:
 
     def to_dict(self) -> dict:
         return {
-            "code": self.code,
+            **asdict(self),
             "roles": list(self.roles),
-            "native": self.native,
             "gives": dict(self.gives),
-            "given": self.given,
+            "optional": list(self.optional),
         }
 
 

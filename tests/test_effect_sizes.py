@@ -19,6 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intervention_meta.data.validation import validate
 from intervention_meta.effect_sizes import conversions as cv
 from intervention_meta.effect_sizes.compute import (
     ES_INPUT_REQUIRES,
@@ -579,3 +580,56 @@ def test_config_schema_offers_the_registrys_measures_and_conversions():
     for kind in INPUT_KINDS.values():
         for measure, source in kind.gives.items():
             assert measure in MEASURES and (source is None or source in CONVERSION_SOURCES)
+
+
+def test_step_reads_renamed_statistic_columns_through_the_codebook(tmp_path):
+    # the example data with the means/SDs columns renamed and requires in mapping form give the
+    # same effect sizes as the shipped files (validate, clean and effect_sizes steps)
+    from intervention_meta import steps
+
+    root = Path(__file__).parent.parent
+    names = {"m_int": "mean_tx", "sd_int": "sd_tx", "m_ctl": "mean_cg", "sd_ctl": "sd_cg"}
+    book = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    for v in book["variables"]:
+        if v["name"] in ("sd_int", "sd_ctl"):  # used by means_sds only
+            v["name"] = names[v["name"]]
+        elif v["name"] in ("m_int", "m_ctl"):  # also used by prepost: a new variable
+            book["variables"].append({**v, "name": names[v["name"]]})
+        elif v["name"] == "es_input":
+            req = v["requires"]
+            req["means_sds"] = {r: names.get(r, r) for r in req["means_sds"]}
+    (tmp_path / "codebook.yaml").write_text(yaml.safe_dump(book, sort_keys=False))
+    effects = pd.read_csv(root / "data" / "raw" / "effects.csv", dtype=str, keep_default_na=False)
+    means = effects["es_input"] == "means_sds"
+    for role, col in names.items():
+        effects[col] = effects[role].where(means, "")
+        if role in ("sd_int", "sd_ctl"):
+            effects = effects.drop(columns=role)
+        else:
+            effects[role] = effects[role].where(~means, "")
+    effects.to_csv(tmp_path / "effects.csv", index=False)
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text(encoding="utf-8"))
+
+    def run(codebook: Path, effects_csv: Path, out: Path) -> pd.DataFrame:
+        report = validate(codebook, root / "data" / "raw" / "studies.csv", effects_csv)
+        assert report.ok, [p.message() for p in report.errors]
+        out.mkdir()
+        files = {k: str(out / f"{k}.csv") for k in ("clean", "dropped", "es", "es_dropped")}
+        steps.clean(codebook=str(codebook), studies=str(root / "data" / "raw" / "studies.csv"),
+                    effects=str(effects_csv), clean_effects=files["clean"],
+                    dropped=files["dropped"], summary=str(out / "clean.json"),
+                    inclusion=config["inclusion"])  # fmt: skip
+        steps.effect_sizes(codebook=str(codebook), clean_effects=files["clean"],
+                           table=files["es"], dropped=files["es_dropped"],
+                           summary=str(out / "es.json"),
+                           options=config["effect_sizes"])  # fmt: skip
+        summary = json.loads((out / "es.json").read_text(encoding="utf-8"))
+        assert summary["measure"]["code"] == "SMD" and summary["measure"]["direction_declared"]
+        return pd.read_csv(files["es"])
+
+    shipped = run(CODEBOOK, root / "data" / "raw" / "effects.csv", tmp_path / "shipped")
+    renamed = run(tmp_path / "codebook.yaml", tmp_path / "effects.csv", tmp_path / "renamed")
+    assert (shipped["es_input"] == "means_sds").sum() > 0
+    assert renamed["es_id"].tolist() == shipped["es_id"].tolist()
+    np.testing.assert_array_equal(renamed["yi"], shipped["yi"])
+    np.testing.assert_array_equal(renamed["vi"], shipped["vi"])

@@ -300,6 +300,7 @@ def sensitivity(
     """Leave one study out, influence, outliers, estimators, assumptions
     (:func:`~intervention_meta.analyses.sensitivity.run_sensitivity`); one CSV per table."""
     from intervention_meta.analyses.sensitivity import run_sensitivity
+    from intervention_meta.data.codebook import load_codebook
 
     tables = {
         "summary": summary,
@@ -315,7 +316,11 @@ def sensitivity(
         codebook,
         models=dict(models or {}),
         sensitivity=dict(options or {}),
-        effect_options=dict(effect_size_options or {}),
+        # the statistic columns of the codebook, as the effect-size step reads them
+        effect_options={
+            **dict(effect_size_options or {}),
+            "requires": load_codebook(codebook).statistic_columns(),
+        },
         tables=tables,
         json_path=json,
         flags_path=flags,

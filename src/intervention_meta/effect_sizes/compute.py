@@ -29,9 +29,8 @@ Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4
   at the measure's null (``-yi``; ``1 - p`` for a raw proportion). What a positive effect means
   is declared in words (``direction``, per domain ``direction_by``); without it the measure's
   neutral default (e.g. "positive = higher in the first (intervention) group than the second").
-  ``t_value``,
-  ``d_value``, ``r_value`` and odds ratios carry their own sign; F and p take theirs from
-  ``stat_direction``.
+  ``t_value``, ``d_value``, ``r_value``, odds and risk ratios carry their own sign; F and p take
+  theirs from ``stat_direction``.
 * **J after conversions.** Reported Cohen's d (``d_is_g = 0``): J with df = n_int + n_ctl - 2 on
   d and J^2 on its variance (Borenstein et al. 2009, eq. 4.22-4.24). r -> d: J with df = N - 2,
   since r and the independent-groups t are one-to-one, so d from r has Cohen's d's bias. Odds
@@ -40,9 +39,10 @@ Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4
   d_ppc2): the exact J with df = n_int + n_ctl - 2 in place of Morris's approximate c_P.
 * **p values** are converted with the t distribution (df = n_int + n_ctl - 2), not the normal.
 * **Zero cells** in 2x2 tables: 1/2 added to all four cells of a table with a zero cell (metafor's
-  ``add=1/2, to="only0"``; Cochrane Handbook 10.4.4); tables with no events in both groups are
-  corrected and kept, as metafor does by default. Group sizes are taken from the counts; a
-  differing ``n_int``/``n_ctl`` is noted, not used.
+  ``add=1/2, to="only0"``; Cochrane Handbook 10.4.4), for OR, RR, RD and SMD alike; tables with
+  no events in both groups are corrected and kept, as metafor does by default. A proportion of
+  0 or 1 (``events_n``) gets 1/2 added to its events and non-events, as metafor's PLO and PR.
+  Group sizes are taken from the counts; a differing ``n_int``/``n_ctl`` is noted, not used.
 * **Pre-post correlation.** ``r_prepost`` if reported, else ``r_prepost_default`` (noted).
 * **Cluster-randomised studies** (``cluster_randomised = 1``): the variance is multiplied by the
   design effect 1 + (m - 1) ICC (Cochrane Handbook 23.1.4), with the row's ``cluster_size`` and
@@ -53,9 +53,10 @@ Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4
   not cluster-randomised.
 * **Impossible input never yields a number**: SD <= 0, n < 2 (N < 4 for r, N < 5 for pre-post,
   where Morris's variance needs N > 4), p outside (0, 1), r outside (-1, 1), a CI not containing
-  its estimate, negative counts, vi <= 0, a non-number, a needed statistic missing, an unknown
-  ``es_input``, a direction code other than +1/-1, a cluster size < 1 or ICC outside [0, 1] where
-  used. All problems of a row are reported together.
+  its estimate, negative counts, events above n, a mean <= 0 for a ratio of means, vi <= 0, a
+  non-number, a needed statistic missing, an unknown ``es_input``, a direction code other than
+  +1/-1, a cluster size < 1 or ICC outside [0, 1] where used. All problems of a row are
+  reported together.
 """
 
 from __future__ import annotations
@@ -208,6 +209,13 @@ class EffectSizeResult:
             f"{c['dropped']} dropped; {c['direction_flipped']} sign-flipped (higher is worse), "
             f"{c['design_effect_applied']} with a cluster design effect"
         ]
+        if self.measure:
+            m = self.measure
+            lines.append(
+                f"  measure {m['code']} ({m['name']}): {m['direction']}; "
+                f"{c.get('refused_measure', 0)} refused (es_input cannot give it), converted: "
+                + (", ".join(f"{k} {v}" for k, v in c.get("converted", {}).items()) or "none")
+            )
         for level, n in c["by_es_input"].items():
             lines.append(
                 f"  es_input {level}: {n['rows_in']} in, {n['computed']} computed, "

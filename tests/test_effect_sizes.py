@@ -475,6 +475,8 @@ def test_a_conversion_the_config_does_not_allow_is_refused():
     assert "only by a conversion from OR: add OR to effect_sizes.convert" in problem.expected
     assert res.counts["converted"] == {"COR": 1}
     assert res.measure["convert"] == ["COR"]
+    assert res.log_lines()[1].startswith("  measure SMD (Hedges' g): positive = higher in")
+    assert "1 refused (es_input cannot give it), converted: COR 1" in res.log_lines()[1]
 
 
 def test_every_row_refused_fails_with_the_list_instead_of_an_empty_table():

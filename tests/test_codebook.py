@@ -35,6 +35,18 @@ def test_shipped_codebook_tables_and_keys_come_from_the_file(codebook):
     assert codebook.columns("effects")[:3] == ["es_id", "study_id", "outcome"]
 
 
+def test_requires_mapping_form_reads_roles_from_the_data_sets_own_columns(raw):
+    data = copy.deepcopy(raw)
+    data["variables"].append({"name": "n_tx", "table": "effects", "type": "integer"})
+    _requires_mapping(data, n_int="n_tx")
+    cb = load_codebook(data)
+    assert cb.statistic_columns()["t"] == {"t_value": "t_value", "n_int": "n_tx", "n_ctl": "n_ctl"}
+    # validation of the data checks the mapped columns
+    assert cb.requires()["t"] == (("t_value",), ("n_tx",), ("n_ctl",))
+    # the list form names each role by itself
+    assert cb.statistic_columns()["r"] == {"r_value": "r_value", "n_total": "n_total"}
+
+
 def test_shipped_codebook_helpers(codebook):
     moderators = [v.name for v in codebook.moderators()]
     assert "design" in moderators and "year" in moderators  # role given as a list
@@ -148,6 +160,24 @@ def _requires_unknown_level(data):
     _var(data, "es_input")["requires"]["chi2"] = ["yi"]
 
 
+def _requires_drop_role(data):
+    _var(data, "es_input")["requires"]["t"].remove("n_ctl")
+
+
+def _requires_mapping(data, **columns):
+    roles = ["t_value", "n_int", "n_ctl"]
+    _var(data, "es_input")["requires"]["t"] = {r: columns.get(r, r) for r in roles}
+
+
+def _requires_wrong_role(data):
+    _requires_mapping(data)
+    _var(data, "es_input")["requires"]["t"]["f_value"] = "f_value"
+
+
+def _requires_other_table(data):
+    _requires_mapping(data, n_ctl="year")
+
+
 def _table_key(data):
     data["tables"]["effects"]["key"] = "effect_id"
 
@@ -226,6 +256,37 @@ BAD_CODEBOOKS = {
     "unknown parent table": (_unknown_parent, "tables.effects", "study", "field 'parent'"),
     "variable of an unknown table": (_unknown_table, "outcome", "effect", "field 'table'"),
     "requires names an unknown column": (_edit_requires, "es_input", "t_val", "field 'requires'"),
+    "requires list entry is not a role (the mapping form is shown)": (
+        _edit_requires,
+        "es_input",
+        "t_val",
+        "a role of 't' (one of: t_value, n_int, n_ctl); to use your own column names write the "
+        "mapping form, t: {t_value: <your column>, n_int: <your column>, n_ctl: <your column>}",
+    ),
+    "requires misses a role of the kind": (
+        _requires_drop_role,
+        "es_input",
+        None,
+        "field 'requires' (t): role n_ctl (every role of 't': t_value, n_int, n_ctl)",
+    ),
+    "requires maps a role the kind does not have": (
+        _requires_wrong_role,
+        "es_input",
+        "f_value",
+        "field 'requires' (t): a role of 't'",
+    ),
+    "requires maps a role to a column of another table": (
+        _requires_other_table,
+        "es_input",
+        "year",
+        "field 'requires' (t): a variable of table effects",
+    ),
+    "requires names an unknown kind": (
+        _requires_unknown_level,
+        "es_input",
+        "chi2",
+        "field 'requires': a kind of effect-size input (one of: means_sds,",
+    ),
     "requires names an unknown level": (
         _requires_unknown_level,
         "es_input",
@@ -284,8 +345,10 @@ def test_bad_codebook_reports_all_problems_at_once(raw):
         load_codebook(data)
     columns = {p.column for p in info.value.problems}
     assert {"year", "design", "outcome_domain", "es_input", "country"} <= columns
-    assert len(info.value.problems) == 5
-    assert "5 problem(s)" in str(info.value)
+    # t_val is both not a role of 't' and not a variable: two problems
+    assert [p.value for p in info.value.problems if p.column == "es_input"] == ["t_val", "t_val"]
+    assert len(info.value.problems) == 6
+    assert "6 problem(s)" in str(info.value)
 
 
 def test_codebook_problem_row_is_the_line_of_the_field(raw, tmp_path):

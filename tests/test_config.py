@@ -33,6 +33,12 @@ def test_shipped_config_loads(shipped):
         "r_prepost_default": 0.5,
         "icc_default": 0.05,
         "cluster_size_default": 20,
+        "measure": "SMD",
+        "measure_name": None,
+        "convert": ["OR", "COR"],
+        "direction": "positive = benefit: the intervention group did better (scales where "
+        "higher is worse are sign-flipped)",
+        "direction_by": {},
     }
     assert all(config[s] == {} for s in OPEN_SECTIONS)
     # the analysis sections come with every option filled in (defaults from the schema)
@@ -58,6 +64,11 @@ def test_defaults_fill_an_empty_config_without_changing_the_input():
         "icc_default": 0.1,
         "r_prepost_default": 0.5,
         "cluster_size_default": 20,
+        "measure": "SMD",
+        "measure_name": None,
+        "convert": [],
+        "direction": None,
+        "direction_by": {},
     }
     assert config["data"] == {"studies": "data/raw/studies.csv", "effects": "data/raw/effects.csv"}
     assert config["inclusion"] == {} and config["seed"] >= 0
@@ -105,6 +116,12 @@ BAD_CONFIGS = {
         "effect_sizes.r_prepost_default",
         1,
         "a number < 1",
+    ),
+    "unknown effect measure": (
+        {"effect_sizes": {"measure": "HR"}},
+        "effect_sizes.measure",
+        "HR",
+        "one of",
     ),
     "icc above 1": (
         {"effect_sizes": {"icc_default": 1.5}},

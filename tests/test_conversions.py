@@ -82,6 +82,17 @@ def _escalc_call(name: str, i: dict) -> cv.EffectSizeArrays:
         "smd_vtype_ub": lambda: cv.smd_from_means(
             i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"], vtype="UB"
         ),
+        "md_from_means": lambda: cv.mean_difference(
+            i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"]
+        ),
+        "rom_from_means": lambda: cv.log_ratio_of_means(
+            i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"]
+        ),
+        "cor_from_r": lambda: cv.correlation(i["ri"], i["ni"]),
+        "rr_from_2x2": lambda: cv.log_risk_ratio(i["ai"], i["bi"], i["ci"], i["di"]),
+        "rd_from_2x2": lambda: cv.risk_difference(i["ai"], i["bi"], i["ci"], i["di"]),
+        "plo_from_events": lambda: cv.logit_proportion(i["xi"], i["ni"]),
+        "pr_from_events": lambda: cv.proportion(i["xi"], i["ni"]),
     }
     return calls[name]()
 
@@ -91,6 +102,45 @@ def test_conversion_matches_escalc_conversions_json(name):
     # every case of tests/reference/escalc_conversions.json (R call stored in the case)
     case = ESCALC[name]
     assert_matches(_escalc_call(name, case["inputs"]), case["results"])
+
+
+MEASURE_CASES = {
+    "md_from_means": "MD",
+    "rom_from_means": "ROM",
+    "cor_from_r": "COR",
+    "rr_from_2x2": "RR",
+    "rd_from_2x2": "RD",
+    "plo_from_events": "PLO",
+    "pr_from_events": "PR",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MEASURE_CASES))
+def test_measure_matches_escalc_at_1e10_relative(name):
+    # tests/reference/escalc_conversions.json, cases made by escalc(measure=<code>) (call in the
+    # case): every value to 1e-10 relative, and the result names metafor's measure code
+    case = ESCALC[name]
+    res = _escalc_call(name, case["inputs"])
+    assert res.measure == MEASURE_CASES[name]
+    np.testing.assert_allclose(res.yi, case["results"]["yi"], rtol=TOL, atol=0)
+    np.testing.assert_allclose(res.vi, case["results"]["vi"], rtol=TOL, atol=0)
+
+
+def test_zero_cells_move_proportions_as_metafor_does():
+    # escalc(measure="PR", xi=c(0, 5), ni=c(5, 5)): 0.5 added to events and non-events of tables
+    # with a zero, so 0/5 -> 0.5/6 and 5/5 -> 5.5/6; 2x2 tables as for the log odds ratio
+    np.testing.assert_allclose(cv.proportion([0, 5, 2], [5, 5, 5]).yi, [0.5 / 6, 5.5 / 6, 0.4])
+    rr = cv.log_risk_ratio([0, 2], [10, 8], [3, 3], [7, 7])
+    assert rr.yi[0] == pytest.approx(np.log((0.5 / 11) / (3.5 / 11)), abs=TOL)
+    assert rr.yi[1] == pytest.approx(np.log(0.2 / 0.3), abs=TOL)
+
+
+def test_round_trip_log_risk_ratio_to_rr_ci_and_back():
+    lrr, se = np.array([-0.4, 0.1, 0.9]), np.array([0.3, 0.2, 0.5])
+    res = cv.log_risk_ratio_from_ci(np.exp(lrr), np.exp(lrr - cv.Z_975 * se),
+                                    np.exp(lrr + cv.Z_975 * se))  # fmt: skip
+    assert res.measure == "RR"
+    assert_matches(res, {"yi": lrr, "vi": se**2})
 
 
 # --------------------------------------------------------------------------- extra R check values
@@ -319,6 +369,14 @@ def test_round_trip_fisher_z_and_r():
         (lambda: cv.smd_from_d_se(0.5, 0.1, is_g=False), "n1 and n2"),
         (lambda: cv.log_odds_ratio(-1, 5, 3, 4), "ai"),
         (lambda: cv.log_odds_ratio_from_ci(3.0, 1.0, 2.0), "inside"),
+        (lambda: cv.log_risk_ratio_from_ci(3.0, 1.0, 2.0), "inside"),
+        (lambda: cv.log_risk_ratio(3, -1, 3, 4), "bi"),
+        (lambda: cv.risk_difference(3, 1, 3, 4, to="some"), "to"),
+        (lambda: cv.log_ratio_of_means(-1, 1, 10, 2, 1, 10), "m1"),
+        (lambda: cv.mean_difference(1, 1, 10, 2, 0, 10), "sd2"),
+        (lambda: cv.correlation(1.2, 10), "r"),
+        (lambda: cv.proportion(6, 5), "xi"),
+        (lambda: cv.logit_proportion(1, 0), "ni"),
         (lambda: cv.smd_prepost_control(1, 2, 1, 2, 1, 1, 1, 2, 0.5), "n1 \\+ n2"),
         (lambda: cv.design_effect(0.5, 0.1), "m"),
         (lambda: cv.design_effect(10, 1.5), "icc"),
@@ -384,7 +442,9 @@ def test_r_and_count_conversions_property_variance_positive(r, n, counts):
     assert np.isfinite(res.vi[0]) and res.vi[0] > 0
     assert np.sign(res.yi[0]) == np.sign(r)
     raw = cv.smd_from_r(r, n, hedges_correction=False)
-    if r != 0:
+    # J < 1 shrinks d; at subnormal d (e.g. r = 5e-324) J d rounds back to d
+    assert abs(res.yi[0]) <= abs(raw.yi[0])
+    if abs(raw.yi[0]) > 1e-300:
         assert abs(res.yi[0]) < abs(raw.yi[0])
     lor = cv.smd_from_counts(*counts)
     assert np.isfinite(lor.yi[0]) and np.isfinite(lor.vi[0]) and lor.vi[0] > 0

@@ -19,6 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intervention_meta.data.validation import validate
 from intervention_meta.effect_sizes import conversions as cv
 from intervention_meta.effect_sizes.compute import (
     ES_INPUT_REQUIRES,
@@ -26,6 +27,13 @@ from intervention_meta.effect_sizes.compute import (
     EffectSizeResult,
     compute_effect_sizes,
 )
+from intervention_meta.effect_sizes.measures import (
+    CONVERSION_SOURCES,
+    INPUT_KINDS,
+    MEASURES,
+    get_measure,
+)
+from intervention_meta.errors import InputError
 
 REF = Path(__file__).parent / "reference"
 CODEBOOK = Path(__file__).parent.parent / "data" / "codebook.yaml"
@@ -46,8 +54,13 @@ def _row(i: int, es_input: str, **stats) -> dict:
     return base
 
 
+#: The conversions config/config.yaml allows (2x2 counts and odds ratios, correlations -> SMD).
+CONVERT = ("OR", "COR")
+
+
 def _run(rows: list[dict], **kw) -> EffectSizeResult:
     kw.setdefault("higher_is_worse_levels", WORSE)
+    kw.setdefault("convert", CONVERT)
     return compute_effect_sizes(pd.DataFrame(rows), **kw)
 
 
@@ -109,7 +122,8 @@ def test_every_codebook_es_input_level_is_handled_with_the_codebook_requires():
     # data/codebook.yaml: es_input levels and their `requires` are the ones the step dispatches on
     book = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
     es_input = next(v for v in book["variables"] if v["name"] == "es_input")
-    assert set(es_input["levels"]) == set(ES_INPUT_REQUIRES) == set(LEVEL_CASES)
+    assert set(es_input["levels"]) == set(es_input["requires"]) == set(LEVEL_CASES)
+    assert set(LEVEL_CASES) <= set(ES_INPUT_REQUIRES)
     for level, cols in es_input["requires"].items():
         assert list(ES_INPUT_REQUIRES[level]) == cols
 
@@ -130,7 +144,7 @@ def test_each_es_input_level_gives_the_reference_value(level):
 def test_all_levels_together_keep_input_order_columns_and_counts():
     rows = [_row(i, lv, **LEVEL_CASES[lv][0]) for i, lv in enumerate(sorted(LEVEL_CASES))]
     df = pd.DataFrame(rows)
-    res = compute_effect_sizes(df, higher_is_worse_levels=WORSE)
+    res = compute_effect_sizes(df, higher_is_worse_levels=WORSE, convert=CONVERT)
     assert res.table["es_id"].tolist() == df["es_id"].tolist()
     assert list(res.table.columns) == list(df.columns) + [
         c for c in OUTPUT_COLUMNS if c not in df.columns
@@ -226,7 +240,7 @@ def test_yi_vi_rows_are_flipped_but_otherwise_final():
 def test_without_outcome_domain_only_the_row_column_flips():
     rows = [_row(0, "yi_vi", yi=0.3, vi=0.04), _row(1, "yi_vi", yi=0.3, vi=0.04, higher_is_worse=1)]
     df = pd.DataFrame(rows).drop(columns="outcome_domain")
-    t = compute_effect_sizes(df, higher_is_worse_levels=WORSE).table
+    t = compute_effect_sizes(df, higher_is_worse_levels=WORSE, convert=CONVERT).table
     assert t["yi"].tolist() == [0.3, -0.3]
 
 
@@ -380,3 +394,244 @@ def test_empty_table_gives_empty_result():
     res = compute_effect_sizes(df, higher_is_worse_levels=WORSE)
     assert res.counts["rows_in"] == res.counts["computed"] == res.counts["dropped"] == 0
     assert set(OUTPUT_COLUMNS) <= set(res.table.columns)
+
+
+# --------------------------------------------------------------------------- declared measure
+def _case_rows(case: str, kind: str, roles: dict[str, str]) -> list[dict]:
+    """One row per value of an escalc_conversions.json case, its inputs under the roles."""
+    inputs = ESCALC[case]["inputs"]
+    k = len(next(iter(inputs.values())))
+    return [
+        _row(i, kind, **{role: inputs[arg][i] for role, arg in roles.items()}) for i in range(k)
+    ]
+
+
+MEANS_ROLES = {"m_int": "m1i", "sd_int": "sd1i", "n_int": "n1i", "m_ctl": "m2i", "sd_ctl": "sd2i",
+         "n_ctl": "n2i"}  # fmt: skip
+COUNT_ROLES = {"events_int": "ai", "nonevents_int": "bi", "events_ctl": "ci", "nonevents_ctl": "di"}
+MEASURE_CASES = [
+    # (analysis measure, es_input, escalc_conversions.json case, roles -> escalc arguments)
+    ("MD", "means_sds", "md_from_means", MEANS_ROLES),
+    ("ROM", "means_sds", "rom_from_means", MEANS_ROLES),
+    ("OR", "or_2x2", "or_zero_cells", COUNT_ROLES),
+    ("RR", "counts_2x2", "rr_from_2x2", COUNT_ROLES),
+    ("RD", "or_2x2", "rd_from_2x2", COUNT_ROLES),
+    ("ZCOR", "r", "zcor_from_r", {"r_value": "ri", "n_total": "ni"}),
+    ("COR", "r", "cor_from_r", {"r_value": "ri", "n_total": "ni"}),
+    ("PLO", "events_n", "plo_from_events", {"events": "xi", "n": "ni"}),
+    ("PR", "events_n", "pr_from_events", {"events": "xi", "n": "ni"}),
+    ("SMD", "counts_2x2", "or2dl_from_2x2", COUNT_ROLES),
+]
+
+
+@pytest.mark.parametrize("measure, kind, case, roles", MEASURE_CASES)
+def test_each_measure_matches_escalc(measure, kind, case, roles):
+    # tests/reference/escalc_conversions.json, the case named (escalc(measure=...) in its call)
+    res = _run(_case_rows(case, kind, roles), measure=measure)
+    assert res.counts["dropped"] == 0, res.dropped
+    np.testing.assert_allclose(res.table["yi"], ESCALC[case]["results"]["yi"], rtol=TOL, atol=0)
+    np.testing.assert_allclose(res.table["vi"], ESCALC[case]["results"]["vi"], rtol=TOL, atol=0)
+    assert res.measure["code"] == measure
+    assert res.summary()["measure"] == res.measure and res.summary()["rows_in"] == len(res.table)
+
+
+def test_ratio_measures_from_a_confidence_interval():
+    # extra smd_from_or_ci_logit inputs: the log OR itself (Wald, Cochrane Handbook 6.3.2), and a
+    # risk ratio with its CI on the same formula
+    rows = [_row(0, "or_ci", or_value=ORCI["or"][0], or_ci_lower=ORCI["ci_lb"][0],
+                 or_ci_upper=ORCI["ci_ub"][0])]  # fmt: skip
+    lor = cv.log_odds_ratio_from_ci(ORCI["or"][0], ORCI["ci_lb"][0], ORCI["ci_ub"][0])
+    t = _run(rows, measure="OR").table
+    assert t["yi"].iloc[0] == lor.yi[0] and t["vi"].iloc[0] == lor.vi[0]
+    rows = [_row(0, "rr_ci", rr_value=1.5, rr_ci_lower=1.1, rr_ci_upper=2.2),
+            _row(1, "rr_ci", rr_value=2.5, rr_ci_lower=1.1, rr_ci_upper=2.2)]  # fmt: skip
+    res = _run(rows, measure="RR")
+    assert res.table["yi"].iloc[0] == pytest.approx(math.log(1.5), abs=TOL)
+    se = (math.log(2.2) - math.log(1.1)) / (2 * cv.Z_975)
+    assert res.table["vi"].iloc[0] == pytest.approx(se**2, abs=TOL)
+    assert "rr_ci_lower < rr_value < rr_ci_upper" in res.dropped["reason"].iloc[0]
+
+
+def test_a_kind_that_cannot_give_the_measure_is_refused_naming_row_column_value():
+    rows = [_row(i, lv, **LEVEL_CASES[lv][0]) for i, lv in enumerate(["t", "means_sds", "or_2x2"])]
+    res = _run(rows, measure="MD", source_name="effects.csv")
+    assert res.counts["computed"] == 1 and res.counts["refused_measure"] == 2
+    problems = [p for p in res.problems if p.check == "effect_measure"]
+    assert [(p.file, p.row, p.column, p.value) for p in problems] == [
+        ("effects.csv", 2, "es_input", "t"),
+        ("effects.csv", 4, "es_input", "or_2x2"),
+    ]
+    assert "the analysis measure MD (mean difference); 't' gives SMD" in problems[0].expected
+    assert "'or_2x2' gives OR, RR, RD, SMD" in problems[1].expected
+    assert res.dropped["es_id"].tolist() == ["E0", "E2"]
+
+
+def test_a_conversion_the_config_does_not_allow_is_refused():
+    rows = [_row(0, "or_2x2", **LEVEL_CASES["or_2x2"][0]), _row(1, "r", **LEVEL_CASES["r"][0]),
+            _row(2, "t", **LEVEL_CASES["t"][0])]  # fmt: skip
+    res = _run(rows, convert=["COR"])
+    (problem,) = [p for p in res.problems if p.check == "effect_measure"]
+    assert problem.value == "or_2x2"
+    assert "only by a conversion from OR: add OR to effect_sizes.convert" in problem.expected
+    assert res.counts["converted"] == {"COR": 1}
+    assert res.measure["convert"] == ["COR"]
+    assert res.log_lines()[1].startswith("  measure SMD (Hedges' g): positive = higher in")
+    assert "1 refused (es_input cannot give it), converted: COR 1" in res.log_lines()[1]
+
+
+def test_every_row_refused_fails_with_the_list_instead_of_an_empty_table():
+    rows = [_row(i, "t", **LEVEL_CASES["t"][0]) for i in range(3)]
+    with pytest.raises(InputError) as info:
+        _run(rows, measure="OR", source_name="effects.csv")
+    assert [(p.row, p.column, p.severity) for p in info.value.problems] == [
+        (2, "es_input", "error"),
+        (3, "es_input", "error"),
+        (4, "es_input", "error"),
+    ]
+    assert "no row of effects.csv gives the analysis measure OR" in str(info.value)
+
+
+def test_given_effect_sizes_take_the_declared_measure_and_its_name():
+    rows = [_row(0, "yi_vi", yi=-0.2, vi=0.01), _row(1, "t", **LEVEL_CASES["t"][0])]
+    res = _run(rows, measure="GEN", measure_name="log hazard ratio")
+    assert res.table["yi"].tolist() == [-0.2]
+    assert res.measure["name"] == res.measure["axis_label"] == "log hazard ratio"
+    assert res.measure["code"] == "GEN"
+
+
+def test_direction_is_declared_or_the_measures_neutral_default():
+    rows = [_row(0, "yi_vi", yi=0.2, vi=0.01)]
+    default = _run(rows).measure
+    assert (
+        default["direction"]
+        == "positive = higher in the first (intervention) group than the second"
+    )
+    assert default["direction_declared"] is False and "benefit" not in default["direction"]
+    assert _run(rows, measure="OR").measure["direction"].startswith("above 1 = higher odds")
+    declared = _run(
+        rows, direction="positive = better", direction_by={"stress": "positive = less stress"}
+    ).measure
+    assert declared["direction"] == "positive = better" and declared["direction_declared"]
+    assert declared["direction_by"] == {"stress": "positive = less stress"}
+
+
+def test_a_flip_mirrors_at_the_null_of_the_measure():
+    # a raw proportion flips to 1 - p, a logit proportion to -logit(p)
+    rows = [_row(0, "events_n", events=3, n=10, higher_is_worse=1)]
+    assert _run(rows, measure="PR").table["yi"].iloc[0] == pytest.approx(0.7, abs=TOL)
+    assert _run(rows, measure="PLO").table["yi"].iloc[0] == pytest.approx(math.log(7 / 3), abs=TOL)
+
+
+def test_events_beyond_n_and_nonpositive_means_for_a_ratio_are_refused():
+    rows = [_row(0, "events_n", events=12, n=10),
+            _row(1, "means_sds", **{**LEVEL_CASES["means_sds"][0], "m_ctl": -1.0})]  # fmt: skip
+    reasons = _run(rows, measure="PLO").dropped["reason"].tolist()
+    assert "column 'events' = 12: expected at most n" in reasons[0]
+    reasons = _run(rows, measure="ROM").dropped["reason"].tolist()
+    assert "column 'm_ctl' = -1: expected a mean > 0" in reasons[1]
+
+
+def test_statistic_columns_are_read_from_the_codebook_mapping():
+    # requires in mapping form: the data set's own column names; problems name those columns
+    st_ = LEVEL_CASES["means_sds"][0]
+    names = {"m_int": "mean_tx", "sd_int": "sd_tx", "n_int": "n_tx", "m_ctl": "mean_cg",
+             "sd_ctl": "sd_cg", "n_ctl": "n_cg"}  # fmt: skip
+    renamed = {names[k]: v for k, v in st_.items()}
+    rows = [_row(0, "means_sds", **renamed), _row(1, "means_sds", **{**renamed, "sd_cg": 0})]
+    res = _run(rows, requires={"means_sds": names})
+    assert res.table["yi"].iloc[0] == pytest.approx(LEVEL_CASES["means_sds"][1][0], abs=TOL)
+    assert "column 'sd_cg' = 0: expected an SD > 0" in res.dropped["reason"].iloc[0]
+
+
+def test_without_es_input_every_row_takes_the_one_declared_kind():
+    rows = [_row(0, "yi_vi", yi=0.1, vi=0.02), _row(1, "yi_vi", yi=0.3, vi=0.04)]
+    df = pd.DataFrame(rows).drop(columns="es_input")
+    res = compute_effect_sizes(
+        df, higher_is_worse_levels=WORSE, requires={"yi_vi": {"yi": "yi", "vi": "vi"}}
+    )
+    assert res.table["yi"].tolist() == [0.1, 0.3]
+    with pytest.raises(ValueError, match="es_input"):
+        compute_effect_sizes(df, higher_is_worse_levels=WORSE)
+
+
+def test_measure_registry_reads_and_back_transforms():
+    # exp for log ratios, tanh for Fisher's z, the inverse logit for PLO; bounds as documented
+    assert (
+        MEASURES["OR"].back(math.log(2)) == pytest.approx(2)
+        and MEASURES["OR"].back_name == "odds ratio"
+    )
+    assert MEASURES["ZCOR"].back(np.arctanh(0.5)) == pytest.approx(0.5)
+    assert MEASURES["PLO"].back(0.0) == pytest.approx(0.5)
+    assert MEASURES["SMD"].back(0.3) == 0.3 and MEASURES["SMD"].name == "Hedges' g"
+    assert MEASURES["ZCOR"].implausible([2.6, 2.7]).tolist() == [False, True]
+    assert MEASURES["SMD"].implausible([-5.1, 4.9]).tolist() == [True, False]
+    assert not MEASURES["MD"].implausible([1e6]).any()
+    d = MEASURES["RR"].to_dict()
+    assert (d["code"], d["null"], d["back_transform"]) == ("RR", 0.0, "exp")
+    assert json.loads(json.dumps(d)) == d
+    with pytest.raises(ValueError, match="unknown effect measure"):
+        get_measure("HR")
+
+
+def test_config_schema_offers_the_registrys_measures_and_conversions():
+    schema = yaml.safe_load((Path(__file__).parent.parent / "workflow" / "schemas" /
+                             "config.schema.yaml").read_text(encoding="utf-8"))  # fmt: skip
+    props = schema["properties"]["effect_sizes"]["properties"]
+    assert props["measure"]["enum"] == list(MEASURES)
+    assert props["convert"]["items"]["enum"] == list(CONVERSION_SOURCES)
+    for kind in INPUT_KINDS.values():
+        for measure, source in kind.gives.items():
+            assert measure in MEASURES and (source is None or source in CONVERSION_SOURCES)
+
+
+def test_step_reads_renamed_statistic_columns_through_the_codebook(tmp_path):
+    # the example data with the means/SDs columns renamed and requires in mapping form give the
+    # same effect sizes as the shipped files (validate, clean and effect_sizes steps)
+    from intervention_meta import steps
+
+    root = Path(__file__).parent.parent
+    names = {"m_int": "mean_tx", "sd_int": "sd_tx", "m_ctl": "mean_cg", "sd_ctl": "sd_cg"}
+    book = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    for v in book["variables"]:
+        if v["name"] in ("sd_int", "sd_ctl"):  # used by means_sds only
+            v["name"] = names[v["name"]]
+        elif v["name"] in ("m_int", "m_ctl"):  # also used by prepost: a new variable
+            book["variables"].append({**v, "name": names[v["name"]]})
+        elif v["name"] == "es_input":
+            req = v["requires"]
+            req["means_sds"] = {r: names.get(r, r) for r in req["means_sds"]}
+    (tmp_path / "codebook.yaml").write_text(yaml.safe_dump(book, sort_keys=False))
+    effects = pd.read_csv(root / "data" / "raw" / "effects.csv", dtype=str, keep_default_na=False)
+    means = effects["es_input"] == "means_sds"
+    for role, col in names.items():
+        effects[col] = effects[role].where(means, "")
+        if role in ("sd_int", "sd_ctl"):
+            effects = effects.drop(columns=role)
+        else:
+            effects[role] = effects[role].where(~means, "")
+    effects.to_csv(tmp_path / "effects.csv", index=False)
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text(encoding="utf-8"))
+
+    def run(codebook: Path, effects_csv: Path, out: Path) -> pd.DataFrame:
+        report = validate(codebook, root / "data" / "raw" / "studies.csv", effects_csv)
+        assert report.ok, [p.message() for p in report.errors]
+        out.mkdir()
+        files = {k: str(out / f"{k}.csv") for k in ("clean", "dropped", "es", "es_dropped")}
+        steps.clean(codebook=str(codebook), studies=str(root / "data" / "raw" / "studies.csv"),
+                    effects=str(effects_csv), clean_effects=files["clean"],
+                    dropped=files["dropped"], summary=str(out / "clean.json"),
+                    inclusion=config["inclusion"])  # fmt: skip
+        steps.effect_sizes(codebook=str(codebook), clean_effects=files["clean"],
+                           table=files["es"], dropped=files["es_dropped"],
+                           summary=str(out / "es.json"),
+                           options=config["effect_sizes"])  # fmt: skip
+        summary = json.loads((out / "es.json").read_text(encoding="utf-8"))
+        assert summary["measure"]["code"] == "SMD" and summary["measure"]["direction_declared"]
+        return pd.read_csv(files["es"])
+
+    shipped = run(CODEBOOK, root / "data" / "raw" / "effects.csv", tmp_path / "shipped")
+    renamed = run(tmp_path / "codebook.yaml", tmp_path / "effects.csv", tmp_path / "renamed")
+    assert (shipped["es_input"] == "means_sds").sum() > 0
+    assert renamed["es_id"].tolist() == shipped["es_id"].tolist()
+    np.testing.assert_array_equal(renamed["yi"], shipped["yi"])
+    np.testing.assert_array_equal(renamed["vi"], shipped["vi"])

@@ -435,3 +435,23 @@ def test_new_codebook_variable_is_checked_and_carried_without_code(pair, tmp_pat
         "sessions below 10 (study-level)": 3,
         "sessions missing (study-level)": 3,
     }
+
+
+def test_statistic_columns_follow_the_codebooks_requires_mapping(pair, tmp_path):
+    # requires in mapping form {role: column}: the data set's own column names are validated
+    data = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    sd_ctl = next(v for v in data["variables"] if v["name"] == "sd_ctl")
+    sd_ctl["name"] = "sd_cg"
+    es_input = next(v for v in data["variables"] if v["name"] == "es_input")
+    roles = es_input["requires"]["means_sds"]
+    es_input["requires"]["means_sds"] = {r: ("sd_cg" if r == "sd_ctl" else r) for r in roles}
+    es_input["requires"]["prepost"] = {r: r for r in es_input["requires"]["prepost"]}
+    path = tmp_path / "codebook.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    pair.rename_column(E, "sd_ctl", "sd_cg")
+    assert validate(path, pair.studies, pair.effects).ok
+    pair.set(E, 2, "sd_cg", "")
+    report = validate(path, pair.studies, pair.effects)
+    (problem,) = report.errors
+    assert (problem.row, problem.column, problem.check) == (2, "sd_cg", "missing_statistic")
+    assert "es_input 'means_sds' needs sd_cg" in problem.expected

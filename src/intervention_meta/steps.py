@@ -104,7 +104,7 @@ def effect_sizes(
     summary: str,
     options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Compute Hedges' g and its variance per row; log computed vs dropped (they add up)."""
+    """Compute the declared effect measure and its variance per row; log computed vs dropped."""
     from intervention_meta.data.cleaning import read_clean
     from intervention_meta.data.codebook import load_codebook
     from intervention_meta.effect_sizes.compute import compute_effect_sizes
@@ -116,11 +116,12 @@ def effect_sizes(
         higher_is_worse_levels=cb.higher_is_worse_levels(),
         key=cb.key(cb.child_table),
         source_name=Path(clean_effects).name,
+        requires=cb.statistic_columns(),
         **dict(options or {}),
     )
     write_table(result.table, table)
     write_table(result.dropped, dropped)
-    write_json(result.counts, summary)
+    write_json(result.summary(), summary)
     for line in result.log_lines():
         log.info("%s", line)
 
@@ -379,7 +380,7 @@ STEPS: dict[str, Step] = {
     ),
     "effect_sizes": Step(
         f"{_HERE}:effect_sizes",
-        "compute Hedges' g and its variance per row",
+        "compute the effect measure (default Hedges' g) and its variance per row",
         config_files=_CODEBOOK,
         config_params={"options": "effect_sizes"},
         outputs={

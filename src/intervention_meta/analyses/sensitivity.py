@@ -1224,7 +1224,11 @@ def run_sensitivity(
             spec,
             sensitivity=dict(options or {}),
             clean_effects=clean,
-            effect_options=dict(effect_size_options or {}),
+            # the statistic columns of the codebook, as the effect-size step reads them
+            effect_options={
+                **dict(effect_size_options or {}),
+                "requires": ad.codebook.statistic_columns(),
+            },
             source_name=Path(clean_effects).name,
             flags=step_flags,
         )

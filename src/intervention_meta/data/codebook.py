@@ -184,7 +184,8 @@ class Variable:
 
     ``levels`` maps normalised codes to labels (in the codebook's order, which is the order of an
     ordinal); ``missing`` holds normalised missing codes; ``requires`` maps a level to groups of
-    columns, each group satisfied by any one of its columns.
+    columns, each group satisfied by any one of its columns; ``statistic_columns`` maps a level
+    to ``{role: column}`` (the mapping form of ``requires``; role = column in the list form).
     """
 
     name: str
@@ -199,6 +200,7 @@ class Variable:
     description: str = ""
     higher_is_worse: tuple[str, ...] = ()
     requires: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    statistic_columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def has_levels(self) -> bool:
@@ -395,6 +397,17 @@ class Codebook:
         if name is None or name not in self.variables:
             return {}
         return self.variables[name].requires
+
+    def statistic_columns(self, name: str | None = None) -> dict[str, dict[str, str]]:
+        """Level -> ``{role: column}`` of ``name`` (default: the requires variable).
+
+        The list form of ``requires`` names each role by itself (``{"t_value": "t_value"}``);
+        the mapping form ``{role: column}`` gives the data set's own column names.
+        """
+        name = name or self.requires_variable()
+        if name is None or name not in self.variables:
+            return {}
+        return self.variables[name].statistic_columns
 
     # ---- export
     def to_dict(self) -> dict:
@@ -765,7 +778,12 @@ def _semantic_problems(data: dict, file: str, node: yaml.Node | None) -> list[Pr
                     "field 'requires' only on a variable with levels",
                     "codebook_requires",
                 )
+            if name == "es_input":
+                for path, value, expected in _input_kind_problems(req):
+                    add(base + ["requires", *path], name, value, expected, "codebook_requires")
             for level, cols in req.items():
+                if isinstance(cols, dict):
+                    cols = list(cols.values())
                 if isinstance(levels, dict) and normalise_code(level) not in level_codes:
                     add(
                         base + ["requires", level],
@@ -800,6 +818,41 @@ def _semantic_problems(data: dict, file: str, node: yaml.Node | None) -> list[Pr
     return problems
 
 
+def _input_kind_problems(req: dict) -> list[tuple[list, object, str]]:
+    """(path, value, expected) for each ``requires`` entry of es_input that does not fit its kind.
+
+    Unknown kinds, roles a kind does not have, missing roles, list entries that are not role
+    names, all at once; the roles are those of
+    :data:`intervention_meta.effect_sizes.measures.INPUT_KINDS`.
+    """
+    from intervention_meta.effect_sizes.measures import INPUT_KINDS
+
+    out: list[tuple[list, object, str]] = []
+    for level, cols in req.items():
+        kind = INPUT_KINDS.get(normalise_code(level))
+        if kind is None:
+            out.append(([level], level, "field 'requires': a kind of effect-size input (one of: "
+                        + ", ".join(INPUT_KINDS) + ")"))  # fmt: skip
+            continue
+        allowed = kind.roles + kind.optional
+        given = list(cols) if isinstance(cols, dict) else _as_list(cols)
+        mapping = ", ".join(f"{r}: <your column>" for r in kind.roles)
+        for role in given:
+            if not isinstance(role, str) or role not in allowed:
+                hint = (
+                    f"; to use your own column names write the mapping form, {level}: {{{mapping}}}"
+                    if not isinstance(cols, dict)
+                    else ""
+                )
+                out.append(([level], role, f"field 'requires' ({level}): a role of "
+                            f"'{level}' (one of: {', '.join(allowed)}){hint}"))  # fmt: skip
+        for role in kind.roles:
+            if role not in given:
+                out.append(([level], None, f"field 'requires' ({level}): role {role} "
+                            f"(every role of '{level}': {', '.join(kind.roles)})"))  # fmt: skip
+    return out
+
+
 def _build(data: dict, file: str) -> Codebook:
     tables = {
         name: Table(name=name, key=spec["key"], parent=spec.get("parent"))
@@ -809,9 +862,22 @@ def _build(data: dict, file: str) -> Codebook:
     for v in data["variables"]:
         levels = {normalise_code(c): str(lab) for c, lab in (v.get("levels") or {}).items()}
         rng = v.get("range")
+        req = v.get("requires") or {}
+        statistic_columns = {
+            normalise_code(level): (
+                {str(r): str(c) for r, c in cols.items()}
+                if isinstance(cols, dict)
+                else {c: c for c in _as_list(cols) if isinstance(c, str)}
+            )
+            for level, cols in req.items()
+        }
         requires = {
-            normalise_code(level): tuple(tuple(_as_list(entry)) for entry in _as_list(cols))
-            for level, cols in (v.get("requires") or {}).items()
+            normalise_code(level): (
+                tuple((str(c),) for c in cols.values())
+                if isinstance(cols, dict)
+                else tuple(tuple(_as_list(entry)) for entry in _as_list(cols))
+            )
+            for level, cols in req.items()
         }
         variables[v["name"]] = Variable(
             name=v["name"],
@@ -833,6 +899,7 @@ def _build(data: dict, file: str) -> Codebook:
             description=str(v.get("description", "")).strip(),
             higher_is_worse=tuple(normalise_code(c) for c in _as_list(v.get("higher_is_worse"))),
             requires=requires,
+            statistic_columns=statistic_columns,
         )
     logger.debug("codebook %s: %d variables", file, len(variables))
     return Codebook(path=file, tables=tables, variables=variables)

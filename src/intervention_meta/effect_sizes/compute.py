@@ -1,23 +1,36 @@
-"""The effect-size step: one Hedges' g and sampling variance per row of the cleaned effects table.
+"""The effect-size step: one effect size and sampling variance per row of the cleaned effects table.
 
 Each row says in ``es_input`` what its study reported; :func:`compute_effect_sizes` checks that the
 statistics that level needs are there and possible, converts them with the functions of
-:mod:`intervention_meta.effect_sizes.conversions`, puts every result on one scale (Hedges' g,
-positive = benefit)
-and corrects the variance of cluster-randomised studies. Rows that cannot give a number go to
-``dropped`` with a reason naming the row, the column and the value.
+:mod:`intervention_meta.effect_sizes.conversions` to the declared effect measure (one of
+:data:`~intervention_meta.effect_sizes.measures.MEASURES`, default SMD) and corrects the variance
+of cluster-randomised studies. Rows that cannot give a number go to ``dropped`` with a reason
+naming the row, the column and the value.
 
 Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4, where it speaks):
 
-* **Scale.** Every row ends as Hedges' g with the exact J (Hedges 1981) and metafor's large-sample
+* **Measure.** Every row ends on the declared measure, metafor's ``escalc`` with its defaults
+  (``vtype="LS"``, ``add=1/2, to="only0"``). Which ``es_input`` gives which measure is the table
+  :data:`~intervention_meta.effect_sizes.measures.INPUT_KINDS`; a row that needs a conversion
+  from another measure (2x2 counts or an odds ratio to SMD: from OR; a correlation to SMD: from
+  COR) is computed only when the config's ``convert`` lists that source measure. A row whose
+  ``es_input`` cannot give the measure, or needs a conversion not allowed, is refused (dropped
+  with a problem naming it); when every row is refused the step fails with the list.
+  ``yi_vi`` rows are taken to be on the declared measure already.
+* **Scale of SMD.** Hedges' g with the exact J (Hedges 1981) and metafor's large-sample
   variance (``vtype="LS"``), the scale of ``escalc(measure="SMD")``.
+* **Statistic columns.** Each kind reads its statistics by role (``m_int``, ``events_int``, ...);
+  ``requires`` maps a kind's roles to the table's own column names where they differ.
 * **Direction.** A row is sign-flipped when its ``higher_is_worse`` is 1, or when that is empty and
   its ``outcome_domain`` is one of ``higher_is_worse_levels`` (or, given as a mapping
   ``{column: levels}`` as the codebook's ``higher_is_worse_levels()`` returns it, its value in any
   such column is one of that column's levels); ``higher_is_worse = 0`` overrides the domain.
-  Without an ``outcome_domain`` column only the row column can flip. ``t_value``,
-  ``d_value``, ``r_value`` and odds ratios carry their own sign; F and p take theirs from
-  ``stat_direction``.
+  Without an ``outcome_domain`` column only the row column can flip. A flip mirrors the effect
+  at the measure's null (``-yi``; ``1 - p`` for a raw proportion). What a positive effect means
+  is declared in words (``direction``, per domain ``direction_by``); without it the measure's
+  neutral default (e.g. "positive = higher in the first (intervention) group than the second").
+  ``t_value``, ``d_value``, ``r_value``, odds and risk ratios carry their own sign; F and p take
+  theirs from ``stat_direction``.
 * **J after conversions.** Reported Cohen's d (``d_is_g = 0``): J with df = n_int + n_ctl - 2 on
   d and J^2 on its variance (Borenstein et al. 2009, eq. 4.22-4.24). r -> d: J with df = N - 2,
   since r and the independent-groups t are one-to-one, so d from r has Cohen's d's bias. Odds
@@ -26,9 +39,10 @@ Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4
   d_ppc2): the exact J with df = n_int + n_ctl - 2 in place of Morris's approximate c_P.
 * **p values** are converted with the t distribution (df = n_int + n_ctl - 2), not the normal.
 * **Zero cells** in 2x2 tables: 1/2 added to all four cells of a table with a zero cell (metafor's
-  ``add=1/2, to="only0"``; Cochrane Handbook 10.4.4); tables with no events in both groups are
-  corrected and kept, as metafor does by default. Group sizes are taken from the counts; a
-  differing ``n_int``/``n_ctl`` is noted, not used.
+  ``add=1/2, to="only0"``; Cochrane Handbook 10.4.4), for OR, RR, RD and SMD alike; tables with
+  no events in both groups are corrected and kept, as metafor does by default. A proportion of
+  0 or 1 (``events_n``) gets 1/2 added to its events and non-events, as metafor's PLO and PR.
+  Group sizes are taken from the counts; a differing ``n_int``/``n_ctl`` is noted, not used.
 * **Pre-post correlation.** ``r_prepost`` if reported, else ``r_prepost_default`` (noted).
 * **Cluster-randomised studies** (``cluster_randomised = 1``): the variance is multiplied by the
   design effect 1 + (m - 1) ICC (Cochrane Handbook 23.1.4), with the row's ``cluster_size`` and
@@ -39,9 +53,10 @@ Choices where the coding scheme is silent (following the Cochrane Handbook, v6.4
   not cluster-randomised.
 * **Impossible input never yields a number**: SD <= 0, n < 2 (N < 4 for r, N < 5 for pre-post,
   where Morris's variance needs N > 4), p outside (0, 1), r outside (-1, 1), a CI not containing
-  its estimate, negative counts, vi <= 0, a non-number, a needed statistic missing, an unknown
-  ``es_input``, a direction code other than +1/-1, a cluster size < 1 or ICC outside [0, 1] where
-  used. All problems of a row are reported together.
+  its estimate, negative counts, events above n, a mean <= 0 for a ratio of means, vi <= 0, a
+  non-number, a needed statistic missing, an unknown ``es_input``, a direction code other than
+  +1/-1, a cluster size < 1 or ICC outside [0, 1] where used. All problems of a row are
+  reported together.
 """
 
 from __future__ import annotations
@@ -54,28 +69,17 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.effect_sizes import conversions as cv
-from intervention_meta.errors import Problem
+from intervention_meta.effect_sizes.measures import INPUT_KINDS, Measure, get_measure
+from intervention_meta.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ES_INPUT_REQUIRES", "EffectSizeResult", "compute_effect_sizes"]
 
-#: Columns each ``es_input`` level needs (the codebook's ``requires``). Reported Cohen's d
-#: (``d_is_g = 0``) needs ``n_int`` and ``n_ctl`` too; ``prepost`` uses ``r_prepost`` if given.
-ES_INPUT_REQUIRES: dict[str, tuple[str, ...]] = {
-    "means_sds": ("m_int", "sd_int", "n_int", "m_ctl", "sd_ctl", "n_ctl"),
-    "t": ("t_value", "n_int", "n_ctl"),
-    "f": ("f_value", "n_int", "n_ctl", "stat_direction"),
-    "p": ("p_value", "n_int", "n_ctl", "stat_direction"),
-    "d_se": ("d_value", "d_se", "d_is_g"),
-    "d_ci": ("d_value", "d_ci_lower", "d_ci_upper", "d_is_g"),
-    "or_2x2": ("events_int", "nonevents_int", "events_ctl", "nonevents_ctl"),
-    "or_ci": ("or_value", "or_ci_lower", "or_ci_upper"),
-    "r": ("r_value", "n_total"),
-    "prepost": ("m_int_pre", "sd_int_pre", "m_int", "m_ctl_pre", "sd_ctl_pre", "m_ctl", "n_int",
-                "n_ctl"),
-    "yi_vi": ("yi", "vi"),
-}  # fmt: skip
+#: Statistic roles each ``es_input`` level needs (the codebook's ``requires`` in list form).
+#: Reported Cohen's d (``d_is_g = 0``) needs ``n_int`` and ``n_ctl`` too; ``prepost`` uses
+#: ``r_prepost`` if given.
+ES_INPUT_REQUIRES: dict[str, tuple[str, ...]] = {k: v.roles for k, v in INPUT_KINDS.items()}
 
 METHODS: dict[str, str] = {
     "means_sds": "SMD from means/SDs (Hedges' g, exact J)",
@@ -91,6 +95,22 @@ METHODS: dict[str, str] = {
     "r": "SMD from point-biserial r (Borenstein et al. eq. 7.5/7.6, exact J)",
     "prepost": "SMD pre-post-control d_ppc2 (Morris 2008, pooled pretest SD, exact J)",
     "yi_vi": "Given yi/vi (taken as final)",
+}
+
+#: es_method of the rows computed on a measure other than SMD: (es_input, measure) -> text.
+MEASURE_METHODS: dict[tuple[str, str], str] = {
+    ("means_sds", "MD"): "MD from means/SDs (escalc MD, vtype LS)",
+    ("means_sds", "ROM"): "log ratio of means from means/SDs (escalc ROM, vtype LS)",
+    **{(k, "OR"): "log OR from 2x2 counts (escalc OR)" for k in ("or_2x2", "counts_2x2")},
+    **{(k, "RR"): "log RR from 2x2 counts (escalc RR)" for k in ("or_2x2", "counts_2x2")},
+    **{(k, "RD"): "RD from 2x2 counts (escalc RD, vtype LS)" for k in ("or_2x2", "counts_2x2")},
+    ("counts_2x2", "SMD"): METHODS["or_2x2"],
+    ("or_ci", "OR"): "log OR from OR with 95% CI (Wald)",
+    ("rr_ci", "RR"): "log RR from RR with 95% CI (Wald)",
+    ("r", "ZCOR"): "Fisher's z from r (escalc ZCOR)",
+    ("r", "COR"): "r with its large-sample variance (escalc COR, vtype LS)",
+    ("events_n", "PLO"): "logit proportion from events/n (escalc PLO)",
+    ("events_n", "PR"): "proportion from events/n (escalc PR, vtype LS)",
 }
 
 OUTPUT_COLUMNS = ("yi", "vi", "sei", "es_method", "direction_flipped", "es_note")
@@ -119,6 +139,11 @@ COLUMN_CHECKS: dict[str, _Check] = {
     "or_value": (_POSITIVE[0], "an odds ratio > 0"),
     "or_ci_lower": (_POSITIVE[0], "an odds ratio > 0"),
     "or_ci_upper": (_POSITIVE[0], "an odds ratio > 0"),
+    "rr_value": (_POSITIVE[0], "a risk ratio > 0"),
+    "rr_ci_lower": (_POSITIVE[0], "a risk ratio > 0"),
+    "rr_ci_upper": (_POSITIVE[0], "a risk ratio > 0"),
+    "events": _NONNEG,
+    "n": (lambda x: np.isfinite(x) & (x >= 1), "a sample size >= 1"),
     "r_value": _CORR, "r_prepost": _CORR,
     "yi": _FINITE, "vi": (_POSITIVE[0], "a sampling variance > 0"),
     "cluster_size": (lambda x: np.isfinite(x) & (x >= 1), "a cluster size >= 1"),
@@ -140,22 +165,31 @@ class EffectSizeResult:
 
     Attributes
     ----------
-    table : the computed rows: every input column plus ``yi`` (Hedges' g, positive = benefit),
-        ``vi``, ``sei``, ``es_method``, ``direction_flipped`` and ``es_note``
+    table : the computed rows: every input column plus ``yi`` (the declared measure), ``vi``,
+        ``sei``, ``es_method``, ``direction_flipped`` and ``es_note``
     dropped : the rows that gave no number: every input column plus ``reason``
     counts : rows in / computed / dropped, per ``es_input`` and per method, and how often a
         direction flip, a design effect or a default was used (plain ints, JSON-ready)
     problems : one :class:`~intervention_meta.errors.Problem` (severity ``"warning"``) per problem
         found in a dropped row
+    measure : the measure and its reading: the registry entry's ``to_dict()`` (``code``,
+        ``name``, ``axis_label``, ``null``, ``back_transform``, ``back_name``,
+        ``plausible_bound``, ``default_direction``) plus ``direction`` (the declared words, or
+        the default), ``direction_by`` (per domain), ``direction_declared`` and ``convert``
     """
 
     table: pd.DataFrame
     dropped: pd.DataFrame
     counts: dict
     problems: tuple[Problem, ...] = field(default=())
+    measure: dict = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
+
+    def summary(self) -> dict:
+        """The step's summary JSON: ``counts`` plus ``measure``."""
+        return {**self.counts, "measure": self.measure}
 
     def to_dict(self) -> dict:
         """``counts`` plus the dropped rows as ``{key, source_row, es_input, reason}`` records."""
@@ -175,6 +209,13 @@ class EffectSizeResult:
             f"{c['dropped']} dropped; {c['direction_flipped']} sign-flipped (higher is worse), "
             f"{c['design_effect_applied']} with a cluster design effect"
         ]
+        if self.measure:
+            m = self.measure
+            lines.append(
+                f"  measure {m['code']} ({m['name']}): {m['direction']}; "
+                f"{c.get('refused_measure', 0)} refused (es_input cannot give it), converted: "
+                + (", ".join(f"{k} {v}" for k, v in c.get("converted", {}).items()) or "none")
+            )
         for level, n in c["by_es_input"].items():
             lines.append(
                 f"  es_input {level}: {n['rows_in']} in, {n['computed']} computed, "
@@ -238,6 +279,32 @@ def _numeric(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     return raw.to_numpy(dtype=object), num
 
 
+def _measure_info(
+    measure: Measure,
+    direction: str | None,
+    direction_by: Mapping[str, str] | None,
+    convert: tuple[str, ...],
+) -> dict:
+    return {
+        **measure.to_dict(),
+        "direction": direction or measure.default_direction,
+        "direction_declared": bool(direction),
+        "direction_by": {str(k): str(v) for k, v in (direction_by or {}).items()},
+        "convert": list(convert),
+    }
+
+
+def _statistic_columns(
+    requires: Mapping[str, Mapping[str, str]] | None,
+) -> dict[str, dict[str, str]]:
+    """Kind -> {role: column}: the canonical names, overridden by ``requires``."""
+    columns = {k: {r: r for r in kind.roles + kind.optional} for k, kind in INPUT_KINDS.items()}
+    for k, mapping in (requires or {}).items():
+        if k in columns:
+            columns[k].update({str(r): str(c) for r, c in mapping.items()})
+    return columns
+
+
 def compute_effect_sizes(
     effects: pd.DataFrame,
     *,
@@ -247,8 +314,14 @@ def compute_effect_sizes(
     icc_default: float = 0.05,
     cluster_size_default: float = 20,
     source_name: str = "effects",
+    measure: str = "SMD",
+    measure_name: str | None = None,
+    convert: Iterable[str] = (),
+    direction: str | None = None,
+    direction_by: Mapping[str, str] | None = None,
+    requires: Mapping[str, Mapping[str, str]] | None = None,
 ) -> EffectSizeResult:
-    """Hedges' g (positive = benefit) and its sampling variance for every row of ``effects``.
+    """The declared effect measure and its sampling variance for every row of ``effects``.
 
     Parameters
     ----------
@@ -263,23 +336,49 @@ def compute_effect_sizes(
     icc_default, cluster_size_default : ICC and average cluster size m for cluster-randomised
         rows that report none.
     source_name : the file named in :attr:`EffectSizeResult.problems`.
+    measure : metafor code of the analysis measure (``SMD``, ``MD``, ``ZCOR``, ``COR``, ``OR``,
+        ``RR``, ``RD``, ``ROM``, ``PLO``, ``PR`` or ``GEN`` for given yi/vi).
+    measure_name : the readable name of a ``GEN`` measure.
+    convert : source measures whose rows may be converted to ``measure`` (e.g. ``["OR", "COR"]``
+        lets 2x2 counts, odds ratios and correlations give an SMD).
+    direction, direction_by : what a positive effect means, in words, and per level of the
+        domain variable where it differs; carried into :attr:`EffectSizeResult.measure`.
+    requires : ``{es_input: {role: column}}`` where the table's statistic columns are not named
+        by their roles (the codebook's ``requires`` in mapping form); roles not named keep
+        their own name.
 
     Returns
     -------
     EffectSizeResult
-        ``table`` (computed rows, input order), ``dropped`` (with ``reason``), ``counts``.
+        ``table`` (computed rows, input order), ``dropped`` (with ``reason``), ``counts``,
+        ``measure``.
+
+    Raises
+    ------
+    InputError
+        when every row is refused because its ``es_input`` cannot give ``measure`` (or needs a
+        conversion ``convert`` does not allow); the error lists every such row.
 
     Notes
     -----
-    Dispatch on ``es_input`` (see ``ES_INPUT_REQUIRES`` and ``METHODS``); the formulas and their
-    references are in :mod:`intervention_meta.effect_sizes.conversions`, the choices where the
-    coding scheme is
+    Dispatch on ``es_input`` (see :data:`~intervention_meta.effect_sizes.measures.INPUT_KINDS`,
+    ``METHODS`` and ``MEASURE_METHODS``); the formulas and their references are in
+    :mod:`intervention_meta.effect_sizes.conversions`, the choices where the coding scheme is
     silent in this module's docstring. ``computed + dropped == rows_in`` always holds.
     """
+    the_measure = get_measure(measure, measure_name)
+    convert = tuple(str(c) for c in convert)
+    info = _measure_info(the_measure, direction, direction_by, convert)
+    stat_cols = _statistic_columns(requires)
     if key not in effects.columns:
         raise ValueError(f"key column {key!r} is not in the effects table")
     if "es_input" not in effects.columns:
-        raise ValueError("column 'es_input' is not in the effects table")
+        declared = list(requires or {})
+        if len(declared) != 1:
+            raise ValueError("column 'es_input' is not in the effects table")
+        log.info("effect sizes: no es_input column; every row is %r (the one kind the "
+                 "codebook declares)", declared[0])  # fmt: skip
+        effects = effects.assign(es_input=declared[0])
     for name, value in (("r_prepost_default", r_prepost_default), ("icc_default", icc_default),
                         ("cluster_size_default", cluster_size_default)):  # fmt: skip
         if not np.isfinite(float(value)):
@@ -307,9 +406,37 @@ def compute_effect_sizes(
 
     level = _blank_to_nan(df["es_input"]).map(lambda v: v.strip() if isinstance(v, str) else v)
     level_arr = level.to_numpy(dtype=object)
-    known = level.isin(list(ES_INPUT_REQUIRES)).to_numpy()
-    issues.add(~known, "es_input", level_arr,
-               "one of " + ", ".join(ES_INPUT_REQUIRES))  # fmt: skip
+    is_kind = level.isin(list(INPUT_KINDS)).to_numpy()
+    issues.add(~is_kind, "es_input", level_arr,
+               "one of " + ", ".join(INPUT_KINDS))  # fmt: skip
+
+    # ---- measure: which rows can give it (directly or by an allowed conversion)
+    code = the_measure.code
+    refused = np.zeros(n, dtype=bool)
+    conversion = np.full(n, None, dtype=object)
+    for lv, kind in INPUT_KINDS.items():
+        rows = is_kind & (level_arr == lv)
+        if not rows.any():
+            continue
+        if not kind.can_give(code):
+            gives = ", ".join(kind.gives)
+            expected = (
+                f"an es_input that gives the analysis measure {code} ({the_measure.name}); "
+                f"'{lv}' gives {gives}"
+            )
+        elif kind.source(code) is not None and kind.source(code) not in convert:
+            src = kind.source(code)
+            expected = (
+                f"an es_input that gives {code} ({the_measure.name}) directly; '{lv}' gives "
+                f"{code} only by a conversion from {src}: add {src} to effect_sizes.convert "
+                "to allow it"
+            )
+        else:
+            conversion[rows] = kind.source(code)
+            continue
+        refused |= rows
+        issues.add(rows, "es_input", level_arr, expected)
+    known = is_kind & ~refused
 
     num: dict[str, np.ndarray] = {}
     raw: dict[str, np.ndarray] = {}
@@ -319,8 +446,12 @@ def compute_effect_sizes(
             raw[col], num[col] = _numeric(df, col)
         return num[col]
 
-    def check_column(rows: np.ndarray, col: str, needed: bool, why: str) -> None:
+    def column(lv: str, role: str) -> str:
+        return stat_cols.get(lv, {}).get(role, role)
+
+    def check_column(rows: np.ndarray, col: str, needed: bool, why: str, role: str = "") -> None:
         """Missing (if needed), not-a-number, coded-value and range problems of ``col``."""
+        role = role or col
         x = get(col)
         r = raw[col]
         present = pd.notna(pd.Series(r, dtype=object)).to_numpy()
@@ -329,15 +460,18 @@ def compute_effect_sizes(
             issues.add(rows & ~present, col, r, f"a value ({where}; needed for {why})")
         issues.add(rows & present & np.isnan(x), col, r, "a number")
         ok = present & ~np.isnan(x)
-        if col in CODED_COLUMNS:
-            allowed = CODED_COLUMNS[col]
+        if role in CODED_COLUMNS:
+            allowed = CODED_COLUMNS[role]
             issues.add(rows & ok & ~np.isin(x, allowed), col, r,
                        "one of " + ", ".join(_fmt(a) for a in allowed))  # fmt: skip
-        elif col in COLUMN_CHECKS:
-            pred, expected = COLUMN_CHECKS[col]
+        elif role in COLUMN_CHECKS:
+            pred, expected = COLUMN_CHECKS[role]
             with np.errstate(invalid="ignore"):
                 good = pred(x)
             issues.add(rows & ok & ~good, col, r, expected)
+
+    def check_role(rows: np.ndarray, lv: str, role: str, needed: bool, why: str) -> None:
+        check_column(rows, column(lv, role), needed, why, role)
 
     # ---- direction (all rows)
     hiw = get("higher_is_worse") if "higher_is_worse" in df.columns else np.full(n, np.nan)
@@ -358,28 +492,30 @@ def compute_effect_sizes(
     def rows_of(lv: str) -> np.ndarray:
         return (level_arr == lv) & known
 
-    for lv, cols in ES_INPUT_REQUIRES.items():
+    for lv, kind in INPUT_KINDS.items():
         rows = rows_of(lv)
         if not rows.any():
             continue
-        for col in cols:
-            check_column(rows, col, True, f"es_input '{lv}'")
+        for role in kind.roles:
+            check_role(rows, lv, role, True, f"es_input '{lv}'")
 
     # conditional needs and cross-column checks
     for lv in ("d_se", "d_ci"):
         rows = rows_of(lv)
         if rows.any():
-            cohen = rows & (get("d_is_g") == 0)
-            for col in ("n_int", "n_ctl"):
-                check_column(
-                    cohen, col, True, f"correcting a Cohen's d (es_input '{lv}', d_is_g 0)"
+            cohen = rows & (get(column(lv, "d_is_g")) == 0)
+            for role in ("n_int", "n_ctl"):
+                check_role(
+                    cohen, lv, role, True, f"correcting a Cohen's d (es_input '{lv}', d_is_g 0)"
                 )
-    for lv, value, ratio in (("d_ci", "d_value", False), ("or_ci", "or_value", True)):
+    for lv, prefix, ratio in (("d_ci", "d", False), ("or_ci", "or", True), ("rr_ci", "rr", True)):
         rows = rows_of(lv)
         if not rows.any():
             continue
-        prefix = value.removesuffix("_value")
-        x, lo, up = get(value), get(f"{prefix}_ci_lower"), get(f"{prefix}_ci_upper")
+        value, lower, upper = (
+            column(lv, f"{prefix}_{s}") for s in ("value", "ci_lower", "ci_upper")
+        )
+        x, lo, up = get(value), get(lower), get(upper)
         with np.errstate(invalid="ignore"):
             outside = rows & np.isfinite(x + lo + up) & ~((lo < x) & (x < up))
             if ratio:
@@ -390,23 +526,40 @@ def compute_effect_sizes(
                     value,
                     raw[value][i],
                     f"a value inside its confidence interval [{_fmt(lo[i])}, {_fmt(up[i])}] "
-                    f"({prefix}_ci_lower < {value} < {prefix}_ci_upper)",
+                    f"({lower} < {value} < {upper})",
                 )
             )
-    rows = rows_of("or_2x2")
-    if rows.any():
+    for lv in ("or_2x2", "counts_2x2"):
+        rows = rows_of(lv)
+        if not rows.any():
+            continue
         for grp in ("int", "ctl"):
-            tot = get(f"events_{grp}") + get(f"nonevents_{grp}")
+            ev, nev = column(lv, f"events_{grp}"), column(lv, f"nonevents_{grp}")
+            tot = get(ev) + get(nev)
             with np.errstate(invalid="ignore"):
-                small = rows & np.isfinite(tot) & (get(f"events_{grp}") >= 0) & (tot < 2)
-                small &= get(f"nonevents_{grp}") >= 0
-            issues.add(small, f"events_{grp} + nonevents_{grp}", tot, "a group size >= 2")
+                small = rows & np.isfinite(tot) & (get(ev) >= 0) & (tot < 2)
+                small &= get(nev) >= 0
+            issues.add(small, f"{ev} + {nev}", tot, "a group size >= 2")
+    rows = rows_of("events_n")
+    if rows.any():
+        ev, nn = column("events_n", "events"), column("events_n", "n")
+        with np.errstate(invalid="ignore"):
+            over = rows & (get(ev) >= 0) & (get(nn) >= 1) & (get(ev) > get(nn))
+        issues.add(over, ev, raw[ev], f"at most {nn} (events among n)")
+    rows = rows_of("means_sds")
+    if rows.any() and code == "ROM":
+        for role in ("m_int", "m_ctl"):
+            col = column("means_sds", role)
+            with np.errstate(invalid="ignore"):
+                issues.add(rows & (get(col) <= 0), col, raw[col],
+                           "a mean > 0 (a ratio of means needs a ratio scale)")  # fmt: skip
     rows = rows_of("prepost")
     if rows.any():
-        check_column(rows, "r_prepost", False, "")
-        big_n = get("n_int") + get("n_ctl")
+        check_role(rows, "prepost", "r_prepost", False, "")
+        big_n = get(column("prepost", "n_int")) + get(column("prepost", "n_ctl"))
         with np.errstate(invalid="ignore"):
-            small = rows & (get("n_int") >= 2) & (get("n_ctl") >= 2) & (big_n < 5)
+            small = rows & (get(column("prepost", "n_int")) >= 2)
+            small &= (get(column("prepost", "n_ctl")) >= 2) & (big_n < 5)
         issues.add(small, "n_int + n_ctl", big_n,
                    "a total >= 5 (the variance of Morris 2008 needs N > 4)")  # fmt: skip
 
@@ -431,35 +584,39 @@ def compute_effect_sizes(
     def put(rows: np.ndarray, res: cv.EffectSizeArrays, name: str) -> None:
         yi[rows], vi[rows], method[rows] = res.yi, res.vi, name
 
-    g = get
+    def stats(lv: str, rows: np.ndarray, *roles: str) -> list[np.ndarray]:
+        return [get(column(lv, role))[rows] for role in roles]
+
     rows = take("means_sds")
     if rows.any():
-        put(rows, cv.smd_from_means(g("m_int")[rows], g("sd_int")[rows], g("n_int")[rows],
-                                    g("m_ctl")[rows], g("sd_ctl")[rows], g("n_ctl")[rows]),
-            METHODS["means_sds"])  # fmt: skip
+        args = stats("means_sds", rows, "m_int", "sd_int", "n_int", "m_ctl", "sd_ctl", "n_ctl")
+        if code == "SMD":
+            put(rows, cv.smd_from_means(*args), METHODS["means_sds"])
+        else:
+            fn = cv.mean_difference if code == "MD" else cv.log_ratio_of_means
+            put(rows, fn(*args), MEASURE_METHODS[("means_sds", code)])
     rows = take("t")
     if rows.any():
-        put(rows, cv.smd_from_t(g("t_value")[rows], g("n_int")[rows], g("n_ctl")[rows]),
-            METHODS["t"])  # fmt: skip
-    rows = take("f")
-    if rows.any():
-        put(rows, cv.smd_from_f(g("f_value")[rows], g("n_int")[rows], g("n_ctl")[rows],
-                                g("stat_direction")[rows]), METHODS["f"])  # fmt: skip
-    rows = take("p")
-    if rows.any():
-        put(rows, cv.smd_from_p(g("p_value")[rows], g("n_int")[rows], g("n_ctl")[rows],
-                                g("stat_direction")[rows]), METHODS["p"])  # fmt: skip
+        put(rows, cv.smd_from_t(*stats("t", rows, "t_value", "n_int", "n_ctl")), METHODS["t"])
+    for lv in ("f", "p"):
+        rows = take(lv)
+        if rows.any():
+            fn = cv.smd_from_f if lv == "f" else cv.smd_from_p
+            args = stats(lv, rows, f"{lv}_value", "n_int", "n_ctl", "stat_direction")
+            put(rows, fn(*args), METHODS[lv])
     for lv in ("d_se", "d_ci"):
         rows = take(lv)
         if not rows.any():
             continue
-        is_g = g("d_is_g")[rows] == 1
-        n1, n2 = g("n_int")[rows], g("n_ctl")[rows]
+        (is_g,) = stats(lv, rows, "d_is_g")
+        is_g = is_g == 1
+        n1, n2 = stats(lv, rows, "n_int", "n_ctl")
         if lv == "d_se":
-            res = cv.smd_from_d_se(g("d_value")[rows], g("d_se")[rows], is_g=is_g, n1=n1, n2=n2)
+            d, se = stats(lv, rows, "d_value", "d_se")
+            res = cv.smd_from_d_se(d, se, is_g=is_g, n1=n1, n2=n2)
         else:
-            res = cv.smd_from_d_ci(g("d_value")[rows], g("d_ci_lower")[rows],
-                                   g("d_ci_upper")[rows], is_g=is_g, n1=n1, n2=n2)  # fmt: skip
+            d, lo, up = stats(lv, rows, "d_value", "d_ci_lower", "d_ci_upper")
+            res = cv.smd_from_d_ci(d, lo, up, is_g=is_g, n1=n1, n2=n2)
         names = np.where(is_g, METHODS[f"{lv}_g"], METHODS[f"{lv}_d"])
         put(rows, res, "")
         method[rows] = names
@@ -467,47 +624,73 @@ def compute_effect_sizes(
             if not ig:
                 j = float(cv.hedges_j(a + b - 2)[0])
                 notes[i].append(f"Cohen's d corrected: J = {j:.4f} (df = {_fmt(a + b - 2)})")
-    rows = take("or_2x2")
-    if rows.any():
-        a, b = g("events_int")[rows], g("nonevents_int")[rows]
-        c, d = g("events_ctl")[rows], g("nonevents_ctl")[rows]
-        put(rows, cv.smd_from_counts(a, b, c, d, "logit"), METHODS["or_2x2"])
+    count_fns = {"OR": cv.log_odds_ratio, "RR": cv.log_risk_ratio, "RD": cv.risk_difference}
+    for lv in ("or_2x2", "counts_2x2"):
+        rows = take(lv)
+        if not rows.any():
+            continue
+        a, b, c, d = stats(lv, rows, "events_int", "nonevents_int", "events_ctl", "nonevents_ctl")
+        if code == "SMD":
+            put(rows, cv.smd_from_counts(a, b, c, d, "logit"), METHODS["or_2x2"])
+        else:
+            put(rows, count_fns[code](a, b, c, d), MEASURE_METHODS[(lv, code)])
         zero = cv.has_zero_cell(a, b, c, d)
         idx = np.flatnonzero(rows)
         for i in idx[zero]:
             notes[i].append("zero cell: 1/2 added to all four cells (metafor add=1/2, to='only0')")
         for grp, tot in (("int", a + b), ("ctl", c + d)):
-            given = g(f"n_{grp}")[rows]
+            col = column(lv, f"n_{grp}")
+            given = get(col)[rows]
             for i, nn, tt in zip(idx, given, tot, strict=True):
                 if np.isfinite(nn) and nn != tt:
                     notes[i].append(
-                        f"n_{grp} = {_fmt(nn)} differs from the counts' group size {_fmt(tt)}; "
+                        f"{col} = {_fmt(nn)} differs from the counts' group size {_fmt(tt)}; "
                         "the counts are used"
                     )
     rows = take("or_ci")
     if rows.any():
-        lor = cv.log_odds_ratio_from_ci(g("or_value")[rows], g("or_ci_lower")[rows],
-                                        g("or_ci_upper")[rows])  # fmt: skip
-        put(rows, cv.smd_from_log_odds_ratio(lor.yi, lor.vi, "logit"), METHODS["or_ci"])
+        lor = cv.log_odds_ratio_from_ci(*stats("or_ci", rows, "or_value", "or_ci_lower",
+                                               "or_ci_upper"))  # fmt: skip
+        if code == "SMD":
+            put(rows, cv.smd_from_log_odds_ratio(lor.yi, lor.vi, "logit"), METHODS["or_ci"])
+        else:
+            put(rows, lor, MEASURE_METHODS[("or_ci", code)])
+    rows = take("rr_ci")
+    if rows.any():
+        args = stats("rr_ci", rows, "rr_value", "rr_ci_lower", "rr_ci_upper")
+        put(rows, cv.log_risk_ratio_from_ci(*args), MEASURE_METHODS[("rr_ci", code)])
     rows = take("r")
     if rows.any():
-        put(rows, cv.smd_from_r(g("r_value")[rows], g("n_total")[rows]), METHODS["r"])
-        for i in np.flatnonzero(rows):
-            notes[i].append("r -> d assumes equal group sizes")
+        r, nt = stats("r", rows, "r_value", "n_total")
+        if code == "SMD":
+            put(rows, cv.smd_from_r(r, nt), METHODS["r"])
+            for i in np.flatnonzero(rows):
+                notes[i].append("r -> d assumes equal group sizes")
+        else:
+            fn = cv.fisher_z_from_r if code == "ZCOR" else cv.correlation
+            put(rows, fn(r, nt), MEASURE_METHODS[("r", code)])
+    rows = take("events_n")
+    if rows.any():
+        x, nn = stats("events_n", rows, "events", "n")
+        fn = cv.logit_proportion if code == "PLO" else cv.proportion
+        put(rows, fn(x, nn), MEASURE_METHODS[("events_n", code)])
+        for i in np.flatnonzero(rows)[(x == 0) | (x == nn)]:
+            notes[i].append("no or every event: 1/2 added to events and non-events "
+                            "(metafor add=1/2, to='only0')")  # fmt: skip
     rows = take("prepost")
     if rows.any():
-        r_given = g("r_prepost")[rows]
+        (r_given,) = stats("prepost", rows, "r_prepost")
         r_used = np.where(np.isnan(r_given), r_prepost_default, r_given)
-        put(rows, cv.smd_prepost_control(
-            g("m_int_pre")[rows], g("m_int")[rows], g("sd_int_pre")[rows], g("n_int")[rows],
-            g("m_ctl_pre")[rows], g("m_ctl")[rows], g("sd_ctl_pre")[rows], g("n_ctl")[rows],
-            r_used), METHODS["prepost"])  # fmt: skip
+        args = stats("prepost", rows, "m_int_pre", "m_int", "sd_int_pre", "n_int", "m_ctl_pre",
+                     "m_ctl", "sd_ctl_pre", "n_ctl")  # fmt: skip
+        put(rows, cv.smd_prepost_control(*args, r_used), METHODS["prepost"])
         for i, rg, ru in zip(np.flatnonzero(rows), r_given, r_used, strict=True):
             src = "default" if np.isnan(rg) else "reported"
             notes[i].append(f"pre-post r = {ru:g} ({src})")
     rows = take("yi_vi")
     if rows.any():
-        put(rows, cv.EffectSizeArrays(g("yi")[rows], g("vi")[rows], "SMD"), METHODS["yi_vi"])
+        y, v = stats("yi_vi", rows, "yi", "vi")
+        put(rows, cv.EffectSizeArrays(y, v, code), METHODS["yi_vi"])
         for i in np.flatnonzero(rows):
             notes[i].append("given yi/vi taken as final (no J, no design effect)")
 
@@ -537,7 +720,7 @@ def compute_effect_sizes(
             )
     # ---- direction
     flip_rows = flip & ok
-    yi[flip_rows] = -yi[flip_rows]
+    yi[flip_rows] = the_measure.flip(yi[flip_rows])
     for i in np.flatnonzero(ok):
         if flip_rows[i]:
             why = "higher_is_worse = 1" if hiw[i] == 1 else f"{worse_by[i]} is higher-is-worse"
@@ -580,19 +763,36 @@ def compute_effect_sizes(
                     value=_plain(val),
                     expected=exp,
                     severity="warning",
-                    check="effect_size",
+                    check="effect_measure" if refused[i] else "effect_size",
                 )
             )
+    if n and refused.all():
+        raise InputError(
+            [
+                Problem(p.file, p.row, p.column, p.value, p.expected, "error", p.check)
+                for p in problems
+            ],
+            f"effect sizes: no row of {source_name} gives the analysis measure {code} "
+            f"({the_measure.name}); {n} row(s) refused",
+        )
     dropped = df.loc[~ok].copy().reset_index(drop=True)
     dropped["reason"] = reasons
 
     counts = _counts(key, level_arr, ok, method, flip_rows, de_rows, notes, m_given, icc_given,
-                     np.isnan(g("r_prepost")) & take("prepost"))  # fmt: skip
+                     np.isnan(get(column("prepost", "r_prepost"))) & take("prepost"))  # fmt: skip
+    counts["refused_measure"] = int(refused.sum())
+    counts["converted"] = {
+        str(src): int((ok & (conversion == src)).sum())
+        for src in dict.fromkeys(c for c in conversion[ok] if c)
+    }
+    counts["implausible"] = int(the_measure.implausible(yi[ok]).sum())
     if counts["computed"] + counts["dropped"] != counts["rows_in"]:  # pragma: no cover
         raise RuntimeError(f"effect sizes: rows do not add up: {counts}")
-    result = EffectSizeResult(table, dropped, counts, tuple(problems))
+    result = EffectSizeResult(table, dropped, counts, tuple(problems), info)
     log.info(
-        "effect sizes: %d rows in, %d computed, %d dropped",
+        "effect sizes (%s, %s): %d rows in, %d computed, %d dropped",
+        code,
+        the_measure.name,
         counts["rows_in"],
         counts["computed"],
         counts["dropped"],
@@ -603,7 +803,7 @@ def compute_effect_sizes(
 def _counts(key, level_arr, ok, method, flip_rows, de_rows, notes, m_given, icc_given, r_default):
     levels = pd.Series(level_arr, dtype=object).map(lambda v: "(missing)" if pd.isna(v) else str(v))
     by_level: dict[str, dict[str, int]] = {}
-    for lv in dict.fromkeys(list(ES_INPUT_REQUIRES) + levels.tolist()):
+    for lv in dict.fromkeys(list(INPUT_KINDS) + levels.tolist()):
         sel = (levels == lv).to_numpy()
         if not sel.any():
             continue

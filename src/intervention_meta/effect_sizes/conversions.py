@@ -3,8 +3,10 @@
 Pure, vectorised functions over numpy arrays (scalars and pandas Series work too): one function per
 conversion, each returning an :class:`EffectSizeArrays` (``yi``, ``vi``, ``measure``). The
 standardised-mean-difference functions follow metafor 3.8 ``escalc()`` exactly where metafor has
-the conversion (``measure="SMD"``, ``"OR"``, ``"OR2DL"``, ``"OR2DN"``, ``"ZCOR"``, ``"SMCR"``,
-``"SMCC"``); the others follow the textbook named in each docstring.
+the conversion (``measure="SMD"``, ``"MD"``, ``"ROM"``, ``"OR"``, ``"RR"``, ``"RD"``, ``"OR2DL"``,
+``"OR2DN"``, ``"ZCOR"``, ``"COR"``, ``"PLO"``, ``"PR"``, ``"SMCR"``, ``"SMCC"``, with its defaults
+``vtype="LS"`` and ``add=1/2, to="only0"``); the others follow the textbook named in each
+docstring.
 
 Conventions: group 1 is the intervention group, group 2 the control group; differences are
 group 1 minus group 2. Each docstring says which small-sample correction (if any) is applied.
@@ -19,6 +21,9 @@ References
 ----------
 Borenstein, M., Hedges, L. V., Higgins, J. P. T., & Rothstein, H. R. (2009). *Introduction to
 Meta-Analysis*. Wiley. (ch. 4: d and g; ch. 6: r and z; ch. 7: converting among effect sizes)
+
+Hedges, L. V., Gurevitch, J., & Curtis, P. S. (1999). The meta-analysis of response ratios in
+experimental ecology. *Ecology*, 80(4), 1150-1156.
 
 Hasselblad, V., & Hedges, L. V. (1995). Meta-analysis of screening and diagnostic tests.
 *Psychological Bulletin*, 117(1), 167-178.
@@ -53,6 +58,7 @@ __all__ = [
     "EffectSizeArrays",
     "Z_975",
     "apply_design_effect",
+    "correlation",
     "design_effect",
     "fisher_z_from_r",
     "has_zero_cell",
@@ -60,6 +66,13 @@ __all__ = [
     "hedges_j_approx",
     "log_odds_ratio",
     "log_odds_ratio_from_ci",
+    "log_ratio_of_means",
+    "log_risk_ratio",
+    "log_risk_ratio_from_ci",
+    "logit_proportion",
+    "mean_difference",
+    "proportion",
+    "risk_difference",
     "se_from_ci",
     "smc_change",
     "smc_raw",
@@ -232,6 +245,42 @@ def smd_from_means(m1, sd1, n1, m2, sd2, n2, vtype: VType = "LS") -> EffectSizeA
     return _smd_from_d((m1 - m2) / sp, n1, n2, vtype)
 
 
+def mean_difference(m1, sd1, n1, m2, sd2, n2) -> EffectSizeArrays:
+    r"""Raw mean difference of two independent groups, as metafor 3.8 ``escalc(measure="MD")``.
+
+    .. math:: y = \bar x_1 - \bar x_2, \quad v = \frac{s_1^2}{n_1} + \frac{s_2^2}{n_2}
+
+    (Borenstein et al. 2009, eq. 4.5, without assuming equal variances; metafor's default
+    ``vtype="LS"``). Small-sample correction: none.
+    """
+    m1, sd1, n1, m2, sd2, n2 = map(_arr, (m1, sd1, n1, m2, sd2, n2))
+    _positive(sd1, "sd1")
+    _positive(sd2, "sd2")
+    _group_size(n1, "n1")
+    _group_size(n2, "n2")
+    return EffectSizeArrays(m1 - m2, sd1**2 / n1 + sd2**2 / n2, "MD")
+
+
+def log_ratio_of_means(m1, sd1, n1, m2, sd2, n2) -> EffectSizeArrays:
+    r"""Log ratio of means (response ratio), as metafor 3.8 ``escalc(measure="ROM")``.
+
+    .. math:: y = \log\frac{\bar x_1}{\bar x_2}, \quad
+              v = \frac{s_1^2}{n_1 \bar x_1^2} + \frac{s_2^2}{n_2 \bar x_2^2}
+
+    (Hedges, Gurevitch & Curtis 1999, eq. 1 and 9; metafor's default ``vtype="LS"``). Needs
+    positive means (a ratio scale). Small-sample correction: none.
+    """
+    m1, sd1, n1, m2, sd2, n2 = map(_arr, (m1, sd1, n1, m2, sd2, n2))
+    _positive(m1, "m1")
+    _positive(m2, "m2")
+    _positive(sd1, "sd1")
+    _positive(sd2, "sd2")
+    _group_size(n1, "n1")
+    _group_size(n2, "n2")
+    vi = sd1**2 / (n1 * m1**2) + sd2**2 / (n2 * m2**2)
+    return EffectSizeArrays(np.log(m1 / m2), vi, "ROM")
+
+
 def smd_from_t(t, n1, n2, vtype: VType = "LS") -> EffectSizeArrays:
     r"""Hedges' g from an independent-groups t statistic (signed: positive when group 1 is higher).
 
@@ -350,8 +399,38 @@ def has_zero_cell(ai, bi, ci, di) -> np.ndarray:
     return (ai == 0) | (bi == 0) | (ci == 0) | (di == 0)
 
 
+ZeroCells = Literal["only0", "all", "if0all", "none"]
+
+
+def _add_to_zero(cells: tuple[np.ndarray, ...], add: float, to: ZeroCells) -> list[np.ndarray]:
+    """metafor's continuity correction: ``add`` to every cell of the tables ``to`` selects.
+
+    ``"only0"`` (default): the tables with a zero cell; ``"all"``: every table; ``"if0all"``:
+    every table when any has a zero cell; ``"none"``: never.
+    """
+    cells = tuple(map(_arr, cells))
+    names = ("ai", "bi", "ci", "di") if len(cells) == 4 else ("xi", "mi")
+    for x, name in zip(cells, names, strict=True):
+        with np.errstate(invalid="ignore"):
+            _check(np.isfinite(x) & (x >= 0), x, name, "a count >= 0")
+    zero = np.zeros(cells[0].shape, dtype=bool)
+    for x in cells:
+        zero |= x == 0
+    if to == "only0":
+        a = np.where(zero, add, 0.0)
+    elif to == "all":
+        a = np.full_like(cells[0], add)
+    elif to == "if0all":
+        a = np.full_like(cells[0], add if np.any(zero) else 0.0)
+    elif to == "none":
+        a = np.zeros_like(cells[0])
+    else:
+        raise ValueError(f"to must be 'only0', 'all', 'if0all' or 'none'; got {to!r}")
+    return [x + a for x in cells]
+
+
 def log_odds_ratio(
-    ai, bi, ci, di, *, add: float = 0.5, to: Literal["only0", "all", "if0all", "none"] = "only0"
+    ai, bi, ci, di, *, add: float = 0.5, to: ZeroCells = "only0"
 ) -> EffectSizeArrays:
     r"""Log odds ratio and its Woolf variance from 2x2 counts, as metafor 3.8 ``escalc("OR")``.
 
@@ -366,26 +445,105 @@ def log_odds_ratio(
 
     Small-sample correction: none (only the zero-cell correction).
     """
-    ai, bi, ci, di = map(_arr, (ai, bi, ci, di))
-    for x, name in ((ai, "ai"), (bi, "bi"), (ci, "ci"), (di, "di")):
-        with np.errstate(invalid="ignore"):
-            _check(np.isfinite(x) & (x >= 0), x, name, "a count >= 0")
-    zero = has_zero_cell(ai, bi, ci, di)
-    if to == "only0":
-        a = np.where(zero, add, 0.0)
-    elif to == "all":
-        a = np.full_like(ai, add)
-    elif to == "if0all":
-        a = np.full_like(ai, add if np.any(zero) else 0.0)
-    elif to == "none":
-        a = np.zeros_like(ai)
-    else:
-        raise ValueError(f"to must be 'only0', 'all', 'if0all' or 'none'; got {to!r}")
-    ai, bi, ci, di = ai + a, bi + a, ci + a, di + a
+    ai, bi, ci, di = _add_to_zero((ai, bi, ci, di), add, to)
     with np.errstate(divide="ignore"):
         yi = np.log(ai) - np.log(bi) - np.log(ci) + np.log(di)
         vi = 1 / ai + 1 / bi + 1 / ci + 1 / di
     return EffectSizeArrays(yi, vi, "OR")
+
+
+def log_risk_ratio(
+    ai, bi, ci, di, *, add: float = 0.5, to: ZeroCells = "only0"
+) -> EffectSizeArrays:
+    r"""Log risk ratio and its variance from 2x2 counts, as metafor 3.8 ``escalc("RR")``.
+
+    With :math:`n_1 = a + b`, :math:`n_2 = c + d` after the zero-cell correction (as
+    :func:`log_odds_ratio`, metafor's ``add=1/2, to="only0"``):
+
+    .. math:: \log RR = \log\frac{a / n_1}{c / n_2}, \quad
+              v = \frac1a - \frac1{n_1} + \frac1c - \frac1{n_2}
+
+    (Borenstein et al. 2009, eq. 5.1-5.3). Small-sample correction: none.
+    """
+    ai, bi, ci, di = _add_to_zero((ai, bi, ci, di), add, to)
+    n1, n2 = ai + bi, ci + di
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi = np.log(ai / n1) - np.log(ci / n2)
+        vi = 1 / ai - 1 / n1 + 1 / ci - 1 / n2
+    return EffectSizeArrays(yi, vi, "RR")
+
+
+def risk_difference(
+    ai, bi, ci, di, *, add: float = 0.5, to: ZeroCells = "only0"
+) -> EffectSizeArrays:
+    r"""Risk difference and its large-sample variance from 2x2 counts, as metafor 3.8
+    ``escalc("RD")`` (``vtype="LS"``).
+
+    With :math:`p_1 = a / (a + b)`, :math:`p_2 = c / (c + d)` after the zero-cell correction
+    (metafor applies ``add=1/2, to="only0"`` to the proportions of RD too):
+
+    .. math:: RD = p_1 - p_2, \quad v = \frac{p_1(1-p_1)}{n_1} + \frac{p_2(1-p_2)}{n_2}
+
+    (Borenstein et al. 2009, eq. 5.13-5.14). Small-sample correction: none.
+    """
+    ai, bi, ci, di = _add_to_zero((ai, bi, ci, di), add, to)
+    n1, n2 = ai + bi, ci + di
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p2 = ai / n1, ci / n2
+        vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    return EffectSizeArrays(p1 - p2, vi, "RD")
+
+
+def _proportion_cells(xi, ni, add: float, to: ZeroCells) -> tuple[np.ndarray, np.ndarray]:
+    xi, ni = _arr(xi), _arr(ni)
+    with np.errstate(invalid="ignore"):
+        _check(np.isfinite(ni) & (ni > 0), ni, "ni", "a group size > 0")
+        _check(~(xi > ni), xi, "xi", "at most ni")
+    return tuple(_add_to_zero((xi, ni - xi), add, to))
+
+
+def logit_proportion(xi, ni, *, add: float = 0.5, to: ZeroCells = "only0") -> EffectSizeArrays:
+    r"""Logit of a proportion, as metafor 3.8 ``escalc("PLO")`` (``vtype="LS"``).
+
+    ``xi`` events among ``ni``; with :math:`m = n - x` non-events, after adding ``add`` to both
+    where either is zero (metafor's ``add=1/2, to="only0"``):
+
+    .. math:: y = \log\frac{x}{m}, \quad v = \frac1x + \frac1m
+
+    (Lipsey & Wilson 2001, ch. 3; Viechtbauer 2010). Small-sample correction: none.
+    """
+    x, m = _proportion_cells(xi, ni, add, to)
+    with np.errstate(divide="ignore"):
+        p = x / (x + m)
+        return EffectSizeArrays(np.log(p / (1 - p)), 1 / x + 1 / m, "PLO")
+
+
+def proportion(xi, ni, *, add: float = 0.5, to: ZeroCells = "only0") -> EffectSizeArrays:
+    r"""Raw proportion and its large-sample variance, as metafor 3.8 ``escalc("PR")``
+    (``vtype="LS"``).
+
+    With the zero-cell correction of :func:`logit_proportion` (metafor applies it to ``"PR"``
+    as well, so a proportion of 0 or 1 is moved to 0.5/(n+1) or (n+0.5)/(n+1)):
+
+    .. math:: y = p = \frac{x}{n}, \quad v = \frac{p(1-p)}{n}
+
+    (Lipsey & Wilson 2001, ch. 3). Small-sample correction: none.
+    """
+    x, m = _proportion_cells(xi, ni, add, to)
+    n = x + m
+    p = x / n
+    return EffectSizeArrays(p, p * (1 - p) / n, "PR")
+
+
+def _log_ratio_from_ci(ratio, lower, upper, level: float, measure: str) -> EffectSizeArrays:
+    name = measure.lower()
+    ratio, lower, upper = map(_arr, (ratio, lower, upper))
+    _positive(ratio, name)
+    _positive(lower, "lower")
+    _positive(upper, "upper")
+    _inside(lower, ratio, upper, name)
+    se = se_from_ci(np.log(lower), np.log(upper), level)
+    return EffectSizeArrays(np.log(ratio), se**2, measure)
 
 
 def log_odds_ratio_from_ci(or_, lower, upper, level: float = 0.95) -> EffectSizeArrays:
@@ -398,13 +556,18 @@ def log_odds_ratio_from_ci(or_, lower, upper, level: float = 0.95) -> EffectSize
 
     Small-sample correction: none.
     """
-    or_, lower, upper = map(_arr, (or_, lower, upper))
-    _positive(or_, "or")
-    _positive(lower, "lower")
-    _positive(upper, "upper")
-    _inside(lower, or_, upper, "or")
-    se = se_from_ci(np.log(lower), np.log(upper), level)
-    return EffectSizeArrays(np.log(or_), se**2, "OR")
+    return _log_ratio_from_ci(or_, lower, upper, level, "OR")
+
+
+def log_risk_ratio_from_ci(rr, lower, upper, level: float = 0.95) -> EffectSizeArrays:
+    r"""Log risk ratio with its Wald variance from a risk ratio and its confidence interval.
+
+    .. math:: y = \log RR, \quad v = \left(\frac{\log U - \log L}{2 z_{1-\alpha/2}}\right)^2
+
+    as :func:`log_odds_ratio_from_ci` (Cochrane Handbook 6.3.2). The interval must contain the
+    risk ratio (0 < L < RR < U). Small-sample correction: none.
+    """
+    return _log_ratio_from_ci(rr, lower, upper, level, "RR")
 
 
 def smd_from_log_odds_ratio(
@@ -462,6 +625,21 @@ def fisher_z_from_r(r, n) -> EffectSizeArrays:
     _correlation(r, "r")
     _group_size(n, "n", minimum=4)
     return EffectSizeArrays(np.arctanh(r), 1 / (n - 3), "ZCOR")
+
+
+def correlation(r, n) -> EffectSizeArrays:
+    r"""The raw correlation with its large-sample variance, as metafor 3.8 ``escalc("COR")``
+    (``vtype="LS"``).
+
+    .. math:: y = r, \quad v = \frac{(1 - r^2)^2}{n - 1}
+
+    (Borenstein et al. 2009, eq. 6.1). Needs n > 1. Small-sample correction: none (metafor's
+    ``"UCOR"`` would apply Olkin and Pratt's).
+    """
+    r, n = _arr(r), _arr(n)
+    _correlation(r, "r")
+    _group_size(n, "n")
+    return EffectSizeArrays(r.copy(), (1 - r**2) ** 2 / (n - 1), "COR")
 
 
 def smd_from_r(r, n, *, hedges_correction: bool = True) -> EffectSizeArrays:

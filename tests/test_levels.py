@@ -59,13 +59,9 @@ def _ref(case: str):
 
 
 def _close(actual, expected, rtol: float = ITER, atol: float = 0.0, what: str = "") -> None:
-    np.testing.assert_allclose(
-        np.asarray(actual, dtype=float),
-        np.asarray(expected, dtype=float),
-        rtol=rtol,
-        atol=atol,
-        err_msg=what,
-    )
+    """``actual`` equals R's ``expected`` to ``rtol`` relative (or ``atol`` absolute)."""
+    ours, theirs = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
 
 
 def _sigma2(actual, expected, what: str = "sigma2") -> None:

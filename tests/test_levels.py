@@ -38,7 +38,7 @@ from intervention_meta.analyses.analysis_model import (
     fit_model,
     load_analysis_data,
 )
-from intervention_meta.analyses.overall import overall_analysis
+from intervention_meta.analyses.overall import overall_analysis, run_overall
 from intervention_meta.config import load_config
 from intervention_meta.data.cleaning import EffectSizeData
 from intervention_meta.data.codebook import load_codebook
@@ -245,6 +245,36 @@ def test_default_levels_are_the_study_and_effect_keys(crede):
         .startswith("three-level model (effect sizes nested in studies), REML")
     )
     assert ModelSpec().describe() == ModelSpec(structure="multilevel").describe()
+
+
+def test_overall_step_reads_the_levels_from_the_models_section(crede, tmp_path):
+    effect_sizes = tmp_path / "effect_sizes.csv"
+    crede.data.to_csv(effect_sizes, index=False)
+    out = {name: tmp_path / f"{name}.csv" for name in ("table", "comparison", "variance")}
+    models = {"structure": "three_level", "levels": LEVELS}
+    run_overall(
+        effect_sizes,
+        crede.codebook,
+        models,
+        json_path=tmp_path / "o.json",
+        flags_path=tmp_path / "flags.txt",
+        **out,
+    )
+    d = json.loads((tmp_path / "o.json").read_text())
+    assert d["analysis"]["levels"] == LEVELS and d["robust"]["cluster"] == "studyid"
+    _sigma2([d["sigma2"][lev] for lev in LEVELS], _ref("overall")["sigma2"])
+    comparison = pd.read_csv(out["comparison"])
+    assert "sigma2[sampleid] (within studies)" in comparison.columns
+    assert pd.read_csv(out["variance"])["Level"].tolist() == ["1", "2", "3", "4", "2 + 3 + 4"]
+    with pytest.raises(InputError, match="models.levels"):
+        run_overall(
+            effect_sizes,
+            crede.codebook,
+            {"levels": ["studyid", "sample"]},
+            json_path=tmp_path / "x.json",
+            flags_path=tmp_path / "x.txt",
+            **out,
+        )
 
 
 # ------------------------------------------------------------------------- flags

@@ -36,6 +36,7 @@ from intervention_meta.analyses.analysis_model import (
     ModelSpec,
     check_levels,
     fit_model,
+    level_columns,
     load_analysis_data,
 )
 from intervention_meta.analyses.overall import overall_analysis, run_overall
@@ -305,6 +306,9 @@ def test_a_level_the_data_lack_is_an_error_naming_key_column_and_columns(crede):
     assert "sampleid" in p.expected and "studyid" in p.expected
     assert check_levels(None, ["a"]) == [] and check_levels(LEVELS, LEVELS) == []
     assert len(check_levels(["studyid", "studyid"], LEVELS)) == 1
+    # at start-up, from the codebook alone: effects and studies variables
+    assert check_levels(LEVELS + ["source"], level_columns(crede.codebook)) == []
+    assert check_levels(["sample"], level_columns(crede.codebook))[0].value == "sample"
     read = EffectSizeData(crede.data, crede.codebook, "studyid", "esid")
     with pytest.raises(InputError, match="models.levels") as err:
         load_analysis_data(read, crede.codebook, levels=["studyid", "sample", "esid"])

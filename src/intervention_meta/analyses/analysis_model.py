@@ -90,6 +90,14 @@ def check_levels(
     return problems
 
 
+def level_columns(codebook: Codebook) -> list[str]:
+    """The columns ``models.levels`` may name, from the codebook alone (for the start-up check,
+    ``check_levels(levels, level_columns(codebook))``): the variables of the effects table and of
+    the studies table, whose variables every effect size carries."""
+    tables = (codebook.child_table, codebook.parent_table)
+    return [name for name, var in codebook.variables.items() if var.table in tables]
+
+
 def _plural(label: str) -> str:
     """A level's label as a plural noun in running text (``Sample`` -> ``samples``)."""
     words = label.strip()

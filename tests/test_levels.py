@@ -44,6 +44,7 @@ from intervention_meta.config import load_config
 from intervention_meta.data.cleaning import EffectSizeData
 from intervention_meta.data.codebook import load_codebook
 from intervention_meta.errors import InputError
+from intervention_meta.outputs.tables import apa_table
 
 FOLDER = ROOT / "tests" / "reference" / "datasets" / "crede2010"
 LEVELS = ["studyid", "sampleid", "esid"]
@@ -227,6 +228,10 @@ def test_comparison_table_has_one_sigma2_per_level(overall):
         "fixed_effect",
     ]
     assert all(row.get(k) is None for row in table.rows[1:] for k in keys)
+    apa = apa_table(table, "overall_comparison", 1)  # the readable table shows every level
+    shown = [c for c in apa.columns if c.startswith("sigma2")]
+    assert shown == ["sigma2 between", "sigma2[sampleid] (within studies)", "sigma2 within"]
+    assert apa.rows[0][apa.columns.index(shown[1])] == "0.000"
 
 
 def test_three_level_is_a_synonym_of_multilevel(crede, overall, spec):

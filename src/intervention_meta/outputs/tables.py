@@ -49,7 +49,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -465,6 +465,7 @@ _K = Column("k", header="k")
 _K_STUDIES = [_K, Column("n_studies")]
 _SIGMA2 = [
     Column("sigma2_between", header="sigma2 between", kind="var"),
+    Column("sigma2.*", kind="var"),  # the levels of models.levels besides study and effect
     Column("sigma2_within", header="sigma2 within", kind="var"),
 ]
 
@@ -1053,13 +1054,17 @@ def _as_result_table(table: ResultTable | pd.DataFrame) -> ResultTable:
 
 
 def _resolve_columns(frame: pd.DataFrame, spec: TableSpec) -> list[Column]:
-    """The spec's columns that the table has (all of them when the spec names none)."""
+    """The spec's columns that the table has (all of them when the spec names none); a source
+    ending in ``*`` stands for every column of the table that starts with the rest."""
     if spec.columns is None:
         return [Column(c) for c in frame.columns]
     out = []
     for col in spec.columns:
         col = Column(col) if isinstance(col, str) else col
-        if col.source in frame.columns and (col.upper is None or col.upper in frame.columns):
+        if col.source.endswith("*"):
+            prefix = col.source[:-1]
+            out += [replace(col, source=c) for c in frame.columns if c.startswith(prefix)]
+        elif col.source in frame.columns and (col.upper is None or col.upper in frame.columns):
             out.append(col)
         else:
             log.debug("column %r not in the table; not shown", col.source)

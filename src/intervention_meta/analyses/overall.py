@@ -1,16 +1,19 @@
 """The overall effect: the analysis model of the config, with what a reader needs beside it.
 
 The analysis model (``config["models"]``; default the three-level REML model of effect sizes nested
-in studies with t tests, Assink & Wibbelink 2016) gives the pooled estimate with its standard error,
-test and confidence interval, the prediction interval, the Q test of heterogeneity and the variance
-components named by the codebook keys (``sigma2["study_id"]``). Beside it:
+in studies with t tests, Assink & Wibbelink 2016; ``models.levels`` nests them in any number of
+levels, e.g. effect sizes in samples in studies, metafor's ``random = ~ 1 | study/sample/es``)
+gives the pooled estimate with its standard error, test and confidence interval, the prediction
+interval, the Q test of heterogeneity and the variance components named by the level columns
+(``sigma2["study_id"]``). Beside it:
 
-* the CR2 cluster-robust result, clustered by study, with Satterthwaite degrees of freedom
-  (Pustejovsky & Tipton 2018; as clubSandwich's ``coef_test(vcov = "CR2")``);
-* for the three-level model, the likelihood-ratio test of each level (its variance fixed at 0 vs.
+* the CR2 cluster-robust result, clustered by the outermost level (the study by default), with
+  Satterthwaite degrees of freedom (Pustejovsky & Tipton 2018; as clubSandwich's
+  ``coef_test(vcov = "CR2")``);
+* for the multilevel model, the likelihood-ratio test of each level (its variance fixed at 0 vs.
   free, as metafor's ``anova(full, reduced)``) with the p value halved for the boundary
-  (Self & Liang 1987), and the variance distribution over sampling error, within-study and
-  between-study variance (Cheung 2014):
+  (Self & Liang 1987), and the variance distribution over sampling error (level 1) and each
+  random level (level 2 the innermost, ..., L + 1 the outermost; Cheung 2014):
   :math:`I^2_l = 100\\,\\hat\\sigma^2_l / (\\sum_m \\hat\\sigma^2_m + \\tilde v)`, with the typical
   sampling variance :math:`\\tilde v = (k-1)/\\mathrm{tr}(P)`;
 * the same data fitted as a one-level (two-level) random-effects model with the same method and as
@@ -19,9 +22,10 @@ components named by the codebook keys (``sigma2["study_id"]``). Beside it:
 The prediction interval is :math:`\\hat\\mu \\pm c\\sqrt{SE^2 + \\sum_l \\hat\\sigma^2_l}` with
 :math:`c` the t (k - 1 df) or normal critical value, as metafor's ``predict()``.
 
-A study with one effect size cannot separate within- from between-study variance, and a data set
-with one study cannot estimate the between-study variance: as metafor's ``rma.mv`` does for a
-single-level factor, that variance is then fixed at 0, and the result is flagged.
+A level with one unit per unit of the level above (e.g. one effect size per study) cannot separate
+the two variances, and is flagged; a level with a single unit (e.g. one study) cannot estimate its
+variance: as metafor's ``rma.mv`` does for a single-level factor, that variance is then fixed at
+0, and the result is flagged.
 
 The per-domain analyses (``models.per_domain``) run the same function on the subset of one level of
 ``models.domain_variable`` (the levels are :func:`intervention_meta.data.cleaning.domain_levels`).

@@ -15,6 +15,7 @@ closed forms (FE); an absolute 1e-12 where R's optimum sits at the boundary (R 3
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import cache
 from pathlib import Path
@@ -319,6 +320,36 @@ def test_package_function_with_z_tests_matches_metafor_default_rma_mv(assink_dat
         _close(d["estimate"][ours], pred[theirs], ITER, what=ours)
     _check_uni(d["comparison"]["random_effects"], _ref("uni_reml"), ITER, with_ci=True)
     _check_uni(d["comparison"]["fixed_effect"], _ref("uni_fe"), CLOSED, with_ci=True)
+
+
+def test_default_levels_keep_the_three_level_keys_and_values(assink_data):
+    """Without models.levels (or with the study and effect keys named) the three-level model
+    and its table keys are unchanged; the sigma2 columns are R's ``ml3_reml_t`` values."""
+    res = overall_analysis(assink_data, ModelSpec())
+    assert assink_data.random == [STUDY, ES] and res.robust["cluster"] == STUDY
+    assert res.describe().startswith("three-level model (effect sizes nested in studies), REML")
+    table = res.comparison_table()
+    assert [k for k in table.columns if k.startswith("sigma2")] == [
+        "sigma2_between",
+        "sigma2_within",
+    ]
+    assert table.columns["sigma2_between"] == f"sigma2[{STUDY}] (between studies)"
+    assert table.columns["sigma2_within"] == f"sigma2[{ES}] (within studies)"
+    row = table.rows[0]
+    assert (
+        row["structure"] == "three_level"
+        and row["model"] == "Three-level model (Effect size in Study)"
+    )
+    _close(
+        [row["sigma2_between"], row["sigma2_within"]], _ref("ml3_reml_t")["sigma2"], VAR, BOUNDARY
+    )
+    assert res.variance_frame()["Level"].tolist() == ["1", "2", "3", "2 + 3"]
+    named = overall_analysis(
+        dataclasses.replace(assink_data, levels=(STUDY, ES)),
+        ModelSpec.from_config({"structure": "multilevel", "levels": [STUDY, ES]}),
+    )
+    assert named.model.sigma2 == res.model.sigma2 and named.model.b[0] == res.model.b[0]
+    assert named.to_frame().equals(res.to_frame())
 
 
 def test_two_level_structure_reports_tau2_and_no_level_tests(assink_data):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from intervention_meta.data.cleaning import EffectSizeData, read_effect_sizes
 from intervention_meta.data.codebook import Codebook
+from intervention_meta.errors import InputError, Problem
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.models import MetaResult
 
@@ -27,7 +28,86 @@ log = logging.getLogger(__name__)
 #: the effect-size columns every analysis needs
 YI, VI = "yi", "vi"
 
-STRUCTURES = ("three_level", "random_effects", "fixed_effect")
+#: the structures ``models.structure`` accepts; ``three_level`` is a synonym of ``multilevel``
+STRUCTURES = ("multilevel", "three_level", "random_effects", "fixed_effect")
+
+#: the names of the multilevel structure (random effects at every level of ``models.levels``)
+MULTILEVEL = ("multilevel", "three_level")
+
+#: the config key of the grouping columns of the multilevel model
+LEVELS_KEY = "models.levels"
+
+_LEVEL_WORDS = {1: "two", 2: "three", 3: "four", 4: "five", 5: "six"}
+
+
+def multilevel_name(n_levels: int) -> str:
+    """The multilevel model by its number of levels, sampling error being level 1: two random
+    levels make a ``three-level model`` (Cheung 2014), three a ``four-level model``."""
+    return f"{_LEVEL_WORDS.get(n_levels, str(n_levels + 1))}-level model"
+
+
+def check_levels(
+    levels: Sequence[str] | None, available: Sequence[str], *, file: str = "config"
+) -> list[Problem]:
+    """Problems with ``models.levels``: each level must be one of the ``available`` columns.
+
+    Parameters
+    ----------
+    levels : the grouping columns, outer to inner (None or empty: the default, no problem)
+    available : the columns the analysis can group by: the effect-size table's columns (the
+        effects table with the studies variables merged in), or at start-up the codebook's
+        variables of those two tables
+    file : what the problems name as their file (the config file)
+
+    Returns
+    -------
+    list of Problem
+        One per level not available (its column is ``models.levels``, its value the level, the
+        expected text lists the available columns) and one per level named twice.
+    """
+    problems: list[Problem] = []
+    known = [str(c) for c in available]
+    seen: set[str] = set()
+    for name in levels or ():
+        if name in seen:
+            problems.append(
+                Problem(file, None, LEVELS_KEY, name, "each level once", check="levels")
+            )
+        seen.add(name)
+        if name not in known:
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    LEVELS_KEY,
+                    name,
+                    "a column of the effect sizes or a studies variable (available: "
+                    + ", ".join(known)
+                    + ")",
+                    check="levels",
+                )
+            )
+    return problems
+
+
+def level_columns(codebook: Codebook) -> list[str]:
+    """The columns ``models.levels`` may name, from the codebook alone (for the start-up check,
+    ``check_levels(levels, level_columns(codebook))``): the variables of the effects table and of
+    the studies table, whose variables every effect size carries."""
+    tables = (codebook.child_table, codebook.parent_table)
+    return [name for name, var in codebook.variables.items() if var.table in tables]
+
+
+def _plural(label: str) -> str:
+    """A level's label as a plural noun in running text (``Sample`` -> ``samples``)."""
+    words = label.strip()
+    if len(words) > 1 and not words[:2].isupper():
+        words = words[0].lower() + words[1:]
+    if words.endswith(("s", "x", "ch", "sh")):
+        return words + "es"
+    if words.endswith("y") and len(words) > 1 and words[-2] not in "aeiou":
+        return words[:-1] + "ies"
+    return words + "s"
 
 
 # --------------------------------------------------------------------------- data
@@ -39,14 +119,40 @@ class AnalysisData(EffectSizeData):
     ----------
     data, codebook, study, es : as :class:`~intervention_meta.data.cleaning.EffectSizeData`
     subset : description of the subset analysed (e.g. ``{"outcome_domain": "social_support"}``)
+    levels : the grouping columns of the multilevel model, outer to inner (``models.levels``);
+        empty: ``(study, es)``, effect sizes nested in studies
     """
 
     subset: dict = field(default_factory=dict)
+    levels: tuple[str, ...] = ()
 
     @property
     def random(self) -> list[str]:
-        """The nested random levels of the three-level model: ``[study key, effect key]``."""
-        return [self.study, self.es]
+        """The nested random levels of the multilevel model, outer to inner (``models.levels``;
+        default ``[study key, effect key]``): metafor's ``random = ~ 1 | a/b/c``."""
+        return list(self.levels) if self.levels else [self.study, self.es]
+
+    @property
+    def cluster(self) -> str:
+        """The outermost level: what every CR2/HTZ cluster-robust result clusters by."""
+        return self.random[0]
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.data[self.cluster].nunique())
+
+    def level_name(self, level: str) -> str:
+        """A level as a plural noun in running text: ``effect sizes`` for the effects key,
+        ``studies`` for the studies key, else the codebook label (``samples``)."""
+        if level == self.es:
+            return "effect sizes"
+        if level == self.study:
+            return "studies"
+        return _plural(self.label(level))
+
+    def level_names(self) -> list[str]:
+        """Every level as :meth:`level_name`, outer to inner."""
+        return [self.level_name(lev) for lev in self.random]
 
     def label(self, name: str) -> str:
         """The codebook label of a column (the column name if it is not in the codebook)."""
@@ -67,42 +173,64 @@ def load_analysis_data(
     codebook: str | Path | Codebook,
     *,
     subset: Mapping[str, object] | None = None,
+    levels: Sequence[str] | None = None,
 ) -> AnalysisData:
     """Read ``effect_sizes.csv`` with the codebook's types; optionally keep one subset.
 
     ``subset`` maps a variable to the one code to keep (e.g. a per-domain analysis). Rows whose
     ``yi``/``vi`` are missing cannot occur here (the effect-size step drops them with a reason).
+    ``levels`` are the grouping columns of the multilevel model (``models.levels``, outer to
+    inner; None: study and effect keys).
+
+    Raises
+    ------
+    InputError
+        If a level is not a column of the effect sizes (:func:`check_levels`).
     """
     read = read_effect_sizes(effect_sizes, codebook)
     data = read.data
+    problems = check_levels(levels, list(data.columns))
+    if problems:
+        raise InputError(problems, summary=f"{LEVELS_KEY} names columns the effect sizes lack")
     subset = dict(subset or {})
     for name, code in subset.items():
         keep = data[name].astype("string") == str(code)
         log.info("subset %s = %s: %d of %d effect sizes", name, code, int(keep.sum()), len(data))
         data = data.loc[keep.fillna(False).to_numpy()].reset_index(drop=True)
-    return AnalysisData(data, read.codebook, read.study, read.es, subset=subset)
+    return AnalysisData(
+        data, read.codebook, read.study, read.es, subset=subset, levels=tuple(levels or ())
+    )
 
 
 # --------------------------------------------------------------------------- models
 @dataclass(frozen=True)
 class ModelSpec:
-    """How the config says the analysis model is fitted (the config's ``models`` section)."""
+    """How the config says the analysis model is fitted (the config's ``models`` section).
+
+    ``levels`` are the grouping columns of ``models.levels`` (outer to inner; empty: the default
+    study and effect keys); :func:`load_analysis_data` takes them for the :class:`AnalysisData`.
+    """
 
     structure: str = "three_level"
     method: str = "REML"
     test: str = "t"
     level: float = 0.95
     robust: str = "CR2"
+    levels: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, models: Mapping[str, Any] | None) -> ModelSpec:
         models = dict(models or {})
+        levels = models.get("levels") or ()
+        if isinstance(levels, str) or not all(isinstance(x, str) for x in levels):
+            raise ValueError(f"{LEVELS_KEY} must be a list of column names, got {levels!r}")
         spec = cls(
             structure=models.get("structure", cls.structure),
             method=models.get("method", cls.method),
             test=models.get("test", cls.test),
             level=float(models.get("level", cls.level)),
             robust=models.get("robust", cls.robust),
+            levels=tuple(levels),
         )
         if spec.structure not in STRUCTURES:
             raise ValueError(
@@ -110,12 +238,24 @@ class ModelSpec:
             )
         return spec
 
-    def describe(self) -> str:
-        what = {
-            "three_level": "three-level model (effect sizes nested in studies)",
-            "random_effects": "random-effects model (effect sizes treated as independent)",
-            "fixed_effect": "fixed-effect (equal-effects) model",
-        }[self.structure]
+    @property
+    def multilevel(self) -> bool:
+        """Random effects at every level (``multilevel``, or its synonym ``three_level``)."""
+        return self.structure in MULTILEVEL
+
+    def describe(self, names: Sequence[str] | None = None) -> str:
+        """The model in words; ``names`` are the levels' plural nouns, outer to inner
+        (:meth:`AnalysisData.level_names`; default: the configured columns, or studies and
+        effect sizes): ``four-level model (effect sizes nested in samples nested in studies),
+        REML, t tests, 95% intervals``."""
+        if self.multilevel:
+            names = list(names or self.levels or ("studies", "effect sizes"))
+            what = f"{multilevel_name(len(names))} ({' nested in '.join(reversed(names))})"
+        else:
+            what = {
+                "random_effects": "random-effects model (effect sizes treated as independent)",
+                "fixed_effect": "fixed-effect (equal-effects) model",
+            }[self.structure]
         method = "" if self.structure == "fixed_effect" else f", {self.method}"
         return f"{what}{method}, {self.test} tests, {self.level:.0%} intervals"
 
@@ -139,12 +279,12 @@ def model_call(
 ) -> ModelCall:
     """The analysis model of ``spec`` on ``ad`` as a :class:`ModelCall` (fit it with ``.fit``).
 
-    Three-level: ``random=[study, es]`` (metafor ``rma.mv(yi, vi, random = ~ 1 | study/es)``);
-    random-effects: the one-level model with ``spec.method`` (``rma``); fixed-effect: method
-    ``FE``. The test is ``spec.test``, with Knapp-Hartung as t for the three-level model
-    (:func:`model_test`).
+    Multilevel: ``random=ad.random`` (metafor ``rma.mv(yi, vi, random = ~ 1 | a/b/c)``, by
+    default ``~ 1 | study/es``); random-effects: the one-level model with ``spec.method``
+    (``rma``); fixed-effect: method ``FE``. The test is ``spec.test``, with Knapp-Hartung as t
+    for the multilevel model (:func:`model_test`).
     """
-    random = tuple(ad.random) if spec.structure == "three_level" else ()
+    random = tuple(ad.random) if spec.multilevel else ()
     return ModelCall(
         yi=YI,
         vi=VI,

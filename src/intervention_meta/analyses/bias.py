@@ -520,9 +520,9 @@ def _robust_egger(ad: AnalysisData, spec: ModelSpec) -> dict:
     data = ad.data.copy()
     data[col] = np.sqrt(data["vi"].to_numpy(dtype=float))
     res = fit_model(ad, spec, mods=[col], data=data)
-    rob = res.robust(cluster=ad.study, level=spec.level)
+    rob = res.robust(cluster=ad.cluster, level=spec.level)
     out: dict = {"intercept": rob.coef_test(0), "slope": rob.coef_test(col)}
-    out["clusters"] = ad.n_studies
+    out["clusters"] = ad.n_clusters
     out["type"] = "CR2"
     return out
 
@@ -712,8 +712,8 @@ def run_bias(
     """The bias step: read the effect sizes, run :func:`bias_analysis`, write every output
     (``table``, the ``trimfill`` and ``funnel`` data, the ``json`` results and the ``flags``)."""
     step_flags = Flags(STEP)
-    ad = load_analysis_data(effect_sizes, codebook)
     spec = ModelSpec.from_config(models)
+    ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     opts = BiasOptions.from_config(options)
     log.info("bias: %d effect sizes from %d studies; %s", ad.k, ad.n_studies, opts)
     result = bias_analysis(ad, spec, opts, step_flags)

@@ -662,7 +662,7 @@ def analyse_components(
     if positive_rule == "study_aggregate":
         effects = study_aggregate_effects(ad.data, ad.study, rho=rho, level=spec.level)
     else:
-        if spec.structure != "three_level":
+        if not spec.multilevel:
             flags.add(
                 f"positive rule blup uses the three-level model (models.structure is "
                 f"{spec.structure})"
@@ -869,7 +869,7 @@ def run_components(
     """
     options = dict(options or {})
     spec = ModelSpec.from_config(models)
-    ad = load_analysis_data(effect_sizes, codebook)
+    ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     ca = analyse_components(
         ad,
         spec,

@@ -395,11 +395,11 @@ def _model_summary(result: MetaResult) -> dict:
 
 
 def _robust(result: MetaResult, ad: AnalysisData, spec: ModelSpec) -> RobustResult | None:
-    """CR2 result clustered by study, or None (robust: none, or not computable)."""
+    """CR2 result clustered by the outermost level, or None (robust: none, or not computable)."""
     if spec.robust.upper() != "CR2":
         return None
     try:
-        return result.robust(cluster=ad.study, level=spec.level)
+        return result.robust(cluster=ad.cluster, level=spec.level)
     except (ValueError, np.linalg.LinAlgError) as err:
         log.warning("CR2 coefficient table not computable: %s", err)
         return None
@@ -1231,7 +1231,7 @@ def run_moderators(
     """
     options = dict(options or {})
     spec = ModelSpec.from_config(models)
-    ad = load_analysis_data(effect_sizes, codebook)
+    ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     min_studies = int(options.get("min_studies", 3))
     p_adjust = options.get("p_adjust", "holm")
     exclude = list(options.get("exclude") or [])

@@ -1,16 +1,19 @@
 """The overall effect: the analysis model of the config, with what a reader needs beside it.
 
 The analysis model (``config["models"]``; default the three-level REML model of effect sizes nested
-in studies with t tests, Assink & Wibbelink 2016) gives the pooled estimate with its standard error,
-test and confidence interval, the prediction interval, the Q test of heterogeneity and the variance
-components named by the codebook keys (``sigma2["study_id"]``). Beside it:
+in studies with t tests, Assink & Wibbelink 2016; ``models.levels`` nests them in any number of
+levels, e.g. effect sizes in samples in studies, metafor's ``random = ~ 1 | study/sample/es``)
+gives the pooled estimate with its standard error, test and confidence interval, the prediction
+interval, the Q test of heterogeneity and the variance components named by the level columns
+(``sigma2["study_id"]``). Beside it:
 
-* the CR2 cluster-robust result, clustered by study, with Satterthwaite degrees of freedom
-  (Pustejovsky & Tipton 2018; as clubSandwich's ``coef_test(vcov = "CR2")``);
-* for the three-level model, the likelihood-ratio test of each level (its variance fixed at 0 vs.
+* the CR2 cluster-robust result, clustered by the outermost level (the study by default), with
+  Satterthwaite degrees of freedom (Pustejovsky & Tipton 2018; as clubSandwich's
+  ``coef_test(vcov = "CR2")``);
+* for the multilevel model, the likelihood-ratio test of each level (its variance fixed at 0 vs.
   free, as metafor's ``anova(full, reduced)``) with the p value halved for the boundary
-  (Self & Liang 1987), and the variance distribution over sampling error, within-study and
-  between-study variance (Cheung 2014):
+  (Self & Liang 1987), and the variance distribution over sampling error (level 1) and each
+  random level (level 2 the innermost, ..., L + 1 the outermost; Cheung 2014):
   :math:`I^2_l = 100\\,\\hat\\sigma^2_l / (\\sum_m \\hat\\sigma^2_m + \\tilde v)`, with the typical
   sampling variance :math:`\\tilde v = (k-1)/\\mathrm{tr}(P)`;
 * the same data fitted as a one-level (two-level) random-effects model with the same method and as
@@ -19,9 +22,10 @@ components named by the codebook keys (``sigma2["study_id"]``). Beside it:
 The prediction interval is :math:`\\hat\\mu \\pm c\\sqrt{SE^2 + \\sum_l \\hat\\sigma^2_l}` with
 :math:`c` the t (k - 1 df) or normal critical value, as metafor's ``predict()``.
 
-A study with one effect size cannot separate within- from between-study variance, and a data set
-with one study cannot estimate the between-study variance: as metafor's ``rma.mv`` does for a
-single-level factor, that variance is then fixed at 0, and the result is flagged.
+A level with one unit per unit of the level above (e.g. one effect size per study) cannot separate
+the two variances, and is flagged; a level with a single unit (e.g. one study) cannot estimate its
+variance: as metafor's ``rma.mv`` does for a single-level factor, that variance is then fixed at
+0, and the result is flagged.
 
 The per-domain analyses (``models.per_domain``) run the same function on the subset of one level of
 ``models.domain_variable`` (the levels are :func:`intervention_meta.data.cleaning.domain_levels`).
@@ -54,12 +58,12 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.analysis_model import (
-    STRUCTURES,
     AnalysisData,
     Flags,
     ModelSpec,
     fit_model,
     load_analysis_data,
+    multilevel_name,
 )
 from intervention_meta.analyses.records import ESTIMATE_KEYS, ResultTable, columns, result_table
 from intervention_meta.data.cleaning import domain_levels
@@ -75,10 +79,17 @@ STEP = "overall"
 MIN_ROBUST_DF = 4.0
 
 _STRUCTURE_NAMES = {
-    "three_level": "Three-level model",
     "random_effects": "Two-level random-effects model",
     "fixed_effect": "Fixed-effect model",
 }
+
+
+def _structure_name(structure: str, n_levels: int) -> str:
+    """``Three-level model`` (two random levels), ``Four-level model``, ... or the one-level
+    structures' names."""
+    if structure in _STRUCTURE_NAMES:
+        return _STRUCTURE_NAMES[structure]
+    return _first_upper(multilevel_name(n_levels))
 
 
 # --------------------------------------------------------------------------- result
@@ -101,15 +112,20 @@ class OverallResult:
     Attributes
     ----------
     spec : the model settings (``config["models"]``)
-    study, es : the study and effect-size key columns (the random levels of the three-level model)
+    study, es : the study and effect-size key columns
     study_label, es_label : their codebook labels
     k, n_studies : effect sizes and studies analysed
     subset : the subset analysed (``{variable: code}``; empty for all data)
     model : the analysis model (None if it could not be fitted, see ``reason``)
     robust : the CR2 result of the pooled estimate (``beta, se, tstat, df_satt, p_satt,
-        ci_lower, ci_upper`` and ``clusters``), or None
-    comparison : every structure's fit by structure name (``three_level``, ``random_effects``,
+        ci_lower, ci_upper`` and ``clusters``), clustered by the outermost level, or None
+    comparison : every structure's fit by structure name (the multilevel structure as the
+        config names it, ``multilevel`` or ``three_level``; ``random_effects``,
         ``fixed_effect``); the analysis model is one of them
+    levels : the random levels of the multilevel model, outer to inner (``models.levels``)
+    level_labels : their codebook labels
+    level_names : their plural nouns in running text (``studies``, ``samples``, ...)
+    n_units : the number of units of each level
     fixed_levels : random levels whose variance was fixed at 0 because it is not estimable
     flags : the flag lines raised
     reason : why the model could not be fitted (None if it was)
@@ -126,6 +142,10 @@ class OverallResult:
     model: MetaResult | None
     robust: dict | None
     comparison: dict[str, MetaResult]
+    levels: tuple[str, ...] = ()
+    level_labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    level_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    n_units: dict[str, int] = dataclasses.field(default_factory=dict)
     fixed_levels: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     reason: str | None = None
@@ -134,16 +154,42 @@ class OverallResult:
     def estimable(self) -> bool:
         return self.model is not None
 
+    @property
+    def cluster(self) -> str:
+        """The outermost level, by which the CR2 result clusters."""
+        return self.levels[0] if self.levels else self.study
+
+    @property
+    def nesting(self) -> str:
+        """``effect sizes nested in samples nested in studies``."""
+        return " nested in ".join(self.level_names.get(lev, lev) for lev in self.levels[::-1])
+
     # ---------------------------------------------------------------- naming
+    def _level_place(self, level: str) -> str:
+        """``between studies`` for the outermost level, ``within <the level above>`` else."""
+        i = self.levels.index(level) if level in self.levels else 0
+        if i == 0:
+            return f"between {self.level_names.get(level, level)}"
+        outer = self.levels[i - 1]
+        return f"within {self.level_names.get(outer, outer)}"
+
     def _level_label(self, level: str) -> str:
-        if level == self.study:
-            return f"between studies ({self.study_label})"
-        if level == self.es:
-            return f"within studies ({self.es_label})"
-        return level
+        return f"{self._level_place(level)} ({self.level_labels.get(level, level)})"
 
     def _level_number(self, level: str) -> int:
-        return 3 if level == self.study else 2
+        """Level 1 is sampling error, the innermost random level 2, the outermost L + 1."""
+        return len(self.levels) + 1 - self.levels.index(level)
+
+    def sigma2_key(self, level: str) -> str:
+        """The machine key of a level's variance in the comparison table: ``sigma2_between``
+        (study key), ``sigma2_within`` (effect key), ``sigma2.<level>`` (any other level)."""
+        return {self.study: "sigma2_between", self.es: "sigma2_within"}.get(
+            level, f"sigma2.{level}"
+        )
+
+    def describe(self) -> str:
+        """The analysis model in words, its levels named by their codebook labels."""
+        return self.spec.describe([self.level_names.get(lev, lev) for lev in self.levels])
 
     # ---------------------------------------------------------------- dicts
     def estimate_dict(self) -> dict:
@@ -180,9 +226,14 @@ class OverallResult:
                 "es_key": self.es,
                 "study_label": self.study_label,
                 "es_label": self.es_label,
+                "levels": list(self.levels),
+                "level_labels": dict(self.level_labels),
+                "n_units": dict(self.n_units),
+                "cluster": self.cluster,
+                "nesting": self.nesting,
                 "subset": dict(self.subset),
                 "model_spec": dataclasses.asdict(self.spec),
-                "description": self.spec.describe(),
+                "description": self.describe(),
                 "fixed_levels": list(self.fixed_levels),
             },
             "estimate": self.estimate_dict(),
@@ -224,7 +275,7 @@ class OverallResult:
         rows = [
             {
                 "row": "mean",
-                "model": self.spec.describe(),
+                "model": self.describe(),
                 "result": "Mean g (model-based)",
                 "estimate": est["estimate"],
                 "se": est["se"],
@@ -237,7 +288,7 @@ class OverallResult:
                 "pi_lb": est["pi_lb"],
                 "pi_ub": est["pi_ub"],
                 **base,
-                "note": f"{self.spec.describe()}; the prediction interval is where the true "
+                "note": f"{self.describe()}; the prediction interval is where the true "
                 "effect of a new study is expected",
             }
         ]
@@ -256,13 +307,14 @@ class OverallResult:
                     "ci_lb": r["ci_lower"],
                     "ci_ub": r["ci_upper"],
                     **base,
-                    "note": f"CR2 robust variance clustered by {self.study_label} "
+                    "note": "CR2 robust variance clustered by "
+                    f"{self.level_labels.get(self.cluster, self.cluster)} "
                     f"({r['clusters']} clusters; Pustejovsky & Tipton 2018)",
                 }
             )
         tests = {lt.level: lt for lt in m.level_tests}
         if m.multilevel:
-            for level in m.random:  # outermost (level 3) first
+            for level in m.random:  # outermost (level L + 1) first
                 s2 = m.sigma2[level]
                 row = {
                     "row": "sigma2",
@@ -319,7 +371,9 @@ class OverallResult:
 
     def variance_table(self) -> ResultTable:
         """The variance distribution (``tables/variance_distribution.csv``); ``level`` is the
-        level's number (``"2 + 3"`` for the sum), ``pct`` its % of the total variance."""
+        level's number (1 sampling error, 2 the innermost random level, ...; ``"2 + 3"`` for the
+        sum of two random levels, ``"2 + 3 + 4"`` of three), ``pct`` its % of the total
+        variance."""
         headers = VARIANCE_HEADERS
         m = self.model
         rows = []
@@ -347,16 +401,17 @@ class OverallResult:
                         "pct": vd.i2[level],
                     }
                 )
-            rows.append(
-                {
-                    "level": "2 + 3",
-                    "source": "Heterogeneity (all levels above sampling error)",
-                    "parameter": "sum of sigma2",
-                    "variance": float(sum(m.sigma2.values())),
-                    "sd": np.sqrt(float(sum(m.sigma2.values()))),
-                    "pct": vd.i2_total,
-                }
-            )
+            if len(m.random) > 1:
+                rows.append(
+                    {
+                        "level": " + ".join(str(n) for n in range(2, len(m.random) + 2)),
+                        "source": "Heterogeneity (all levels above sampling error)",
+                        "parameter": "sum of sigma2",
+                        "variance": float(sum(m.sigma2.values())),
+                        "sd": np.sqrt(float(sum(m.sigma2.values()))),
+                        "pct": vd.i2_total,
+                    }
+                )
         elif m is not None:
             i2 = float(m.I2 or 0.0)
             vt = m.vt
@@ -392,24 +447,26 @@ class OverallResult:
         return self.variance_table().to_frame()
 
     def comparison_table(self) -> ResultTable:
-        """The three structures side by side (``tables/overall_comparison.csv``)."""
+        """The three structures side by side (``tables/overall_comparison.csv``): one variance
+        column per level, outer to inner (:meth:`sigma2_key`)."""
+        sigma2 = {
+            self.sigma2_key(lev): f"sigma2[{lev}] ({self._level_place(lev)})" for lev in self.levels
+        }
         headers = columns(
             "model analysis_model method",
             ESTIMATE_KEYS,
-            "sigma2_between sigma2_within tau2 loglik aic likelihood k n_studies note",
+            " ".join(sigma2),
+            "tau2 loglik aic likelihood k n_studies note",
             estimate="Mean g",
-            sigma2_between=f"sigma2[{self.study}] (between studies)",
-            sigma2_within=f"sigma2[{self.es}] (within studies)",
             structure=None,
+            **sigma2,
         )
         rows = []
-        for name in STRUCTURES:
-            fit = self.comparison.get(name)
-            if fit is None:
-                continue
-            what = _STRUCTURE_NAMES[name]
-            if name == "three_level":
-                what += f" ({self.es_label} in {self.study_label})"
+        for name, fit in self.comparison.items():
+            what = _structure_name(name, len(self.levels))
+            if name not in _STRUCTURE_NAMES:
+                inner_out = (self.level_labels.get(lev, lev) for lev in self.levels[::-1])
+                what += f" ({' in '.join(inner_out)})"
             rows.append(
                 {
                     "structure": name,
@@ -420,8 +477,7 @@ class OverallResult:
                     "se": float(fit.se[0]),
                     "ci_lb": float(fit.ci_lb[0]),
                     "ci_ub": float(fit.ci_ub[0]),
-                    "sigma2_between": fit.sigma2.get(self.study),
-                    "sigma2_within": fit.sigma2.get(self.es),
+                    **{self.sigma2_key(lev): fit.sigma2.get(lev) for lev in self.levels},
                     "tau2": fit.tau2,
                     "loglik": fit.logLik,
                     "aic": fit.AIC,
@@ -456,29 +512,72 @@ def _first_upper(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _study_counts(ad: AnalysisData) -> pd.Series:
-    return ad.data.groupby(ad.study, observed=True, sort=False).size()
+def _n_units(ad: AnalysisData) -> dict[str, int]:
+    """The number of units of each level (level ``l``: distinct tuples of columns ``0..l``)."""
+    levels = ad.random
+    return {
+        lev: int(ad.data[levels[: i + 1]].drop_duplicates().shape[0])
+        for i, lev in enumerate(levels)
+    }
 
 
 def _robust(model: MetaResult, ad: AnalysisData, flags: Flags, what: str) -> dict | None:
-    if ad.n_studies < 2:
-        flags.add(f"{what}: CR2 cluster-robust result not computed: it needs at least 2 studies")
+    n = ad.n_clusters
+    if n < 2:
+        flags.add(
+            f"{what}: CR2 cluster-robust result not computed: it needs at least 2 clusters "
+            f"({ad.cluster})"
+        )
         return None
     try:
-        rob = model.robust(cluster=ad.study)
+        rob = model.robust(cluster=ad.cluster)
     except (ValueError, np.linalg.LinAlgError) as err:
         flags.add(f"{what}: CR2 cluster-robust result not computed ({err})")
         return None
     out: dict = rob.coef_test(0)
     out["coef"] = str(rob.coef_names[0])
-    out["clusters"] = ad.n_studies
+    out["clusters"] = n
+    out["cluster"] = ad.cluster
     out["type"] = "CR2"
     if out["df_satt"] < MIN_ROBUST_DF:
         flags.add(
             f"{what}: CR2 Satterthwaite df = {out['df_satt']:.2f} < {MIN_ROBUST_DF:g}; the robust "
-            "test and CI are unreliable with so few studies (Tipton 2015)"
+            f"test and CI are unreliable with so few clusters ({n} {ad.level_name(ad.cluster)}; "
+            "Tipton 2015)"
         )
     return out
+
+
+def _level_flags(ad: AnalysisData, n_units: Mapping[str, int], flags: Flags, what: str) -> None:
+    """Flag a level with one unit (its variance is fixed at 0) and a level with one unit per
+    unit of the level above it (the two variances are not separately identified)."""
+    levels = ad.random
+    if n_units[levels[0]] == 1:
+        outer = levels[0]
+        if outer == ad.study:
+            flags.add(
+                f"{what}: only one study: the between-study variance sigma2[{outer}] cannot be "
+                "estimated and is fixed at 0 (as metafor); the estimate describes that one study"
+            )
+        else:
+            flags.add(
+                f"{what}: only one unit of {ad.label(outer)} ({outer}): its variance "
+                f"sigma2[{outer}] cannot be estimated and is fixed at 0 (as metafor)"
+            )
+    for outer, inner in zip(levels, levels[1:], strict=False):
+        if n_units[inner] == 1 or n_units[inner] != n_units[outer]:
+            continue
+        if (outer, inner) == (ad.study, ad.es):
+            flags.add(
+                f"{what}: every study contributes one effect size: the within- and between-study "
+                "variances are not separately identified"
+            )
+        else:
+            flags.add(
+                f"{what}: each of the {n_units[outer]} {ad.level_name(outer)} has one unit of "
+                f"{ad.label(inner)} ({inner}): sigma2[{outer}] and sigma2[{inner}] are not "
+                "separately identified"
+            )
 
 
 def overall_analysis(
@@ -501,13 +600,15 @@ def overall_analysis(
     Notes
     -----
     The analysis model is fitted with :func:`intervention_meta.analyses.analysis_model.fit_model`
-    (metafor
-    ``rma.mv(yi, vi, random = ~ 1 | study/es, method, test)`` for the three-level structure,
-    ``rma(yi, vi, method, test)`` for the others). The comparison fits use the same method and
-    test (``FE`` for the fixed-effect model). With one study the between-study variance is fixed
-    at 0 (metafor does the same for a single-level random factor).
+    (metafor ``rma.mv(yi, vi, random = ~ 1 | a/b/c, method, test)`` for the multilevel structure
+    with the levels ``ad.random``, by default ``~ 1 | study/es``; ``rma(yi, vi, method, test)``
+    for the others). The comparison fits use the same method and test (``FE`` for the
+    fixed-effect model). A level with a single unit (e.g. one study) has its variance fixed at 0,
+    as metafor does for a single-level random factor. The CR2 result clusters by the outermost
+    level.
     """
     flags = flags if flags is not None else Flags(STEP)
+    n_units = _n_units(ad)
     common = {
         "spec": spec,
         "study": ad.study,
@@ -517,6 +618,10 @@ def overall_analysis(
         "k": ad.k,
         "n_studies": ad.n_studies,
         "subset": dict(ad.subset),
+        "levels": tuple(ad.random),
+        "level_labels": {lev: ad.label(lev) for lev in ad.random},
+        "level_names": {lev: ad.level_name(lev) for lev in ad.random},
+        "n_units": n_units,
     }
     what = "overall model"
     if ad.k == 0:
@@ -531,28 +636,19 @@ def overall_analysis(
             reason=reason,
         )
 
-    fixed: dict[str, float] = {}
-    if ad.n_studies == 1:
-        fixed[ad.study] = 0.0
-        if spec.structure == "three_level":
-            flags.add(
-                f"{what}: only one study: the between-study variance sigma2[{ad.study}] cannot be "
-                "estimated and is fixed at 0 (as metafor); the estimate describes that one study"
-            )
-    elif spec.structure == "three_level" and bool((_study_counts(ad) == 1).all()):
-        flags.add(
-            f"{what}: every study contributes one effect size: the within- and between-study "
-            "variances are not separately identified"
-        )
+    fixed = {lev: 0.0 for lev, n in n_units.items() if n == 1}
+    if spec.multilevel:
+        _level_flags(ad, n_units, flags, what)
 
     comparison: dict[str, MetaResult] = {}
     model: MetaResult | None = None
     reason = None
-    for structure in STRUCTURES:
+    multilevel = spec.structure if spec.multilevel else "multilevel"
+    for structure in (multilevel, "random_effects", "fixed_effect"):
         s = dataclasses.replace(spec, structure=structure)
-        label = f"{what}, {_STRUCTURE_NAMES[structure].lower()}"
+        label = f"{what}, {_structure_name(structure, len(ad.random)).lower()}"
         try:
-            sigma2_fixed = dict(fixed) if structure == "three_level" and fixed else None
+            sigma2_fixed = dict(fixed) if s.multilevel and fixed else None
             fit = fit_model(ad, s, sigma2_fixed=sigma2_fixed)
         except ModelError as err:
             if structure == spec.structure:
@@ -577,7 +673,7 @@ def overall_analysis(
         model=model,
         robust=robust,
         comparison=comparison,
-        fixed_levels=tuple(fixed) if spec.structure == "three_level" else (),
+        fixed_levels=tuple(fixed) if spec.multilevel else (),
         flags=tuple(flags.lines),
         reason=reason,
     )
@@ -637,12 +733,18 @@ def run_overall(
     subset = {str(k): normalise_code(v) for k, v in (subset or {}).items()}
     step = STEP if not subset else STEP + ":" + ",".join(f"{k}={v}" for k, v in subset.items())
     flags = Flags(step)
-    ad = load_analysis_data(effect_sizes, codebook, subset=subset or None)
+    spec = ModelSpec.from_config(models)
+    ad = load_analysis_data(effect_sizes, codebook, subset=subset or None, levels=spec.levels)
     if not subset:
         for line in domain_flags(ad.codebook, models, inclusion):
             flags.add(line)
-    spec = ModelSpec.from_config(models)
-    log.info("%s: %s on %d effect sizes from %d studies", step, spec.describe(), ad.k, ad.n_studies)
+    log.info(
+        "%s: %s on %d effect sizes from %d studies",
+        step,
+        spec.describe(ad.level_names()),
+        ad.k,
+        ad.n_studies,
+    )
     result = overall_analysis(ad, spec, flags)
     if result.model is not None:
         log.info("%s\n%s", step, result.model.summary())

@@ -1112,7 +1112,7 @@ def sensitivity_analysis(
     elif outliers.result is not None:
         flags.check_fit(outliers.result, "outliers removed")
 
-    three = full if spec.structure == "three_level" else None
+    three = full if spec.multilevel else None
     estimators = compare_estimators(
         data,
         study=ad.study,
@@ -1214,8 +1214,8 @@ def run_sensitivity(
     paths = (summary, leave_one_out, influence, outliers, estimators, assumptions)
     tables = dict(zip(TABLES, paths, strict=True))
     step_flags = Flags(STEP)
-    ad = load_analysis_data(effect_sizes, codebook)
     spec = ModelSpec.from_config(models)
+    ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     log.info("%s: %s on %d effect sizes from %d studies", STEP, spec.describe(), ad.k, ad.n_studies)
     clean = read_clean(clean_effects, ad.codebook)
     try:

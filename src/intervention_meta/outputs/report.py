@@ -17,9 +17,9 @@ fitted, its estimator and tests, the conversions and defaults the effect-size st
 inclusion criteria, the moderator, bias and sensitivity options), and cites what it uses; the
 reference list holds exactly the works cited in the text or named in a figure caption.
 
-Two optional keys of the config's ``report`` section are used: ``title`` (default "Three-level
-meta-analysis report: <analysis>") and ``notice``, a sentence shown at the top of the summary
-(e.g. that the data are simulated).
+Two optional keys of the config's ``report`` section are used: ``title`` (default "Meta-analysis
+report: <analysis>") and ``notice``, a sentence shown at the top of the summary (e.g. that the
+data are simulated).
 """
 
 from __future__ import annotations
@@ -723,9 +723,11 @@ class _Builder:
         if vd.get("i2"):
             an = ov.get("analysis", {})
             labels = {
-                an.get("study_key"): f"between studies ({esc(str(an.get('study_label', '')))})",
-                an.get("es_key"): "within studies (between effect sizes)",
+                lev: f"at the level of {esc(str(lab))}"
+                for lev, lab in (an.get("level_labels") or {}).items()
             }
+            labels[an.get("study_key")] = f"between studies ({esc(str(an.get('study_label', '')))})"
+            labels[an.get("es_key")] = "within studies (between effect sizes)"
             shares = [
                 f"{fmt_pct(v)}% lay {labels.get(k, esc(str(k)))}" for k, v in vd["i2"].items()
             ]
@@ -1026,6 +1028,16 @@ class _Builder:
     def _model_text(self, spec: Mapping[str, Any]) -> str:
         cite, cfg = self.cite, self.data.config
         structure = spec.get("structure", "three_level")
+        multilevel = structure in ("three_level", "multilevel")
+        an = _get(self.data.overall, "analysis", default={}) or {}
+        levels = list(an.get("levels") or [an.get("study_key"), an.get("es_key")])
+        nesting = esc(str(an.get("nesting") or "effect sizes nested in studies"))
+        n_levels = {3: "three", 4: "four", 5: "five"}.get(len(levels) + 1, str(len(levels) + 1))
+        cluster = (
+            "study"
+            if levels[0] == an.get("study_key", levels[0])
+            else esc(str((an.get("level_labels") or {}).get(levels[0], levels[0])))
+        )
         method = spec.get("method", "REML")
         test = spec.get("test", "t")
         level = f"{float(spec.get('level', 0.95)) * 100:g}%"
@@ -1033,12 +1045,20 @@ class _Builder:
             "REML": "restricted maximum likelihood (REML)",
             "ML": "maximum likelihood (ML)",
         }.get(method, esc(str(method)))
-        if structure == "three_level":
+        if multilevel and len(levels) == 2:
             text = (
                 "<b>Model.</b> The effect sizes were pooled in a three-level meta-analytic model "
                 f"{cite('cheung2014', 'assink2016')}: sampling variance at level 1, variance "
                 "between effect sizes within studies at level 2 and variance between studies at "
                 f"level 3, estimated by {est} {cite('viechtbauer2005')}. "
+            )
+        elif multilevel:
+            text = (
+                f"<b>Model.</b> The effect sizes were pooled in a {n_levels}-level "
+                f"meta-analytic model {cite('cheung2014', 'assink2016')} ({nesting}): sampling "
+                "variance at level 1 and a random effect at each level of "
+                f"<code>{esc('/'.join(map(str, levels)))}</code>, estimated by {est} "
+                f"{cite('viechtbauer2005')}. "
             )
         elif structure == "random_effects":
             text = (
@@ -1064,7 +1084,7 @@ class _Builder:
         if spec.get("robust", "CR2") == "CR2":
             text += (
                 "Beside the model-based results, cluster-robust results are reported: the CR2 "
-                "bias-reduced linearization variance estimator clustered by study, with "
+                f"bias-reduced linearization variance estimator clustered by {cluster}, with "
                 "Satterthwaite degrees of freedom for single coefficients and the HTZ test for "
                 f"several {cite('pustejovsky2018', 'tipton2015b')}; with fewer than 4 degrees of "
                 f"freedom these are flagged as unreliable {cite('tipton2015')}. "
@@ -1075,12 +1095,12 @@ class _Builder:
                 "times the square root of its squared standard error plus the summed variance "
                 "components, shows where the true effect of a new study is expected. "
             )
-        if structure == "three_level":
+        if multilevel:
             text += (
                 "Each variance component was tested with a likelihood-ratio test against the "
                 "model with that component fixed at 0, with the p value also halved for testing "
                 f"on the boundary {cite('self1987')}; the total variance was divided over the "
-                f"three levels {cite('cheung2014')}, with the typical sampling variance of "
+                f"{n_levels} levels {cite('cheung2014')}, with the typical sampling variance of "
                 f"{cite.narrative('higgins2002')} at level 1. For comparison, the same effect "
                 "sizes were fitted as a two-level random-effects model and a fixed-effect model. "
             )
@@ -1504,7 +1524,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
     ]
     analysis = str(data.config.get("analysis", ""))
     title = str(_get(data.config, "report", "title", default="") or "")
-    title = title or f"Three-level meta-analysis report: {analysis}"
+    title = title or f"Meta-analysis report: {analysis}"
     date = provenance.date if provenance else ""
     toc = "".join(f'<li><a href="#{s.id}">{esc(s.title)}</a></li>' for s in sections)
     doc = (

@@ -49,7 +49,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -335,7 +335,8 @@ class TableSpec:
 K_NOTE = "k = number of effect sizes"
 CI_NOTE = "CI = confidence interval"
 CR2_NOTE = (
-    "CR2 = cluster-robust (bias-reduced linearization) variance estimator, clustered by study, "
+    "CR2 = cluster-robust (bias-reduced linearization) variance estimator, clustered by study "
+    "(the outermost level), "
     "with Satterthwaite degrees of freedom (Pustejovsky & Tipton, 2018)"
 )
 HTZ_NOTE = (
@@ -448,7 +449,7 @@ def _estimators_note(frame: pd.DataFrame) -> str:
         "Every model fitted to the same effect sizes",
         "one-level models treat effect sizes as independent",
         "τ² = between-effect variance of a one-level model",
-        "σ² = variance components of the three-level model",
+        "σ² = variance components of the multilevel model",
         "CHE = correlated and hierarchical effects working model (Pustejovsky & Tipton, 2022)",
         K_NOTE,
         CI_NOTE,
@@ -464,6 +465,7 @@ _K = Column("k", header="k")
 _K_STUDIES = [_K, Column("n_studies")]
 _SIGMA2 = [
     Column("sigma2_between", header="sigma2 between", kind="var"),
+    Column("sigma2.*", kind="var"),  # the levels of models.levels besides study and effect
     Column("sigma2_within", header="sigma2 within", kind="var"),
 ]
 
@@ -504,7 +506,7 @@ SPECS: dict[str, TableSpec] = {
         ),
     ),
     "variance_distribution": TableSpec(
-        title="Distribution of the Variance over the Three Levels",
+        title="Distribution of the Variance over the Levels",
         columns=[
             Column("level", kind="text"),
             *plain("source", "parameter"),
@@ -514,8 +516,8 @@ SPECS: dict[str, TableSpec] = {
         ],
         note=_join(
             "Level 1 = sampling error (the typical sampling variance; Higgins & Thompson, 2002)",
-            "level 2 = variance between effect sizes within studies",
-            "level 3 = variance between studies",
+            "level 2 = the innermost random level (by default between effect sizes within "
+            "studies), the highest level = variance between studies",
             "% of total variance = each level's share of the total variance (Cheung, 2014; "
             "Assink & Wibbelink, 2016)",
         ),
@@ -536,7 +538,7 @@ SPECS: dict[str, TableSpec] = {
             "The same effect sizes fitted three ways",
             "logLik and AIC compare only fits with the same likelihood (REML fits with the same "
             "fixed effects); the fixed-effect model is fitted by ML",
-            "σ² = variance component of the three-level model; τ² = between-effect variance",
+            "σ² = variance component of the multilevel model; τ² = between-effect variance",
             K_NOTE,
             CI_NOTE,
         ),
@@ -1052,13 +1054,17 @@ def _as_result_table(table: ResultTable | pd.DataFrame) -> ResultTable:
 
 
 def _resolve_columns(frame: pd.DataFrame, spec: TableSpec) -> list[Column]:
-    """The spec's columns that the table has (all of them when the spec names none)."""
+    """The spec's columns that the table has (all of them when the spec names none); a source
+    ending in ``*`` stands for every column of the table that starts with the rest."""
     if spec.columns is None:
         return [Column(c) for c in frame.columns]
     out = []
     for col in spec.columns:
         col = Column(col) if isinstance(col, str) else col
-        if col.source in frame.columns and (col.upper is None or col.upper in frame.columns):
+        if col.source.endswith("*"):
+            prefix = col.source[:-1]
+            out += [replace(col, source=c) for c in frame.columns if c.startswith(prefix)]
+        elif col.source in frame.columns and (col.upper is None or col.upper in frame.columns):
             out.append(col)
         else:
             log.debug("column %r not in the table; not shown", col.source)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-COPIED = ["Snakefile", "environment.yml", "workflow", "config", "data"]
+COPIED = ["Snakefile", "environment.yml", "workflow", "config", "data", "tests/reference/datasets"]
 
 
 def copy_project(dest: Path) -> Path:

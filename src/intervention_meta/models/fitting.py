@@ -447,7 +447,7 @@ def fit_design(
     structure = build_structure(design.X, design.v, design.level_codes, rho)
     reml = method == "REML"
     # one likelihood for the multilevel fit, its level tests and the statistics at zero
-    lik = MarginalLikelihood(structure, design.y, reml=reml)
+    lik = MarginalLikelihood(structure, design.y, reml=reml) if multilevel else None
     try:
         if components is None:
             components = estimate_components(design, structure, method, fixed, control, lik=lik)
@@ -455,18 +455,18 @@ def fit_design(
     except NotPositiveDefinite as err:
         raise ModelError(f"the marginal covariance is not positive definite ({err})") from err
     theta = comps.theta
-    ev = comps.evaluation
-    if ev is None:
-        ev = lik.evaluate(theta)
 
     # heterogeneity test and saturated likelihood, at zero variance components (residual sum of
     # squares and log-determinant do not depend on the criterion; metafor's one-level model
-    # centres the effect sizes here)
-    if multilevel:
-        ev0 = lik.evaluate(np.zeros_like(theta))
+    # centres the effect sizes here, so its fit and its zero point are one batched evaluation)
+    zero = np.zeros_like(theta)
+    if lik is not None:
+        ev = comps.evaluation if comps.evaluation is not None else lik.evaluate(theta)
+        ev0 = lik.evaluate(zero)
     else:
-        y_c = design.y - design.y.mean()
-        ev0 = MarginalLikelihood(structure, y_c, reml=False).evaluate(np.zeros_like(theta))
+        ys = np.vstack([design.y, design.y - design.y.mean()])
+        both = MarginalLikelihood(structure, ys, reml=reml).evaluate_batch(np.vstack([theta, zero]))
+        ev, ev0 = both.member(0), both.member(1)
     qe = max(0.0, ev0.rss)
     qe_df = k - p
     qep = float(special.chdtrc(qe_df, qe))  # chi-square upper tail
@@ -505,7 +505,7 @@ def fit_design(
         w = 1.0 / (design.v + tau2)
         weights_pct = 100.0 * w / w.sum()
 
-    result = MetaResult(
+    return MetaResult(
         k=k,
         p=p,
         method=method,
@@ -547,7 +547,6 @@ def fit_design(
         I2=i2,
         H2=h2,
         vt=None if multilevel else vt,
-        prediction=None,
         variance_distribution=variance_dist,
         weights_pct=weights_pct,
         n_dropped=len(design.dropped),
@@ -562,9 +561,6 @@ def fit_design(
             ll_sat=ll_sat,
         ),
     )
-    if design.intercept_only:
-        result = dataclasses.replace(result, prediction=result.predict())
-    return result
 
 
 def fit_subset(

@@ -252,7 +252,7 @@ def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     m = max(A.shape[0], B.shape[0])
     A = A.reshape(A.shape[0], -1, A.shape[-1])
     B = B.reshape(B.shape[0], -1, B.shape[-1])
-    return np.swapaxes(A, 1, 2) @ B if m else np.zeros((0, A.shape[-1], B.shape[-1]))
+    return A.swapaxes(1, 2) @ B if m else np.zeros((0, A.shape[-1], B.shape[-1]))
 
 
 def _inner(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -414,8 +414,7 @@ def _inverse(
         ident, ones = _kind_weights(kinds)
         sdiag = g.sdiag
         a = sdiag[None] + (theta @ ident).reshape(-1, *(1,) * sdiag.ndim)
-        b = np.broadcast_to((theta @ ones)[:, None], (theta.shape[0], g.n_blocks))
-        return _DiagPlusOnesInverse(a, b, g, keep)
+        return _DiagPlusOnesInverse(a, (theta @ ones)[:, None], g, keep)
     M = g.S[None] + (theta @ g.D.reshape(len(g.D), -1)).reshape(theta.shape[0], *g.S.shape)
     return _DenseInverse(M)
 
@@ -443,15 +442,14 @@ class _GroupTerms:
         g: BlockGroup | RaggedBlocks,
         inv: _DenseInverse | _DiagPlusOnesInverse,
         xt: np.ndarray,
-        ybt: np.ndarray,
-        beta: np.ndarray,
+        rt: np.ndarray,
     ) -> None:
         self.g, self.inv = g, inv
         self.kinds = g.kinds or tuple(_kind(d) for d in g.D)
-        rt = ybt - (xt @ beta.reshape(beta.shape[0], *(1,) * (xt.ndim - 3), -1, 1))[..., 0]
         self.WX = inv.unwhiten(xt)
         self.Wr = inv.unwhiten(rt[..., None])[..., 0]
         self._cache: dict[str, np.ndarray] = {}
+        self._u_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _get(self, name: str) -> np.ndarray:
         if name not in self._cache:
@@ -528,14 +526,20 @@ class _GroupTerms:
 
     def _u(self, lev: int) -> tuple[np.ndarray, np.ndarray]:
         """:math:`u_l = D_l W r` and :math:`W u_l`, shaped as the rows of ``Wr``."""
+        if lev in self._u_cache:
+            return self._u_cache[lev]
         kind = self.kinds[lev]
         if kind == "identity":
-            return self.Wr, self._get("WWr")
-        if kind == "ones":
+            out = self.Wr, self._get("WWr")
+        elif kind == "ones":
             rsum = self.g.expand(self._get("rsum"))
-            return np.broadcast_to(rsum, self.Wr.shape), rsum * self._get("c")
-        u = np.einsum("kij,bkj->bki", self.g.D[lev], self.Wr)
-        return u, self.inv.apply(u[..., None])[..., 0]
+            u = rsum if rsum.shape == self.Wr.shape else np.broadcast_to(rsum, self.Wr.shape)
+            out = u, rsum * self._get("c")
+        else:
+            u = np.einsum("kij,bkj->bki", self.g.D[lev], self.Wr)
+            out = u, self.inv.apply(u[..., None])[..., 0]
+        self._u_cache[lev] = out
+        return out
 
     def XWu(self, a: int) -> np.ndarray:
         if self.kinds[a] == "ones":
@@ -869,8 +873,11 @@ class MarginalLikelihood:
             if yt.shape[0] != B:
                 yt = np.broadcast_to(yt, (B, *yt.shape[1:]))
             whitened.append((inv, xt, yt))
-        Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
-        yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
+        if len(whitened) == 1:  # one part (the ragged layout): its rows are all the rows
+            Xt, yt = whitened[0][1].reshape(B, -1, p), whitened[0][2].reshape(B, -1)
+        else:
+            Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
+            yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
         Q, R = np.linalg.qr(Xt)
         diag_r = np.abs(np.diagonal(R, axis1=1, axis2=2))
         good = np.all(diag_r > 0, axis=1)
@@ -879,23 +886,27 @@ class MarginalLikelihood:
             R = np.where(good[:, None, None], R, np.eye(p))
             diag_r = np.where(good[:, None], diag_r, 1.0)
         logdet_xwx = 2.0 * np.log(diag_r).sum(axis=1)
-        qty = (np.swapaxes(Q, 1, 2) @ yt[..., None])[..., 0]
-        beta = np.linalg.solve(R, qty[..., None])[..., 0]
+        qty = Q.mT @ yt[..., None]
+        beta = np.linalg.solve(R, qty)[..., 0]
         Rinv = np.linalg.inv(R)
-        H = Rinv @ np.swapaxes(Rinv, 1, 2)
+        H = Rinv @ Rinv.mT
         resid_t = yt - (Xt @ beta[..., None])[..., 0]
         rss = np.einsum("bk,bk->b", resid_t, resid_t)
 
-        q = np.zeros((B, L))
-        tr_wd = np.zeros((B, L))
-        Ml = np.zeros((B, L, p, p))
-        T = np.zeros((B, L, L))
-        N = np.zeros((B, L, L, p, p))
-        uWu = np.zeros((B, L, L))
-        XWu = np.zeros((B, L, p))
         if order >= 1:
+            q = np.zeros((B, L))
+            tr_wd = np.zeros((B, L))
+            Ml = np.zeros((B, L, p, p))
+            T = np.zeros((B, L, L))
+            N = np.zeros((B, L, L, p, p))
+            uWu = np.zeros((B, L, L))
+            XWu = np.zeros((B, L, p))
+            start = 0
             for g, (inv, xt, ybt) in zip(st.parts, whitened, strict=True):
-                terms = _GroupTerms(g, inv, xt, ybt, beta)
+                # this part's whitened residuals, shaped as its rows
+                stop = start + ybt[0].size
+                terms = _GroupTerms(g, inv, xt, resid_t[:, start:stop].reshape(ybt.shape))
+                start = stop
                 for lev in range(L):
                     q[:, lev] += terms.q(lev)
                     tr_wd[:, lev] += terms.trace(lev)
@@ -926,11 +937,11 @@ class MarginalLikelihood:
         if order >= 2:
             # T, N and uWu hold the pairs a <= b: mirror them
             upper = _upper(L)
-            T = np.where(upper, T, np.swapaxes(T, 1, 2))
-            uWu = np.where(upper, uWu, np.swapaxes(uWu, 1, 2))
+            T = np.where(upper, T, T.mT)
+            uWu = np.where(upper, uWu, uWu.mT)
             val = T
             if self.reml:
-                N = np.where(upper[..., None, None], N, np.swapaxes(N, 1, 2))
+                N = np.where(upper[..., None, None], N, N.swapaxes(1, 2))
                 HM = H[:, None] @ Ml
                 val = (
                     T

@@ -102,7 +102,12 @@ class ModelState:
 
 
 #: the results computed on request, with the field each follows in ``to_dict``
-_EXTRAS = (("R2", "vt"), ("confint", "R2"), ("level_tests", "variance_distribution"))
+_EXTRAS = (
+    ("R2", "vt"),
+    ("confint", "R2"),
+    ("prediction", "confint"),
+    ("level_tests", "variance_distribution"),
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class MetaResult:
     Three results that need more model fits are computed on first access and then kept:
     :attr:`R2` (refits the intercept-only model), :attr:`confint` (the Q-profile CI) and
     :attr:`level_tests` (refits each level's reduced model); a caller that does not read them
-    does not pay for them. :meth:`to_dict` includes them.
+    does not pay for them. So is :attr:`prediction`. :meth:`to_dict` includes them.
     """
 
     k: int
@@ -162,7 +167,6 @@ class MetaResult:
     I2: float | None
     H2: float | None
     vt: float | None
-    prediction: Prediction | None
     variance_distribution: VarianceDistribution | None
     weights_pct: np.ndarray | None
     n_dropped: int
@@ -184,6 +188,11 @@ class MetaResult:
         from intervention_meta.models.fitting import q_profile
 
         return q_profile(self)
+
+    @cached_property
+    def prediction(self) -> Prediction | None:
+        """The average effect with its CI and PI (intercept-only models; None otherwise)."""
+        return self.predict() if self._state.design.intercept_only else None
 
     @cached_property
     def level_tests(self) -> tuple[LevelTest, ...]:

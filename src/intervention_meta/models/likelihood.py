@@ -356,23 +356,38 @@ class _DiagPlusOnesInverse:
         # kappa / t (0 for a block with every row removed)
         self.kt = (1.0 - 1.0 / np.sqrt(d)) / np.where(self.t > 0, self.t, 1.0)
 
-    def _rank_one(self, coef: np.ndarray, u: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """:math:`c_j\\,u\\,(u^\\top V)` per block, rows of V being the block's rows."""
+    @functools.cached_property
+    def _kw(self) -> np.ndarray:
+        """Per row, :math:`(\kappa/t)_j\,w_i` (the whitening's rank-one term)."""
+        return self.layout.expand(self.kt)[..., None] * self.w[..., None]
+
+    @functools.cached_property
+    def _ga(self) -> np.ndarray:
+        """Per row, :math:`\gamma_j\,\tilde a_i` (the inverse's rank-one term)."""
+        return self.layout.expand(self.gamma)[..., None] * self.ainv[..., None]
+
+    @functools.cached_property
+    def _a2(self) -> np.ndarray:
+        return self.layout.blocksum(np.square(self.ainv))
+
+    def _rank_one(self, cu: np.ndarray, u: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """:math:`c_j\,u\,(u^\top V)` per block, rows of V being the block's rows
+        (``cu``: :math:`c_j u` per row)."""
         lay = self.layout
-        return (lay.expand(coef)[..., None] * u) * lay.expand(lay.blocksum(u * V))
+        return cu * lay.expand(lay.blocksum(u * V))
 
     def whiten(self, V: np.ndarray) -> np.ndarray:
         w = self.w[..., None]
         wV = w * V
-        return wV - self._rank_one(self.kt, w, wV)
+        return wV - self._rank_one(self._kw, w, wV)
 
     def unwhiten(self, V: np.ndarray) -> np.ndarray:
         w = self.w[..., None]
-        return w * (V - self._rank_one(self.kt, w, V))
+        return w * (V - self._rank_one(self._kw, w, V))
 
     def apply(self, V: np.ndarray) -> np.ndarray:
         ai = self.ainv[..., None]
-        return ai * V - self._rank_one(self.gamma, ai, V)
+        return ai * V - self._rank_one(self._ga, ai, V)
 
     def rowsum(self) -> np.ndarray:
         return self.ainv * self.layout.expand(1.0 - self.gamma * self.t)
@@ -381,10 +396,10 @@ class _DiagPlusOnesInverse:
         return self.t - self.gamma * self.t**2
 
     def trace(self) -> np.ndarray:
-        return self.t - self.gamma * self.layout.blocksum(np.square(self.ainv))
+        return self.t - self.gamma * self._a2
 
     def frob2(self) -> np.ndarray:
-        a2 = self.layout.blocksum(np.square(self.ainv))
+        a2 = self._a2
         a3 = self.layout.blocksum(self.ainv**3)
         return a2 - 2.0 * self.gamma * a3 + np.square(self.gamma * a2)
 

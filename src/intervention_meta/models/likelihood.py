@@ -355,23 +355,27 @@ class _DiagPlusOnesInverse:
         self.w = np.sqrt(self.ainv)
         # kappa / t (0 for a block with every row removed)
         self.kt = (1.0 - 1.0 / np.sqrt(d)) / np.where(self.t > 0, self.t, 1.0)
+        # per row, (kappa / t)_j w_i: the whitening's rank-one term
+        self._kw = layout.expand(self.kt)[..., None] * self.w[..., None]
+        self._ga_rows: np.ndarray | None = None
+        self._a2_blocks: np.ndarray | None = None
 
-    @functools.cached_property
-    def _kw(self) -> np.ndarray:
-        """Per row, :math:`(\kappa/t)_j\,w_i` (the whitening's rank-one term)."""
-        return self.layout.expand(self.kt)[..., None] * self.w[..., None]
-
-    @functools.cached_property
+    @property
     def _ga(self) -> np.ndarray:
-        """Per row, :math:`\gamma_j\,\tilde a_i` (the inverse's rank-one term)."""
-        return self.layout.expand(self.gamma)[..., None] * self.ainv[..., None]
+        """Per row, :math:`\\gamma_j\\,\\tilde a_i` (the inverse's rank-one term)."""
+        if self._ga_rows is None:
+            self._ga_rows = self.layout.expand(self.gamma)[..., None] * self.ainv[..., None]
+        return self._ga_rows
 
-    @functools.cached_property
+    @property
     def _a2(self) -> np.ndarray:
-        return self.layout.blocksum(np.square(self.ainv))
+        """Per block, :math:`\\sum_i \\tilde a_i^2`."""
+        if self._a2_blocks is None:
+            self._a2_blocks = self.layout.blocksum(np.square(self.ainv))
+        return self._a2_blocks
 
     def _rank_one(self, cu: np.ndarray, u: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """:math:`c_j\,u\,(u^\top V)` per block, rows of V being the block's rows
+        """:math:`c_j\\,u\\,(u^\\top V)` per block, rows of V being the block's rows
         (``cu``: :math:`c_j u` per row)."""
         lay = self.layout
         return cu * lay.expand(lay.blocksum(u * V))

@@ -203,7 +203,9 @@ def fisher_scoring_batch(
                     stp[i, a] = np.linalg.lstsq(sub, g[i, a], rcond=None)[0]
         stp = np.where(act, stp, 0.0)
         finite = np.all(np.isfinite(stp), axis=1)
-        status[si[~finite]], code[si[~finite]] = _FAILED, _NONFINITE
+        if not finite.all():
+            status[si[~finite]], code[si[~finite]] = _FAILED, _NONFINITE
+            si, th, ll, g, stp, act = (x[finite] for x in (si, th, ll, g, stp, act))
         feasible = act & (th + stp >= 0)
         decrement = np.sum(np.where(feasible, g * stp, 0.0), axis=1)
         if boundary == "halve":
@@ -213,12 +215,11 @@ def fisher_scoring_batch(
                     break
                 stp[neg] /= 2.0
         stp = np.maximum(th + stp, 0.0) - th
-        upd = si[finite]
-        prev_theta[upd], prev_ll[upd] = th[finite], ll[finite]
-        theta[upd] = th[finite] + stp[finite]
-        step[upd] = stp[finite]
+        prev_theta[si], prev_ll[si] = th, ll
+        theta[si] = th + stp
+        step[si] = stp
         small = (act.sum(axis=1) <= 1) | (decrement <= _DECREMENT_TOL)
-        done = finite & (np.max(np.abs(stp), axis=1) <= threshold) & small
+        done = (np.max(np.abs(stp), axis=1) <= threshold) & small
         status[si[done]] = _CONVERGED
     messages = {
         _NO_START: "non-positive-definite marginal covariance at the start",

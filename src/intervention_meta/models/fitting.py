@@ -53,6 +53,7 @@ from intervention_meta.models.errors import ModelError
 from intervention_meta.models.estimators import NON_LIKELIHOOD, estimate_tau2, he_estimate
 from intervention_meta.models.heterogeneity import (
     QProfileCI,
+    VarianceDistribution,
     i2_h2,
     q_profile_ci,
     typical_variance,
@@ -494,13 +495,10 @@ def fit_design(
     if not multilevel and comps.se is not None and method not in NO_HETEROGENEITY:
         se_tau2 = float(comps.se[0])
 
-    vt = typical_variance(design.v, design.X)
-    i2 = h2 = None
+    i2 = h2 = vt = None
     weights_pct = None
-    variance_dist = None
-    if multilevel:
-        variance_dist = variance_distribution(sigma2, vt)
-    else:
+    if not multilevel:
+        vt = typical_variance(design.v, design.X)
         i2, h2 = i2_h2(tau2, qe, k, p, vt, fixed=method in NO_HETEROGENEITY)
         w = 1.0 / (design.v + tau2)
         weights_pct = 100.0 * w / w.sum()
@@ -546,8 +544,7 @@ def fit_design(
         fit_stats=fs,
         I2=i2,
         H2=h2,
-        vt=None if multilevel else vt,
-        variance_distribution=variance_dist,
+        vt=vt,
         weights_pct=weights_pct,
         n_dropped=len(design.dropped),
         dropped_rows=design.dropped,
@@ -709,6 +706,17 @@ def _n_free(result: MetaResult) -> int:
     if result.method in NO_HETEROGENEITY:
         return 0
     return int(np.isnan(result._state.fixed).sum())
+
+
+def multilevel_variance_distribution(result: MetaResult) -> VarianceDistribution | None:
+    """The multilevel I^2 shares of a multilevel fit (:func:`variance_distribution`), else None.
+
+    :attr:`MetaResult.variance_distribution` calls this on first access.
+    """
+    if not result.multilevel:
+        return None
+    design = result._state.design
+    return variance_distribution(result.sigma2, typical_variance(design.v, design.X))
 
 
 def q_profile(result: MetaResult) -> QProfileCI | None:

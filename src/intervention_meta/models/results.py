@@ -106,6 +106,7 @@ _EXTRAS = (
     ("R2", "vt"),
     ("confint", "R2"),
     ("prediction", "confint"),
+    ("variance_distribution", "prediction"),
     ("level_tests", "variance_distribution"),
 )
 
@@ -123,7 +124,8 @@ class MetaResult:
     Three results that need more model fits are computed on first access and then kept:
     :attr:`R2` (refits the intercept-only model), :attr:`confint` (the Q-profile CI) and
     :attr:`level_tests` (refits each level's reduced model); a caller that does not read them
-    does not pay for them. So is :attr:`prediction`. :meth:`to_dict` includes them.
+    does not pay for them. So are :attr:`prediction` and :attr:`variance_distribution`.
+    :meth:`to_dict` includes them.
     """
 
     k: int
@@ -167,7 +169,6 @@ class MetaResult:
     I2: float | None
     H2: float | None
     vt: float | None
-    variance_distribution: VarianceDistribution | None
     weights_pct: np.ndarray | None
     n_dropped: int
     dropped_rows: tuple
@@ -193,6 +194,13 @@ class MetaResult:
     def prediction(self) -> Prediction | None:
         """The average effect with its CI and PI (intercept-only models; None otherwise)."""
         return self.predict() if self._state.design.intercept_only else None
+
+    @cached_property
+    def variance_distribution(self) -> VarianceDistribution | None:
+        """Multilevel I^2: the shares of the total variance by level (multilevel models)."""
+        from intervention_meta.models.fitting import multilevel_variance_distribution
+
+        return multilevel_variance_distribution(self)
 
     @cached_property
     def level_tests(self) -> tuple[LevelTest, ...]:

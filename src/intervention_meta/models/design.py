@@ -158,23 +158,35 @@ def _check_columns(data: pd.DataFrame, columns: Sequence[str], what: str) -> Non
         )
 
 
+def _full_rank(A: np.ndarray) -> bool:
+    """Whether the smallest singular value of ``A`` exceeds ``1e-9`` times max(1, the largest)."""
+    if A.shape[1] == 1:  # one column: its singular value is its length
+        sv = np.array([np.sqrt(A[:, 0] @ A[:, 0])])
+    else:
+        sv = np.linalg.svd(A, compute_uv=False)
+    return bool(sv[-1] > _RANK_TOL * max(1.0, sv[0]))
+
+
 def aliased_columns(X: np.ndarray, names: Sequence[str]) -> list[str]:
     """Columns that are linear combinations of the columns before them (R's aliasing order).
 
     Columns are scaled to unit length; column ``j`` is aliased when adding it to the retained
     columns does not raise the numerical rank (singular values below ``1e-9`` times the largest).
+    When all the columns together pass this test, so does every subset of them (its smallest
+    singular value is no smaller and its largest no larger), and none is aliased.
     """
     norms = np.linalg.norm(X, axis=0)
     out = [names[j] for j in np.flatnonzero(norms == 0)]
     nz = np.flatnonzero(norms > 0)
     if nz.size == 0:
         return out
-    R = np.linalg.qr(X[:, nz] / norms[nz], mode="r")
+    Xs = X[:, nz] / norms[nz]
+    if not out and _full_rank(Xs):
+        return []
+    R = np.linalg.qr(Xs, mode="r")
     kept: list[int] = []
     for pos, j in enumerate(nz):
-        cand = kept + [pos]
-        sv = np.linalg.svd(R[:, cand], compute_uv=False)
-        if sv[-1] > _RANK_TOL * max(1.0, sv[0]):
+        if _full_rank(R[:, kept + [pos]]):
             kept.append(pos)
         else:
             out.append(names[j])
@@ -192,7 +204,10 @@ def nested_codes(columns: Sequence[pd.Series | np.ndarray]) -> list[np.ndarray]:
     for col in columns:
         if not isinstance(col.dtype, pd.CategoricalDtype):
             col = np.asarray(col)  # (a plain array factorizes faster, in the same order)
-        codes, uniques = pd.factorize(col, sort=True)
+        if col.dtype.kind in "iuf":  # numbers: sorting them is faster, in the same order
+            uniques, codes = np.unique(col, return_inverse=True)
+        else:
+            codes, uniques = pd.factorize(col, sort=True)
         codes = codes.astype(np.int64)
         if prev is not None:
             codes = np.unique(prev * len(uniques) + codes, return_inverse=True)[1]
@@ -232,12 +247,13 @@ def build_design(
     _check_columns(data, random, "random-effect")
     if len(set(random)) != len(random):
         raise ModelError(f"random-effect columns repeat: {random}")
-    for col in (yi, vi):
-        if not _is_numeric(data[col]):
-            raise ModelError(f"column {col!r} must be numeric, has dtype {data[col].dtype}")
-
     used = list(dict.fromkeys([yi, vi, *mods, *random]))
-    incomplete = np.column_stack([pd.isna(data[c].to_numpy()) for c in used]).any(axis=1)
+    series = {c: data[c] for c in used}
+    for col in (yi, vi):
+        if not _is_numeric(series[col]):
+            raise ModelError(f"column {col!r} must be numeric, has dtype {series[col].dtype}")
+
+    incomplete = np.column_stack([pd.isna(series[c].to_numpy()) for c in used]).any(axis=1)
     dropped = tuple(data.index[incomplete])
     if dropped:
         logger.warning(
@@ -246,10 +262,14 @@ def build_design(
             used,
             list(dropped)[:20],
         )
-    df = data.loc[~incomplete] if dropped else data.copy(deep=False)
+    if dropped:
+        df = data.loc[~incomplete]
+        series = {c: df[c] for c in used}
+    else:
+        df = data.copy(deep=False)
 
-    y = df[yi].to_numpy(dtype=float)
-    v = df[vi].to_numpy(dtype=float)
+    y = series[yi].to_numpy(dtype=float)
+    v = series[vi].to_numpy(dtype=float)
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
         raise ModelError(f"{yi!r} and {vi!r} must be finite")
     if np.any(v <= 0):
@@ -262,13 +282,13 @@ def build_design(
     terms: list[Term] = []
     full_coding_used = intercept
     for col in mods:
-        series = df[col]
-        if _is_numeric(series):
-            cols.append(series.to_numpy(dtype=float))
+        values = series[col]
+        if _is_numeric(values):
+            cols.append(values.to_numpy(dtype=float))
             names.append(col)
             terms.append(Term(col, "numeric", (), (), (col,)))
             continue
-        levels = _factor_levels(series)
+        levels = _factor_levels(values)
         if len(levels) < 2:
             raise ModelError(
                 f"moderator {col!r} has a single level {list(levels)} in the rows used; "
@@ -276,7 +296,7 @@ def build_design(
             )
         coded = levels if not full_coding_used else levels[1:]
         full_coding_used = True
-        labels = series.map(_level_label).to_numpy()
+        labels = values.map(_level_label).to_numpy()
         term_names = tuple(f"{col}{lev}" for lev in coded)
         for lev in coded:
             cols.append((labels == lev).astype(float))
@@ -294,7 +314,7 @@ def build_design(
             f"other columns of {names}; drop or recode the moderator(s)"
         )
 
-    level_codes = nested_codes([df[col] for col in random])
+    level_codes = nested_codes([series[col] for col in random])
     n_levels = [int(codes.max()) + 1 if k else 0 for codes in level_codes]
 
     return Design(

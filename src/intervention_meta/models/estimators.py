@@ -147,9 +147,17 @@ def q_statistic(tau2: float, yc: np.ndarray, v: np.ndarray, X: np.ndarray) -> fl
 
 
 def se_tau2(
-    method: str, tau2: float, v: np.ndarray, X: np.ndarray, tau2_0: float | None = None
+    method: str,
+    tau2: float,
+    v: np.ndarray,
+    X: np.ndarray,
+    tau2_0: float | None = None,
+    P: DiagonalP | None = None,
 ) -> float | None:
     """Standard error of :math:`\\hat\\tau^2` as metafor 3.8 reports it.
+
+    ``P``: the estimator's :class:`DiagonalP` if the caller has it (DL, HS, HSk: weights
+    :math:`1/v`; SJ: :math:`1/(v + \\tau^2_0)`).
 
     With :math:`t = \\max(\\hat\\tau^2, 0)`:
 
@@ -173,7 +181,7 @@ def se_tau2(
         return float(np.sqrt(2 * P.trace2(v, v) + 4 * t * trpv + 2 * t**2 * (k - p)) / (k - p))
     if method in ("DL", "HS", "HSk"):
         w = 1.0 / v
-        P = DiagonalP.of(w, X)
+        P = P if P is not None else DiagonalP.of(w, X)
         trp = P.trace()
         root = np.sqrt(2 * (k - p) + 4 * t * trp + 2 * t**2 * P.trace2())
         if method == "DL":
@@ -181,7 +189,7 @@ def se_tau2(
         se = root / np.sum(w)
         return float(se * k / (k - p) if method == "HSk" else se)
     if method == "SJ":
-        P = DiagonalP.of(1.0 / (v + tau2_0), X)
+        P = P if P is not None else DiagonalP.of(1.0 / (v + tau2_0), X)
         inner = 2 * P.trace2(v, v) + 4 * t * P.trace2(v, None) + 2 * t**2 * P.trace2()
         return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
     if method in ("EB", "PM", "PMM"):
@@ -216,7 +224,7 @@ def estimate_tau2(
     k, p = X.shape
     closed = Convergence(True, "closed-form", 0, None, False, f"{method} is closed-form")
     if method in ("HE", "DL", "HS", "HSk", "SJ"):
-        tau2_0 = None
+        tau2_0 = P = None
         if method == "HE":
             tau2 = he_estimate(yc, v, X)
         elif method == "DL":
@@ -224,14 +232,16 @@ def estimate_tau2(
             tau2 = (P.quad(yc) - (k - p)) / P.trace()
         elif method in ("HS", "HSk"):
             w = 1.0 / v
-            Q = DiagonalP.of(w, X).quad(yc)
+            P = DiagonalP.of(w, X)
+            Q = P.quad(yc)
             Q = k / (k - p) * Q if method == "HSk" else Q
             tau2 = (Q - k) / np.sum(w)
         else:
             tau2_0 = float(np.sum((yc - yc.mean()) ** 2) / k)
-            tau2 = tau2_0 * DiagonalP.of(1.0 / (v + tau2_0), X).quad(yc) / (k - p)
+            P = DiagonalP.of(1.0 / (v + tau2_0), X)
+            tau2 = tau2_0 * P.quad(yc) / (k - p)
         tau2 = max(0.0, float(tau2))
-        return Tau2Estimate(tau2, se_tau2(method, tau2, v, X, tau2_0), closed)
+        return Tau2Estimate(tau2, se_tau2(method, tau2, v, X, tau2_0, P), closed)
 
     if method == "EB":
         tau2 = max(0.0, he_estimate(yc, v, X))

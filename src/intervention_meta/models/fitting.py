@@ -53,6 +53,7 @@ from intervention_meta.models.errors import ModelError
 from intervention_meta.models.estimators import NON_LIKELIHOOD, estimate_tau2, he_estimate
 from intervention_meta.models.heterogeneity import (
     QProfileCI,
+    VarianceDistribution,
     i2_h2,
     q_profile_ci,
     typical_variance,
@@ -447,7 +448,7 @@ def fit_design(
     structure = build_structure(design.X, design.v, design.level_codes, rho)
     reml = method == "REML"
     # one likelihood for the multilevel fit, its level tests and the statistics at zero
-    lik = MarginalLikelihood(structure, design.y, reml=reml)
+    lik = MarginalLikelihood(structure, design.y, reml=reml) if multilevel else None
     try:
         if components is None:
             components = estimate_components(design, structure, method, fixed, control, lik=lik)
@@ -455,18 +456,18 @@ def fit_design(
     except NotPositiveDefinite as err:
         raise ModelError(f"the marginal covariance is not positive definite ({err})") from err
     theta = comps.theta
-    ev = comps.evaluation
-    if ev is None:
-        ev = lik.evaluate(theta)
 
     # heterogeneity test and saturated likelihood, at zero variance components (residual sum of
     # squares and log-determinant do not depend on the criterion; metafor's one-level model
-    # centres the effect sizes here)
-    if multilevel:
-        ev0 = lik.evaluate(np.zeros_like(theta))
+    # centres the effect sizes here, so its fit and its zero point are one batched evaluation)
+    zero = np.zeros_like(theta)
+    if lik is not None:
+        ev = comps.evaluation if comps.evaluation is not None else lik.evaluate(theta)
+        ev0 = lik.evaluate(zero)
     else:
-        y_c = design.y - design.y.mean()
-        ev0 = MarginalLikelihood(structure, y_c, reml=False).evaluate(np.zeros_like(theta))
+        ys = np.vstack([design.y, design.y - design.y.mean()])
+        both = MarginalLikelihood(structure, ys, reml=reml).evaluate_batch(np.vstack([theta, zero]))
+        ev, ev0 = both.member(0), both.member(1)
     qe = max(0.0, ev0.rss)
     qe_df = k - p
     qep = float(special.chdtrc(qe_df, qe))  # chi-square upper tail
@@ -494,18 +495,15 @@ def fit_design(
     if not multilevel and comps.se is not None and method not in NO_HETEROGENEITY:
         se_tau2 = float(comps.se[0])
 
-    vt = typical_variance(design.v, design.X)
-    i2 = h2 = None
+    i2 = h2 = vt = None
     weights_pct = None
-    variance_dist = None
-    if multilevel:
-        variance_dist = variance_distribution(sigma2, vt)
-    else:
+    if not multilevel:
+        vt = typical_variance(design.v, design.X)
         i2, h2 = i2_h2(tau2, qe, k, p, vt, fixed=method in NO_HETEROGENEITY)
         w = 1.0 / (design.v + tau2)
         weights_pct = 100.0 * w / w.sum()
 
-    result = MetaResult(
+    return MetaResult(
         k=k,
         p=p,
         method=method,
@@ -546,9 +544,7 @@ def fit_design(
         fit_stats=fs,
         I2=i2,
         H2=h2,
-        vt=None if multilevel else vt,
-        prediction=None,
-        variance_distribution=variance_dist,
+        vt=vt,
         weights_pct=weights_pct,
         n_dropped=len(design.dropped),
         dropped_rows=design.dropped,
@@ -562,9 +558,6 @@ def fit_design(
             ll_sat=ll_sat,
         ),
     )
-    if design.intercept_only:
-        result = dataclasses.replace(result, prediction=result.predict())
-    return result
 
 
 def fit_subset(
@@ -713,6 +706,17 @@ def _n_free(result: MetaResult) -> int:
     if result.method in NO_HETEROGENEITY:
         return 0
     return int(np.isnan(result._state.fixed).sum())
+
+
+def multilevel_variance_distribution(result: MetaResult) -> VarianceDistribution | None:
+    """The multilevel I^2 shares of a multilevel fit (:func:`variance_distribution`), else None.
+
+    :attr:`MetaResult.variance_distribution` calls this on first access.
+    """
+    if not result.multilevel:
+        return None
+    design = result._state.design
+    return variance_distribution(result.sigma2, typical_variance(design.v, design.X))
 
 
 def q_profile(result: MetaResult) -> QProfileCI | None:

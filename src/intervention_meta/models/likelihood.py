@@ -252,7 +252,7 @@ def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     m = max(A.shape[0], B.shape[0])
     A = A.reshape(A.shape[0], -1, A.shape[-1])
     B = B.reshape(B.shape[0], -1, B.shape[-1])
-    return np.swapaxes(A, 1, 2) @ B if m else np.zeros((0, A.shape[-1], B.shape[-1]))
+    return A.swapaxes(1, 2) @ B if m else np.zeros((0, A.shape[-1], B.shape[-1]))
 
 
 def _inner(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -355,24 +355,43 @@ class _DiagPlusOnesInverse:
         self.w = np.sqrt(self.ainv)
         # kappa / t (0 for a block with every row removed)
         self.kt = (1.0 - 1.0 / np.sqrt(d)) / np.where(self.t > 0, self.t, 1.0)
+        # per row, (kappa / t)_j w_i: the whitening's rank-one term
+        self._kw = layout.expand(self.kt)[..., None] * self.w[..., None]
+        self._ga_rows: np.ndarray | None = None
+        self._a2_blocks: np.ndarray | None = None
 
-    def _rank_one(self, coef: np.ndarray, u: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """:math:`c_j\\,u\\,(u^\\top V)` per block, rows of V being the block's rows."""
+    @property
+    def _ga(self) -> np.ndarray:
+        """Per row, :math:`\\gamma_j\\,\\tilde a_i` (the inverse's rank-one term)."""
+        if self._ga_rows is None:
+            self._ga_rows = self.layout.expand(self.gamma)[..., None] * self.ainv[..., None]
+        return self._ga_rows
+
+    @property
+    def _a2(self) -> np.ndarray:
+        """Per block, :math:`\\sum_i \\tilde a_i^2`."""
+        if self._a2_blocks is None:
+            self._a2_blocks = self.layout.blocksum(np.square(self.ainv))
+        return self._a2_blocks
+
+    def _rank_one(self, cu: np.ndarray, u: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """:math:`c_j\\,u\\,(u^\\top V)` per block, rows of V being the block's rows
+        (``cu``: :math:`c_j u` per row)."""
         lay = self.layout
-        return (lay.expand(coef)[..., None] * u) * lay.expand(lay.blocksum(u * V))
+        return cu * lay.expand(lay.blocksum(u * V))
 
     def whiten(self, V: np.ndarray) -> np.ndarray:
         w = self.w[..., None]
         wV = w * V
-        return wV - self._rank_one(self.kt, w, wV)
+        return wV - self._rank_one(self._kw, w, wV)
 
     def unwhiten(self, V: np.ndarray) -> np.ndarray:
         w = self.w[..., None]
-        return w * (V - self._rank_one(self.kt, w, V))
+        return w * (V - self._rank_one(self._kw, w, V))
 
     def apply(self, V: np.ndarray) -> np.ndarray:
         ai = self.ainv[..., None]
-        return ai * V - self._rank_one(self.gamma, ai, V)
+        return ai * V - self._rank_one(self._ga, ai, V)
 
     def rowsum(self) -> np.ndarray:
         return self.ainv * self.layout.expand(1.0 - self.gamma * self.t)
@@ -381,10 +400,10 @@ class _DiagPlusOnesInverse:
         return self.t - self.gamma * self.t**2
 
     def trace(self) -> np.ndarray:
-        return self.t - self.gamma * self.layout.blocksum(np.square(self.ainv))
+        return self.t - self.gamma * self._a2
 
     def frob2(self) -> np.ndarray:
-        a2 = self.layout.blocksum(np.square(self.ainv))
+        a2 = self._a2
         a3 = self.layout.blocksum(self.ainv**3)
         return a2 - 2.0 * self.gamma * a3 + np.square(self.gamma * a2)
 
@@ -414,8 +433,7 @@ def _inverse(
         ident, ones = _kind_weights(kinds)
         sdiag = g.sdiag
         a = sdiag[None] + (theta @ ident).reshape(-1, *(1,) * sdiag.ndim)
-        b = np.broadcast_to((theta @ ones)[:, None], (theta.shape[0], g.n_blocks))
-        return _DiagPlusOnesInverse(a, b, g, keep)
+        return _DiagPlusOnesInverse(a, (theta @ ones)[:, None], g, keep)
     M = g.S[None] + (theta @ g.D.reshape(len(g.D), -1)).reshape(theta.shape[0], *g.S.shape)
     return _DenseInverse(M)
 
@@ -443,15 +461,14 @@ class _GroupTerms:
         g: BlockGroup | RaggedBlocks,
         inv: _DenseInverse | _DiagPlusOnesInverse,
         xt: np.ndarray,
-        ybt: np.ndarray,
-        beta: np.ndarray,
+        rt: np.ndarray,
     ) -> None:
         self.g, self.inv = g, inv
         self.kinds = g.kinds or tuple(_kind(d) for d in g.D)
-        rt = ybt - (xt @ beta.reshape(beta.shape[0], *(1,) * (xt.ndim - 3), -1, 1))[..., 0]
         self.WX = inv.unwhiten(xt)
         self.Wr = inv.unwhiten(rt[..., None])[..., 0]
         self._cache: dict[str, np.ndarray] = {}
+        self._u_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _get(self, name: str) -> np.ndarray:
         if name not in self._cache:
@@ -528,14 +545,20 @@ class _GroupTerms:
 
     def _u(self, lev: int) -> tuple[np.ndarray, np.ndarray]:
         """:math:`u_l = D_l W r` and :math:`W u_l`, shaped as the rows of ``Wr``."""
+        if lev in self._u_cache:
+            return self._u_cache[lev]
         kind = self.kinds[lev]
         if kind == "identity":
-            return self.Wr, self._get("WWr")
-        if kind == "ones":
+            out = self.Wr, self._get("WWr")
+        elif kind == "ones":
             rsum = self.g.expand(self._get("rsum"))
-            return np.broadcast_to(rsum, self.Wr.shape), rsum * self._get("c")
-        u = np.einsum("kij,bkj->bki", self.g.D[lev], self.Wr)
-        return u, self.inv.apply(u[..., None])[..., 0]
+            u = rsum if rsum.shape == self.Wr.shape else np.broadcast_to(rsum, self.Wr.shape)
+            out = u, rsum * self._get("c")
+        else:
+            u = np.einsum("kij,bkj->bki", self.g.D[lev], self.Wr)
+            out = u, self.inv.apply(u[..., None])[..., 0]
+        self._u_cache[lev] = out
+        return out
 
     def XWu(self, a: int) -> np.ndarray:
         if self.kinds[a] == "ones":
@@ -869,8 +892,11 @@ class MarginalLikelihood:
             if yt.shape[0] != B:
                 yt = np.broadcast_to(yt, (B, *yt.shape[1:]))
             whitened.append((inv, xt, yt))
-        Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
-        yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
+        if len(whitened) == 1:  # one part (the ragged layout): its rows are all the rows
+            Xt, yt = whitened[0][1].reshape(B, -1, p), whitened[0][2].reshape(B, -1)
+        else:
+            Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
+            yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
         Q, R = np.linalg.qr(Xt)
         diag_r = np.abs(np.diagonal(R, axis1=1, axis2=2))
         good = np.all(diag_r > 0, axis=1)
@@ -879,23 +905,27 @@ class MarginalLikelihood:
             R = np.where(good[:, None, None], R, np.eye(p))
             diag_r = np.where(good[:, None], diag_r, 1.0)
         logdet_xwx = 2.0 * np.log(diag_r).sum(axis=1)
-        qty = (np.swapaxes(Q, 1, 2) @ yt[..., None])[..., 0]
-        beta = np.linalg.solve(R, qty[..., None])[..., 0]
+        qty = Q.mT @ yt[..., None]
+        beta = np.linalg.solve(R, qty)[..., 0]
         Rinv = np.linalg.inv(R)
-        H = Rinv @ np.swapaxes(Rinv, 1, 2)
+        H = Rinv @ Rinv.mT
         resid_t = yt - (Xt @ beta[..., None])[..., 0]
         rss = np.einsum("bk,bk->b", resid_t, resid_t)
 
-        q = np.zeros((B, L))
-        tr_wd = np.zeros((B, L))
-        Ml = np.zeros((B, L, p, p))
-        T = np.zeros((B, L, L))
-        N = np.zeros((B, L, L, p, p))
-        uWu = np.zeros((B, L, L))
-        XWu = np.zeros((B, L, p))
         if order >= 1:
+            q = np.zeros((B, L))
+            tr_wd = np.zeros((B, L))
+            Ml = np.zeros((B, L, p, p))
+            T = np.zeros((B, L, L))
+            N = np.zeros((B, L, L, p, p))
+            uWu = np.zeros((B, L, L))
+            XWu = np.zeros((B, L, p))
+            start = 0
             for g, (inv, xt, ybt) in zip(st.parts, whitened, strict=True):
-                terms = _GroupTerms(g, inv, xt, ybt, beta)
+                # this part's whitened residuals, shaped as its rows
+                stop = start + ybt[0].size
+                terms = _GroupTerms(g, inv, xt, resid_t[:, start:stop].reshape(ybt.shape))
+                start = stop
                 for lev in range(L):
                     q[:, lev] += terms.q(lev)
                     tr_wd[:, lev] += terms.trace(lev)
@@ -926,11 +956,11 @@ class MarginalLikelihood:
         if order >= 2:
             # T, N and uWu hold the pairs a <= b: mirror them
             upper = _upper(L)
-            T = np.where(upper, T, np.swapaxes(T, 1, 2))
-            uWu = np.where(upper, uWu, np.swapaxes(uWu, 1, 2))
+            T = np.where(upper, T, T.mT)
+            uWu = np.where(upper, uWu, uWu.mT)
             val = T
             if self.reml:
-                N = np.where(upper[..., None, None], N, np.swapaxes(N, 1, 2))
+                N = np.where(upper[..., None, None], N, N.swapaxes(1, 2))
                 HM = H[:, None] @ Ml
                 val = (
                     T

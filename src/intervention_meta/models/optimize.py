@@ -143,28 +143,35 @@ def fisher_scoring_batch(
         ok = ev.ok & np.isfinite(ll)
         pll = prev_ll[idx]
         has_prev = ~np.isnan(pll)
-        with np.errstate(invalid="ignore"):
-            lower = ll < pll - 1e-10 * (1.0 + np.abs(pll))
         # metafor's rma() does not check the likelihood: with the "halve" rule, only a step that
         # leaves the parameter space is halved (its iteration is reproduced exactly)
-        worse = has_prev & (~ok | (lower & (boundary != "halve")))
-        # a step that lowered the likelihood (or left the parameter space) is halved
-        back = idx[worse]
-        stuck = back[backtracks[back] >= _MAX_BACKTRACKS]
-        status[stuck], code[stuck] = _FAILED, _BACKTRACK
-        back = back[backtracks[back] < _MAX_BACKTRACKS]
-        backtracks[back] += 1
-        step[back] /= 2.0
-        theta[back] = prev_theta[back] + step[back]
-        bad_start = idx[~worse & ~ok]
-        status[bad_start], code[bad_start] = _FAILED, _NO_START
+        worse = has_prev & ~ok
+        if boundary != "halve" and has_prev.any():
+            worse |= has_prev & (
+                ll < np.where(has_prev, pll - 1e-10 * (1.0 + np.abs(pll)), -np.inf)
+            )
+        if worse.any():
+            # a step that lowered the likelihood (or left the parameter space) is halved
+            back = idx[worse]
+            stuck = back[backtracks[back] >= _MAX_BACKTRACKS]
+            status[stuck], code[stuck] = _FAILED, _BACKTRACK
+            back = back[backtracks[back] < _MAX_BACKTRACKS]
+            backtracks[back] += 1
+            step[back] /= 2.0
+            theta[back] = prev_theta[back] + step[back]
         sel = ~worse & ok
-        si = idx[sel]
-        if si.size == 0:
-            continue
+        if not sel.all():
+            bad_start = idx[~worse & ~ok]
+            status[bad_start], code[bad_start] = _FAILED, _NO_START
+            if not sel.any():
+                continue
+            si, g, info, obs_info = idx[sel], ev.grad[sel], ev.info[sel], ev.obs_info[sel]
+            ll, has_prev = ll[sel], has_prev[sel]
+        else:
+            si, g, info, obs_info = idx, ev.grad, ev.info, ev.obs_info
         backtracks[si] = 0
         it[si] += 1
-        g, info, th = ev.grad[sel], ev.info[sel], theta[si]
+        th = theta[si]
         act = free[None, :] & ~((th <= 0) & (g <= 0))
         both = act[:, :, None] & act[:, None, :]
         if boundary == "project":
@@ -172,13 +179,13 @@ def fisher_scoring_batch(
             # definite on the free components: quadratic instead of linear convergence
             last = np.max(np.abs(step[si]), axis=1)
             scale = np.max(np.where(act, th, 0.0), axis=1)
-            near = has_prev[sel] & (last <= _NEWTON_SWITCH * scale)
+            near = has_prev & (last <= _NEWTON_SWITCH * scale)
             if near.any():
-                obs = np.where(both[near], ev.obs_info[sel][near], eye)
+                obs = np.where(both[near], obs_info[near], eye)
                 pd = np.all(np.linalg.eigvalsh(obs) > 0, axis=1)
                 use = np.flatnonzero(near)[pd]
                 info = info.copy()
-                info[use] = ev.obs_info[sel][use]
+                info[use] = obs_info[use]
         A = np.where(both, info, eye)
         rhs = np.where(act, g, 0.0)
         try:
@@ -196,7 +203,9 @@ def fisher_scoring_batch(
                     stp[i, a] = np.linalg.lstsq(sub, g[i, a], rcond=None)[0]
         stp = np.where(act, stp, 0.0)
         finite = np.all(np.isfinite(stp), axis=1)
-        status[si[~finite]], code[si[~finite]] = _FAILED, _NONFINITE
+        if not finite.all():
+            status[si[~finite]], code[si[~finite]] = _FAILED, _NONFINITE
+            si, th, ll, g, stp, act = (x[finite] for x in (si, th, ll, g, stp, act))
         feasible = act & (th + stp >= 0)
         decrement = np.sum(np.where(feasible, g * stp, 0.0), axis=1)
         if boundary == "halve":
@@ -206,12 +215,11 @@ def fisher_scoring_batch(
                     break
                 stp[neg] /= 2.0
         stp = np.maximum(th + stp, 0.0) - th
-        upd = si[finite]
-        prev_theta[upd], prev_ll[upd] = th[finite], ll[sel][finite]
-        theta[upd] = th[finite] + stp[finite]
-        step[upd] = stp[finite]
+        prev_theta[si], prev_ll[si] = th, ll
+        theta[si] = th + stp
+        step[si] = stp
         small = (act.sum(axis=1) <= 1) | (decrement <= _DECREMENT_TOL)
-        done = finite & (np.max(np.abs(stp), axis=1) <= threshold) & small
+        done = (np.max(np.abs(stp), axis=1) <= threshold) & small
         status[si[done]] = _CONVERGED
     messages = {
         _NO_START: "non-positive-definite marginal covariance at the start",

@@ -102,7 +102,13 @@ class ModelState:
 
 
 #: the results computed on request, with the field each follows in ``to_dict``
-_EXTRAS = (("R2", "vt"), ("confint", "R2"), ("level_tests", "variance_distribution"))
+_EXTRAS = (
+    ("R2", "vt"),
+    ("confint", "R2"),
+    ("prediction", "confint"),
+    ("variance_distribution", "prediction"),
+    ("level_tests", "variance_distribution"),
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,8 @@ class MetaResult:
     Three results that need more model fits are computed on first access and then kept:
     :attr:`R2` (refits the intercept-only model), :attr:`confint` (the Q-profile CI) and
     :attr:`level_tests` (refits each level's reduced model); a caller that does not read them
-    does not pay for them. :meth:`to_dict` includes them.
+    does not pay for them. So are :attr:`prediction` and :attr:`variance_distribution`.
+    :meth:`to_dict` includes them.
     """
 
     k: int
@@ -162,8 +169,6 @@ class MetaResult:
     I2: float | None
     H2: float | None
     vt: float | None
-    prediction: Prediction | None
-    variance_distribution: VarianceDistribution | None
     weights_pct: np.ndarray | None
     n_dropped: int
     dropped_rows: tuple
@@ -184,6 +189,18 @@ class MetaResult:
         from intervention_meta.models.fitting import q_profile
 
         return q_profile(self)
+
+    @cached_property
+    def prediction(self) -> Prediction | None:
+        """The average effect with its CI and PI (intercept-only models; None otherwise)."""
+        return self.predict() if self._state.design.intercept_only else None
+
+    @cached_property
+    def variance_distribution(self) -> VarianceDistribution | None:
+        """Multilevel I^2: the shares of the total variance by level (multilevel models)."""
+        from intervention_meta.models.fitting import multilevel_variance_distribution
+
+        return multilevel_variance_distribution(self)
 
     @cached_property
     def level_tests(self) -> tuple[LevelTest, ...]:

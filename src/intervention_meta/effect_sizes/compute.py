@@ -372,13 +372,20 @@ def compute_effect_sizes(
     stat_cols = _statistic_columns(requires)
     if key not in effects.columns:
         raise ValueError(f"key column {key!r} is not in the effects table")
+    declared = list(requires or {})
     if "es_input" not in effects.columns:
-        declared = list(requires or {})
         if len(declared) != 1:
             raise ValueError("column 'es_input' is not in the effects table")
-        log.info("effect sizes: no es_input column; every row is %r (the one kind the "
-                 "codebook declares)", declared[0])  # fmt: skip
-        effects = effects.assign(es_input=declared[0])
+        effects = effects.assign(es_input=pd.NA)
+    if len(declared) == 1:
+        # one kind declared: a row that does not name its kind has that kind
+        blank = effects["es_input"].isna() | (
+            effects["es_input"].astype("string").str.strip() == ""
+        )
+        if blank.any():
+            log.info("effect sizes: es_input not coded in %d row(s); they are %r (the one kind "
+                     "the codebook declares)", int(blank.sum()), declared[0])  # fmt: skip
+            effects = effects.assign(es_input=effects["es_input"].where(~blank, declared[0]))
     for name, value in (("r_prepost_default", r_prepost_default), ("icc_default", icc_default),
                         ("cluster_size_default", cluster_size_default)):  # fmt: skip
         if not np.isfinite(float(value)):
@@ -404,7 +411,11 @@ def compute_effect_sizes(
     vi = np.full(n, np.nan)
     method = np.full(n, "", dtype=object)
 
-    level = _blank_to_nan(df["es_input"]).map(lambda v: v.strip() if isinstance(v, str) else v)
+    level = (
+        _blank_to_nan(df["es_input"].astype(object))
+        .map(lambda v: v.strip() if isinstance(v, str) else v)
+        .map(lambda v: np.nan if pd.isna(v) else v)
+    )
     level_arr = level.to_numpy(dtype=object)
     is_kind = level.isin(list(INPUT_KINDS)).to_numpy()
     issues.add(~is_kind, "es_input", level_arr,

@@ -9,7 +9,8 @@ environment.yml) to a temporary folder, runs ``snakemake --cores N --configfile 
 * per rule: jobs, summed job time and the longest job, from Snakemake's log (a job's time is
   from the line that starts it to the line that says it finished; second resolution);
 * the summed job time of all jobs, and the CPU time (user + system) of Snakemake and all its
-  jobs: the work done, which a busy machine changes much less than the wall time.
+  jobs (of the best run, and of every run): the work done, which a busy machine changes much
+  less than the wall time.
 
 Usage::
 
@@ -99,6 +100,7 @@ def report(config: str, cores: int, repeat: int) -> float:
     loads = f"before {_load(before)}, after {_load(after)}"
     print(f"machine: {os.cpu_count()} cores; load (1/5/15 min) {loads}")
     walls = ", ".join(f"{r[0]:.1f}" for r in runs)
+    cpus = ", ".join(f"{r[1]:.0f}" for r in runs)
     verdict = (
         ""
         if target is None
@@ -108,7 +110,8 @@ def report(config: str, cores: int, repeat: int) -> float:
     total = sum(sum(v) for v in times.values())
     n_jobs = sum(len(v) for v in times.values())
     print(
-        f"{n_jobs} jobs, summed job time {total:.0f} s (second resolution), CPU time {cpu:.0f} s\n"
+        f"{n_jobs} jobs, summed job time {total:.0f} s (second resolution), CPU time {cpu:.0f} s"
+        f" [every run: {cpus}]\n"
     )
     print(f"{'rule':<24} {'jobs':>4} {'sum s':>6} {'max s':>6}")
     for rule, ts in sorted(times.items(), key=lambda kv: -sum(kv[1])):

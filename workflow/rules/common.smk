@@ -40,23 +40,37 @@ SENSITIVITY_TABLES = [
 ]
 
 
+# --------------------------------------------------------------------------- the codebook
+def parse_codebook():
+    """The codebook, read once when the workflow is parsed, for the per-domain analyses and the
+    figures (None if it cannot be read: rule validate reports why)."""
+    from intervention_meta.data.codebook import load_codebook
+
+    try:
+        return load_codebook(config["codebook"])
+    except Exception as err:  # a broken codebook is reported by rule validate
+        logger.warning(
+            f"cannot read the codebook ({err}); no per-domain analyses, no moderator plots"
+        )
+        return None
+
+
+CODEBOOK = parse_codebook()
+
+
 # --------------------------------------------------------------------------- per-domain analyses
 def overall_domains():
     """The levels of models.domain_variable that get their own analysis ([] if none)."""
     models = config.get("models", {})
-    if not models.get("per_domain", False):
+    if CODEBOOK is None or not models.get("per_domain", False):
         return []
     from intervention_meta.data.cleaning import domain_levels
 
-    try:
-        return domain_levels(
-            config["codebook"],
-            models.get("domain_variable", "outcome_domain"),
-            config.get("inclusion", {}),
-        )
-    except Exception as err:  # a broken codebook is reported by rule validate
-        logger.warning(f"per-domain analyses: cannot read the codebook ({err})")
-        return []
+    return domain_levels(
+        CODEBOOK,
+        models.get("domain_variable", "outcome_domain"),
+        config.get("inclusion", {}),
+    )
 
 
 OVERALL_DOMAINS = overall_domains()

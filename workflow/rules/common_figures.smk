@@ -8,39 +8,23 @@ FIGURES = f"{RES}/figures"
 FIGURE_OPTIONS = config.get("figures", {}) or {}
 
 
-def figure_codebook():
-    """The codebook, read once when the workflow is parsed (None if it cannot be read)."""
-    from intervention_meta.data.codebook import load_codebook
-
-    try:
-        return load_codebook(config["codebook"])
-    except Exception as err:  # a broken codebook is reported by rule validate
-        logger.warning(f"figures: cannot read the codebook ({err}); no moderator plots")
-        return None
-
-
-FIGURE_CODEBOOK = figure_codebook()
-
-
 def figure_moderators(kind):
     """The moderators drawn as `kind` ("orchard" or "bubble") plots, in the codebook's order."""
     from intervention_meta.plots.figures import moderator_figure_kind
 
-    if FIGURE_CODEBOOK is None:
+    if CODEBOOK is None:
         return []
     exclude = (config.get("moderators", {}) or {}).get("exclude", []) or []
     return [
         var.name
-        for var in FIGURE_CODEBOOK.moderators(exclude)
-        if moderator_figure_kind(FIGURE_CODEBOOK, var.name) == kind
+        for var in CODEBOOK.moderators(exclude)
+        if moderator_figure_kind(CODEBOOK, var.name) == kind
     ]
 
 
 def moderator_label(moderator):
     """The codebook label of a moderator (for the report's labels of its figure)."""
-    return (
-        FIGURE_CODEBOOK.label(moderator) if FIGURE_CODEBOOK is not None else moderator
-    )
+    return CODEBOOK.label(moderator) if CODEBOOK is not None else moderator
 
 
 ORCHARD_MODERATORS = figure_moderators("orchard")

@@ -14,6 +14,7 @@ codebook, and the confidence level from the step that computed the intervals.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -672,6 +673,21 @@ def write_manifest(figures: Sequence[FigureInfo], out: str | Path) -> dict:
 
 
 # --------------------------------------------------------------------------- the step
+#: the figures that take longest to draw (most rows and text), drawn first when in parallel
+LARGE_FIRST: dict[Callable[..., FigureInfo], int] = {
+    make_forest: -3,
+    make_leave_one_out: -2,
+    make_profiles: -1,
+}
+
+
+def _import_backends() -> None:
+    """Import pyplot and the PNG and PDF backends (what every figure needs)."""
+    style.pyplot()
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.backends.backend_pdf  # noqa: F401
+
+
 @dataclass(frozen=True)
 class FigureInputs:
     """What the figures step reads: the data tables and every analysis step's JSON.
@@ -734,9 +750,15 @@ def run_figures(
     if workers > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(f, *args, **kwargs) for f, args, kwargs in tasks]
-            figures = [future.result() for future in futures]
+        _import_backends()  # once here, not in every worker: they are forked from here
+        # the largest figures first, so that no worker is left with a long one at the end
+        order = sorted(range(len(tasks)), key=lambda j: LARGE_FIRST.get(tasks[j][0], 0))
+        import multiprocessing
+
+        fork = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+            futures = {j: pool.submit(tasks[j][0], *tasks[j][1], **tasks[j][2]) for j in order}
+            figures = [futures[j].result() for j in range(len(tasks))]
     else:
         figures = [f(*args, **kwargs) for f, args, kwargs in tasks]
     return write_manifest(figures, out / "figures.json")

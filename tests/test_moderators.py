@@ -450,11 +450,14 @@ def test_new_uncoded_variable_leaves_the_multiple_model_unchanged():
 @pytest.fixture(scope="module")
 def assink_run(tmp_path_factory):
     """assink2016 through the rule, with min_studies = 1 so that every category is tested
-    (the shipped config's 3 leaves pubstatus untested: its unpublished category has 2 studies)."""
+    (the shipped config's 3 leaves pubstatus untested: its unpublished category has 2 studies),
+    and pubstatus listed for the multiple-moderator model (assink2016 has no components, so
+    there is no default one)."""
     work = copy_project(tmp_path_factory.mktemp("mod_assink"))
     cfg_path = work / "config" / "assink2016.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg.setdefault("moderators", {})["min_studies"] = 1
+    cfg["moderators"]["multiple"] = ["pubstatus"]
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     res = "results/assink2016"
     run_snakemake(work, f"{res}/tables/moderators.csv", "--configfile", str(cfg_path), check=True)
@@ -494,7 +497,7 @@ def test_rule_outputs_match_metafor_on_assink2016(assink_run):
     ]
     assert d["Studies"].tolist() == [17, 3, 1]
 
-    # the default multiple-moderator model of assink2016 is pubstatus alone: the public model
+    # the multiple-moderator model listed in the config is pubstatus alone: the public model
     mm = pd.read_csv(assink_run / "tables" / "multiple_moderators.csv")
     coef = mm[mm.Row == "coefficient"]
     cr2 = _public("ml3_mods_pubstatus_reml_cr2")["coef_test"]
@@ -547,30 +550,40 @@ def test_example_tables_have_one_row_per_category_and_per_moderator(example_resu
     assert "migrant" in flags
 
 
+def _binary(name: str, label: str, role: str) -> dict:
+    return {
+        "name": name,
+        "table": "studies",
+        "type": "binary",
+        "levels": {0: "no", 1: "yes"},
+        "missing": [-99],
+        "required": False,
+        "role": role,
+        "label": label,
+        "description": f"1 if the programme includes {label.lower()}.",
+    }
+
+
 @pytest.mark.pipeline
-def test_moderator_added_to_the_codebook_appears_without_code_change(tmp_path):
+def test_variables_added_to_the_codebook_appear_by_their_role_without_code_change(tmp_path):
+    """A coded moderator, a coded component and a new component not yet coded for any study."""
     work = copy_project(tmp_path)
     cb_path = work / "data" / "codebook.yaml"
     cb = yaml.safe_load(cb_path.read_text())
-    cb["variables"].append(
-        {
-            "name": "home_visits",
-            "table": "studies",
-            "type": "binary",
-            "levels": {0: "no", 1: "yes"},
-            "missing": [-99],
-            "required": False,
-            "role": "moderator",
-            "label": "Home visits",
-            "description": "1 if the programme includes home visits.",
-        }
-    )
+    cb["variables"] += [
+        _binary("home_visits", "Home visits", "component"),
+        _binary("online", "Online delivery", "moderator"),
+        _binary("childcare", "Childcare", "component"),
+    ]
     cb_path.write_text(yaml.safe_dump(cb, sort_keys=False))
     studies = work / "data" / "raw" / "studies.csv"
     df = pd.read_csv(studies, dtype=str, keep_default_na=False)
     df["home_visits"] = ["1" if i % 3 == 0 else "0" for i in range(len(df))]
+    df["online"] = ["1" if i % 2 == 0 else "0" for i in range(len(df))]
+    df["childcare"] = "-99"  # not coded yet
     df.to_csv(studies, index=False)
-    run_snakemake(work, "results/example/tables/moderators.csv", check=True)
+    targets = ["results/example/tables/moderators.csv", "results/example/models/components.json"]
+    run_snakemake(work, *targets, check=True)
     res = work / "results" / "example" / "tables"
     mods = pd.read_csv(res / "moderators.csv", dtype={"Category code": str})
     hv = mods[mods.Moderator == "home_visits"]
@@ -580,4 +593,24 @@ def test_moderator_added_to_the_codebook_appears_without_code_change(tmp_path):
     tests = pd.read_csv(res / "moderator_tests.csv").set_index("Moderator")
     assert np.isfinite(tests.loc["home_visits", "F"])
     mm = pd.read_csv(res / "multiple_moderators.csv")
-    assert "home_visits" in set(mm["Variable"])  # a binary study moderator: a component
+    assert "home_visits" in set(mm["Variable"])  # role component: in the multiple model
+    assert "online" not in set(mm["Variable"])  # a binary study moderator, not a component
+    assert "online" in set(tests.index)
+    # childcare, coded for no study, is left out of the joint models with a flag naming it: the
+    # multiple model keeps its 28 complete studies (S02 and S28 miss co_production, peer_support)
+    out = json.loads((work / "results" / "example" / "models" / "moderators.json").read_text())
+    multiple = out["multiple"]
+    assert multiple["n_studies"] == 28 and "childcare" not in multiple["variables"]
+    assert multiple["left_out"]["childcare"]["n_coded"] == 0
+    flags = (work / "results" / "example" / "flags" / "moderators.txt").read_text()
+    line = next(ln for ln in flags.splitlines() if "childcare (Childcare) left out" in ln)
+    assert "coded for 0 of 30 studies (0%" in line and "would lose 30 studies (S01, S02" in line
+    components = json.loads(
+        (work / "results" / "example" / "models" / "components.json").read_text()
+    )
+    assert "childcare" in components["components"] and "online" not in components["components"]
+    assert "childcare" not in components["profiles"]["components"]
+    assert "home_visits" in components["profiles"]["components"]
+    assert sum(p["n_programmes"] for p in components["profiles"]["profiles"]) == 28
+    flags = (work / "results" / "example" / "flags" / "components.txt").read_text()
+    assert "component profiles: childcare (Childcare) left out" in flags

@@ -649,13 +649,16 @@ def make_leave_one_out(
 
 
 # --------------------------------------------------------------------------- manifest
-def write_manifest(figures: Sequence[FigureInfo], out: str | Path) -> dict:
+def write_manifest(
+    figures: Sequence[FigureInfo], out: str | Path, skipped: Sequence[Mapping[str, str]] = ()
+) -> dict:
     """Write the figures' descriptions into ``figures.json``, ordered by report section.
 
     The manifest lists every figure once: ``stem``, ``png``, ``pdf`` (paths as the rules name
     them, relative to the working directory), ``title``, ``caption``, ``section`` (one of
     :data:`SECTIONS`), ``width_in`` / ``height_in`` (the size the figure was drawn at, inches)
-    and ``details``.
+    and ``details``; ``skipped`` lists the figures not drawn because they would be empty
+    (``stem``, ``section``, ``reason``).
     """
     infos = list(figures)
     stems = [i.stem for i in infos]
@@ -665,6 +668,7 @@ def write_manifest(figures: Sequence[FigureInfo], out: str | Path) -> dict:
     manifest = {
         "sections": list(SECTIONS),
         "figures": [i.to_dict() for i in infos],
+        "skipped": [dict(entry) for entry in skipped],
     }
     write_json(manifest, out)
     log.info("figure manifest: %d figures -> %s", len(infos), out)
@@ -731,6 +735,18 @@ def run_figures(
         (make_funnel, (i.bias, out / "funnel"), {}),
         (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), {}),
     ]
+    # the component figures would be empty without components (the step's JSON says why)
+    components = read_json(i.components)
+    skipped = []
+    if not components.get("applicable", True):
+        reason = str(components.get("reason", ""))
+        skip = (make_components, make_profiles)
+        skipped = [
+            {"stem": Path(args[-1]).name, "section": "components", "reason": reason}
+            for f, args, _ in tasks
+            if f in skip
+        ]
+        tasks = [task for task in tasks if task[0] not in skip]
     if workers > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -739,4 +755,4 @@ def run_figures(
             figures = [future.result() for future in futures]
     else:
         figures = [f(*args, **kwargs) for f, args, kwargs in tasks]
-    return write_manifest(figures, out / "figures.json")
+    return write_manifest(figures, out / "figures.json", skipped)

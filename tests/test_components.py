@@ -38,11 +38,13 @@ from intervention_meta.analyses.components import (
     analyse_components,
     component_consistency,
     component_profiles,
+    profiles_records,
     programme_components,
     run_components,
     study_aggregate_effects,
     study_blup_effects,
     study_blups,
+    study_effects_records,
 )
 from intervention_meta.data.codebook import load_codebook
 
@@ -253,6 +255,12 @@ def test_sparsely_coded_component_is_left_out_of_the_profiles_with_a_flag():
     assert f.loc[["1", "0"], "n_programmes"].tolist() == [3, 2]
     # consistency is one component at a time: b keeps its row
     assert ca.consistency.components == ("a", "b")
+    # the tables: the profiles show a alone, the study effects every component
+    profiles = profiles_records(ca, ad, SPEC).frame()
+    assert "component.a" in profiles.columns and "component.b" not in profiles.columns
+    study = study_effects_records(ca, ad).frame()
+    assert study["component.b"].tolist() == ["no", "yes", "", "", "yes", "yes"]
+    assert study["in_profiles"].tolist() == ["yes", "yes", "yes", "no", "yes", "yes"]
     # the default share 0.5 keeps both
     assert analyse_components(ad, SPEC).profiles.components == ("a", "b")
 

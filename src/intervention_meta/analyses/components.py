@@ -756,15 +756,15 @@ def _yes_no(x: object) -> str:
     return "yes" if int(x) == 1 else "no"
 
 
-def _component_headers(ca: ComponentAnalysis, ad: AnalysisData) -> dict[str, str]:
+def _component_headers(components: Sequence[str], ad: AnalysisData) -> dict[str, str]:
     """``component.<name>`` -> the component's codebook label."""
-    return {f"component.{c}": ad.label(c) for c in ca.components}
+    return {f"component.{c}": ad.label(c) for c in components}
 
 
 def profiles_records(ca: ComponentAnalysis, ad: AnalysisData, spec: ModelSpec) -> ResultTable:
     """The table ``component_profiles``: one row per profile; ``component.<name>`` is ``yes`` or
     ``no`` for each component, ``pooled`` whether the profile has a mean."""
-    comps = _component_headers(ca, ad)
+    comps = _component_headers(ca.profiles.components, ad)
     headers = columns(
         "profile present n_programmes k",
         *comps,
@@ -784,7 +784,7 @@ def profiles_records(ca: ComponentAnalysis, ad: AnalysisData, spec: ModelSpec) -
             "n_programmes": r["n_programmes"],
             "k": r["k"],
         }
-        row.update({f"component.{c}": _yes_no(r[c]) for c in ca.components})
+        row.update({f"component.{c}": _yes_no(r[c]) for c in ca.profiles.components})
         row.update(
             {
                 "pooled": "yes" if r["pooled"] else "no",
@@ -840,7 +840,7 @@ def consistency_table(ca: ComponentAnalysis, ad: AnalysisData) -> pd.DataFrame:
 def study_effects_records(ca: ComponentAnalysis, ad: AnalysisData) -> ResultTable:
     """The table ``study_effects``: one row per programme (``study``: its study key) with its
     study-level estimate, whether it is positive, its components and its profile."""
-    comps = _component_headers(ca, ad)
+    comps = _component_headers(ca.components, ad)
     headers = columns(
         "study k",
         ESTIMATE_KEYS,

@@ -962,7 +962,7 @@ class _Builder:
             if variables or _get(d.moderators, "multiple", "left_out"):
                 share = mod_cfg.get("min_coverage", d.moderators.get("min_coverage"))
                 text += (
-                    f"Variables coded for fewer than {fmt_pct(100 * float(share or 0))}% of the "
+                    f"Variables coded for fewer than {100 * float(share or 0):g}% of the "
                     "studies were left out of the joint models (the multiple-moderator model and "
                     "the component profiles)."
                 )
@@ -1337,7 +1337,7 @@ class _Builder:
                 f"{fmt_count(c.get('n_studies'))} studies)"
                 for v, c in left.items()
             ]
-            share = fmt_pct(100 * float(m.get("min_coverage") or 0))
+            share = f"{100 * float(m.get('min_coverage') or 0):g}"
             parts.append(
                 _p(
                     f"Left out of the multiple-moderator model for being coded for fewer than "

@@ -531,7 +531,8 @@ def make_profiles(
     level = _level(cj)
     prof = tables["component_profiles"].frame()
     se = tables["study_effects"].frame()
-    components = list(cj.get("components") or [])
+    # the components of the profiles (one coded for too few studies is left out of them)
+    components = list((cj.get("profiles") or {}).get("components") or cj.get("components") or [])
     matrix = pd.DataFrame(
         {
             ad.codebook.label(c): prof[f"component.{c}"]

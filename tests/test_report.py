@@ -120,16 +120,25 @@ def test_example_report_shows_the_component_and_multiple_moderator_tables(exampl
     assert _not_applicable(section(doc, "moderators")) == []
 
 
-def _variant(res: Path, **changes) -> str:
-    """The report of a finished run rebuilt with some of its data replaced."""
-    inputs = ReportInputs(
+def _inputs(res: Path, **files: str) -> ReportInputs:
+    """The report's inputs from a finished run's folder: the required files and ``files``."""
+    return ReportInputs(
         tables_index=str(res / "tables/apa/tables.json"),
         overall=str(res / "models/overall.json"),
         clean_summary=str(res / "clean/summary.json"),
         effect_sizes_summary=str(res / "effect_sizes_summary.json"),
         warnings=str(res / "warnings.txt"),
-        moderators=str(res / "models/moderators.json"),
-        components=str(res / "models/components.json"),
+        **files,
+    )
+
+
+def _variant(res: Path, **changes) -> str:
+    """The report of a finished run rebuilt with some of its data replaced."""
+    models = res / "models"
+    inputs = _inputs(
+        res,
+        moderators=str(models / "moderators.json"),
+        components=str(models / "components.json"),
     )
     data = load_report_data(inputs, {"analysis": res.name})
     return build_report(dataclasses.replace(data, **changes)).html
@@ -331,14 +340,7 @@ def test_figures_of_a_manifest_are_embedded_in_their_sections(project, tmp_path)
         )
     manifest = tmp_path / "figures.json"
     manifest.write_text(json.dumps({"figures": entries}))
-    inputs = ReportInputs(
-        tables_index=str(res / "tables/apa/tables.json"),
-        overall=str(res / "models/overall.json"),
-        clean_summary=str(res / "clean/summary.json"),
-        effect_sizes_summary=str(res / "effect_sizes_summary.json"),
-        warnings=str(res / "warnings.txt"),
-        figures_manifest=str(manifest),
-    )
+    inputs = _inputs(res, figures_manifest=str(manifest))
     doc = build_report(load_report_data(inputs, {"analysis": "example"})).html
     for stem, part, _ in figures:
         encoded = base64.b64encode((tmp_path / f"{stem}.png").read_bytes()).decode()

@@ -168,6 +168,11 @@ def test_sections_that_do_not_apply_are_one_line_saying_why(assink_run):
     doc = _variant(res, moderators={**moderators, "multiple": multiple, "min_coverage": 0.5})
     assert "<code>new</code> (coded for 2 of 17 studies)" in section(doc, "moderators")
     assert "fewer than 50% of the studies" in section(doc, "moderators")
+    # a multiple-moderator model of listed moderators is not called a model of the components
+    test = {"test": "F", "stat": 2.5, "df1": 1, "df2": 98, "pval": 0.12}
+    listed = {"applicable": True, "variables": ["pubstatus"], "k": 100, "n_studies": 17}
+    doc = _variant(res, moderators={**moderators, "multiple": {**listed, "test": test}})
+    assert "The multiple-moderator model of <code>pubstatus</code> (<i>k</i> = 100" in doc
 
 
 def test_report_is_one_self_contained_file(run):

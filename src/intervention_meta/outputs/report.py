@@ -782,8 +782,15 @@ class _Builder:
         mult = _get(self.data.moderators, "multiple", default={})
         t = mult.get("test") or {}
         if t.get("stat") is not None:
+            variables = list(mult.get("variables") or [])
+            components = set(self.data.components.get("components") or [])
+            of = (
+                "of the components"
+                if components and set(variables) <= components
+                else "of " + _plist([f"<code>{esc(str(v))}</code>" for v in variables])
+            )
             text += (
-                f" The multiple-moderator model of the components ({_i('k')} = "
+                f" The multiple-moderator model {of} ({_i('k')} = "
                 f"{fmt_count(mult.get('k'))}, {fmt_count(mult.get('n_studies'))} studies) "
                 f"gave {_test_stat(t)}"
             )

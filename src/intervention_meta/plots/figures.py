@@ -532,9 +532,10 @@ def make_profiles(
     prof = tables["component_profiles"].frame()
     se = tables["study_effects"].frame()
     # the components of the profiles (one coded for too few studies is left out of them)
-    components = list((cj.get("profiles") or {}).get("components") or cj.get("components") or [])
+    components = list((cj.get("profiles") or {}).get("components") or [])
     matrix = pd.DataFrame(
-        {
+        index=prof.index,
+        data={
             ad.codebook.label(c): prof[f"component.{c}"]
             .astype(str)
             .str.lower()
@@ -543,7 +544,7 @@ def make_profiles(
             if f"component.{c}" in prof.columns
             else 0
             for c in components
-        }
+        },
     )
     pooled = prof["pooled"].astype(str).str.lower().eq("yes")
     groups = pd.DataFrame(
@@ -580,6 +581,11 @@ def make_profiles(
         f"the three-level model with the profile as a factor (circle, {_pct(level)} CI; "
         "models/components.json). Profiles not pooled have points only." + missing
     )
+    if not components:
+        caption = (
+            "No component profiles: every component is coded for fewer than "
+            "moderators.min_coverage of the studies (see the warnings)."
+        )
     info = {"profiles": len(groups), "components": components}
     return _finish(fig, stem, "components", "Component profiles", caption, **info)
 

@@ -12,6 +12,7 @@ from conftest import CODEBOOK
 
 from intervention_meta.data.codebook import codebook_schema, load_codebook, normalise_code
 from intervention_meta.errors import InputError
+from intervention_meta.example.literature import COMPONENTS
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,35 @@ def test_shipped_codebook_helpers(codebook):
     assert [v.name for v in codebook.variables_of("studies")][0] == "study_id"
     assert set(codebook.to_frame().columns) >= {"name", "table", "type", "levels", "range"}
     assert codebook.to_dict()["tables"]["effects"]["parent"] == "studies"
+
+
+def test_components_are_the_variables_with_role_component_and_also_moderators(codebook):
+    components = [v.name for v in codebook.components()]
+    # data/codebook.yaml: the six intervention components the example data were simulated with,
+    # in the codebook's order
+    assert components == list(COMPONENTS) and len(components) == 6
+    assert codebook["joint_effort"].roles == ("component", "moderator")  # written: component
+    assert set(components) <= {v.name for v in codebook.moderators()}
+    assert [v.name for v in codebook.components(exclude=["joint_effort"])] == components[1:]
+    # cluster_randomised is binary and coded on the studies, but a descriptor: not a component
+    assert codebook["cluster_randomised"].type == "binary"
+    assert "cluster_randomised" not in components
+    book = {
+        "tables": {"studies": {"key": "s"}, "effects": {"key": "e", "parent": "studies"}},
+        "variables": [
+            {"name": "s", "table": "studies", "type": "id", "role": "id"},
+            {"name": "e", "table": "effects", "type": "id", "role": "id"},
+            {
+                "name": "c",
+                "table": "studies",
+                "type": "binary",
+                "levels": {0: "no", 1: "yes"},
+                "role": ["moderator", "component"],
+            },
+        ],
+    }
+    assert load_codebook(book)["c"].roles == ("moderator", "component")  # both: same meaning
+    assert [v.name for v in load_codebook(book).moderators()] == ["c"]
 
 
 def test_other_key_names_are_taken_from_the_codebook(tmp_path):
@@ -212,6 +242,12 @@ BAD_CODEBOOKS = {
         "field 'role'",
     ),
     "unknown single role": (_set("country", "role", "descripter"), "country", "descripter", "role"),
+    "component that is not binary": (
+        _set("design", "role", ["inclusion", "component"]),
+        "design",
+        "categorical",
+        "type binary for role component",
+    ),
     "duplicate name": (_duplicate("year"), "year", "year", "a unique name"),
     "levels missing": (_drop("design", "levels"), "design", None, "field 'levels'"),
     "levels on a number": (

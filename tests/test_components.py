@@ -34,13 +34,17 @@ from intervention_meta.analyses.analysis_model import (
     load_analysis_data,
 )
 from intervention_meta.analyses.components import (
+    NO_COMPONENTS,
     analyse_components,
     component_consistency,
     component_profiles,
+    profiles_records,
     programme_components,
+    run_components,
     study_aggregate_effects,
     study_blup_effects,
     study_blups,
+    study_effects_records,
 )
 from intervention_meta.data.codebook import load_codebook
 
@@ -91,7 +95,7 @@ def _toy() -> AnalysisData:
                     "table": "studies",
                     "type": "binary",
                     "levels": {0: "no", 1: "yes"},
-                    "role": "moderator",
+                    "role": "component",
                     "label": "Component A",
                 },
                 {
@@ -99,7 +103,7 @@ def _toy() -> AnalysisData:
                     "table": "studies",
                     "type": "binary",
                     "levels": {0: "no", 1: "yes"},
-                    "role": "moderator",
+                    "role": "component",
                     "label": "Component B",
                 },
                 {"name": "eid", "table": "effects", "type": "id", "role": "id"},
@@ -195,6 +199,72 @@ def test_pooled_profile_means_are_the_intercept_free_profile_model():
     close(f.loc[["01", "10", "11"], "estimate"], [ref["01"], ref["10"], ref["11"]], CLOSED)
 
 
+def test_default_components_are_the_role_component_variables_only():
+    ad = _toy()
+    assert analyse_components(ad, SPEC).components == ("a", "b")
+    # assink2016: pubstatus is a binary moderator of the studies table, not a component
+    ca = analyse_components(_assink(), SPEC)
+    assert ca.components == () and not ca.applicable
+    assert ca.reason == NO_COMPONENTS and "role: component" in ca.reason
+
+
+def test_without_components_no_profiles_or_consistency_but_the_study_effects():
+    ca = analyse_components(_assink(), SPEC)
+    assert ca.profiles.frame.empty and ca.profiles.components == ()
+    assert ca.consistency.components == () and len(ca.consistency.n_known) == 0
+    assert ca.flags == ()  # not applicable is not a warning
+    # the study effects (the forest plot's study estimates) are those of metafor aggregate()
+    agg = json.loads((REF / "extra" / "bias_reference.json").read_text())
+    ref = agg["datasets"]["assink2016"]["cases"]["aggregate_rho06"]["results"]
+    close(ca.study_effects.estimate, ref["yi"], CLOSED)
+    out = ca.to_dict()
+    assert out["applicable"] is False and out["reason"] == NO_COMPONENTS
+
+
+def test_run_components_without_components_writes_applicable_false_and_no_rows(tmp_path):
+    effects = tmp_path / "effect_sizes.csv"
+    _assink().data.to_csv(effects, index=False)
+    files = {
+        "profiles": tmp_path / "profiles.csv",
+        "consistency": tmp_path / "consistency.csv",
+        "study_effects": tmp_path / "study_effects.csv",
+        "json": tmp_path / "components.json",
+        "flags": tmp_path / "flags.txt",
+    }
+    run_components(effect_sizes=effects, codebook=ASSINK_CODEBOOK, **files)
+    out = json.loads(files["json"].read_text())
+    assert out["applicable"] is False and out["reason"] == NO_COMPONENTS
+    assert out["tables"]["component_profiles"]["rows"] == []
+    assert out["tables"]["component_consistency"]["rows"] == []
+    assert len(out["tables"]["study_effects"]["rows"]) == 17  # one per study
+    assert pd.read_csv(files["profiles"]).empty and pd.read_csv(files["consistency"]).empty
+    assert files["flags"].read_text().strip() == ""
+
+
+def test_sparsely_coded_component_is_left_out_of_the_profiles_with_a_flag():
+    ad = _toy()
+    # by hand: b is coded for S0, S1, S4, S5 (4 of 6 studies, 67%); a for 5 of 6 (83%)
+    ca = analyse_components(ad, SPEC, min_coverage=0.7)
+    assert ca.profiles.components == ("a",) and list(ca.left_out) == ["b"]
+    flag = next(f for f in ca.flags if "left out" in f and "b (Component B)" in f)
+    assert "component profiles" in flag and "coded for 4 of 6 studies (67%" in flag
+    assert "would lose 2 studies (S2, S3)" in flag
+    # profiles of a alone: S3 misses a -> left out; a = 1 (S0, S2, S5), a = 0 (S1, S4)
+    f = ca.profiles.frame.set_index("profile")
+    assert ca.profiles.left_out == ("S3",)
+    assert f.loc[["1", "0"], "n_programmes"].tolist() == [3, 2]
+    # consistency is one component at a time: b keeps its row
+    assert ca.consistency.components == ("a", "b")
+    # the tables: the profiles show a alone, the study effects every component
+    profiles = profiles_records(ca, ad, SPEC).frame()
+    assert "component.a" in profiles.columns and "component.b" not in profiles.columns
+    study = study_effects_records(ca, ad).frame()
+    assert study["component.b"].tolist() == ["no", "yes", "", "", "yes", "yes"]
+    assert study["in_profiles"].tolist() == ["yes", "yes", "yes", "no", "yes", "yes"]
+    # the default share 0.5 keeps both
+    assert analyse_components(ad, SPEC).profiles.components == ("a", "b")
+
+
 # --------------------------------------------------------------------------- study effects
 def test_study_aggregate_rule_uses_metafor_aggregate_and_a_normal_ci():
     ad = _assink()
@@ -255,9 +325,7 @@ def test_study_blup_effects_needs_a_multilevel_model():
 def _studies_by_hand() -> tuple[pd.DataFrame, list[str]]:
     """Components per study from data/raw/studies.csv, -99 as missing (the codebook's code)."""
     cb = load_codebook(REPO / "data" / "codebook.yaml")
-    comps = [
-        v.name for v in cb.variables_of("studies") if v.type == "binary" and "moderator" in v.roles
-    ]
+    comps = [v.name for v in cb.components()]
     studies = pd.read_csv(REPO / "data" / "raw" / "studies.csv")
     studies[comps] = studies[comps].replace(-99, np.nan)
     return studies.set_index("study_id"), comps

@@ -35,6 +35,7 @@ from intervention_meta.analyses.moderators import (
     adjust_pvalues,
     analyse_moderator,
     analyse_moderators,
+    coding_coverage,
     component_variables,
     moderator_variables,
     multiple_moderator_model,
@@ -276,7 +277,7 @@ def _toy() -> AnalysisData:
                     "table": "studies",
                     "type": "binary",
                     "levels": {0: "no", 1: "yes"},
-                    "role": "moderator",
+                    "role": "component",
                     "label": "Component A",
                 },
                 {
@@ -284,7 +285,7 @@ def _toy() -> AnalysisData:
                     "table": "studies",
                     "type": "binary",
                     "levels": {0: "no", 1: "yes"},
-                    "role": "moderator",
+                    "role": "component",
                     "label": "Component B",
                 },
                 {"name": "size", "table": "studies", "type": "number", "role": "moderator"},
@@ -322,27 +323,141 @@ def test_multiple_model_uses_complete_cases_and_counts_why_rows_left_out():
     assert mm.k_dropped == 5 and mm.studies_dropped == 2
     assert mm.missing_by_variable == {"a": 1, "b": 5}
     assert mm.k == 10 and mm.n_studies == 4
-    assert any("5 effect size(s) (2 whole studies)" in f for f in mm.flags)
+    assert any("5 effect size(s) (2 whole studies: S2, S3)" in f for f in mm.flags)
+    assert mm.lost == ("S2", "S3") and mm.applicable and mm.left_out == {}
 
 
-def test_default_multiple_model_takes_the_binary_moderators_of_the_studies_table():
+def test_default_multiple_model_takes_the_components_and_no_other_binary_moderator():
     ad = _toy()
     assert component_variables(ad.codebook) == ["a", "b"]
     assert component_variables(ad.codebook, None, exclude=["a"]) == ["b"]
     cb = load_codebook(REPO / "data" / "codebook.yaml")
     truth = yaml.safe_load((REPO / "data" / "raw" / "truth.yaml").read_text())
     assert component_variables(cb) == list(truth["model"]["components"])
+    # assink2016: pubstatus is a binary moderator of the studies table, not a component
+    assink = load_codebook(ASSINK_CODEBOOK)
+    assert assink["pubstatus"].type == "binary" and "moderator" in assink["pubstatus"].roles
+    assert component_variables(assink) == []
+    assert component_variables(assink, ["pubstatus"]) == ["pubstatus"]
+
+
+def test_multiple_model_without_components_or_list_does_not_apply_and_raises_no_flag():
+    mm = multiple_moderator_model(_assink(), component_variables(_assink().codebook), SPEC)
+    assert not mm.applicable and mm.rows == () and mm.test is None
+    assert "role: component" in mm.reason and mm.flags == ()
+    assert mm.to_dict()["applicable"] is False
+
+
+def _sparse(n_coded: int = 2) -> AnalysisData:
+    """The toy data (6 studies) grown to 10 studies S0..S9, with a study variable ``new`` coded
+    for the first ``n_coded`` studies only and ``a``, ``b`` coded everywhere (S9 has a = 0, b = 1
+    and so on by the pattern below)."""
+    ad = _toy()
+    cb = load_codebook(
+        {
+            "tables": {"studies": {"key": "sid"}, "effects": {"key": "eid", "parent": "studies"}},
+            "variables": [
+                *[
+                    {k: v for k, v in var.to_dict().items() if k in ("name", "table", "type")}
+                    | {"role": list(var.roles) or "id"}
+                    | ({"levels": var.levels} if var.levels else {})
+                    for var in ad.codebook.variables.values()
+                ],
+                {
+                    "name": "new",
+                    "table": "studies",
+                    "type": "binary",
+                    "levels": {0: "no", 1: "yes"},
+                    "role": "component",
+                    "label": "New component",
+                },
+            ],
+        }
+    )
+    rng = np.random.default_rng(11)
+    rows = []
+    for j in range(10):
+        for i in range(2 + j % 2):
+            rows.append(
+                {
+                    "sid": f"S{j}",
+                    "eid": f"S{j}-{i}",
+                    "a": j % 2,
+                    "b": int(j % 3 == 0),
+                    "new": (j % 2) if j < n_coded else None,
+                    "size": float(j),
+                    "yi": rng.normal(0.3, 0.3),
+                    "vi": 0.02 + 0.01 * i,
+                }
+            )
+    data = pd.DataFrame(rows)
+    for c in ("a", "b", "new"):
+        data[c] = data[c].astype("Int64")
+    return AnalysisData(data, cb, "sid", "eid")
+
+
+def test_coding_coverage_counts_the_studies_with_a_value():
+    ad = _sparse(2)
+    cov = coding_coverage(ad, "new")
+    # by hand: S0 and S1 have a value, S2..S9 do not
+    assert (cov.n_studies, cov.n_coded) == (10, 2) and cov.share == 0.2
+    assert cov.uncoded == tuple(f"S{j}" for j in range(2, 10))
+    assert coding_coverage(ad, "a").share == 1.0 and coding_coverage(ad, "a").uncoded == ()
+
+
+def test_variable_coded_for_2_of_10_studies_is_left_out_of_the_multiple_model_with_a_flag():
+    ad = _sparse(2)
+    mm = multiple_moderator_model(ad, component_variables(ad.codebook), SPEC, min_coverage=0.5)
+    # the model keeps its 10 studies and 25 effect sizes (5 studies with 2 rows, 5 with 3)
+    assert mm.variables == ("a", "b") and mm.n_studies == 10 and mm.k == 25
+    assert mm.k_dropped == 0 and mm.lost == ()
+    assert list(mm.left_out) == ["new"] and mm.left_out["new"].n_coded == 2
+    flag = next(f for f in mm.flags if "new" in f)
+    assert "New component" in flag and "coded for 2 of 10 studies (20%" in flag
+    assert "min_coverage 50%" in flag
+    assert "would lose 8 studies (S2, S3, S4, S5, S6, S7, S8, S9)" in flag
+    assert mm.to_dict()["left_out"]["new"]["uncoded"] == [f"S{j}" for j in range(2, 10)]
+    # without the rule the complete cases are the 2 coded studies, and the flag names the 8 lost
+    all_in = multiple_moderator_model(ad, ["a", "b", "new"], SPEC, min_coverage=0.0)
+    assert all_in.n_studies == 2 and all_in.studies_dropped == 8
+    assert any("8 whole studies: S2, S3, S4, S5, S6, S7, S8, S9" in f for f in all_in.flags)
+
+
+def test_variable_coded_for_half_of_the_studies_stays_in_the_multiple_model():
+    ad = _sparse(5)  # 5 of 10 = the default share 0.5: kept
+    mm = multiple_moderator_model(ad, ["a", "b", "new"], SPEC)
+    assert mm.variables == ("a", "b", "new") and mm.left_out == {}
+    assert mm.n_studies == 5 and mm.studies_dropped == 5
+    assert any("5 whole studies: S5, S6, S7, S8, S9" in f for f in mm.flags)
+
+
+def test_new_uncoded_variable_leaves_the_multiple_model_unchanged():
+    ad = _sparse(0)
+    with_new = multiple_moderator_model(ad, ["a", "b", "new"], SPEC)
+    without = multiple_moderator_model(ad, ["a", "b"], SPEC)
+    assert with_new.variables == without.variables == ("a", "b")
+    assert with_new.k == without.k == 25 and with_new.n_studies == 10
+    close([r.estimate for r in with_new.rows], [r.estimate for r in without.rows], 1e-12)
+    flag = "new (New component) left out: coded for 0 of 10 studies"
+    assert any(flag in f for f in with_new.flags)
+    # every listed variable too sparse: not fitted, and said so
+    none = multiple_moderator_model(ad, ["new"], SPEC)
+    assert none.applicable and none.rows == () and "min_coverage" in none.reason
+    assert any("not fitted" in f for f in none.flags)
 
 
 # --------------------------------------------------------------------------- the real pipeline
 @pytest.fixture(scope="module")
 def assink_run(tmp_path_factory):
     """assink2016 through the rule, with min_studies = 1 so that every category is tested
-    (the shipped config's 3 leaves pubstatus untested: its unpublished category has 2 studies)."""
+    (the shipped config's 3 leaves pubstatus untested: its unpublished category has 2 studies),
+    and pubstatus listed for the multiple-moderator model (assink2016 has no components, so
+    there is no default one)."""
     work = copy_project(tmp_path_factory.mktemp("mod_assink"))
     cfg_path = work / "config" / "assink2016.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg.setdefault("moderators", {})["min_studies"] = 1
+    cfg["moderators"]["multiple"] = ["pubstatus"]
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     res = "results/assink2016"
     run_snakemake(work, f"{res}/tables/moderators.csv", "--configfile", str(cfg_path), check=True)
@@ -382,7 +497,7 @@ def test_rule_outputs_match_metafor_on_assink2016(assink_run):
     ]
     assert d["Studies"].tolist() == [17, 3, 1]
 
-    # the default multiple-moderator model of assink2016 is pubstatus alone: the public model
+    # the multiple-moderator model listed in the config is pubstatus alone: the public model
     mm = pd.read_csv(assink_run / "tables" / "multiple_moderators.csv")
     coef = mm[mm.Row == "coefficient"]
     cr2 = _public("ml3_mods_pubstatus_reml_cr2")["coef_test"]
@@ -435,30 +550,40 @@ def test_example_tables_have_one_row_per_category_and_per_moderator(example_resu
     assert "migrant" in flags
 
 
+def _binary(name: str, label: str, role: str) -> dict:
+    return {
+        "name": name,
+        "table": "studies",
+        "type": "binary",
+        "levels": {0: "no", 1: "yes"},
+        "missing": [-99],
+        "required": False,
+        "role": role,
+        "label": label,
+        "description": f"1 if the programme includes {label.lower()}.",
+    }
+
+
 @pytest.mark.pipeline
-def test_moderator_added_to_the_codebook_appears_without_code_change(tmp_path):
+def test_variables_added_to_the_codebook_appear_by_their_role_without_code_change(tmp_path):
+    """A coded moderator, a coded component and a new component not yet coded for any study."""
     work = copy_project(tmp_path)
     cb_path = work / "data" / "codebook.yaml"
     cb = yaml.safe_load(cb_path.read_text())
-    cb["variables"].append(
-        {
-            "name": "home_visits",
-            "table": "studies",
-            "type": "binary",
-            "levels": {0: "no", 1: "yes"},
-            "missing": [-99],
-            "required": False,
-            "role": "moderator",
-            "label": "Home visits",
-            "description": "1 if the programme includes home visits.",
-        }
-    )
+    cb["variables"] += [
+        _binary("home_visits", "Home visits", "component"),
+        _binary("online", "Online delivery", "moderator"),
+        _binary("childcare", "Childcare", "component"),
+    ]
     cb_path.write_text(yaml.safe_dump(cb, sort_keys=False))
     studies = work / "data" / "raw" / "studies.csv"
     df = pd.read_csv(studies, dtype=str, keep_default_na=False)
     df["home_visits"] = ["1" if i % 3 == 0 else "0" for i in range(len(df))]
+    df["online"] = ["1" if i % 2 == 0 else "0" for i in range(len(df))]
+    df["childcare"] = "-99"  # not coded yet
     df.to_csv(studies, index=False)
-    run_snakemake(work, "results/example/tables/moderators.csv", check=True)
+    targets = ["results/example/tables/moderators.csv", "results/example/models/components.json"]
+    run_snakemake(work, *targets, check=True)
     res = work / "results" / "example" / "tables"
     mods = pd.read_csv(res / "moderators.csv", dtype={"Category code": str})
     hv = mods[mods.Moderator == "home_visits"]
@@ -468,4 +593,24 @@ def test_moderator_added_to_the_codebook_appears_without_code_change(tmp_path):
     tests = pd.read_csv(res / "moderator_tests.csv").set_index("Moderator")
     assert np.isfinite(tests.loc["home_visits", "F"])
     mm = pd.read_csv(res / "multiple_moderators.csv")
-    assert "home_visits" in set(mm["Variable"])  # a binary study moderator: a component
+    assert "home_visits" in set(mm["Variable"])  # role component: in the multiple model
+    assert "online" not in set(mm["Variable"])  # a binary study moderator, not a component
+    assert "online" in set(tests.index)
+    # childcare, coded for no study, is left out of the joint models with a flag naming it: the
+    # multiple model keeps its 28 complete studies (S02 and S28 miss co_production, peer_support)
+    out = json.loads((work / "results" / "example" / "models" / "moderators.json").read_text())
+    multiple = out["multiple"]
+    assert multiple["n_studies"] == 28 and "childcare" not in multiple["variables"]
+    assert multiple["left_out"]["childcare"]["n_coded"] == 0
+    flags = (work / "results" / "example" / "flags" / "moderators.txt").read_text()
+    line = next(ln for ln in flags.splitlines() if "childcare (Childcare) left out" in ln)
+    assert "coded for 0 of 30 studies (0%" in line and "would lose 30 studies (S01, S02" in line
+    components = json.loads(
+        (work / "results" / "example" / "models" / "components.json").read_text()
+    )
+    assert "childcare" in components["components"] and "online" not in components["components"]
+    assert "childcare" not in components["profiles"]["components"]
+    assert "home_visits" in components["profiles"]["components"]
+    assert sum(p["n_programmes"] for p in components["profiles"]["profiles"]) == 28
+    flags = (work / "results" / "example" / "flags" / "components.txt").read_text()
+    assert "component profiles: childcare (Childcare) left out" in flags

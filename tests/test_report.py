@@ -12,6 +12,7 @@ the JSON's numbers, not numbers of its own.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import json
@@ -65,10 +66,113 @@ def section(doc: str, section_id: str) -> str:
 def test_report_has_every_section_with_its_id(run):
     _, doc, analysis = run
     ids = re.findall(r'<h2 id="([^"]+)">', doc)
-    expected = [s for s in SECTIONS if s not in ("reliability", "other-figures")]
-    assert [i for i in ids if i not in ("reliability", "other-figures")] == expected
-    # the inter-rater reliability only where a second coder was configured
-    assert ("reliability" in ids) == (analysis == "example")
+    expected = [s for s in SECTIONS if s != "other-figures"]
+    assert [i for i in ids if i != "other-figures"] == expected
+    # the inter-rater reliability is computed only where a second coder was configured; elsewhere
+    # its section is one line saying why
+    reliability = section(doc, "reliability")
+    assert ("No second coder" in reliability) == (analysis == "assink2016")
+    assert ('id="table-reliability_agreement"' in reliability) == (analysis == "example")
+
+
+def _not_applicable(part: str) -> list[str]:
+    """The one-line notices of a section (``p.not-applicable``), tags stripped."""
+    found = re.findall(r'<p class="not-applicable">(.*?)</p>', part, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", text)) for text in found]
+
+
+def test_assink2016_report_has_one_line_instead_of_the_components_section(assink_run):
+    res = assink_run.results
+    doc = (res / "report.html").read_text(encoding="utf-8")
+    components = _json(res / "models" / "components.json")
+    assert components["applicable"] is False and "role: component" in components["reason"]
+    part = section(doc, "components")
+    (line,) = _not_applicable(part)
+    assert line.startswith(
+        "No intervention components are coded in this data set (role: component in the "
+        "codebook), so "
+    )
+    # the section is that line: no table, no figure, and the empty tables are nowhere else
+    assert "<table" not in part and "<img" not in part and "<p>" not in part
+    for name in ("component_profiles", "component_consistency"):
+        assert f'id="table-{name}"' not in doc
+    assert "<b>Components.</b>" not in section(doc, "methods")
+    # pubstatus is a moderator, not a component: there is no default multiple-moderator model
+    moderators = _json(res / "models" / "moderators.json")
+    assert moderators["multiple"]["applicable"] is False
+    mods = section(doc, "moderators")
+    assert any(
+        t.startswith("No multiple-moderator model: no intervention components")
+        for t in _not_applicable(mods)
+    )
+    assert 'id="table-multiple_moderators"' not in doc
+    assert 'id="table-moderator_tests"' in mods  # the single moderators are still analysed
+
+
+def test_example_report_shows_the_component_and_multiple_moderator_tables(example_run):
+    res = example_run.results
+    doc = (res / "report.html").read_text(encoding="utf-8")
+    assert _json(res / "models" / "components.json")["applicable"] is True
+    assert _not_applicable(section(doc, "components")) == []
+    for name in ("component_profiles", "component_consistency"):
+        assert f'id="table-{name}"' in section(doc, "components")
+    assert 'id="table-multiple_moderators"' in section(doc, "moderators")
+    assert _not_applicable(section(doc, "moderators")) == []
+
+
+def _inputs(res: Path, **files: str) -> ReportInputs:
+    """The report's inputs from a finished run's folder: the required files and ``files``."""
+    return ReportInputs(
+        tables_index=str(res / "tables/apa/tables.json"),
+        overall=str(res / "models/overall.json"),
+        clean_summary=str(res / "clean/summary.json"),
+        effect_sizes_summary=str(res / "effect_sizes_summary.json"),
+        warnings=str(res / "warnings.txt"),
+        **files,
+    )
+
+
+def _variant(res: Path, **changes) -> str:
+    """The report of a finished run rebuilt with some of its data replaced."""
+    models = res / "models"
+    inputs = _inputs(
+        res,
+        moderators=str(models / "moderators.json"),
+        components=str(models / "components.json"),
+    )
+    data = load_report_data(inputs, {"analysis": res.name})
+    return build_report(dataclasses.replace(data, **changes)).html
+
+
+def test_sections_that_do_not_apply_are_one_line_saying_why(assink_run):
+    res = assink_run.results
+    moderators = _json(res / "models" / "moderators.json")
+    # no moderators at all: the section is the step's reason, without its (empty) tables
+    none = {**moderators, "applicable": False, "reason": "no variable has role moderator"}
+    doc = _variant(res, moderators=none)
+    part = section(doc, "moderators")
+    assert _not_applicable(part) == ["No moderator analyses: no variable has role moderator."]
+    assert "<table" not in part and 'id="table-moderator_tests"' not in doc
+    # per-domain analyses asked for, but no domain level to analyse
+    config = {"analysis": "assink2016", "models": {"per_domain": True, "domain_variable": "dom"}}
+    doc = _variant(res, config=config)
+    assert _not_applicable(section(doc, "overall")) == [
+        "No per-domain analyses: models.per_domain is set, but the domain variable dom has no "
+        "levels in the analysed data."
+    ]
+    # a variable left out of the multiple-moderator model for its coding coverage is named
+    multiple = {
+        **moderators["multiple"],
+        "left_out": {"new": {"n_coded": 2, "n_studies": 17, "uncoded": ["3", "4"]}},
+    }
+    doc = _variant(res, moderators={**moderators, "multiple": multiple, "min_coverage": 0.5})
+    assert "<code>new</code> (coded for 2 of 17 studies)" in section(doc, "moderators")
+    assert "fewer than 50% of the studies" in section(doc, "moderators")
+    # a multiple-moderator model of listed moderators is not called a model of the components
+    test = {"test": "F", "stat": 2.5, "df1": 1, "df2": 98, "pval": 0.12}
+    listed = {"applicable": True, "variables": ["pubstatus"], "k": 100, "n_studies": 17}
+    doc = _variant(res, moderators={**moderators, "multiple": {**listed, "test": test}})
+    assert "The multiple-moderator model of <code>pubstatus</code> (<i>k</i> = 100" in doc
 
 
 def test_report_is_one_self_contained_file(run):
@@ -241,14 +345,7 @@ def test_figures_of_a_manifest_are_embedded_in_their_sections(project, tmp_path)
         )
     manifest = tmp_path / "figures.json"
     manifest.write_text(json.dumps({"figures": entries}))
-    inputs = ReportInputs(
-        tables_index=str(res / "tables/apa/tables.json"),
-        overall=str(res / "models/overall.json"),
-        clean_summary=str(res / "clean/summary.json"),
-        effect_sizes_summary=str(res / "effect_sizes_summary.json"),
-        warnings=str(res / "warnings.txt"),
-        figures_manifest=str(manifest),
-    )
+    inputs = _inputs(res, figures_manifest=str(manifest))
     doc = build_report(load_report_data(inputs, {"analysis": "example"})).html
     for stem, part, _ in figures:
         encoded = base64.b64encode((tmp_path / f"{stem}.png").read_bytes()).decode()

@@ -425,6 +425,7 @@ STEPS: dict[str, Step] = {
             "study_effects": "study_effects.csv",
         },
         options="components",
+        moderator_options="moderators",
     ),
     "bias": _analysis(
         "bias",

@@ -27,6 +27,21 @@ def moderator_label(moderator):
     return CODEBOOK.label(moderator) if CODEBOOK is not None else moderator
 
 
+def figure_components():
+    """The component figures, or [] when the data set has no intervention components (role
+    component in the codebook, or components.variables): they would be empty."""
+    from intervention_meta.analyses.moderators import component_variables
+
+    listed = (config.get("components", {}) or {}).get("variables")
+    try:
+        drawn = FIGURE_CODEBOOK is not None and component_variables(
+            FIGURE_CODEBOOK, listed
+        )
+    except ValueError:  # a listed name not in the codebook: reported by rule components
+        drawn = True
+    return ["components_orchard", "components_profiles"] if drawn else []
+
+
 ORCHARD_MODERATORS = figure_moderators("orchard")
 BUBBLE_MODERATORS = figure_moderators("bubble")
 
@@ -37,8 +52,7 @@ FIGURE_STEMS = [
     "variance_distribution",
     *[f"orchard_{m}" for m in ORCHARD_MODERATORS],
     *[f"bubble_{m}" for m in BUBBLE_MODERATORS],
-    "components_orchard",
-    "components_profiles",
+    *figure_components(),
     "funnel",
     "leave_one_out",
 ]

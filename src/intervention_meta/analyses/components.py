@@ -1,8 +1,15 @@
 """Component profiles: which combinations of intervention components occur, what they achieve, and
 which components the programmes with a positive effect share.
 
-The components are binary study variables (by default every binary moderator of the studies
-table). A programme is one study (one evaluation of one programme).
+The components are the binary variables with role ``component`` in the codebook (or the list of
+``components.variables``); no other variable is taken for a component because it is binary. A
+programme is one study (one evaluation of one programme). A data set without components gets no
+profiles and no consistency (``applicable`` false, with the reason); the study-level effects are
+still computed (the forest plot draws them). A component coded for fewer than
+``moderators.min_coverage`` of the studies is left out of the profiles (a joint model of all
+components) with a flag naming the studies it would cost
+(:func:`intervention_meta.analyses.moderators.apply_min_coverage`); its consistency, one
+component at a time, is still given.
 
 Profiles (:func:`component_profiles`, :func:`pool_profiles`)
     the combinations of components that occur, each with its number of programmes, its number
@@ -62,7 +69,12 @@ from intervention_meta.analyses.analysis_model import (
     fit_model,
     load_analysis_data,
 )
-from intervention_meta.analyses.moderators import component_variables
+from intervention_meta.analyses.moderators import (
+    MIN_COVERAGE,
+    CodingCoverage,
+    apply_min_coverage,
+    component_variables,
+)
 from intervention_meta.analyses.records import (
     ESTIMATE_KEYS,
     MEAN_KEYS,
@@ -98,6 +110,11 @@ __all__ = [
 ]
 
 POSITIVE_RULES = ("study_aggregate", "blup")
+
+#: why the component analyses do not apply to a data set without components
+NO_COMPONENTS = (
+    "no intervention components are coded in this data set (role: component in the codebook)"
+)
 
 _PROFILE = "_profile_"
 
@@ -590,7 +607,12 @@ def component_consistency(
 # --------------------------------------------------------------------------- the analysis
 @dataclass(frozen=True)
 class ComponentAnalysis:
-    """Profiles, study effects and consistency of the component analysis, with its flags."""
+    """Profiles, study effects and consistency of the component analysis, with its flags.
+
+    ``applicable`` is false (``reason`` says why) when there are no components; then the
+    profiles and the consistency are empty. ``left_out``: the components left out of the
+    profiles for their coding coverage.
+    """
 
     components: tuple[str, ...]
     rule: str
@@ -599,11 +621,17 @@ class ComponentAnalysis:
     profiles: ProfileTable
     consistency: Consistency
     flags: tuple[str, ...] = ()
+    applicable: bool = True
+    reason: str = ""
+    left_out: dict[str, CodingCoverage] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return jsonable(
             {
+                "applicable": self.applicable,
+                "reason": self.reason,
                 "components": self.components,
+                "left_out": {c: cov.to_dict() for c, cov in self.left_out.items()},
                 "positive_rule": {
                     "rule": self.rule,
                     "description": self.study_effects.description,
@@ -628,6 +656,7 @@ def analyse_components(
     min_programmes: int = 1,
     positive_rule: str = "study_aggregate",
     rho: float = 0.6,
+    min_coverage: float = MIN_COVERAGE,
 ) -> ComponentAnalysis:
     """Component profiles, study-level effects and the consistency of every component.
 
@@ -636,11 +665,12 @@ def analyse_components(
     ad : the effect sizes with their codebook
     spec : the analysis model (profiles are pooled with it; the ``blup`` rule uses its method and
         test in a three-level model whatever ``spec.structure`` says)
-    components : the binary component variables (default: every binary moderator of the studies
-        table)
+    components : the binary component variables (default: the codebook's variables with role
+        ``component``)
     min_programmes : profiles with fewer programmes are listed but not pooled
     positive_rule : ``"study_aggregate"`` or ``"blup"`` (see the module doc)
     rho : the within-study correlation of sampling errors assumed by ``study_aggregate``
+    min_coverage : components coded for fewer studies (share) are left out of the profiles
     """
     spec = spec or ModelSpec()
     if positive_rule not in POSITIVE_RULES:
@@ -655,8 +685,6 @@ def analyse_components(
         var = cb.variables.get(c)
         if var is not None and var.type != "binary":
             flags.add(f"{c}: type {var.type}, not binary; '{present_code(var)}' counts as present")
-    if not comps:
-        flags.add("no component variables (no binary moderator of the studies table)")
 
     # study-level effects and the positive programmes
     if positive_rule == "study_aggregate":
@@ -681,7 +709,10 @@ def analyse_components(
             "treated as missing for them"
         )
     labels = {c: ad.label(c) for c in comps}
-    profiles = component_profiles(programmes, comps, labels, min_programmes=min_programmes)
+    joint, left_out, lines = apply_min_coverage(ad, comps, min_coverage, "component profiles")
+    for line in lines:
+        flags.add(line)
+    profiles = component_profiles(programmes, joint, labels, min_programmes=min_programmes)
     if profiles.left_out:
         ids = ", ".join(map(str, profiles.left_out[:20]))
         flags.add(
@@ -694,11 +725,12 @@ def analyse_components(
             f"{len(small)} profile(s) with fewer than {min_programmes} programme(s) listed but not "
             "pooled"
         )
-    profiles, reason = pool_profiles(ad, spec, profiles)
-    if reason:
-        flags.add(f"profile model: {reason}")
+    if joint:
+        profiles, reason = pool_profiles(ad, spec, profiles)
+        if reason:
+            flags.add(f"profile model: {reason}")
     cons = component_consistency(programmes, positive, comps)
-    if int(np.sum(effects.positive)) == 0:
+    if comps and int(np.sum(effects.positive)) == 0:
         flags.add(
             "no programme has a positive effect by the rule "
             f"{positive_rule}; consistency is undefined"
@@ -711,6 +743,9 @@ def analyse_components(
         profiles=profiles,
         consistency=cons,
         flags=tuple(flags.lines),
+        applicable=bool(comps),
+        reason="" if comps else NO_COMPONENTS,
+        left_out=left_out,
     )
 
 
@@ -721,15 +756,15 @@ def _yes_no(x: object) -> str:
     return "yes" if int(x) == 1 else "no"
 
 
-def _component_headers(ca: ComponentAnalysis, ad: AnalysisData) -> dict[str, str]:
+def _component_headers(components: Sequence[str], ad: AnalysisData) -> dict[str, str]:
     """``component.<name>`` -> the component's codebook label."""
-    return {f"component.{c}": ad.label(c) for c in ca.components}
+    return {f"component.{c}": ad.label(c) for c in components}
 
 
 def profiles_records(ca: ComponentAnalysis, ad: AnalysisData, spec: ModelSpec) -> ResultTable:
     """The table ``component_profiles``: one row per profile; ``component.<name>`` is ``yes`` or
     ``no`` for each component, ``pooled`` whether the profile has a mean."""
-    comps = _component_headers(ca, ad)
+    comps = _component_headers(ca.profiles.components, ad)
     headers = columns(
         "profile present n_programmes k",
         *comps,
@@ -749,7 +784,7 @@ def profiles_records(ca: ComponentAnalysis, ad: AnalysisData, spec: ModelSpec) -
             "n_programmes": r["n_programmes"],
             "k": r["k"],
         }
-        row.update({f"component.{c}": _yes_no(r[c]) for c in ca.components})
+        row.update({f"component.{c}": _yes_no(r[c]) for c in ca.profiles.components})
         row.update(
             {
                 "pooled": "yes" if r["pooled"] else "no",
@@ -805,7 +840,7 @@ def consistency_table(ca: ComponentAnalysis, ad: AnalysisData) -> pd.DataFrame:
 def study_effects_records(ca: ComponentAnalysis, ad: AnalysisData) -> ResultTable:
     """The table ``study_effects``: one row per programme (``study``: its study key) with its
     study-level estimate, whether it is positive, its components and its profile."""
-    comps = _component_headers(ca, ad)
+    comps = _component_headers(ca.components, ad)
     headers = columns(
         "study k",
         ESTIMATE_KEYS,
@@ -859,15 +894,19 @@ def run_components(
     flags: str | Path,
     models: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    moderator_options: Mapping[str, Any] | None = None,
 ) -> ComponentAnalysis:
     """The ``components`` step: profiles, study-level effects and consistency of the components.
 
     ``models`` is the config's ``models`` section, ``options`` its ``components`` section
-    (``variables``, ``min_programmes``, ``positive_rule``, ``rho``); ``profiles``,
-    ``consistency`` and ``study_effects`` are the three tables' files, ``json`` the results and
-    ``flags`` the flags.
+    (``variables``, ``min_programmes``, ``positive_rule``, ``rho``), ``moderator_options`` its
+    ``moderators`` section (``min_coverage``); ``profiles``, ``consistency`` and
+    ``study_effects`` are the three tables' files, ``json`` the results and ``flags`` the flags.
+    Without components the JSON says ``applicable: false`` with the reason, and the profile and
+    consistency tables have no rows.
     """
     options = dict(options or {})
+    min_coverage = float((moderator_options or {}).get("min_coverage", MIN_COVERAGE))
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     ca = analyse_components(
@@ -877,6 +916,7 @@ def run_components(
         min_programmes=int(options.get("min_programmes", 1)),
         positive_rule=options.get("positive_rule", "study_aggregate"),
         rho=float(options.get("rho", 0.6)),
+        min_coverage=min_coverage,
     )
     tables = write_tables(
         {

@@ -33,10 +33,20 @@ values are adjusted across moderators with Holm's (1979) step-down method, separ
 model-based and the CR2 tests.
 
 Multiple-moderator model (:func:`multiple_moderator_model`)
-    all listed moderators together (by default every binary moderator of the studies table: the
-    intervention components), on the complete cases, with the rows left out counted per missing
-    variable, coefficients (model-based and CR2), the omnibus test of all moderators (model-based
-    F and CR2 HTZ) and variance inflation factors (:func:`variance_inflation_factors`).
+    the moderators listed in ``moderators.multiple`` together (by default the intervention
+    components, the variables with role ``component`` in the codebook; no other moderator enters
+    unless listed), on the complete cases, with the rows left out counted per missing variable and
+    the studies lost named, coefficients (model-based and CR2), the omnibus test of all moderators
+    (model-based F and CR2 HTZ) and variance inflation factors
+    (:func:`variance_inflation_factors`). Without components and without a list the model does
+    not apply (``applicable`` false, with the reason).
+
+Coding coverage (:func:`coding_coverage`, :func:`apply_min_coverage`)
+    the share of studies with a value of a variable (on at least one of their effect sizes). A
+    joint model (the multiple-moderator model, the component profiles) leaves out every variable
+    coded for fewer than ``moderators.min_coverage`` of the studies, with a flag naming it, its
+    coverage and the studies the model would otherwise lose, so that one sparsely coded (or newly
+    added, uncoded) variable cannot shrink the joint model to the few studies that have it.
 
 References
 ----------
@@ -96,6 +106,8 @@ from intervention_meta.models import MetaResult, ModelError, RobustResult
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "MIN_COVERAGE",
+    "CodingCoverage",
     "CoefficientRow",
     "ModeratorAnalyses",
     "ModeratorResult",
@@ -104,6 +116,8 @@ __all__ = [
     "VarianceInflation",
     "analyse_moderator",
     "analyse_moderators",
+    "apply_min_coverage",
+    "coding_coverage",
     "component_variables",
     "factor_column",
     "moderator_variables",
@@ -113,6 +127,16 @@ __all__ = [
 ]
 
 _ADJUST = {"holm": "Holm"}
+
+#: the default of ``moderators.min_coverage``: the share of studies a variable must be coded for
+#: to enter a joint model (the multiple-moderator model, the component profiles)
+MIN_COVERAGE = 0.5
+
+#: why the moderator analyses do not apply to a data set
+NO_MODERATORS = (
+    "no variable has role moderator (or component) in the codebook, or moderators.exclude "
+    "leaves none"
+)
 
 
 # --------------------------------------------------------------------------- variables
@@ -124,22 +148,85 @@ def moderator_variables(codebook: Codebook, exclude: Sequence[str] = ()) -> list
 def component_variables(
     codebook: Codebook, listed: Sequence[str] | None = None, exclude: Sequence[str] = ()
 ) -> list[str]:
-    """The binary components: ``listed``, or every binary moderator of the studies table.
+    """The intervention components: ``listed``, or the variables with role ``component``.
 
-    The default (``listed=None``) is the binary moderators of the codebook's parent (studies)
-    table, minus ``exclude``; a given list is taken as it is (its names must be codebook
-    variables).
+    The default (``listed=None``) is the codebook's components (role ``component``), minus
+    ``exclude``, in the codebook's order; no other variable is swept in because it happens to be
+    binary. A given list is taken as it is (its names must be codebook variables).
     """
     if listed is not None:
         unknown = [name for name in listed if name not in codebook]
         if unknown:
             raise ValueError(f"not codebook variables: {unknown}")
         return list(listed)
-    return [
-        v.name
-        for v in codebook.variables_of(codebook.parent_table)
-        if v.type == "binary" and "moderator" in v.roles and v.name not in set(exclude)
-    ]
+    return [v.name for v in codebook.components(exclude)]
+
+
+@dataclass(frozen=True)
+class CodingCoverage:
+    """How many studies have a value of a variable.
+
+    ``n_coded`` of ``n_studies`` studies have a value on at least one effect size (``share`` =
+    n_coded / n_studies); ``uncoded`` are the others, the studies a complete-case model with the
+    variable would lose.
+    """
+
+    variable: str
+    n_studies: int
+    n_coded: int
+    share: float
+    uncoded: tuple
+
+    def to_dict(self) -> dict:
+        return jsonable(self.__dict__)
+
+
+def coding_coverage(ad: AnalysisData, variable: str) -> CodingCoverage:
+    """The studies of ``ad`` with a value of ``variable`` (see :class:`CodingCoverage`)."""
+    coded = ad.data[variable].notna().groupby(ad.data[ad.study], sort=True).any()
+    n = int(len(coded))
+    return CodingCoverage(
+        variable=variable,
+        n_studies=n,
+        n_coded=int(coded.sum()),
+        share=float(coded.sum() / n) if n else math.nan,
+        uncoded=tuple(coded.index[~coded.to_numpy()]),
+    )
+
+
+def _ids(ids: Sequence, limit: int = 20) -> str:
+    """Study keys for a flag: the first ``limit``, then how many more."""
+    text = ", ".join(map(str, ids[:limit]))
+    return text + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _studies(n: int) -> str:
+    return f"{n} stud{'y' if n == 1 else 'ies'}"
+
+
+def apply_min_coverage(
+    ad: AnalysisData, variables: Sequence[str], min_coverage: float, model: str
+) -> tuple[list[str], dict[str, CodingCoverage], list[str]]:
+    """The ``variables`` coded for at least ``min_coverage`` of the studies, and the others.
+
+    Returns the variables kept (in their order), the left-out ones with their
+    :class:`CodingCoverage`, and one flag line per left-out variable naming it, its coverage and
+    the studies ``model`` (e.g. ``"multiple-moderator model"``) would lose with it.
+    """
+    kept, left_out, lines = [], {}, []
+    for v in variables:
+        cov = coding_coverage(ad, v)
+        if not cov.n_studies or cov.share >= min_coverage:
+            kept.append(v)
+            continue
+        left_out[v] = cov
+        lines.append(
+            f"{model}: {v} ({ad.label(v)}) left out: coded for {cov.n_coded} of "
+            f"{_studies(cov.n_studies)} ({100 * cov.share:.0f}%, below moderators.min_coverage "
+            f"{100 * min_coverage:g}%); with it the model would lose {_studies(len(cov.uncoded))} "
+            f"({_ids(cov.uncoded)})"
+        )
+    return kept, left_out, lines
 
 
 def factor_column(series: pd.Series, variable: Variable | None = None) -> pd.Series:
@@ -302,8 +389,11 @@ class MultipleModeratorResult:
 
     ``missing_by_variable`` counts, per moderator, the rows whose value is missing (a row may miss
     several); ``k_dropped``/``studies_dropped`` the rows and the studies that lose all their rows.
-    ``reason`` says why there is no model (then ``rows`` is empty). ``variable_tests``: per
-    moderator, the test of all its coefficients in this model (model-based Wald and CR2 HTZ).
+    ``reason`` says why there is no model (then ``rows`` is empty); ``applicable`` is false when
+    no moderator was given at all (no components, no list). ``left_out``: the variables left out
+    for their coding coverage (:func:`apply_min_coverage`); ``lost``: the studies that lose all
+    their rows to missing values. ``variable_tests``: per moderator, the test of all its
+    coefficients in this model (model-based Wald and CR2 HTZ).
     """
 
     variables: tuple[str, ...]
@@ -323,10 +413,14 @@ class MultipleModeratorResult:
     model: dict[str, Any] = field(default_factory=dict)
     variable_tests: dict[str, ModeratorTest] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    applicable: bool = True
+    left_out: dict[str, CodingCoverage] = field(default_factory=dict)
+    lost: tuple = ()
 
     def to_dict(self) -> dict:
-        skip = ("rows", "test", "vif", "variable_tests")
+        skip = ("rows", "test", "vif", "variable_tests", "left_out")
         out = {k: v for k, v in self.__dict__.items() if k not in skip}
+        out["left_out"] = {k: c.to_dict() for k, c in self.left_out.items()}
         out["rows"] = [r.to_dict() for r in self.rows]
         out["test"] = None if self.test is None else self.test.to_dict()
         out["vif"] = None if self.vif is None else self.vif.to_dict()
@@ -855,14 +949,18 @@ def multiple_moderator_model(
     ad: AnalysisData,
     variables: Sequence[str],
     spec: ModelSpec | None = None,
+    *,
+    min_coverage: float = MIN_COVERAGE,
 ) -> MultipleModeratorResult:
     """All ``variables`` together in one model (with intercept), on the complete cases.
 
-    Level-type variables enter as factors (reference: the first codebook level observed, e.g. 0 =
-    component absent), numeric ones as they are. Reports the coefficients (model-based and CR2),
-    the omnibus test of all moderators (model-based and CR2 HTZ), the variance components left,
-    pseudo-R^2 and the variance inflation factors (:func:`variance_inflation_factors`, weighted by
-    the fitted model's marginal covariance, and unweighted).
+    Variables coded for fewer than ``min_coverage`` of the studies are left out first, each with
+    a flag (:func:`apply_min_coverage`). Level-type variables enter as factors (reference: the
+    first codebook level observed, e.g. 0 = component absent), numeric ones as they are. Reports
+    the coefficients (model-based and CR2), the omnibus test of all moderators (model-based and
+    CR2 HTZ), the variance components left, pseudo-R^2 and the variance inflation factors
+    (:func:`variance_inflation_factors`, weighted by the fitted model's marginal covariance, and
+    unweighted). Without ``variables`` the model does not apply (``applicable`` false, no flag).
     """
     spec = spec or ModelSpec()
     variables = list(variables)
@@ -871,12 +969,19 @@ def multiple_moderator_model(
     absent = [v for v in variables if v not in data.columns]
     if absent:
         raise ValueError(f"multiple-moderator model: not columns of the effect sizes: {absent}")
+    given = bool(variables)
+    variables, left_out, lines = apply_min_coverage(
+        ad, variables, min_coverage, "multiple-moderator model"
+    )
+    for line in lines:
+        flags.add(line)
     missing = data[variables].isna() if variables else pd.DataFrame(index=data.index)
     by_var = {v: int(missing[v].sum()) for v in variables}
     incomplete = missing.any(axis=1).to_numpy() if variables else np.zeros(len(data), bool)
     frame = data.loc[~incomplete].copy()
     k_dropped = int(incomplete.sum())
-    studies_dropped = _n_studies(data, ad.study) - _n_studies(frame, ad.study)
+    lost = tuple(sorted(set(data[ad.study]) - set(frame[ad.study]), key=str))
+    studies_dropped = len(lost)
     common = {
         "variables": tuple(variables),
         "k": len(frame),
@@ -884,18 +989,33 @@ def multiple_moderator_model(
         "k_dropped": k_dropped,
         "studies_dropped": studies_dropped,
         "missing_by_variable": by_var,
+        "left_out": left_out,
+        "lost": lost,
     }
     if k_dropped:
         why = ", ".join(f"{v} missing in {n}" for v, n in by_var.items() if n)
+        whole = f": {_ids(lost)}" if lost else ""
         flags.add(
             f"multiple-moderator model: {k_dropped} effect size(s) ({studies_dropped} whole "
-            f"stud{'y' if studies_dropped == 1 else 'ies'}) left out for missing values ({why})"
+            f"stud{'y' if studies_dropped == 1 else 'ies'}{whole}) left out for missing values "
+            f"({why})"
         )
     if not variables:
-        reason = "no moderators listed"
-        flags.add(f"multiple-moderator model: not fitted ({reason})")
+        if given:
+            reason = "every listed moderator is coded for too few studies (moderators.min_coverage)"
+            flags.add(f"multiple-moderator model: not fitted ({reason})")
+        else:
+            reason = (
+                "no intervention components are coded (role: component in the codebook) and "
+                "moderators.multiple lists no moderators"
+            )
         return MultipleModeratorResult(
-            rows=(), test=None, reason=reason, flags=tuple(flags.lines), **common
+            rows=(),
+            test=None,
+            reason=reason,
+            flags=tuple(flags.lines),
+            applicable=given,
+            **common,
         )
     for v in variables:
         var = ad.codebook.variables.get(v)
@@ -1211,6 +1331,17 @@ def multiple_moderators_table(
 
 
 # --------------------------------------------------------------------------- the step
+def _no_analysis_reason(analyses: ModeratorAnalyses) -> str:
+    """Why no moderator was analysed ("" when one was)."""
+    if analyses.results:
+        return ""
+    if analyses.skipped:
+        return "no moderator could be analysed: " + "; ".join(
+            f"{name} ({why})" for name, why in analyses.skipped.items()
+        )
+    return NO_MODERATORS
+
+
 def run_moderators(
     *,
     effect_sizes: str | Path,
@@ -1226,8 +1357,10 @@ def run_moderators(
     """The ``moderators`` step: every moderator alone, then the multiple-moderator model.
 
     ``models`` is the config's ``models`` section, ``options`` its ``moderators`` section
-    (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``); ``moderators``, ``tests`` and
-    ``multiple`` are the three tables' files, ``json`` the results and ``flags`` the flags.
+    (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``, ``min_coverage``);
+    ``moderators``, ``tests`` and ``multiple`` are the three tables' files, ``json`` the results
+    and ``flags`` the flags. ``applicable`` in the JSON is false (with ``reason``) when the
+    codebook has no moderator to analyse.
     """
     options = dict(options or {})
     spec = ModelSpec.from_config(models)
@@ -1240,7 +1373,8 @@ def run_moderators(
         ad, spec, exclude=exclude, min_studies=min_studies, p_adjust=p_adjust
     )
     variables = component_variables(ad.codebook, options.get("multiple"), exclude)
-    mm = multiple_moderator_model(ad, variables, spec)
+    min_coverage = float(options.get("min_coverage", MIN_COVERAGE))
+    mm = multiple_moderator_model(ad, variables, spec, min_coverage=min_coverage)
     step_flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
     tables = write_tables(
         {
@@ -1257,6 +1391,9 @@ def run_moderators(
             "effect_size": ad.es,
             "k": ad.k,
             "n_studies": ad.n_studies,
+            "applicable": bool(analyses.results),
+            "reason": _no_analysis_reason(analyses),
+            "min_coverage": min_coverage,
             "notes": {
                 "means": "per category: intercept-free model with all observed categories",
                 "test": (

@@ -48,6 +48,7 @@ __all__ = ["Manual", "ManualEntry", "ManualTable", "render_manual", "uses_of", "
 ROLE_USES = {
     "id": "Keys",
     "moderator": "Moderator analysis (meta-regression)",
+    "component": "Component profiles and consistency (an intervention component)",
     "statistic": "Effect-size computation",
     "inclusion": "Inclusion criteria (rows that fail are dropped by the clean step)",
     "descriptor": "Descriptive tables",

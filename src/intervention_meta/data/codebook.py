@@ -12,6 +12,15 @@ A codebook file (e.g. ``data/codebook.yaml``; its header documents every field) 
     ``range``, ``required``, ``role``, ``label``, ``description``, ``higher_is_worse`` and
     ``requires``.
 
+Roles
+-----
+``role`` says what a variable is for; a variable may have several. ``moderator``: analysed in
+its own meta-regression (and listed for the multiple-moderator model). ``component``: an
+intervention component, a binary variable whose code ``1`` (or its last level) means "the
+programme has it"; only components enter the component profiles and consistency, and they are
+the default set of the multiple-moderator model. A component is always also a moderator:
+``role: component`` means ``role: [component, moderator]`` (:attr:`Variable.roles` lists both).
+
 :func:`load_codebook` checks the file first against the JSON schema shipped with the package
 (``schemas/codebook.schema.yaml``: known fields, field types, types and roles), then for its
 meaning (duplicate names, levels that fit the type, ranges, keys, ``requires`` and
@@ -57,7 +66,7 @@ logger = logging.getLogger(__name__)
 TYPES = ("id", "binary", "categorical", "ordinal", "integer", "number", "text")
 LEVEL_TYPES = ("binary", "categorical", "ordinal")
 NUMERIC_TYPES = ("integer", "number")
-ROLES = ("id", "moderator", "descriptor", "statistic", "inclusion")
+ROLES = ("id", "moderator", "component", "descriptor", "statistic", "inclusion")
 # columns that clean adds; a codebook variable may not use these names
 RESERVED_NAMES = ("source_row", "source_file", "reason")
 NA_TEXT = "NA"
@@ -363,6 +372,10 @@ class Codebook:
     def moderators(self, exclude: Sequence[str] = ()) -> list[Variable]:
         """The variables whose role includes ``moderator``, minus ``exclude``, in codebook order."""
         return [v for v in self.with_role("moderator") if v.name not in set(exclude)]
+
+    def components(self, exclude: Sequence[str] = ()) -> list[Variable]:
+        """The variables with role ``component``, minus ``exclude``, in codebook order."""
+        return [v for v in self.with_role("component") if v.name not in set(exclude)]
 
     def label(self, name: str) -> str:
         """The readable label of a variable (its name if it has none or is unknown)."""
@@ -744,6 +757,15 @@ def _semantic_problems(data: dict, file: str, node: yaml.Node | None) -> list[Pr
         dup_roles = {r for r in roles if roles.count(r) > 1}
         for r in sorted(dup_roles):
             add(base + ["role"], name, r, "field 'role': each role once", "codebook_role")
+        if "component" in roles and vtype is not None and vtype != "binary":
+            add(
+                base + ["role"],
+                name,
+                vtype,
+                "type binary for role component (an intervention component is present or "
+                "absent); use role moderator for other types",
+                "codebook_role",
+            )
 
         hiw = v.get("higher_is_worse")
         if hiw is not None:
@@ -853,6 +875,15 @@ def _input_kind_problems(req: dict) -> list[tuple[list, object, str]]:
     return out
 
 
+def _roles(role: object) -> tuple[str, ...]:
+    """The roles as written, with ``moderator`` added to a component (a component is a
+    moderator)."""
+    roles = tuple(_as_list(role))
+    if "component" in roles and "moderator" not in roles:
+        roles += ("moderator",)
+    return roles
+
+
 def _build(data: dict, file: str) -> Codebook:
     tables = {
         name: Table(name=name, key=spec["key"], parent=spec.get("parent"))
@@ -894,7 +925,7 @@ def _build(data: dict, file: str) -> Codebook:
                 max_exclusive=bool(rng.get("max_exclusive", False)),
             ),
             required=bool(v.get("required", False)),
-            roles=tuple(_as_list(v.get("role"))),
+            roles=_roles(v.get("role")),
             label=str(v.get("label", v["name"])),
             description=str(v.get("description", "")).strip(),
             higher_is_worse=tuple(normalise_code(c) for c in _as_list(v.get("higher_is_worse"))),

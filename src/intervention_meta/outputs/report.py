@@ -10,7 +10,10 @@ confidence level it states is the one the steps used (``models.level``).
 
 The file has no external reference: the CSS is inline, the figures are embedded as base64
 ``data:`` URIs, there is no script. Its sections (each an ``<h2>`` with an ``id``) are
-:data:`SECTIONS`; ``reliability`` appears only when a second coder's agreement was computed.
+:data:`SECTIONS`. A section, or a part of one, that does not apply to the data set (no moderators,
+no intervention components, no multiple-moderator model, no per-domain analyses, no second coder)
+is one line saying why (``p.not-applicable``), never an empty table; the steps' JSON says so
+(``applicable: false`` with the ``reason``).
 
 The Methods section is written from the configuration and the model JSON (the model actually
 fitted, its estimator and tests, the conversions and defaults the effect-size step used, the
@@ -561,6 +564,16 @@ def _test_stat(test: Mapping[str, Any], robust: bool = False) -> str:
     return _stat(name, test.get("df1"), test.get("stat"), test.get("pval"), df2)
 
 
+def _not_applicable(text: str) -> str:
+    """The one line that stands for a section (or part) that does not apply to the data set."""
+    return _p(text, "not-applicable")
+
+
+def _applies(step: Mapping[str, Any]) -> bool:
+    """Whether a step's JSON says its analysis applies (``applicable``, true if absent)."""
+    return bool(step.get("applicable", True))
+
+
 def _alpha(data: ReportData) -> float:
     level = _get(data.overall, "analysis", "model_spec", "level", default=0.95)
     return round(1 - float(level), 10)
@@ -771,8 +784,15 @@ class _Builder:
         mult = _get(self.data.moderators, "multiple", default={})
         t = mult.get("test") or {}
         if t.get("stat") is not None:
+            variables = list(mult.get("variables") or [])
+            components = set(self.data.components.get("components") or [])
+            of = (
+                "of the components"
+                if components and set(variables) <= components
+                else "of " + _plist([f"<code>{esc(str(v))}</code>" for v in variables])
+            )
             text += (
-                f" The multiple-moderator model of the components ({_i('k')} = "
+                f" The multiple-moderator model {of} ({_i('k')} = "
                 f"{fmt_count(mult.get('k'))}, {fmt_count(mult.get('n_studies'))} studies) "
                 f"gave {_test_stat(t)}"
             )
@@ -917,7 +937,7 @@ class _Builder:
 
         # moderators
         mod_cfg = cfg.get("moderators", {})
-        if d.moderators:
+        if d.moderators and _applies(d.moderators):
             adjust = mod_cfg.get("p_adjust", _get(d.moderators, "single", "p_adjust"))
             min_studies = mod_cfg.get("min_studies", _get(d.moderators, "single", "min_studies"))
             text = (
@@ -946,12 +966,19 @@ class _Builder:
                     "The moderators "
                     + _plist([f"<code>{esc(str(v))}</code>" for v in variables])
                     + " entered one multiple-moderator model (complete cases), with "
-                    "variance inflation factors computed on the GLS-weighted design."
+                    "variance inflation factors computed on the GLS-weighted design. "
+                )
+            if variables or _get(d.moderators, "multiple", "left_out"):
+                share = mod_cfg.get("min_coverage", d.moderators.get("min_coverage"))
+                text += (
+                    f"Variables coded for fewer than {100 * float(share or 0):g}% of the "
+                    "studies were left out of the joint models (the multiple-moderator model and "
+                    "the component profiles)."
                 )
             out.append(_p(text))
 
         # components
-        if d.components:
+        if d.components and _applies(d.components):
             comp_cfg = cfg.get("components", {})
             rule_name = str(comp_cfg.get("positive_rule", ""))
             rule = str(_get(d.components, "positive_rule", "description", default=""))
@@ -1292,20 +1319,73 @@ class _Builder:
     # ------------------------------------------------------------------ analysis sections
     def overall_section(self) -> Section:
         parts = [self._overall_sentences()]
+        models = self.data.config.get("models", {}) or {}
+        if models.get("per_domain") and "overall_domains" not in self.data.tables:
+            parts.append(
+                _not_applicable(
+                    "No per-domain analyses: <code>models.per_domain</code> is set, but the "
+                    f"domain variable <code>{esc(str(models.get('domain_variable', '')))}</code> "
+                    "has no levels in the analysed data."
+                )
+            )
         parts.append(
             self.tables("overall", "overall_domains", "variance_distribution", "overall_comparison")
         )
         parts.append(self.figures("overall"))
         return Section("overall", SECTIONS["overall"], "\n".join(p for p in parts if p))
 
+    def _skip(self, section_id: str, text: str, *tables: str) -> Section:
+        """The section as its one line: ``tables`` (written, but empty) are not shown."""
+        self.placed_tables.update(tables)
+        return Section(section_id, SECTIONS[section_id], _not_applicable(text))
+
     def moderators_section(self) -> Section:
+        m = self.data.moderators
+        tables = ("moderator_tests", "moderators", "multiple_moderators")
+        if m and not _applies(m):
+            return self._skip(
+                "moderators",
+                f"No moderator analyses: {esc(str(m.get('reason', '')))}.",
+                *tables,
+            )
         parts = [self._moderator_sentence()]
-        parts.append(self.tables("moderator_tests", "moderators", "multiple_moderators"))
+        mult = m.get("multiple") or {}
+        shown = tables
+        if mult and not _applies(mult):
+            shown = tables[:2]
+            self.placed_tables.add("multiple_moderators")
+            parts.append(
+                _not_applicable(f"No multiple-moderator model: {esc(str(mult.get('reason', '')))}.")
+            )
+        left = mult.get("left_out") or {}
+        if left:
+            items = [
+                f"<code>{esc(str(v))}</code> (coded for {fmt_count(c.get('n_coded'))} of "
+                f"{fmt_count(c.get('n_studies'))} studies)"
+                for v, c in left.items()
+            ]
+            share = f"{100 * float(m.get('min_coverage') or 0):g}"
+            parts.append(
+                _p(
+                    f"Left out of the multiple-moderator model for being coded for fewer than "
+                    f"{share}% of the studies: {_plist(items)} (see the warnings for the "
+                    "studies each would have cost)."
+                )
+            )
+        parts.append(self.tables(*shown))
         parts.append(self.figures("moderators"))
         return Section("moderators", SECTIONS["moderators"], "\n".join(p for p in parts if p))
 
     def components_section(self) -> Section:
         c = self.data.components
+        if c and not _applies(c):
+            return self._skip(
+                "components",
+                "No intervention components are coded in this data set (role: component in "
+                "the codebook), so no component profiles or consistency were computed.",
+                "component_profiles",
+                "component_consistency",
+            )
         parts = []
         if c:
             profiles = _get(c, "profiles", "profiles", default=[])
@@ -1339,10 +1419,14 @@ class _Builder:
         parts.append(self.figures("sensitivity"))
         return Section("sensitivity", SECTIONS["sensitivity"], "\n".join(p for p in parts if p))
 
-    def reliability_section(self) -> Section | None:
+    def reliability_section(self) -> Section:
         r = self.data.reliability
         if not r and not any(n.startswith("reliability_") for n in self.data.tables):
-            return None
+            return self._skip(
+                "reliability",
+                "No second coder's data are configured (<code>reliability</code> in the "
+                "config), so inter-rater agreement was not computed.",
+            )
         n = _get(r, "units", "studies", "double_coded")
         parts = [
             _p(
@@ -1425,6 +1509,7 @@ h3 { margin-top: 1.6em; }
 nav.toc { background: #f5f5f2; border: 1px solid #ddd; padding: .6em 1em; margin: 1em 0; }
 nav.toc ol { margin: 0; padding-left: 1.4em; columns: 2; }
 p.notice { background: #fff4d6; border-left: 4px solid #d9a400; padding: .5em .8em; }
+p.not-applicable { color: #555; font-style: italic; }
 figure.figure { margin: 1.5em 0; }
 figure.figure img { display: block; width: 100%; max-width: 900px; height: auto;
   border: 1px solid #eee; margin: .4em 0; }
@@ -1497,8 +1582,9 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
     Returns
     -------
     Report
-        With the sections of :data:`SECTIONS` (``reliability`` and ``other-figures`` only when
-        they have content) and the self-contained HTML document.
+        With the sections of :data:`SECTIONS` (``other-figures`` only when it has content; a
+        section that does not apply to the data set -- no moderators, no components, no second
+        coder -- is one line saying why) and the self-contained HTML document.
     """
     b = _Builder(data, provenance)
     sections = [
@@ -1511,9 +1597,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.bias_section(),
         b.sensitivity_section(),
     ]
-    rel = b.reliability_section()
-    if rel is not None:
-        sections.append(rel)
+    sections.append(b.reliability_section())
     other = b.other_figures()
     if other is not None:
         sections.append(other)

@@ -532,9 +532,11 @@ def make_profiles(
     level = _level(cj)
     prof = tables["component_profiles"].frame()
     se = tables["study_effects"].frame()
-    components = list(cj.get("components") or [])
+    # the components of the profiles (one coded for too few studies is left out of them)
+    components = list((cj.get("profiles") or {}).get("components") or [])
     matrix = pd.DataFrame(
-        {
+        index=prof.index,
+        data={
             ad.codebook.label(c): prof[f"component.{c}"]
             .astype(str)
             .str.lower()
@@ -543,7 +545,7 @@ def make_profiles(
             if f"component.{c}" in prof.columns
             else 0
             for c in components
-        }
+        },
     )
     pooled = prof["pooled"].astype(str).str.lower().eq("yes")
     groups = pd.DataFrame(
@@ -580,6 +582,11 @@ def make_profiles(
         f"the three-level model with the profile as a factor (circle, {_pct(level)} CI; "
         "models/components.json). Profiles not pooled have points only." + missing
     )
+    if not components:
+        caption = (
+            "No component profiles: every component is coded for fewer than "
+            "moderators.min_coverage of the studies (see the warnings)."
+        )
     info = {"profiles": len(groups), "components": components}
     return _finish(fig, stem, "components", "Component profiles", caption, **info)
 
@@ -650,13 +657,16 @@ def make_leave_one_out(
 
 
 # --------------------------------------------------------------------------- manifest
-def write_manifest(figures: Sequence[FigureInfo], out: str | Path) -> dict:
+def write_manifest(
+    figures: Sequence[FigureInfo], out: str | Path, skipped: Sequence[Mapping[str, str]] = ()
+) -> dict:
     """Write the figures' descriptions into ``figures.json``, ordered by report section.
 
     The manifest lists every figure once: ``stem``, ``png``, ``pdf`` (paths as the rules name
     them, relative to the working directory), ``title``, ``caption``, ``section`` (one of
     :data:`SECTIONS`), ``width_in`` / ``height_in`` (the size the figure was drawn at, inches)
-    and ``details``.
+    and ``details``; ``skipped`` lists the figures not drawn because they would be empty
+    (``stem``, ``section``, ``reason``).
     """
     infos = list(figures)
     stems = [i.stem for i in infos]
@@ -666,6 +676,7 @@ def write_manifest(figures: Sequence[FigureInfo], out: str | Path) -> dict:
     manifest = {
         "sections": list(SECTIONS),
         "figures": [i.to_dict() for i in infos],
+        "skipped": [dict(entry) for entry in skipped],
     }
     write_json(manifest, out)
     log.info("figure manifest: %d figures -> %s", len(infos), out)
@@ -747,6 +758,18 @@ def run_figures(
         (make_funnel, (i.bias, out / "funnel"), {}),
         (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), {}),
     ]
+    # the component figures would be empty without components (the step's JSON says why)
+    components = read_json(i.components)
+    skipped = []
+    if not components.get("applicable", True):
+        reason = str(components.get("reason", ""))
+        skip = (make_components, make_profiles)
+        skipped = [
+            {"stem": Path(args[-1]).name, "section": "components", "reason": reason}
+            for f, args, _ in tasks
+            if f in skip
+        ]
+        tasks = [task for task in tasks if task[0] not in skip]
     if workers > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -761,4 +784,4 @@ def run_figures(
             figures = [futures[j].result() for j in range(len(tasks))]
     else:
         figures = [f(*args, **kwargs) for f, args, kwargs in tasks]
-    return write_manifest(figures, out / "figures.json")
+    return write_manifest(figures, out / "figures.json", skipped)

@@ -133,7 +133,8 @@ def test_criteria_that_keep_no_row_say_what_each_removes_on_its_own(pair, codebo
         "your inclusion criteria keep 0 of 11 rows: "
         "inclusion.design removed 8 rows (design not in: prepost), "
         "inclusion.year removed 5 rows (year above 2015), "
-        "inclusion.followup_months removed 2 rows (followup_months above 6; 1 of them with no value)"
+        "inclusion.followup_months removed 2 rows "
+        "(followup_months above 6; 1 of them with no value)"
     )
     assert info.value.problems[0].column == "inclusion"
     assert "effects.csv" not in str(info.value)  # the config's keys, not a file, are to blame
@@ -144,7 +145,8 @@ def test_one_criterion_that_removes_every_row_is_named(pair, codebook):
     with pytest.raises(InputError) as info:
         clean(codebook, pair.studies, pair.effects, {"year": {"min": 2030}})
     assert str(info.value).splitlines()[0] == (
-        "your inclusion criteria keep 0 of 11 rows: inclusion.year removed 11 rows (year below 2030)"
+        "your inclusion criteria keep 0 of 11 rows: "
+        "inclusion.year removed 11 rows (year below 2030)"
     )
 
 

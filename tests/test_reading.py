@@ -34,6 +34,23 @@ def test_quoted_cells_keep_their_commas(tmp_path):
     assert frame.loc[2, "citation"] == "Smith, Brown (2009)"
 
 
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_a_cell_of_200000_characters_is_read_whole(tmp_path, separator):
+    # Python's csv module refuses fields over csv.field_size_limit(), 131,072 by default
+    sentence = 'Abstract, with a comma; a semicolon, a "quote"\nand a line break. '
+    long = (sentence * 4000)[:199_999] + "."
+    quoted = '"' + long.replace('"', '""') + '"'
+    text = separator.join(["id", "notes", "n"]) + "\n" + separator.join(["S1", quoted, "3"]) + "\n"
+    path = _write(tmp_path / "t.csv", text.encode())
+    frame, info = read_table(path)
+    assert len(long) == 200_000
+    assert frame.loc[2, "notes"] == long
+    assert frame.loc[2].tolist()[::2] == ["S1", "3"]
+    assert (info.separator, info.n_rows, info.problems) == (separator, 1, ())
+    # pandas' own reader, which the output steps use on the pipeline's tables, takes it too
+    assert pd.read_csv(path, sep=separator)["notes"][0] == long
+
+
 def test_semicolons_with_decimal_comma_are_read_as_numbers_with_a_point(tmp_path):
     path = _write(
         tmp_path / "t.csv", "id;m;sd;citation\nS1;3,4;0,85;Müller, A.\nS2;-1,5;2;x\n".encode()

@@ -20,6 +20,11 @@ Formats
     are written as Excel shows them (up to 15 significant digits, ``2014`` not ``2014.0``), dates
     as ISO dates.
 
+A cell may be of any length: Python's :mod:`csv` module refuses fields longer than
+``csv.field_size_limit()`` (131,072 characters by default), so the reader raises that limit to
+the largest value the platform's C ``long`` holds (``sys.maxsize``, or less where a ``long`` has
+32 bits).
+
 Rows
 ----
 The returned frame's index is the row number a person sees in a spreadsheet (the header is
@@ -37,6 +42,7 @@ import datetime as dt
 import io
 import logging
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -158,6 +164,18 @@ def read_table(path: str | Path, table: str | None = None) -> tuple[pd.DataFrame
 
 
 # --------------------------------------------------------------------------- CSV
+def _allow_long_fields() -> None:
+    """Raise ``csv.field_size_limit`` to the largest value this platform accepts (never lower
+    it): ``sys.maxsize`` overflows a 32-bit C ``long`` (e.g. on Windows), so halve until it fits."""
+    limit = sys.maxsize
+    while limit > csv.field_size_limit():
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 2
+
+
 def _decode(data: bytes, file: str) -> tuple[str, str, bool, list[Problem]]:
     if data.startswith(b"\xef\xbb\xbf"):
         try:
@@ -215,6 +233,7 @@ def _csv_records(p: Path, file: str) -> tuple[list[tuple[int, list[str]]], dict]
             "read_unreadable",
         )
     text, encoding, bom, problems = _decode(data, file)
+    _allow_long_fields()
     if "\x00" in text:
         raise _fail(file, None, "a text (CSV) file, not a binary file", "read_unreadable")
     if not text.strip():

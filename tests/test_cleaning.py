@@ -236,3 +236,28 @@ variables:
     assert result.effects["id"].tolist() == [1, 2]
     assert list(result.dropped.columns[:2]) == ["id", "study"]
     assert result.dropped["reason"].tolist() == ["pubstatus not in: 1 (study-level)"]
+
+
+def test_text_a_spreadsheet_would_run_is_quoted_in_the_files_and_read_back_as_coded(
+    pair, codebook, tmp_path
+):
+    # OWASP "CSV Injection": a cell starting with = + - @ is run as a formula when opened
+    pair.set(S, 2, "citation", '=HYPERLINK("http://x","Jansen")')
+    pair.set(S, 3, "country", "-")
+    pair.set(S, 5, "citation", "@Okafor")
+    raw = pair.studies.read_bytes()
+    result = clean(codebook, pair.studies, pair.effects, {"year": {"max": 2019}})
+    paths = result.write(tmp_path / "clean")
+    assert pair.studies.read_bytes() == raw  # the coded data are never changed
+    eff = result.effects.set_index("es_id")
+    assert eff.loc["S01-1", "citation"] == '=HYPERLINK("http://x","Jansen")'  # nor in memory
+    written = pd.read_csv(paths["effects"], dtype=str, keep_default_na=False)
+    by_study = written.groupby("study_id")
+    assert set(by_study.get_group("S01")["citation"]) == {'\'=HYPERLINK("http://x","Jansen")'}
+    assert set(by_study.get_group("S02")["country"]) == {"'-"}
+    assert set(by_study.get_group("S04")["citation"]) == {"'@Okafor"}
+    assert set(by_study.get_group("S02")["year"]) == {"2009"}  # a number is never quoted
+    dropped = pd.read_csv(paths["dropped"], dtype=str, keep_default_na=False)
+    assert set(dropped["value"]) == {"2021"}  # S03
+    back = read_clean(paths["effects"], codebook)
+    pd.testing.assert_frame_equal(back, result.effects)

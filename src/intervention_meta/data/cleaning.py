@@ -38,6 +38,7 @@ from intervention_meta.data.codebook import (
 )
 from intervention_meta.data.reading import read_table
 from intervention_meta.errors import InputError, Problem
+from intervention_meta.io import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ class CleanResult:
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         paths = {"effects": outdir / "effects.csv", "dropped": outdir / "dropped.csv"}
-        self.effects.to_csv(paths["effects"], index=False)
-        self.dropped.to_csv(paths["dropped"], index=False)
+        write_table(self.effects, paths["effects"])
+        write_table(self.dropped, paths["dropped"])
         return paths
 
 
@@ -152,7 +153,7 @@ def type_columns(
 def read_clean(path: str | Path, codebook: Codebook | str | Path) -> pd.DataFrame:
     """Read an ``effects.csv`` written by :meth:`CleanResult.write` back with its types."""
     cb = load_codebook(codebook)
-    frame, info = read_table(path)
+    frame, info = read_table(path, written=True)
     if info.errors:
         raise InputError(info.problems, summary=f"cannot read the clean table {path}")
     typed = type_columns(cb, frame, list(frame.columns), file=str(path))

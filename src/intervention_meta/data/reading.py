@@ -49,6 +49,7 @@ from pathlib import Path
 import pandas as pd
 
 from intervention_meta.errors import InputError, Problem, WithProblems
+from intervention_meta.io import unquote_formula
 
 logger = logging.getLogger(__name__)
 
@@ -116,13 +117,19 @@ def _fail(file: str, value: object, expected: str, check: str) -> InputError:
     return InputError([Problem(file, None, None, value, expected, check=check)])
 
 
-def read_table(path: str | Path, table: str | None = None) -> tuple[pd.DataFrame, ReadInfo]:
+def read_table(
+    path: str | Path, table: str | None = None, *, written: bool = False
+) -> tuple[pd.DataFrame, ReadInfo]:
     """Read a CSV or Excel table with every cell as a trimmed string.
 
     Parameters
     ----------
     path : the file (``.csv``, ``.tsv``, ``.txt``, ``.xlsx``, ``.xlsm``).
     table : the table's name (e.g. ``"studies"``); an Excel sheet of that name is preferred.
+    written : the file is a table the pipeline wrote (:func:`intervention_meta.io.write_table`):
+        the quote written before text that a spreadsheet would read as a formula is taken off
+        (:func:`intervention_meta.io.unquote_formula`). Never for coded data, which is read as
+        it is.
 
     Returns
     -------
@@ -154,6 +161,9 @@ def read_table(path: str | Path, table: str | None = None) -> tuple[pd.DataFrame
     else:
         records, meta = _csv_records(p, file)
     frame, info_fields, problems = _build_table(records, file, meta.pop("problems"))
+    if written:
+        frame = frame.rename(columns=unquote_formula).map(unquote_formula)
+        info_fields["columns"] = tuple(frame.columns)
     if meta.get("separator") not in (None, ","):
         frame, decimal, more = _decimal_comma(frame, file)
         meta["decimal"] = decimal

@@ -468,7 +468,12 @@ def check_config(
             nodes.append(None)
         problems += duplicate_key_problems(nodes[-1], file, what="option")
     problems += schema_problems(config, _load_schema(schema), sources[-1], fill_defaults=True)
-    problems += _reference_problems(config, None, sources[-1], workdir)
+    named = {p.column for p in problems if p.column}
+    problems += [  # an option the schema already faults is not faulted twice
+        p
+        for p in _reference_problems(config, None, sources[-1], workdir)
+        if not any(c == p.column or c.startswith(f"{p.column}.") for c in named)
+    ]
     problems = _in_order([_located(p, sources, nodes) for p in problems], sources)
     errors = [p for p in problems if p.severity == "error"]
     if errors:

@@ -99,6 +99,23 @@ def test_every_option_is_described_and_has_a_default():
         assert schema["properties"][section]["additionalProperties"] is expected
 
 
+def _write_config(tmp_path, shipped: dict, **sections) -> Path:
+    """The shipped config with ``sections`` merged in, written to tmp_path (data files and the
+    codebook made absolute, so the check runs from any folder)."""
+    config = copy.deepcopy(shipped)
+    config["codebook"] = str(REPO / config["codebook"])
+    config["data"] = {k: str(REPO / v) for k, v in config["data"].items()}
+    config["reliability"] = {"studies": str(REPO / config["reliability"]["studies"])}
+    for key, sub in sections.items():
+        if isinstance(sub, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **sub}
+        else:
+            config[key] = sub
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
 BAD_CONFIGS = {
     "typo at the top level": ({"analyis": "x"}, "analyis", "analyis", "no field 'analyis'"),
     "typo in a section": (
@@ -166,14 +183,7 @@ BAD_CONFIGS = {
 @pytest.mark.parametrize("case", list(BAD_CONFIGS))
 def test_bad_config_names_file_key_path_and_value(case, shipped, tmp_path):
     change, column, value, expected = BAD_CONFIGS[case]
-    config = copy.deepcopy(shipped)
-    for key, sub in change.items():
-        if isinstance(sub, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **sub}
-        else:
-            config[key] = sub
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path = _write_config(tmp_path, shipped, **change)
     with pytest.raises(InputError) as info:
         load_config(path)
     problems = [p for p in info.value.problems if p.column == column]
@@ -219,23 +229,6 @@ def test_config_that_is_not_a_mapping_of_options_is_an_error(tmp_path, text, che
 
 
 # --------------------------------------------------------------------------- start-up check
-def _write_config(tmp_path, shipped: dict, **sections) -> Path:
-    """The shipped config with ``sections`` merged in, written to tmp_path (data files and the
-    codebook made absolute, so the check runs from any folder)."""
-    config = copy.deepcopy(shipped)
-    config["codebook"] = str(REPO / config["codebook"])
-    config["data"] = {k: str(REPO / v) for k, v in config["data"].items()}
-    config["reliability"] = {"studies": str(REPO / config["reliability"]["studies"])}
-    for key, sub in sections.items():
-        if isinstance(sub, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **sub}
-        else:
-            config[key] = sub
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("name", ["config.yaml", "assink2016.yaml"])
 def test_shipped_configs_refer_to_what_exists(name, monkeypatch):
     monkeypatch.chdir(REPO)
@@ -247,78 +240,29 @@ def test_shipped_configs_refer_to_what_exists(name, monkeypatch):
     assert given == config  # the defaults are filled in in place, as load_config fills them
 
 
-# (section, key path, value, words of `expected`) per cross-reference: data/codebook.yaml has
-# year (integer), design (categorical), citation (text), joint_effort (binary), es_id (id)
-BAD_REFERENCES = {
-    "multiple: not in the codebook": (
-        {"moderators": {"multiple": ["joint_effort", "joint_efort"]}},
-        "moderators.multiple.1",
-        "joint_efort",
-        ["did you mean 'joint_effort'?", "a variable a model can use", "year, design"],
-    ),
-    "multiple: a text variable": (
-        {"moderators": {"multiple": ["citation"]}},
-        "moderators.multiple.0",
-        "citation",
-        ["citation has type text", "binary, categorical, ordinal, integer or number"],
-    ),
-    "multiple: listed twice": (
-        {"moderators": {"multiple": ["year", "design", "year"]}},
-        "moderators.multiple.2",
-        "year",
-        ["each variable once"],
-    ),
-    "exclude: not a moderator": (
-        {"moderators": {"exclude": ["citation"]}},
-        "moderators.exclude.0",
-        "citation",
-        ["a moderator", "role descriptor", "year, design"],
-    ),
-    "components: not binary": (
-        {"components": {"variables": ["joint_effort", "design"]}},
-        "components.variables.1",
-        "design",
-        ["a binary variable", "design has type categorical", "joint_effort"],
-    ),
-    "inclusion: not in the codebook": (
-        {"inclusion": {"desgin": ["rct"]}},
-        "inclusion.desgin",
-        "desgin",
-        ["a codebook variable", "did you mean 'design'?"],
-    ),
-    "inclusion: not a level": (
-        {"inclusion": {"design": ["rct", "RTC"]}},
-        "inclusion.design",
-        "RTC",
-        ["one of: rct, quasi, prepost"],
-    ),
-    "inclusion: a range of a categorical": (
-        {"inclusion": {"design": {"min": 1}}},
-        "inclusion.design",
-        {"min": 1},
-        ["min/max only for numbers"],
-    ),
-    "data: no such file": (
-        {"data": {"effects": "data/raw/effect.csv"}},
-        "data.effects",
-        "data/raw/effect.csv",
-        ["an existing file"],
-    ),
-    "reliability: no such file": (
-        {"reliability": {"studies": "coder2.csv"}},
-        "reliability.studies",
-        "coder2.csv",
-        ["an existing file"],
-    ),
-}
+# data/codebook.yaml has year (integer), design (categorical), citation (text), joint_effort
+# (binary), es_id (id). Per case: the key path faulted, the option's value, the value faulted
+# and words of `expected`.
+BAD_REFERENCES = [
+    ("moderators.multiple.1", ["year", "joint_efort"], "joint_efort", ["mean 'joint_effort'?"]),
+    ("moderators.multiple.0", ["citation"], "citation", ["citation has type text", "or number"]),
+    ("moderators.multiple.2", ["year", "design", "year"], "year", ["each variable once"]),
+    ("moderators.exclude.0", ["citation"], "citation", ["a moderator", "role descriptor"]),
+    ("components.variables.1", ["joint_effort", "design"], "design", ["a binary", "categorical"]),
+    ("inclusion.desgin", ["rct"], "desgin", ["a codebook variable", "did you mean 'design'?"]),
+    ("inclusion.design", ["rct", "RTC"], "RTC", ["one of: rct, quasi, prepost"]),
+    ("inclusion.design", {"min": 1}, {"min": 1}, ["min/max only for numbers"]),
+    ("data.effects", "data/raw/effect.csv", "data/raw/effect.csv", ["an existing file"]),
+    ("reliability.studies", "coder2.csv", "coder2.csv", ["an existing file"]),
+]
 
 
-@pytest.mark.parametrize("case", list(BAD_REFERENCES))
+@pytest.mark.parametrize(("column", "given", "value", "words"), BAD_REFERENCES)
 def test_config_naming_what_does_not_exist_is_an_error_naming_key_value_and_choices(
-    case, shipped, tmp_path
+    column, given, value, words, shipped, tmp_path
 ):
-    sections, column, value, words = BAD_REFERENCES[case]
-    path = _write_config(tmp_path, shipped, **sections)
+    section, option = column.rstrip(".0123456789").split(".")
+    path = _write_config(tmp_path, shipped, **{section: {option: given}})
     config = load_config(path)  # the schema is satisfied: the cross-reference is the problem
     with pytest.raises(InputError) as info:
         check_references(config, file=path)
@@ -327,7 +271,7 @@ def test_config_naming_what_does_not_exist_is_an_error_naming_key_value_and_choi
     for word in words:
         assert word in problem.expected, problem.expected
     line = path.read_text(encoding="utf-8").splitlines()[problem.row - 1]
-    assert column.split(".")[-1] in line or str(value) in line  # the key's (or entry's) line
+    assert option in line or str(value) in line  # the line of the key (or of the list entry)
 
 
 def test_models_levels_are_grouping_columns_of_the_data(shipped):

@@ -1,9 +1,13 @@
 """Load the pipeline configuration and check YAML files against JSON schemas.
 
-The configuration (``config/*.yaml``) is checked against ``workflow/schemas/config.schema.yaml``,
-the same schema the Snakefile passes to ``snakemake.utils.validate``; :func:`load_config` fills in
-the schema's defaults the way ``snakemake.utils.validate(..., set_default=True)`` does, so the
-package and the workflow see the same configuration.
+The configuration (``config/*.yaml``) is checked against ``workflow/schemas/config.schema.yaml``;
+:func:`load_config` (a config file, for the command line) and :func:`check_config` (the config
+Snakemake merged, called by the Snakefile at start-up) fill in the schema's defaults the way
+``snakemake.utils.validate(..., set_default=True)`` does, so the package and the workflow see the
+same configuration. :func:`check_references` then checks what the config names: the files exist
+and every variable is a codebook variable of a type that fits its use. Each reports every problem
+at once, one short line each (``config.yaml:23: models.method = 'REMl': expected one of: REML,
+ML``), never the schema itself.
 
 The YAML helpers here are shared with :mod:`intervention_meta.data.codebook`:
 
@@ -475,11 +479,7 @@ def check_config(
         if not any(c == p.column or c.startswith(f"{p.column}.") for c in named)
     ]
     problems = _in_order([_located(p, sources, nodes) for p in problems], sources)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        where = sources[-1] if len(sources) == 1 else ", ".join(sources)
-        raise InputError(problems, summary=f"config {where}: {len(errors)} problem(s); nothing run")
-    return problems
+    return _warnings_or_raise(problems, f"config {', '.join(sources)}", "; nothing run")
 
 
 def check_references(
@@ -528,9 +528,14 @@ def check_references(
         node = None
     problems = _reference_problems(config, codebook, file, workdir)
     problems = _in_order([_located(p, [file], [node]) for p in problems], [file])
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise InputError(problems, summary=f"config {file}: {len(errors)} problem(s)")
+    return _warnings_or_raise(problems, f"config {file}")
+
+
+def _warnings_or_raise(problems: list[Problem], where: str, end: str = "") -> list[Problem]:
+    """The problems when all are warnings; else an InputError with all of them."""
+    n_errors = sum(p.severity == "error" for p in problems)
+    if n_errors:
+        raise InputError(problems, summary=f"{where}: {n_errors} problem(s){end}")
     return problems
 
 

@@ -438,7 +438,8 @@ def clean(
         summary = _nothing_kept(cb, rows_in, inclusion, alone, unmatched)
         logger.error("%s", summary)
         expected = "criteria that keep at least one row"
-        problem = Problem("config", None, "inclusion", None, expected, check="inclusion_empty")
+        kept_none = f"0 of {rows_in} rows kept"
+        problem = Problem("config", None, "inclusion", kept_none, expected, check="inclusion_empty")
         raise InputError([problem], summary=summary)
     return CleanResult(effects=kept, dropped=dropped, studies=studies, counts=counts)
 

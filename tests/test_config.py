@@ -280,9 +280,10 @@ def test_models_levels_are_grouping_columns_of_the_data(shipped):
     with pytest.raises(InputError) as info:
         check_references(config)
     (problem,) = info.value.problems
-    assert (problem.column, problem.value) == ("models.levels.1", "sample_id")
-    assert "a variable of the effects or studies table" in problem.expected
-    config["models"]["levels"] = ["study_id", "es_id"]
+    assert (problem.column, problem.value) == ("models.levels", "sample_id")
+    assert "a column of the effect sizes or a studies variable" in problem.expected
+    assert "outcome_domain" in problem.expected  # an effects variable it could group by
+    config["models"]["levels"] = ["study_id", "outcome_domain", "es_id"]
     assert check_references(config) == []
 
 

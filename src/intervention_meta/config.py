@@ -495,12 +495,13 @@ def check_references(
       ``reliability`` files, if given, exist;
     * every variable the config names is a codebook variable whose type fits its use:
       ``inclusion`` (the variables, their level codes, ``{min, max}`` only for numbers, see
-      :func:`~intervention_meta.data.cleaning.check_inclusion`), ``models.levels`` (grouping
-      columns of the effects or the studies table), ``moderators.multiple`` (variables a model
-      can use: binary, categorical, ordinal, integer or number), ``moderators.exclude``
-      (moderators), ``components.variables`` (binary variables) and, with
-      ``models.per_domain``, ``models.domain_variable`` (a variable with levels; a warning, as
-      the run then goes on without the per-domain analyses and flags it).
+      :func:`~intervention_meta.data.cleaning.check_inclusion`), ``models.levels`` (variables of
+      the effects or the studies table, see
+      :func:`~intervention_meta.analyses.analysis_model.check_levels`), ``moderators.multiple``
+      (variables a model can use: binary, categorical, ordinal, integer or number),
+      ``moderators.exclude`` (moderators), ``components.variables`` (binary variables) and,
+      with ``models.per_domain``, ``models.domain_variable`` (a variable with levels; a
+      warning, as the run then goes on without the per-domain analyses and flags it).
 
     Parameters
     ----------
@@ -546,14 +547,11 @@ class _Use:
     what: str
     types: tuple[str, ...] = ()
     role: str | None = None
-    tables: tuple[str, ...] = ()
     severity: str = "error"
 
     def fits(self, var) -> bool:
-        return (
-            (not self.types or var.type in self.types)
-            and (self.role is None or self.role in var.roles)
-            and (not self.tables or var.table in self.tables)
+        return (not self.types or var.type in self.types) and (
+            self.role is None or self.role in var.roles
         )
 
 
@@ -585,8 +583,6 @@ def _variable_problems(
             has = f"type {var.type}"
             if use.role is not None:
                 has += f", role {', '.join(var.roles) or 'none'}"
-            if use.tables:
-                has += f", table {var.table}"
             why = f"{use.what} ({name} has {has}){those}"
         else:
             why = ""
@@ -650,12 +646,11 @@ def _reference_problems(
     problems += [dataclasses.replace(p, file=file) for p in check_inclusion(cb, known)]
 
     models = _section(config, "models")
-    if "levels" in models:
-        tables = (cb.child_table, cb.parent_table)
-        use = _Use(
-            f"a grouping column (a variable of the {' or '.join(tables)} table)", tables=tables
-        )
-        problems += _variable_problems(cb, models["levels"], "models.levels", use, file)
+    if isinstance(models.get("levels"), list):
+        from intervention_meta.analyses.analysis_model import check_levels, level_columns
+
+        levels = [name for name in models["levels"] if isinstance(name, str)]
+        problems += check_levels(levels, level_columns(cb), file=file)
     if models.get("per_domain"):
         use = _Use(
             "a variable with levels (binary, categorical or ordinal) for the per-domain analyses",

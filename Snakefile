@@ -1,7 +1,12 @@
 # The pipeline: data/raw + codebook + config -> validate -> clean -> effect_sizes -> ...
 # Rules (workflow/rules/*.smk) are thin: each calls one function of the intervention_meta package
 # through a script in workflow/scripts/. Outputs go to results/<analysis>/.
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.utils import min_version
+
+from intervention_meta.config import check_config
+from intervention_meta.errors import InputError
 
 min_version("9.0")
 
@@ -13,7 +18,14 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# The schema (filling in its defaults) and every file and variable the config names, all problems
+# at once, one short line each; nothing runs when there is one.
+try:
+    schema = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
+    for warning in check_config(config, workflow.configfiles, schema=schema):
+        print(warning.short(), file=sys.stderr)
+except InputError as error:
+    sys.exit(error.short())
 
 
 include: "workflow/rules/common.smk"

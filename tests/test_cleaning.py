@@ -118,6 +118,51 @@ def test_written_files_have_headers_even_when_nothing_is_dropped(pair, codebook,
     pd.testing.assert_frame_equal(back, result.effects)
 
 
+def test_criteria_that_keep_no_row_say_what_each_removes_on_its_own(pair, codebook, caplog):
+    # design: S01 rct, S02 quasi, S03 prepost (3 rows each), S04 rct (2 rows); years 2014, 2009,
+    # 2021, 2018; followup_months per row 0, 6, 0, -99, 12, 3, 0, 0, 0, 0, 1.5 (tests/data)
+    inclusion = {
+        "design": ["prepost"],
+        "year": {"max": 2015},
+        "followup_months": {"max": 6},
+    }
+    caplog.set_level(logging.INFO, logger="intervention_meta")
+    with pytest.raises(InputError) as info:
+        clean(codebook, pair.studies, pair.effects, inclusion)
+    assert str(info.value).splitlines()[0] == (
+        "your inclusion criteria keep 0 of 11 rows: "
+        "inclusion.design removed 8 rows (design not in: prepost), "
+        "inclusion.year removed 5 rows (year above 2015), "
+        "inclusion.followup_months removed 2 rows "
+        "(followup_months above 6; 1 of them with no value)"
+    )
+    assert info.value.problems[0].column == "inclusion"
+    assert "effects.csv" not in str(info.value)  # the config's keys, not a file, are to blame
+    assert "11 effect rows in, 0 kept, 11 dropped" in caplog.text  # the usual bookkeeping
+
+
+def test_one_criterion_that_removes_every_row_is_named(pair, codebook):
+    with pytest.raises(InputError) as info:
+        clean(codebook, pair.studies, pair.effects, {"year": {"min": 2030}})
+    assert str(info.value).splitlines()[0] == (
+        "your inclusion criteria keep 0 of 11 rows: "
+        "inclusion.year removed 11 rows (year below 2030)"
+    )
+
+
+def test_no_row_kept_for_want_of_a_study_says_so(pair, codebook):
+    rows = pair.rows(E)
+    for i in range(1, len(rows)):
+        pair.set(E, i + 1, "study_id", "S99")
+    with pytest.raises(InputError) as info:
+        clean(codebook, pair.studies, pair.effects, {"design": ["rct", "quasi", "prepost"]})
+    assert str(info.value).splitlines()[0] == (
+        "your inclusion criteria keep 0 of 11 rows: inclusion.design removed 11 rows "
+        "(design not in: rct, quasi, prepost; 11 of them with no value), "
+        "11 rows had study_id not in studies.csv"
+    )
+
+
 @pytest.mark.parametrize(
     ("inclusion", "column", "value"),
     [
@@ -191,3 +236,28 @@ variables:
     assert result.effects["id"].tolist() == [1, 2]
     assert list(result.dropped.columns[:2]) == ["id", "study"]
     assert result.dropped["reason"].tolist() == ["pubstatus not in: 1 (study-level)"]
+
+
+def test_text_a_spreadsheet_would_run_is_quoted_in_the_files_and_read_back_as_coded(
+    pair, codebook, tmp_path
+):
+    # OWASP "CSV Injection": a cell starting with = + - @ is run as a formula when opened
+    pair.set(S, 2, "citation", '=HYPERLINK("http://x","Jansen")')
+    pair.set(S, 3, "country", "-")
+    pair.set(S, 5, "citation", "@Okafor")
+    raw = pair.studies.read_bytes()
+    result = clean(codebook, pair.studies, pair.effects, {"year": {"max": 2019}})
+    paths = result.write(tmp_path / "clean")
+    assert pair.studies.read_bytes() == raw  # the coded data are never changed
+    eff = result.effects.set_index("es_id")
+    assert eff.loc["S01-1", "citation"] == '=HYPERLINK("http://x","Jansen")'  # nor in memory
+    written = pd.read_csv(paths["effects"], dtype=str, keep_default_na=False)
+    by_study = written.groupby("study_id")
+    assert set(by_study.get_group("S01")["citation"]) == {'\'=HYPERLINK("http://x","Jansen")'}
+    assert set(by_study.get_group("S02")["country"]) == {"'-"}
+    assert set(by_study.get_group("S04")["citation"]) == {"'@Okafor"}
+    assert set(by_study.get_group("S02")["year"]) == {"2009"}  # a number is never quoted
+    dropped = pd.read_csv(paths["dropped"], dtype=str, keep_default_na=False)
+    assert set(dropped["value"]) == {"2021"}  # S03
+    back = read_clean(paths["effects"], codebook)
+    pd.testing.assert_frame_equal(back, result.effects)

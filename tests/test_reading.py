@@ -8,6 +8,7 @@ from conftest import TEST_DATA, write_xlsx
 
 from intervention_meta.data.reading import read_table
 from intervention_meta.errors import InputError
+from intervention_meta.io import quote_formula, unquote_formula, write_table
 
 
 def _write(path, data: bytes):
@@ -32,6 +33,23 @@ def test_quoted_cells_keep_their_commas(tmp_path):
     path = _write(tmp_path / "t.csv", b'id,citation\nS1,"Smith, Brown (2009)"\n')
     frame, _ = read_table(path)
     assert frame.loc[2, "citation"] == "Smith, Brown (2009)"
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_a_cell_of_200000_characters_is_read_whole(tmp_path, separator):
+    # Python's csv module refuses fields over csv.field_size_limit(), 131,072 by default
+    sentence = 'Abstract, with a comma; a semicolon, a "quote"\nand a line break. '
+    long = (sentence * 4000)[:199_999] + "."
+    quoted = '"' + long.replace('"', '""') + '"'
+    text = separator.join(["id", "notes", "n"]) + "\n" + separator.join(["S1", quoted, "3"]) + "\n"
+    path = _write(tmp_path / "t.csv", text.encode())
+    frame, info = read_table(path)
+    assert len(long) == 200_000
+    assert frame.loc[2, "notes"] == long
+    assert frame.loc[2].tolist()[::2] == ["S1", "3"]
+    assert (info.separator, info.n_rows, info.problems) == (separator, 1, ())
+    # pandas' own reader, which the output steps use on the pipeline's tables, takes it too
+    assert pd.read_csv(path, sep=separator)["notes"][0] == long
 
 
 def test_semicolons_with_decimal_comma_are_read_as_numbers_with_a_point(tmp_path):
@@ -202,3 +220,53 @@ def test_xlsx_prefers_the_sheet_named_as_the_table(tmp_path):
     assert frame["when"].tolist() == ["", "TRUE"]
     _, first = read_table(tmp_path / "book.xlsx")
     assert first.sheet == "notes"
+
+
+# --------------------------------------------------------------------------- formula injection
+# OWASP, "CSV Injection": cells starting with = + - @ (or a tab / carriage return) are formulas
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1:A2)", "\t=1", "\r=1", "-"]
+
+
+def test_written_tables_quote_text_a_spreadsheet_would_run(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "text": FORMULAS,
+            "=header": ["plain", "-0.5", "-1e5", "+3", "a-b", "'quoted", "'=already"],
+            "number": [-0.5, -1.0, 2.0, -3e5, 0.0, -7.25, 1.0],
+            "integer": pd.array([-1, None, 3, -4, 5, 6, -7], dtype="Int64"),
+            "string": pd.array(["=1", None, "ok", "@x", "-", "+", "2"], dtype="string"),
+        }
+    )
+    before = frame.copy()
+    path = tmp_path / "t.csv"
+    write_table(frame, path)
+    pd.testing.assert_frame_equal(frame, before)  # the data in memory are not changed
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert list(written.columns) == ["text", "'=header", "number", "integer", "string"]
+    assert written["text"].tolist() == ["'" + f for f in FORMULAS]
+    # numbers held as text and text that cannot start a formula stay; quotes get one more
+    assert written["'=header"].tolist() == [
+        "plain", "-0.5", "-1e5", "+3", "a-b", "'quoted", "''=already"
+    ]  # fmt: skip
+    assert written["number"].tolist() == ["-0.5", "-1.0", "2.0", "-300000.0", "0.0", "-7.25", "1.0"]
+    assert written["integer"].tolist() == ["-1", "", "3", "-4", "5", "6", "-7"]
+    assert written["string"].tolist() == ["'=1", "", "ok", "'@x", "'-", "'+", "2"]
+
+
+def test_a_written_table_reads_back_exactly_and_coded_data_is_read_as_it_is(tmp_path):
+    notes = ["=1", "'=1", "''-x", "-", "x"]
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d", "e"], "=note": notes})
+    path = tmp_path / "t.csv"
+    write_table(frame, path)
+    back, info = read_table(path, written=True)
+    assert back.to_numpy().tolist() == frame.to_numpy().tolist()
+    assert info.columns == ("id", "=note") and list(back.columns) == ["id", "=note"]
+    raw, _ = read_table(path)  # a coded data file is never unquoted
+    assert raw["'=note"].tolist() == ["'" + n if n != "x" else n for n in notes]
+
+
+@pytest.mark.parametrize(
+    "text", ["=1", "'=1", "''=1", "'a", "'", "-5", "'-5", "-", "", "x", "@", "\t=1", "' =1"]
+)
+def test_quoting_is_undone_exactly(text):
+    assert unquote_formula(quote_formula(text)) == text

@@ -102,9 +102,11 @@ def step_arguments(step: Step, args: argparse.Namespace) -> dict[str, Any]:
     ``--out`` for the outputs."""
     config: Mapping[str, Any] = {}
     if args.config is not None:
-        from intervention_meta.config import load_config
+        from intervention_meta.config import check_references, load_config
 
         config = load_config(args.config)
+        for warning in check_references(config, file=args.config):
+            log.warning("%s", warning.short())
     kwargs: dict[str, Any] = {}
     for kw in _keywords(step):
         value = None if kw == "config" else getattr(args, kw, None)
@@ -126,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(args.log)
     step = STEPS[args.step]
-    kwargs = step_arguments(step, args)
+    try:
+        kwargs = step_arguments(step, args)
+    except InputError as exc:
+        log.error("%s", exc.short())
+        return 1
     missing = [
         f"--{kw.replace('_', '-')}"
         for kw, p in _keywords(step).items()

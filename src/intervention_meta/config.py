@@ -1,9 +1,13 @@
 """Load the pipeline configuration and check YAML files against JSON schemas.
 
-The configuration (``config/*.yaml``) is checked against ``workflow/schemas/config.schema.yaml``,
-the same schema the Snakefile passes to ``snakemake.utils.validate``; :func:`load_config` fills in
-the schema's defaults the way ``snakemake.utils.validate(..., set_default=True)`` does, so the
-package and the workflow see the same configuration.
+The configuration (``config/*.yaml``) is checked against ``workflow/schemas/config.schema.yaml``;
+:func:`load_config` (a config file, for the command line) and :func:`check_config` (the config
+Snakemake merged, called by the Snakefile at start-up) fill in the schema's defaults the way
+``snakemake.utils.validate(..., set_default=True)`` does, so the package and the workflow see the
+same configuration. :func:`check_references` then checks what the config names: the files exist
+and every variable is a codebook variable of a type that fits its use. Each reports every problem
+at once, one short line each (``config.yaml:23: models.method = 'REMl': expected one of: REML,
+ML``), never the schema itself.
 
 The YAML helpers here are shared with :mod:`intervention_meta.data.codebook`:
 
@@ -18,22 +22,30 @@ The YAML helpers here are shared with :mod:`intervention_meta.data.codebook`:
 from __future__ import annotations
 
 import copy
+import dataclasses
+import difflib
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
 
 from intervention_meta.errors import InputError, Problem
 
+if TYPE_CHECKING:
+    from intervention_meta.data.codebook import Codebook
+
 logger = logging.getLogger(__name__)
 
 CONFIG_SCHEMA_NAME = "config.schema.yaml"
 
 __all__ = [
+    "check_config",
+    "check_references",
     "default_config_schema",
     "duplicate_key_problems",
     "line_of",
@@ -419,3 +431,323 @@ def load_config(
         raise InputError(problems, summary=f"config {file}: {len(problems)} problem(s)")
     logger.debug("config %s checked", file)
     return data
+
+
+def check_config(
+    config: dict,
+    files: Sequence[str | Path] = (),
+    *,
+    schema: str | Path | Mapping | None = None,
+    workdir: str | Path | None = None,
+) -> list[Problem]:
+    """Check a configuration as Snakemake loaded it, all at once: the schema, then every
+    cross-reference (:func:`check_references`); fill in the schema's defaults in place.
+
+    This is the workflow's start-up check. Unlike ``snakemake.utils.validate``, which stops at
+    the first violation and shows the whole schema, every problem becomes one short line
+    (:meth:`Problem.short <intervention_meta.errors.Problem.short>`) naming the file, the line,
+    the key path, the value and what is allowed.
+
+    Parameters
+    ----------
+    config : the merged configuration (filled in place with the defaults, as
+        ``snakemake.utils.validate(config, schema, set_default=True)`` does).
+    files : the config files it was merged from, in order; each problem names the last file
+        that sets its key (the last file when none does, e.g. for ``--config`` options).
+    schema : the JSON schema; default: the workflow's ``workflow/schemas/config.schema.yaml``.
+    workdir : the folder relative paths are read from; default: the working directory.
+
+    Returns
+    -------
+    list of Problem
+        The warnings (problems that let the run go on).
+
+    Raises
+    ------
+    InputError
+        With every error, schema and cross-reference problems together.
+    """
+    sources = [_relative(f) for f in files] or ["<config>"]
+    nodes = []
+    problems = []
+    for file in sources:
+        try:
+            nodes.append(read_yaml(file)[1])
+        except InputError:
+            nodes.append(None)
+        problems += duplicate_key_problems(nodes[-1], file, what="option")
+    problems += schema_problems(config, _load_schema(schema), sources[-1], fill_defaults=True)
+    named = {p.column for p in problems if p.column}
+    problems += [  # an option the schema already faults is not faulted twice
+        p
+        for p in _reference_problems(config, None, sources[-1], workdir)
+        if not any(c == p.column or c.startswith(f"{p.column}.") for c in named)
+    ]
+    problems = _in_order([_located(p, sources, nodes) for p in problems], sources)
+    return _warnings_or_raise(problems, f"config {', '.join(sources)}", "; nothing run")
+
+
+def check_references(
+    config: Mapping,
+    codebook: Codebook | str | Path | None = None,
+    *,
+    file: str | Path = "<config>",
+    workdir: str | Path | None = None,
+) -> list[Problem]:
+    """Check everything the configuration refers to, all at once.
+
+    * the files: ``codebook`` (which must also load), ``data.studies``, ``data.effects`` and the
+      ``reliability`` files, if given, exist;
+    * every variable the config names is a codebook variable whose type fits its use:
+      ``inclusion`` (the variables, their level codes, ``{min, max}`` only for numbers, see
+      :func:`~intervention_meta.data.cleaning.check_inclusion`), ``models.levels`` (variables of
+      the effects or the studies table, see
+      :func:`~intervention_meta.analyses.analysis_model.check_levels`), ``moderators.multiple``
+      (variables a model can use: binary, categorical, ordinal, integer or number),
+      ``moderators.exclude`` (moderators), ``components.variables`` (binary variables) and,
+      with ``models.per_domain``, ``models.domain_variable`` (a variable with levels; a
+      warning, as the run then goes on without the per-domain analyses and flags it).
+
+    Parameters
+    ----------
+    config : the configuration (after :func:`load_config` or Snakemake's schema check).
+    codebook : the codebook; default: the config's ``codebook`` file.
+    file : the config file named in the problems (lines are looked up in it).
+    workdir : the folder relative paths are read from; default: the working directory.
+
+    Returns
+    -------
+    list of Problem
+        The warnings.
+
+    Raises
+    ------
+    InputError
+        With every error: ``file`` the config file (the codebook for a codebook that does not
+        load), ``row`` the line, ``column`` the key path, ``value`` the value and ``expected``
+        what would fit (for a variable, the codebook's variables that would).
+    """
+    file = str(file)
+    try:
+        node = read_yaml(file)[1] if Path(file).is_file() else None
+    except InputError:
+        node = None
+    problems = _reference_problems(config, codebook, file, workdir)
+    problems = _in_order([_located(p, [file], [node]) for p in problems], [file])
+    return _warnings_or_raise(problems, f"config {file}")
+
+
+def _warnings_or_raise(problems: list[Problem], where: str, end: str = "") -> list[Problem]:
+    """The problems when all are warnings; else an InputError with all of them."""
+    n_errors = sum(p.severity == "error" for p in problems)
+    if n_errors:
+        raise InputError(problems, summary=f"{where}: {n_errors} problem(s){end}")
+    return problems
+
+
+@dataclass(frozen=True)
+class _Use:
+    """What an option needs of the variables it names."""
+
+    what: str
+    types: tuple[str, ...] = ()
+    role: str | None = None
+    severity: str = "error"
+
+    def fits(self, var) -> bool:
+        return (not self.types or var.type in self.types) and (
+            self.role is None or self.role in var.roles
+        )
+
+
+def _variable_problems(
+    cb: Codebook, names: Any, key: str, use: _Use, file: str, *, keys: bool = False
+) -> list[Problem]:
+    """Problems with the variables ``names`` (one or a list) given under ``key``; with
+    ``keys``, the names are the keys of the mapping ``key``."""
+    listed = isinstance(names, list)
+    entries = names if listed else [names]
+    fitting = [v.name for v in cb.variables.values() if use.fits(v)]
+    shown = ", ".join(fitting[:10]) + (
+        f" and {len(fitting) - 10} more" if len(fitting) > 10 else ""
+    )
+    those = f"; in {cb.path}: {shown}" if fitting else f"; {cb.path} has none"
+    problems, seen = [], set()
+    for i, name in enumerate(entries):
+        if not isinstance(name, str):
+            continue  # the schema check names it
+        column = f"{key}.{name if keys else i}" if listed else key
+        var = cb.variables.get(name)
+        if name in seen:
+            why = f"each variable once ({name} is listed twice)"
+        elif var is None:
+            guess = difflib.get_close_matches(name, fitting or list(cb.variables), n=1, cutoff=0.6)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            why = f"{use.what}{hint}{those}"
+        elif not use.fits(var):
+            has = f"type {var.type}"
+            if use.role is not None:
+                has += f", role {', '.join(var.roles) or 'none'}"
+            why = f"{use.what} ({name} has {has}){those}"
+        else:
+            why = ""
+        seen.add(name)
+        if why:
+            problems.append(
+                Problem(
+                    file, None, column, name, why, severity=use.severity, check="config_variable"
+                )
+            )
+    return problems
+
+
+def _file_problems(config: Mapping, file: str, workdir: Path) -> list[Problem]:
+    keys = [
+        "codebook",
+        "data.studies",
+        "data.effects",
+        "reliability.studies",
+        "reliability.effects",
+    ]
+    problems = []
+    for key in keys:
+        value = _get(config, key)
+        if not isinstance(value, str) or not value or (workdir / value).is_file():
+            continue  # absent or of the wrong type: the schema check names it
+        where = "" if workdir == Path.cwd() else f" (relative to {workdir})"
+        problems.append(
+            Problem(file, None, key, value, f"an existing file{where}", check="config_file")
+        )
+    return problems
+
+
+def _reference_problems(
+    config: Mapping, codebook: Any, file: str, workdir: str | Path | None
+) -> list[Problem]:
+    from intervention_meta.data.cleaning import check_inclusion
+    from intervention_meta.data.codebook import LEVEL_TYPES, NUMERIC_TYPES, load_codebook
+
+    if not isinstance(config, Mapping):
+        return []
+    base = Path(workdir) if workdir is not None else Path.cwd()
+    problems = _file_problems(config, file, base)
+    if codebook is None:
+        codebook = config.get("codebook")
+        if not isinstance(codebook, str) or not (base / codebook).is_file():
+            return problems
+        codebook = base / codebook if workdir is not None else codebook
+    try:
+        cb = load_codebook(codebook)
+    except InputError as exc:
+        return problems + exc.problems
+
+    inclusion = _section(config, "inclusion")
+    known = {  # criteria of the wrong form are named by the schema check
+        k: v for k, v in inclusion.items() if k in cb.variables and isinstance(v, list | Mapping)
+    }
+    unknown = [k for k in inclusion if k not in cb.variables]
+    use = _Use("a codebook variable")
+    problems += _variable_problems(cb, unknown, "inclusion", use, file, keys=True)
+    problems += [dataclasses.replace(p, file=file) for p in check_inclusion(cb, known)]
+
+    models = _section(config, "models")
+    if isinstance(models.get("levels"), list):
+        from intervention_meta.analyses.analysis_model import check_levels, level_columns
+
+        levels = [name for name in models["levels"] if isinstance(name, str)]
+        problems += check_levels(levels, level_columns(cb), file=file)
+    if models.get("per_domain"):
+        use = _Use(
+            "a variable with levels (binary, categorical or ordinal) for the per-domain analyses",
+            types=LEVEL_TYPES,
+            severity="warning",
+        )
+        variable = models.get("domain_variable", "outcome_domain")
+        problems += _variable_problems(cb, variable, "models.domain_variable", use, file)
+
+    moderators = _section(config, "moderators")
+    modelled = _Use(
+        "a variable a model can use (binary, categorical, ordinal, integer or number)",
+        types=LEVEL_TYPES + NUMERIC_TYPES,
+    )
+    if isinstance(moderators.get("multiple"), list):
+        problems += _variable_problems(
+            cb, moderators["multiple"], "moderators.multiple", modelled, file
+        )
+    if isinstance(moderators.get("exclude"), list):
+        use = _Use("a moderator (a variable with role moderator)", role="moderator")
+        problems += _variable_problems(cb, moderators["exclude"], "moderators.exclude", use, file)
+    components = _section(config, "components")
+    if isinstance(components.get("variables"), list):
+        use = _Use("a binary variable", types=("binary",))
+        problems += _variable_problems(
+            cb, components["variables"], "components.variables", use, file
+        )
+    return problems
+
+
+def _section(config: Mapping, name: str) -> Mapping:
+    value = config.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _get(config: Mapping, key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _relative(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    path = Path(path)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+    return str(path)
+
+
+def _find_line(node: yaml.Node | None, parts: Sequence[str]) -> int | None:
+    """The line of the key path ``parts`` in ``node``; None unless the whole path is there."""
+    if node is None:
+        return None
+    line = None
+    for part in parts:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if str(kv[0].value) == part), None)
+            if match is None:
+                return None
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            return None
+    return line
+
+
+def _located(problem: Problem, files: Sequence[str], nodes: Sequence[yaml.Node | None]) -> Problem:
+    """``problem`` with the last config file that sets its key, and the key's line there."""
+    if problem.file not in files or problem.column is None:
+        return problem
+    parts = problem.column.split(".")
+    for i in range(len(parts), 0, -1):  # the key itself, else its nearest parent that is there
+        for file, node in zip(reversed(files), reversed(nodes), strict=True):
+            line = _find_line(node, parts[:i])
+            if line is not None:
+                return dataclasses.replace(problem, file=file, row=line)
+    return dataclasses.replace(problem, file=files[-1])
+
+
+def _in_order(problems: list[Problem], files: Sequence[str]) -> list[Problem]:
+    """The problems of the config files in file and line order, then the others (codebook)."""
+
+    def key(p: Problem) -> tuple:
+        rank = files.index(p.file) if p.file in files else len(files)
+        return (rank, p.row is None, p.row or 0)
+
+    return sorted(problems, key=key)

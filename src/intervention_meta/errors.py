@@ -47,6 +47,16 @@ class Problem:
             where += f", column '{self.column}'"
         return f"{where}: value {self.value!r}: expected {self.expected}"
 
+    def short(self) -> str:
+        """One line in the compiler's form, for options (a key path rather than a column):
+        ``config.yaml:23: models.method = 'REMl': expected one of: REML, ML``."""
+        where = self.file if self.row is None else f"{self.file}:{self.row}"
+        what = self.column or ""
+        if self.value is not None and self.value != self.column:
+            what = f"{what} = {self.value!r}" if what else repr(self.value)
+        head = "warning: " if self.severity == "warning" else ""
+        return f"{head}{where}: {what + ': ' if what else ''}expected {self.expected}"
+
     def __str__(self) -> str:  # pragma: no cover - convenience
         return self.message()
 
@@ -82,4 +92,14 @@ class InputError(WithProblems, Exception):
         lines = [head] + ["  - " + p.message() for p in errors[:20]]
         if len(errors) > 20:
             lines.append(f"  ... and {len(errors) - 20} more")
+        self.summary = head
         super().__init__("\n".join(lines))
+
+    def short(self) -> str:
+        """The summary and one :meth:`Problem.short` line per error, then per warning (no more
+        than 50 lines)."""
+        problems = self.errors + self.warnings
+        lines = [self.summary] + ["  " + p.short() for p in problems[:50]]
+        if len(problems) > 50:
+            lines.append(f"  ... and {len(problems) - 50} more")
+        return "\n".join(lines)

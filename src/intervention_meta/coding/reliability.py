@@ -63,6 +63,7 @@ from scipy import stats
 from intervention_meta.data.codebook import Cell, Codebook, Variable, load_codebook, normalise_code
 from intervention_meta.data.reading import read_table
 from intervention_meta.errors import InputError, Problem
+from intervention_meta.io import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -467,13 +468,13 @@ class ReliabilityResult:
         for path in (agreement_csv, agreement_json, disagreements_csv):
             if path is not None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.agreement.to_csv(agreement_csv, index=False)
+        write_table(self.agreement, agreement_csv)
         if agreement_json is not None:
             with open(agreement_json, "w", encoding="utf-8") as fh:
                 json.dump(self.to_dict(), fh, indent=2, allow_nan=False)
                 fh.write("\n")
         if disagreements_csv is not None:
-            self.disagreements.to_csv(disagreements_csv, index=False)
+            write_table(self.disagreements, disagreements_csv)
         logger.info(
             "wrote inter-rater agreement of %d columns and %d disagreements to %s",
             len(self.agreement),

@@ -38,6 +38,7 @@ from intervention_meta.data.codebook import (
 )
 from intervention_meta.data.reading import read_table
 from intervention_meta.errors import InputError, Problem
+from intervention_meta.io import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ class CleanResult:
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         paths = {"effects": outdir / "effects.csv", "dropped": outdir / "dropped.csv"}
-        self.effects.to_csv(paths["effects"], index=False)
-        self.dropped.to_csv(paths["dropped"], index=False)
+        write_table(self.effects, paths["effects"])
+        write_table(self.dropped, paths["dropped"])
         return paths
 
 
@@ -152,7 +153,7 @@ def type_columns(
 def read_clean(path: str | Path, codebook: Codebook | str | Path) -> pd.DataFrame:
     """Read an ``effects.csv`` written by :meth:`CleanResult.write` back with its types."""
     cb = load_codebook(codebook)
-    frame, info = read_table(path)
+    frame, info = read_table(path, written=True)
     if info.errors:
         raise InputError(info.problems, summary=f"cannot read the clean table {path}")
     typed = type_columns(cb, frame, list(frame.columns), file=str(path))
@@ -329,8 +330,9 @@ def clean(
     Raises
     ------
     InputError
-        If a file cannot be read as a table or the inclusion criteria name unknown variables or
-        codes.
+        If a file cannot be read as a table, the inclusion criteria name unknown variables or
+        codes, or they keep no row ("your inclusion criteria keep 0 of N rows: ...", with the
+        rows each criterion removes on its own).
     RuntimeError
         If the row bookkeeping does not add up (rows in != kept + dropped): a bug.
     """
@@ -370,13 +372,17 @@ def clean(
         reason[new] = why
         criterion[new] = crit
         if values is not None:
-            value[new] = [("" if pd.isna(v) else normalise_code(v)) for v in values[new]]
+            codes = [("" if pd.isna(v) else normalise_code(v)) for v in values[new]]
+            value[new] = np.array(codes, dtype=object)  # (a list as long as value is misread)
 
     no_key = merged[skey].isna().to_numpy()
     drop(no_key, f"{skey} missing", skey, None)
     orphan = (merged["_study"] == "left_only").to_numpy() & ~no_key
     drop(orphan, f"{skey} not in {Path(studies_file).name}", skey, merged[skey])
+    unmatched = {f"{skey} missing": int(no_key.sum())}
+    unmatched[f"{skey} not in {Path(studies_file).name}"] = int(orphan.sum())
 
+    alone: dict[str, tuple[int, int]] = {}  # criterion -> rows it fails alone, of them missing
     for name, rule in inclusion.items():
         var = cb.variables[name]
         if name not in merged:
@@ -386,8 +392,10 @@ def clean(
             column = merged[name]
         level = " (study-level)" if var.table == parent else ""
         missing = column.isna().to_numpy()
+        fails = ~_passes(column, rule) & ~missing
+        alone[name] = (int((missing | fails).sum()), int(missing.sum()))
         drop(missing, f"{name} missing{level}", name, None)
-        drop(~_passes(column, rule) & ~missing, _rule_text(var, rule) + level, name, column)
+        drop(fails, _rule_text(var, rule) + level, name, column)
     merged = merged.drop(columns="_study")
 
     dropped_mask = reason.notna().to_numpy()
@@ -426,7 +434,35 @@ def clean(
         counts["dropped"],
         by_reason,
     )
+    if rows_in and not len(kept):
+        summary = _nothing_kept(cb, rows_in, inclusion, alone, unmatched)
+        logger.error("%s", summary)
+        expected = "criteria that keep at least one row"
+        kept_none = f"0 of {rows_in} rows kept"
+        problem = Problem("config", None, "inclusion", kept_none, expected, check="inclusion_empty")
+        raise InputError([problem], summary=summary)
     return CleanResult(effects=kept, dropped=dropped, studies=studies, counts=counts)
+
+
+def _nothing_kept(
+    cb: Codebook,
+    rows_in: int,
+    inclusion: Mapping,
+    alone: Mapping[str, tuple[int, int]],
+    unmatched: Mapping[str, int],
+) -> str:
+    """The message when no row is kept: ``your inclusion criteria keep 0 of N rows: ...`` with
+    the rows each criterion removes on its own, in the config's order, then the rows without a
+    known study (if any)."""
+    parts = []
+    for name, rule in inclusion.items():
+        n, n_missing = alone[name]
+        why = _rule_text(cb.variables[name], rule)
+        if n_missing:
+            why += f"; {n_missing} of them with no value"
+        parts.append(f"inclusion.{name} removed {n} rows ({why})")
+    parts += [f"{n} rows had {why}" for why, n in unmatched.items() if n]
+    return f"your inclusion criteria keep 0 of {rows_in} rows: " + ", ".join(parts)
 
 
 def domain_levels(

@@ -20,6 +20,11 @@ Formats
     are written as Excel shows them (up to 15 significant digits, ``2014`` not ``2014.0``), dates
     as ISO dates.
 
+A cell may be of any length: Python's :mod:`csv` module refuses fields longer than
+``csv.field_size_limit()`` (131,072 characters by default), so the reader raises that limit to
+the largest value the platform's C ``long`` holds (``sys.maxsize``, or less where a ``long`` has
+32 bits).
+
 Rows
 ----
 The returned frame's index is the row number a person sees in a spreadsheet (the header is
@@ -37,12 +42,14 @@ import datetime as dt
 import io
 import logging
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from intervention_meta.errors import InputError, Problem, WithProblems
+from intervention_meta.io import unquote_formula
 
 logger = logging.getLogger(__name__)
 
@@ -110,13 +117,19 @@ def _fail(file: str, value: object, expected: str, check: str) -> InputError:
     return InputError([Problem(file, None, None, value, expected, check=check)])
 
 
-def read_table(path: str | Path, table: str | None = None) -> tuple[pd.DataFrame, ReadInfo]:
+def read_table(
+    path: str | Path, table: str | None = None, *, written: bool = False
+) -> tuple[pd.DataFrame, ReadInfo]:
     """Read a CSV or Excel table with every cell as a trimmed string.
 
     Parameters
     ----------
     path : the file (``.csv``, ``.tsv``, ``.txt``, ``.xlsx``, ``.xlsm``).
     table : the table's name (e.g. ``"studies"``); an Excel sheet of that name is preferred.
+    written : the file is a table the pipeline wrote (:func:`intervention_meta.io.write_table`):
+        the quote written before text that a spreadsheet would read as a formula is taken off
+        (:func:`intervention_meta.io.unquote_formula`). Never for coded data, which is read as
+        it is.
 
     Returns
     -------
@@ -148,6 +161,9 @@ def read_table(path: str | Path, table: str | None = None) -> tuple[pd.DataFrame
     else:
         records, meta = _csv_records(p, file)
     frame, info_fields, problems = _build_table(records, file, meta.pop("problems"))
+    if written:
+        frame = frame.rename(columns=unquote_formula).map(unquote_formula)
+        info_fields["columns"] = tuple(frame.columns)
     if meta.get("separator") not in (None, ","):
         frame, decimal, more = _decimal_comma(frame, file)
         meta["decimal"] = decimal
@@ -158,6 +174,18 @@ def read_table(path: str | Path, table: str | None = None) -> tuple[pd.DataFrame
 
 
 # --------------------------------------------------------------------------- CSV
+def _allow_long_fields() -> None:
+    """Raise ``csv.field_size_limit`` to the largest value this platform accepts (never lower
+    it): ``sys.maxsize`` overflows a 32-bit C ``long`` (e.g. on Windows), so halve until it fits."""
+    limit = sys.maxsize
+    while limit > csv.field_size_limit():
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 2
+
+
 def _decode(data: bytes, file: str) -> tuple[str, str, bool, list[Problem]]:
     if data.startswith(b"\xef\xbb\xbf"):
         try:
@@ -215,6 +243,7 @@ def _csv_records(p: Path, file: str) -> tuple[list[tuple[int, list[str]]], dict]
             "read_unreadable",
         )
     text, encoding, bom, problems = _decode(data, file)
+    _allow_long_fields()
     if "\x00" in text:
         raise _fail(file, None, "a text (CSV) file, not a binary file", "read_unreadable")
     if not text.strip():

@@ -45,6 +45,7 @@ from intervention_meta.data.codebook import (
 )
 from intervention_meta.data.reading import ReadInfo, read_table
 from intervention_meta.errors import InputError, Problem, WithProblems, problems_frame
+from intervention_meta.io import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class ValidationReport(WithProblems):
         outdir.mkdir(parents=True, exist_ok=True)
         md, csv = outdir / "report.md", outdir / "report.csv"
         md.write_text(self.to_markdown(), encoding="utf-8")
-        self.to_frame().to_csv(csv, index=False)
+        write_table(self.to_frame(), csv)
         logger.info(self.summary(md))
         return {"md": md, "csv": csv}
 

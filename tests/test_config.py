@@ -287,6 +287,29 @@ def test_models_levels_are_grouping_columns_of_the_data(shipped):
     assert check_references(config) == []
 
 
+def test_direction_by_names_levels_of_the_domain_variable(shipped):
+    config = load_config(shipped)
+    config["effect_sizes"]["direction_by"] = {
+        "parenting_stress": "positive = less stress",
+        "parenting_strss": "positive = ?",
+    }
+    with pytest.raises(InputError) as info:
+        check_references(config)
+    (problem,) = info.value.problems
+    assert (problem.column, problem.value) == (
+        "effect_sizes.direction_by.parenting_strss",
+        "parenting_strss",
+    )
+    assert "a level of outcome_domain" in problem.expected
+    assert "parenting_stress" in problem.expected
+    del config["effect_sizes"]["direction_by"]["parenting_strss"]
+    assert check_references(config) == []
+    config["models"]["domain_variable"] = "year"
+    with pytest.raises(InputError) as info:
+        check_references(config)
+    assert any("'year' is not a variable with levels" in p.expected for p in info.value.problems)
+
+
 def test_a_per_domain_variable_without_levels_is_a_warning(shipped):
     # the run goes on without the per-domain analyses and flags it (rule overall)
     config = load_config(shipped)

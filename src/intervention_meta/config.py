@@ -504,7 +504,8 @@ def check_references(
       the effects or the studies table, see
       :func:`~intervention_meta.analyses.analysis_model.check_levels`), ``moderators.multiple``
       (variables a model can use: binary, categorical, ordinal, integer or number),
-      ``moderators.exclude`` (moderators), ``components.variables`` (binary variables) and,
+      ``moderators.exclude`` (moderators), ``components.variables`` (binary variables),
+      ``effect_sizes.direction_by`` (levels of ``models.domain_variable``) and,
       with ``models.per_domain``, ``models.domain_variable`` (a variable with levels; a
       warning, as the run then goes on without the per-domain analyses and flags it).
 
@@ -665,6 +666,8 @@ def _reference_problems(
         variable = models.get("domain_variable", "outcome_domain")
         problems += _variable_problems(cb, variable, "models.domain_variable", use, file)
 
+    problems += _direction_by_problems(cb, config, file)
+
     moderators = _section(config, "moderators")
     modelled = _Use(
         "a variable a model can use (binary, categorical, ordinal, integer or number)",
@@ -684,6 +687,31 @@ def _reference_problems(
             cb, components["variables"], "components.variables", use, file
         )
     return problems
+
+
+def _direction_by_problems(cb: Codebook, config: Mapping, file: str) -> list[Problem]:
+    """``effect_sizes.direction_by`` names levels of ``models.domain_variable``."""
+    direction_by = _section(config, "effect_sizes").get("direction_by")
+    if not isinstance(direction_by, Mapping) or not direction_by:
+        return []
+    variable = _section(config, "models").get("domain_variable", "outcome_domain")
+    var = cb.variables.get(variable)
+    if var is None or not var.levels:
+        why = (
+            f"levels of models.domain_variable, but '{variable}' is not a variable with levels "
+            f"in {cb.path}"
+        )
+        return [
+            Problem(file, None, "effect_sizes.direction_by", sorted(map(str, direction_by)), why,
+                    check="config_variable")
+        ]  # fmt: skip
+    codes = [str(code) for code in var.levels]
+    return [
+        Problem(file, None, f"effect_sizes.direction_by.{level}", level,
+                f"a level of {variable} (one of: {', '.join(codes)})", check="config_variable")
+        for level in direction_by
+        if str(level) not in codes
+    ]  # fmt: skip
 
 
 def _section(config: Mapping, name: str) -> Mapping:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from pipeline_helpers import ROOT
+from pipeline_helpers import ROOT, copy_project, run_snakemake
 
 from intervention_meta import steps
 from intervention_meta.analyses.analysis_model import (
@@ -156,6 +156,22 @@ def test_example_effect_size_step_writes_its_flags_file(example_effect_sizes):
     """The step writes its flags file even with nothing to flag (the warnings rule reads it)."""
     text = (example_effect_sizes / "flags.txt").read_text(encoding="utf-8")
     assert all(line.startswith("[effect_sizes] ") for line in text.splitlines())
+
+
+@pytest.mark.pipeline
+def test_the_warnings_file_collects_the_effect_size_step_flags(tmp_path):
+    """The warnings rule reads the effect-size step's flags: a reported g of 9 (S01-1 of the
+    example, reported as d = -0.71 [-0.92, -0.49]) reaches results/example/warnings.txt."""
+    work = copy_project(tmp_path)
+    effects = pd.read_csv(work / "data" / "raw" / "effects.csv", dtype=str, keep_default_na=False)
+    row = effects["es_id"] == "S01-1"
+    effects.loc[row, ["d_value", "d_ci_lower", "d_ci_upper"]] = ["9.0", "8.7", "9.3"]
+    effects.to_csv(work / "data" / "raw" / "effects.csv", index=False)
+    run_snakemake(work, "results/example/warnings.txt", check=True)
+    res = work / "results" / "example"
+    own = (res / "flags" / "effect_sizes.txt").read_text(encoding="utf-8").splitlines()
+    assert any(ln.startswith("[effect_sizes] es_id S01-1: ") for ln in own), own
+    assert set(own) <= set((res / "warnings.txt").read_text(encoding="utf-8").splitlines())
 
 
 # --------------------------------------------------------------------------- the boundary

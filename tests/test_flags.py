@@ -29,6 +29,7 @@ from intervention_meta.analyses.analysis_model import (
 )
 from intervention_meta.analyses.bias import bias_analysis
 from intervention_meta.analyses.moderators import analyse_moderator
+from intervention_meta.analyses.sensitivity import sensitivity_analysis
 from intervention_meta.effect_sizes.compute import (
     EffectSizeResult,
     effect_size_flags,
@@ -245,18 +246,32 @@ def test_htz_wald_tests_with_small_df_are_flagged():
     ]
 
 
-def test_moderator_with_few_clusters_flags_the_slope_and_its_wald_test(tmp_path):
-    """Five studies of Crede et al. with their publication year as a moderator: the CR2 df of
-    the slope and of its HTZ Wald test fall below 4, and both are flagged."""
+@pytest.fixture
+def five_studies(tmp_path):
+    """Five studies of Credé et al. (their year merged in) as the analysis data."""
     data = _crede().merge(pd.read_csv(CREDE / "studies.csv"), on="studyid")
     data = data.loc[data["studyid"].isin(data["studyid"].unique()[:5])]
     data.to_csv(tmp_path / "effect_sizes.csv", index=False)
-    ad = load_analysis_data(tmp_path / "effect_sizes.csv", CREDE / "codebook.yaml")
-    res = analyse_moderator(ad, "year", ModelSpec(levels=("studyid", "esid")))
+    return load_analysis_data(tmp_path / "effect_sizes.csv", CREDE / "codebook.yaml")
+
+
+def test_moderator_with_few_clusters_flags_every_coefficient_and_its_wald_test(five_studies):
+    """Publication year as a moderator of five studies: the CR2 df of the intercept, of the
+    slope and of its HTZ Wald test fall below 4, and each is flagged."""
+    res = analyse_moderator(five_studies, "year", ModelSpec(levels=("studyid", "esid")))
     small_df = [ln for ln in res.flags if "df =" in ln]
     for coef in ("intrcpt", "year"):
         assert any(f"year: slope model: {coef}: CR2 t test" in ln for ln in small_df), res.flags
     assert any("year: slope: HTZ Wald test" in ln for ln in small_df), res.flags
+
+
+def test_sensitivity_flags_its_cr2_rows_with_few_clusters(five_studies):
+    """The estimator comparison's CR2 rows (three-level and CHE) on five studies: df < 4."""
+    spec = ModelSpec(levels=("studyid", "esid"))
+    result = sensitivity_analysis(five_studies, spec, sensitivity={"rho_values": []})
+    small_df = [ln for ln in result.flags if "CR2 t test: Satterthwaite df" in ln]
+    assert any("Three-level" in ln for ln in small_df), result.flags
+    assert any("CHE (rho = 0.6)" in ln for ln in small_df), result.flags
 
 
 # --------------------------------------------------------------------------- convergence

@@ -2,8 +2,10 @@
 
 An analysis step (overall, moderators, components, bias, sensitivity) reads
 ``results/<analysis>/effect_sizes.csv`` with the codebook, fits models as the config's ``models``
-section says, collects every flag it raises (small cells, non-convergence, dropped rows) and writes
-readable CSV tables and full-precision JSON. This module holds those shared pieces so that the
+section says, collects every flag it raises (small cells, non-convergence, dropped rows, variance
+components on the boundary, CR2 results not to be taken at face value, effect sizes with a tiny
+variance; thresholds in :class:`FlagRules`) and writes readable CSV tables and full-precision
+JSON. This module holds those shared pieces so that the
 steps hold only their own statistics.
 """
 

@@ -427,11 +427,15 @@ def _model_row(
     )
 
 
+#: the inference of the estimator comparison's CR2 rows
+ROBUST_INFERENCE = "CR2 cluster-robust (Satterthwaite df)"
+
+
 def _robust_row(
     result: MetaResult, model: str, structure: str, level: float, note: str = ""
 ) -> EstimateRow:
     rob = result.robust(level=level)
-    base = _model_row(result, model, "CR2 cluster-robust (Satterthwaite df)", structure, note)
+    base = _model_row(result, model, ROBUST_INFERENCE, structure, note)
     return replace(
         base,
         estimate=float(rob.b[0]),
@@ -1133,6 +1137,8 @@ def sensitivity_analysis(
     for r in estimators.rows:
         if not r.converged:
             flags.add(f"estimator comparison: {r.model} did not converge")
+        if r.inference == ROBUST_INFERENCE:
+            flags.check_df(r.df, f"estimator comparison: {r.model}: CR2 t test")
 
     if clean_effects is not None:
         variations = {

@@ -102,12 +102,16 @@ def effect_sizes(
     table: str,
     dropped: str,
     summary: str,
+    flags: str | None = None,
     options: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> None:
-    """Compute the declared effect measure and its variance per row; log computed vs dropped."""
+    """Compute the declared effect measure and its variance per row; log computed vs dropped;
+    write the rows with a tiny vi or an implausible effect to ``flags``."""
+    from intervention_meta.analyses.analysis_model import FlagRules, Flags
     from intervention_meta.data.cleaning import read_clean
     from intervention_meta.data.codebook import load_codebook
-    from intervention_meta.effect_sizes.compute import compute_effect_sizes
+    from intervention_meta.effect_sizes.compute import compute_effect_sizes, effect_size_flags
     from intervention_meta.io import write_json, write_table
 
     cb = load_codebook(codebook)
@@ -124,6 +128,14 @@ def effect_sizes(
     write_json(result.summary(), summary)
     for line in result.log_lines():
         log.info("%s", line)
+    rules = FlagRules.from_config(flag_rules)
+    step_flags = Flags("effect_sizes", rules=rules)
+    for line in effect_size_flags(
+        result, tiny_vi_ratio=rules.tiny_vi_ratio, tiny_vi_share=rules.tiny_vi_share
+    ):
+        step_flags.add(line)
+    if flags is not None:
+        step_flags.write(flags)
 
 
 # --------------------------------------------------------------------------- analyses
@@ -139,6 +151,7 @@ def overall(
     models: Mapping[str, Any] | None = None,
     inclusion: Mapping[str, Any] | None = None,
     domain: str | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> None:
     """The pooled effect (:func:`~intervention_meta.analyses.overall.run_overall`); with
     ``domain``, of the effect sizes whose ``models.domain_variable`` is that level."""
@@ -157,6 +170,7 @@ def overall(
         variance=variance,
         subset=subset,
         inclusion=dict(inclusion or {}),
+        flag_rules=flag_rules,
     )
 
 
@@ -172,6 +186,7 @@ def overall_domains(
     flags: Sequence[str],
     models: Mapping[str, Any] | None = None,
     inclusion: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> None:
     """:func:`overall` of each of ``domains`` in turn, in one process; the files are lists in
     the order of ``domains``."""
@@ -190,6 +205,7 @@ def overall_domains(
             models=models,
             inclusion=inclusion,
             domain=domain,
+            flag_rules=flag_rules,
         )
 
 
@@ -347,7 +363,7 @@ def _analysis(
         function or f"intervention_meta.analyses.{name}:run_{name}",
         text,
         config_files={"codebook": "codebook"},
-        config_params={"models": "models", **params},
+        config_params={"models": "models", "flag_rules": "flags", **params},
         outputs={
             **{kw: f"tables/{file}" for kw, file in tables.items()},
             "json": f"models/{name}.json",
@@ -382,11 +398,12 @@ STEPS: dict[str, Step] = {
         f"{_HERE}:effect_sizes",
         "compute the effect measure (default Hedges' g) and its variance per row",
         config_files=_CODEBOOK,
-        config_params={"options": "effect_sizes"},
+        config_params={"options": "effect_sizes", "flag_rules": "flags"},
         outputs={
             "table": "effect_sizes.csv",
             "dropped": "effect_sizes_dropped.csv",
             "summary": "effect_sizes_summary.json",
+            "flags": "flags/effect_sizes.txt",
         },
     ),
     "overall": _analysis(
@@ -404,7 +421,7 @@ STEPS: dict[str, Step] = {
         f"{_HERE}:overall_domains",
         "the pooled effect of each of --domains (files: one per domain, in that order)",
         config_files=_CODEBOOK,
-        config_params={"models": "models", "inclusion": "inclusion"},
+        config_params={"models": "models", "inclusion": "inclusion", "flag_rules": "flags"},
     ),
     "moderators": _analysis(
         "moderators",

@@ -1,6 +1,7 @@
 rule effect_sizes:
     """Turn whatever each study reported into Hedges' g and its sampling variance; rows that
-    cannot yield a number go to effect_sizes_dropped.csv with the reason."""
+    cannot yield a number go to effect_sizes_dropped.csv with the reason, rows with a tiny
+    variance or an implausible effect are flagged."""
     input:
         clean_effects=rules.clean.output.clean_effects,
         codebook=config["codebook"],
@@ -23,6 +24,7 @@ rule effect_sizes:
             category="1. Data",
             subcategory="effect sizes",
         ),
+        flags=flagfile("effect_sizes"),
     log:
         logfile("effect_sizes"),
     conda:

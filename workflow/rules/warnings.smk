@@ -1,7 +1,8 @@
 rule warnings:
-    """Collect every flag raised by the analysis steps into one warnings file for the report."""
+    """Collect every flag raised by the effect-size step and the analysis steps into one warnings
+    file for the report."""
     input:
-        flags=[flagfile(step) for step in FLAGGED_STEPS],
+        flags=[flagfile(step) for step in ("effect_sizes", *FLAGGED_STEPS)],
     output:
         combined=f"{RES}/warnings.txt",
     log:

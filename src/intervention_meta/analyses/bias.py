@@ -56,7 +56,9 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.analysis_model import (
+    VI,
     AnalysisData,
+    FlagRules,
     Flags,
     ModelSpec,
     fit_model,
@@ -512,8 +514,9 @@ def _attempt(
         return None
 
 
-def _robust_egger(ad: AnalysisData, spec: ModelSpec) -> dict:
-    """The three-level Egger-type model with CR2 tests of its intercept and slope."""
+def _robust_egger(ad: AnalysisData, spec: ModelSpec, flags: Flags) -> dict:
+    """The three-level Egger-type model with CR2 tests of its intercept and slope (flagged as
+    :meth:`Flags.check_robust` says)."""
     col = "sei__egger"
     while col in ad.data.columns:
         col = "_" + col
@@ -521,6 +524,7 @@ def _robust_egger(ad: AnalysisData, spec: ModelSpec) -> dict:
     data[col] = np.sqrt(data["vi"].to_numpy(dtype=float))
     res = fit_model(ad, spec, mods=[col], data=data)
     rob = res.robust(cluster=ad.cluster, level=spec.level)
+    flags.check_robust(res, rob, "three-level Egger-type test")
     out: dict = {"intercept": rob.coef_test(0), "slope": rob.coef_test(col)}
     out["clusters"] = ad.n_clusters
     out["type"] = "CR2"
@@ -559,6 +563,13 @@ def bias_analysis(
             f"with fewer than {MIN_STUDIES_ASYMMETRY} (Sterne et al. 2011)"
         )
 
+    flags.check_tiny_vi(
+        ad.data[ad.es].to_numpy(dtype=object),
+        ad.data[VI].to_numpy(dtype=float),
+        key_name=ad.es,
+        consequence="it can dominate the Egger-type tests, the fail-safe N and trim and fill",
+    )
+
     # the analysis model: the centre of the effect-size funnel
     model = _attempt(
         "model",
@@ -567,6 +578,8 @@ def bias_analysis(
         errors,
         flags,
     )
+    if model is not None:
+        flags.check_fit(model, "analysis model (funnel centre)")
 
     # (a) all effect sizes, three-level model
     def multilevel() -> bias.RegTest:
@@ -587,11 +600,13 @@ def bias_analysis(
         "egger_multilevel", "three-level Egger-type test", multilevel, errors, flags
     )
     egger_cr2 = None
+    if egger_ml is not None and not egger_ml.converged:
+        flags.add("three-level Egger-type test: the optimizer did not converge")
     if egger_ml is not None:
         egger_cr2 = _attempt(
             "egger_multilevel_cr2",
             "three-level Egger-type test (CR2)",
-            lambda: _robust_egger(ad, spec3),
+            lambda: _robust_egger(ad, spec3, flags),
             errors,
             flags,
         )
@@ -657,6 +672,10 @@ def bias_analysis(
             result[key] = _attempt(key, what, func, errors, flags)
         if result.get("unadjusted") is not None:
             flags.check_fit(result["unadjusted"], "model of the study averages")
+        if result.get("egger_rma") is not None and not result["egger_rma"].converged:
+            flags.add(f"{methods['egger_rma'][0]}: the optimizer did not converge")
+        if result.get("trimfill") is not None and result["trimfill"].fit is not None:
+            flags.check_fit(result["trimfill"].fit, "trim and fill, the filled-in model")
     else:
         for key in (
             "unadjusted",
@@ -708,10 +727,12 @@ def run_bias(
     flags: str | Path,
     models: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> BiasResult:
     """The bias step: read the effect sizes, run :func:`bias_analysis`, write every output
-    (``table``, the ``trimfill`` and ``funnel`` data, the ``json`` results and the ``flags``)."""
-    step_flags = Flags(STEP)
+    (``table``, the ``trimfill`` and ``funnel`` data, the ``json`` results and the ``flags``,
+    whose thresholds are ``flag_rules``, the config's ``flags``)."""
+    step_flags = Flags(STEP, rules=FlagRules.from_config(flag_rules))
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     opts = BiasOptions.from_config(options)

@@ -63,7 +63,9 @@ import pandas as pd
 from scipy import linalg, stats
 
 from intervention_meta.analyses.analysis_model import (
+    VI,
     AnalysisData,
+    FlagRules,
     Flags,
     ModelSpec,
     fit_model,
@@ -466,13 +468,14 @@ def component_profiles(
 
 
 def pool_profiles(
-    ad: AnalysisData, spec: ModelSpec, profiles: ProfileTable
+    ad: AnalysisData, spec: ModelSpec, profiles: ProfileTable, flags: Flags | None = None
 ) -> tuple[ProfileTable, str]:
     """Pool the effect sizes of every profile marked ``pooled`` (profile as factor, no intercept).
 
     Returns the table with ``estimate, se, stat, df, pval, ci_lb, ci_ub`` filled in for the
     pooled profiles, and a reason when no model could be fitted ("" otherwise). With a single
-    pooled profile the model is the intercept-only model of its rows.
+    pooled profile the model is the intercept-only model of its rows. ``flags`` (if given) get
+    the model's variance components on the boundary.
     """
     frame = profiles.frame.copy()
     for c in ("estimate", "se", "stat", "df", "pval", "ci_lb", "ci_ub"):
@@ -492,6 +495,8 @@ def pool_profiles(
             res = fit_model(ad, spec, data=data)
     except ModelError as err:
         return _replace_frame(profiles, frame, {}), f"model not estimable ({err})"
+    if flags is not None:
+        flags.check_boundary(res, "profile model", data[VI])
     pos = {key: i for i, key in enumerate(keys)}
     idx = frame.index[frame["pooled"]]
     at = [pos[k] for k in frame.loc[idx, "profile"]]
@@ -657,6 +662,7 @@ def analyse_components(
     positive_rule: str = "study_aggregate",
     rho: float = 0.6,
     min_coverage: float = MIN_COVERAGE,
+    rules: FlagRules | None = None,
 ) -> ComponentAnalysis:
     """Component profiles, study-level effects and the consistency of every component.
 
@@ -671,11 +677,12 @@ def analyse_components(
     positive_rule : ``"study_aggregate"`` or ``"blup"`` (see the module doc)
     rho : the within-study correlation of sampling errors assumed by ``study_aggregate``
     min_coverage : components coded for fewer studies (share) are left out of the profiles
+    rules : the thresholds of the flags (default :class:`FlagRules`)
     """
     spec = spec or ModelSpec()
     if positive_rule not in POSITIVE_RULES:
         raise ValueError(f"positive_rule must be one of {POSITIVE_RULES}, got {positive_rule!r}")
-    flags = Flags("components")
+    flags = Flags("components", rules=rules or FlagRules())
     cb = ad.codebook
     comps = component_variables(cb, components)
     absent = [c for c in comps if c not in ad.data.columns]
@@ -697,6 +704,7 @@ def analyse_components(
             )
         res = fit_model(ad, replace(spec, structure="three_level"))
         flags.check_fit(res, "three-level model for the study BLUPs")
+        flags.check_boundary(res, "three-level model for the study BLUPs", ad.data[VI])
         effects = study_blup_effects(res, spec.level)
     positive = dict(zip(effects.study, effects.positive.tolist(), strict=True))
 
@@ -726,7 +734,7 @@ def analyse_components(
             "pooled"
         )
     if joint:
-        profiles, reason = pool_profiles(ad, spec, profiles)
+        profiles, reason = pool_profiles(ad, spec, profiles, flags)
         if reason:
             flags.add(f"profile model: {reason}")
     cons = component_consistency(programmes, positive, comps)
@@ -895,15 +903,16 @@ def run_components(
     models: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     moderator_options: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> ComponentAnalysis:
     """The ``components`` step: profiles, study-level effects and consistency of the components.
 
     ``models`` is the config's ``models`` section, ``options`` its ``components`` section
     (``variables``, ``min_programmes``, ``positive_rule``, ``rho``), ``moderator_options`` its
     ``moderators`` section (``min_coverage``); ``profiles``, ``consistency`` and
-    ``study_effects`` are the three tables' files, ``json`` the results and ``flags`` the flags.
-    Without components the JSON says ``applicable: false`` with the reason, and the profile and
-    consistency tables have no rows.
+    ``study_effects`` are the three tables' files, ``json`` the results and ``flags`` the flags
+    (thresholds: ``flag_rules``, the config's ``flags``). Without components the JSON says
+    ``applicable: false`` with the reason, and the profile and consistency tables have no rows.
     """
     options = dict(options or {})
     min_coverage = float((moderator_options or {}).get("min_coverage", MIN_COVERAGE))
@@ -917,6 +926,7 @@ def run_components(
         positive_rule=options.get("positive_rule", "study_aggregate"),
         rho=float(options.get("rho", 0.6)),
         min_coverage=min_coverage,
+        rules=FlagRules.from_config(flag_rules),
     )
     tables = write_tables(
         {

@@ -79,7 +79,9 @@ import pandas as pd
 from scipy import linalg
 
 from intervention_meta.analyses.analysis_model import (
+    VI,
     AnalysisData,
+    FlagRules,
     Flags,
     ModelSpec,
     fit_model,
@@ -512,6 +514,30 @@ def _robust_test(
         return None
 
 
+def _check_model(
+    flags: Flags,
+    result: MetaResult,
+    robust: RobustResult | None,
+    ad: AnalysisData,
+    what: str,
+    *,
+    boundary: bool = True,
+) -> None:
+    """The flags of a fitted model: non-convergence, variance components on the boundary
+    (``boundary``) and, for its coefficients, CR2 SEs far below the model SEs and small df."""
+    flags.check_fit(result, what)
+    if boundary:
+        flags.check_boundary(result, what, result._state.design.data[VI])
+    if robust is not None:
+        flags.check_robust(result, robust, what)
+
+
+def _check_test(flags: Flags, test: ModeratorTest | None, what: str) -> None:
+    """Flag the HTZ Wald test of ``test`` if its denominator df is small."""
+    if test is not None:
+        flags.check_df(test.cr2_df2, f"{what}: HTZ Wald test")
+
+
 def _row(
     result: MetaResult,
     robust: RobustResult | None,
@@ -599,6 +625,7 @@ def analyse_moderator(
     spec: ModelSpec | None = None,
     *,
     min_studies: int = 3,
+    rules: FlagRules | None = None,
 ) -> ModeratorResult:
     """Meta-regression of one moderator (see the module doc for what is computed).
 
@@ -608,6 +635,7 @@ def analyse_moderator(
     variable : the codebook variable (or its name)
     spec : how the model is fitted (default: three-level REML, t tests, CR2)
     min_studies : categories with fewer studies are reported but left out of the test
+    rules : the thresholds of the flags (default :class:`FlagRules`)
 
     Returns
     -------
@@ -616,7 +644,7 @@ def analyse_moderator(
     spec = spec or ModelSpec()
     var = ad.codebook[variable] if isinstance(variable, str) else variable
     name = var.name
-    flags = Flags("moderators")
+    flags = Flags("moderators", rules=rules or FlagRules())
     if name not in ad.data.columns:
         raise ValueError(f"moderator {name!r} is not a column of the effect sizes")
     present = ad.data[name].notna().to_numpy()
@@ -657,8 +685,8 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
             flags=tuple(flags.lines),
             **common,
         )
-    flags.check_fit(res, f"{name}: slope model")
     robust = _robust(res, ad, spec)
+    _check_model(flags, res, robust, ad, f"{name}: slope model")
     k, ns = common["k"], common["n_studies"]
     rows = (
         _row(
@@ -684,6 +712,7 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
         ),
     )
     test = _omnibus(res, ad, spec, [1], categories=("slope",))
+    _check_test(flags, test, f"{name}: slope")
     return ModeratorResult(
         kind="continuous",
         rows=rows,
@@ -734,9 +763,10 @@ def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorR
     except ModelError as err:
         flags.add(f"{name}: category means not estimable ({err})")
     if means is not None:
-        flags.check_fit(means, f"{name}: category means")
         models["means"] = _model_summary(means)
         robust = _robust(means, ad, spec)
+        # the boundary is flagged for the test model, the same model on the tested categories
+        _check_model(flags, means, robust, ad, f"{name}: category means", boundary=False)
         for i, c in enumerate(observed):
             rows.append(
                 _row(
@@ -781,9 +811,10 @@ def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorR
         except ModelError as err:
             reason = f"model not estimable ({err})"
     if tested_model is not None:
-        flags.check_fit(tested_model, f"{name}: test model")
+        _check_model(flags, tested_model, None, ad, f"{name}: test model")
         models["test"] = _model_summary(tested_model)
         test = _omnibus(tested_model, ad, spec, list(range(1, tested_model.p)), categories=testable)
+        _check_test(flags, test, f"{name}: differences between categories")
     else:
         flags.add(f"{name}: no test of differences between categories ({reason})")
     ref = tested_model if tested_model is not None else means
@@ -824,12 +855,14 @@ def analyse_moderators(
     exclude: Sequence[str] = (),
     min_studies: int = 3,
     p_adjust: str = "holm",
+    rules: FlagRules | None = None,
 ) -> ModeratorAnalyses:
     """Analyse every moderator of the codebook (or ``moderators``), each in its own model.
 
     Moderators whose type cannot enter a model (text, id) or whose column is not in the data are
     skipped with the reason. The omnibus p values (model-based, and CR2) are adjusted across the
-    moderators with a test (``p_adjust``: ``"holm"`` or ``"none"``).
+    moderators with a test (``p_adjust``: ``"holm"`` or ``"none"``). ``rules`` are the
+    thresholds of the flags (default :class:`FlagRules`).
     """
     spec = spec or ModelSpec()
     cb = ad.codebook
@@ -837,7 +870,7 @@ def analyse_moderators(
         variables = moderator_variables(cb, exclude)
     else:
         variables = [cb[m] for m in moderators if m not in set(exclude)]
-    flags = Flags("moderators")
+    flags = Flags("moderators", rules=rules or FlagRules())
     unknown = sorted(set(exclude) - {v.name for v in cb.moderators()})
     if unknown:
         flags.add(f"moderators.exclude names no moderator of the codebook: {unknown}")
@@ -852,7 +885,9 @@ def analyse_moderators(
             skipped[var.name] = "no effect size has a value"
         else:
             log.info("moderator %s (%s)", var.name, var.type)
-            results.append(analyse_moderator(ad, var, spec, min_studies=min_studies))
+            results.append(
+                analyse_moderator(ad, var, spec, min_studies=min_studies, rules=flags.rules)
+            )
             flags.lines.extend(results[-1].flags)
             continue
         flags.add(f"{var.name}: skipped ({skipped[var.name]})")
@@ -951,6 +986,7 @@ def multiple_moderator_model(
     spec: ModelSpec | None = None,
     *,
     min_coverage: float = MIN_COVERAGE,
+    rules: FlagRules | None = None,
 ) -> MultipleModeratorResult:
     """All ``variables`` together in one model (with intercept), on the complete cases.
 
@@ -961,10 +997,11 @@ def multiple_moderator_model(
     CR2 HTZ), the variance components left, pseudo-R^2 and the variance inflation factors
     (:func:`variance_inflation_factors`, weighted by the fitted model's marginal covariance, and
     unweighted). Without ``variables`` the model does not apply (``applicable`` false, no flag).
+    ``rules`` are the thresholds of the flags (default :class:`FlagRules`).
     """
     spec = spec or ModelSpec()
     variables = list(variables)
-    flags = Flags("moderators")
+    flags = Flags("moderators", rules=rules or FlagRules())
     data = ad.data
     absent = [v for v in variables if v not in data.columns]
     if absent:
@@ -1031,8 +1068,8 @@ def multiple_moderator_model(
         return MultipleModeratorResult(
             rows=(), test=None, reason=reason, flags=tuple(flags.lines), **common
         )
-    flags.check_fit(res, "multiple-moderator model")
     robust = _robust(res, ad, spec)
+    _check_model(flags, res, robust, ad, "multiple-moderator model")
     try:
         vif = _vif_of(res)
     except (np.linalg.LinAlgError, ValueError) as err:
@@ -1064,6 +1101,9 @@ def multiple_moderator_model(
     variable_tests = {
         t.column: _omnibus(res, ad, spec, [names.index(n) for n in t.names], t.names) for t in terms
     }
+    _check_test(flags, test, "multiple-moderator model: all moderators")
+    for column, variable_test in variable_tests.items():
+        _check_test(flags, variable_test, f"multiple-moderator model: {column}")
     return MultipleModeratorResult(
         rows=tuple(rows),
         test=test,
@@ -1353,16 +1393,19 @@ def run_moderators(
     flags: str | Path,
     models: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> ModeratorAnalyses:
     """The ``moderators`` step: every moderator alone, then the multiple-moderator model.
 
     ``models`` is the config's ``models`` section, ``options`` its ``moderators`` section
     (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``, ``min_coverage``);
     ``moderators``, ``tests`` and ``multiple`` are the three tables' files, ``json`` the results
-    and ``flags`` the flags. ``applicable`` in the JSON is false (with ``reason``) when the
-    codebook has no moderator to analyse.
+    and ``flags`` the flags (thresholds: ``flag_rules``, the config's ``flags``).
+    ``applicable`` in the JSON is false (with ``reason``) when the codebook has no moderator to
+    analyse.
     """
     options = dict(options or {})
+    rules = FlagRules.from_config(flag_rules)
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     min_studies = int(options.get("min_studies", 3))
@@ -1370,11 +1413,11 @@ def run_moderators(
     exclude = list(options.get("exclude") or [])
     log.info("moderators: %s; %d effect sizes from %d studies", spec.describe(), ad.k, ad.n_studies)
     analyses = analyse_moderators(
-        ad, spec, exclude=exclude, min_studies=min_studies, p_adjust=p_adjust
+        ad, spec, exclude=exclude, min_studies=min_studies, p_adjust=p_adjust, rules=rules
     )
     variables = component_variables(ad.codebook, options.get("multiple"), exclude)
     min_coverage = float(options.get("min_coverage", MIN_COVERAGE))
-    mm = multiple_moderator_model(ad, variables, spec, min_coverage=min_coverage)
+    mm = multiple_moderator_model(ad, variables, spec, min_coverage=min_coverage, rules=rules)
     step_flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
     tables = write_tables(
         {

@@ -58,7 +58,9 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.analysis_model import (
+    VI,
     AnalysisData,
+    FlagRules,
     Flags,
     ModelSpec,
     fit_model,
@@ -74,9 +76,6 @@ from intervention_meta.models import MetaResult, ModelError
 log = logging.getLogger(__name__)
 
 STEP = "overall"
-
-#: Satterthwaite df below which a CR2 test is flagged as unreliable (Tipton 2015)
-MIN_ROBUST_DF = 4.0
 
 _STRUCTURE_NAMES = {
     "random_effects": "Two-level random-effects model",
@@ -539,12 +538,7 @@ def _robust(model: MetaResult, ad: AnalysisData, flags: Flags, what: str) -> dic
     out["clusters"] = n
     out["cluster"] = ad.cluster
     out["type"] = "CR2"
-    if out["df_satt"] < MIN_ROBUST_DF:
-        flags.add(
-            f"{what}: CR2 Satterthwaite df = {out['df_satt']:.2f} < {MIN_ROBUST_DF:g}; the robust "
-            f"test and CI are unreliable with so few clusters ({n} {ad.level_name(ad.cluster)}; "
-            "Tipton 2015)"
-        )
+    flags.check_robust(model, rob, what)
     return out
 
 
@@ -665,6 +659,8 @@ def overall_analysis(
         if structure == spec.structure:
             model = fit
 
+    if model is not None:
+        flags.check_boundary(model, what, ad.data[VI])
     robust = None
     if model is not None and spec.robust == "CR2":
         robust = _robust(model, ad, flags, what)
@@ -723,16 +719,18 @@ def run_overall(
     variance: str | Path | None = None,
     subset: Mapping[str, object] | None = None,
     inclusion: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> OverallResult:
     """The overall step: read the effect sizes, fit, write the tables, the JSON and the flags.
 
     ``subset`` (``{domain_variable: level}``) makes it one per-domain analysis. For the analysis
     of all data, ``models.per_domain`` with a ``domain_variable`` the codebook lacks (or whose
-    levels the ``inclusion`` criteria all exclude) raises a flag.
+    levels the ``inclusion`` criteria all exclude) raises a flag. ``flag_rules`` are the
+    thresholds of the flags (the config's ``flags``, :class:`FlagRules`).
     """
     subset = {str(k): normalise_code(v) for k, v in (subset or {}).items()}
     step = STEP if not subset else STEP + ":" + ",".join(f"{k}={v}" for k, v in subset.items())
-    flags = Flags(step)
+    flags = Flags(step, rules=FlagRules.from_config(flag_rules))
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, subset=subset or None, levels=spec.levels)
     if not subset:

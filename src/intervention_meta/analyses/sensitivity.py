@@ -51,6 +51,7 @@ import pandas as pd
 
 from intervention_meta.analyses.analysis_model import (
     AnalysisData,
+    FlagRules,
     Flags,
     ModelSpec,
     load_analysis_data,
@@ -426,11 +427,15 @@ def _model_row(
     )
 
 
+#: the inference of the estimator comparison's CR2 rows
+ROBUST_INFERENCE = "CR2 cluster-robust (Satterthwaite df)"
+
+
 def _robust_row(
     result: MetaResult, model: str, structure: str, level: float, note: str = ""
 ) -> EstimateRow:
     rob = result.robust(level=level)
-    base = _model_row(result, model, "CR2 cluster-robust (Satterthwaite df)", structure, note)
+    base = _model_row(result, model, ROBUST_INFERENCE, structure, note)
     return replace(
         base,
         estimate=float(rob.b[0]),
@@ -1132,6 +1137,8 @@ def sensitivity_analysis(
     for r in estimators.rows:
         if not r.converged:
             flags.add(f"estimator comparison: {r.model} did not converge")
+        if r.inference == ROBUST_INFERENCE:
+            flags.check_df(r.df, f"estimator comparison: {r.model}: CR2 t test")
 
     if clean_effects is not None:
         variations = {
@@ -1203,17 +1210,18 @@ def run_sensitivity(
     models: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     effect_size_options: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
 ) -> SensitivityResult | None:
     """The sensitivity step: read the effect sizes (and the cleaned effects), run every analysis,
     write one CSV per table of :data:`TABLES` (the keywords of those names), the JSON and the
     flags. ``options`` is the config's ``sensitivity`` section, ``effect_size_options`` its
-    ``effect_sizes`` section.
+    ``effect_sizes`` section, ``flag_rules`` its ``flags`` section.
 
     When the analysis model cannot be fitted at all (too few effect sizes), every output says so,
     a flag is raised and None is returned; the step does not fail."""
     paths = (summary, leave_one_out, influence, outliers, estimators, assumptions)
     tables = dict(zip(TABLES, paths, strict=True))
-    step_flags = Flags(STEP)
+    step_flags = Flags(STEP, rules=FlagRules.from_config(flag_rules))
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     log.info("%s: %s on %d effect sizes from %d studies", STEP, spec.describe(), ad.k, ad.n_studies)

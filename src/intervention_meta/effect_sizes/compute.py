@@ -74,7 +74,14 @@ from intervention_meta.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ES_INPUT_REQUIRES", "EffectSizeResult", "compute_effect_sizes"]
+__all__ = [
+    "ES_INPUT_REQUIRES",
+    "EffectSizeResult",
+    "compute_effect_sizes",
+    "effect_size_flags",
+    "tiny_variance_lines",
+    "tiny_variances",
+]
 
 #: Statistic roles each ``es_input`` level needs (the codebook's ``requires`` in list form).
 #: Reported Cohen's d (``d_is_g = 0``) needs ``n_int`` and ``n_ctl`` too; ``prepost`` uses
@@ -839,3 +846,85 @@ def _counts(key, level_arr, ok, method, flip_rows, de_rows, notes, m_given, icc_
             "icc": int((de_rows & np.isnan(icc_given)).sum()),
         },
     }
+
+
+# --------------------------------------------------------------------------- flags
+def tiny_variances(vi, *, ratio: float = 1000.0, share: float = 0.5) -> np.ndarray:
+    """Which sampling variances are tiny relative to the others.
+
+    An effect size is flagged when :math:`v_i < \\operatorname{median}(v) / \\text{ratio}` or when
+    its weight share in the fixed-effect model exceeds ``share``,
+
+    .. math:: \\frac{1/v_i}{\\sum_j 1/v_j} > \\text{share}.
+
+    Such an effect size dominates every inverse-variance method that gives it its weight:
+    Egger-type regressions, fail-safe N, trim and fill and the fixed-effect model (a vi of
+    1e-12 among vi near 0.01 turns an Egger p of .89 into .0005). Fewer than two effect sizes:
+    nothing is flagged.
+
+    Parameters
+    ----------
+    vi : the sampling variances (positive)
+    ratio : how many times below the median a variance must be
+    share : the fixed-effect weight share above which an effect size is flagged
+
+    Returns
+    -------
+    numpy.ndarray of bool, one per effect size
+    """
+    v = np.asarray(vi, dtype=float)
+    out = np.zeros(v.shape, dtype=bool)
+    ok = np.isfinite(v) & (v > 0)
+    if ok.sum() < 2:
+        return out
+    w = 1.0 / v[ok]
+    out[ok] = (v[ok] < np.median(v[ok]) / ratio) | (w / w.sum() > share)
+    return out
+
+
+def tiny_variance_lines(
+    keys, vi, *, key_name: str, ratio: float = 1000.0, share: float = 0.5
+) -> list[str]:
+    """One line per effect size :func:`tiny_variances` flags, naming its key and its vi."""
+    v = np.asarray(vi, dtype=float)
+    keys = np.asarray(keys, dtype=object)
+    tiny = tiny_variances(v, ratio=ratio, share=share)
+    if not tiny.any():
+        return []
+    ok = np.isfinite(v) & (v > 0)
+    med = float(np.median(v[ok]))
+    w = np.where(ok, 1.0 / np.where(ok, v, 1.0), 0.0)
+    return [
+        f"{key_name} {keys[i]}: vi = {v[i]:.3g} is tiny relative to the others (median vi = "
+        f"{med:.3g}; {100 * w[i] / w.sum():.1f}% of the fixed-effect weight)"
+        for i in np.flatnonzero(tiny)
+    ]
+
+
+def effect_size_flags(
+    result: EffectSizeResult, *, tiny_vi_ratio: float = 1000.0, tiny_vi_share: float = 0.5
+) -> list[str]:
+    """The effect-size step's flags: one line per row whose vi is tiny relative to the others
+    (:func:`tiny_variances`) and per row whose |effect| is implausible for the measure (beyond
+    the measure registry's plausible bound, :meth:`Measure.implausible
+    <intervention_meta.effect_sizes.measures.Measure.implausible>`)."""
+    table, key = result.table, result.counts["key"]
+    if table.empty:
+        return []
+    keys = table[key].to_numpy(dtype=object)
+    lines = [
+        line + ": check the input; it can dominate the pooled estimate and the bias tests"
+        for line in tiny_variance_lines(
+            keys, table["vi"], key_name=key, ratio=tiny_vi_ratio, share=tiny_vi_share
+        )
+    ]
+    code = result.measure.get("code", "SMD")
+    measure = get_measure(code)
+    yi = table["yi"].to_numpy(dtype=float)
+    for i in np.flatnonzero(measure.implausible(yi)):
+        lines.append(
+            f"{key} {keys[i]}: {measure.axis_label} = {yi[i]:.3g} is implausibly large for the "
+            f"measure (|effect - {measure.null:g}| > {measure.plausible_bound:.3g}); check the "
+            "input"
+        )
+    return lines

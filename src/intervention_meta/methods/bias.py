@@ -188,6 +188,7 @@ class RegTest:
     level : confidence level of the CI
     tau2 : residual tau^2 of a ``"rma"`` model; sigma2 : variance components by level for
         ``"rma.mv"``
+    converged : whether the model's optimizer converged (always True for ``"lm"``)
     """
 
     model: str
@@ -207,6 +208,7 @@ class RegTest:
     level: float
     tau2: float | None = None
     sigma2: dict[str, float] | None = None
+    converged: bool = True
 
     @property
     def stat_name(self) -> str:
@@ -353,6 +355,7 @@ def _regtest_from_fit(res: Any, *, model: str, predictor: str, k: int, level: fl
             if (model == "rma.mv" and sigma2)
             else None
         ),
+        converged=bool(getattr(res, "converged", True)),
     )
 
 

@@ -163,7 +163,7 @@ def test_report_states_measure_and_direction(dataset_run: PipelineRun, name: str
     config = yaml.safe_load((DATASETS / name / "config.yaml").read_text())
     report = (dataset_run.results / "report.html").read_text(encoding="utf-8")
     assert config["effect_sizes"]["direction"] in report
-    assert "Hedges" not in report
+    assert "Hedges' g" not in report and "Hedges' <i>g</i>" not in report
     assert "benefit" not in report.lower()
 
 

@@ -73,8 +73,9 @@ def test_one_level_reml_equals_two_level_reml_with_inner_variance_fixed_at_zero(
 
 @SETTINGS
 @given(one_effect_per_study())
-@example(_one_effect_per_study(7, 1577291459, 0.1))  # metafor's scoring cycles there
-@example(_one_effect_per_study(8, 1727238021, 0.1))  # ... converges slowly (42 iterations)
+# metafor's scoring cycles there (off by 5e-9 when L-BFGS-B, which stopped short, finished it)
+@example(_one_effect_per_study(12, 1237376963, 0.0))
+@example(_one_effect_per_study(8, 1727238021, 0.1))  # it converges slowly there (42 iterations)
 def test_one_level_model_is_the_single_level_multilevel_model(df) -> None:
     """random=None and random=[unique row id] are the same likelihood (metafor rma vs rma.mv)."""
     for method in ("REML", "ML"):

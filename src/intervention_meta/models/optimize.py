@@ -27,18 +27,25 @@ largest, the observed information :math:`\\mathcal{J}` (the negative Hessian; se
 :mod:`~intervention_meta.models.likelihood`) replaces :math:`\\mathcal{I}` wherever it is positive
 definite: Newton-Raphson steps, which converge quadratically where Fisher scoring converges only
 linearly (half the iterations to the 1e-10 threshold), to the same maximum. A step that lowers the
-likelihood is halved (at most 30 times). The ``"halve"`` rule, like metafor's ``rma()``, uses
-Fisher scoring throughout and does not check the likelihood (scoring need not increase it at every
-step, and a check would change metafor's path: e.g. on the first six bcg trials with ``~ ablat``
-it would stop at another point within the 1e-5 threshold). metafor's check that the fit did not
-stop at a local maximum above zero (``ll0check``) is applied: if the likelihood at zero exceeds the
-one at the solution by more than ``ll0_tol``, zero is taken.
+likelihood is halved (at most 30 times), the boundary rule being applied to each halved step (a
+search along the projection arc: halving the step already cut at zero would keep its direction,
+which need not be an ascent direction, so that no halving could increase the likelihood).
+
+The ``"halve"`` rule, like metafor's ``rma()``, uses Fisher scoring throughout and does not check
+the likelihood (scoring need not increase it at every step, and a check would change metafor's
+path: e.g. on the first six bcg trials with ``~ ablat`` it would stop at another point within the
+1e-5 threshold). metafor's check that the fit did not stop at a local maximum above zero
+(``ll0check``) is applied: if the likelihood at zero exceeds the one at the solution by more than
+``ll0_tol``, zero is taken.
 
 Several models that share a block structure (the permutations of a permutation test) are fitted
 together by :func:`fisher_scoring_batch` / :func:`maximize_batch`: each member follows exactly the
 iteration above, the members being evaluated with batched linear algebra.
 
-If scoring fails (iteration limit, non-finite or non-positive-definite values), the likelihood is
+If scoring with the ``"halve"`` rule fails (its unguarded steps can cycle around the maximum when
+the observed information exceeds twice the expected one), the ``"project"`` iteration, which
+checks the likelihood, is run from the same start. If scoring fails (iteration limit, non-finite
+or non-positive-definite values, or step-halving cannot increase the likelihood), the likelihood is
 maximised with ``scipy.optimize.minimize`` (L-BFGS-B with the analytic gradient and the bound
 :math:`\\sigma^2 \\ge 0`). If that fails too the result is returned flagged ``converged=False``.
 The iteration counts are bounded; there is no open-ended loop.
@@ -71,7 +78,8 @@ class Convergence:
     iterations : iterations of the optimiser that produced the estimate
     gradient_norm : largest absolute score over the free components at the estimate (components at
         zero with a negative score excluded: that is the boundary optimum)
-    fallback_used : whether the L-BFGS-B fallback was needed
+    fallback_used : whether Fisher scoring with the requested boundary rule failed, so that a
+        fallback (projected scoring after the ``"halve"`` rule, or L-BFGS-B) was needed
     reason : a short description (why it stopped, what failed)
     """
 
@@ -127,6 +135,7 @@ def fisher_scoring_batch(
     prev_theta = np.full_like(theta, np.nan)
     prev_ll = np.full(m, np.nan)
     step = np.zeros_like(theta)
+    raw = np.zeros_like(theta)
     backtracks = np.zeros(m, dtype=np.int64)
     it = np.zeros(m, dtype=np.int64)
     status = np.full(m, _RUNNING)
@@ -157,8 +166,12 @@ def fisher_scoring_batch(
             status[stuck], code[stuck] = _FAILED, _BACKTRACK
             back = back[backtracks[back] < _MAX_BACKTRACKS]
             backtracks[back] += 1
-            step[back] /= 2.0
-            theta[back] = prev_theta[back] + step[back]
+            # halve the step before the boundary rule and apply the rule again (a search along
+            # the projection arc): halving the projected step would keep its direction, which
+            # need not be an ascent direction when a component was cut at zero
+            raw[back] /= 2.0
+            theta[back] = np.maximum(prev_theta[back] + raw[back], 0.0)
+            step[back] = theta[back] - prev_theta[back]
         sel = ~worse & ok
         if not sel.all():
             bad_start = idx[~worse & ~ok]
@@ -214,6 +227,7 @@ def fisher_scoring_batch(
                 if not neg.any():
                     break
                 stp[neg] /= 2.0
+        raw[si] = stp
         stp = np.maximum(th + stp, 0.0) - th
         prev_theta[si], prev_ll[si] = th, ll
         theta[si] = th + stp
@@ -321,6 +335,16 @@ def maximize(
         )
         est, iters, ok, reason = th[0], int(it[0]), bool(conv[0]), reasons[0]
         name = "fisher-scoring"
+        if not ok and solver.boundary == "halve":
+            # metafor's unguarded scoring can cycle (where the observed information exceeds
+            # twice the expected one); the guarded iteration reaches the maximum from there
+            th, it, conv, reasons = fisher_scoring_batch(
+                lik, theta[None, :], free, threshold, maxiter, "project"
+            )
+            if conv[0]:
+                logger.info("Fisher scoring failed (%s); projected scoring converged", reason)
+                reason = f"Fisher scoring failed ({reason}); projected scoring: {reasons[0]}"
+                est, iters, ok, fallback_used = th[0], int(it[0]), True, True
     else:
         ok, est, iters, reason, name = False, theta, 0, "", "L-BFGS-B"
     if not ok:
@@ -371,7 +395,7 @@ class BatchMaximum:
     ----------
     theta : (m, L) estimates (NaN rows where no estimate could be obtained)
     converged : (m,) whether the optimiser converged
-    fallback_used : (m,) whether Fisher scoring failed and L-BFGS-B was used
+    fallback_used : (m,) whether Fisher scoring failed and a fallback (see :func:`maximize`) ran
     iterations : (m,) iterations of the optimiser that produced each estimate
     """
 

@@ -112,7 +112,7 @@ class PermutationTest:
     QMp_perm : permutation p value of the omnibus test
     b_perm, stat_perm, QM_perm : the permutation distributions (rows = permutations)
     n_failed : refits that failed (left out)
-    n_fallback : refits for which Fisher scoring failed and L-BFGS-B was used
+    n_fallback : refits for which Fisher scoring failed and a fallback optimiser was used
     """
 
     kind: str

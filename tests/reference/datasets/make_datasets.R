@@ -70,6 +70,7 @@ lrt <- lapply(1:3, function(l) {
 })
 mod <- rma.mv(yi, vi, mods = ~ criterion, random = random, data = dat, method = "REML", test = "t")
 wald <- Wald_test(mod, constraints = constrain_zero(2), vcov = "CR2", cluster = dat$studyid, test = "HTZ")
+mod_year <- rma.mv(yi, vi, mods = ~ year, random = random, data = dat, method = "REML", test = "t")
 save_json(list(
   dataset = "crede2010", source = "metadat::dat.crede2010", versions = versions,
   data_call = "effects: dat.crede2010 with esid = row number; studies: unique(studyid, year, source)",
@@ -89,7 +90,9 @@ save_json(list(
     mods_criterion_cr2 = list(call = 'coef_test(mod, vcov = "CR2", cluster = dat$studyid, test = "Satterthwaite")',
                               results = cr2_out(mod, dat$studyid)),
     mods_criterion_wald_htz = list(call = 'Wald_test(mod, constraints = constrain_zero(2), vcov = "CR2", cluster = dat$studyid, test = "HTZ")',
-                                   results = list(fstat = wald$Fstat, df_num = wald$df_num, df_denom = wald$df_denom, p_val = wald$p_val))
+                                   results = list(fstat = wald$Fstat, df_num = wald$df_num, df_denom = wald$df_denom, p_val = wald$p_val)),
+    mods_year = list(call = 'rma.mv(yi, vi, mods = ~ year, random = ~ 1 | studyid/sampleid/esid, data = dat, method = "REML", test = "t")',
+                     results = model_out(mod_year))
   )), "crede2010/reference.json")
 
 # ------------------------------------------------------------------ bcg

@@ -34,9 +34,7 @@ def figure_components():
 
     listed = (config.get("components", {}) or {}).get("variables")
     try:
-        drawn = FIGURE_CODEBOOK is not None and component_variables(
-            FIGURE_CODEBOOK, listed
-        )
+        drawn = CODEBOOK is not None and component_variables(CODEBOOK, listed)
     except ValueError:  # a listed name not in the codebook: reported by rule components
         drawn = True
     return ["components_orchard", "components_profiles"] if drawn else []

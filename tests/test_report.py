@@ -244,7 +244,7 @@ def test_apa_tables_are_written_for_every_table_and_rounded(run):
     e = _json(res / "models" / "overall.json")["estimate"]
     md = (res / "tables" / "apa" / "overall.md").read_text()
     row = (
-        f"| Mean g (model-based) | {fmt_est(e['estimate'])} | {fmt_est(e['se'])} | "
+        f"| Mean effect (model-based) | {fmt_est(e['estimate'])} | {fmt_est(e['se'])} | "
         f"{fmt_ci(e['ci_lb'], e['ci_ub'])} | t | {fmt_est(e['statistic'])} | {fmt_df(e['df'])} | "
         f"{fmt_p(e['pval'])} |"
     )

@@ -43,7 +43,7 @@ OVERALL_ROWS = [
     {
         "row": "mean",
         "model": "three-level model (effect sizes nested in studies), REML, t tests",
-        "result": "Mean g (model-based)",
+        "result": "Mean effect (model-based)",
         "estimate": 0.41731191407075324,
         "se": 0.041653308744140645,
         "test": "t",
@@ -60,7 +60,7 @@ OVERALL_ROWS = [
     },
     {
         "row": "mean_cr2",
-        "result": "Mean g (CR2 cluster-robust)",
+        "result": "Mean effect (CR2 cluster-robust)",
         "estimate": 0.41731191407075324,
         "se": 0.04167585311446753,
         "test": "t (Satterthwaite df)",
@@ -249,7 +249,7 @@ def test_markdown_has_the_number_the_title_the_table_and_the_note():
     lines = md.splitlines()
     assert lines[0] == "**Table 1**"
     assert lines[2] == f"*{SPECS['overall'].title}*"
-    assert "| Mean g (model-based) | 0.42 | 0.04 | [0.33, 0.50] |" in md
+    assert "| Mean effect (model-based) | 0.42 | 0.04 | [0.33, 0.50] |" in md
     assert lines[4].startswith("| Result | Estimate | *SE* | 95% CI |")  # symbols in italics
     assert lines[-1].startswith("*Note.* ")
 

@@ -1,5 +1,6 @@
 rule effect_sizes:
-    """Turn whatever each study reported into Hedges' g and its sampling variance; rows that
+    """Turn whatever each study reported into the declared effect measure and its sampling
+    variance, and record the measure and its direction in the summary; rows that
     cannot yield a number go to effect_sizes_dropped.csv with the reason."""
     input:
         clean_effects=rules.clean.output.clean_effects,

@@ -285,6 +285,27 @@ def test_methods_are_written_from_the_config_and_the_step_summaries(run):
     assert "Egger, M., Davey Smith" in methods
 
 
+def test_methods_and_summary_name_the_measure_and_the_declared_direction(run):
+    """The measure and the direction come from effect_sizes_summary.json: assink2016's positive
+    effects mean more recidivism, so its report never speaks of a benefit."""
+    res, doc, analysis = run
+    measure = _json(res / "effect_sizes_summary.json")["measure"]
+    direction = html.escape(measure["direction"].rstrip("."))
+    assert f"Direction: {direction}." in section(doc, "summary")
+    methods = section(doc, "methods")
+    assert f"Direction: {direction}." in methods
+    assert "Every effect was expressed as Hedges&#x27; <i>g</i>" in methods or (
+        "Every effect was expressed as Hedges' <i>g</i>" in methods
+    )
+    if analysis == "assink2016":
+        assert "benefit" not in doc.lower() and "favouring the intervention" not in doc
+        # every effect size was given as yi/vi: no conversion is described or cited
+        assert "were coded ready (yi and vi)" in methods
+        assert "Morris" not in methods and "Hasselblad" not in methods
+    else:
+        assert "Morris (2008)" in methods and "Hedges, L. V. (1981)" in methods
+
+
 def test_every_warning_line_is_in_the_report(run):
     res, doc, _ = run
     lines = [ln for ln in (res / "warnings.txt").read_text().splitlines() if ln.strip()]

@@ -18,10 +18,8 @@ back-transformed interval (Borenstein et al. 2009, ch. 5-6; metafor's ``transf``
 References
 ----------
 Borenstein, M., Hedges, L. V., Higgins, J. P. T., & Rothstein, H. R. (2009). *Introduction to
-Meta-Analysis*. Wiley (ch. 5 and 6).
-
-Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package. *Journal of
-Statistical Software*, 36(3), 1-48.
+Meta-Analysis*. Wiley (ch. 5 and 6); metafor's ``transf.exp.int``, ``transf.ztor.int`` and
+``transf.ilogit.int`` (Viechtbauer 2010, *Journal of Statistical Software* 36(3)) do the same.
 """
 
 from __future__ import annotations

@@ -170,8 +170,9 @@ def make_flow(
         validation = report["severity"].value_counts().to_dict() if len(report) else {}
     cb = load_codebook(codebook)
     req = cb.requires_variable()
-    labels = dict(cb[req].levels) if req else {}
-    steps = flow_steps(clean, es, ov, validation, labels)
+    lab = labels if labels is not None else measure_labels(es)
+    input_labels = dict(cb[req].levels) if req else {}
+    steps = flow_steps(clean, es, ov, validation, input_labels)
     fig = flow_diagram(steps)
     a = ov.get("analysis") or {}
     caption = (
@@ -180,7 +181,7 @@ def make_flow(
         f"{es.get('dropped', 0)} without a computable effect size; {a.get('k')} effect sizes in "
         f"{a.get('n_studies')} studies analysed. Counts from clean/summary.json, "
         f"effect_sizes_summary.json and models/overall.json. "
-        f"{(labels or measure_labels(es)).direction_note()}"
+        f"{lab.direction_note()}"
     )
     return _finish(fig, stem, "data", "Data flow", caption, steps=[s.to_dict() for s in steps])
 
@@ -214,6 +215,11 @@ def _pct(level: float) -> str:
 def _labels(labels: MeasureLabels | None) -> MeasureLabels:
     """The measure's labels (those of the default measure, SMD, when none are given)."""
     return labels if labels is not None else measure_labels(None)
+
+
+def _axis(lab: MeasureLabels) -> dict[str, Any]:
+    """The orchard plot's axis from the measure: its title and the reference line (the null)."""
+    return {"xlabel": lab.axis_title, "null": lab.null}
 
 
 def _back_text(lab: MeasureLabels, est: Mapping, pct: str) -> str:
@@ -250,13 +256,13 @@ def make_forest(
     comp, tables = _step(components_json)
     se = tables["study_effects"].frame()
     ov = read_json(overall)
-    labels = study_labels(ad.data, ad.codebook, ad.study)
+    names = study_labels(ad.data, ad.codebook, ad.study)
     years = None
     if "year" in ad.data.columns:
         yr = pd.to_numeric(ad.data["year"], errors="coerce")
         years = yr.groupby(ad.data[ad.study].astype(str)).min().dropna().to_dict() or None
     rows, used = forest_rows(
-        ad.data, se, ov, study=ad.study, es=ad.es, labels=labels, sort=sort, years=years
+        ad.data, se, ov, study=ad.study, es=ad.es, labels=names, sort=sort, years=years
     )
     order_text = {
         "effect": "by study estimate (smallest first)",
@@ -442,15 +448,7 @@ def make_orchard(
         reason = entry.get("no_test_reason") or "no category means in models/moderators.json"
         subtitle = f"Not analysed: {reason}"
     lab = _labels(labels)
-    fig = orchard_plot(
-        points,
-        groups,
-        title=title,
-        subtitle=subtitle,
-        level=level,
-        xlabel=lab.axis_title,
-        null=lab.null,
-    )
+    fig = orchard_plot(points, groups, title=title, subtitle=subtitle, level=level, **_axis(lab))
     missing = int(entry.get("k_missing") or 0)
     caption = (
         f"Orchard plot (Nakagawa et al. 2021) of {label.lower()}: every effect size (points, area "
@@ -572,13 +570,7 @@ def make_components(
     )
     lab = _labels(labels)
     fig = orchard_plot(
-        points_frame,
-        groups,
-        title=title,
-        subtitle=subtitle,
-        level=level,
-        xlabel=lab.axis_title,
-        null=lab.null,
+        points_frame, groups, title=title, subtitle=subtitle, level=level, **_axis(lab)
     )
     caption = (
         "Orchard plot (Nakagawa et al. 2021) of the intervention components: for each component, "
@@ -651,8 +643,7 @@ def make_profiles(
         matrix=matrix,
         colour=style.BLUE,
         level=level,
-        xlabel=lab.axis_title,
-        null=lab.null,
+        **_axis(lab),
     )
     left_out = int(se["in_profiles"].astype(str).str.lower().eq("no").sum())
     missing = (
@@ -724,11 +715,11 @@ def make_leave_one_out(
     lab = _labels(labels)
     table = tables["leave_one_out"].frame()
     ad = read_effect_sizes(effect_sizes, codebook)
-    labels = study_labels(ad.data, ad.codebook, ad.study)
+    names = study_labels(ad.data, ad.codebook, ad.study)
     study = ad.codebook.label(ad.study)
     fig = leave_one_out_plot(
         table,
-        labels=labels,
+        labels=names,
         title=f"Leave one {study.lower()} out",
         xlabel=f"Pooled {lab.axis_title} without the {study.lower()}",
         level=level,

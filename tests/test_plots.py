@@ -15,6 +15,7 @@ Expected numbers and where they come from:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -432,3 +433,21 @@ def test_captions_give_the_declared_direction(analysis):
         assert "Effect measure: Hedges' g." in fig["caption"]
         if name == "assink2016":
             assert "benefit" not in fig["caption"].lower()
+
+
+def test_ratio_axis_marks_round_ratios_within_the_range():
+    """A log RR axis from -2.8 to 2 marks 0.1 ... 5 at log(0.1) ... log(5) (exp(-2.8) = 0.06)."""
+    from intervention_meta.outputs.labels import measure_labels
+
+    lab = measure_labels(_measure("RR", "below 1 = fewer cases"))
+    effects, study_effects, overall = _forest_inputs(3, 1)
+    rows, _ = forest.forest_rows(
+        effects, study_effects, overall, study="study_id", es="es_id", sort="effect"
+    )
+    rows = [dataclasses.replace(r, lower=-2.8, upper=2.0) for r in rows]
+    fig = forest.forest_plot(rows, back_scale=lab.back_scale())
+    top = fig.axes[0].child_axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in top.get_xticklabels()] == ["0.1", "0.2", "0.5", "1", "2", "5"]
+    np.testing.assert_allclose(top.get_xticks(), [0.1, 0.2, 0.5, 1, 2, 5])
+    matplotlib.pyplot.close(fig)

@@ -83,6 +83,13 @@ _INVERSE = {
     "expit": lambda p: np.log(p / (1 - p)),
 }
 
+#: round values to mark on a back-transformed axis (those within the axis' range are drawn)
+_TICKS = {
+    "exp": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100),
+    "tanh": (-0.99, -0.9, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 0.9, 0.99),
+    "expit": (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999),
+}
+
 #: the single-letter symbols set in italics (APA); the others are abbreviations set upright
 _ITALIC_SYMBOLS = frozenset({"g", "z", "r", "p"})
 
@@ -113,11 +120,13 @@ class BackTransformed:
 @dataclass(frozen=True)
 class BackScale:
     """A secondary axis on the back-transformed scale: ``forward`` maps the analysis scale to
-    it, ``inverse`` back (both elementwise over arrays; values outside the domain give NaN)."""
+    it, ``inverse`` back (both elementwise over arrays; values outside the domain give NaN);
+    ``ticks`` are round values on it to mark (a ratio scale is not evenly spaced)."""
 
     label: str
     forward: Callable[[np.ndarray], np.ndarray]
     inverse: Callable[[np.ndarray], np.ndarray]
+    ticks: tuple[float, ...] = ()
 
 
 def _quiet(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -184,7 +193,10 @@ class MeasureLabels:
         title = (self.back_name or "").capitalize()
         if self.back_symbol and self.back_symbol.lower() != title.lower():
             title += f" ({self.back_symbol})"
-        return BackScale(title, _quiet(self.back), _quiet(_INVERSE[self.back_transform]))
+        transform = str(self.back_transform)
+        return BackScale(
+            title, _quiet(self.back), _quiet(_INVERSE[transform]), _TICKS.get(transform, ())
+        )
 
     def back_transformed(
         self,

@@ -530,7 +530,8 @@ def _g_ci(values: Mapping[str, Any] | pd.Series, labels: MeasureLabels, level: s
 
 
 def _back_text(labels: MeasureLabels, e: Mapping[str, Any], lvl: str) -> str:
-    """`` (odds ratio OR = 0.49, 95% CI [0.35, 0.70], PI [0.2, 1.1])`` or ``""``."""
+    """``Back-transformed to the odds ratio scale: OR = 0.49, 95% CI [0.35, 0.70], 95% PI
+    [0.20, 1.10]`` or ``""`` (a measure without a back-transform)."""
     back = labels.back_transformed(
         e.get("estimate"), e.get("ci_lb"), e.get("ci_ub"), e.get("pi_lb"), e.get("pi_ub")
     )
@@ -538,12 +539,12 @@ def _back_text(labels: MeasureLabels, e: Mapping[str, Any], lvl: str) -> str:
         return ""
     sym = _i(back.symbol) if len(back.symbol) == 1 else esc(back.symbol)
     text = (
-        f" (back-transformed to the {esc(back.name)} scale: {sym} = {fmt_est(back.estimate)}, "
+        f"Back-transformed to the {esc(back.name)} scale: {sym} = {fmt_est(back.estimate)}, "
         f"{lvl} CI {fmt_ci(back.ci_lb, back.ci_ub)}"
     )
     if back.pi_lb is not None:
-        text += f", {lvl} PI {fmt_ci(back.pi_lb, back.pi_ub)}"
-    return text + ")"
+        text += f", {lvl} prediction interval {fmt_ci(back.pi_lb, back.pi_ub)}"
+    return text
 
 
 def _plist(items: Sequence[str]) -> str:
@@ -746,7 +747,7 @@ class _Builder:
             )
         back = _back_text(lab, e, lvl)
         if back:
-            text += f" On the display scale{back}."
+            text += f" {back}."
         text += f" Direction: {esc(lab.direction.rstrip('.'))}."
         out = [_p(text)]
         het = ov.get("heterogeneity") or {}

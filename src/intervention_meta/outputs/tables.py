@@ -1154,13 +1154,13 @@ def _measure_spec(spec: TableSpec, labels: MeasureLabels, name: str) -> TableSpe
     if name.startswith("reliability_"):  # about the coding, not the effects
         return replace(spec, columns=cols)
     base = spec.note
-    extra = [labels.direction_note()]
-    if any(isinstance(c, Column) and c.source == "back_estimate" for c in cols or ()):
-        extra.insert(0, _back_note(labels))
+    back = any(isinstance(c, Column) and c.source == "back_estimate" for c in cols or ())
 
     def note(frame: pd.DataFrame) -> str:
         text = base(frame) if callable(base) else base
-        return _join(text.rstrip("."), *(e.rstrip(".") for e in extra))
+        if back:
+            text = _join(text.rstrip("."), _back_note(labels))
+        return f"{text} {labels.direction_note()}".strip()
 
     return replace(spec, columns=cols, note=note)
 

@@ -297,7 +297,7 @@ def make_forest(
         else "The pooled model was not estimable; no pooled effect is drawn."
     )
     caption = (
-        f"Effect sizes ({lab.axis_title} with {pct} CI; blue) of {ad.n_studies} studies, "
+        f"Effect sizes ({lab.name} with {pct} CI; blue) of {ad.n_studies} studies, "
         f"grouped by study under each study's estimate (black; {study_est}). Studies sorted "
         f"{order_text}. {pooled} Marker area grows with precision (1/SE)."
         + (

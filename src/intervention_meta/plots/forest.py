@@ -268,6 +268,10 @@ def forest_plot(
         else:
             top = ax.secondary_xaxis("top", functions=(back_scale.forward, back_scale.inverse))
             top.set_xlabel(back_scale.label)
+            if back_scale.ticks:
+                lo_back, hi_back = back_scale.forward(np.array(ax.get_xlim()))
+                marks = [t for t in back_scale.ticks if lo_back <= t <= hi_back]
+                top.set_xticks(marks, [f"{t:g}" for t in marks])
         ax.spines["left"].set_visible(False)
         ax.set_title(title, loc="left")
 

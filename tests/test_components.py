@@ -352,7 +352,7 @@ def test_example_profiles_match_a_pandas_count_from_studies_csv(example_run):
     pd.testing.assert_frame_equal(got, expected.sort_index(), check_dtype=False)
     assert table["Programmes (studies)"].sum() == len(complete) == 28  # S02, S28 miss a value
     assert table["Pooled"].eq("yes").all()  # min_programmes defaults to 1
-    assert table["Mean g"].notna().all()
+    assert table["Mean effect"].notna().all()
 
 
 @pytest.mark.pipeline
@@ -362,7 +362,7 @@ def test_example_consistency_recounted_from_study_effects_and_studies_csv(exampl
     se = pd.read_csv(res / "tables" / "study_effects.csv").set_index("Study")
     # the study_aggregate rule: positive iff the normal 95% CI is above 0
     z = stats.norm.ppf(0.975)
-    close(se["95% CI lower"], se["Estimate (g)"] - z * se["SE"], CLOSED)
+    close(se["95% CI lower"], se["Estimate"] - z * se["SE"], CLOSED)
     assert (se["Positive"] == "yes").tolist() == (se["95% CI lower"] > 0).tolist()
     positive = se["Positive"].eq("yes")
     table = pd.read_csv(res / "tables" / "component_consistency.csv").set_index("Component")

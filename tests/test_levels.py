@@ -209,7 +209,7 @@ def test_description_names_the_levels_by_their_codebook_labels(overall):
     assert "Variance within studies (Sample): sigma2[sampleid]" in rows.index
     note = rows.loc["Variance between studies (Study): sigma2[studyid]", "Note"]
     assert note.startswith("level 4:")
-    assert "clustered by Study (68 clusters" in rows.loc["Mean g (CR2 cluster-robust)", "Note"]
+    assert "clustered by Study (68 clusters" in rows.loc["Mean effect (CR2 cluster-robust)", "Note"]
 
 
 def test_comparison_table_has_one_sigma2_per_level(overall):

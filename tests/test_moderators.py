@@ -488,7 +488,7 @@ def test_rule_outputs_match_metafor_on_assink2016(assink_run):
         .loc[["general", "overt", "covert"]]
     )
     ref = _extra("deltype_means")
-    close(d["Estimate (g)"], ref["b"], ITER)
+    close(d["Estimate"], ref["b"], ITER)
     close(d[["95% CI lower", "95% CI upper"]].T, [ref["ci_lb"], ref["ci_ub"]], ITER)
     assert d["Category"].tolist() == [
         "General delinquent behaviour",
@@ -501,7 +501,7 @@ def test_rule_outputs_match_metafor_on_assink2016(assink_run):
     mm = pd.read_csv(assink_run / "tables" / "multiple_moderators.csv")
     coef = mm[mm.Row == "coefficient"]
     cr2 = _public("ml3_mods_pubstatus_reml_cr2")["coef_test"]
-    close(coef["Estimate (g)"], pub["b"], ITER)
+    close(coef["Estimate"], pub["b"], ITER)
     close(coef["SE"], pub["se"], ITER)
     close(coef["p"], pub["pval"], ITER)
     close(coef["CR2 SE"], cr2["se"], ITER)

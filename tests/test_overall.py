@@ -226,7 +226,7 @@ def test_rule_comparison_fits_match_metafor_uni_fe_and_uni_reml_assink2016(assin
     table = pd.read_csv(assink / "tables" / "overall_comparison.csv")
     assert table["Analysis model"].fillna("").tolist() == ["yes", "", ""]
     _close(
-        table["Mean g"],
+        table["Mean effect"],
         [_ref("ml3_reml_t")["b"][0], _ref("uni_reml")["b"][0], _ref("uni_fe")["b"][0]],
         ITER,
     )
@@ -237,13 +237,13 @@ def test_rule_comparison_fits_match_metafor_uni_fe_and_uni_reml_assink2016(assin
 def test_rule_overall_table_is_readable_with_codebook_labels_assink2016(assink):
     table = pd.read_csv(assink / "tables" / "overall.csv")
     results = table["Result"].tolist()
-    assert results[:2] == ["Mean g (model-based)", "Mean g (CR2 cluster-robust)"]
+    assert results[:2] == ["Mean effect (model-based)", "Mean effect (CR2 cluster-robust)"]
     assert "Variance between studies (Study): sigma2[study]" in results
     assert "Variance within studies (Effect size): sigma2[id]" in results
     assert results[-1] == "Heterogeneity: Q test"
     for col in ("95% CI lower", "95% PI upper", "p (halved, boundary)", "k (effect sizes)"):
         assert col in table.columns
-    row = table.set_index("Result").loc["Mean g (model-based)"]
+    row = table.set_index("Result").loc["Mean effect (model-based)"]
     _close(row["Estimate"], _ref("ml3_reml_t")["b"][0], ITER)  # CSV keeps full precision
     _close(row["95% PI lower"], _extra("ml3_reml_t_predict")["pi_lb"], ITER)
 

@@ -15,6 +15,7 @@ Expected numbers and where they come from:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -356,3 +357,97 @@ def test_flow_boxes_carry_the_dropped_rows_with_their_reasons():
     ]
     assert "- t statistic: 1" in steps[1].dropped
     assert texts[-1] == "Analysed\n8 effect sizes in 3 studies"
+
+
+# --------------------------------------------------------------------------- the measure
+def _measure(code: str, direction: str) -> dict:
+    from intervention_meta.effect_sizes.measures import get_measure
+
+    return {**get_measure(code).to_dict(), "direction": direction}
+
+
+def test_forest_plot_of_a_log_ratio_has_the_ratio_scale_at_the_top():
+    """Axis titles from the measure; the top axis maps each position x to exp(x)."""
+    from intervention_meta.outputs.labels import measure_labels
+
+    lab = measure_labels(_measure("OR", "above 1 = more events"))
+    effects, study_effects, overall = _forest_inputs(4, 2)
+    rows, _ = forest.forest_rows(
+        effects, study_effects, overall, study="study_id", es="es_id", sort="effect"
+    )
+    fig = forest.forest_plot(
+        rows, xlabel=lab.axis_title, symbol=lab.symbol, back_scale=lab.back_scale()
+    )
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Log odds ratio"
+    top = [a for a in ax.child_axes if a.get_xlabel()]
+    assert [a.get_xlabel() for a in top] == ["Odds ratio (OR)"]
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    assert top[0].get_xlim() == pytest.approx((np.exp(lo), np.exp(hi)))
+    assert any(t.get_text() == "log OR [95% CI]" for t in ax.texts)
+    matplotlib.pyplot.close(fig)
+    # a measure without a back-transform: no second scale, the ticks repeated at the top
+    plain = forest.forest_plot(rows, xlabel="Mean difference", symbol="MD")
+    assert not plain.axes[0].child_axes
+    matplotlib.pyplot.close(plain)
+
+
+def test_flow_names_the_measure_computed():
+    es = {"rows_in": 5, "computed": 5, "dropped": 0, "measure": _measure("ZCOR", "positive = up")}
+    steps = flow_steps({"rows_in": 5, "kept": 5, "dropped": 0}, es)
+    assert steps[-1].text == "Effect sizes computed (Fisher's z)\n5 rows"
+    es.pop("measure")  # a summary written before the measure was declared: SMD
+    assert flow_steps({}, es)[-1].text.startswith("Effect sizes computed (Hedges' g)")
+
+
+def test_funnel_axis_is_titled_by_the_measure():
+    funnel_data = pd.DataFrame(
+        {
+            "panel": ["effect sizes"] * 3,
+            "kind": ["point"] * 3,
+            "yi": [0.1, 0.4, -0.2],
+            "sei": [0.1, 0.2, 0.15],
+            "centre": [0.1] * 3,
+            "level": [np.nan] * 3,
+            "lower": [np.nan] * 3,
+            "upper": [np.nan] * 3,
+        }
+    )
+    fig = funnel.funnel_plot(funnel_data, xlabel="Log risk ratio")
+    assert fig.axes[0].get_xlabel() == "Log risk ratio"
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.pipeline
+def test_captions_give_the_declared_direction(analysis):
+    """Every figure caption ends with the measure and the direction of the config; assink2016's
+    direction is more recidivism, so its figures never speak of a benefit."""
+    import yaml
+
+    name, _, manifest, project = analysis
+    config = "config/config.yaml" if name == "example" else "config/assink2016.yaml"
+    direction = yaml.safe_load((project / config).read_text())["effect_sizes"]["direction"]
+    for fig in manifest["figures"]:
+        assert f"Direction: {direction.rstrip('.')}" in fig["caption"], fig["stem"]
+        assert "Effect measure: Hedges' g." in fig["caption"]
+        if name == "assink2016":
+            assert "benefit" not in fig["caption"].lower()
+
+
+def test_ratio_axis_marks_round_ratios_within_the_range():
+    """A log RR axis from -2.8 to 2 marks 0.1 ... 5 at log(0.1) ... log(5) (exp(-2.8) = 0.06)."""
+    from intervention_meta.outputs.labels import measure_labels
+
+    lab = measure_labels(_measure("RR", "below 1 = fewer cases"))
+    effects, study_effects, overall = _forest_inputs(3, 1)
+    rows, _ = forest.forest_rows(
+        effects, study_effects, overall, study="study_id", es="es_id", sort="effect"
+    )
+    rows = [dataclasses.replace(r, lower=-2.8, upper=2.0) for r in rows]
+    fig = forest.forest_plot(rows, back_scale=lab.back_scale())
+    top = fig.axes[0].child_axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in top.get_xticklabels()] == ["0.1", "0.2", "0.5", "1", "2", "5"]
+    np.testing.assert_allclose(top.get_xticks(), [0.1, 0.2, 0.5, 1, 2, 5])
+    matplotlib.pyplot.close(fig)

@@ -244,7 +244,7 @@ def test_apa_tables_are_written_for_every_table_and_rounded(run):
     e = _json(res / "models" / "overall.json")["estimate"]
     md = (res / "tables" / "apa" / "overall.md").read_text()
     row = (
-        f"| Mean g (model-based) | {fmt_est(e['estimate'])} | {fmt_est(e['se'])} | "
+        f"| Mean effect (model-based) | {fmt_est(e['estimate'])} | {fmt_est(e['se'])} | "
         f"{fmt_ci(e['ci_lb'], e['ci_ub'])} | t | {fmt_est(e['statistic'])} | {fmt_df(e['df'])} | "
         f"{fmt_p(e['pval'])} |"
     )
@@ -283,6 +283,27 @@ def test_methods_are_written_from_the_config_and_the_step_summaries(run):
     for reference in ("Pustejovsky, J. E., &amp; Tipton, E. (2018)", "Duval, S., &amp; Tweedie"):
         assert reference in methods
     assert "Egger, M., Davey Smith" in methods
+
+
+def test_methods_and_summary_name_the_measure_and_the_declared_direction(run):
+    """The measure and the direction come from effect_sizes_summary.json: assink2016's positive
+    effects mean more recidivism, so its report never speaks of a benefit."""
+    res, doc, analysis = run
+    measure = _json(res / "effect_sizes_summary.json")["measure"]
+    direction = html.escape(measure["direction"].rstrip("."))
+    assert f"Direction: {direction}." in section(doc, "summary")
+    methods = section(doc, "methods")
+    assert f"Direction: {direction}." in methods
+    assert "Every effect was expressed as Hedges&#x27; <i>g</i>" in methods or (
+        "Every effect was expressed as Hedges' <i>g</i>" in methods
+    )
+    if analysis == "assink2016":
+        assert "benefit" not in doc.lower() and "favouring the intervention" not in doc
+        # every effect size was given as yi/vi: no conversion is described or cited
+        assert "were coded ready (yi and vi)" in methods
+        assert "Morris" not in methods and "Hasselblad" not in methods
+    else:
+        assert "Morris (2008)" in methods and "Hedges, L. V. (1981)" in methods
 
 
 def test_every_warning_line_is_in_the_report(run):

@@ -43,7 +43,7 @@ OVERALL_ROWS = [
     {
         "row": "mean",
         "model": "three-level model (effect sizes nested in studies), REML, t tests",
-        "result": "Mean g (model-based)",
+        "result": "Mean effect (model-based)",
         "estimate": 0.41731191407075324,
         "se": 0.041653308744140645,
         "test": "t",
@@ -60,7 +60,7 @@ OVERALL_ROWS = [
     },
     {
         "row": "mean_cr2",
-        "result": "Mean g (CR2 cluster-robust)",
+        "result": "Mean effect (CR2 cluster-robust)",
         "estimate": 0.41731191407075324,
         "se": 0.04167585311446753,
         "test": "t (Satterthwaite df)",
@@ -249,7 +249,7 @@ def test_markdown_has_the_number_the_title_the_table_and_the_note():
     lines = md.splitlines()
     assert lines[0] == "**Table 1**"
     assert lines[2] == f"*{SPECS['overall'].title}*"
-    assert "| Mean g (model-based) | 0.42 | 0.04 | [0.33, 0.50] |" in md
+    assert "| Mean effect (model-based) | 0.42 | 0.04 | [0.33, 0.50] |" in md
     assert lines[4].startswith("| Result | Estimate | *SE* | 95% CI |")  # symbols in italics
     assert lines[-1].startswith("*Note.* ")
 
@@ -341,3 +341,88 @@ def test_run_tables_writes_every_format_numbered_in_order_and_an_index(tmp_path)
     assert (
         "| Domain one | 131 | 30 | 0.42 |" in (tmp_path / "apa" / "overall_domains.md").read_text()
     )
+
+
+# ------------------------------------------------------------------------------ the measure
+def _labels(code: str, direction: str = "positive = more of the outcome"):
+    """The measure as effect_sizes_summary.json records it (registry entry plus direction)."""
+    from intervention_meta.effect_sizes.measures import get_measure
+    from intervention_meta.outputs.labels import measure_labels
+
+    return measure_labels({"measure": {**get_measure(code).to_dict(), "direction": direction}})
+
+
+def test_overall_table_of_a_log_ratio_shows_the_back_transformed_pooled_estimate():
+    """RR = exp(log RR) beside the log-scale estimate, for the pooled rows only; the values are
+    exp of the row's estimate, CI and PI (exp(0.4173) = 1.5179, exp(0.3349) = 1.3978, ...)."""
+    table = apa_table(OVERALL, "overall", 1, labels=_labels("RR", "below 1 = fewer cases"))
+    frame = table.to_frame()
+    assert {"RR", "RR 95% CI", "RR 95% PI"} <= set(frame.columns)
+    model, robust, variance = frame.to_dict(orient="records")
+    e = OVERALL_ROWS[0]
+    assert model["RR"] == fmt_est(math.exp(e["estimate"])) == "1.52"
+    assert model["RR 95% CI"] == fmt_ci(math.exp(e["ci_lb"]), math.exp(e["ci_ub"]))
+    assert model["RR 95% PI"] == fmt_ci(math.exp(e["pi_lb"]), math.exp(e["pi_ub"]))
+    assert robust["RR 95% CI"] == fmt_ci(
+        math.exp(OVERALL_ROWS[1]["ci_lb"]), math.exp(OVERALL_ROWS[1]["ci_ub"])
+    )
+    assert variance["RR"] == "" and variance["RR 95% CI"] == ""  # a variance: no back-transform
+    assert model["Estimate"] == "0.42"  # the log-scale estimate unchanged
+    assert "RR = the pooled log risk ratio and its limits back-transformed" in table.note
+    assert "Direction: below 1 = fewer cases" in table.note
+
+
+def test_fisher_z_is_back_transformed_with_tanh_in_the_domain_table():
+    domains = domain_overall_table({"d1": OVERALL}, level=0.95)
+    frame = apa_table(domains, "overall_domains", 2, labels=_labels("ZCOR")).to_frame()
+    row = frame.iloc[0]
+    assert row["z"] == "0.42" and row["r"] == fmt_est(math.tanh(OVERALL_ROWS[0]["estimate"]))
+    assert row["r 95% CI"] == fmt_ci(
+        math.tanh(OVERALL_ROWS[0]["ci_lb"]), math.tanh(OVERALL_ROWS[0]["ci_ub"])
+    )
+
+
+def test_measures_without_a_back_transform_add_no_columns():
+    for code in ("SMD", "MD", "RD"):
+        columns = apa_table(OVERALL, "overall", 1, labels=_labels(code)).columns
+        assert not any(c.startswith(("RR", "OR", "r ")) for c in columns)
+    assert (
+        apa_table(OVERALL, "overall", 1).columns
+        == apa_table(OVERALL, "overall", 1, labels=_labels("SMD")).columns
+    )
+
+
+def test_effect_columns_are_headed_by_the_measure_and_every_note_gives_the_direction():
+    frame = pd.DataFrame(
+        {"moderator_label": ["Design"], "category": ["RCT"], "estimate": [0.36], "se": [0.1]}
+    )
+    assert "g" in apa_table(frame, "moderators", 5).columns  # default: SMD
+    table = apa_table(frame, "moderators", 5, labels=_labels("OR", "above 1 = more events"))
+    assert "log OR" in table.columns and "g" not in table.columns
+    assert table.note.endswith(
+        "Effect measure: Log odds ratio (log OR). Direction: above 1 = more events."
+    )
+    outliers = pd.DataFrame({"effect_size": ["e1"], "study": ["s1"], "yi": [0.2], "vi": [0.01]})
+    assert "MD" in apa_table(outliers, "sensitivity_outliers", 9, labels=_labels("MD")).columns
+    for name in SPECS:
+        note = apa_table(pd.DataFrame(), name, 1, labels=_labels("MD", "negative = shorter")).note
+        if name.startswith("reliability_"):  # about the coders, not the effects
+            assert "Direction" not in note
+        else:
+            assert "Direction: negative = shorter." in note, name
+            assert "Hedges" not in note and "benefit" not in note
+
+
+def test_run_tables_reads_the_measure_from_the_effect_size_summary(tmp_path):
+    from intervention_meta.effect_sizes.measures import get_measure
+
+    overall_json = tmp_path / "overall.json"
+    overall_json.write_text(json.dumps({"tables": {"overall": OVERALL.to_dict()}}))
+    summary = tmp_path / "effect_sizes_summary.json"
+    measure = {**get_measure("OR").to_dict(), "direction": "above 1 = more relapse"}
+    summary.write_text(json.dumps({"computed": 131, "measure": measure}))
+    result = run_tables({"overall": overall_json}, tmp_path / "apa", effect_sizes_summary=summary)
+    md = (tmp_path / "apa" / "overall.md").read_text()
+    assert "| Result | Estimate | *SE* | 95% CI |" in md
+    assert "OR 95% CI" in result.tables[0].columns
+    assert "above 1 = more relapse" in md

@@ -242,13 +242,15 @@ def figures(
     bubble: Sequence[str] = (),
     sort: str = "effect",
     level: str | None = None,
+    measure: str | None = None,
     workers: int = 1,
     **figure_files: str,
 ) -> None:
     """Every figure of an analysis in one job, drawn by ``workers`` processes
     (:func:`~intervention_meta.plots.figures.run_figures`) beside ``manifest`` (the list of
-    figures the report reads). ``figure_files`` are the rule's names for the files drawn and
-    ``level`` the level its captions show; neither is read here."""
+    figures the report reads). ``figure_files`` are the rule's names for the files drawn, and
+    ``level`` and ``measure`` the level and the effect measure its captions show; none is read
+    here (the figures name the measure from ``effect_sizes``, the step's summary)."""
     from intervention_meta.plots.figures import FigureInputs, run_figures
 
     run_figures(
@@ -283,13 +285,14 @@ def tables(
     domains: Sequence[str] = (),
     domain_results: Sequence[str] = (),
     domain_variable: str | None = None,
+    effect_sizes_summary: str | None = None,
     **files: str,
 ) -> None:
     """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the result tables of
     the steps' JSON ``files[name]`` for each name in ``tables`` (in the report's order), written
     beside ``index`` (their list); ``domain_results`` are the per-domain ``overall.json``, in the
-    order of ``domains``. Other ``files`` (the rule's names for the tables written) are not
-    read."""
+    order of ``domains``; ``effect_sizes_summary`` names the effect measure and its direction.
+    Other ``files`` (the rule's names for the tables written) are not read."""
     from intervention_meta.outputs.tables import run_tables
 
     run_tables(
@@ -298,6 +301,7 @@ def tables(
         domain_files=dict(zip(domains, domain_results, strict=True)),
         codebook=codebook,
         domain_variable=domain_variable,
+        effect_sizes_summary=effect_sizes_summary,
     )
 
 
@@ -396,7 +400,7 @@ STEPS: dict[str, Step] = {
     ),
     "effect_sizes": Step(
         f"{_HERE}:effect_sizes",
-        "compute the effect measure (default Hedges' g) and its variance per row",
+        "compute the declared effect measure (default SMD) and its variance per row",
         config_files=_CODEBOOK,
         config_params={"options": "effect_sizes", "flag_rules": "flags"},
         outputs={

@@ -27,6 +27,22 @@ def moderator_label(moderator):
     return CODEBOOK.label(moderator) if CODEBOOK is not None else moderator
 
 
+def measure_note():
+    """The effect measure and what a positive effect means, for the snakemake --report captions:
+    the config's effect_sizes entries read as the effect-size step records them (the report's
+    own captions read effect_sizes_summary.json)."""
+    from intervention_meta.outputs.labels import measure_labels
+
+    es = config.get("effect_sizes", {}) or {}
+    record = {
+        "code": es.get("measure") or "SMD",
+        "name": es.get("measure_name"),
+        "direction": es.get("direction"),
+        "direction_by": es.get("direction_by"),
+    }
+    return measure_labels(record).direction_note()
+
+
 def figure_components():
     """The component figures, or [] when the data set has no intervention components (role
     component in the codebook, or components.variables): they would be empty."""

@@ -1,7 +1,8 @@
 rule effect_sizes:
-    """Turn whatever each study reported into Hedges' g and its sampling variance; rows that
-    cannot yield a number go to effect_sizes_dropped.csv with the reason, rows with a tiny
-    variance or an implausible effect are flagged."""
+    """Turn whatever each study reported into the declared effect measure and its sampling
+    variance, and record the measure and its direction in the summary; rows that cannot yield
+    a number go to effect_sizes_dropped.csv with the reason, rows with a tiny variance or an
+    implausible effect are flagged."""
     input:
         clean_effects=rules.clean.output.clean_effects,
         codebook=config["codebook"],

@@ -5,7 +5,8 @@
 
 rule figures:
     """Every figure of the analysis, and the manifest figures/figures.json: each figure's stem,
-    PNG and PDF, title, caption (with the numbers drawn) and report section."""
+    PNG and PDF, title, caption (with the numbers drawn, the effect measure and its direction
+    from effect_sizes_summary.json) and report section."""
     input:
         effects=rules.effect_sizes.output.table,
         codebook=config["codebook"],
@@ -32,6 +33,7 @@ rule figures:
         sort=FIGURE_OPTIONS.get("forest_sort", "effect"),
         workers=lambda wildcards, threads: threads,
         level=f"{100 * float(config.get('models', {}).get('level', 0.95)):g}%",
+        measure=measure_note(),
         orchard=ORCHARD_MODERATORS,
         bubble=BUBBLE_MODERATORS,
         domains=OVERALL_DOMAINS,

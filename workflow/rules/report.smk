@@ -5,11 +5,13 @@
 
 rule tables:
     """APA-style tables (Markdown, LaTeX booktabs, HTML) of the result tables: rounded for
-    reading, numbered, with a title and a note; the steps' JSON keep full precision."""
+    reading, numbered, with a title and a note naming the effect measure and its direction
+    (from effect_sizes_summary.json); the steps' JSON keep full precision."""
     input:
         **apa_table_sources(),
         domain_results=domain_overall_results(),
         codebook=config["codebook"],
+        effect_sizes_summary=rules.effect_sizes.output.summary,
     output:
         **apa_table_outputs(annotate=True),
     log:

@@ -779,7 +779,7 @@ def profiles_records(ca: ComponentAnalysis, ad: AnalysisData, spec: ModelSpec) -
         "pooled",
         MEAN_KEYS,
         "note",
-        estimate="Mean g",
+        estimate="Mean effect",
         stat="z" if spec.test == "z" else "t",
         **comps,
     )
@@ -856,7 +856,7 @@ def study_effects_records(ca: ComponentAnalysis, ad: AnalysisData) -> ResultTabl
         *comps,
         "in_profiles profile positive_rule",
         study=ad.label(ad.study),
-        estimate="Estimate (g)",
+        estimate="Estimate",
         **comps,
     )
     se = ca.study_effects

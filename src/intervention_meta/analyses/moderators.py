@@ -1164,7 +1164,7 @@ def moderators_records(analyses: ModeratorAnalyses, ad: AnalysisData) -> ResultT
         MEAN_KEYS,
         CR2_KEYS,
         "in_test k_missing note",
-        estimate="Estimate (g)",
+        estimate="Estimate",
         stat="z" if analyses.spec.test == "z" else "t",
     )
     out = []
@@ -1299,7 +1299,7 @@ def multiple_moderators_records(
         "n_studies k_left_out r2 note",
         *_sigma2_headers(ad, list(mm.sigma2)),
         code="Code",
-        estimate="Estimate (g)",
+        estimate="Estimate",
         stat="z" if spec.test == "z" else "t",
         **_sigma2_headers(ad, list(mm.sigma2)),
     )

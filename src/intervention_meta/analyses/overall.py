@@ -266,7 +266,7 @@ class OverallResult:
         base = {"k": self.k, "n_studies": self.n_studies}
         if self.model is None:
             reason = f"not estimable: {self.reason}"
-            row = {"row": "mean", "result": "Mean g", **base, "note": reason}
+            row = {"row": "mean", "result": "Mean effect", **base, "note": reason}
             return result_table([row], headers, self.spec.level)
         m = self.model
         est = self.estimate_dict()
@@ -275,7 +275,7 @@ class OverallResult:
             {
                 "row": "mean",
                 "model": self.describe(),
-                "result": "Mean g (model-based)",
+                "result": "Mean effect (model-based)",
                 "estimate": est["estimate"],
                 "se": est["se"],
                 "test": test_name,
@@ -296,7 +296,7 @@ class OverallResult:
             rows.append(
                 {
                     "row": "mean_cr2",
-                    "result": "Mean g (CR2 cluster-robust)",
+                    "result": "Mean effect (CR2 cluster-robust)",
                     "estimate": r["beta"],
                     "se": r["se"],
                     "test": "t (Satterthwaite df)",
@@ -456,7 +456,7 @@ class OverallResult:
             ESTIMATE_KEYS,
             " ".join(sigma2),
             "tau2 loglik aic likelihood k n_studies note",
-            estimate="Mean g",
+            estimate="Mean effect",
             structure=None,
             **sigma2,
         )

@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 #: the readable header of every machine key (``{pct}``: the confidence level, e.g. ``95%``); a table
-#: may show another header for a key (``columns(..., estimate="Mean g")``)
+#: may show another header for a key (``columns(..., estimate="Mean effect")``). Headers name no
+#: effect measure: the steps do not know it; APA tables, figures and the report take the measure's
+#: symbol and direction from ``effect_sizes_summary.json`` (``outputs.labels``)
 HEADERS: dict[str, str] = {
     # estimates, intervals and tests
     "estimate": "Estimate",
@@ -139,7 +141,7 @@ HEADERS: dict[str, str] = {
     "hat": "Leverage (sum of hat values)",
     "estimate_without": "Estimate without it",
     "effect_size": "Effect size",
-    "yi": "Effect size (g)",
+    "yi": "Effect size (yi)",
     "vi": "Sampling variance",
     "z": "Studentized deleted residual",
     "inference": "Inference",

@@ -40,6 +40,7 @@ import pandas as pd
 
 from intervention_meta.analyses.records import read_tables
 from intervention_meta.io import read_json
+from intervention_meta.outputs.labels import MeasureLabels, measure_labels
 from intervention_meta.outputs.provenance import Provenance
 from intervention_meta.outputs.tables import (
     APA_CSS,
@@ -519,13 +520,31 @@ def _i(text: str) -> str:
     return f"<i>{text}</i>"
 
 
-def _g_ci(values: Mapping[str, Any] | pd.Series, level: str = "") -> str:
-    """``g = 0.42, 95% CI [0.21, 0.63]`` from the ``estimate``, ``ci_lb`` and ``ci_ub`` of
-    ``values`` (``level``: the text before "CI")."""
+def _g_ci(values: Mapping[str, Any] | pd.Series, labels: MeasureLabels, level: str = "") -> str:
+    """``g = 0.42, 95% CI [0.21, 0.63]`` (the measure's symbol) from the ``estimate``, ``ci_lb``
+    and ``ci_ub`` of ``values`` (``level``: the text before "CI")."""
     return (
-        f"{_i('g')} = {fmt_est(values.get('estimate'))}, "
+        f"{labels.symbol_html()} = {fmt_est(values.get('estimate'))}, "
         f"{level}CI {fmt_ci(values.get('ci_lb'), values.get('ci_ub'))}"
     )
+
+
+def _back_text(labels: MeasureLabels, e: Mapping[str, Any], lvl: str) -> str:
+    """``Back-transformed to the odds ratio scale: OR = 0.49, 95% CI [0.35, 0.70], 95% PI
+    [0.20, 1.10]`` or ``""`` (a measure without a back-transform)."""
+    back = labels.back_transformed(
+        e.get("estimate"), e.get("ci_lb"), e.get("ci_ub"), e.get("pi_lb"), e.get("pi_ub")
+    )
+    if back is None or back.estimate is None:
+        return ""
+    sym = _i(back.symbol) if len(back.symbol) == 1 else esc(back.symbol)
+    text = (
+        f"Back-transformed to the {esc(back.name)} scale: {sym} = {fmt_est(back.estimate)}, "
+        f"{lvl} CI {fmt_ci(back.ci_lb, back.ci_ub)}"
+    )
+    if back.pi_lb is not None:
+        text += f", {lvl} prediction interval {fmt_ci(back.pi_lb, back.pi_ub)}"
+    return text
 
 
 def _plist(items: Sequence[str]) -> str:
@@ -634,6 +653,7 @@ class _Builder:
         self.cite = _Citations()
         self.figure_number = 0
         self.placed_tables: set[str] = set()
+        self.labels = measure_labels(data.effect_sizes)
 
     # ------------------------------------------------------------------ figures and tables
     def figures(self, section_id: str) -> str:
@@ -707,8 +727,10 @@ class _Builder:
         lvl = _level_pct(self.data)
         test = str(e.get("test", "t"))
         stat = _stat(test, e.get("df") if test == "t" else None, e.get("statistic"), e.get("pval"))
+        lab = self.labels
         text = (
-            f"The pooled effect was <b>{_i('g')} = {fmt_est(e.get('estimate'))}</b>, "
+            f"The pooled effect ({esc(lab.name)}) was "
+            f"<b>{lab.symbol_html()} = {fmt_est(e.get('estimate'))}</b>, "
             f"{lvl} CI {fmt_ci(e.get('ci_lb'), e.get('ci_ub'))}, {stat}"
         )
         if r:
@@ -723,6 +745,10 @@ class _Builder:
                 f" The {lvl} prediction interval, where the true effect of a new study is "
                 f"expected, is {fmt_ci(e.get('pi_lb'), e.get('pi_ub'))}."
             )
+        back = _back_text(lab, e, lvl)
+        if back:
+            text += f" {back}."
+        text += f" Direction: {esc(lab.direction.rstrip('.'))}."
         out = [_p(text)]
         het = ov.get("heterogeneity") or {}
         vd = ov.get("variance_distribution") or {}
@@ -821,11 +847,12 @@ class _Builder:
             text += (
                 f". Trim and fill on the study averages filled in {fmt_count(tf.get('k0'))} "
                 f"stud{'y' if tf.get('k0') == 1 else 'ies'} ({esc(str(tf.get('side', '')))} side), "
-                f"giving {_g_ci(tf)}"
+                f"giving {_g_ci(tf, self.labels)}"
             )
         pp = b.get("pet_peese") or {}
         if pp.get("estimate") is not None:
-            text += f"; the PET-PEESE estimate ({esc(str(pp.get('chosen', '')))}) is {_g_ci(pp)}"
+            chosen = esc(str(pp.get("chosen", "")))
+            text += f"; the PET-PEESE estimate ({chosen}) is {_g_ci(pp, self.labels)}"
         return text + f" ({self.table_ref('bias')})."
 
     def _sensitivity_sentence(self) -> str:
@@ -839,7 +866,7 @@ class _Builder:
             name = esc(str(row.get("analysis")))
             if row.get("kind") == "leave_one_out":
                 name += f", {esc(str(row.get('changed') or ''))}"
-            items.append(f"{name}: {_g_ci(row, f'{_level_pct(self.data)} ')}")
+            items.append(f"{name}: {_g_ci(row, self.labels, f'{_level_pct(self.data)} ')}")
         if not items:
             return ""
         return (
@@ -851,6 +878,64 @@ class _Builder:
         )
 
     # ------------------------------------------------------------------ methods
+    def _measure_text(self, methods: Mapping[str, Any]) -> str:
+        """The effect measure, the conversions the effect-size step used (its counts by method,
+        each cited where a source applies) and what a positive effect means."""
+        lab, cite, es = self.labels, self.cite, self.data.effect_sizes
+        used = " ".join(str(m) for m, n in methods.items() if n)
+        given = sum(int(n or 0) for m, n in methods.items() if str(m).startswith("Given"))
+        computed = sum(int(n or 0) for n in methods.values()) - given
+        if lab.code == "SMD":
+            text = f"<b>Effect sizes.</b> Every effect was expressed as Hedges' {_i('g')}"
+            if "exact J" in used:
+                text += f" with the exact small-sample correction {cite('hedges1981')}"
+            if computed:
+                text += (
+                    ", with metafor's large-sample sampling variance "
+                    f"{cite('viechtbauer2010', 'borenstein2009')}"
+                )
+            text += ". "
+            if "Morris" in used:
+                text += f"Pre-post-control designs follow {cite.narrative('morris2008')}. "
+            if "Hasselblad" in used:
+                text += (
+                    f"Odds ratios were converted with the logit method {cite('hasselblad1995')}. "
+                )
+            if "point-biserial" in used:
+                text += f"Correlations were converted to {_i('d')} {cite('borenstein2009')}. "
+        elif lab.code == "GEN":
+            text = f"<b>Effect sizes.</b> Every effect was a {esc(lab.name)}, as coded. "
+        else:
+            text = (
+                f"<b>Effect sizes.</b> Every effect was expressed as a {esc(lab.name)} "
+                f"({lab.symbol_html()}) with its sampling variance as metafor's "
+                f'<code>escalc(measure = "{esc(lab.code)}")</code> computes it '
+                f"{cite('viechtbauer2010')}. "
+            )
+        if given:
+            text += (
+                f"{fmt_count(given)} effect sizes were coded ready (yi and vi) and taken as "
+                f"{esc(lab.name)}. "
+            )
+        converted = es.get("converted") or {}
+        if any(converted.values()):
+            text += (
+                "Converted from another measure, as the configuration allows: "
+                + ", ".join(f"{esc(str(m))} {fmt_count(n)}" for m, n in converted.items() if n)
+                + ". "
+            )
+        if lab.has_back:
+            text += (
+                f"Pooled results are also shown back-transformed to the {esc(lab.back_name or '')}"
+                " scale. "
+            )
+        text += f"Direction: {esc(lab.direction.rstrip('.'))}"
+        if lab.direction_by:
+            text += "; by domain: " + "; ".join(
+                f"{esc(k)}: {esc(v.rstrip('.'))}" for k, v in lab.direction_by.items()
+            )
+        return text + ". "
+
     def methods(self) -> Section:
         d, cite = self.data, self.cite
         cfg = d.config
@@ -902,14 +987,7 @@ class _Builder:
             for m, n in methods.items()
         )
         defaults = es.get("defaults_used") or {}
-        text = (
-            "<b>Effect sizes.</b> Every effect was expressed as Hedges' "
-            f"{_i('g')} with the exact small-sample correction {cite('hedges1981')}, positive "
-            "values favouring the intervention, with metafor's large-sample sampling variance "
-            f"{cite('viechtbauer2010', 'borenstein2009')}. Pre-post-control designs follow "
-            f"{cite.narrative('morris2008')}; "
-            f"odds ratios were converted with the logit method {cite('hasselblad1995')}. "
-        )
+        text = self._measure_text(methods)
         text += (
             f"{fmt_count(es.get('direction_flipped', 0))} effect sizes were sign-flipped because "
             "higher scores meant a worse outcome, and the sampling variance of "
@@ -1210,7 +1288,7 @@ class _Builder:
         es_key = es.get("key", "es_id")
         rows.append(
             (
-                "Effect sizes computed (Hedges' <i>g</i>)",
+                f"Effect sizes computed ({esc(self.labels.axis_title)})",
                 f"{fmt_count(es.get('computed'))} of {fmt_count(es.get('rows_in'))}",
                 fmt_count(es.get("dropped")),
                 reasons_from(d.effect_sizes_dropped, es_key),

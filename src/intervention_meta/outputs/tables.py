@@ -63,6 +63,7 @@ from intervention_meta.analyses.records import (
     result_table,
 )
 from intervention_meta.io import read_json, write_json
+from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read_measure_labels
 
 log = logging.getLogger(__name__)
 
@@ -458,7 +459,11 @@ def _estimators_note(frame: pd.DataFrame) -> str:
 
 
 _EST = [Column("estimate"), Column("se"), ci()]
-_G = [Column("estimate", header="g"), Column("se"), ci()]
+#: ``{es}`` in a header is the symbol of the effect measure (``g``, ``log OR``, ``z``, ...)
+ES = "{es}"
+_G = [Column("estimate", header=ES), Column("se"), ci()]
+#: the pooled estimate and its intervals back-transformed (OR, RR, r, ...; see _with_back)
+_BACK = [Column("back_estimate"), ci("back_ci_lb"), ci("back_pi_lb")]
 _TEST = [Column("stat", kind="est"), Column("df"), Column("p")]
 _CR2 = [ci("cr2_ci_lb"), Column("cr2_df"), Column("cr2_p")]
 _K = Column("k", header="k")
@@ -479,6 +484,7 @@ SPECS: dict[str, TableSpec] = {
             *_TEST,
             Column("p_halved", header="p (halved)"),
             ci("pi_lb"),
+            *_BACK,
             *_K_STUDIES,
         ],
         note=_overall_note,
@@ -493,6 +499,7 @@ SPECS: dict[str, TableSpec] = {
             Column("stat", header="t/z", kind="est"),
             *plain("df", "p"),
             ci("pi_lb"),
+            *_BACK,
             *_CR2,
             Column("note"),
         ],
@@ -689,7 +696,7 @@ SPECS: dict[str, TableSpec] = {
             Column("dfbetas.intrcpt", header="DFBETAS", kind="est"),
             Column("hat", header="Leverage"),
             Column("x2", header="X2", kind="est"),
-            Column("estimate_without", header="g without it", kind="est"),
+            Column("estimate_without", header=f"{ES} without it", kind="est"),
         ],
         note=_join(
             "Cluster-level deletion diagnostics as metafor (Viechtbauer & Cheung, 2010)",
@@ -703,7 +710,7 @@ SPECS: dict[str, TableSpec] = {
         columns=[
             Column("effect_size", kind="text"),
             Column("study", kind="text"),
-            Column("yi", header="g"),
+            Column("yi", header=ES),
             Column("vi"),
             Column("z", header="Residual", kind="est"),
             Column("removed"),
@@ -996,7 +1003,7 @@ _SYMBOLS = {
     "alpha": ("α", r"$\alpha$"),
 }
 #: statistical symbols set in italics (APA 7th ed., section 6.45)
-_ITALIC = {"k", "g", "b", "SE", "p", "t", "F", "df", "z", "Q", "N", "I2", "R2", "X2"}
+_ITALIC = {"k", "g", "b", "SE", "p", "t", "F", "df", "z", "r", "Q", "N", "I2", "R2", "X2"}
 _TOKEN = re.compile(r"^(df)(\d)$")
 
 
@@ -1077,6 +1084,87 @@ def _empty(frame: pd.DataFrame, col: Column) -> bool:
     return bool(frame[col.source].map(_missing).all())
 
 
+#: the rows of the overall tables whose estimate is a pooled effect (not a variance)
+_POOLED_ROWS = ("mean", "mean_cr2")
+
+
+def _with_back(result: ResultTable, labels: MeasureLabels) -> ResultTable:
+    """``result`` with the pooled estimate, CI and PI back-transformed (``back_estimate``,
+    ``back_ci_lb``, ..., ``back_pi_ub``) on its pooled rows; unchanged without a back-transform.
+
+    A row without ``row`` (the per-domain table: one pooled row per domain) counts as pooled.
+    """
+    if not labels.has_back:
+        return result
+    sym = labels.back_symbol or labels.back_name or ""
+    headers = {
+        "back_estimate": sym,
+        "back_ci_lb": f"{sym} {{pct}} CI lower",
+        "back_ci_ub": f"{sym} {{pct}} CI upper",
+        "back_pi_lb": f"{sym} {{pct}} PI lower",
+        "back_pi_ub": f"{sym} {{pct}} PI upper",
+    }
+    pct = re.sub(r"\s*CI lower$", "", result.columns.get("ci_lb") or "") or "95%"
+    rows = []
+    for row in result.rows:
+        row = dict(row)
+        if row.get("row", "mean") in _POOLED_ROWS and not _missing(row.get("estimate")):
+            back = labels.back_transformed(
+                row.get("estimate"),
+                row.get("ci_lb"),
+                row.get("ci_ub"),
+                row.get("pi_lb"),
+                row.get("pi_ub"),
+            )
+            row.update({f"back_{k}": v for k, v in back.to_dict().items() if k in _BACK_KEYS})
+        rows.append(row)
+    cols = {**result.columns, **{k: h.replace("{pct}", pct) for k, h in headers.items()}}
+    return ResultTable(cols, tuple(rows))
+
+
+_BACK_KEYS = ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
+
+
+def _back_note(labels: MeasureLabels) -> str:
+    """What the back-transformed columns are (empty without a back-transform)."""
+    if not labels.has_back:
+        return ""
+    how = {
+        "exp": "exp(x)",
+        "tanh": "tanh(x), Fisher's z to r",
+        "expit": "1 / (1 + exp(-x)), the inverse logit",
+    }[str(labels.back_transform)]
+    return (
+        f"{labels.back_symbol} = the pooled {labels.name} and its limits back-transformed to the "
+        f"{labels.back_name} scale ({how})"
+    )
+
+
+def _measure_spec(spec: TableSpec, labels: MeasureLabels, name: str) -> TableSpec:
+    """``spec`` with the measure's symbol in its headers and, for a table of effects, the
+    measure and its direction in the note."""
+    cols = None
+    if spec.columns is not None:
+        cols = [
+            replace(c, header=c.header.replace(ES, labels.symbol))
+            if isinstance(c, Column) and c.header and ES in c.header
+            else c
+            for c in spec.columns
+        ]
+    if name.startswith("reliability_"):  # about the coding, not the effects
+        return replace(spec, columns=cols)
+    base = spec.note
+    back = any(isinstance(c, Column) and c.source == "back_estimate" for c in cols or ())
+
+    def note(frame: pd.DataFrame) -> str:
+        text = base(frame) if callable(base) else base
+        if back:
+            text = _join(text.rstrip("."), _back_note(labels))
+        return f"{text} {labels.direction_note()}".strip()
+
+    return replace(spec, columns=cols, note=note)
+
+
 def apa_table(
     table: ResultTable | pd.DataFrame,
     name: str,
@@ -1084,6 +1172,7 @@ def apa_table(
     spec: TableSpec | None = None,
     *,
     source: str = "",
+    labels: MeasureLabels | None = None,
 ) -> ApaTable:
     """Make the APA table of one result table.
 
@@ -1095,6 +1184,9 @@ def apa_table(
     number : the table number
     spec : how to show it (default: :data:`SPECS` or :func:`default_spec`)
     source : where the table was read from, recorded in the result
+    labels : the effect measure (``effect_sizes_summary.json``; default: SMD): its symbol heads
+        the effect columns, its direction ends the note, and the pooled rows of the overall
+        tables get the back-transformed estimate, CI and PI (OR, RR, r, ...)
 
     Returns
     -------
@@ -1103,9 +1195,12 @@ def apa_table(
         ``group`` column are shown once. Headers are the step's readable headers (with its
         confidence level) unless the spec names others.
     """
+    labels = labels if labels is not None else measure_labels(None)
     result = _as_result_table(table)
+    if name in ("overall", "overall_domains"):
+        result = _with_back(result, labels)
     frame = result.frame()
-    spec = spec or SPECS.get(name) or default_spec(name)
+    spec = _measure_spec(spec or SPECS.get(name) or default_spec(name), labels, name)
     columns = [c for c in _resolve_columns(frame, spec) if not _empty(frame, c)]
     kinds = {
         c.source: c.kind or column_kind(c.source, frame[c.source] if c.upper is None else None)
@@ -1198,12 +1293,15 @@ def domain_overall_table(
 
 
 def apa_tables(
-    tables: Mapping[str, ResultTable | pd.DataFrame], sources: Mapping[str, str] | None = None
+    tables: Mapping[str, ResultTable | pd.DataFrame],
+    sources: Mapping[str, str] | None = None,
+    labels: MeasureLabels | None = None,
 ) -> list[ApaTable]:
-    """APA tables of several result tables, numbered 1, 2, ... in the given order."""
+    """APA tables of several result tables, numbered 1, 2, ... in the given order, labelled
+    with the effect measure ``labels`` (see :func:`apa_table`)."""
     sources = dict(sources or {})
     return [
-        apa_table(table, name, number, source=sources.get(name, ""))
+        apa_table(table, name, number, source=sources.get(name, ""), labels=labels)
         for number, (name, table) in enumerate(tables.items(), start=1)
     ]
 
@@ -1324,6 +1422,7 @@ def run_tables(
     codebook: str | Path | None = None,
     domain_variable: str | None = None,
     after: str = "overall",
+    effect_sizes_summary: str | Path | None = None,
 ) -> TablesResult:
     """The tables step: read the steps' result tables, write the APA tables and their index.
 
@@ -1337,6 +1436,8 @@ def run_tables(
     domain_labels : domain code -> label (default: the codebook's level labels of
         ``domain_variable``, when both are given; else the codes)
     codebook, domain_variable : where the domain labels come from
+    effect_sizes_summary : ``effect_sizes_summary.json``, whose ``measure`` names the scale and
+        the direction (without it: SMD with its neutral direction)
     """
     if domain_files and domain_labels is None and codebook and domain_variable:
         domain_labels = level_labels(codebook, domain_variable, list(domain_files))
@@ -1356,7 +1457,7 @@ def run_tables(
                 level,
             )
             paths["overall_domains"] = ", ".join(str(p) for p in domain_files.values())
-    apa = apa_tables(tables, paths)
+    apa = apa_tables(tables, paths, read_measure_labels(effect_sizes_summary))
     files = write_apa_tables(apa, outdir)
     return TablesResult(tables=tuple(apa), files=files)
 

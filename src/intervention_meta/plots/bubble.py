@@ -80,7 +80,7 @@ def bubble_plot(
     title: str,
     xlabel: str,
     subtitle: str | None = None,
-    ylabel: str = "Hedges' g (positive = benefit)",
+    ylabel: str = "Hedges' g",
 ) -> Figure:
     """Effect sizes (``points``: ``x``, ``yi``, ``vi``) against the moderator, with ``line``."""
     from matplotlib.patches import Patch

@@ -27,6 +27,7 @@ from intervention_meta.analyses.records import ResultTable, read_tables
 from intervention_meta.data.cleaning import EffectSizeData, read_effect_sizes
 from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
 from intervention_meta.io import read_json, write_json
+from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read_measure_labels
 from intervention_meta.plots import style
 from intervention_meta.plots.bubble import bubble_plot, regression_line
 from intervention_meta.plots.flow import flow_diagram, flow_steps
@@ -158,6 +159,7 @@ def make_flow(
     stem: str | Path,
     *,
     validation_report: str | Path | None = None,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Data-flow diagram from ``clean/summary.json``, ``effect_sizes_summary.json``,
     ``models/overall.json`` and ``validation/report.csv`` (problems by severity)."""
@@ -168,8 +170,9 @@ def make_flow(
         validation = report["severity"].value_counts().to_dict() if len(report) else {}
     cb = load_codebook(codebook)
     req = cb.requires_variable()
-    labels = dict(cb[req].levels) if req else {}
-    steps = flow_steps(clean, es, ov, validation, labels)
+    lab = labels if labels is not None else measure_labels(es)
+    input_labels = dict(cb[req].levels) if req else {}
+    steps = flow_steps(clean, es, ov, validation, input_labels)
     fig = flow_diagram(steps)
     a = ov.get("analysis") or {}
     caption = (
@@ -177,7 +180,8 @@ def make_flow(
         f"studies; {clean.get('dropped', 0)} excluded by the inclusion criteria, "
         f"{es.get('dropped', 0)} without a computable effect size; {a.get('k')} effect sizes in "
         f"{a.get('n_studies')} studies analysed. Counts from clean/summary.json, "
-        "effect_sizes_summary.json and models/overall.json."
+        f"effect_sizes_summary.json and models/overall.json. "
+        f"{lab.direction_note()}"
     )
     return _finish(fig, stem, "data", "Data flow", caption, steps=[s.to_dict() for s in steps])
 
@@ -208,6 +212,32 @@ def _pct(level: float) -> str:
     return f"{100 * level:g}%"
 
 
+def _labels(labels: MeasureLabels | None) -> MeasureLabels:
+    """The measure's labels (those of the default measure, SMD, when none are given)."""
+    return labels if labels is not None else measure_labels(None)
+
+
+def _axis(lab: MeasureLabels) -> dict[str, Any]:
+    """The orchard plot's axis from the measure: its title and the reference line (the null)."""
+    return {"xlabel": lab.axis_title, "null": lab.null}
+
+
+def _back_text(lab: MeasureLabels, est: Mapping, pct: str) -> str:
+    """``; OR = 0.49, 95% CI 0.35 to 0.70, PI 0.2 to 1.1`` on the back-transformed scale."""
+    back = lab.back_transformed(
+        est.get("estimate"), est.get("ci_lb"), est.get("ci_ub"), est.get("pi_lb"), est.get("pi_ub")
+    )
+    if back is None or back.estimate is None:
+        return ""
+    text = (
+        f"; back-transformed, {back.symbol} = {_num(back.estimate)}, {pct} CI "
+        f"{_num(back.ci_lb)} to {_num(back.ci_ub)}"
+    )
+    if back.pi_lb is not None:
+        text += f", prediction interval {_num(back.pi_lb)} to {_num(back.pi_ub)}"
+    return text
+
+
 def make_forest(
     effect_sizes: str | Path | EffectSizeData,
     codebook: str | Path | Codebook,
@@ -216,6 +246,7 @@ def make_forest(
     stem: str | Path,
     *,
     sort: str = "effect",
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Forest plot of the effect sizes by study (``figures.forest_sort`` orders the studies), with
     the study estimates of the table ``study_effects`` of ``models/components.json``."""
@@ -225,13 +256,13 @@ def make_forest(
     comp, tables = _step(components_json)
     se = tables["study_effects"].frame()
     ov = read_json(overall)
-    labels = study_labels(ad.data, ad.codebook, ad.study)
+    names = study_labels(ad.data, ad.codebook, ad.study)
     years = None
     if "year" in ad.data.columns:
         yr = pd.to_numeric(ad.data["year"], errors="coerce")
         years = yr.groupby(ad.data[ad.study].astype(str)).min().dropna().to_dict() or None
     rows, used = forest_rows(
-        ad.data, se, ov, study=ad.study, es=ad.es, labels=labels, sort=sort, years=years
+        ad.data, se, ov, study=ad.study, es=ad.es, labels=names, sort=sort, years=years
     )
     order_text = {
         "effect": "by study estimate (smallest first)",
@@ -243,22 +274,38 @@ def make_forest(
     level = _level(ov)
     pct = _pct(level)
     title = f"Forest plot: {ad.k} effect sizes in {ad.n_studies} studies"
-    fig = forest_plot(rows, title=title, level=level)
+    lab = _labels(labels)
+    fig = forest_plot(
+        rows,
+        title=title,
+        level=level,
+        xlabel=lab.axis_title,
+        symbol=lab.symbol,
+        null=lab.null,
+        back_scale=lab.back_scale(),
+    )
     rule = (comp.get("positive_rule") or {}).get("rule")
     study_est = STUDY_ESTIMATES.get(rule, "study-level estimate")
     pooled = (
         f"The diamond is the pooled effect of the {_model_text(ov)} "
-        f"(g = {_num(est.get('estimate'))}, "
-        f"{pct} CI {_num(est.get('ci_lb'))} to {_num(est.get('ci_ub'))}); the bar "
+        f"({lab.symbol} = {_num(est.get('estimate'))}, "
+        f"{pct} CI {_num(est.get('ci_lb'))} to {_num(est.get('ci_ub'))}"
+        f"{_back_text(lab, est, pct)}); the bar "
         f"below it the {pct} prediction interval ({_num(est.get('pi_lb'))} to "
         f"{_num(est.get('pi_ub'))})."
         if ov.get("estimable", True) and est.get("estimate") is not None
         else "The pooled model was not estimable; no pooled effect is drawn."
     )
     caption = (
-        f"Effect sizes (Hedges' g with {pct} CI; blue) of {ad.n_studies} studies, "
+        f"Effect sizes ({lab.name} with {pct} CI; blue) of {ad.n_studies} studies, "
         f"grouped by study under each study's estimate (black; {study_est}). Studies sorted "
         f"{order_text}. {pooled} Marker area grows with precision (1/SE)."
+        + (
+            f" The axis at the top shows the {lab.back_name} scale."
+            if lab.back_scale() is not None
+            else ""
+        )
+        + f" {lab.direction_note()}"
     )
     if used != sort:
         caption += f" (Sort '{sort}' was asked for, but the data have no year variable.)"
@@ -273,6 +320,7 @@ def make_variance(
     *,
     domains: Sequence[str] = (),
     domain_variable: str | None = None,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Variance distribution of the analysis of all effect sizes (first ``models/overall.json``)
     and of each domain (the following files, in the order of ``domains``)."""
@@ -300,7 +348,8 @@ def make_variance(
         "(Cheung 2014; Assink & Wibbelink 2016), for all effect sizes"
         + (f" and for each {cb.label(domain_variable).lower()} separately" if domains else "")
         + f". All effect sizes: {shares}. Dashed line: 75% of the variance due to sampling error, "
-        "below which heterogeneity is taken to be substantial (Hunter & Schmidt 1990)."
+        "below which heterogeneity is taken to be substantial (Hunter & Schmidt 1990). "
+        + _labels(labels).direction_note()
     )
     return _finish(fig, stem, "overall", title, caption, analyses=names)
 
@@ -372,6 +421,8 @@ def make_orchard(
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
+    *,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Orchard plot of a binary, categorical or ordinal moderator from ``models/moderators.json``
     (its rows of the tables ``moderators`` and ``moderator_tests``)."""
@@ -396,7 +447,8 @@ def make_orchard(
     if groups.empty:
         reason = entry.get("no_test_reason") or "no category means in models/moderators.json"
         subtitle = f"Not analysed: {reason}"
-    fig = orchard_plot(points, groups, title=title, subtitle=subtitle, level=level)
+    lab = _labels(labels)
+    fig = orchard_plot(points, groups, title=title, subtitle=subtitle, level=level, **_axis(lab))
     missing = int(entry.get("k_missing") or 0)
     caption = (
         f"Orchard plot (Nakagawa et al. 2021) of {label.lower()}: every effect size (points, area "
@@ -409,6 +461,7 @@ def make_orchard(
         )
         + f". k and number of studies beside each row. Test of differences: {subtitle or 'n/a'}."
         + (f" {missing} effect sizes with a missing value left out." if missing else "")
+        + f" {lab.direction_note()}"
     )
     info = {"moderator": moderator, "kind": "orchard", "prediction_interval": has_pi}
     return _finish(fig, stem, "moderators", title, caption, **info)
@@ -420,6 +473,8 @@ def make_bubble(
     moderators_json: str | Path,
     moderator: str,
     stem: str | Path,
+    *,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Bubble plot of an integer or number moderator with its meta-regression line."""
     ad = read_effect_sizes(effect_sizes, codebook)
@@ -447,7 +502,10 @@ def make_bubble(
         )
     subtitle += _test_text(tables["moderator_tests"].frame(), moderator, mj.get("p_adjust"))
     title = label
-    fig = bubble_plot(points, line, title=title, xlabel=label, subtitle=subtitle)
+    lab = _labels(labels)
+    fig = bubble_plot(
+        points, line, title=title, xlabel=label, subtitle=subtitle, ylabel=lab.axis_title
+    )
     caption = (
         f"Bubble plot of {label.lower()}: every effect size against the moderator (area ~ "
         "precision 1/SE) with the meta-regression line of the moderator model and its "
@@ -456,6 +514,7 @@ def make_bubble(
     )
     if line is None:
         caption += " No regression line: the moderator model was not estimated."
+    caption += f" {lab.direction_note()}"
     return _finish(fig, stem, "moderators", title, caption, moderator=moderator, kind="bubble")
 
 
@@ -466,6 +525,8 @@ def make_components(
     moderators_json: str | Path,
     components_json: str | Path,
     stem: str | Path,
+    *,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Orchard plot of the effect sizes of the programmes with each component (its "present"
     category in the moderator analyses)."""
@@ -507,13 +568,17 @@ def make_components(
         "effect sizes of the programmes with each component; mean of the component's 'present' "
         "category in its moderator model"
     )
-    fig = orchard_plot(points_frame, groups, title=title, subtitle=subtitle, level=level)
+    lab = _labels(labels)
+    fig = orchard_plot(
+        points_frame, groups, title=title, subtitle=subtitle, level=level, **_axis(lab)
+    )
     caption = (
         "Orchard plot (Nakagawa et al. 2021) of the intervention components: for each component, "
         "the effect sizes of the programmes that have it (points, area ~ precision) and the mean "
         f"of the 'present' category from that component's moderator model (circle, {_pct(level)} "
         "CI; models/moderators.json). A programme with several components appears in several "
-        "rows. No prediction interval per category (not written by the moderator step)."
+        "rows. No prediction interval per category (not written by the moderator step). "
+        + lab.direction_note()
     )
     info = {"components": components}
     return _finish(fig, stem, "components", "Intervention components", caption, **info)
@@ -524,6 +589,8 @@ def make_profiles(
     codebook: str | Path | Codebook,
     components_json: str | Path,
     stem: str | Path,
+    *,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Orchard plot of the component profiles with a dot matrix of their components (tables
     ``component_profiles`` and ``study_effects`` of ``models/components.json``)."""
@@ -568,7 +635,16 @@ def make_profiles(
     ).dropna(subset=["group"])
     points = points[points["group"].astype(str) != ""]
     title = "Component profiles: effect sizes and profile means"
-    fig = orchard_plot(points, groups, title=title, matrix=matrix, colour=style.BLUE, level=level)
+    lab = _labels(labels)
+    fig = orchard_plot(
+        points,
+        groups,
+        title=title,
+        matrix=matrix,
+        colour=style.BLUE,
+        level=level,
+        **_axis(lab),
+    )
     left_out = int(se["in_profiles"].astype(str).str.lower().eq("no").sum())
     missing = (
         f" {left_out} programmes with a missing component value are not in any profile."
@@ -587,6 +663,7 @@ def make_profiles(
             "No component profiles: every component is coded for fewer than "
             "moderators.min_coverage of the studies (see the warnings)."
         )
+    caption += f" {lab.direction_note()}"
     info = {"profiles": len(groups), "components": components}
     return _finish(fig, stem, "components", "Component profiles", caption, **info)
 
@@ -595,13 +672,16 @@ def make_profiles(
 def make_funnel(
     bias_json: str | Path,
     stem: str | Path,
+    *,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Contour-enhanced funnel plots of the effect sizes and the study averages (tables
     ``funnel`` and ``trimfill`` of ``models/bias.json``)."""
     bias, tables = _step(bias_json)
     funnel = tables["funnel"].frame()
     trimfill = tables["trimfill"].frame()
-    fig = funnel_plot(funnel, trimfill if len(trimfill) else None, bias)
+    lab = _labels(labels)
+    fig = funnel_plot(funnel, trimfill if len(trimfill) else None, bias, xlabel=lab.axis_title)
     tf = bias.get("trimfill") or {}
     eg = bias.get("egger_multilevel") or {}
     rho = (bias.get("options") or {}).get("aggregate_rho", "n/a")
@@ -614,7 +694,8 @@ def make_funnel(
         "Shaded regions: two-sided p of a z test against 0 between .10 and .05, .05 and .01, and "
         "below .01; dashed line: the pooled estimate. Three-level Egger-type test: slope on SE "
         f"{_num(eg.get('slope'))}, p {_p(eg.get('pval'))}. Trim and fill "
-        f"({tf.get('estimator', 'n/a')}) on the study averages: {filled}."
+        f"({tf.get('estimator', 'n/a')}) on the study averages: {filled}. "
+        f"{lab.direction_note()}"
     )
     return _finish(fig, stem, "bias", "Funnel plots", caption, k0=tf.get("k0"))
 
@@ -625,20 +706,25 @@ def make_leave_one_out(
     effect_sizes: str | Path | EffectSizeData,
     codebook: str | Path | Codebook,
     stem: str | Path,
+    *,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """Leave-one-study-out plot from the table ``leave_one_out`` of ``models/sensitivity.json``."""
     sj, tables = _step(sensitivity_json)
     level = _level(sj)
+    lab = _labels(labels)
     table = tables["leave_one_out"].frame()
     ad = read_effect_sizes(effect_sizes, codebook)
-    labels = study_labels(ad.data, ad.codebook, ad.study)
+    names = study_labels(ad.data, ad.codebook, ad.study)
     study = ad.codebook.label(ad.study)
     fig = leave_one_out_plot(
         table,
-        labels=labels,
+        labels=names,
         title=f"Leave one {study.lower()} out",
-        xlabel=f"Pooled Hedges' g without the {study.lower()}",
+        xlabel=f"Pooled {lab.axis_title} without the {study.lower()}",
         level=level,
+        symbol=lab.symbol,
+        null=lab.null,
     )
     if "all_studies" in table.columns:
         rows = table[~table["all_studies"].fillna(False).astype(bool)]
@@ -650,7 +736,8 @@ def make_leave_one_out(
     caption = (
         f"The pooled effect refitted without each {study.lower()} in turn ({len(rows)} refits; "
         f"square, {pct} CI), sorted by the estimate, against the estimate with all of them "
-        f"(dashed line, {pct} CI shaded). The estimates range from {_num(lo)} to {_num(hi)}."
+        f"(dashed line, {pct} CI shaded). The estimates range from {_num(lo)} to {_num(hi)}. "
+        f"{lab.direction_note()}"
     )
     info = {"studies": len(rows), "level": level}
     return _finish(fig, stem, "sensitivity", f"Leave one {study.lower()} out", caption, **info)
@@ -741,22 +828,27 @@ def run_figures(
     i = inputs
     cb = load_codebook(i.codebook)  # read once for every figure
     es = read_effect_sizes(i.effect_sizes, cb)
-    flow = dict(validation_report=i.validation_report)
-    variance = dict(domains=domains, domain_variable=domain_variable)
+    lab = {"labels": read_measure_labels(i.effect_sizes_summary)}
+    flow = dict(validation_report=i.validation_report, **lab)
+    variance = dict(domains=domains, domain_variable=domain_variable, **lab)
     tasks: list[tuple[Callable[..., FigureInfo], tuple, dict]] = [
         (make_flow, (i.clean_summary, i.effect_sizes_summary, i.overall, cb, out / "flow"), flow),
-        (make_forest, (es, cb, i.components, i.overall, out / "forest"), {"sort": forest_sort}),
+        (
+            make_forest,
+            (es, cb, i.components, i.overall, out / "forest"),
+            {"sort": forest_sort, **lab},
+        ),
         (
             make_variance,
             ([i.overall, *i.overall_domains], cb, out / "variance_distribution"),
             variance,
         ),
-        *((make_orchard, (es, cb, i.moderators, m, out / f"orchard_{m}"), {}) for m in orchard),
-        *((make_bubble, (es, cb, i.moderators, m, out / f"bubble_{m}"), {}) for m in bubble),
-        (make_components, (es, cb, i.moderators, i.components, out / "components_orchard"), {}),
-        (make_profiles, (es, cb, i.components, out / "components_profiles"), {}),
-        (make_funnel, (i.bias, out / "funnel"), {}),
-        (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), {}),
+        *((make_orchard, (es, cb, i.moderators, m, out / f"orchard_{m}"), lab) for m in orchard),
+        *((make_bubble, (es, cb, i.moderators, m, out / f"bubble_{m}"), lab) for m in bubble),
+        (make_components, (es, cb, i.moderators, i.components, out / "components_orchard"), lab),
+        (make_profiles, (es, cb, i.components, out / "components_profiles"), lab),
+        (make_funnel, (i.bias, out / "funnel"), lab),
+        (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), lab),
     ]
     # the component figures would be empty without components (the step's JSON says why)
     components = read_json(i.components)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from intervention_meta.outputs.labels import measure_labels
 from intervention_meta.plots import style
 from intervention_meta.plots.labels import wrap
 
@@ -105,7 +106,10 @@ def flow_steps(
         es_text += "\n".join(_reasons(by_input))
     steps[-1] = FlowStep(steps[-1].text, es_text)
     steps.append(
-        FlowStep(f"Effect sizes computed (Hedges' g)\n{effect_sizes.get('computed', '?')} rows")
+        FlowStep(
+            f"Effect sizes computed ({measure_labels(effect_sizes).axis_title})\n"
+            f"{effect_sizes.get('computed', '?')} rows"
+        )
     )
     if overall is not None:
         a = overall.get("analysis") or {}

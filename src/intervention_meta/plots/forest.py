@@ -37,6 +37,8 @@ from intervention_meta.plots.labels import natural_key
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from intervention_meta.outputs.labels import BackScale
+
 log = logging.getLogger(__name__)
 
 __all__ = ["SORT_KEYS", "ForestRow", "forest_plot", "forest_rows", "study_order"]
@@ -162,10 +164,18 @@ def forest_plot(
     rows: list[ForestRow],
     *,
     title: str = "Forest plot",
-    xlabel: str = "Hedges' g (positive = benefit)",
+    xlabel: str = "Hedges' g",
     level: float = 0.95,
+    symbol: str = "g",
+    null: float = 0.0,
+    back_scale: BackScale | None = None,
 ) -> Figure:
-    """Draw :func:`forest_rows`; the height grows with the number of rows."""
+    """Draw :func:`forest_rows`; the height grows with the number of rows.
+
+    ``xlabel`` titles the axis of the analysis scale and ``symbol`` the column of numbers; the
+    reference line is at ``null``. With ``back_scale`` the axis at the top shows the
+    back-transformed scale (odds ratio, correlation, ...) at the same positions.
+    """
     from matplotlib.patches import Polygon
 
     n = len(rows)
@@ -192,7 +202,7 @@ def forest_plot(
             ys = y[blocks == b]
             ax.axhspan(ys.min() - 0.5, ys.max() + 0.5, color="#F2F2F2", zorder=0, lw=0)
 
-        ax.axvline(0.0, color=style.GREY, lw=0.8, zorder=1)
+        ax.axvline(null, color=style.GREY, lw=0.8, zorder=1)
         is_pooled = kinds == "pooled"
         if is_pooled.any():
             ax.axvline(est[is_pooled][0], color=style.VERMILLION, lw=0.8, ls=":", zorder=1)
@@ -245,15 +255,23 @@ def forest_plot(
                 color=style.BLACK if bold else style.GREY,
                 family="DejaVu Sans Mono",
             )
-        style.margin_header(ax, f"g [{pct} CI]")
+        style.margin_header(ax, f"{symbol} [{pct} CI]")
         finite = np.isfinite(lo) & np.isfinite(hi)
         xmin, xmax = float(np.min(lo[finite], initial=-1.0)), float(np.max(hi[finite], initial=1))
-        xmin, xmax = min(xmin, 0.0), max(xmax, 0.0)
+        xmin, xmax = min(xmin, null), max(xmax, null)
         pad = 0.03 * (xmax - xmin or 1.0)
         ax.set_xlim(xmin - pad, xmax + pad)
         ax.set_ylim(y.min() - 0.8, 0.8)
         ax.set_xlabel(xlabel)
-        ax.tick_params(axis="x", top=True, labeltop=True)  # tall figures: an axis at both ends
+        if back_scale is None:
+            ax.tick_params(axis="x", top=True, labeltop=True)  # tall figures: an axis at both ends
+        else:
+            top = ax.secondary_xaxis("top", functions=(back_scale.forward, back_scale.inverse))
+            top.set_xlabel(back_scale.label)
+            if back_scale.ticks:
+                lo_back, hi_back = back_scale.forward(np.array(ax.get_xlim()))
+                marks = [t for t in back_scale.ticks if lo_back <= t <= hi_back]
+                top.set_xticks(marks, [f"{t:g}" for t in marks])
         ax.spines["left"].set_visible(False)
         ax.set_title(title, loc="left")
 

@@ -108,6 +108,7 @@ def _panel(
     adjusted: float | None,
     note: str | None,
     colour: str,
+    xlabel: str,
 ) -> None:
     rows = funnel[funnel["panel"] == panel]
     pts = rows[rows["kind"] == "point"]
@@ -165,7 +166,7 @@ def _panel(
         edge = max(edge, float(np.nanmax((contour["upper"] - contour["centre"]).abs())))
     ax.set_xlim(-1.05 * edge, 1.05 * edge)
     ax.set_ylabel("Standard error")
-    ax.set_xlabel("Hedges' g")
+    ax.set_xlabel(xlabel)
     count = f"{len(pts)} studies" if panel == "study averages" else f"k = {len(pts)}"
     style.title_block(ax, f"{panel.capitalize()} ({count})", note, width=55, title_width=40)
 
@@ -174,6 +175,7 @@ def funnel_plot(
     funnel: pd.DataFrame,
     trimfill: pd.DataFrame | None = None,
     bias: Mapping | None = None,
+    xlabel: str = "Hedges' g",
 ) -> Figure:
     """Two contour-enhanced funnel plots side by side: effect sizes, study averages.
 
@@ -183,6 +185,7 @@ def funnel_plot(
         ``level``, ``lower``, ``upper``).
     trimfill : ``tables/trimfill_data.csv`` (``filled`` marks the filled-in studies), or None.
     bias : ``models/bias.json`` (test results printed in the panels; trim-and-fill estimate).
+    xlabel : the title of the effect-size axis (the measure's axis title).
     """
     from matplotlib.patches import Patch
 
@@ -209,6 +212,7 @@ def funnel_plot(
                 adjusted if is_avg else None,
                 _trimfill_text(bias) if is_avg else _egger_text(bias),
                 style.BLACK if is_avg else style.BLUE,
+                xlabel,
             )
         levels = sorted(funnel["level"].dropna().unique()) if "level" in funnel else []
         handles = [

@@ -47,11 +47,14 @@ def leave_one_out_plot(
     *,
     labels: Mapping[str, str] | None = None,
     title: str = "Leave one study out",
-    xlabel: str = "Pooled Hedges' g without the study",
+    xlabel: str = "Pooled effect without the study",
     level: float = 0.95,
+    symbol: str = "g",
+    null: float = 0.0,
 ) -> Figure:
     """Draw the table ``leave_one_out`` (machine keys); its row with ``all_studies`` true is
-    the reference; ``level`` is the confidence level of its intervals."""
+    the reference; ``level`` is the confidence level of its intervals, ``symbol`` heads the
+    column of numbers and ``null`` (the measure's value of no effect) is marked when in range."""
     from matplotlib.patches import Patch
 
     labels = dict(labels or {})
@@ -112,7 +115,7 @@ def leave_one_out_plot(
                 fontsize=7,
                 family="DejaVu Sans Mono",
             )
-        style.margin_header(ax, f"g [{pct} CI]")
+        style.margin_header(ax, f"{symbol} [{pct} CI]")
         # the range of the intervals (0 only if it is near them: the differences matter here)
         xs = np.r_[rows[LO].to_numpy(float), rows[HI].to_numpy(float)]
         if not full.empty:
@@ -120,8 +123,8 @@ def leave_one_out_plot(
         xs = xs[np.isfinite(xs)]
         pad = 0.05 * (xs.max() - xs.min() or 1.0)
         ax.set_xlim(xs.min() - pad, xs.max() + pad)
-        if xs.min() - pad < 0 < xs.max() + pad:
-            ax.axvline(0.0, color=style.GREY, lw=0.8, zorder=1)
+        if xs.min() - pad < null < xs.max() + pad:
+            ax.axvline(null, color=style.GREY, lw=0.8, zorder=1)
         ax.set_ylim(y.min() - 0.7, 0.7)
         ax.set_xlabel(xlabel)
         ax.set_title(title, loc="left")

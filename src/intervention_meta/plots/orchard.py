@@ -58,11 +58,12 @@ def orchard_plot(
     *,
     title: str,
     subtitle: str | None = None,
-    xlabel: str = "Hedges' g (positive = benefit)",
+    xlabel: str = "Hedges' g",
     matrix: pd.DataFrame | None = None,
     label_width: int = 30,
     level: float = 0.95,
     colour: str | None = None,
+    null: float = 0.0,
 ) -> Figure:
     """Draw an orchard plot, one row per group, top to bottom in the order of ``groups``.
 
@@ -111,7 +112,7 @@ def orchard_plot(
             mx = None
             ax = fig.add_subplot()
         y = -np.arange(n, dtype=float)
-        ax.axvline(0.0, color=style.GREY, lw=0.8, zorder=1)
+        ax.axvline(null, color=style.GREY, lw=0.8, zorder=1)
         for b in range(1, n, 2):
             ax.axhspan(y[b] - 0.5, y[b] + 0.5, color="#F4F4F4", zorder=0, lw=0)
 

@@ -66,6 +66,7 @@ from scipy import stats
 
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.optimize import Convergence
+from intervention_meta.models.qr import thin_qr
 from intervention_meta.models.rootfind import uniroot
 
 NON_LIKELIHOOD = ("HE", "DL", "HS", "HSk", "SJ", "EB", "PM", "PMM")
@@ -88,7 +89,7 @@ class DiagonalP:
     @classmethod
     def of(cls, w: np.ndarray, X: np.ndarray) -> DiagonalP:
         sw = np.sqrt(w)
-        Q, _ = np.linalg.qr(X * sw[:, None])
+        Q, _ = thin_qr(X * sw[:, None])
         return cls(w=w, sw=sw, Q=Q, h=np.sum(Q * Q, axis=1))
 
     def quad(self, y: np.ndarray) -> float:

@@ -71,6 +71,7 @@ import numpy as np
 
 from intervention_meta.models.covariance import impute_covariance
 from intervention_meta.models.errors import ModelError
+from intervention_meta.models.qr import thin_qr
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -897,7 +898,7 @@ class MarginalLikelihood:
         else:
             Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
             yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
-        Q, R = np.linalg.qr(Xt)
+        Q, R = thin_qr(Xt)
         diag_r = np.abs(np.diagonal(R, axis1=1, axis2=2))
         good = np.all(diag_r > 0, axis=1)
         ok &= good
@@ -906,8 +907,12 @@ class MarginalLikelihood:
             diag_r = np.where(good[:, None], diag_r, 1.0)
         logdet_xwx = 2.0 * np.log(diag_r).sum(axis=1)
         qty = Q.mT @ yt[..., None]
-        beta = np.linalg.solve(R, qty)[..., 0]
-        Rinv = np.linalg.inv(R)
+        if p == 1:  # a 1 x 1 triangle: division
+            beta = (qty / R)[..., 0]
+            Rinv = 1.0 / R
+        else:
+            beta = np.linalg.solve(R, qty)[..., 0]
+            Rinv = np.linalg.inv(R)
         H = Rinv @ Rinv.mT
         resid_t = yt - (Xt @ beta[..., None])[..., 0]
         rss = np.einsum("bk,bk->b", resid_t, resid_t)

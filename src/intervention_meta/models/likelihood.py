@@ -142,6 +142,8 @@ class RaggedBlocks:
     X : (k, p) model-matrix rows, sorted
     sdiag : (k,) sampling variances, sorted
     kinds : per level ``"ones"`` (the level's unit is the block) or ``"identity"`` (each row)
+    singletons : every block is one row (the one-level model): sums over a block and values
+        repeated for its rows are the values themselves
     """
 
     index: np.ndarray
@@ -151,6 +153,7 @@ class RaggedBlocks:
     sdiag: np.ndarray
     kinds: tuple[str, ...]
     diagonal: bool = True
+    singletons: bool = False
 
     @property
     def n_blocks(self) -> int:
@@ -158,10 +161,14 @@ class RaggedBlocks:
 
     def blocksum(self, A: np.ndarray) -> np.ndarray:
         """Sums over each block's rows: (B, k, ...) -> (B, n_blocks, ...)."""
+        if self.singletons:
+            return A
         return np.add.reduceat(A, self.starts, axis=1)
 
     def expand(self, x: np.ndarray) -> np.ndarray:
         """Per-block values (B, n_blocks, ...) repeated for each row: (B, k, ...)."""
+        if self.singletons:
+            return x
         return x[:, self.block]
 
 
@@ -605,6 +612,7 @@ def build_structure(
                 X=X[order],
                 sdiag=v[order],
                 kinds=kinds,
+                singletons=n_blocks == k,
             )
     return BlockStructure(
         X=X,

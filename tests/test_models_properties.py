@@ -7,6 +7,7 @@ model fitted another way.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,23 @@ def test_non_convergence_is_flagged_not_silent(caplog) -> None:
     assert res.to_dict()["converged"] is False
     assert "did not converge" in caplog.text
     assert "WARNING: not converged" in res.summary()
+
+
+@pytest.mark.parametrize("random", [None, ["study", "esid"]])
+def test_blocks_of_one_row_skip_block_sums_with_the_same_likelihood(random):
+    """The one-level model's blocks are single rows: no block sums, the same evaluation."""
+    data = ASSINK
+    if random is not None:  # one effect size per study: blocks of one row in a two-level model
+        data = ASSINK.drop_duplicates("study")
+    design = build_design(data, random=random)
+    structure = build_structure(design.X, design.v, design.level_codes)
+    assert structure.ragged.singletons
+    general = dataclasses.replace(
+        structure, ragged=dataclasses.replace(structure.ragged, singletons=False)
+    )
+    theta = np.full((1, structure.n_components), 0.05)
+    for reml in (False, True):
+        fast = MarginalLikelihood(structure, design.y, reml=reml).evaluate(theta[0], order=2)
+        slow = MarginalLikelihood(general, design.y, reml=reml).evaluate(theta[0], order=2)
+        for name in ("loglik", "beta", "vb", "rss", "grad", "info", "obs_info"):
+            np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-13)

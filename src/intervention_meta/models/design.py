@@ -137,7 +137,10 @@ def _level_label(value: object) -> str:
 
 
 def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype):  # numpy dtypes: integer, unsigned, float or complex
+        return dtype.kind in "iufc"
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
 def _factor_levels(series: pd.Series) -> tuple[str, ...]:
@@ -173,8 +176,11 @@ def aliased_columns(X: np.ndarray, names: Sequence[str]) -> list[str]:
     Columns are scaled to unit length; column ``j`` is aliased when adding it to the retained
     columns does not raise the numerical rank (singular values below ``1e-9`` times the largest).
     When all the columns together pass this test, so does every subset of them (its smallest
-    singular value is no smaller and its largest no larger), and none is aliased.
+    singular value is no smaller and its largest no larger), and none is aliased. A single
+    column of finite positive length is never aliased.
     """
+    if X.shape[1] == 1 and 0 < np.linalg.norm(X[:, 0]) < np.inf:
+        return []
     norms = np.linalg.norm(X, axis=0)
     out = [names[j] for j in np.flatnonzero(norms == 0)]
     nz = np.flatnonzero(norms > 0)
@@ -254,7 +260,7 @@ def build_design(
             raise ModelError(f"column {col!r} must be numeric, has dtype {series[col].dtype}")
 
     incomplete = np.column_stack([pd.isna(series[c].to_numpy()) for c in used]).any(axis=1)
-    dropped = tuple(data.index[incomplete])
+    dropped = tuple(data.index[incomplete]) if incomplete.any() else ()
     if dropped:
         logger.warning(
             "%d row(s) with missing values in %s dropped: index %s",
@@ -270,9 +276,9 @@ def build_design(
 
     y = series[yi].to_numpy(dtype=float)
     v = series[vi].to_numpy(dtype=float)
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
+    if not (np.isfinite(y).all() and np.isfinite(v).all()):
         raise ModelError(f"{yi!r} and {vi!r} must be finite")
-    if np.any(v <= 0):
+    if (v <= 0).any():
         bad = list(df.index[v <= 0][:10])
         raise ModelError(f"sampling variances must be positive; {vi!r} <= 0 at index {bad}")
 

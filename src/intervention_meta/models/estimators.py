@@ -66,6 +66,7 @@ from scipy import stats
 
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.optimize import Convergence
+from intervention_meta.models.qr import thin_qr
 from intervention_meta.models.rootfind import uniroot
 
 NON_LIKELIHOOD = ("HE", "DL", "HS", "HSk", "SJ", "EB", "PM", "PMM")
@@ -88,7 +89,7 @@ class DiagonalP:
     @classmethod
     def of(cls, w: np.ndarray, X: np.ndarray) -> DiagonalP:
         sw = np.sqrt(w)
-        Q, _ = np.linalg.qr(X * sw[:, None])
+        Q, _ = thin_qr(X * sw[:, None])
         return cls(w=w, sw=sw, Q=Q, h=np.sum(Q * Q, axis=1))
 
     def quad(self, y: np.ndarray) -> float:
@@ -113,11 +114,16 @@ class DiagonalP:
 
 @dataclass(frozen=True)
 class Tau2Estimate:
-    """A one-level heterogeneity estimate with its standard error and how it was obtained."""
+    """A one-level heterogeneity estimate with its standard error and how it was obtained.
+
+    ``projection``: :math:`P_w` with weights :math:`1/v_i` if the estimator formed it (DL, HS,
+    HSk), for the typical sampling variance.
+    """
 
     tau2: float
     se_tau2: float | None
     convergence: Convergence
+    projection: DiagonalP | None = None
 
 
 def r_mad(x: np.ndarray) -> float:
@@ -241,7 +247,8 @@ def estimate_tau2(
             P = DiagonalP.of(1.0 / (v + tau2_0), X)
             tau2 = tau2_0 * P.quad(yc) / (k - p)
         tau2 = max(0.0, float(tau2))
-        return Tau2Estimate(tau2, se_tau2(method, tau2, v, X, tau2_0, P), closed)
+        se = se_tau2(method, tau2, v, X, tau2_0, P)
+        return Tau2Estimate(tau2, se, closed, projection=P if tau2_0 is None else None)
 
     if method == "EB":
         tau2 = max(0.0, he_estimate(yc, v, X))

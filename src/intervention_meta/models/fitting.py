@@ -50,7 +50,12 @@ from scipy import special
 from intervention_meta.models.covariance import check_rho
 from intervention_meta.models.design import INTERCEPT_NAME, Design, build_design, subset_design
 from intervention_meta.models.errors import ModelError
-from intervention_meta.models.estimators import NON_LIKELIHOOD, estimate_tau2, he_estimate
+from intervention_meta.models.estimators import (
+    NON_LIKELIHOOD,
+    DiagonalP,
+    estimate_tau2,
+    he_estimate,
+)
 from intervention_meta.models.heterogeneity import (
     QProfileCI,
     VarianceDistribution,
@@ -163,6 +168,7 @@ class _Components:
     se: np.ndarray | None
     convergence: Convergence
     evaluation: Evaluation | None = None  # at theta with the response design.y, if computed
+    projection: DiagonalP | None = None  # P with weights 1/v, if the estimator formed it
 
 
 def _canonical(value: str, allowed: Sequence[str], what: str) -> str:
@@ -249,7 +255,7 @@ def estimate_components(
             tau2_max=control.tau2_max,
         )
         se = None if est.se_tau2 is None else np.array([est.se_tau2])
-        return _Components(np.array([est.tau2]), free, se, est.convergence)
+        return _Components(np.array([est.tau2]), free, se, est.convergence, None, est.projection)
 
     if lik is None or one_level:
         lik = MarginalLikelihood(structure, y_est, reml=method == "REML")
@@ -498,7 +504,7 @@ def fit_design(
     i2 = h2 = vt = None
     weights_pct = None
     if not multilevel:
-        vt = typical_variance(design.v, design.X)
+        vt = typical_variance(design.v, design.X, comps.projection)
         i2, h2 = i2_h2(tau2, qe, k, p, vt, fixed=method in NO_HETEROGENEITY)
         w = 1.0 / (design.v + tau2)
         weights_pct = 100.0 * w / w.sum()

@@ -43,10 +43,13 @@ from intervention_meta.models.estimators import DiagonalP, q_statistic
 from intervention_meta.models.rootfind import uniroot
 
 
-def typical_variance(v: np.ndarray, X: np.ndarray) -> float:
-    """:math:`\\tilde v = (k-p)/\\mathrm{tr}(P)` with weights :math:`1/v_i`."""
+def typical_variance(v: np.ndarray, X: np.ndarray, P: DiagonalP | None = None) -> float:
+    """:math:`\\tilde v = (k-p)/\\mathrm{tr}(P)` with weights :math:`1/v_i`.
+
+    ``P``: that :class:`DiagonalP` if the caller has it (from the DL, HS or HSk estimator).
+    """
     k, p = X.shape
-    return (k - p) / DiagonalP.of(1.0 / v, X).trace()
+    return (k - p) / (P if P is not None else DiagonalP.of(1.0 / v, X)).trace()
 
 
 def i2_h2(tau2: float, qe: float, k: int, p: int, vt: float, fixed: bool) -> tuple[float, float]:

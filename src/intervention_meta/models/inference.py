@@ -133,11 +133,14 @@ def wald_test(
     """:math:`Q_M = b_{btt}^\\top (V_{btt})^{-1} b_{btt}`; chi-square(m) or F(m, df) = Q_M/m."""
     idx = list(btt)
     m = len(idx)
-    sub = vb[np.ix_(idx, idx)]
-    try:
-        qm = float(b[idx] @ np.linalg.solve(sub, b[idx]))
-    except np.linalg.LinAlgError:
-        qm = float("nan")
+    if m == 1:  # one coefficient: b^2 / var(b)
+        j = idx[0]
+        qm = float(b[j] * (b[j] / vb[j, j])) if vb[j, j] != 0 else float("nan")
+    else:
+        try:
+            qm = float(b[idx] @ np.linalg.solve(vb[np.ix_(idx, idx)], b[idx]))
+        except np.linalg.LinAlgError:
+            qm = float("nan")
     names = tuple(coef_names[j] for j in idx)
     if test == "z":
         return WaldTest(names, qm, m, None, float(special.chdtrc(m, qm)), "chi2")

@@ -71,6 +71,7 @@ import numpy as np
 
 from intervention_meta.models.covariance import impute_covariance
 from intervention_meta.models.errors import ModelError
+from intervention_meta.models.qr import thin_qr
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -141,6 +142,8 @@ class RaggedBlocks:
     X : (k, p) model-matrix rows, sorted
     sdiag : (k,) sampling variances, sorted
     kinds : per level ``"ones"`` (the level's unit is the block) or ``"identity"`` (each row)
+    singletons : every block is one row (the one-level model): sums over a block and values
+        repeated for its rows are the values themselves
     """
 
     index: np.ndarray
@@ -150,6 +153,7 @@ class RaggedBlocks:
     sdiag: np.ndarray
     kinds: tuple[str, ...]
     diagonal: bool = True
+    singletons: bool = False
 
     @property
     def n_blocks(self) -> int:
@@ -157,10 +161,14 @@ class RaggedBlocks:
 
     def blocksum(self, A: np.ndarray) -> np.ndarray:
         """Sums over each block's rows: (B, k, ...) -> (B, n_blocks, ...)."""
+        if self.singletons:
+            return A
         return np.add.reduceat(A, self.starts, axis=1)
 
     def expand(self, x: np.ndarray) -> np.ndarray:
         """Per-block values (B, n_blocks, ...) repeated for each row: (B, k, ...)."""
+        if self.singletons:
+            return x
         return x[:, self.block]
 
 
@@ -604,6 +612,7 @@ def build_structure(
                 X=X[order],
                 sdiag=v[order],
                 kinds=kinds,
+                singletons=n_blocks == k,
             )
     return BlockStructure(
         X=X,
@@ -897,7 +906,7 @@ class MarginalLikelihood:
         else:
             Xt = np.concatenate([xt.reshape(B, -1, p) for _, xt, _ in whitened], axis=1)
             yt = np.concatenate([y.reshape(B, -1) for _, _, y in whitened], axis=1)
-        Q, R = np.linalg.qr(Xt)
+        Q, R = thin_qr(Xt)
         diag_r = np.abs(np.diagonal(R, axis1=1, axis2=2))
         good = np.all(diag_r > 0, axis=1)
         ok &= good
@@ -906,8 +915,12 @@ class MarginalLikelihood:
             diag_r = np.where(good[:, None], diag_r, 1.0)
         logdet_xwx = 2.0 * np.log(diag_r).sum(axis=1)
         qty = Q.mT @ yt[..., None]
-        beta = np.linalg.solve(R, qty)[..., 0]
-        Rinv = np.linalg.inv(R)
+        if p == 1:  # a 1 x 1 triangle: division
+            beta = (qty / R)[..., 0]
+            Rinv = 1.0 / R
+        else:
+            beta = np.linalg.solve(R, qty)[..., 0]
+            Rinv = np.linalg.inv(R)
         H = Rinv @ Rinv.mT
         resid_t = yt - (Xt @ beta[..., None])[..., 0]
         rss = np.einsum("bk,bk->b", resid_t, resid_t)

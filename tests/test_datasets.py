@@ -169,6 +169,8 @@ def test_report_states_measure_and_direction(dataset_run: PipelineRun, name: str
     assert config["effect_sizes"]["direction"] in words
     assert "Hedges' g" not in words
     assert "benefit" not in words.lower()
+    # what did not happen to these data is not reported as "0 effect sizes were ..."
+    assert "a pre-post correlation of" not in words and "sign-flipped" not in words
 
 
 def test_normand_uses_its_own_names(normand_run: PipelineRun) -> None:

@@ -267,7 +267,11 @@ def test_methods_are_written_from_the_config_and_the_step_summaries(run):
     res, doc, analysis = run
     methods = section(doc, "methods")
     summary = _json(res / "effect_sizes_summary.json")
-    assert f"(used for {summary['defaults_used']['r_prepost']} effect sizes)" in methods
+    used = summary["defaults_used"]["r_prepost"]
+    if used:
+        assert f"a pre-post correlation of 0.5 (used for {used} effect sizes)" in methods
+    else:  # nothing assumed is not reported as "used for 0 effect sizes"
+        assert "a pre-post correlation of" not in methods
     assert "three-level meta-analytic model" in methods
     assert "restricted maximum likelihood (REML)" in methods
     assert "Satterthwaite" in methods and "Holm" in methods

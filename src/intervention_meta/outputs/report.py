@@ -834,7 +834,7 @@ class _Builder:
             return ""
         stat_name = "t" if eg.get("stat_name") == "tval" else "z"
         text = (
-            "The Egger-type test in the three-level model found "
+            "The Egger-type test in the analysis model found "
             + ("no " if (eg.get("pval") or 0) >= _alpha(self.data) else "")
             + "evidence of small-study effects: "
             + _stat(stat_name, eg.get("dfs"), eg.get("statistic"), eg.get("pval"))
@@ -988,21 +988,34 @@ class _Builder:
         )
         defaults = es.get("defaults_used") or {}
         text = self._measure_text(methods)
-        text += (
-            f"{fmt_count(es.get('direction_flipped', 0))} effect sizes were sign-flipped because "
-            "higher scores meant a worse outcome, and the sampling variance of "
-            f"{fmt_count(es.get('design_effect_applied', 0))} effect sizes from "
-            "cluster-randomised trials was multiplied by the design effect 1 + (m - 1) ICC "
-            f"{cite('higgins2023')}. "
-        )
-        text += (
-            "Where a study did not report them, these values were assumed: a pre-post "
-            f"correlation of {esc(str(es_cfg.get('r_prepost_default', '')))} (used for "
-            f"{fmt_count(defaults.get('r_prepost', 0))} effect sizes), an ICC of "
-            f"{esc(str(es_cfg.get('icc_default', '')))} ({fmt_count(defaults.get('icc', 0))}) and "
-            f"an average cluster size of {esc(str(es_cfg.get('cluster_size_default', '')))} "
-            f"({fmt_count(defaults.get('cluster_size', 0))})."
-        )
+        flipped = es.get("direction_flipped", 0) or 0
+        if flipped:
+            text += (
+                f"{fmt_count(flipped)} effect sizes were sign-flipped because higher scores meant "
+                "a worse outcome. "
+            )
+        clustered = es.get("design_effect_applied", 0) or 0
+        if clustered:
+            text += (
+                f"The sampling variance of {fmt_count(clustered)} effect sizes from "
+                "cluster-randomised trials was multiplied by the design effect 1 + (m - 1) ICC "
+                f"{cite('higgins2023')}. "
+            )
+        assumed = {
+            "r_prepost": "a pre-post correlation of {}",
+            "icc": "an ICC of {}",
+            "cluster_size": "an average cluster size of {}",
+        }
+        used = [
+            what.format(esc(str(es_cfg.get(f"{key}_default", ""))))
+            + f" (used for {fmt_count(defaults[key])} effect sizes)"
+            for key, what in assumed.items()
+            if defaults.get(key)
+        ]
+        if used:
+            text += "Where a study did not report them, these values were assumed: " + (
+                ", ".join(used) + "."
+            )
         out.append(_p(text))
         if conv:
             out.append(
@@ -1077,7 +1090,7 @@ class _Builder:
             opts = d.bias.get("options") or {}
             text = (
                 "<b>Publication bias.</b> Small-study effects were tested with an Egger-type "
-                "regression in the three-level model, the standard error as moderator "
+                "regression in the analysis model, the standard error as moderator "
                 f"{cite('egger1997', 'nakagawa2022', 'rodgers2021')}, with model-based and CR2 "
                 "inference. The classic methods &mdash; Egger's regression test, the rank "
                 f"correlation test {cite('begg1994')}, trim and fill with the "

@@ -144,6 +144,11 @@ def test_crede_levels_and_variance_distribution(crede_run: PipelineRun) -> None:
         test = got["level_tests"][level]
         assert test["lrt"] == pytest.approx(lrt["lrt"], rel=1e-5, abs=1e-6)
     assert got["robust"]["clusters"] == 68
+    # every step names the levels by their codebook labels, not by column
+    for step in ("overall", "moderators", "components"):
+        record = json.loads((crede_run.results / "models" / f"{step}.json").read_text())
+        text = record["analysis"]["description"] if step == "overall" else record["model"]
+        assert "effect sizes nested in samples nested in studies" in text, (step, text)
 
 
 def test_crede_boundary_component_is_flagged(crede_run: PipelineRun) -> None:

@@ -938,7 +938,7 @@ def run_components(
     write_json(
         {
             "step": "components",
-            "model": spec.describe(),
+            "model": spec.describe(ad.level_names()),
             "study": ad.study,
             "definitions": {
                 "programme": f"one study ({ad.study})",

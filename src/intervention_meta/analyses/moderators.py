@@ -1411,7 +1411,12 @@ def run_moderators(
     min_studies = int(options.get("min_studies", 3))
     p_adjust = options.get("p_adjust", "holm")
     exclude = list(options.get("exclude") or [])
-    log.info("moderators: %s; %d effect sizes from %d studies", spec.describe(), ad.k, ad.n_studies)
+    log.info(
+        "moderators: %s; %d effect sizes from %d studies",
+        spec.describe(ad.level_names()),
+        ad.k,
+        ad.n_studies,
+    )
     analyses = analyse_moderators(
         ad, spec, exclude=exclude, min_studies=min_studies, p_adjust=p_adjust, rules=rules
     )
@@ -1429,7 +1434,7 @@ def run_moderators(
     write_json(
         {
             "step": "moderators",
-            "model": spec.describe(),
+            "model": spec.describe(ad.level_names()),
             "study": ad.study,
             "effect_size": ad.es,
             "k": ad.k,

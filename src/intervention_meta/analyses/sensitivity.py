@@ -1224,7 +1224,13 @@ def run_sensitivity(
     step_flags = Flags(STEP, rules=FlagRules.from_config(flag_rules))
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
-    log.info("%s: %s on %d effect sizes from %d studies", STEP, spec.describe(), ad.k, ad.n_studies)
+    log.info(
+        "%s: %s on %d effect sizes from %d studies",
+        STEP,
+        spec.describe(ad.level_names()),
+        ad.k,
+        ad.n_studies,
+    )
     clean = read_clean(clean_effects, ad.codebook)
     try:
         result = sensitivity_analysis(
@@ -1249,7 +1255,7 @@ def run_sensitivity(
             write_table(note.to_frame(), tables[name])
         write_json(
             {
-                "analysis_model": spec.describe(),
+                "analysis_model": spec.describe(ad.level_names()),
                 "error": reason,
                 "flags": step_flags.lines,
                 "level": spec.level,

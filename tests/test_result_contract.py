@@ -21,6 +21,7 @@ import pytest
 from pipeline_helpers import copy_project, run_snakemake
 
 from intervention_meta.analyses.records import HEADERS, read_tables
+from intervention_meta.analyses.sensitivity import TABLES as SENSITIVITY_TABLES
 from intervention_meta.io import read_json
 from intervention_meta.outputs.tables import fmt_ci
 
@@ -138,17 +139,7 @@ CSVS = {
         "study_effects": "study_effects",
     },
     "bias": {"bias": "bias", "trimfill": "trimfill_data", "funnel": "funnel_data"},
-    "sensitivity": {
-        name: f"sensitivity_{name}"
-        for name in (
-            "summary",
-            "leave_one_out",
-            "influence",
-            "outliers",
-            "estimators",
-            "assumptions",
-        )
-    },
+    "sensitivity": {name: f"sensitivity_{name}" for name in SENSITIVITY_TABLES},
 }
 
 

@@ -40,6 +40,15 @@ def test_rules_that_run_a_step_under_another_name():
         step_of("nope")
 
 
+def test_the_sensitivity_step_declares_each_of_its_tables_once():
+    """The registry lists the step's table files without importing the step (the workflow's
+    parse stays light); they are the tables the step writes."""
+    from intervention_meta.analyses.sensitivity import TABLES
+
+    outputs = STEPS["sensitivity"].outputs
+    assert [name for name in outputs if name not in ("json", "flags")] == list(TABLES)
+
+
 def test_params_come_from_the_config_and_absent_entries_are_left_out():
     config = {"models": {"method": "ML"}, "moderators": {"min_studies": 2}}
     assert step_params("moderators", config) == {

@@ -140,3 +140,10 @@ def test_read_from_the_summary_file(tmp_path) -> None:
     lab = read_measure_labels(path)
     assert (lab.code, lab.direction) == ("PLO", "up")
     assert read_measure_labels(tmp_path / "missing.json").code == "SMD"
+
+
+@pytest.mark.parametrize("code", sorted(MEASURES))
+def test_unback_inverts_back_on_the_display_scale(code):
+    measure = MEASURES[code]
+    x = np.array([-1.2, -0.3, 0.0, 0.4, 1.1])
+    np.testing.assert_allclose(measure.unback(measure.back(x)), x, rtol=1e-12, atol=1e-15)

@@ -44,11 +44,12 @@ __all__ = [
     "get_measure",
 ]
 
+#: back-transformation -> (to the display scale, back to the analysis scale)
 _BACK = {
-    None: lambda x: x,
-    "exp": np.exp,
-    "tanh": np.tanh,
-    "expit": lambda x: 1 / (1 + np.exp(-x)),
+    None: (lambda x: x, lambda x: x),
+    "exp": (np.exp, np.log),
+    "tanh": (np.tanh, np.arctanh),
+    "expit": (lambda x: 1 / (1 + np.exp(-x)), lambda p: np.log(p / (1 - p))),
 }
 
 
@@ -81,7 +82,12 @@ class Measure:
 
     def back(self, x) -> np.ndarray:
         """Values on the display scale (``exp``, ``tanh``, inverse logit, or unchanged)."""
-        return _BACK[self.back_transform](np.asarray(x, dtype=float))
+        return _BACK[self.back_transform][0](np.asarray(x, dtype=float))
+
+    def unback(self, x) -> np.ndarray:
+        """Values on the display scale taken back to the analysis scale (the inverse of
+        :meth:`back`: ``log``, ``arctanh``, logit, or unchanged)."""
+        return _BACK[self.back_transform][1](np.asarray(x, dtype=float))
 
     def flip(self, yi) -> np.ndarray:
         """Reversed, mirrored at the null: ``2 null - yi`` (``-yi``; ``1 - p`` for PR)."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from intervention_meta.effect_sizes.measures import MEASURES, get_measure
+from intervention_meta.effect_sizes.measures import MEASURES, Measure, get_measure
 
 __all__ = [
     "AXIS_TITLES",
@@ -77,11 +77,6 @@ AXIS_TITLES: Mapping[str, str] = {
 #: the symbol on the back-transformed scale
 BACK_SYMBOLS: Mapping[str, str] = {"OR": "OR", "RR": "RR", "ROM": "RoM", "ZCOR": "r", "PLO": "p"}
 
-_INVERSE = {
-    "exp": np.log,
-    "tanh": np.arctanh,
-    "expit": lambda p: np.log(p / (1 - p)),
-}
 
 #: round values to mark on a back-transformed axis (those within the axis' range are drawn)
 _TICKS = {
@@ -182,9 +177,14 @@ class MeasureLabels:
         """The symbol for HTML text (italic for a single letter)."""
         return f"<i>{self.symbol}</i>" if self.italic else self.symbol
 
+    @property
+    def measure(self) -> Measure:
+        """The registry entry of the measure (``GEN`` for a named given measure)."""
+        return get_measure(self.code if self.code in MEASURES else "GEN")
+
     def back(self, x: Any) -> np.ndarray:
         """``x`` on the display scale (``exp``, ``tanh``, inverse logit, or unchanged)."""
-        return get_measure(self.code if self.code in MEASURES else "GEN").back(x)
+        return self.measure.back(x)
 
     def back_scale(self) -> BackScale | None:
         """The back-transformed scale for a secondary axis (None without a back-transform)."""
@@ -195,7 +195,7 @@ class MeasureLabels:
             title += f" ({self.back_symbol})"
         transform = str(self.back_transform)
         return BackScale(
-            title, _quiet(self.back), _quiet(_INVERSE[transform]), _TICKS.get(transform, ())
+            title, _quiet(self.back), _quiet(self.measure.unback), _TICKS.get(transform, ())
         )
 
     def back_transformed(

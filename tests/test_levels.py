@@ -34,13 +34,11 @@ from pipeline_helpers import ROOT
 from intervention_meta.analyses.analysis_model import (
     AnalysisData,
     ModelSpec,
-    check_levels,
     fit_model,
-    level_columns,
     load_analysis_data,
 )
 from intervention_meta.analyses.overall import overall_analysis, run_overall
-from intervention_meta.config import load_config
+from intervention_meta.config import check_levels, level_columns, load_config
 from intervention_meta.data.cleaning import EffectSizeData
 from intervention_meta.data.codebook import load_codebook
 from intervention_meta.errors import InputError

@@ -44,10 +44,13 @@ logger = logging.getLogger(__name__)
 CONFIG_SCHEMA_NAME = "config.schema.yaml"
 
 __all__ = [
+    "LEVELS_KEY",
     "check_config",
+    "check_levels",
     "check_references",
     "default_config_schema",
     "duplicate_key_problems",
+    "level_columns",
     "line_of",
     "load_config",
     "read_yaml",
@@ -502,7 +505,7 @@ def check_references(
       ``inclusion`` (the variables, their level codes, ``{min, max}`` only for numbers, see
       :func:`~intervention_meta.data.cleaning.check_inclusion`), ``models.levels`` (variables of
       the effects or the studies table, see
-      :func:`~intervention_meta.analyses.analysis_model.check_levels`), ``moderators.multiple``
+      :func:`check_levels`), ``moderators.multiple``
       (variables a model can use: binary, categorical, ordinal, integer or number),
       ``moderators.exclude`` (moderators), ``components.variables`` (binary variables),
       ``effect_sizes.direction_by`` (levels of ``models.domain_variable``) and,
@@ -536,6 +539,62 @@ def check_references(
     problems = _reference_problems(config, codebook, file, workdir)
     problems = _in_order([_located(p, [file], [node]) for p in problems], [file])
     return _warnings_or_raise(problems, f"config {file}")
+
+
+#: the config key of the grouping columns of the multilevel model
+LEVELS_KEY = "models.levels"
+
+
+def check_levels(
+    levels: Sequence[str] | None, available: Sequence[str], *, file: str = "config"
+) -> list[Problem]:
+    """Problems with ``models.levels``: each level must be one of the ``available`` columns.
+
+    Parameters
+    ----------
+    levels : the grouping columns, outer to inner (None or empty: the default, no problem)
+    available : the columns the analysis can group by: the effect-size table's columns (the
+        effects table with the studies variables merged in), or at start-up the codebook's
+        variables of those two tables
+    file : what the problems name as their file (the config file)
+
+    Returns
+    -------
+    list of Problem
+        One per level not available (its column is ``models.levels``, its value the level, the
+        expected text lists the available columns) and one per level named twice.
+    """
+    problems: list[Problem] = []
+    known = [str(c) for c in available]
+    seen: set[str] = set()
+    for name in levels or ():
+        if name in seen:
+            problems.append(
+                Problem(file, None, LEVELS_KEY, name, "each level once", check="levels")
+            )
+        seen.add(name)
+        if name not in known:
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    LEVELS_KEY,
+                    name,
+                    "a column of the effect sizes or a studies variable (available: "
+                    + ", ".join(known)
+                    + ")",
+                    check="levels",
+                )
+            )
+    return problems
+
+
+def level_columns(codebook: Codebook) -> list[str]:
+    """The columns ``models.levels`` may name, from the codebook alone (for the start-up check,
+    ``check_levels(levels, level_columns(codebook))``): the variables of the effects table and of
+    the studies table, whose variables every effect size carries."""
+    tables = (codebook.child_table, codebook.parent_table)
+    return [name for name, var in codebook.variables.items() if var.table in tables]
 
 
 def _warnings_or_raise(problems: list[Problem], where: str, end: str = "") -> list[Problem]:
@@ -653,8 +712,6 @@ def _reference_problems(
 
     models = _section(config, "models")
     if isinstance(models.get("levels"), list):
-        from intervention_meta.analyses.analysis_model import check_levels, level_columns
-
         levels = [name for name in models["levels"] if isinstance(name, str)]
         problems += check_levels(levels, level_columns(cb), file=file)
     if models.get("per_domain"):

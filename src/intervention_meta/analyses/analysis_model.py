@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from intervention_meta.config import LEVELS_KEY, check_levels
 from intervention_meta.data.cleaning import EffectSizeData, read_effect_sizes
 from intervention_meta.data.codebook import Codebook
 from intervention_meta.effect_sizes.compute import tiny_variance_lines
-from intervention_meta.errors import InputError, Problem
+from intervention_meta.errors import InputError
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.models import MetaResult
 
@@ -39,9 +40,6 @@ STRUCTURES = ("multilevel", "three_level", "random_effects", "fixed_effect")
 #: the names of the multilevel structure (random effects at every level of ``models.levels``)
 MULTILEVEL = ("multilevel", "three_level")
 
-#: the config key of the grouping columns of the multilevel model
-LEVELS_KEY = "models.levels"
-
 _LEVEL_WORDS = {1: "two", 2: "three", 3: "four", 4: "five", 5: "six"}
 
 
@@ -49,58 +47,6 @@ def multilevel_name(n_levels: int) -> str:
     """The multilevel model by its number of levels, sampling error being level 1: two random
     levels make a ``three-level model`` (Cheung 2014), three a ``four-level model``."""
     return f"{_LEVEL_WORDS.get(n_levels, str(n_levels + 1))}-level model"
-
-
-def check_levels(
-    levels: Sequence[str] | None, available: Sequence[str], *, file: str = "config"
-) -> list[Problem]:
-    """Problems with ``models.levels``: each level must be one of the ``available`` columns.
-
-    Parameters
-    ----------
-    levels : the grouping columns, outer to inner (None or empty: the default, no problem)
-    available : the columns the analysis can group by: the effect-size table's columns (the
-        effects table with the studies variables merged in), or at start-up the codebook's
-        variables of those two tables
-    file : what the problems name as their file (the config file)
-
-    Returns
-    -------
-    list of Problem
-        One per level not available (its column is ``models.levels``, its value the level, the
-        expected text lists the available columns) and one per level named twice.
-    """
-    problems: list[Problem] = []
-    known = [str(c) for c in available]
-    seen: set[str] = set()
-    for name in levels or ():
-        if name in seen:
-            problems.append(
-                Problem(file, None, LEVELS_KEY, name, "each level once", check="levels")
-            )
-        seen.add(name)
-        if name not in known:
-            problems.append(
-                Problem(
-                    file,
-                    None,
-                    LEVELS_KEY,
-                    name,
-                    "a column of the effect sizes or a studies variable (available: "
-                    + ", ".join(known)
-                    + ")",
-                    check="levels",
-                )
-            )
-    return problems
-
-
-def level_columns(codebook: Codebook) -> list[str]:
-    """The columns ``models.levels`` may name, from the codebook alone (for the start-up check,
-    ``check_levels(levels, level_columns(codebook))``): the variables of the effects table and of
-    the studies table, whose variables every effect size carries."""
-    tables = (codebook.child_table, codebook.parent_table)
-    return [name for name, var in codebook.variables.items() if var.table in tables]
 
 
 def _plural(label: str) -> str:

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from intervention_meta.data.validation import validate
 from intervention_meta.effect_sizes import conversions as cv
 from intervention_meta.effect_sizes.compute import (
-    ES_INPUT_REQUIRES,
     OUTPUT_COLUMNS,
     EffectSizeResult,
     compute_effect_sizes,
@@ -123,9 +122,9 @@ def test_every_codebook_es_input_level_is_handled_with_the_codebook_requires():
     book = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
     es_input = next(v for v in book["variables"] if v["name"] == "es_input")
     assert set(es_input["levels"]) == set(es_input["requires"]) == set(LEVEL_CASES)
-    assert set(LEVEL_CASES) <= set(ES_INPUT_REQUIRES)
+    assert set(LEVEL_CASES) <= set(INPUT_KINDS)
     for level, cols in es_input["requires"].items():
-        assert list(ES_INPUT_REQUIRES[level]) == cols
+        assert list(INPUT_KINDS[level].roles) == cols
 
 
 @pytest.mark.parametrize("level", sorted(LEVEL_CASES))

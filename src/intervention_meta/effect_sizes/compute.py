@@ -75,7 +75,6 @@ from intervention_meta.errors import InputError, Problem
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ES_INPUT_REQUIRES",
     "EffectSizeResult",
     "compute_effect_sizes",
     "effect_size_flags",
@@ -83,10 +82,6 @@ __all__ = [
     "tiny_variances",
 ]
 
-#: Statistic roles each ``es_input`` level needs (the codebook's ``requires`` in list form).
-#: Reported Cohen's d (``d_is_g = 0``) needs ``n_int`` and ``n_ctl`` too; ``prepost`` uses
-#: ``r_prepost`` if given.
-ES_INPUT_REQUIRES: dict[str, tuple[str, ...]] = {k: v.roles for k, v in INPUT_KINDS.items()}
 
 METHODS: dict[str, str] = {
     "means_sds": "SMD from means/SDs (Hedges' g, exact J)",

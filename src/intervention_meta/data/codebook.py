@@ -66,7 +66,6 @@ logger = logging.getLogger(__name__)
 TYPES = ("id", "binary", "categorical", "ordinal", "integer", "number", "text")
 LEVEL_TYPES = ("binary", "categorical", "ordinal")
 NUMERIC_TYPES = ("integer", "number")
-ROLES = ("id", "moderator", "component", "descriptor", "statistic", "inclusion")
 # columns that clean adds; a codebook variable may not use these names
 RESERVED_NAMES = ("source_row", "source_file", "reason")
 NA_TEXT = "NA"

@@ -1639,10 +1639,6 @@ class Report:
     tables: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def section_ids(self) -> tuple[str, ...]:
-        return tuple(s.id for s in self.sections)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import linalg
 
 from intervention_meta.analyses.analysis_model import (
     VI,
@@ -89,6 +89,7 @@ from intervention_meta.data.codebook import Variable, normalise_code
 from intervention_meta.io import jsonable, write_json
 from intervention_meta.methods.bias import aggregate_by_study
 from intervention_meta.models import MetaResult, ModelError
+from intervention_meta.models import distributions as dist
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class StudyEffects:
 
 def _crit(level: float, df: float | None = None) -> float:
     q = 1 - (1 - level) / 2
-    return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+    return float(dist.norm_ppf(q) if df is None else dist.t_ppf(q, df))
 
 
 def study_aggregate_effects(

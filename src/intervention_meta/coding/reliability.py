@@ -58,12 +58,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from intervention_meta.data.codebook import Cell, Codebook, Variable, load_codebook, normalise_code
 from intervention_meta.data.reading import read_table
 from intervention_meta.errors import InputError, Problem
 from intervention_meta.io import write_table
+from intervention_meta.models import distributions as dist
 
 logger = logging.getLogger(__name__)
 
@@ -228,9 +228,9 @@ def cohens_kappa(
         return _nan_kappa(n, wname, conf_level)
     se = float(res.std_kappa)
     se0 = float(res.std_kappa0)
-    zcrit = stats.norm.isf((1 - conf_level) / 2)
+    zcrit = dist.norm_isf((1 - conf_level) / 2)
     z = kappa / se0 if se0 > 0 else float("nan")
-    p = float(2 * stats.norm.sf(abs(z))) if math.isfinite(z) else float("nan")
+    p = float(2 * dist.norm_sf(abs(z))) if math.isfinite(z) else float("nan")
     return KappaResult(
         kappa=kappa,
         se=se,
@@ -348,7 +348,7 @@ def icc_a1(ratings: np.ndarray | Sequence[Sequence[float]], conf_level: float = 
     with np.errstate(all="ignore"):
         icc = (msr - mse) / denom if denom > 0 else nan
         f = msr / mse if mse > 0 else (math.inf if msr > 0 else nan)
-    p = float(stats.f.sf(f, df1, df2)) if not math.isnan(f) else nan
+    p = float(dist.f_sf(f, df1, df2)) if not math.isnan(f) else nan
     lower = upper = nan
     if math.isfinite(icc) and icc < 1:
         a = k * icc / (n * (1 - icc))
@@ -358,8 +358,8 @@ def icc_a1(ratings: np.ndarray | Sequence[Sequence[float]], conf_level: float = 
         v = num / den if den > 0 else nan
         if math.isfinite(v) and v > 0:
             q = 1 - (1 - conf_level) / 2
-            fl = stats.f.ppf(q, df1, v)
-            fu = stats.f.ppf(q, v, df1)
+            fl = dist.f_ppf(q, df1, v)
+            fu = dist.f_ppf(q, v, df1)
             c = k * msc + (k * n - k - n) * mse
             lower = float(n * (msr - fl * mse) / (fl * c + n * msr))
             upper = float(n * (fu * msr - mse) / (c + n * fu * msr))

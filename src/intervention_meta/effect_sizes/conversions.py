@@ -326,14 +326,14 @@ def smd_from_p(p, n1, n2, direction, vtype: VType = "LS") -> EffectSizeArrays:
 
     Small-sample correction: exact J with df = n1 + n2 - 2.
     """
-    from scipy import stats
+    from intervention_meta.models.distributions import t_isf
 
     p, n1, n2 = map(_arr, (p, n1, n2))
     with np.errstate(invalid="ignore"):
         _check((p > 0) & (p < 1), p, "p", "in (0, 1)")
     _group_size(n1, "n1")
     _group_size(n2, "n2")
-    t = stats.t.isf(p / 2, n1 + n2 - 2)
+    t = t_isf(p / 2, n1 + n2 - 2)
     return smd_from_t(_direction(direction) * t, n1, n2, vtype)
 
 
@@ -344,10 +344,10 @@ def se_from_ci(lower, upper, level: float = 0.95) -> np.ndarray:
 
     i.e. (upper - lower) / 3.92 for a 95% CI (Cochrane Handbook 6.3.1).
     """
-    from scipy import stats
+    from intervention_meta.models.distributions import norm_ppf
 
     lower, upper = _arr(lower), _arr(upper)
-    z = stats.norm.ppf(1 - (1 - level) / 2)
+    z = norm_ppf(1 - (1 - level) / 2)
     return (upper - lower) / (2 * z)
 
 

@@ -63,9 +63,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from intervention_meta.io import jsonable as _jsonable
+from intervention_meta.models import distributions as dist
 from intervention_meta.models import fit
 
 logger = logging.getLogger(__name__)
@@ -436,9 +436,9 @@ class WlsFit:
     def pval_one_sided(self, j: int = 0, alternative: str = "greater") -> float:
         """One-sided p value of coefficient ``j`` (``"greater"``: H1 b_j > 0; ``"less"``)."""
         if alternative == "greater":
-            return float(stats.t.sf(self.tval[j], self.df))
+            return float(dist.t_sf(self.tval[j], self.df))
         if alternative == "less":
-            return float(stats.t.cdf(self.tval[j], self.df))
+            return float(dist.t_cdf(self.tval[j], self.df))
         raise ValueError(f"alternative must be 'greater' or 'less', got {alternative!r}")
 
     def to_dict(self) -> dict:
@@ -677,7 +677,9 @@ def ranktest(yi: Any, vi: Any, *, exact: bool = True) -> RankTest:
     vb = 1.0 / np.sum(w)
     ystar = (y - theta) / np.sqrt(v - vb)
 
-    tau = float(stats.kendalltau(ystar, v, variant="b").statistic)
+    from scipy.stats import kendalltau
+
+    tau = float(kendalltau(ystar, v, variant="b").statistic)
     ties = min(np.unique(ystar).size, np.unique(v).size) < n
     if not np.isfinite(tau):
         return RankTest(tau=float("nan"), pval=float("nan"), exact=False, statistic=np.nan, k=n)
@@ -705,7 +707,7 @@ def ranktest(yi: Any, vi: Any, *, exact: bool = True) -> RankTest:
     if n > 2:
         var_s += v2 / (9 * n * (n - 1) * (n - 2))
     z = float(s / np.sqrt(var_s))
-    pval = float(2 * min(stats.norm.cdf(z), stats.norm.sf(z)))
+    pval = float(2 * min(dist.norm_cdf(z), dist.norm_sf(z)))
     return RankTest(tau=tau, pval=pval, exact=False, statistic=z, k=n)
 
 
@@ -1049,8 +1051,8 @@ def fsn(
     pval = meanes = None
     if type == "Rosenthal":
         z_avg = abs(np.sum(y / np.sqrt(v)) / math.sqrt(k))
-        pval = float(stats.norm.sf(z_avg))
-        n = max(0.0, k * (z_avg / stats.norm.isf(alpha)) ** 2 - k)
+        pval = float(dist.norm_sf(z_avg))
+        n = max(0.0, k * (z_avg / dist.norm_isf(alpha)) ** 2 - k)
         target = None
     elif type == "Orwin":
         meanes = float(np.sum(y / v) / np.sum(1 / v)) if weighted else float(np.mean(y))
@@ -1067,8 +1069,8 @@ def fsn(
         w = 1.0 / v
         meanes = float(np.sum(w * y) / np.sum(w))
         zval = meanes / math.sqrt(1 / np.sum(w))
-        w_p = (np.sum(w * y) / stats.norm.isf(alpha / 2)) ** 2 - np.sum(w)
-        pval = float(2 * stats.norm.sf(abs(zval)))
+        w_p = (np.sum(w * y) / dist.norm_isf(alpha / 2)) ** 2 - np.sum(w)
+        pval = float(2 * dist.norm_sf(abs(zval)))
         n = max(0.0, k * w_p / np.sum(w))
         target = None
     return FailSafeN(
@@ -1271,7 +1273,7 @@ def funnel_data(
     for lev in levels:
         if not 0 < lev < 1:
             raise ValueError(f"levels must be in (0, 1), got {lev}")
-        z = stats.norm.isf((1 - lev) / 2)
+        z = dist.norm_isf((1 - lev) / 2)
         rows.append(
             pd.DataFrame(
                 {

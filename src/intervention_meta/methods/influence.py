@@ -56,10 +56,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from intervention_meta.io import jsonable as _plain
 from intervention_meta.models import MetaResult, ModelError, fit
+from intervention_meta.models import distributions as dist
 from intervention_meta.models.fitting import (
     coefficient_covariance,
     fit_subsets,
@@ -630,7 +630,7 @@ def influence_one_level(
     with np.errstate(invalid="ignore"):
         is_infl = (
             (np.abs(dffits) > 3 * np.sqrt(p / (k - p)))
-            | (stats.chi2.cdf(cook, df=p) > 0.5)
+            | (dist.chi2_cdf(cook, p) > 0.5)
             | (hat > 3 * p / k)
             | np.any(np.abs(dfbs) > 1, axis=1)
         )

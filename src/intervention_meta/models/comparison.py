@@ -38,8 +38,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from intervention_meta.models import distributions as dist
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.results import MetaResult, jsonable
 
@@ -199,7 +199,7 @@ def compare(
     fs_f, fs_r = _fit_stats(full), _fit_stats(reduced)
     lrt = max(0.0, fs_r["deviance"] - fs_f["deviance"])
     df = full.parms - reduced.parms
-    pval = float(stats.chi2.sf(lrt, df))
+    pval = float(dist.chi2_sf(lrt, df))
     tau2_f = tau2_r = r2 = None
     if not full.multilevel and not reduced.multilevel:
         tau2_f, tau2_r = float(full.tau2), float(reduced.tau2)

@@ -62,8 +62,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from intervention_meta.models import distributions as dist
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.optimize import Convergence
 from intervention_meta.models.qr import thin_qr
@@ -269,7 +269,7 @@ def estimate_tau2(
         return Tau2Estimate(tau2, se_tau2("EB", tau2, v, X), conv)
 
     if method in ("PM", "PMM"):
-        target = (k - p) if method == "PM" else float(stats.chi2.ppf(0.5, k - p))
+        target = (k - p) if method == "PM" else float(dist.chi2_ppf(0.5, k - p))
         yr = yc if y_raw is None else y_raw
         upper = max(100.0, 10.0 * r_mad(yr) ** 2) if tau2_max is None else float(tau2_max)
 

@@ -37,8 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from intervention_meta.models import distributions as dist
 from intervention_meta.models.estimators import DiagonalP, q_statistic
 from intervention_meta.models.rootfind import uniroot
 
@@ -127,8 +127,8 @@ def q_profile_ci(
     """
     k, p = X.shape
     alpha = 1.0 - level
-    crit_u = float(stats.chi2.isf(alpha / 2.0, k - p))
-    crit_l = float(stats.chi2.ppf(alpha / 2.0, k - p))
+    crit_u = float(dist.chi2_isf(alpha / 2.0, k - p))
+    crit_l = float(dist.chi2_ppf(alpha / 2.0, k - p))
     lo = min(0.0, tau2)
     hi = max(100.0, tau2 * 10.0, lo * 10.0) if tau2_max is None else float(tau2_max)
 

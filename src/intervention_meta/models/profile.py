@@ -52,8 +52,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from intervention_meta.models import distributions as dist
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.fitting import Control, estimate_components
 from intervention_meta.models.heterogeneity import Interval
@@ -375,7 +375,7 @@ def profile_ci(
                 raise ModelError(f"unknown component {name!r}; components: {names}")
             if name not in free:
                 raise ModelError(f"component {name!r} was fixed, not estimated")
-    target = float(stats.chi2.ppf(level, 1))
+    target = float(dist.chi2_ppf(level, 1))
     intervals = {}
     for name in wanted:
         pos = names.index(name)

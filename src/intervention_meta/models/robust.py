@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from intervention_meta.io import jsonable as _jsonable
+from intervention_meta.models import distributions as dist
 from intervention_meta.models.blocks import ClusterBlock
 from intervention_meta.models.errors import ModelError
 from intervention_meta.models.inference import resolve_btt
@@ -569,8 +569,8 @@ def coef_test(
     tstat = beta / se
     eye = np.eye(p)
     df = np.array([satterthwaite_df(rv, eye[i]) for i in range(p)])
-    p_val = 2 * stats.t.sf(np.abs(tstat), df)
-    crit = stats.t.ppf(1 - (1 - level) / 2, df)
+    p_val = 2 * dist.t_sf(np.abs(tstat), df)
+    crit = dist.t_ppf(1 - (1 - level) / 2, df)
     return RobustResult(
         type=rv.type,
         cluster=cluster,
@@ -688,7 +688,7 @@ def wald_test(
     df_denom = nu - q + 1
     delta = max(df_denom / nu, 0.0)
     fstat = delta * Q / q
-    p_val = float(stats.f.sf(fstat, q, df_denom)) if df_denom > 0 else float("nan")
+    p_val = float(dist.f_sf(fstat, q, df_denom)) if df_denom > 0 else float("nan")
     return WaldTest(
         test="HTZ",
         type=rv.type,

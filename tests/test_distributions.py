@@ -63,3 +63,23 @@ def test_no_scipy_stats_at_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_workflow_parse_imports_no_pandas():
+    """What the Snakefile and the rule files import when the workflow is parsed (the start-up
+    check, the codebook, the per-domain levels, the figure lists) needs neither pandas nor scipy:
+    every Snakemake start pays for those imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import intervention_meta.config, intervention_meta.steps\n"
+        "from intervention_meta.data.codebook import component_variables, domain_levels\n"
+        "from intervention_meta.data.codebook import check_inclusion, load_codebook\n"
+        "from intervention_meta.data.codebook import moderator_figure_kind\n"
+        "from intervention_meta.outputs.labels import measure_labels\n"
+        "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -503,7 +503,7 @@ def check_references(
       ``reliability`` files, if given, exist;
     * every variable the config names is a codebook variable whose type fits its use:
       ``inclusion`` (the variables, their level codes, ``{min, max}`` only for numbers, see
-      :func:`~intervention_meta.data.cleaning.check_inclusion`), ``models.levels`` (variables of
+      :func:`~intervention_meta.data.codebook.check_inclusion`), ``models.levels`` (variables of
       the effects or the studies table, see
       :func:`check_levels`), ``moderators.multiple``
       (variables a model can use: binary, categorical, ordinal, integer or number),
@@ -684,8 +684,12 @@ def _file_problems(config: Mapping, file: str, workdir: Path) -> list[Problem]:
 def _reference_problems(
     config: Mapping, codebook: Any, file: str, workdir: str | Path | None
 ) -> list[Problem]:
-    from intervention_meta.data.cleaning import check_inclusion
-    from intervention_meta.data.codebook import LEVEL_TYPES, NUMERIC_TYPES, load_codebook
+    from intervention_meta.data.codebook import (
+        LEVEL_TYPES,
+        NUMERIC_TYPES,
+        check_inclusion,
+        load_codebook,
+    )
 
     if not isinstance(config, Mapping):
         return []

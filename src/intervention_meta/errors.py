@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 SEVERITIES = ("error", "warning")
 
@@ -65,6 +68,8 @@ def problems_frame(problems: Iterable[Problem]) -> pd.DataFrame:
     """The problems as a table (columns: severity, file, row, column, value, expected, check)."""
     cols = ["severity", "file", "row", "column", "value", "expected", "check"]
     rows = [p.to_dict() for p in problems]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -64,7 +64,7 @@ def overall_domains():
     models = config.get("models", {})
     if CODEBOOK is None or not models.get("per_domain", False):
         return []
-    from intervention_meta.data.cleaning import domain_levels
+    from intervention_meta.data.codebook import domain_levels
 
     return domain_levels(
         CODEBOOK,

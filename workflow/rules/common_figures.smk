@@ -10,7 +10,7 @@ FIGURE_OPTIONS = config.get("figures", {}) or {}
 
 def figure_moderators(kind):
     """The moderators drawn as `kind` ("orchard" or "bubble") plots, in the codebook's order."""
-    from intervention_meta.plots.figures import moderator_figure_kind
+    from intervention_meta.data.codebook import moderator_figure_kind
 
     if CODEBOOK is None:
         return []
@@ -46,7 +46,7 @@ def measure_note():
 def figure_components():
     """The component figures, or [] when the data set has no intervention components (role
     component in the codebook, or components.variables): they would be empty."""
-    from intervention_meta.analyses.moderators import component_variables
+    from intervention_meta.data.codebook import component_variables
 
     listed = (config.get("components", {}) or {}).get("variables")
     try:

@@ -100,6 +100,7 @@ from intervention_meta.data.codebook import (
     NUMERIC_TYPES,
     Codebook,
     Variable,
+    component_variables,
     normalise_code,
 )
 from intervention_meta.io import jsonable, write_json
@@ -145,23 +146,6 @@ NO_MODERATORS = (
 def moderator_variables(codebook: Codebook, exclude: Sequence[str] = ()) -> list[Variable]:
     """The variables with role ``moderator``, minus ``exclude``, in the codebook's order."""
     return codebook.moderators(exclude)
-
-
-def component_variables(
-    codebook: Codebook, listed: Sequence[str] | None = None, exclude: Sequence[str] = ()
-) -> list[str]:
-    """The intervention components: ``listed``, or the variables with role ``component``.
-
-    The default (``listed=None``) is the codebook's components (role ``component``), minus
-    ``exclude``, in the codebook's order; no other variable is swept in because it happens to be
-    binary. A given list is taken as it is (its names must be codebook variables).
-    """
-    if listed is not None:
-        unknown = [name for name in listed if name not in codebook]
-        if unknown:
-            raise ValueError(f"not codebook variables: {unknown}")
-        return list(listed)
-    return [v.name for v in codebook.components(exclude)]
 
 
 @dataclass(frozen=True)

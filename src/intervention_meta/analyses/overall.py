@@ -28,7 +28,7 @@ variance: as metafor's ``rma.mv`` does for a single-level factor, that variance 
 0, and the result is flagged.
 
 The per-domain analyses (``models.per_domain``) run the same function on the subset of one level of
-``models.domain_variable`` (the levels are :func:`intervention_meta.data.cleaning.domain_levels`).
+``models.domain_variable`` (the levels are :func:`intervention_meta.data.codebook.domain_levels`).
 
 References
 ----------
@@ -68,8 +68,7 @@ from intervention_meta.analyses.analysis_model import (
     multilevel_name,
 )
 from intervention_meta.analyses.records import ESTIMATE_KEYS, ResultTable, columns, result_table
-from intervention_meta.data.cleaning import domain_levels
-from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
+from intervention_meta.data.codebook import Codebook, domain_levels, load_codebook, normalise_code
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.models import MetaResult, ModelError
 

@@ -24,7 +24,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,9 +31,9 @@ import pandas as pd
 from intervention_meta.data.codebook import (
     Codebook,
     Variable,
+    check_inclusion,
     load_codebook,
     normalise_code,
-    parse_number,
 )
 from intervention_meta.data.reading import read_table
 from intervention_meta.errors import InputError, Problem
@@ -203,75 +202,6 @@ def read_effect_sizes(
 
 
 # --------------------------------------------------------------------------- inclusion
-def check_inclusion(
-    codebook: Codebook, inclusion: Mapping | None, file: str = "config"
-) -> list[Problem]:
-    """Problems with inclusion criteria: unknown variables or codes, wrong forms, min > max.
-
-    ``column`` of each Problem is ``inclusion.<variable>``.
-    """
-    problems: list[Problem] = []
-    for name, rule in (inclusion or {}).items():
-        column = f"inclusion.{name}"
-        var = codebook.variables.get(name)
-        if var is None:
-            problems.append(
-                Problem(file, None, column, name, "a variable of the codebook", check="inclusion")
-            )
-            continue
-        if isinstance(rule, Mapping):
-            extra = [k for k in rule if k not in ("min", "max")]
-            if extra:
-                problems.append(
-                    Problem(file, None, column, extra[0], "only min and max", check="inclusion")
-                )
-            if not var.is_numeric:
-                problems.append(
-                    Problem(
-                        file,
-                        None,
-                        column,
-                        dict(rule),
-                        f"a list of allowed codes ({name} is {var.type}; min/max only for numbers)",
-                        check="inclusion",
-                    )
-                )
-                continue
-            bounds = [rule.get(k) for k in ("min", "max")]
-            if any(b is not None and parse_number(b) is None for b in bounds):
-                problems.append(
-                    Problem(
-                        file, None, column, dict(rule), "numbers for min and max", check="inclusion"
-                    )
-                )
-            elif all(b is not None for b in bounds) and float(bounds[0]) > float(bounds[1]):
-                problems.append(
-                    Problem(file, None, column, dict(rule), "min <= max", check="inclusion")
-                )
-            elif all(b is None for b in bounds):
-                problems.append(
-                    Problem(file, None, column, dict(rule), "a min and/or a max", check="inclusion")
-                )
-            continue
-        codes = list(rule) if isinstance(rule, list | tuple) else [rule]
-        if not codes:
-            problems.append(
-                Problem(file, None, column, [], "at least one allowed code", check="inclusion")
-            )
-        if var.has_levels:
-            for code in codes:
-                if normalise_code(code) not in var.levels:
-                    hint = (
-                        " (YAML reads yes/no/on/off as true/false: quote the code)"
-                        if isinstance(code, bool)
-                        else ""
-                    )
-                    problems.append(
-                        Problem(
-                            file, None, column, code, var.expected() + hint, check="inclusion_level"
-                        )
-                    )
-    return problems
 
 
 def _rule_text(var: Variable, rule) -> str:
@@ -463,26 +393,3 @@ def _nothing_kept(
         parts.append(f"inclusion.{name} removed {n} rows ({why})")
     parts += [f"{n} rows had {why}" for why, n in unmatched.items() if n]
     return f"your inclusion criteria keep 0 of {rows_in} rows: " + ", ".join(parts)
-
-
-def domain_levels(
-    codebook: str | Path | Codebook,
-    variable: str,
-    inclusion: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """The levels of ``variable`` that get their own per-domain analysis.
-
-    The variable's codebook levels (in codebook order), restricted to the codes the inclusion
-    criterion of ``variable`` allows, if it has one (a list of codes; an interval criterion does
-    not restrict levels). Empty if the codebook has no such variable or it has no levels.
-    """
-    cb = load_codebook(codebook)
-    var = cb.variables.get(variable)
-    if var is None or not var.has_levels:
-        return []
-    levels = list(var.levels)
-    rule = (inclusion or {}).get(variable)
-    if isinstance(rule, list | tuple):
-        allowed = {normalise_code(code) for code in rule}
-        levels = [lev for lev in levels if lev in allowed]
-    return levels

@@ -53,13 +53,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from intervention_meta.config import duplicate_key_problems, line_of, read_yaml, schema_problems
 from intervention_meta.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -446,6 +448,8 @@ class Codebook:
                     "range": v.range.describe() if v.range is not None else "",
                 }
             )
+        import pandas as pd
+
         return pd.DataFrame(rows)
 
 
@@ -933,3 +937,120 @@ def _build(data: dict, file: str) -> Codebook:
         )
     logger.debug("codebook %s: %d variables", file, len(variables))
     return Codebook(path=file, tables=tables, variables=variables)
+
+
+def component_variables(
+    codebook: Codebook, listed: Sequence[str] | None = None, exclude: Sequence[str] = ()
+) -> list[str]:
+    """The intervention components: ``listed``, or the variables with role ``component``.
+
+    The default (``listed=None``) is the codebook's components (role ``component``), minus
+    ``exclude``, in the codebook's order; no other variable is swept in because it happens to be
+    binary. A given list is taken as it is (its names must be codebook variables).
+    """
+    if listed is not None:
+        unknown = [name for name in listed if name not in codebook]
+        if unknown:
+            raise ValueError(f"not codebook variables: {unknown}")
+        return list(listed)
+    return [v.name for v in codebook.components(exclude)]
+
+
+def domain_levels(
+    codebook: str | Path | Codebook,
+    variable: str,
+    inclusion: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The levels of ``variable`` that get their own per-domain analysis.
+
+    The variable's codebook levels (in codebook order), restricted to the codes the inclusion
+    criterion of ``variable`` allows, if it has one (a list of codes; an interval criterion does
+    not restrict levels). Empty if the codebook has no such variable or it has no levels.
+    """
+    cb = load_codebook(codebook)
+    var = cb.variables.get(variable)
+    if var is None or not var.has_levels:
+        return []
+    levels = list(var.levels)
+    rule = (inclusion or {}).get(variable)
+    if isinstance(rule, list | tuple):
+        allowed = {normalise_code(code) for code in rule}
+        levels = [lev for lev in levels if lev in allowed]
+    return levels
+
+
+def check_inclusion(
+    codebook: Codebook, inclusion: Mapping | None, file: str = "config"
+) -> list[Problem]:
+    """Problems with inclusion criteria: unknown variables or codes, wrong forms, min > max.
+
+    ``column`` of each Problem is ``inclusion.<variable>``.
+    """
+    problems: list[Problem] = []
+    for name, rule in (inclusion or {}).items():
+        column = f"inclusion.{name}"
+        var = codebook.variables.get(name)
+        if var is None:
+            problems.append(
+                Problem(file, None, column, name, "a variable of the codebook", check="inclusion")
+            )
+            continue
+        if isinstance(rule, Mapping):
+            extra = [k for k in rule if k not in ("min", "max")]
+            if extra:
+                problems.append(
+                    Problem(file, None, column, extra[0], "only min and max", check="inclusion")
+                )
+            if not var.is_numeric:
+                problems.append(
+                    Problem(
+                        file,
+                        None,
+                        column,
+                        dict(rule),
+                        f"a list of allowed codes ({name} is {var.type}; min/max only for numbers)",
+                        check="inclusion",
+                    )
+                )
+                continue
+            bounds = [rule.get(k) for k in ("min", "max")]
+            if any(b is not None and parse_number(b) is None for b in bounds):
+                problems.append(
+                    Problem(
+                        file, None, column, dict(rule), "numbers for min and max", check="inclusion"
+                    )
+                )
+            elif all(b is not None for b in bounds) and float(bounds[0]) > float(bounds[1]):
+                problems.append(
+                    Problem(file, None, column, dict(rule), "min <= max", check="inclusion")
+                )
+            elif all(b is None for b in bounds):
+                problems.append(
+                    Problem(file, None, column, dict(rule), "a min and/or a max", check="inclusion")
+                )
+            continue
+        codes = list(rule) if isinstance(rule, list | tuple) else [rule]
+        if not codes:
+            problems.append(
+                Problem(file, None, column, [], "at least one allowed code", check="inclusion")
+            )
+        if var.has_levels:
+            for code in codes:
+                if normalise_code(code) not in var.levels:
+                    hint = (
+                        " (YAML reads yes/no/on/off as true/false: quote the code)"
+                        if isinstance(code, bool)
+                        else ""
+                    )
+                    problems.append(
+                        Problem(
+                            file, None, column, code, var.expected() + hint, check="inclusion_level"
+                        )
+                    )
+    return problems
+
+
+def moderator_figure_kind(codebook: Codebook, moderator: str) -> str:
+    """How a moderator is drawn: ``bubble`` (a scatter with the meta-regression line) for
+    integer/number moderators, ``orchard`` for binary/categorical/ordinal ones."""
+    return "bubble" if codebook[moderator].type in NUMERIC_TYPES else "orchard"

@@ -25,7 +25,12 @@ import pandas as pd
 
 from intervention_meta.analyses.records import ResultTable, read_tables
 from intervention_meta.data.cleaning import EffectSizeData, read_effect_sizes
-from intervention_meta.data.codebook import Codebook, load_codebook, normalise_code
+from intervention_meta.data.codebook import (
+    Codebook,
+    load_codebook,
+    moderator_figure_kind,
+    normalise_code,
+)
 from intervention_meta.io import read_json, write_json
 from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read_measure_labels
 from intervention_meta.plots import style
@@ -60,9 +65,6 @@ __all__ = [
 
 #: the report sections a figure belongs to, in the report's order
 SECTIONS = ("data", "overall", "moderators", "components", "bias", "sensitivity")
-
-#: codebook types drawn as bubble plots (the rest of the moderators as orchard plots)
-CONTINUOUS_TYPES = ("integer", "number")
 
 
 @dataclass(frozen=True)
@@ -143,11 +145,6 @@ def _codes(series: pd.Series) -> pd.Series:
 
 def _model_text(overall: Mapping) -> str:
     return (overall.get("analysis") or {}).get("description") or "analysis model"
-
-
-def moderator_figure_kind(codebook: Codebook, moderator: str) -> str:
-    """``bubble`` for integer/number moderators, ``orchard`` for binary/categorical/ordinal."""
-    return "bubble" if codebook[moderator].type in CONTINUOUS_TYPES else "orchard"
 
 
 # --------------------------------------------------------------------------- data

@@ -22,6 +22,7 @@ rule clean:
         ),
     log:
         logfile("clean"),
+    priority: 10  # before the coding jobs: every analysis waits for this chain
     conda:
         ENV
     params:

@@ -28,6 +28,7 @@ rule effect_sizes:
         flags=flagfile("effect_sizes"),
     log:
         logfile("effect_sizes"),
+    priority: 10  # before the coding jobs: every analysis waits for this chain
     conda:
         ENV
     params:

@@ -14,6 +14,7 @@ rule validate:
         ),
     log:
         logfile("validate"),
+    priority: 10  # before the coding jobs: every analysis waits for this chain
     conda:
         ENV
     script:

@@ -59,9 +59,13 @@ def _takes_more(step: Step) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def _add_step(sub: Any, name: str, step: Step) -> None:
+def _add_step(sub: Any, name: str, step: Step, *, full: bool = True) -> None:
+    """The subcommand of a step; its options only when ``full`` (they come from the step
+    function's signature, so listing them imports the step's module)."""
     p = sub.add_parser(name.replace("_", "-"), help=step.help, description=step.help)
     p.set_defaults(step=name)
+    if not full:
+        return
     keywords = _keywords(step)
     for kw, parameter in keywords.items():
         if kw == "config":
@@ -87,13 +91,17 @@ def _add_step(sub: Any, name: str, step: Step) -> None:
     p.add_argument("--log", default=None, help="also write the log to this file")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line; only the step named in ``argv`` gets its options (building every
+    step's would import every step's module, scipy.stats and matplotlib among them)."""
     p = argparse.ArgumentParser(
         prog="python -m intervention_meta", description=__doc__.split("\n")[0]
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="<step>")
+    words = sys.argv[1:] if argv is None else argv
+    named = {w.replace("-", "_") for w in words if not w.startswith("-")}
     for name, step in STEPS.items():
-        _add_step(sub, name, step)
+        _add_step(sub, name, step, full=name in named)
     return p
 
 
@@ -121,7 +129,7 @@ def step_arguments(step: Step, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     from intervention_meta.errors import InputError
     from intervention_meta.io import setup_logging
     from intervention_meta.steps import run_step

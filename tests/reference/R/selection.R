@@ -76,7 +76,7 @@ for (cs in cases) {
   keep <- complete.cases(model.frame(update(mods, yi ~ . + vi), data = dat, na.action = na.pass))
   dat <- dat[keep, ]
   fit_call <- sprintf("res <- rma(yi, vi, mods = %s, data = dat, method = \"ML\")", cs$mods)
-  sel_call <- sprintf("selmodel(res, type = \"stepfun\", steps = %s, alternative = \"%s\", control = list(reltol = 1e-12))",
+  sel_call <- sprintf("selmodel(res, type = \"stepfun\", steps = %s, alternative = \"%s\", control = list(optimizer = \"nlminb\", rel.tol = 1e-10, iter.max = 1000, eval.max = 5000))",
                       cs$steps, cs$alternative)
   def_call <- sprintf("selmodel(res, type = \"stepfun\", steps = %s, alternative = \"%s\")", cs$steps, cs$alternative)
   eval(parse(text = fit_call))

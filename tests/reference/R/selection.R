@@ -4,12 +4,14 @@
 # metafor's results. Every fit is selmodel(type = "stepfun") on rma(yi, vi, mods, method = "ML"),
 # selmodel's own default input (it refits any other method with ML).
 #
-# control = list(reltol = 1e-12): optim's default reltol (1.5e-8 on the log-likelihood) leaves the
-# estimates up to about 2e-5 (relative) short of the maximum (e.g. baskerville2012: delta[2] is
-# 0.44043368 with the default and 0.44044051 at the maximum), which is coarser than the 1e-5 the
-# Python tests hold them to. The tight tolerance changes only where optim stops; the likelihood,
-# the Hessian (numDeriv, on the untransformed scale) and every formula are metafor's. The results
-# with the default control are stored too (`results_default_control`).
+# control = list(optimizer = "nlminb", rel.tol = 1e-10, ...): with its default (optim's BFGS,
+# reltol 1.5e-8 on the log-likelihood) selmodel stops up to about 2e-5 (relative) short of the
+# maximum (e.g. baskerville2012: delta[2] is 0.44043368 with the default and 0.44044036 at the
+# maximum), and BFGS with reltol = 1e-12 still stops early (bangertdrowns2004, two steps: 6e-6);
+# nlminb at rel.tol = 1e-10 reaches the maximum (tighter rel.tol makes it report false
+# convergence). The optimiser changes only where the search stops; the likelihood, the Hessian
+# (numDeriv, untransformed scale) and every formula are metafor's. The results with the default
+# control are stored too (`results_default_control`).
 suppressPackageStartupMessages({
   library(metafor)
   library(metadat)
@@ -80,17 +82,27 @@ for (cs in cases) {
                       cs$steps, cs$alternative)
   def_call <- sprintf("selmodel(res, type = \"stepfun\", steps = %s, alternative = \"%s\")", cs$steps, cs$alternative)
   eval(parse(text = fit_call))
+  # the model without selection at its maximum (rma's default threshold, 1e-5 on tau2, stops short)
+  ml_call <- sprintf("rma(yi, vi, mods = %s, data = dat, method = \"ML\", control = list(threshold = 1e-12, maxiter = 1000))", cs$mods)
+  ml <- eval(parse(text = ml_call))
   sel <- eval(parse(text = sel_call))
   sel_default <- eval(parse(text = def_call))
+  # the same model with every weight fixed at 1: the ML random-effects model, with selmodel's
+  # variance (inverse observed information of beta and tau2, not rma's (X'WX)^-1)
+  null_call <- sub("alternative", "delta = 1, alternative", sel_call)
+  sel_null <- eval(parse(text = null_call))
   out$cases[[cs$name]] <- list(
     source = ds$source, mods = cs$mods, alternative = cs$alternative,
     call = paste(fit_call, sel_call, sep = "; "),
     call_default_control = paste(fit_call, def_call, sep = "; "),
     data = list(yi = arr(dat$yi), vi = arr(dat$vi), X = mat_rows(model.matrix(mods, data = dat))),
-    ml_fit = list(b = arr(res$beta), se = arr(res$se), tau2 = num(res$tau2),
-                  loglik = num(logLik(res, REML = FALSE))),
+    ml_fit = list(call = ml_call, b = arr(ml$beta), se = arr(ml$se), tau2 = num(ml$tau2),
+                  loglik = num(logLik(ml, REML = FALSE))),
     results = extract(sel),
-    results_default_control = extract(sel_default)
+    results_default_control = extract(sel_default),
+    call_null = paste(fit_call, null_call, sep = "; "),
+    results_null = list(b = arr(sel_null$beta), se = arr(sel_null$se), vb = mat_rows(sel_null$vb),
+                        tau2 = num(sel_null$tau2), se_tau2 = num(sel_null$se.tau2), ll = num(sel_null$ll))
   )
 }
 

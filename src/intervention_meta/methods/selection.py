@@ -226,7 +226,7 @@ def _hessian(
 def _bounds(pb: _Problem) -> tuple[np.ndarray, np.ndarray]:
     lower = np.full(pb.n_par, -np.inf)
     upper = np.full(pb.n_par, np.inf)
-    lower[pb.p] = math.log(1e-12 * float(np.mean(pb.v)))  # tau2 = 0 within rounding
+    lower[pb.p] = math.log(1e-10 * float(np.mean(pb.v)))  # tau2 = 0 for all purposes
     lower[pb.p + 1 :] = _LOG_DELTA_MIN
     upper[pb.p + 1 :] = math.log(_DELTA_MAX)
     return lower, upper
@@ -271,10 +271,12 @@ def _maximise(
         ga = np.where(hold, 0.0, ga)
         H = _hessian(th, pb, wa, free, central=False, grad=g[act])
         H = np.where(hold[:, :, None] | hold[:, None, :], 0.0, H)
-        lam, vec = np.linalg.eigh(-H)
-        floor = 1e-8 * np.maximum(np.abs(lam).max(axis=1, keepdims=True), 1e-8)
-        lam = np.maximum(lam, floor)
-        d = np.einsum("bij,bj,bkj,bk->bi", vec, 1.0 / lam, vec, ga)
+        # eigenvalues floored on the unit-diagonal scale: a tau2 near 0 has a tiny curvature
+        # in log tau2 that an unscaled floor would swamp
+        scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(H, axis1=1, axis2=2)), 1e-300))
+        lam, vec = np.linalg.eigh(-H * scale[:, :, None] * scale[:, None, :])
+        lam = np.maximum(lam, 1e-8 * np.maximum(np.abs(lam).max(axis=1, keepdims=True), 1e-8))
+        d = scale * np.einsum("bij,bj,bkj,bk->bi", vec, 1.0 / lam, vec, scale * ga)
         d = np.where(hold, 0.0, d)
         # no step longer than _MAX_STEP in any parameter (log tau2, log weights: a log scale)
         longest = np.abs(d).max(axis=1, keepdims=True)

@@ -268,3 +268,36 @@ def test_missing_rows_are_dropped(dependent, caplog):
     res = selection_model(yi, dependent.vi, cluster=dependent.study)
     assert res.k == len(dependent) - 1
     assert "missing" in caplog.text
+
+
+# --------------------------------------------------------------------------------------------
+# dependent effect sizes: metaselection's CML estimator and sandwich
+# --------------------------------------------------------------------------------------------
+MS = json.loads(
+    (Path(__file__).parent / "reference" / "selection_metaselection.json").read_text(
+        encoding="utf-8"
+    )
+)
+
+
+@pytest.mark.parametrize("name", sorted(MS["cases"]))
+def test_cml_matches_metaselection_estimates_and_cluster_robust_vcov(name):
+    """metaselection::selection_model(estimator = "CML", vcov_type = "robust", priors = NULL):
+    parameters (beta, log tau2, log delta) and their sandwich variance (R call in the fixture)."""
+    case = MS["cases"][name]
+    data, ref = case["data"], case["results"]
+    res = selection_model(
+        data["yi"],
+        data["vi"],
+        cluster=data["cluster"],
+        X=np.array(data["X"], dtype=float),
+        steps=(0.025, 0.5) if "step025_05" in name else (0.025,),
+    )
+    theta = np.concatenate([res.beta, [np.log(res.tau2.estimate)], np.log(res.delta[1:])])
+    se = np.sqrt(np.diag(ref["vcov"]))
+    assert np.all(np.abs(theta - ref["est"]) <= RTOL * np.maximum(np.abs(ref["est"]), se))
+    np.testing.assert_allclose(np.sqrt(np.diag(res.vcov)), ref["se"], rtol=RTOL)
+    vref = np.array(ref["vcov"])
+    assert np.all(np.abs(res.vcov - vref) <= RTOL * np.maximum(np.abs(vref), np.outer(se, se)))
+    np.testing.assert_allclose(res.loglik, ref["ll"], rtol=RTOL)
+    assert res.vcov_type == "cluster-robust" and res.n_clusters == len(set(data["cluster"]))

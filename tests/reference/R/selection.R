@@ -111,3 +111,46 @@ here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)]))
 write_json(out, file.path(here, "..", "selection_metafor.json"), digits = NA, auto_unbox = TRUE,
            pretty = TRUE, na = "null", null = "null")
 message(sprintf("%d cases written", length(out$cases)))
+
+# ---------------------------------------------------------------------------------------------
+# Composite marginal likelihood with dependent effects: metaselection (Pustejovsky, Citkowicz &
+# Joshi 2025). Written to selection_metaselection.json when the package can be loaded. CRAN was
+# not reachable here; it was installed from the GitHub snapshot (jepusto/metaselection, version
+# 0.1.5, commit ac99bd1a344c4f87389018ac26bcb7a458f56d2a) with `R CMD INSTALL --library=<lib>`
+# after dropping `simhelpers` from Imports (used only through simhelpers:: for bootstrap CIs,
+# which these cases do not compute); put <lib> first in R_LIBS to run this part.
+# priors = NULL: metaselection's default penalises the likelihood with weak priors (define_priors);
+# the plain CML is the estimator compared here. vcov_type = "robust": the cluster sandwich.
+if (requireNamespace("metaselection", quietly = TRUE)) {
+  ms_cases <- list(
+    list(name = "assink2016_step025", mods = NULL, steps = "0.025"),
+    list(name = "assink2016_step025_05", mods = NULL, steps = "c(0.025, 0.5)"),
+    list(name = "assink2016_year_step025", mods = "~ year", steps = "0.025")
+  )
+  ms <- list(
+    versions = list(r = R.version.string,
+                    metaselection = as.character(packageVersion("metaselection")),
+                    metaselection_commit = "ac99bd1a344c4f87389018ac26bcb7a458f56d2a",
+                    metadat = as.character(packageVersion("metadat"))),
+    cases = list()
+  )
+  dat <- metadat::dat.assink2016
+  for (cs in ms_cases) {
+    call <- sprintf(paste0("metaselection::selection_model(data = dat, yi = yi, vi = vi, cluster = study, ",
+                           "selection_type = \"step\", steps = %s,%s priors = NULL, estimator = \"CML\", ",
+                           "vcov_type = \"robust\")"),
+                    cs$steps, if (is.null(cs$mods)) "" else sprintf(" mean_mods = %s,", cs$mods))
+    fit <- eval(parse(text = call))
+    X <- if (is.null(cs$mods)) matrix(1, nrow(dat), 1) else model.matrix(as.formula(cs$mods), data = dat)
+    ms$cases[[cs$name]] <- list(
+      source = "metadat::dat.assink2016 (SMD, yi/vi given; cluster = study)",
+      call = call,
+      data = list(yi = arr(dat$yi), vi = arr(dat$vi), cluster = arr(dat$study), X = mat_rows(X)),
+      results = list(param = I(fit$est$param), est = arr(fit$est$Est), se = arr(fit$est$SE),
+                     vcov = mat_rows(fit$vcov), ll = num(fit$ll), optimizer = fit$method)
+    )
+  }
+  write_json(ms, file.path(here, "..", "selection_metaselection.json"), digits = NA,
+             auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null")
+  message(sprintf("%d metaselection cases written", length(ms$cases)))
+}

@@ -86,6 +86,7 @@ def one(rng: np.random.Generator, *, selection: bool, bootstrap: int) -> dict | 
         "k": res.k,
         "studies": res.n_clusters,
         "converged": res.converged,
+        # estimates with and without the selection model, tests and CIs at .05 / 95%
         "est": m.estimate,
         "unadj": res.unadjusted_mean.estimate,
         "lrt_reject": res.lrt_pval < 0.05,

@@ -2,7 +2,8 @@
 likelihood, its sandwich and the cluster bootstrap on dependent effects.
 
 Expected values come from ``tests/reference/selection_metafor.json`` (R 4.2.2, metafor 3.8-1,
-written by ``tests/reference/R/selection.R``; the exact R call is stored with every case) or from
+written by ``tests/reference/R/selection.R``; the exact R call is stored with every case), from
+``tests/reference/selection_metaselection.json`` (metaselection 0.1.5, same script) or from
 properties the estimator must have (Pustejovsky, Citkowicz & Joshi 2025: the CML of one effect per
 study is the ordinary likelihood; the sandwich estimates the same variance as the inverse
 information when the model is right).
@@ -252,6 +253,19 @@ def test_result_to_dict_and_to_frame(dependent):
         "weight",
     ]
     assert {"estimate", "se", "ci_lb", "ci_ub", "boot_ci_lb", "boot_ci_ub", "level"} <= set(frame)
+
+
+def test_fallback_to_lbfgsb_when_newton_steps_run_out(monkeypatch, caplog):
+    """With too few Newton iterations the fit restarts from L-BFGS-B and still finds the maximum."""
+    import intervention_meta.methods.selection as selection
+
+    case = CASES["bangertdrowns2004_step025_05"]
+    monkeypatch.setattr(selection, "_MAX_ITER", 2)
+    with caplog.at_level("INFO", logger=selection.__name__):
+        res = _fit(case)
+    assert "L-BFGS-B" in caplog.text
+    assert res.converged
+    np.testing.assert_allclose(res.delta, case["results"]["delta"], rtol=RTOL)
 
 
 def test_selection_model_rejects_empty_intervals_and_two_sided():

@@ -803,7 +803,7 @@ def selection_model(
         level=level,
         bootstrap=int(bootstrap),
         bootstrap_converged=n_boot_ok,
-        seed=seed if isinstance(seed, int) else None,
+        seed=int(seed) if isinstance(seed, int | np.integer) else None,
         bootstrap_draws=draws,
     )
 

@@ -928,7 +928,11 @@ def grade_row(
     back = labels.back_transformed(*(values[k] for k in values))
     absolute_settings = {
         **{k: v for k, v in settings.absolute.items() if k != "domains"},
-        **((settings.absolute.get("domains") or {}).get(key) or {}),
+        **{
+            k: v
+            for k, v in ((settings.absolute.get("domains") or {}).get(key) or {}).items()
+            if v not in (None, "")
+        },
     }
     return SofRow(
         key=key,

@@ -246,7 +246,7 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Schünemann et al., 2013",
         "Schünemann, H., Brożek, J., Guyatt, G., & Oxman, A. (Eds.). (2013). <i>GRADE handbook "
         "for grading quality of evidence and strength of recommendations</i>. The GRADE Working "
-        "Group. https://gdt.gradepro.org/app/handbook/handbook.html",
+        "Group.",
     ),
     "self1987": (
         "Self & Liang, 1987",

@@ -362,7 +362,7 @@ def test_an_or_data_set_without_domains_or_risk_of_bias():
     assert list(frame["Risk of bias"]) == ["not assessed"]
     table = grade_apa_table(json.loads(json.dumps(result.to_dict())), 1, labels)
     assert "OR [95% CI]" in table.columns
-    assert "not assessed ᵃ" in table.rows[0]
+    assert "not assessed\u00a0ᵃ" in table.rows[0]
 
 
 def test_an_override_naming_no_row_is_refused():
@@ -381,8 +381,8 @@ def test_the_override_reason_shows_in_the_table_note():
     assert row.rating("indirectness").rating == "serious" and row.certainty == 3
     table = grade_apa_table(result.to_dict(), 1, measure_labels(None))
     cell = table.rows[0][table.columns.index("Indirectness")]
-    mark = cell.split()[-1]
-    assert cell == f"serious {mark}" and f"{mark} reviewer's judgement: {reason}" in table.note
+    mark = cell.split("\u00a0")[-1]
+    assert cell == f"serious\u00a0{mark}" and f"{mark} reviewer's judgement: {reason}" in table.note
     assert r"\textsuperscript" in table.to_latex()
 
 

@@ -525,8 +525,8 @@ def rate_publication_bias(
         )
     reasons, concerns = [], []
     if egger_p is not None:
-        text = f"Egger-type test p = {egger_p:.3f}"
-        reasons.append(text + f" ({'<' if egger_p < settings.pb_p else '>='} {settings.pb_p:g})")
+        below = "below" if egger_p < settings.pb_p else "not below"
+        reasons.append(f"Egger-type test p = {egger_p:.3f} ({below} {settings.pb_p:g})")
         if egger_p < settings.pb_p:
             concerns.append("small-study effects")
     t = settings.threshold
@@ -648,7 +648,7 @@ def absolute_effect(
         return {"kind": "none", "text": "none: the pooled effect is not estimable"}
     if measure == "SMD":
         size = cohen_size(estimate)
-        text = f"{size} effect (Cohen's benchmarks)"
+        text = f"{size} effect"
         out: dict[str, Any] = {"kind": "smd", "size": size}
         sd = _num(settings.get("control_sd"))
         if sd is not None:
@@ -1182,8 +1182,8 @@ def grade_apa_table(
     """The summary-of-findings table in APA style, from the JSON :class:`GradeResult` wrote.
 
     One row per outcome: k, studies, participants, the pooled effect with its CI and PI (and
-    back-transformed, where the measure has a display scale), the absolute effect, the five
-    domains' ratings and the certainty (GRADE's circles and words). Every rating that is not
+    back-transformed, where the measure has a display scale), the absolute effect, the certainty
+    (GRADE's circles and words) and the five domains' ratings that make it. Every rating that is not
     ``not serious``, and every reviewer's override, carries a footnote mark; the note gives
     each footnote's reason (identical reasons share a mark), as GRADE's tables do.
     """
@@ -1195,7 +1195,7 @@ def grade_apa_table(
     columns = ["Outcome", "k", "Studies", "Participants", f"{sym} [{pct} CI]", f"{pct} PI"]
     if back:
         columns += [f"{labels.back_symbol} [{pct} CI]"]
-    columns += ["Absolute effect", *GRADE_DOMAINS.values(), "Certainty"]
+    columns += ["Absolute effect", "Certainty", *GRADE_DOMAINS.values()]
     notes: dict[str, str] = {}
     rows = []
     for r in rows_in:
@@ -1214,16 +1214,16 @@ def grade_apa_table(
             b = r.get("back") or {}
             cells.append(f"{fmt_est(b.get('estimate'))} {fmt_ci(b.get('ci_lb'), b.get('ci_ub'))}")
         cells.append(str((r.get("absolute") or {}).get("text", "")))
+        level_label, circles = CERTAINTY[int(r.get("certainty", 1))]
+        cells.append(f"{circles}\u00a0{level_label}")
         for domain in GRADE_DOMAINS:
             rating = (r.get("ratings") or {}).get(domain) or {}
             text = str(rating.get("rating", ""))
             if text != "not serious" or rating.get("source") == "override":
                 reason = str(rating.get("reason", ""))
                 mark = notes.setdefault(reason, _mark(len(notes)))
-                text += f" {mark}"
+                text += f"\u00a0{mark}"  # the mark stays with its rating
             cells.append(text)
-        level_label, circles = CERTAINTY[int(r.get("certainty", 1))]
-        cells.append(f"{circles} {level_label}")
         rows.append(tuple(cells))
     design = (grade.get("settings") or {}).get("design", "randomised")
     note = (
@@ -1251,7 +1251,7 @@ def grade_apa_table(
         columns=tuple(columns),
         rows=tuple(rows),
         note=note.strip(),
-        align=tuple("r" if c in ("k", "Studies", "Participants") else "l" for c in columns),
+        align=tuple("l" if j == 0 or j >= 6 + int(back) else "r" for j in range(len(columns))),
         source=str(source),
     )
 

@@ -626,6 +626,13 @@ def _level_pct(data: ReportData) -> str:
     return f"{float(level) * 100:g}%"
 
 
+def _rating_text(rating: Mapping[str, Any]) -> str:
+    """A GRADE rating with its reason (``serious &mdash; I2 = 70%``; a reason that starts with
+    the rating, ``not assessed: ...``, alone)."""
+    word, reason = str(rating.get("rating", "")), str(rating.get("reason", ""))
+    return esc(reason if reason.startswith(word) else f"{word} \u2014 {reason}")
+
+
 def _figure_html(fig: Figure, number: int) -> str:
     """APA layout: the number in bold and the title in italics above the image, the caption
     below it."""
@@ -1583,8 +1590,7 @@ class _Builder:
         for r in rows:
             ratings = r.get("ratings") or {}
             reasons = "".join(
-                f"<li><b>{esc(label)}</b>: {esc(str((ratings.get(d) or {}).get('rating', '')))}"
-                f" &mdash; {esc(str((ratings.get(d) or {}).get('reason', '')))}</li>"
+                f"<li><b>{esc(label)}</b>: {_rating_text(ratings.get(d) or {})}</li>"
                 for d, label in GRADE_DOMAINS.items()
             )
             items.append(

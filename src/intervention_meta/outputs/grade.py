@@ -51,7 +51,7 @@ import pandas as pd
 from intervention_meta.analyses.records import ResultTable, result_table
 from intervention_meta.errors import InputError, Problem
 from intervention_meta.outputs.labels import MeasureLabels, read_measure_labels
-from intervention_meta.outputs.tables import ApaTable, fmt_ci, fmt_count, fmt_est
+from intervention_meta.outputs.tables import ApaTable, _as_float, fmt_ci, fmt_count, fmt_est
 
 log = logging.getLogger(__name__)
 
@@ -292,11 +292,9 @@ class SofRow:
 
 # --------------------------------------------------------------------------- small helpers
 def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+    """``x`` as a float, None if it is not a finite number."""
+    v = _as_float(x)
+    return v if v is not None and math.isfinite(v) else None
 
 
 def _f(x: float | None, d: int = 2) -> str:

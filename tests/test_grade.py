@@ -442,6 +442,14 @@ def test_example_study_weights_sum_to_the_inverse_variance_of_the_pooled_estimat
     effects = pd.read_csv(res / "effect_sizes.csv")
     w = study_weights(effects, overall["analysis"]["study_key"], overall)
     assert w.sum() == pytest.approx(1 / overall["estimate"]["se"] ** 2, rel=1e-6)
+    # each domain's own effect sizes and variance components
+    config = yaml.safe_load((example_run.work / "config" / "config.yaml").read_text("utf-8"))
+    variable = config["models"]["domain_variable"]
+    for folder in (res / "domains").iterdir():
+        domain = _json(folder / "models" / "overall.json")
+        subset = effects[effects[variable].astype(str) == folder.name]
+        w = study_weights(subset, domain["analysis"]["study_key"], domain)
+        assert w.sum() == pytest.approx(1 / domain["estimate"]["se"] ** 2, rel=1e-6)
 
 
 def test_example_risk_of_bias_rated_from_the_shared_config_section(example_run):
@@ -478,7 +486,8 @@ def test_assink2016_has_one_row_with_risk_of_bias_not_assessed(assink_run):
     assert "participants not known" in row["ratings"]["imprecision"]["reason"]
     overall = _json(res / "models" / "overall.json")
     assert row["estimate"] == overall["estimate"]["estimate"]
-    assert (res / "tables" / "apa" / "grade.html").is_file()
+    index = {t["name"]: t for t in _json(res / "tables" / "apa" / "tables.json")["tables"]}
+    assert "Certainty starts at low for observational evidence" in index["grade"]["note"]
     assert 'id="table-grade"' in (res / "report.html").read_text(encoding="utf-8")
 
 

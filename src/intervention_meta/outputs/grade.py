@@ -1226,8 +1226,8 @@ def grade_apa_table(
     design = (grade.get("settings") or {}).get("design", "randomised")
     note = (
         "GRADE = Grading of Recommendations Assessment, Development and Evaluation "
-        "(Schünemann et al., 2013). Certainty starts at high for "
-        + ("randomised" if design != "observational" else "observational (low)")
+        "(Schünemann et al., 2013). Certainty starts at "
+        + ("low for observational" if design == "observational" else "high for randomised")
         + " evidence and goes down one level per serious and two per very serious rating; "
         "not assessed does not rate down. "
         "k = number of effect sizes; participants are counted once per study (the largest "

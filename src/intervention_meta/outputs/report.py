@@ -1556,9 +1556,14 @@ class _Builder:
         rules = " ".join(
             esc(r) for r in grade_rules(self.data.grade.get("settings") or {}, measure)
         )
+        what = (
+            "for each outcome domain and for all outcomes together"
+            if len(self.data.grade.get("rows") or []) > 1
+            else "for all outcomes together"
+        )
         return (
-            "<b>Certainty of evidence.</b> The certainty of the evidence for each outcome domain "
-            "and for all outcomes together was rated with GRADE "
+            f"<b>Certainty of evidence.</b> The certainty of the evidence {what} was rated with "
+            "GRADE "
             f"{self.cite('schunemann2013', 'guyatt2011')}, by rules applied to the results "
             f"(thresholds from the config's <code>grade</code> section). {rules}{smd}"
         )

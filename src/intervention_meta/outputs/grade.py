@@ -29,11 +29,15 @@ References
 Cohen, J. (1988). *Statistical power analysis for the behavioral sciences* (2nd ed.). Erlbaum.
 Guyatt, G. H., Oxman, A. D., Akl, E. A., et al. (2011a). GRADE guidelines: 1. Introduction.
     *Journal of Clinical Epidemiology, 64*(4), 383-394.
-Guyatt, G. H., et al. (2011d-g). GRADE guidelines 4 (risk of bias), 5 (publication bias),
+Guyatt, G. H., et al. (2011d-h). GRADE guidelines 4 (risk of bias), 5 (publication bias),
     6 (imprecision), 7 (inconsistency), 8 (indirectness). *Journal of Clinical Epidemiology,
     64*(4), 407-415; 64(12), 1277-1282; 1283-1293; 1294-1302; 1303-1310.
+Higgins, J. P. T., et al. (Eds.) (2023). *Cochrane handbook for systematic reviews of
+    interventions* (version 6.4), section 15.5.3 (re-expressing an SMD).
 Schünemann, H., Brożek, J., Guyatt, G., & Oxman, A. (Eds.) (2013). *GRADE handbook for grading
     quality of evidence and strength of recommendations*. The GRADE Working Group.
+Sterne, J. A. C., et al. (2011). Recommendations for examining and interpreting funnel plot
+    asymmetry in meta-analyses of randomised controlled trials. *BMJ, 343*, d4002.
 """
 
 from __future__ import annotations

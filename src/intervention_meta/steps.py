@@ -286,14 +286,39 @@ def tables(
     domain_results: Sequence[str] = (),
     domain_variable: str | None = None,
     effect_sizes_summary: str | None = None,
+    effect_sizes: str | None = None,
+    grade_json: str | None = None,
+    grade_csv: str | None = None,
+    grade: Mapping[str, Any] | None = None,
+    risk_of_bias: Mapping[str, Any] | None = None,
     **files: str,
 ) -> None:
     """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the result tables of
     the steps' JSON ``files[name]`` for each name in ``tables`` (in the report's order), written
     beside ``index`` (their list); ``domain_results`` are the per-domain ``overall.json``, in the
     order of ``domains``; ``effect_sizes_summary`` names the effect measure and its direction.
-    Other ``files`` (the rule's names for the tables written) are not read."""
+    With ``grade_json``, first the GRADE summary of findings
+    (:func:`~intervention_meta.outputs.grade.run_grade`, from ``effect_sizes`` and the config's
+    ``grade`` and ``risk_of_bias`` sections), written to ``grade_json``/``grade_csv`` and shown
+    as one more table. Other ``files`` (the rule's names for the tables written) are not read."""
     from intervention_meta.outputs.tables import run_tables
+
+    if grade_json and grade_csv and effect_sizes:
+        from intervention_meta.outputs.grade import run_grade
+
+        run_grade(
+            files["overall"],
+            effect_sizes,
+            grade_json,
+            grade_csv,
+            bias=files.get("bias"),
+            domain_files=dict(zip(domains, domain_results, strict=True)),
+            codebook=codebook,
+            domain_variable=domain_variable,
+            effect_sizes_summary=effect_sizes_summary,
+            grade=grade,
+            risk_of_bias=risk_of_bias,
+        )
 
     run_tables(
         {name: files[name] for name in tables},
@@ -302,6 +327,7 @@ def tables(
         codebook=codebook,
         domain_variable=domain_variable,
         effect_sizes_summary=effect_sizes_summary,
+        grade=grade_json,
     )
 
 
@@ -477,7 +503,11 @@ STEPS: dict[str, Step] = {
         outputs={"combined": "warnings.txt"},
     ),
     "figures": Step(f"{_HERE}:figures", "every figure of the analysis and their manifest"),
-    "tables": Step(f"{_HERE}:tables", "APA tables (Markdown, LaTeX, HTML) of the analysis tables"),
+    "tables": Step(
+        f"{_HERE}:tables",
+        "APA tables (Markdown, LaTeX, HTML) of the analysis tables and the GRADE summary",
+        config_params={"grade": "grade", "risk_of_bias": "risk_of_bias"},
+    ),
     "report": Step(
         f"{_HERE}:report",
         "the self-contained HTML report and the provenance record",

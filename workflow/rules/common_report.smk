@@ -3,6 +3,7 @@
 # every analysis stage, so rules.<step> of those stages is known when these are called.
 APA_RES = f"{RES}/tables/apa"
 APA_FORMATS = ("md", "tex", "html")
+GRADE_JSON = f"{RES}/models/grade.json"
 
 
 def apa_table_sources():
@@ -36,7 +37,7 @@ def apa_table_names():
         names.append(name)
         if name == "overall" and OVERALL_DOMAINS:
             names.append("overall_domains")
-    return names
+    return names + ["grade"]
 
 
 def apa_table_outputs(annotate=False):
@@ -96,6 +97,7 @@ def report_inputs(wildcards):
         "components": f"{RES}/models/components.json",
         "bias": f"{RES}/models/bias.json",
         "sensitivity": f"{RES}/models/sensitivity.json",
+        "grade": GRADE_JSON,
         "warnings": f"{RES}/warnings.txt",
         "figures": figures_manifest(),
         "checksummed": checksummed_inputs(),

@@ -6,19 +6,25 @@
 rule tables:
     """APA-style tables (Markdown, LaTeX booktabs, HTML) of the result tables: rounded for
     reading, numbered, with a title and a note naming the effect measure and its direction
-    (from effect_sizes_summary.json); the steps' JSON keep full precision."""
+    (from effect_sizes_summary.json); the steps' JSON keep full precision. Also the GRADE
+    summary of findings (models/grade.json, tables/grade.csv) from the overall, per-domain and
+    bias results, the effect sizes and the config's grade and risk_of_bias sections."""
     input:
         **apa_table_sources(),
         domain_results=domain_overall_results(),
         codebook=config["codebook"],
         effect_sizes_summary=rules.effect_sizes.output.summary,
+        effect_sizes=rules.effect_sizes.output.table,
     output:
         **apa_table_outputs(annotate=True),
+        grade_json=GRADE_JSON,
+        grade_csv=f"{RES}/tables/grade.csv",
     log:
         logfile("tables"),
     conda:
         ENV
     params:
+        **step_params("tables"),
         tables=list(apa_table_sources()),
         domains=OVERALL_DOMAINS,
         domain_variable=config.get("models", {}).get(

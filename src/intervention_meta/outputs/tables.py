@@ -989,6 +989,13 @@ _LATEX_SPECIAL = {
     "τ": r"$\tau$",
     "χ": r"$\chi$",
     "²": r"\textsuperscript{2}",
+    "⊕": r"$\oplus$",
+    "◯": r"$\bigcirc$",
+    # the footnote marks of the GRADE summary of findings (outputs.grade.FOOTNOTE_MARKS)
+    **{
+        m: rf"\textsuperscript{{{c}}}"
+        for m, c in zip("ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ", "abcdefghijklmnoprstuvwxyz", strict=True)
+    },
 }
 
 
@@ -1423,6 +1430,7 @@ def run_tables(
     domain_variable: str | None = None,
     after: str = "overall",
     effect_sizes_summary: str | Path | None = None,
+    grade: str | Path | None = None,
 ) -> TablesResult:
     """The tables step: read the steps' result tables, write the APA tables and their index.
 
@@ -1438,6 +1446,8 @@ def run_tables(
     codebook, domain_variable : where the domain labels come from
     effect_sizes_summary : ``effect_sizes_summary.json``, whose ``measure`` names the scale and
         the direction (without it: SMD with its neutral direction)
+    grade : ``models/grade.json`` (:mod:`.grade`): its summary-of-findings table is numbered
+        after the analysis tables, before the reliability tables
     """
     if domain_files and domain_labels is None and codebook and domain_variable:
         domain_labels = level_labels(codebook, domain_variable, list(domain_files))
@@ -1457,7 +1467,14 @@ def run_tables(
                 level,
             )
             paths["overall_domains"] = ", ".join(str(p) for p in domain_files.values())
-    apa = apa_tables(tables, paths, read_measure_labels(effect_sizes_summary))
+    labels = read_measure_labels(effect_sizes_summary)
+    apa = apa_tables(tables, paths, labels)
+    if grade is not None:
+        from intervention_meta.outputs.grade import grade_apa_table
+
+        at = next((i for i, t in enumerate(apa) if t.name.startswith("reliability_")), len(apa))
+        apa.insert(at, grade_apa_table(read_json(grade), 0, labels, source=str(grade)))
+        apa = [replace(t, number=i) for i, t in enumerate(apa, start=1)]
     files = write_apa_tables(apa, outdir)
     return TablesResult(tables=tuple(apa), files=files)
 

@@ -1307,13 +1307,17 @@ def apa_tables(
 
 
 def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str, dict[str, str]]:
-    """Write every table as ``<name>.md``, ``.tex`` and ``.html`` and a ``tables.json`` index.
+    """Write every table as ``<name>.md``, ``.tex``, ``.html`` and ``.docx`` (Word, the cells of
+    the HTML table: :func:`intervention_meta.outputs.docx.write_table_docx`) and a
+    ``tables.json`` index.
 
     Returns
     -------
     dict
         table name -> format -> path written.
     """
+    from intervention_meta.outputs.docx import write_table_docx
+
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, dict[str, str]] = {}
@@ -1323,6 +1327,7 @@ def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str
             path = outdir / f"{table.name}.{ext}"
             path.write_text(table.render(ext), encoding="utf-8")
             paths[table.name][ext] = str(path)
+        paths[table.name]["docx"] = str(write_table_docx(table, outdir / f"{table.name}.docx"))
         log.info("%s (%s): %d rows", table.label, table.name, len(table.rows))
     index = {
         "tables": [

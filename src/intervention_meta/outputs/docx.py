@@ -25,12 +25,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from intervention_meta.outputs.tables import LANDSCAPE_COLUMNS
+
 log = logging.getLogger(__name__)
 
-__all__ = ["LANDSCAPE_COLUMNS", "html_to_docx", "write_report_docx", "write_table_docx"]
-
-#: tables with more columns are set on a landscape page
-LANDSCAPE_COLUMNS = 8
+__all__ = ["html_to_docx", "write_report_docx", "write_table_docx"]
 
 _SKIP = {"head", "style", "script", "title", "nav"}
 _BLOCKS = {"p", "li", "figcaption", "dt", "dd", "pre", "summary", "h1", "h2", "h3", "h4"}

@@ -78,8 +78,11 @@ def _pooled_text(overall: dict, effect_sizes: dict) -> str:
     if e.get("pi_lb") is not None:
         text += f", {level} PI {fmt_ci(e.get('pi_lb'), e.get('pi_ub'))}"
     an = overall.get("analysis") or {}
-    if an.get("k") is not None:
-        text += f" (k = {an['k']}, {an.get('n_studies')} studies)"
+    counts = [f"k = {an['k']}"] if an.get("k") is not None else []
+    if an.get("n_studies") is not None:
+        counts.append(f"{an['n_studies']} studies")
+    if counts:
+        text += f" ({', '.join(counts)})"
     return text
 
 

@@ -21,6 +21,7 @@ import io
 import logging
 import re
 from collections.abc import Callable
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ class _Cell:
 class _Converter(HTMLParser):
     """Feeds the HTML into a python-docx Document (see :func:`html_to_docx`)."""
 
-    def __init__(self, doc: Any, base: Path, table_hook: Callable[[int], None] | None):
+    def __init__(self, doc: Any, base: Path, table_hook: Callable[[int], bool] | None):
         super().__init__(convert_charrefs=True)
         self.doc = doc
         self.base = base
@@ -61,6 +62,20 @@ class _Converter(HTMLParser):
         self.cell: _Cell | None = None
         self.lists: list[str] = []
         self.spans: list[str] = []
+        self._width: int | None = None
+        self._styles: dict[str, Any] = {}
+
+    def style(self, name: str) -> Any:
+        """The document's paragraph style ``name`` (looked up once: each lookup is a search)."""
+        if name not in self._styles:
+            self._styles[name] = self.doc.styles[name]
+        return self._styles[name]
+
+    def width(self) -> int:
+        """The text width of the current section (EMU; read again after a new section)."""
+        if self._width is None:
+            self._width = _text_width(self.doc)
+        return self._width
 
     # ------------------------------------------------------------------ text
     def _style(self) -> dict:
@@ -164,10 +179,13 @@ class _Converter(HTMLParser):
         if not text.strip():
             return
         if self.block in _HEADING:
-            par = self.doc.add_heading(level=_HEADING[self.block])
+            level = _HEADING[self.block]
+            par = self.doc.add_paragraph(
+                style=self.style("Title" if level == 0 else f"Heading {level}")
+            )
         elif self.block == "li" and self.lists:
             style = "List Number" if self.lists[-1] == "ol" else "List Bullet"
-            par = self.doc.add_paragraph(style=style)
+            par = self.doc.add_paragraph(style=self.style(style))
         else:
             par = self.doc.add_paragraph()
         _add_runs(par, runs, strip=not self.pre)
@@ -181,25 +199,31 @@ class _Converter(HTMLParser):
                 log.warning("image %s not found; left out of the Word file", src)
                 return
             data = io.BytesIO(path.read_bytes())
-        self.doc.add_picture(data, width=_text_width(self.doc))
+        self.doc.add_picture(data, width=self.width())
 
     def table(self, rows: list[list[_Cell]]) -> None:
         if not rows:
             return
         n_cols = max(len(r) for r in rows)
-        if self.table_hook is not None:
-            self.table_hook(n_cols)
-        _apa_table(self.doc, rows, n_cols)
+        if self.table_hook is not None and self.table_hook(n_cols):
+            self._width = None  # a new section: landscape or portrait
+        _apa_table(self.doc, rows, n_cols, self.width())
+
+
+def _stripped(runs: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The runs without the white space at the start of the first and the end of the last."""
+    if not runs:
+        return []
+    runs = list(runs)
+    runs[0] = (runs[0][0].lstrip(), runs[0][1])
+    runs[-1] = (runs[-1][0].rstrip(), runs[-1][1])
+    return [(t, st) for t, st in runs if t]
 
 
 def _add_runs(par: Any, runs: list[tuple[str, dict]], strip: bool = True) -> None:
     from docx.shared import Pt
 
-    if strip and runs:
-        runs = list(runs)
-        runs[0] = (runs[0][0].lstrip(), runs[0][1])
-        runs[-1] = (runs[-1][0].rstrip(), runs[-1][1])
-    for text, style in runs:
+    for text, style in _stripped(runs) if strip else runs:
         if not text:
             continue
         for j, line in enumerate(text.split("\n")):
@@ -224,52 +248,61 @@ def _text_width(doc: Any) -> Any:
     return section.page_width - section.left_margin - section.right_margin
 
 
-def _border(cell: Any, **edges: str) -> None:
-    """Single rules on the given edges of a cell (``top="single"``, ...)."""
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-
-    tc_pr = cell._tc.get_or_add_tcPr()
-    borders = tc_pr.find(qn("w:tcBorders"))
-    if borders is None:
-        borders = OxmlElement("w:tcBorders")
-        tc_pr.append(borders)
-    for edge, val in edges.items():
-        el = OxmlElement(f"w:{edge}")
-        el.set(qn("w:val"), val)
-        el.set(qn("w:sz"), "6")
-        el.set(qn("w:space"), "0")
-        el.set(qn("w:color"), "000000")
-        borders.append(el)
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_RULE = '<w:{edge} w:val="single" w:sz="6" w:space="0" w:color="000000"/>'
 
 
-def _apa_table(doc: Any, rows: list[list[_Cell]], n_cols: int) -> None:
-    """An APA table: rules above and below the heads and below the body, no vertical lines."""
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Pt
+def _run_xml(text: str, style: dict, size: int) -> str:
+    """One ``<w:r>``: its properties in the order the schema asks (fonts, b, i, sz, vertAlign);
+    ``size`` in half points; a line break inside ``text`` is a ``<w:br/>``."""
+    props = '<w:rFonts w:ascii="Courier New" w:hAnsi="Courier New"/>' if style.get("code") else ""
+    props += ("<w:b/>" if style.get("bold") else "") + ("<w:i/>" if style.get("italic") else "")
+    props += f'<w:sz w:val="{size}"/><w:szCs w:val="{size}"/>'
+    if style.get("sup") or style.get("sub"):
+        props += f'<w:vertAlign w:val="{"superscript" if style.get("sup") else "subscript"}"/>'
+    lines = [f'<w:t xml:space="preserve">{escape(line)}</w:t>' for line in text.split("\n")]
+    return f"<w:r><w:rPr>{props}</w:rPr>{'<w:br/>'.join(lines)}</w:r>"
 
-    table = doc.add_table(rows=len(rows), cols=n_cols)
+
+def _apa_table(doc: Any, rows: list[list[_Cell]], n_cols: int, width: int) -> None:
+    """An APA table: rules above and below the heads and below the body, no vertical lines.
+
+    ``width`` is the text width (EMU). Written as one piece of WordprocessingML (python-docx
+    builds a large table cell by cell about ten times slower), followed by an empty paragraph
+    as Word wants between two tables.
+    """
+    from docx.oxml import parse_xml
+
+    size = 16 if n_cols > LANDSCAPE_COLUMNS else 18
     n_head = 0
     while n_head < len(rows) and all(c.header for c in rows[n_head]):
         n_head += 1
-    grid = table._cells  # built once: table.cell(i, j) rebuilds the whole grid at every call
+    col = int(width / 635 / n_cols)  # EMU -> twentieths of a point
+    xml = [
+        f'<w:tbl xmlns:w="{_W}"><w:tblPr><w:tblW w:w="0" w:type="auto"/>'
+        '<w:tblLook w:val="04A0"/></w:tblPr><w:tblGrid>'
+        + f'<w:gridCol w:w="{col}"/>' * n_cols
+        + "</w:tblGrid>"
+    ]
     for i, row in enumerate(rows):
+        edges = ("top",) if i == 0 else ()
+        if i == n_head - 1 or i == len(rows) - 1:
+            edges += ("bottom",)
+        tc_pr = f'<w:tcPr><w:tcW w:w="{col}" w:type="dxa"/>'
+        if edges:
+            tc_pr += "<w:tcBorders>" + "".join(_RULE.format(edge=e) for e in edges)
+            tc_pr += "</w:tcBorders>"
+        tc_pr += "</w:tcPr>"
+        xml.append("<w:tr>")
         for j in range(n_cols):
-            cell = grid[i * n_cols + j]
-            par = cell.paragraphs[0]
-            if j < len(row):
-                _add_runs(par, row[j].runs)
-                if row[j].numeric:
-                    par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-            for run in par.runs:
-                run.font.size = Pt(8 if n_cols > LANDSCAPE_COLUMNS else 9)
-            edges = {}
-            if i == 0:
-                edges["top"] = "single"
-            if i == n_head - 1 or i == len(rows) - 1:
-                edges["bottom"] = "single"
-            if edges:
-                _border(cell, **edges)
+            cell = row[j] if j < len(row) else None
+            p_pr = '<w:pPr><w:jc w:val="right"/></w:pPr>' if cell and cell.numeric else ""
+            runs = "".join(_run_xml(t, st, size) for t, st in _stripped(cell.runs if cell else []))
+            xml.append(f"<w:tc>{tc_pr}<w:p>{p_pr}{runs}</w:p></w:tc>")
+        xml.append("</w:tr>")
+    xml.append("</w:tbl>")
+    par = doc.add_paragraph()
+    par._p.addprevious(parse_xml("".join(xml)))
 
 
 def _landscape(doc: Any, on: bool) -> None:
@@ -313,11 +346,13 @@ def html_to_docx(
     doc = doc if doc is not None else _document()
     state = {"wide": False}
 
-    def hook(n_cols: int) -> None:
+    def hook(n_cols: int) -> bool:
         wide = n_cols > LANDSCAPE_COLUMNS
-        if wide != state["wide"]:
-            _landscape(doc, wide)
-            state["wide"] = wide
+        if wide == state["wide"]:
+            return False
+        _landscape(doc, wide)
+        state["wide"] = wide
+        return True
 
     conv = _Converter(doc, Path(base), hook if landscape else None)
     conv.feed(html_text)

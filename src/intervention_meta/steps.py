@@ -336,14 +336,16 @@ def report(
     config: Mapping[str, Any],
     html: str,
     provenance: str,
+    docx: str | None = None,
     checksummed: Sequence[str] = (),
     configfiles: Sequence[str] = (),
     figures: Paths = (),
     apa_html: Paths = (),
     **inputs: str,
 ) -> None:
-    """The self-contained HTML report (:func:`~intervention_meta.outputs.report.run_report`) and
-    the provenance record (:func:`~intervention_meta.outputs.provenance.collect_provenance`).
+    """The self-contained HTML report (:func:`~intervention_meta.outputs.report.run_report`), its
+    Word version ``docx`` (if given) and the provenance record
+    (:func:`~intervention_meta.outputs.provenance.collect_provenance`).
 
     ``inputs`` are the other fields of :class:`~intervention_meta.outputs.report.ReportInputs`
     (the steps' result files); ``figures`` is the figures manifest (none: no figures);
@@ -357,7 +359,14 @@ def report(
     record = collect_provenance(
         list(checksummed), dict(config), config_files=list(configfiles), workdir=Path.cwd()
     )
-    run_report(report_inputs, dict(config), html, provenance=record, out_provenance=provenance)
+    run_report(
+        report_inputs,
+        dict(config),
+        html,
+        provenance=record,
+        out_provenance=provenance,
+        out_docx=docx,
+    )
 
 
 # --------------------------------------------------------------------------- the registry
@@ -505,14 +514,22 @@ STEPS: dict[str, Step] = {
     "figures": Step(f"{_HERE}:figures", "every figure of the analysis and their manifest"),
     "tables": Step(
         f"{_HERE}:tables",
-        "APA tables (Markdown, LaTeX, HTML) of the analysis tables and the GRADE summary",
+        "APA tables (Markdown, LaTeX, HTML, Word) of the analysis tables and the GRADE summary",
         config_params={"grade": "grade", "risk_of_bias": "risk_of_bias"},
     ),
     "report": Step(
         f"{_HERE}:report",
         "the self-contained HTML report and the provenance record",
         config_params={"config": ""},
-        outputs={"html": "report.html", "provenance": "provenance.json"},
+        outputs={"html": "report.html", "provenance": "provenance.json", "docx": "report.docx"},
+    ),
+    "check_yaml": Step(
+        "intervention_meta.config:check_yaml",
+        "check that config files and their codebooks are valid YAML (file, line, column, why)",
+    ),
+    "summary": Step(
+        "intervention_meta.outputs.run_summary:print_summary",
+        "a short summary of finished runs (pooled effect, warnings, report) per config",
     ),
     "coding_manual": Step(
         "intervention_meta.coding.manual:write_manual",

@@ -2,7 +2,7 @@
 # as snakemake --lint asks). The rules are in workflow/rules/report.smk; they are included after
 # every analysis stage, so rules.<step> of those stages is known when these are called.
 APA_RES = f"{RES}/tables/apa"
-APA_FORMATS = ("md", "tex", "html")
+APA_FORMATS = ("md", "tex", "html", "docx")
 GRADE_JSON = f"{RES}/models/grade.json"
 
 
@@ -41,7 +41,7 @@ def apa_table_names():
 
 
 def apa_table_outputs(annotate=False):
-    """Every output file of the tables step (<name>.md/.tex/.html per table, and the index);
+    """Every output file of the tables step (<name>.md/.tex/.html/.docx per table, and the index);
     with `annotate`, the HTML tables are marked for `snakemake --report`."""
     out = {}
     for name in apa_table_names():
@@ -81,6 +81,17 @@ def checksummed_inputs():
     return files
 
 
+def config_path(path):
+    """A config file's path as the job records it: relative to the working directory when
+    inside it. Snakemake makes a --configfile absolute but keeps the default `configfile:`
+    relative, so without this a plain `snakemake -n` after `snakemake --configfile
+    config/config.yaml` (what `make run` does) sees a changed set of inputs and reruns the
+    report."""
+    path = os.path.abspath(path)
+    inside = os.path.commonpath([path, os.getcwd()]) == os.getcwd()
+    return os.path.relpath(path) if inside else path
+
+
 def report_inputs(wildcards):
     """Everything the report reads: the steps' JSON and summaries, the APA tables, the figures
     manifest, the warnings, and the input files it checksums."""
@@ -101,7 +112,7 @@ def report_inputs(wildcards):
         "warnings": f"{RES}/warnings.txt",
         "figures": figures_manifest(),
         "checksummed": checksummed_inputs(),
-        "configfiles": [str(path) for path in workflow.configfiles],
+        "configfiles": [config_path(path) for path in workflow.configfiles],
     }
     if RELIABILITY.get("studies"):
         files["reliability"] = f"{RES}/reliability/agreement.json"

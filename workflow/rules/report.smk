@@ -4,7 +4,7 @@
 
 
 rule tables:
-    """APA-style tables (Markdown, LaTeX booktabs, HTML) of the result tables: rounded for
+    """APA-style tables (Markdown, LaTeX booktabs, HTML, Word) of the result tables: rounded for
     reading, numbered, with a title and a note naming the effect measure and its direction
     (from effect_sizes_summary.json); the steps' JSON keep full precision. Also the GRADE
     summary of findings (models/grade.json, tables/grade.csv) from the overall, per-domain and
@@ -36,7 +36,8 @@ rule tables:
 
 rule report:
     """The report: one self-contained HTML file (summary, methods written from the config and
-    the model JSON, data flow, every result table and figure, warnings, provenance)."""
+    the model JSON, data flow, every result table and figure, warnings, provenance), and the
+    same as a Word file."""
     input:
         unpack(report_inputs),
     output:
@@ -46,6 +47,7 @@ rule report:
             category="9. Report",
         ),
         provenance=f"{RES}/provenance.json",
+        docx=f"{RES}/report.docx",
     log:
         logfile("report"),
     conda:

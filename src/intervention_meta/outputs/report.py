@@ -40,6 +40,7 @@ import pandas as pd
 
 from intervention_meta.analyses.records import read_tables
 from intervention_meta.io import read_json
+from intervention_meta.outputs.central_answer import central_answer, profile_rule
 from intervention_meta.outputs.labels import MeasureLabels, measure_labels
 from intervention_meta.outputs.provenance import Provenance
 from intervention_meta.outputs.tables import (
@@ -729,6 +730,7 @@ class _Builder:
         )
         parts.append(self._overall_sentences())
         parts.append(self._moderator_sentence())
+        parts += [_p(esc(text), "central-answer") for text in central_answer(d.components)]
         bias = self._bias_sentence()
         if bias:
             parts.append(_p(bias))
@@ -1106,10 +1108,10 @@ class _Builder:
             rule = rule.removeprefix(f"{rule_name}: ")
             text = (
                 "<b>Components.</b> The combinations of intervention components that occur "
-                "(profiles) were pooled in one model with the profile as a factor; profiles "
-                f"with fewer than {esc(str(comp_cfg.get('min_programmes', 1)))} programme(s) are "
-                "listed but not pooled. For each component, the share of programmes with a "
-                "positive effect that have it (consistency) and the share of all programmes "
+                "(profiles) were pooled in one model with the profile as a factor; "
+                f"{esc(profile_rule(d.components))}. For each component, the share of "
+                "programmes with a positive effect that have it (consistency) and the share of "
+                "all programmes "
                 f"that have it (coverage) are given. A programme counts as positive by the rule "
                 f"<code>{esc(str(comp_cfg.get('positive_rule', '')))}</code>: {esc(str(rule))}."
             )
@@ -1833,11 +1835,17 @@ def run_report(
     *,
     provenance: Provenance | None = None,
     out_provenance: str | Path | None = None,
+    out_docx: str | Path | None = None,
 ) -> Report:
-    """The report step: read the outputs, build the report, write it (and the provenance JSON)."""
+    """The report step: read the outputs, build the report, write it (and the provenance JSON,
+    and the Word version ``out_docx``: :func:`intervention_meta.outputs.docx.write_report_docx`)."""
     data = load_report_data(inputs, config)
     report = build_report(data, provenance)
     report.write(out_html)
+    if out_docx is not None:
+        from intervention_meta.outputs.docx import write_report_docx
+
+        write_report_docx(report.html, out_docx, base=Path(out_html).parent)
     if out_provenance is not None and provenance is not None:
         Path(out_provenance).parent.mkdir(parents=True, exist_ok=True)
         with open(out_provenance, "w", encoding="utf-8") as fh:

@@ -69,6 +69,12 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("md", "tex", "html")
 
+#: tables with more columns are set on a landscape page (LaTeX: sideways; Word: a landscape section)
+LANDSCAPE_COLUMNS = 8
+
+#: LaTeX tables with more rows run over pages (``longtable``) instead of being shrunk to one
+LONG_ROWS = 40
+
 # --------------------------------------------------------------------------- number formatting
 
 
@@ -863,32 +869,80 @@ class ApaTable:
 
     # ------------------------------------------------------------------ LaTeX
     def to_latex(self) -> str:
-        """A booktabs table (``\\toprule``/``\\midrule``/``\\bottomrule``); needs ``booktabs``."""
+        """A booktabs table (``\\toprule``/``\\midrule``/``\\bottomrule``) that fits the page.
+
+        A table of more than :data:`LANDSCAPE_COLUMNS` columns is set sideways (``rotating``'s
+        ``sidewaystable``; a long one in ``pdflscape``'s ``landscape``). A table of up to
+        :data:`LONG_ROWS` rows is shrunk to the text width (and 80% of the page's height) when
+        larger (``adjustbox``'s ``max width`` and ``max totalheight``, never enlarged); a longer
+        one runs over pages as a ``longtable`` with its column heads repeated on every page.
+        Needs ``booktabs``, ``adjustbox`` and ``rotating`` (long tables: ``longtable`` and
+        ``pdflscape``), as its first line says."""
         spec = "".join(self.align)
-        lines = [
-            "% requires \\usepackage{booktabs}",
-            "\\begin{table}[htbp]",
-            "\\centering",
-            "\\small",
-            f"\\caption{{{latex_escape(self.title)}}}",
-            f"\\label{{tab:{self.name}}}",
-            f"\\begin{{tabular}}{{{spec}}}",
-            "\\toprule",
-            " & ".join(style_header(c, "tex") for c in self.columns) + " \\\\",
-            "\\midrule",
-        ]
-        for row in self.rows:
-            lines.append(" & ".join(latex_escape(c) for c in row) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}"]
+        wide = len(self.columns) > LANDSCAPE_COLUMNS
+        head = " & ".join(style_header(c, "tex") for c in self.columns) + " \\\\"
+        body = [" & ".join(latex_escape(c) for c in row) + " \\\\" for row in self.rows]
+        caption = f"\\caption{{{latex_escape(self.title)}}}"
+        label = f"\\label{{tab:{self.name}}}"
+        note = []
         if self.note:
-            lines += [
+            note = [
                 "",
                 "\\smallskip",
                 "\\parbox{\\linewidth}{\\footnotesize \\textit{Note.} "
                 + latex_escape(self.note)
                 + "}",
             ]
-        lines.append("\\end{table}")
+        if len(self.rows) > LONG_ROWS:
+            more = f"\\multicolumn{{{len(self.columns)}}}{{r}}{{\\textit{{continued}}}} \\\\"
+            lines = [
+                "% requires \\usepackage{booktabs, longtable, pdflscape}",
+                *(["\\begin{landscape}"] if wide else []),
+                "\\begingroup",
+                "\\footnotesize",
+                f"\\begin{{longtable}}{{{spec}}}",
+                f"{caption}{label} \\\\",
+                "\\toprule",
+                head,
+                "\\midrule",
+                "\\endfirsthead",
+                "\\toprule",
+                head,
+                "\\midrule",
+                "\\endhead",
+                "\\midrule",
+                more,
+                "\\endfoot",
+                "\\bottomrule",
+                "\\endlastfoot",
+                *body,
+                "\\end{longtable}",
+                *note[1:],
+                "\\endgroup",
+                *(["\\end{landscape}"] if wide else []),
+            ]
+            return "\n".join(lines) + "\n"
+        env = "sidewaystable" if wide else "table"
+        height = "0.8\\textwidth" if wide else "0.8\\textheight"
+        lines = [
+            "% requires \\usepackage{booktabs, adjustbox, rotating}",
+            f"\\begin{{{env}}}" + ("" if wide else "[htbp]"),
+            "\\centering",
+            "\\small",
+            caption,
+            label,
+            f"\\begin{{adjustbox}}{{max width=\\linewidth, max totalheight={height}}}",
+            f"\\begin{{tabular}}{{{spec}}}",
+            "\\toprule",
+            head,
+            "\\midrule",
+            *body,
+            "\\bottomrule",
+            "\\end{tabular}",
+            "\\end{adjustbox}",
+            *note,
+            f"\\end{{{env}}}",
+        ]
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ HTML
@@ -1314,13 +1368,17 @@ def apa_tables(
 
 
 def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str, dict[str, str]]:
-    """Write every table as ``<name>.md``, ``.tex`` and ``.html`` and a ``tables.json`` index.
+    """Write every table as ``<name>.md``, ``.tex``, ``.html`` and ``.docx`` (Word, the cells of
+    the HTML table: :func:`intervention_meta.outputs.docx.write_table_docx`) and a
+    ``tables.json`` index.
 
     Returns
     -------
     dict
         table name -> format -> path written.
     """
+    from intervention_meta.outputs.docx import write_table_docx
+
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, dict[str, str]] = {}
@@ -1330,6 +1388,7 @@ def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str
             path = outdir / f"{table.name}.{ext}"
             path.write_text(table.render(ext), encoding="utf-8")
             paths[table.name][ext] = str(path)
+        paths[table.name]["docx"] = str(write_table_docx(table, outdir / f"{table.name}.docx"))
         log.info("%s (%s): %d rows", table.label, table.name, len(table.rows))
     index = {
         "tables": [
@@ -1482,6 +1541,8 @@ def run_tables(
 __all__ = [
     "APA_CSS",
     "FORMATS",
+    "LANDSCAPE_COLUMNS",
+    "LONG_ROWS",
     "SPECS",
     "ApaTable",
     "Column",

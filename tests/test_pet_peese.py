@@ -69,11 +69,12 @@ def test_pet_peese_regressions_match_metafor_and_clubsandwich_cr2(name: str, cas
         ("ci_ub", ci["ci_u"]),
     ]  # fmt: skip
     for ours, theirs in pairs:
-        np.testing.assert_allclose(getattr(reg, ours), theirs, rtol=1e-5, err_msg=ours)
+        where = reg if ours == "se_model" else reg.robust
+        np.testing.assert_allclose(getattr(where, ours), theirs, rtol=1e-5, err_msg=ours)
     prefix = "modified_" if "_modified" in case else ""
     expected = prefix + ("se" if case.startswith("pet") else "var")
     assert reg.predictor == expected
-    assert reg.n_clusters == len(_DATA[name][LEVELS[name][0]].unique())
+    assert reg.robust.n_clusters == len(_DATA[name][LEVELS[name][0]].unique())
 
 
 @pytest.mark.parametrize(("name", "case"), CASES)
@@ -120,8 +121,9 @@ def test_conditional_estimate_follows_the_stated_rule(name: str) -> None:
     np.testing.assert_allclose(res.pet_pval_test, p_one, rtol=1e-6)
     chosen = res.peese if p_one < 0.05 else res.pet
     assert res.chosen == chosen.model
-    assert res.estimate == chosen.b[0] and res.ci_lb == chosen.ci_lb[0]
-    assert res.se == chosen.se[0] and res.df == chosen.df[0] and res.pval == chosen.pval[0]
+    rob = chosen.robust
+    assert res.estimate == rob.b[0] and res.ci_lb == rob.ci_lb[0] and res.ci_ub == rob.ci_ub[0]
+    assert res.se == rob.se[0] and res.df == rob.df[0] and res.pval == rob.pval[0]
     assert res.rule.endswith(f"so {res.chosen}'s intercept")
     assert ("it is (" in res.rule) == (res.chosen == "PEESE")
 
@@ -137,7 +139,7 @@ def test_the_level_and_direction_of_the_pet_test_are_configurable() -> None:
     less = pet_peese_working_model(data, call, alternative="less")
     assert default.chosen == "PET" and loose.chosen == "PEESE"
     assert 0.05 < default.pet_pval_test < 0.5
-    assert two.pet_pval_test == pytest.approx(default.pet.pval[0], rel=1e-12)
+    assert two.pet_pval_test == pytest.approx(default.pet.robust.pval[0], rel=1e-12)
     assert less.pet_pval_test == pytest.approx(1 - default.pet_pval_test, rel=1e-9)
     assert "two-sided" in two.rule and "less than zero" in less.rule
     with pytest.raises(ValueError, match="alternative"):
@@ -160,7 +162,7 @@ def test_modified_se_falls_back_to_the_standard_error_with_a_note() -> None:
     other = pet_peese_working_model(data, call, measure="ZCOR", n1="n1i", n2="n2i")
     assert not other.modified and other.note == ""
     expected = SETS["kalaian1996"]["cases"]["pet_se_ml3"]["results"]["b"]
-    np.testing.assert_allclose(part.pet.b, expected, rtol=1e-6)
+    np.testing.assert_allclose(part.pet.robust.b, expected, rtol=1e-6)
     with pytest.raises(ModelError, match="not in the data"):
         pet_peese_working_model(data, call, n1="n_tx", n2="n2i")
 
@@ -175,7 +177,9 @@ def test_result_faces_are_plain_and_complete() -> None:
     frame = res.to_frame()
     assert list(frame["model"]) == ["PET", "PET", "PEESE", "PEESE"]
     assert frame["chosen"].sum() == 2
-    assert res.pet.intercept["b"] == res.pet.b[0] and res.pet.slope["df"] == res.pet.df[1]
+    rob = res.pet.robust
+    assert res.pet.intercept["beta"] == rob.b[0] and res.pet.slope["df_satt"] == rob.df[1]
+    assert list(frame["term"][:2]) == ["intrcpt", "pet_se"]
 
 
 def test_covariates_of_the_call_are_kept_after_the_predictor() -> None:
@@ -184,11 +188,11 @@ def test_covariates_of_the_call_are_kept_after_the_predictor() -> None:
     data = _DATA["assink2016"]
     call = ModelCall(random=LEVELS["assink2016"], method="REML", mods=("year",))
     res = pet_peese_working_model(data, call)
-    assert res.pet.coef_names == ("intrcpt", "pet_se", "year")
+    assert res.pet.robust.coef_names == ("intrcpt", "pet_se", "year")
     d = data.assign(pet_se=np.sqrt(data["vi"]))
     direct = fit(d, mods=["pet_se", "year"], random=list(LEVELS["assink2016"]))
-    np.testing.assert_allclose(res.pet.b, direct.b, rtol=1e-10)
-    np.testing.assert_allclose(res.pet.se, direct.robust().se, rtol=1e-10)
+    np.testing.assert_allclose(res.pet.robust.b, direct.b, rtol=1e-10)
+    np.testing.assert_allclose(res.pet.robust.se, direct.robust().se, rtol=1e-10)
 
 
 def test_too_few_effect_sizes_is_an_error() -> None:

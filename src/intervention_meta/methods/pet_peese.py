@@ -58,6 +58,7 @@ from intervention_meta.io import jsonable
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.models import MetaResult, ModelError
 from intervention_meta.models import distributions as dist
+from intervention_meta.models.robust import RobustResult
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,12 @@ ALTERNATIVES = ("greater", "less", "two-sided")
 
 #: the predictor columns added to the data (renamed if the data already use the name)
 _PREDICTOR_COLUMNS = {"PET": "pet_se", "PEESE": "peese_var"}
+
+#: the result's names of the chosen intercept's test, and clubSandwich's (``coef_test``)
+_INTERCEPT_KEYS = (
+    ("estimate", "beta"), ("se", "se"), ("df", "df_satt"), ("pval", "p_satt"),
+    ("ci_lb", "ci_lower"), ("ci_ub", "ci_upper"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,83 +85,57 @@ class BiasRegression:
     model : ``"PET"`` or ``"PEESE"``
     predictor : ``"se"`` (:math:`\\sqrt{v}`), ``"var"`` (:math:`v`), ``"modified_se"``
         (:math:`\\sqrt{1/n_1 + 1/n_2}`) or ``"modified_var"`` (:math:`1/n_1 + 1/n_2`)
-    coef_names : ``("intrcpt", <predictor column>)`` and any covariates of the model call
-    b : coefficients
-    se, tval, df, pval, ci_lb, ci_ub : CR2 standard errors, t statistics, Satterthwaite degrees of
-        freedom, two-sided p values and confidence limits (clubSandwich ``coef_test`` and
-        ``conf_int``)
+    robust : the CR2 coefficient table (:class:`~intervention_meta.models.robust.RobustResult`:
+        ``coef_names`` -- the intercept, the predictor, then any covariates of the model call --
+        ``b``, ``se``, ``tval``, ``df`` (Satterthwaite), ``pval``, ``ci_lb``, ``ci_ub``, as
+        clubSandwich's ``coef_test`` and ``conf_int``)
     se_model : the model-based standard errors
     sigma2 : variance components by level (the working model's; ``tau2`` for one level)
     rho : the working model's within-study correlation of sampling errors (None: none)
-    level : confidence level
-    k, n_clusters : effect sizes and clusters
+    k : effect sizes
     converged : whether the variance components converged
     """
 
     model: str
     predictor: str
-    coef_names: tuple[str, ...]
-    b: np.ndarray
-    se: np.ndarray
-    tval: np.ndarray
-    df: np.ndarray
-    pval: np.ndarray
-    ci_lb: np.ndarray
-    ci_ub: np.ndarray
+    robust: RobustResult
     se_model: np.ndarray
     sigma2: dict[str, float]
     rho: float | None
-    level: float
     k: int
-    n_clusters: int
     converged: bool
 
     @property
     def intercept(self) -> dict[str, float]:
-        """The limit estimate (the intercept) with its CR2 test."""
-        return self._row(0)
+        """The limit estimate (the intercept) with its CR2 test, under clubSandwich's names."""
+        return self.robust.coef_test(0)
 
     @property
     def slope(self) -> dict[str, float]:
         """The asymmetry coefficient (the predictor's) with its CR2 test."""
-        return self._row(1)
-
-    def _row(self, i: int) -> dict[str, float]:
-        keys = ("b", "se", "tval", "df", "pval", "ci_lb", "ci_ub")
-        return {key: float(getattr(self, key)[i]) for key in keys}
+        return self.robust.coef_test(1)
 
     def pval_one_sided(self, alternative: str) -> float:
         """The intercept's p value for ``alternative`` (``"greater"``, ``"less"``, two-sided)."""
-        t, df = float(self.tval[0]), float(self.df[0])
+        t, df = float(self.robust.tval[0]), float(self.robust.df[0])
         if alternative == "greater":
             return float(dist.t_sf(t, df))
         if alternative == "less":
             return float(dist.t_cdf(t, df))
         if alternative == "two-sided":
-            return float(self.pval[0])
+            return float(self.robust.pval[0])
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
 
     def to_dict(self) -> dict:
-        """JSON-able dict of every attribute."""
+        """JSON-able dict of every attribute (``robust`` as its ``to_dict()``)."""
         return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per coefficient: model, predictor, term, b, se, tval, df, pval, ci_lb, ci_ub."""
-        return pd.DataFrame(
-            {
-                "model": self.model,
-                "predictor": self.predictor,
-                "term": list(self.coef_names),
-                "b": self.b,
-                "se": self.se,
-                "tval": self.tval,
-                "df": self.df,
-                "pval": self.pval,
-                "ci_lb": self.ci_lb,
-                "ci_ub": self.ci_ub,
-                "se_model": self.se_model,
-            }
-        )
+        """One row per coefficient: model, predictor, term, the CR2 columns, se_model."""
+        table = self.robust.to_frame().rename_axis("term").reset_index()
+        table.insert(0, "predictor", self.predictor)
+        table.insert(0, "model", self.model)
+        return table.assign(se_model=self.se_model)
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,26 +202,14 @@ def _regression(
         col = "_" + col
     data = rows.assign(**{col: values})
     res = replace(call, mods=(col, *call.mods)).fit(data)
-    rob = res.robust(cluster=cluster)
-    # the predictor first after the intercept, as in R's yi ~ sqrt(vi) + covariates
-    order = np.array([0, *range(1, res.p)])
     return BiasRegression(
         model=model,
         predictor=predictor,
-        coef_names=tuple(res.coef_names[i] for i in order),
-        b=rob.b[order],
-        se=rob.se[order],
-        tval=rob.tval[order],
-        df=rob.df[order],
-        pval=rob.pval[order],
-        ci_lb=rob.ci_lb[order],
-        ci_ub=rob.ci_ub[order],
-        se_model=np.asarray(res.se, dtype=float)[order],
+        robust=res.robust(cluster=cluster),
+        se_model=np.asarray(res.se, dtype=float),
         sigma2=_components(res),
         rho=res.rho,
-        level=rob.level,
         k=res.k,
-        n_clusters=rob.n_clusters,
         converged=res.converged,
     )
 
@@ -351,26 +320,12 @@ def pet_peese_working_model(
     p_test = pet.pval_one_sided(alternative)
     chosen_fit = peese if p_test < alpha else pet
     chosen = chosen_fit.model
-    rule = _rule(chosen, alternative, alpha, p_test, float(pet.df[0]))
+    rule = _rule(chosen, alternative, alpha, p_test, float(pet.robust.df[0]))
     logger.info("PET-PEESE (working model): %s", rule)
     icpt = chosen_fit.intercept
+    intercept = {name: icpt[key] for name, key in _INTERCEPT_KEYS}
     return PetPeeseWorkingModel(
-        pet=pet,
-        peese=peese,
-        modified=modified,
-        note=note,
-        alternative=alternative,
-        alpha=float(alpha),
-        pet_pval_test=p_test,
-        chosen=chosen,
-        rule=rule,
-        estimate=icpt["b"],
-        se=icpt["se"],
-        df=icpt["df"],
-        pval=icpt["pval"],
-        ci_lb=icpt["ci_lb"],
-        ci_ub=icpt["ci_ub"],
-        overall=overall,
-        k=pet.k,
-        n_clusters=pet.n_clusters,
-    )
+        pet=pet, peese=peese, modified=modified, note=note, alternative=alternative,
+        alpha=float(alpha), pet_pval_test=p_test, chosen=chosen, rule=rule, overall=overall,
+        k=pet.k, n_clusters=pet.robust.n_clusters, **intercept,
+    )  # fmt: skip

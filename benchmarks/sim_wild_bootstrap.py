@@ -12,7 +12,9 @@ Data (per replication): 20 to 40 studies, 1 to 5 effect sizes each; group sizes 
 arm, SMD sampling variance 1/n1 + 1/n2 + d^2 / (2 (n1 + n2)); true effects 0.3 + u_j + w_ij with
 u ~ N(0, 0.05) between studies and w ~ N(0, 0.02) within; sampling errors correlated 0.6 within a
 study (the correlated-and-hierarchical effects structure); moderator levels a/b/c with
-probabilities 0.5/0.35/0.15 per study. The working model is the CHE model with rho = 0.6, REML.
+probabilities 0.5/0.35/0.15 per study, redrawn until every level has at least 3 studies (the
+pipeline's default ``moderators.min_studies``; below it a level is left out of the test). The
+working model is the CHE model with rho = 0.6, REML.
 
 Published findings to compare with (Joshi, Pustejovsky & Beretvas 2022, Research Synthesis
 Methods 13(4), 457-477; simulations with 10 to 80 studies): the cluster wild bootstrap kept the
@@ -43,6 +45,8 @@ from intervention_meta.methods.wild_bootstrap import wild_bootstrap_test
 
 ALPHAS = (0.01, 0.05, 0.10)
 RHO = 0.6
+#: fewest studies per moderator level (the pipeline's ``moderators.min_studies`` default is 3)
+MIN_STUDIES = 3
 
 
 def simulate(rng: np.random.Generator) -> pd.DataFrame:
@@ -50,7 +54,7 @@ def simulate(rng: np.random.Generator) -> pd.DataFrame:
     J = int(rng.integers(20, 41))
     sizes = rng.integers(1, 6, size=J)
     level = rng.choice(np.array(["a", "b", "c"]), size=J, p=[0.5, 0.35, 0.15])
-    while len(set(level)) < 3:  # the three levels must occur for the test to exist
+    while np.unique(level, return_counts=True)[1].min() < MIN_STUDIES or len(set(level)) < 3:
         level = rng.choice(np.array(["a", "b", "c"]), size=J, p=[0.5, 0.35, 0.15])
     study = np.repeat(np.arange(J), sizes)
     n1 = np.repeat(rng.integers(10, 81, size=J), sizes)

@@ -129,7 +129,7 @@ def test_conditional_estimate_follows_the_stated_rule(name: str) -> None:
 
 
 def test_the_level_and_direction_of_the_pet_test_are_configurable() -> None:
-    """assink2016: PET's one-sided p is about 0.47, so PET at alpha .05 and PEESE at alpha .5;
+    """assink2016: PET's one-sided p is about 0.45, so PET at alpha .05 and PEESE at alpha .5;
     the two-sided test uses the CR2 p value itself."""
     call = ModelCall(random=LEVELS["assink2016"], method="REML")
     data = _DATA["assink2016"]

@@ -1,9 +1,10 @@
-"""The figures step: read what the analysis steps wrote, draw, write PNG + PDF + a manifest.
+"""The figures step: read what the analysis steps wrote, draw, write PNG + PDF + SVG + a manifest.
 
 Each ``make_*`` function takes the files it draws from (the steps' JSON, ``models/<step>.json``,
 whose ``tables`` hold the rows with machine keys; the effect sizes and the codebook) and the stem
-of the figure (``results/<analysis>/figures/<name>``), writes ``<stem>.png`` (300 dpi) and
-``<stem>.pdf``, and returns a :class:`FigureInfo` (title, caption with the numbers drawn, report
+of the figure (``results/<analysis>/figures/<name>``), writes ``<stem>.png`` (the screen copy,
+:data:`~intervention_meta.plots.style.DPI` dpi), ``<stem>.pdf`` and ``<stem>.svg`` (the print
+files), and returns a :class:`FigureInfo` (title, caption with the numbers drawn, report
 section). :func:`run_figures` draws every figure of an analysis in one process and
 :func:`write_manifest` writes their descriptions into ``figures/figures.json``, the list the
 report embeds. Nothing is estimated here, no CSV header is
@@ -31,7 +32,16 @@ from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read
 from intervention_meta.plots import style
 from intervention_meta.plots.bubble import bubble_plot, regression_line
 from intervention_meta.plots.flow import flow_diagram, flow_steps
-from intervention_meta.plots.forest import SORT_KEYS, forest_plot, forest_rows
+from intervention_meta.plots.forest import (
+    MAX_ROWS,
+    SORT_KEYS,
+    favours_labels,
+    forest_pages,
+    forest_plot,
+    forest_rows,
+    heterogeneity_text,
+    study_weights,
+)
 from intervention_meta.plots.funnel import funnel_plot
 from intervention_meta.plots.labels import study_labels
 from intervention_meta.plots.leave_one_out import leave_one_out_plot
@@ -72,6 +82,7 @@ class FigureInfo:
     stem: str
     png: str
     pdf: str
+    svg: str
     title: str
     caption: str
     section: str
@@ -91,10 +102,11 @@ class FigureInfo:
 def _finish(
     fig, stem: str | Path, section: str, title: str, caption: str, **details: Any
 ) -> FigureInfo:
-    """Save ``fig`` as ``<stem>.png``/``.pdf`` and describe it for the report's ``section``."""
+    """Save ``fig`` as ``<stem>.png``/``.pdf``/``.svg`` and describe it for the report's
+    ``section``."""
     width, height = (round(float(v), 4) for v in fig.get_size_inches())
-    png, pdf = style.save(fig, stem)
-    paths = (Path(stem).name, str(png), str(pdf))
+    files = style.save(fig, stem)
+    paths = (Path(stem).name, *(str(f) for f in files))
     return FigureInfo(*paths, title, caption, section, width, height, details)
 
 
@@ -246,10 +258,22 @@ def make_forest(
     stem: str | Path,
     *,
     sort: str = "effect",
+    rows: str = "study",
+    max_rows: int = MAX_ROWS,
+    favours: Sequence[str] | None = None,
     labels: MeasureLabels | None = None,
-) -> FigureInfo:
-    """Forest plot of the effect sizes by study (``figures.forest_sort`` orders the studies), with
-    the study estimates of the table ``study_effects`` of ``models/components.json``."""
+    summary: str | Path | None = None,
+) -> list[FigureInfo]:
+    """Forest plot of the studies (``figures.forest_rows``: ``study``, or ``effect_size`` for every
+    effect size under its study; ``figures.forest_sort`` orders the studies) with the study
+    estimates of the table ``study_effects`` of ``models/components.json``, their weights, the
+    pooled effect and the heterogeneity of ``models/overall.json``.
+
+    A plot of more than ``max_rows`` rows is split into pages: ``<stem>`` and
+    ``<stem>_page2``, ``<stem>_page3``, ... (one :class:`FigureInfo` each, pages of an earlier
+    run removed). ``favours`` (the config's ``effect_sizes.favours``) or the declared direction
+    of ``summary`` (``effect_sizes_summary.json``) labels the two sides of the axis.
+    """
     if sort not in SORT_KEYS:
         raise ValueError(f"figures.forest_sort must be one of {SORT_KEYS}, got {sort!r}")
     ad = read_effect_sizes(effect_sizes, codebook)
@@ -261,8 +285,25 @@ def make_forest(
     if "year" in ad.data.columns:
         yr = pd.to_numeric(ad.data["year"], errors="coerce")
         years = yr.groupby(ad.data[ad.study].astype(str)).min().dropna().to_dict() or None
-    rows, used = forest_rows(
-        ad.data, se, ov, study=ad.study, es=ad.es, labels=names, sort=sort, years=years
+    analysis = ov.get("analysis") or {}
+    levels = list(analysis.get("levels") or [ad.study])
+    # weights per study: the study is the outermost level of the analysis model
+    weights = (
+        study_weights(ad.data, ov.get("sigma2") or {}, levels)
+        if ov.get("estimable", True) and levels[0] == ad.study
+        else {}
+    )
+    all_rows, used = forest_rows(
+        ad.data,
+        se,
+        ov,
+        study=ad.study,
+        es=ad.es,
+        labels=names,
+        sort=sort,
+        years=years,
+        rows=rows,
+        weights=weights,
     )
     order_text = {
         "effect": "by study estimate (smallest first)",
@@ -273,17 +314,20 @@ def make_forest(
     est = ov.get("estimate") or {}
     level = _level(ov)
     pct = _pct(level)
-    title = f"Forest plot: {ad.k} effect sizes in {ad.n_studies} studies"
     lab = _labels(labels)
-    fig = forest_plot(
-        rows,
-        title=title,
-        level=level,
-        xlabel=lab.axis_title,
-        symbol=lab.symbol,
-        null=lab.null,
-        back_scale=lab.back_scale(),
+    es_summary = read_json(summary) if summary is not None and Path(summary).is_file() else {}
+    measure = es_summary.get("measure") or {}
+    sides = favours_labels(
+        measure.get("direction"),
+        bool(measure.get("direction_declared")) and not measure.get("direction_by"),
+        favours,
     )
+    het = heterogeneity_text(ov, analysis.get("level_labels")) if ov.get("estimable", True) else ""
+    pages = forest_pages(all_rows, max_rows)
+    finite = [v for r in all_rows for v in (r.lower, r.upper) if np.isfinite(v)]
+    span = (min([*finite, lab.null]), max([*finite, lab.null])) if finite else (-1.0, 1.0)
+    pad = 0.03 * (span[1] - span[0] or 1.0)
+    xlim = (span[0] - pad, span[1] + pad)
     rule = (comp.get("positive_rule") or {}).get("rule")
     study_est = STUDY_ESTIMATES.get(rule, "study-level estimate")
     pooled = (
@@ -292,25 +336,73 @@ def make_forest(
         f"{pct} CI {_num(est.get('ci_lb'))} to {_num(est.get('ci_ub'))}"
         f"{_back_text(lab, est, pct)}); the bar "
         f"below it the {pct} prediction interval ({_num(est.get('pi_lb'))} to "
-        f"{_num(est.get('pi_ub'))})."
+        f"{_num(est.get('pi_ub'))}). {het}."
         if ov.get("estimable", True) and est.get("estimate") is not None
         else "The pooled model was not estimable; no pooled effect is drawn."
     )
+    what = (
+        f"Study estimates ({study_est}; black squares, {pct} CI) of {ad.n_studies} studies "
+        f"({ad.k} effect sizes)"
+        if rows == "study"
+        else f"Effect sizes ({lab.name} with {pct} CI; blue) of {ad.n_studies} studies, "
+        f"grouped by study under each study's estimate (black; {study_est})"
+    )
     caption = (
-        f"Effect sizes ({lab.name} with {pct} CI; blue) of {ad.n_studies} studies, "
-        f"grouped by study under each study's estimate (black; {study_est}). Studies sorted "
-        f"{order_text}. {pooled} Marker area grows with precision (1/SE)."
+        f"{what}. Studies sorted {order_text}. {pooled} Weight: each study's share of the pooled "
+        "estimate, 1'V⁻¹1 of its effect sizes under the analysis model's variance components "
+        "(metafor weights() summed by study). Marker area grows with precision (1/SE)."
         + (
             f" The axis at the top shows the {lab.back_name} scale."
             if lab.back_scale() is not None
             else ""
         )
+        + (
+            f" Left of the null: favours {sides[0]}; right: favours {sides[1]}."
+            if sides
+            else " No direction declared: the sides of the axis are not labelled."
+        )
         + f" {lab.direction_note()}"
     )
     if used != sort:
         caption += f" (Sort '{sort}' was asked for, but the data have no year variable.)"
-    info = {"sort": used, "rows": len(rows), "k": ad.k, "studies": ad.n_studies, "level": level}
-    return _finish(fig, stem, "overall", title, caption, **info)
+    stem = Path(stem)
+    for old in stem.parent.glob(f"{stem.name}_page*.*"):  # pages of an earlier, longer plot
+        old.unlink()
+    unit = "studies" if rows == "study" else "effect sizes"
+    base = f"Forest plot: {ad.k} effect sizes in {ad.n_studies} studies"
+    infos = []
+    for number, page in enumerate(pages, start=1):
+        title = base if len(pages) == 1 else f"{base} (page {number} of {len(pages)})"
+        fig = forest_plot(
+            page,
+            title=title,
+            level=level,
+            xlabel=lab.axis_title,
+            symbol=lab.symbol,
+            null=lab.null,
+            back_scale=lab.back_scale(),
+            heterogeneity=het if number == len(pages) else "",
+            favours=sides,
+            xlim=xlim,
+        )
+        info = {
+            "sort": used,
+            "rows": len(page),
+            "row_kind": rows,
+            "rows_total": len(all_rows),
+            "page": number,
+            "pages": len(pages),
+            "k": ad.k,
+            "studies": ad.n_studies,
+            "level": level,
+            "favours": list(sides) if sides else None,
+            "weights": {k: round(v, 4) for k, v in weights.items()},
+            "heterogeneity": het,
+        }
+        text = caption if len(pages) == 1 else f"Page {number} of {len(pages)} ({unit}). {caption}"
+        page_stem = stem if number == 1 else stem.with_name(f"{stem.name}_page{number}")
+        infos.append(_finish(fig, page_stem, "overall", title, text, **info))
+    return infos
 
 
 def make_variance(
@@ -749,8 +841,8 @@ def write_manifest(
 ) -> dict:
     """Write the figures' descriptions into ``figures.json``, ordered by report section.
 
-    The manifest lists every figure once: ``stem``, ``png``, ``pdf`` (paths as the rules name
-    them, relative to the working directory), ``title``, ``caption``, ``section`` (one of
+    The manifest lists every figure once: ``stem``, ``png``, ``pdf``, ``svg`` (paths as the rules
+    name them, relative to the working directory), ``title``, ``caption``, ``section`` (one of
     :data:`SECTIONS`), ``width_in`` / ``height_in`` (the size the figure was drawn at, inches)
     and ``details``; ``skipped`` lists the figures not drawn because they would be empty
     (``stem``, ``section``, ``reason``).
@@ -816,12 +908,16 @@ def run_figures(
     domains: Sequence[str] = (),
     domain_variable: str | None = None,
     forest_sort: str = "effect",
+    forest_rows: str = "study",
+    forest_max_rows: int = MAX_ROWS,
+    favours: Sequence[str] | None = None,
     workers: int = 1,
 ) -> dict:
     """The figures step: draw every figure of one analysis into ``outdir`` and write the manifest
     ``outdir/figures.json`` (returned).
 
-    ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots. With
+    ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots;
+    ``forest_*`` and ``favours`` the options of :func:`make_forest`. With
     ``workers`` > 1 the figures are drawn by that many processes (the manifest is the same).
     """
     out = Path(outdir)
@@ -836,7 +932,14 @@ def run_figures(
         (
             make_forest,
             (es, cb, i.components, i.overall, out / "forest"),
-            {"sort": forest_sort, **lab},
+            {
+                "sort": forest_sort,
+                "rows": forest_rows,
+                "max_rows": forest_max_rows,
+                "favours": favours,
+                "summary": i.effect_sizes_summary,
+                **lab,
+            },
         ),
         (
             make_variance,
@@ -873,7 +976,9 @@ def run_figures(
         fork = multiprocessing.get_context("fork") if sys.platform == "linux" else None
         with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
             futures = {j: pool.submit(tasks[j][0], *tasks[j][1], **tasks[j][2]) for j in order}
-            figures = [futures[j].result() for j in range(len(tasks))]
+            drawn = [futures[j].result() for j in range(len(tasks))]
     else:
-        figures = [f(*args, **kwargs) for f, args, kwargs in tasks]
+        drawn = [f(*args, **kwargs) for f, args, kwargs in tasks]
+    # a figure of several pages (the forest plot) is one entry per page
+    figures = [page for d in drawn for page in (d if isinstance(d, list) else [d])]
     return write_manifest(figures, out / "figures.json", skipped)

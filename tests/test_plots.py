@@ -325,7 +325,7 @@ def test_category_colours_stay_apart_under_simulated_colour_blindness(deficiency
 # --------------------------------------------------------------------------- funnel, flow
 def test_funnel_regions_are_labelled_by_the_p_values_of_the_contours():
     labels = funnel.region_labels([0.90, 0.95, 0.99])
-    assert labels == ["p > .10", ".10 > p > .05", ".05 > p > .01", "p < .01"]
+    assert labels == ["p > .10", ".05 < p < .10", ".01 < p < .05", "p < .01"]
     assert funnel.region_shades(3)[0] == "white"  # non-significance stays white (Peters 2008)
     assert len(funnel.region_shades(5)) == 6
 

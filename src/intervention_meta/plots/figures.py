@@ -783,8 +783,9 @@ def make_funnel(
     caption = (
         "Contour-enhanced funnel plots (Peters et al. 2008): effect sizes (left) and study "
         f"averages (right, within-study correlation rho = {rho}) against their standard errors. "
-        "Shaded regions: two-sided p of a z test against 0 between .10 and .05, .05 and .01, and "
-        "below .01; dashed line: the pooled estimate. Three-level Egger-type test: slope on SE "
+        "Shaded regions: two-sided p of a z test against 0 below .01, between .01 and .05, and "
+        "between .05 and .10 (white: above .10); dashed line: the pooled estimate; thin dashed "
+        "lines: the pseudo 95% confidence funnel around it (estimate +- 1.96 SE). Three-level Egger-type test: slope on SE "
         f"{_num(eg.get('slope'))}, p {_p(eg.get('pval'))}. Trim and fill "
         f"({tf.get('estimator', 'n/a')}) on the study averages: {filled}. "
         f"{lab.direction_note()}"

@@ -647,6 +647,30 @@ def _level_pct(data: ReportData) -> str:
     return f"{float(level) * 100:g}%"
 
 
+def _centring_text(moderators: Mapping) -> str:
+    """How the continuous moderators were centred and scaled (``centring`` of the moderator
+    step's JSON), in a sentence; empty when no continuous moderator was analysed."""
+    entries = [
+        m
+        for m in _get(moderators, "single", "moderators", default=[]) or []
+        if m.get("kind") == "continuous" and m.get("centring")
+    ]
+    if not entries:
+        return ""
+    parts = []
+    for m in entries:
+        c = m["centring"]
+        at = {"mean": "its mean", "none": "0"}.get(c.get("rule"), "the configured value")
+        part = f"{esc(str(m.get('label') or m.get('name')))} at {at} ({float(c['center']):.4g})"
+        if float(c.get("scale", 1)) != 1:
+            part += f", slope per {float(c['scale']):g} units"
+        parts.append(part)
+    return (
+        "Continuous moderators were centred, so that the intercept is the predicted effect at a "
+        "meaningful value (the slope and its test do not change): " + "; ".join(parts) + ". "
+    )
+
+
 def _figure_html(fig: Figure, number: int) -> str:
     """APA layout: the number in bold and the title in italics above the image, the caption
     below it."""
@@ -1085,6 +1109,7 @@ class _Builder:
                 "fewer studies are reported but left out of the test, and continuous moderators "
                 "get a slope. "
             )
+            text += _centring_text(d.moderators)
             if adjust == "holm":
                 text += (
                     "The omnibus p values were adjusted for the number of moderators tested with "

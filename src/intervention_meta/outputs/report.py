@@ -383,8 +383,9 @@ class Figure:
         }
 
 
-#: the widest image embedded in the report (pixels); the files linked are full resolution
-EMBED_WIDTH = 1000
+#: the widest image embedded in the report (pixels: the width of its figure column); the files
+#: linked are full resolution
+EMBED_WIDTH = 900
 
 
 def embedded_image(png: str | Path, max_width: int = EMBED_WIDTH) -> str:
@@ -392,7 +393,7 @@ def embedded_image(png: str | Path, max_width: int = EMBED_WIDTH) -> str:
 
     The image is downscaled (Lanczos) and reduced to a 256-colour palette, which figures of flat
     colours and text keep without visible loss, then written as an optimised PNG: a tenth of the
-    bytes of the 200-dpi file, still sharp at the report's 900-pixel column.
+    bytes of the 200-dpi file, sharp at the report's 900-pixel figure column.
     """
     import io
 

@@ -46,6 +46,7 @@ from intervention_meta.plots.funnel import funnel_plot
 from intervention_meta.plots.labels import study_labels
 from intervention_meta.plots.leave_one_out import leave_one_out_plot
 from intervention_meta.plots.orchard import orchard_plot
+from intervention_meta.plots.prediction import category_prediction_intervals, contrast
 from intervention_meta.plots.variance import VarianceBar, variance_plot
 
 log = logging.getLogger(__name__)
@@ -359,7 +360,8 @@ def make_forest(
         + (
             f" Left of the null: favours {sides[0]}; right: favours {sides[1]}."
             if sides
-            else " No direction declared: the sides of the axis are not labelled."
+            else " The sides of the axis are not labelled: the declared direction does not say "
+            "which side favours the intervention (figures.favours sets the labels)."
         )
         + f" {lab.direction_note()}"
     )
@@ -507,6 +509,16 @@ def _groups(rows: pd.DataFrame, names: Sequence[str], tested: Any) -> pd.DataFra
     return groups
 
 
+def _overall_mean(overall: str | Path | None) -> float | None:
+    """The pooled effect of ``models/overall.json`` (None without the file or an estimate)."""
+    if overall is None or not Path(overall).is_file():
+        return None
+    ov = read_json(overall)
+    if not ov.get("estimable", True):
+        return None
+    return _finite((ov.get("estimate") or {}).get("estimate"))
+
+
 def make_orchard(
     effect_sizes: str | Path | EffectSizeData,
     codebook: str | Path | Codebook,
@@ -515,9 +527,12 @@ def make_orchard(
     stem: str | Path,
     *,
     labels: MeasureLabels | None = None,
+    overall: str | Path | None = None,
 ) -> FigureInfo:
     """Orchard plot of a binary, categorical or ordinal moderator from ``models/moderators.json``
-    (its rows of the tables ``moderators`` and ``moderator_tests``)."""
+    (its rows of the tables ``moderators`` and ``moderator_tests``; each category's prediction
+    interval from its category-means model), with the pooled effect of ``overall``
+    (``models/overall.json``) as the overall mean line."""
     ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
@@ -528,6 +543,10 @@ def make_orchard(
     in_test = rows["in_test"].astype(str).str.lower().eq("yes")
     # no test at all: every category drawn as tested, the subtitle says there is no test
     groups = _groups(rows, names, in_test if in_test.any() else True)
+    means_model = (entry.get("models") or {}).get("means") or {}
+    pis = category_prediction_intervals(means_model, level)
+    if pis is not None and len(pis[0]) == len(groups) and "pi_lb" not in groups.columns:
+        groups["pi_lb"], groups["pi_ub"] = pis
     has_pi = "pi_lb" in groups.columns
     codes = _codes(ad.data[moderator]) if moderator in ad.data.columns else pd.Series(dtype=object)
     by_code = dict(zip(rows["code"], names, strict=True))
@@ -540,16 +559,32 @@ def make_orchard(
         reason = entry.get("no_test_reason") or "no category means in models/moderators.json"
         subtitle = f"Not analysed: {reason}"
     lab = _labels(labels)
-    fig = orchard_plot(points, groups, title=title, subtitle=subtitle, level=level, **_axis(lab))
+    mean = _overall_mean(overall)
+    fig = orchard_plot(
+        points,
+        groups,
+        title=title,
+        subtitle=subtitle,
+        level=level,
+        overall=mean,
+        **_axis(lab),
+    )
     missing = int(entry.get("k_missing") or 0)
     caption = (
         f"Orchard plot (Nakagawa et al. 2021) of {label.lower()}: every effect size (points, area "
-        "~ precision, jittered vertically) and each category's mean from the moderator model "
-        f"(circle) with its {_pct(level)} confidence interval (thick bar)"
+        "proportional to precision 1/SE on one scale for all rows, see the size legend; jittered "
+        "vertically) and each category's mean from the moderator model (circle) with its "
+        f"{_pct(level)} confidence interval (thick bar)"
         + (
-            ""
+            f" and {_pct(level)} prediction interval (thin bar: mean +- c sqrt(SE^2 + the sum of "
+            "the variance components) of the category-means model)"
             if has_pi
-            else "; no prediction interval per category (not written by the moderator step)"
+            else "; no prediction interval (the category-means model was not estimated)"
+        )
+        + (
+            f". Dashed line: the overall mean of the analysis model ({_num(mean)})"
+            if mean is not None
+            else ""
         )
         + f". k and number of studies beside each row. Test of differences: {subtitle or 'n/a'}."
         + (f" {missing} effect sizes with a missing value left out." if missing else "")
@@ -578,18 +613,22 @@ def make_bubble(
     points = pd.DataFrame(
         {"x": x if x is not None else np.nan, "yi": ad.data["yi"], "vi": ad.data["vi"]}
     ).astype(float)
+    points["study"] = ad.data[ad.study].astype(str).to_numpy()
     model = (entry.get("models") or {}).get("slope") or {}
+    centre = entry.get("centring") or {}
     line = None
     finite = points["x"].dropna()
     if model and len(finite):
         grid = np.linspace(float(finite.min()), float(finite.max()), 101)
-        line = regression_line(model, grid, level)
+        line = regression_line(model, grid, level, centring=centre)
     slope = _rows_of(tables["moderators"].frame(), moderator, "slope")
+    scale = float(centre.get("scale", 1.0))
+    per = "unit" if scale == 1 else f"{scale:g} units"
     subtitle = ""
     if not slope.empty:
         s = slope.iloc[0]
         subtitle = (
-            f"slope = {_sig(s['estimate'])} per unit "
+            f"slope = {_sig(s['estimate'])} per {per} "
             f"[{_pct(level)} CI {_sig(s['ci_lb'])}, {_sig(s['ci_ub'])}]; "
         )
     subtitle += _test_text(tables["moderator_tests"].frame(), moderator, mj.get("p_adjust"))
@@ -598,11 +637,20 @@ def make_bubble(
     fig = bubble_plot(
         points, line, title=title, xlabel=label, subtitle=subtitle, ylabel=lab.axis_title
     )
+    centred = (
+        f" The moderator entered the model centred at {_sig(centre.get('center'), 5)}"
+        f" ({'its mean' if centre.get('rule') == 'mean' else 'as configured'})"
+        + (f" and per {scale:g} units" if scale != 1 else "")
+        + "; the axis shows its own values."
+        if centre.get("rule") in ("mean", "value")
+        else ""
+    )
     caption = (
         f"Bubble plot of {label.lower()}: every effect size against the moderator (area ~ "
-        "precision 1/SE) with the meta-regression line of the moderator model and its "
-        f"{_pct(level)} confidence band (from the coefficients and their covariance in "
-        f"models/moderators.json). {subtitle}."
+        "precision 1/SE; one colour per study, the palette repeating) with the meta-regression "
+        f"line of the moderator model, its {_pct(level)} confidence band (shaded) and its "
+        f"{_pct(level)} prediction band (dashed; from the coefficients, their covariance and the "
+        f"variance components in models/moderators.json). {subtitle}.{centred}"
     )
     if line is None:
         caption += " No regression line: the moderator model was not estimated."
@@ -619,9 +667,12 @@ def make_components(
     stem: str | Path,
     *,
     labels: MeasureLabels | None = None,
+    overall: str | Path | None = None,
 ) -> FigureInfo:
-    """Orchard plot of the effect sizes of the programmes with each component (its "present"
-    category in the moderator analyses)."""
+    """Each intervention component present vs absent: two orchard rows per component (the
+    effect sizes of the programmes with and without it, and the mean of each category of its
+    moderator model) and, on the right, the difference present - absent with its CI and p (the
+    moderator test's model with an intercept, ``models/moderators.json``)."""
     from intervention_meta.analyses.components import (
         present_code,
     )  # the one figure that needs the components module
@@ -631,23 +682,55 @@ def make_components(
     level = _level(mj)
     table = tables["moderators"].frame()
     components = list(read_json(components_json).get("components") or [])
-    names = [ad.codebook.label(c) for c in components]
-    parts, points = [], []
-    for c, name in zip(components, names, strict=True):
-        code = present_code(ad.codebook[c] if c in ad.codebook else None)
-        row = _rows_of(table, c, "mean")
-        row = row[row["code"] == code].head(1)
-        if row.empty:
-            row = pd.DataFrame(
-                [{"estimate": np.nan, "ci_lb": np.nan, "ci_ub": np.nan, "k": np.nan}]
-            ).assign(n_studies=np.nan, note="not among the moderators analysed; no mean")
-        parts.append(row)
-        if c in ad.data.columns:
-            has = (_codes(ad.data[c]) == code).fillna(False).to_numpy(dtype=bool)
-            points.append(ad.data.loc[has, ["yi", "vi"]].assign(group=name))
+    empty = {"estimate": np.nan, "ci_lb": np.nan, "ci_ub": np.nan, "k": np.nan}
+    parts, points, colours, pairs = [], [], [], []
+    for j, c in enumerate(components):
+        name = ad.codebook.label(c)
+        var = ad.codebook[c] if c in ad.codebook else None
+        code = present_code(var)
+        rows = _rows_of(table, c, "mean")
+        entry = _single(mj, c)
+        pis = category_prediction_intervals((entry.get("models") or {}).get("means") or {}, level)
+        if pis is not None and len(pis[0]) == len(rows):
+            rows = rows.assign(pi_lb=pis[0], pi_ub=pis[1])
+        present = rows[rows["code"] == code].head(1)
+        absent = rows[rows["code"] != code].head(1)
+        absent_code = str(absent["code"].iat[0]) if len(absent) else None
+        for which, row, wanted in (("present", present, code), ("absent", absent, absent_code)):
+            if row.empty:
+                row = pd.DataFrame([empty]).assign(
+                    n_studies=np.nan, note=f"{name} {which}: no mean in models/moderators.json"
+                )
+            parts.append(row.assign(group=f"{name}: {which}"))
+            colours.append(style.category_colour(j))
+            if c in ad.data.columns and wanted is not None:
+                has = (_codes(ad.data[c]) == wanted).fillna(False).to_numpy(dtype=bool)
+                points.append(ad.data.loc[has, ["yi", "vi"]].assign(group=f"{name}: {which}"))
+        test = entry.get("test") or {}
+        diff = contrast(
+            (entry.get("models") or {}).get("test") or {}, test.get("categories") or [], code
+        )
+        first = len(parts) - 2
+        pairs.append(
+            {
+                "component": c,
+                "first": first,
+                "second": first + 1,
+                "estimate": diff.estimate if diff else np.nan,
+                "ci_lb": diff.ci_lb if diff else np.nan,
+                "ci_ub": diff.ci_ub if diff else np.nan,
+                "pval": diff.pval if diff else np.nan,
+                "text": (
+                    f"{_num(diff.estimate)} [{_num(diff.ci_lb)}, {_num(diff.ci_ub)}], "
+                    f"p {_p(diff.pval)}"
+                    if diff
+                    else "no test"
+                ),
+            }
+        )
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     points_frame = pd.concat(points) if points else pd.DataFrame(columns=["group", "yi", "vi"])
-    # every row drawn as tested: this figure is not about the moderator test
+    names = list(rows["group"]) if len(rows) else []
     groups = (
         _groups(rows, names, True)
         if len(rows)
@@ -655,24 +738,46 @@ def make_components(
             columns=["group", "estimate", "ci_lb", "ci_ub", "k", "n_studies", "tested", "note"]
         )
     )
-    title = "Intervention components"
+    has_pi = "pi_lb" in groups.columns
+    title = "Intervention components: present vs absent"
     subtitle = (
-        "effect sizes of the programmes with each component; mean of the component's 'present' "
-        "category in its moderator model"
+        "effect sizes of the programmes with and without each component, the mean of each "
+        "category of the component's moderator model, and their difference (right)"
     )
     lab = _labels(labels)
+    mean = _overall_mean(overall)
     fig = orchard_plot(
-        points_frame, groups, title=title, subtitle=subtitle, level=level, **_axis(lab)
+        points_frame,
+        groups,
+        title=title,
+        subtitle=subtitle,
+        level=level,
+        colour=colours,
+        overall=mean,
+        contrasts=pd.DataFrame(pairs) if pairs else None,
+        contrast_label=f"Present − absent ({lab.symbol})",
+        **_axis(lab),
     )
     caption = (
-        "Orchard plot (Nakagawa et al. 2021) of the intervention components: for each component, "
-        "the effect sizes of the programmes that have it (points, area ~ precision) and the mean "
-        f"of the 'present' category from that component's moderator model (circle, {_pct(level)} "
-        "CI; models/moderators.json). A programme with several components appears in several "
-        "rows. No prediction interval per category (not written by the moderator step). "
+        "Orchard plot (Nakagawa et al. 2021) of the intervention components, each present and "
+        "absent: the effect sizes of the programmes with and without it (points, area ~ "
+        "precision 1/SE, one scale for all rows) and the mean of each category from that "
+        f"component's moderator model (circle, {_pct(level)} CI thick"
+        + (", prediction interval thin" if has_pi else "")
+        + "); right: the difference present - absent with its "
+        f"{_pct(level)} CI and p (the model with an intercept of the moderator test; "
+        "models/moderators.json)."
+        + (f" Dashed line: the overall mean ({_num(mean)})." if mean is not None else "")
+        + " A programme with several components appears in several rows. "
         + lab.direction_note()
     )
-    info = {"components": components}
+    info = {
+        "components": components,
+        "differences": [
+            {k: v for k, v in pair.items() if k not in ("first", "second", "text")}
+            for pair in pairs
+        ],
+    }
     return _finish(fig, stem, "components", "Intervention components", caption, **info)
 
 
@@ -927,6 +1032,7 @@ def run_figures(
     cb = load_codebook(i.codebook)  # read once for every figure
     es = read_effect_sizes(i.effect_sizes, cb)
     lab = {"labels": read_measure_labels(i.effect_sizes_summary)}
+    mean = {"overall": i.overall, **lab}  # the orchard plots' overall mean line
     flow = dict(validation_report=i.validation_report, **lab)
     variance = dict(domains=domains, domain_variable=domain_variable, **lab)
     tasks: list[tuple[Callable[..., FigureInfo], tuple, dict]] = [
@@ -948,9 +1054,13 @@ def run_figures(
             ([i.overall, *i.overall_domains], cb, out / "variance_distribution"),
             variance,
         ),
-        *((make_orchard, (es, cb, i.moderators, m, out / f"orchard_{m}"), lab) for m in orchard),
+        *((make_orchard, (es, cb, i.moderators, m, out / f"orchard_{m}"), mean) for m in orchard),
         *((make_bubble, (es, cb, i.moderators, m, out / f"bubble_{m}"), lab) for m in bubble),
-        (make_components, (es, cb, i.moderators, i.components, out / "components_orchard"), lab),
+        (
+            make_components,
+            (es, cb, i.moderators, i.components, out / "components_orchard"),
+            mean,
+        ),
         (make_profiles, (es, cb, i.components, out / "components_profiles"), lab),
         (make_funnel, (i.bias, out / "funnel"), lab),
         (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), lab),

@@ -26,6 +26,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_data import trials
 
 from intervention_meta.analyses.analysis_model import ModelSpec, fit_model, load_analysis_data
 from intervention_meta.outputs.labels import read_measure_labels
@@ -111,36 +112,12 @@ def test_forest_plot_draws_favours_labels_weights_and_the_heterogeneity_line():
 
 
 def test_study_weights_rebuild_the_pooled_estimate_of_a_three_level_model():
-    """Another shape: 7 studies of 1-4 effect sizes, keys not named study/es."""
-    from intervention_meta.data.codebook import load_codebook
-
-    rng = np.random.default_rng(3)
-    sizes = [1, 4, 2, 3, 1, 2, 4]
-    trial = np.repeat([f"T{i}" for i in range(len(sizes))], sizes)
-    frame = pd.DataFrame(
-        {
-            "trial": trial,
-            "outcome": [f"O{i}" for i in range(len(trial))],
-            "yi": np.repeat(rng.normal(0.3, 0.3, len(sizes)), sizes)
-            + rng.normal(0, 0.15, len(trial)),
-            "vi": rng.uniform(0.01, 0.06, len(trial)),
-        }
-    )
-    cb = load_codebook(
-        {
-            "tables": {"t": {"key": "trial"}, "o": {"key": "outcome", "parent": "t"}},
-            "variables": [
-                {"name": "trial", "table": "t", "type": "id", "role": "id"},
-                {"name": "outcome", "table": "o", "type": "id", "role": "id"},
-            ],
-        }
-    )
-    from intervention_meta.analyses.analysis_model import AnalysisData
-
-    ad = AnalysisData(frame, cb, "trial", "outcome")
+    """Another shape: 7 trials of 1-4 arms, keys not named study/es."""
+    ad = trials([1, 4, 2, 3, 1, 2, 4], seed=3, within=0.35)
+    frame = ad.data
     res = fit_model(ad, ModelSpec())
     assert min(res.sigma2.values()) > 0  # both levels in play
-    weights = forest.study_weights(frame, res.sigma2, ["trial", "outcome"])
+    weights = forest.study_weights(frame, res.sigma2, ["trial", "arm"])
     assert sum(weights.values()) == pytest.approx(100.0, abs=1e-10)
     assert _pooled_from_weights(frame, res.sigma2, "trial", weights) == pytest.approx(
         float(res.b[0]), abs=1e-8

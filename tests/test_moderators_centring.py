@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_data import trials
 
 from intervention_meta.analyses.analysis_model import AnalysisData, ModelSpec, load_analysis_data
 from intervention_meta.analyses.moderators import analyse_moderator, centring
-from intervention_meta.data.codebook import load_codebook
 
 REPO = Path(__file__).resolve().parents[1]
 REF = Path(__file__).parent / "reference"
@@ -72,37 +72,8 @@ def test_centring_changes_only_the_intercept_assink2016_year():
 
 
 def test_centring_changes_only_the_intercept_on_a_small_synthetic_data_set():
-    """Another shape: 8 studies of 1-3 effect sizes, the moderator a dose in mg (not a year)."""
-    rng = np.random.default_rng(12)
-    sizes = [1, 2, 3, 2, 1, 3, 2, 2]
-    study = np.repeat([f"T{i}" for i in range(len(sizes))], sizes)
-    dose = np.repeat(rng.uniform(50, 400, len(sizes)), sizes)
-    frame = pd.DataFrame(
-        {
-            "trial": study,
-            "arm": [f"A{i}" for i in range(len(study))],
-            "dose_mg": dose,
-            "yi": 0.1 + 0.001 * dose + rng.normal(0, 0.15, len(study)),
-            "vi": rng.uniform(0.01, 0.05, len(study)),
-        }
-    )
-    cb = load_codebook(
-        {
-            "tables": {"trials": {"key": "trial"}, "arms": {"key": "arm", "parent": "trials"}},
-            "variables": [
-                {"name": "trial", "table": "trials", "type": "id", "role": "id"},
-                {"name": "arm", "table": "arms", "type": "id", "role": "id"},
-                {
-                    "name": "dose_mg",
-                    "table": "trials",
-                    "type": "number",
-                    "role": "moderator",
-                    "label": "Dose (mg)",
-                },
-            ],
-        }
-    )
-    ad = AnalysisData(frame, cb, "trial", "arm")
+    """Another shape: 8 trials of 1-3 arms, the moderator a dose in mg (not a year)."""
+    ad = trials([1, 2, 3, 2, 1, 3, 2, 2], seed=12)
     _check_reparametrisation(ad, "dose_mg")
 
 

@@ -294,18 +294,8 @@ def make_forest(
         if ov.get("estimable", True) and levels[0] == ad.study
         else {}
     )
-    all_rows, used = forest_rows(
-        ad.data,
-        se,
-        ov,
-        study=ad.study,
-        es=ad.es,
-        labels=names,
-        sort=sort,
-        years=years,
-        rows=rows,
-        weights=weights,
-    )
+    options = {"labels": names, "sort": sort, "years": years, "rows": rows, "weights": weights}
+    all_rows, used = forest_rows(ad.data, se, ov, study=ad.study, es=ad.es, **options)
     order_text = {
         "effect": "by study estimate (smallest first)",
         "precision": "by the precision of the study estimate (most precise first)",

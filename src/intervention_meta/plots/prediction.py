@@ -66,7 +66,7 @@ class Contrast:
     estimate: float
     ci_lb: float
     ci_ub: float
-    pval: float
+    pval: float = float("nan")  # no p without a test
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -278,6 +278,8 @@ def _contrasts(ax, contrasts: pd.DataFrame, y: np.ndarray, null: float, label: s
             fontsize=6.5,
             color="#333333",
             va="top",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.3},
+            zorder=4,
         )
     finite = np.r_[lo[ok], hi[ok], null]
     pad = 0.08 * (finite.max() - finite.min() or 1.0)

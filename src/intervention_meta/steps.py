@@ -241,6 +241,9 @@ def figures(
     orchard: Sequence[str] = (),
     bubble: Sequence[str] = (),
     sort: str = "effect",
+    forest_rows: str = "study",
+    forest_max_rows: int = 60,
+    favours: Sequence[str] | None = None,
     level: str | None = None,
     measure: str | None = None,
     workers: int = 1,
@@ -273,6 +276,9 @@ def figures(
         domains=list(domains),
         domain_variable=domain_variable,
         forest_sort=sort,
+        forest_rows=forest_rows,
+        forest_max_rows=int(forest_max_rows),
+        favours=list(favours) if favours else None,
         workers=int(workers),
     )
 

@@ -1,4 +1,4 @@
-"""Risk of bias: the assessment tools, the ``risk_of_bias`` config section and each study's judgements.
+"""Risk of bias: the assessment tools, the ``risk_of_bias`` config section, the judgements.
 
 A risk-of-bias assessment is coded like any other variable: one ordinal codebook variable per
 domain and one for the overall judgement, per study (studies table) or per result (effects table);

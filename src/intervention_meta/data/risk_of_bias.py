@@ -211,16 +211,16 @@ class RiskOfBiasSpec:
             for c in codes
             if c not in self.high and self.judgement(overall, c) != "no_information"
         )
-        middle = [
+        middle = {
             JUDGEMENTS[self.judgement(overall, c) or "some_concerns"].name.lower()
             for c in not_high
             if c not in self.low
-        ]
-        low_name = " or ".join(dict.fromkeys(["low", *middle]))
-        return [
-            ("low", "low risk of bias", self.low),
-            ("not_high", f"{low_name} risk of bias", not_high),
-        ]
+        }
+        if middle == {"moderate"}:
+            wider = "low or moderate risk of bias"
+        else:
+            wider = "low risk of bias" + "".join(f" or {m}" for m in sorted(middle))
+        return [("low", "low risk of bias", self.low), ("not_high", wider, not_high)]
 
 
 def risk_of_bias_problems(

@@ -188,6 +188,11 @@ def test_schema_defaults_fill_a_short_section():
         "domains": [],
         "palette": "cochrane",
     }
+    # absent: the defaults leave overall empty, which means no risk-of-bias assessment
+    del config["risk_of_bias"]
+    check_config(config, [str(CONFIG)], workdir=REPO)
+    assert config["risk_of_bias"]["overall"] == ""
+    assert RiskOfBiasSpec.from_config(config["risk_of_bias"]) is None
 
 
 # --------------------------------------------------------------------------- example data

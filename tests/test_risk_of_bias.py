@@ -19,32 +19,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from intervention_meta.analyses.analysis_model import (
-    AnalysisData,
-    Flags,
-    ModelSpec,
-    fit_model,
-    load_analysis_data,
-    model_call,
-)
+from intervention_meta.analyses import analysis_model as am
 from intervention_meta.analyses.moderators import analyse_moderator
 from intervention_meta.analyses.sensitivity import restrict_risk_of_bias, sensitivity_analysis
 from intervention_meta.config import check_references
 from intervention_meta.data.codebook import load_codebook
-from intervention_meta.data.risk_of_bias import (
-    PALETTES,
-    TOOLS,
-    RiskOfBiasSpec,
-    risk_of_bias_problems,
-)
+from intervention_meta.data.risk_of_bias import PALETTES, TOOLS, RiskOfBiasSpec
+from intervention_meta.data.risk_of_bias import risk_of_bias_problems as problems_of
 from intervention_meta.data.validation import validate
 from intervention_meta.errors import InputError
 from intervention_meta.example.literature import ROB2_DOMAINS, rob2_overall
-from intervention_meta.plots.risk_of_bias import (
-    risk_of_bias_data,
-    summary_plot,
-    traffic_light_plot,
-)
+from intervention_meta.plots import risk_of_bias as rob_plots
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "data" / "templates"
@@ -140,19 +125,19 @@ def test_a_judgement_code_that_is_not_a_level_is_a_named_error(pair, table):
 # --------------------------------------------------------------------------- config check
 def test_the_example_config_and_codebook_pass_the_start_up_check():
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    assert risk_of_bias_problems(load_codebook(CODEBOOK), config["risk_of_bias"]) == []
+    assert problems_of(load_codebook(CODEBOOK), config["risk_of_bias"]) == []
 
 
 def test_an_absent_section_is_not_checked_and_means_no_risk_of_bias():
     cb = load_codebook(CODEBOOK)
-    assert risk_of_bias_problems(cb, None) == [] and RiskOfBiasSpec.from_config(None) is None
+    assert problems_of(cb, None) == [] and RiskOfBiasSpec.from_config(None) is None
     assert RiskOfBiasSpec.from_config({}) is None
 
 
 def test_start_up_check_names_every_problem_of_the_section(tmp_path):
     cb = load_codebook(CODEBOOK)
     bad = _spec("rob2", low=[1, 9], high=[1], domains=["rob_d1_randomisation", "year", "nope"])
-    problems = {p.column: p for p in risk_of_bias_problems(cb, bad, "config.yaml")}
+    problems = {p.column: p for p in problems_of(cb, bad, "config.yaml")}
     assert set(problems) == {
         "risk_of_bias.low.1",
         "risk_of_bias.high",
@@ -161,7 +146,7 @@ def test_start_up_check_names_every_problem_of_the_section(tmp_path):
     }
     assert "a level of risk_of_bias (one of: 1, 2, 3)" in problems["risk_of_bias.low.1"].expected
     # ROBINS-I reads 4 or 5 levels: the example's 3-level variables do not fit its scale
-    robins = risk_of_bias_problems(cb, _spec("rob2") | {"tool": "robins_i"})
+    robins = problems_of(cb, _spec("rob2") | {"tool": "robins_i"})
     assert {p.column for p in robins} == {
         "risk_of_bias.overall",
         *(f"risk_of_bias.domains.{i}" for i in range(5)),
@@ -218,7 +203,7 @@ def test_domain_variables_are_not_moderators():
 
 
 # --------------------------------------------------------------------------- synthetic data
-def _synthetic(per_result: bool, seed: int = 7) -> tuple[AnalysisData, RiskOfBiasSpec]:
+def _synthetic(per_result: bool, seed: int = 7) -> tuple[am.AnalysisData, RiskOfBiasSpec]:
     """12 studies with 3 effect sizes each; RoB 2 judgements per study or per result."""
     rng = np.random.default_rng(seed)
     cb = load_codebook(_codebook_with("rob2", "effects" if per_result else "studies"))
@@ -240,20 +225,20 @@ def _synthetic(per_result: bool, seed: int = 7) -> tuple[AnalysisData, RiskOfBia
                 }
             )
     data = pd.DataFrame(rows)
-    ad = AnalysisData(data, cb, "study_id", "es_id")
+    ad = am.AnalysisData(data, cb, "study_id", "es_id")
     return ad, RiskOfBiasSpec.from_config(_spec("rob2"))
 
 
 @pytest.mark.parametrize("per_result", [False, True])
 def test_restricted_fits_equal_a_direct_fit_of_the_subset(per_result):
     ad, spec = _synthetic(per_result)
-    model = ModelSpec()
-    call = model_call(ad, model)
+    model = am.ModelSpec()
+    call = am.model_call(ad, model)
     restricted = restrict_risk_of_bias(ad.data, call, spec, ad.codebook, ad.study)
     assert [r.key for r in restricted] == ["low", "not_high"]
     for r, keep in zip(restricted, ([1], [1, 2]), strict=True):
         subset = ad.data[ad.data["risk_of_bias"].isin(keep)]
-        direct = fit_model(ad, model, data=subset)
+        direct = am.fit_model(ad, model, data=subset)
         assert r.k == len(subset) and r.n_studies == subset["study_id"].nunique()
         assert r.result["estimate"] == pytest.approx(float(direct.b[0]), abs=1e-10)
         assert r.result["se"] == pytest.approx(float(direct.se[0]), abs=1e-10)
@@ -266,9 +251,9 @@ def test_restricted_fits_equal_a_direct_fit_of_the_subset(per_result):
 def test_a_subset_too_small_is_not_fitted_but_flagged_in_the_summary():
     ad, spec = _synthetic(False)
     spec = RiskOfBiasSpec.from_config(_spec("rob2", low=[1], high=[2, 3]))
-    ad = AnalysisData(ad.data[ad.data["study_id"] < "T06"], ad.codebook, ad.study, ad.es)
-    flags = Flags("sensitivity")
-    result = sensitivity_analysis(ad, ModelSpec(), flags=flags, risk_of_bias=spec)
+    ad = am.AnalysisData(ad.data[ad.data["study_id"] < "T06"], ad.codebook, ad.study, ad.es)
+    flags = am.Flags("sensitivity")
+    result = sensitivity_analysis(ad, am.ModelSpec(), flags=flags, risk_of_bias=spec)
     rows = [r for r in result.summary_table().rows if r["kind"] == "risk_of_bias"]
     assert len(rows) == 2
     assert rows[0]["estimate"] is None and rows[0]["n_studies"] == 2
@@ -281,7 +266,7 @@ def test_a_subset_too_small_is_not_fitted_but_flagged_in_the_summary():
 @pytest.mark.parametrize("per_result", [False, True])
 def test_overall_judgement_is_a_moderator_per_study_or_per_result(per_result):
     ad, _ = _synthetic(per_result)
-    res = analyse_moderator(ad, "risk_of_bias", ModelSpec())
+    res = analyse_moderator(ad, "risk_of_bias", am.ModelSpec())
     means = [r for r in res.to_dict()["rows"] if r["term"] == "mean"]
     assert [r["code"] for r in means] == ["1", "2", "3"]
     assert sum(r["k"] for r in means) == len(ad.data)
@@ -292,12 +277,12 @@ def test_overall_judgement_is_a_moderator_per_study_or_per_result(per_result):
 @pytest.mark.parametrize("per_result", [False, True])
 def test_traffic_light_has_one_row_per_study_or_result(per_result):
     ad, spec = _synthetic(per_result)
-    rob = risk_of_bias_data(ad.data, ad.codebook, spec, study=ad.study, es=ad.es)
+    rob = rob_plots.risk_of_bias_data(ad.data, ad.codebook, spec, study=ad.study, es=ad.es)
     n = len(ad.data) if per_result else ad.n_studies
     assert rob.n_units == n and rob.per_result is per_result
     assert rob.columns == (*spec.domains, "risk_of_bias")
     assert [rob.headers[c] for c in rob.columns] == ["D1", "D2", "D3", "D4", "D5", "Overall"]
-    fig = traffic_light_plot(rob, title="t")
+    fig = rob_plots.traffic_light_plot(rob, title="t")
     ax = fig.axes[0]
     assert len(ax.get_yticklabels()) == n
     # a circle per unit and column, coloured by the judgement (robvis cochrane colours)
@@ -306,7 +291,7 @@ def test_traffic_light_has_one_row_per_study_or_result(per_result):
     assert np.allclose(weights.sum(axis=1), 1.0)
     unweighted = rob.counts()
     assert (unweighted.sum(axis=1) == n).all()
-    summary_plot(rob, title="s", palette="colourblind")
+    rob_plots.summary_plot(rob, title="s", palette="colourblind")
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -349,10 +334,10 @@ def test_example_run_restricts_draws_and_reports_risk_of_bias(example_run):
         "Only low risk of bias or some concerns",
     ]
     # the restricted fit equals a direct fit of the same studies through the analysis model
-    ad = load_analysis_data(res / "effect_sizes.csv", CODEBOOK)
+    ad = am.load_analysis_data(res / "effect_sizes.csv", CODEBOOK)
     low = ad.data[ad.data["risk_of_bias"].astype(float) == 1]
     models = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["models"]
-    direct = fit_model(ad, ModelSpec.from_config(models), data=low)
+    direct = am.fit_model(ad, am.ModelSpec.from_config(models), data=low)
     assert rows[0]["estimate"] == pytest.approx(float(direct.b[0]), abs=1e-10)
     assert rows[0]["k"] == len(low) and rows[0]["n_studies"] == low["study_id"].nunique()
     csv = pd.read_csv(res / "tables" / "sensitivity_summary.csv")

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -691,7 +691,7 @@ class RiskOfBiasRestriction:
     error: str = ""
 
     def to_dict(self) -> dict:
-        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+        return jsonable(asdict(self))
 
 
 def restrict_risk_of_bias(

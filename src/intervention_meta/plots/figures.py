@@ -773,24 +773,28 @@ def make_risk_of_bias(
     units = f"{rob.n_units} {unit if rob.n_units == 1 else plural}"
     symbols = ", ".join(f"{JUDGEMENTS[j].symbol} {JUDGEMENTS[j].name.lower()}" for j in rob.scale)
     domains = f"{len(spec.domains)} domains and " if spec.domains else ""
-    if kind == "traffic_light":
-        title = f"Risk of bias ({tool}) of each {unit}"
-        fig = traffic_light_plot(rob, palette=spec.palette, title=title)
-        caption = (
-            f"Risk-of-bias judgements ({tool}) of the {units} analysed: {domains}the overall "
-            f"judgement ({ad.codebook.label(spec.overall)}), one row per {unit} ({symbols}; "
-            f"{spec.palette} colours, as robvis)."
-        )
-    elif kind == "summary":
-        title = f"Risk of bias ({tool}): share of the evidence per judgement"
-        fig = summary_plot(rob, palette=spec.palette, title=title)
-        caption = (
-            f"Risk-of-bias judgements ({tool}) of the {units} analysed, per domain and overall: "
-            f"the share of the weight at each judgement, each {unit} weighted by the precision "
-            f"of its effect sizes (the sum of 1/vi); {spec.palette} colours, as robvis."
-        )
-    else:
-        raise ValueError(f"kind must be traffic_light or summary, got {kind!r}")
+    kinds = {  # title, drawing, what the caption says of it
+        "traffic_light": (
+            f"Risk of bias ({tool}) of each {unit}",
+            traffic_light_plot,
+            f": {domains}the overall judgement ({ad.codebook.label(spec.overall)}), one row per "
+            f"{unit} ({symbols})",
+        ),
+        "summary": (
+            f"Risk of bias ({tool}): share of the evidence per judgement",
+            summary_plot,
+            f", per domain and overall: the share of the weight at each judgement, each {unit} "
+            "weighted by the precision of its effect sizes (the sum of 1/vi)",
+        ),
+    }
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {list(kinds)}, got {kind!r}")
+    title, draw, text = kinds[kind]
+    fig = draw(rob, palette=spec.palette, title=title)
+    caption = (
+        f"Risk-of-bias judgements ({tool}) of the {units} analysed{text}; {spec.palette} "
+        "colours, as robvis."
+    )
     info = {"units": rob.n_units, "per_result": rob.per_result, "tool": spec.tool}
     return _finish(fig, stem, "risk_of_bias", title, caption, **info)
 

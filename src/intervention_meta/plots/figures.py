@@ -757,6 +757,7 @@ def make_risk_of_bias(
     stem: str | Path,
     *,
     kind: str,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """The robvis-style ``traffic_light`` or weighted ``summary`` plot
     (:mod:`intervention_meta.plots.risk_of_bias`) of the judgements the config's
@@ -793,7 +794,7 @@ def make_risk_of_bias(
     fig = draw(rob, palette=spec.palette, title=title)
     caption = (
         f"Risk-of-bias judgements ({tool}) of the {units} analysed{text}; {spec.palette} "
-        "colours, as robvis."
+        f"colours, as robvis. {_labels(labels).direction_note()}"
     )
     info = {"units": rob.n_units, "per_result": rob.per_result, "tool": spec.tool}
     return _finish(fig, stem, "risk_of_bias", title, caption, **info)
@@ -912,7 +913,7 @@ def run_figures(
             (
                 make_risk_of_bias,
                 (es, cb, risk_of_bias, out / f"risk_of_bias_{kind}"),
-                {"kind": kind},
+                {"kind": kind, **lab},
             )
             for kind in (ROB_FIGURES if risk_of_bias and risk_of_bias.get("overall") else ())
         ),

@@ -14,6 +14,7 @@ import copy
 import json
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -285,8 +286,15 @@ def test_traffic_light_has_one_row_per_study_or_result(per_result):
     fig = rob_plots.traffic_light_plot(rob, title="t")
     ax = fig.axes[0]
     assert len(ax.get_yticklabels()) == n
-    # a circle per unit and column, coloured by the judgement (robvis cochrane colours)
-    assert sum(len(c.get_offsets()) for c in ax.collections) == n * len(rob.columns)
+    # a circle per unit and column, coloured by the judgement (robvis cochrane colours), and
+    # the judgement's symbol on each
+    circles = [c for c in ax.collections if c.get_sizes()[0] == 150]
+    assert sum(len(c.get_offsets()) for c in circles) == n * len(rob.columns)
+    assert {tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in circles} <= {
+        tuple(np.round(matplotlib.colors.to_rgb(PALETTES["cochrane"][j]), 3)) for j in rob.scale
+    }
+    symbols = [c for c in ax.collections if c.get_sizes()[0] != 150]
+    assert sum(len(c.get_offsets()) for c in symbols) == n * len(rob.columns)
     weights = rob.counts(weighted=True)
     assert np.allclose(weights.sum(axis=1), 1.0)
     unweighted = rob.counts()

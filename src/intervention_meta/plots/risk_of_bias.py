@@ -188,29 +188,27 @@ def traffic_light_plot(
     with style.style():
         fig = style.figure(width, height)
         ax = fig.add_subplot()
-        missing = False
-        for i in range(n):
-            y = n - 1 - i
-            for x, name in zip(xs, rob.columns, strict=True):
-                j = rob.units[name].iloc[i]
-                if j is None or pd.isna(j):
-                    missing = True
-                    ax.scatter(
-                        x, y, s=150, facecolor="white", edgecolor=colours["missing"], zorder=2
-                    )
-                    continue
-                ax.scatter(x, y, s=150, color=colours[j], edgecolor="#555555", lw=0.5, zorder=2)
-                ax.text(
-                    x,
-                    y,
-                    JUDGEMENTS[j].symbol,
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    fontweight="bold",
-                    color="black",
-                    zorder=3,
-                )
+        # one scatter per judgement (circles, then the symbols drawn as markers): few artists
+        cells = pd.DataFrame(
+            [
+                (x, n - 1 - i, rob.units[name].iloc[i])
+                for i in range(n)
+                for x, name in zip(xs, rob.columns, strict=True)
+            ],
+            columns=["x", "y", "judgement"],
+        )
+        cells["judgement"] = cells["judgement"].fillna("missing")
+        missing = bool((cells["judgement"] == "missing").any())
+        for key, group in cells.groupby("judgement", sort=False):
+            if key == "missing":
+                ax.scatter(group["x"], group["y"], s=150, facecolor="white",
+                           edgecolor=colours["missing"], zorder=2)  # fmt: skip
+                continue
+            ax.scatter(group["x"], group["y"], s=150, color=colours[key], edgecolor="#555555",
+                       lw=0.5, zorder=2)  # fmt: skip
+            symbol = JUDGEMENTS[key].symbol
+            ax.scatter(group["x"], group["y"], s=28, marker=f"${symbol}$", color="black",
+                       lw=0.4, zorder=3)  # fmt: skip
         ax.set_xlim(xs[0] - 0.6, xs[-1] + 0.6)
         ax.set_ylim(-0.7, n - 0.3)
         ax.set_yticks(range(n), list(rob.units["label"])[::-1])

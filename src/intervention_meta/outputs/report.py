@@ -1433,10 +1433,12 @@ class _Builder:
         )
         mods = _get(self.data.moderators, "single", "moderators", default=[])
         mod = next((m for m in mods if m.get("name") == overall), None)
-        per = "result (effect size)" if mod and mod.get("table") != "studies" else "study"
+        per = ""  # the moderator's record says which table the judgement is in
+        if mod:
+            per = " per study" if mod.get("table") == "studies" else " per result (effect size)"
         parts = [
             _p(
-                f"Risk of bias was judged with {esc(tool)} per {per}: {what} "
+                f"Risk of bias was judged with {esc(tool)}{per}: {what} "
                 f"(<code>{esc(overall)}</code>)."
             )
         ]

@@ -56,12 +56,22 @@ def figure_components():
     return ["components_orchard", "components_profiles"] if drawn else []
 
 
+def figure_risk_of_bias():
+    """The risk-of-bias figures, or [] when the config has no risk_of_bias section."""
+    from intervention_meta.plots.figures import ROB_FIGURES
+
+    if not (config.get("risk_of_bias") or {}).get("overall"):
+        return []
+    return [f"risk_of_bias_{kind}" for kind in ROB_FIGURES]
+
+
 ORCHARD_MODERATORS = figure_moderators("orchard")
 BUBBLE_MODERATORS = figure_moderators("bubble")
 
 # every figure by stem; each has <stem>.png, <stem>.pdf and <stem>.svg under FIGURES
 FIGURE_STEMS = [
     "flow",
+    *figure_risk_of_bias(),
     "forest",
     "variance_distribution",
     *[f"orchard_{m}" for m in ORCHARD_MODERATORS],
@@ -75,6 +85,8 @@ FIGURE_STEMS = [
 # how snakemake --report shows each figure: stem -> (caption file, subcategory, labels)
 FIGURE_REPORT = {
     "flow": ("figures_flow", "Data", None),
+    "risk_of_bias_traffic_light": ("figures_risk_of_bias", "Risk of bias", None),
+    "risk_of_bias_summary": ("figures_risk_of_bias", "Risk of bias", None),
     "forest": ("figures_forest", "Overall effect", None),
     "variance_distribution": ("figures_variance", "Overall effect", None),
     **{

@@ -244,13 +244,17 @@ def figures(
     level: str | None = None,
     measure: str | None = None,
     workers: int = 1,
+    prisma_counts: str | None = None,
+    prisma_flow: str | None = None,
     **figure_files: str,
 ) -> None:
     """Every figure of an analysis in one job, drawn by ``workers`` processes
     (:func:`~intervention_meta.plots.figures.run_figures`) beside ``manifest`` (the list of
     figures the report reads). ``figure_files`` are the rule's names for the files drawn, and
     ``level`` and ``measure`` the level and the effect measure its captions show; none is read
-    here (the figures name the measure from ``effect_sizes``, the step's summary)."""
+    here (the figures name the measure from ``effect_sizes``, the step's summary).
+    ``prisma_counts`` is the PRISMA counts file (``prisma.counts``; None: none), ``prisma_flow``
+    where the flow diagram's joined counts go."""
     from intervention_meta.plots.figures import FigureInputs, run_figures
 
     run_figures(
@@ -266,6 +270,7 @@ def figures(
             sensitivity=sensitivity,
             overall_domains=list(domain_results),
             validation_report=Path(passed).with_name("report.csv"),
+            prisma_counts=prisma_counts,
         ),
         Path(manifest).parent,
         orchard=list(orchard),
@@ -274,6 +279,7 @@ def figures(
         domain_variable=domain_variable,
         forest_sort=sort,
         workers=int(workers),
+        prisma_flow=prisma_flow,
     )
 
 
@@ -286,14 +292,33 @@ def tables(
     domain_results: Sequence[str] = (),
     domain_variable: str | None = None,
     effect_sizes_summary: str | None = None,
+    effect_sizes_table: str | None = None,
+    characteristics: Sequence[str] = (),
+    characteristics_csv: str | None = None,
     **files: str,
 ) -> None:
     """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the result tables of
     the steps' JSON ``files[name]`` for each name in ``tables`` (in the report's order), written
     beside ``index`` (their list); ``domain_results`` are the per-domain ``overall.json``, in the
     order of ``domains``; ``effect_sizes_summary`` names the effect measure and its direction.
-    Other ``files`` (the rule's names for the tables written) are not read."""
+    Other ``files`` (the rule's names for the tables written) are not read. With
+    ``files["study_characteristics"]``, the characteristics of the included studies (the studies
+    of ``effect_sizes_table``; columns ``characteristics``, default
+    :func:`~intervention_meta.outputs.prisma.characteristic_columns`) are written there first
+    (and to ``characteristics_csv``)."""
     from intervention_meta.outputs.tables import run_tables
+
+    if files.get("study_characteristics") and effect_sizes_table and codebook:
+        from intervention_meta.outputs.prisma import write_characteristics
+
+        write_characteristics(
+            effect_sizes_table,
+            codebook,
+            files["study_characteristics"],
+            columns=list(characteristics) or None,
+            domain_variable=domain_variable,
+            csv=characteristics_csv,
+        )
 
     run_tables(
         {name: files[name] for name in tables},

@@ -6,6 +6,9 @@
 
 FIGURES = f"{RES}/figures"
 FIGURE_OPTIONS = config.get("figures", {}) or {}
+# the PRISMA counts file (prisma.counts; none: the flow diagram shows the pipeline's counts only)
+PRISMA = config.get("prisma", {}) or {}
+PRISMA_COUNTS = {"prisma_counts": PRISMA["counts"]} if PRISMA.get("counts") else {}
 
 
 def figure_moderators(kind):
@@ -62,6 +65,7 @@ BUBBLE_MODERATORS = figure_moderators("bubble")
 # every figure by stem; each has <stem>.png, <stem>.pdf and meta/<stem>.json under FIGURES
 FIGURE_STEMS = [
     "flow",
+    "prisma",
     "forest",
     "variance_distribution",
     *[f"orchard_{m}" for m in ORCHARD_MODERATORS],
@@ -75,6 +79,7 @@ FIGURE_STEMS = [
 # how snakemake --report shows each figure: stem -> (caption file, subcategory, labels)
 FIGURE_REPORT = {
     "flow": ("figures_flow", "Data", None),
+    "prisma": ("figures_prisma", "Data", None),
     "forest": ("figures_forest", "Overall effect", None),
     "variance_distribution": ("figures_variance", "Overall effect", None),
     **{

@@ -3,6 +3,8 @@
 # every analysis stage, so rules.<step> of those stages is known when these are called.
 APA_RES = f"{RES}/tables/apa"
 APA_FORMATS = ("md", "tex", "html")
+# APA tables the tables step makes itself (not read from an analysis step), after the others
+OWN_TABLES = ["study_characteristics"]
 
 
 def apa_table_sources():
@@ -36,7 +38,7 @@ def apa_table_names():
         names.append(name)
         if name == "overall" and OVERALL_DOMAINS:
             names.append("overall_domains")
-    return names
+    return names + OWN_TABLES
 
 
 def apa_table_outputs(annotate=False):
@@ -98,6 +100,7 @@ def report_inputs(wildcards):
         "sensitivity": f"{RES}/models/sensitivity.json",
         "warnings": f"{RES}/warnings.txt",
         "figures": figures_manifest(),
+        "prisma_flow": f"{RES}/prisma/flow.json",
         "checksummed": checksummed_inputs(),
         "configfiles": [str(path) for path in workflow.configfiles],
     }

@@ -12,14 +12,18 @@ rule tables:
         domain_results=domain_overall_results(),
         codebook=config["codebook"],
         effect_sizes_summary=rules.effect_sizes.output.summary,
+        effect_sizes_table=rules.effect_sizes.output.table,
     output:
         **apa_table_outputs(annotate=True),
+        study_characteristics=f"{RES}/prisma/characteristics.json",
+        characteristics_csv=f"{RES}/tables/study_characteristics.csv",
     log:
         logfile("tables"),
     conda:
         ENV
     params:
-        tables=list(apa_table_sources()),
+        tables=[*apa_table_sources(), *OWN_TABLES],
+        characteristics=(config.get("prisma", {}) or {}).get("characteristics") or [],
         domains=OVERALL_DOMAINS,
         domain_variable=config.get("models", {}).get(
             "domain_variable", "outcome_domain"

@@ -500,7 +500,7 @@ def check_references(
     """Check everything the configuration refers to, all at once.
 
     * the files: ``codebook`` (which must also load), ``data.studies``, ``data.effects`` and the
-      ``reliability`` files, if given, exist;
+      ``reliability`` files and ``prisma.counts``, if given, exist;
     * every variable the config names is a codebook variable whose type fits its use:
       ``inclusion`` (the variables, their level codes, ``{min, max}`` only for numbers, see
       :func:`~intervention_meta.data.codebook.check_inclusion`), ``models.levels`` (variables of
@@ -668,6 +668,7 @@ def _file_problems(config: Mapping, file: str, workdir: Path) -> list[Problem]:
         "data.effects",
         "reliability.studies",
         "reliability.effects",
+        "prisma.counts",
     ]
     problems = []
     for key in keys:

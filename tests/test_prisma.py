@@ -17,16 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
+import intervention_meta.outputs.prisma as prisma
 from intervention_meta.data.codebook import load_codebook
 from intervention_meta.errors import InputError
-from intervention_meta.outputs.prisma import (
-    STATUSES,
-    checklist,
-    checklist_items,
-    prisma_flow,
-    read_counts,
-    study_characteristics,
-)
 from intervention_meta.plots.prisma import prisma_boxes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +55,7 @@ def _json(path: Path) -> dict:
 
 # ------------------------------------------------------------------------------ the counts file
 def test_the_example_counts_file_is_read_with_its_sums():
-    c = read_counts(COUNTS)
+    c = prisma.read_counts(COUNTS)
     # data/prisma_counts.yaml: databases 1184 + 963 + 412 + 287 = 2846, registers 58 + 23 = 81,
     # other sources 47 + 19 = 66; removed 1031 + 0 + 14; reports excluded 41+33+22+15+13 = 124
     assert c.identified == {"databases": 2846, "registers": 81, "other_sources": 66}
@@ -83,7 +76,7 @@ def test_counts_file_problems_are_all_named_at_once(tmp_path):
     bad["reports_excluded"] = {"wrong design": 8.5}
     path = _write(tmp_path, bad)
     with pytest.raises(InputError) as err:
-        read_counts(path)
+        prisma.read_counts(path)
     problems = {p.column: p for p in err.value.problems}
     assert set(problems) == {
         "identified.databases.B",
@@ -106,7 +99,7 @@ def test_counts_that_do_not_add_up_are_all_named_with_the_expected_sum(tmp_path)
     bad = dict(VALID, screened=91, reports_included=7, studies_included=8)
     path = _write(tmp_path, bad)
     with pytest.raises(InputError) as err:
-        read_counts(path)
+        prisma.read_counts(path)
     problems = {p.column: p for p in err.value.problems}
     # screened 91, reports_sought 20 = 90 - 70 holds against the given screened? 91 - 70 = 21:
     # the later steps are checked against the counts as given, so reports_sought fails too
@@ -116,7 +109,7 @@ def test_counts_that_do_not_add_up_are_all_named_with_the_expected_sum(tmp_path)
     assert problems["reports_sought"].expected.endswith("= 21")
     assert problems["reports_included"].expected.endswith("= 6")
     assert all(p.check == "prisma_arithmetic" for p in problems.values())
-    assert read_counts(_write(tmp_path, VALID)).screened == 90
+    assert prisma.read_counts(_write(tmp_path, VALID)).screened == 90
 
 
 # ------------------------------------------------------------------------------ the joined flow
@@ -136,24 +129,24 @@ def _pipeline(studies=5, rows=20, dropped=2, not_computable=1, analysed=17, stud
 
 
 def test_the_flow_joins_the_counts_with_the_pipeline_and_checks_every_sum(tmp_path):
-    counts = read_counts(_write(tmp_path, VALID))
-    flow = prisma_flow(counts, *_pipeline())
+    counts = prisma.read_counts(_write(tmp_path, VALID))
+    flow = prisma.prisma_flow(counts, *_pipeline())
     assert flow.consistent, [c.to_dict() for c in flow.checks if not c.ok]
     d = flow.to_dict()
     assert d["pipeline"]["effect_sizes_excluded_by_criteria"] == 2
     assert d["pipeline"]["studies_excluded_by_criteria"] == 0
     assert {c["name"] for c in d["checks"]} >= {"screened", "studies_coded", "effect_sizes_coded"}
     # 6 studies coded but 5 included in the review; 18 analysed of 17 computed
-    wrong = prisma_flow(counts, *_pipeline(studies=6, studies_analysed=6, analysed=18))
+    wrong = prisma.prisma_flow(counts, *_pipeline(studies=6, studies_analysed=6, analysed=18))
     assert not wrong.consistent
     assert {c.name for c in wrong.checks if not c.ok} == {"studies_coded", "effect_sizes_analysed"}
-    alone = prisma_flow(None, *_pipeline())
+    alone = prisma.prisma_flow(None, *_pipeline())
     assert alone.consistent and alone.to_dict()["counts"] is None
     assert "studies_coded" not in {c.name for c in alone.checks}
 
 
 def test_the_diagram_boxes_show_every_count_of_the_flow(tmp_path):
-    flow = prisma_flow(read_counts(_write(tmp_path, VALID)), *_pipeline()).to_dict()
+    flow = prisma.prisma_flow(prisma.read_counts(_write(tmp_path, VALID)), *_pipeline()).to_dict()
     boxes = prisma_boxes(flow)
     text = "\n".join(b.text + "\n" + (b.side or "") for b in boxes).replace("\u00a0", " ")
     for phrase in (
@@ -172,7 +165,7 @@ def test_the_diagram_boxes_show_every_count_of_the_flow(tmp_path):
     ):
         assert phrase in text, phrase
     assert [b.phase for b in boxes][0] == "Identification"
-    assert [b.phase for b in prisma_boxes(prisma_flow(None, *_pipeline()).to_dict())] == [
+    assert [b.phase for b in prisma_boxes(prisma.prisma_flow(None, *_pipeline()).to_dict())] == [
         "Included",
         "Analysis",
         "Analysis",
@@ -192,37 +185,37 @@ def test_characteristics_of_another_shape_show_labels_and_counts():
             "deltype": ["general", "overt", "covert", "general"],
         }
     )
-    table = study_characteristics(data, cb)
+    table = prisma.study_characteristics(data, cb)
     frame = table.frame()
     assert list(frame["study"]) == ["Study 2", "Study 10"]  # natural order of the keys
     assert list(frame["k"]) == [3, 1]
     pub = cb["pubstatus"].levels
     assert list(frame["pubstatus"]) == [pub["1"], pub["0"]]
     assert "components" not in frame.columns  # no components in this codebook
-    chosen = study_characteristics(data, cb, ["deltype", "year", "k"]).frame()
+    chosen = prisma.study_characteristics(data, cb, ["deltype", "year", "k"]).frame()
     # study 2 has general, covert, general: its distinct labels in the codebook's order
     assert chosen.loc[0, "deltype"] == "General delinquent behaviour; Covert delinquent behaviour"
     assert chosen.loc[0, "year"] == "" and list(chosen.columns) == ["study", "deltype", "year", "k"]
     with pytest.raises(InputError, match="prisma.characteristics"):
-        study_characteristics(data, cb, ["not_a_variable"])
+        prisma.study_characteristics(data, cb, ["not_a_variable"])
 
 
 # ------------------------------------------------------------------------------ the checklist
 def test_the_checklist_has_every_item_and_sub_item_of_prisma_2020():
-    numbers = [i.item for i in checklist_items()]
+    numbers = [i.item for i in prisma.checklist_items()]
     expected = []
     for n in range(1, 28):
         expected += [f"{n}{s}" for s in SUB_ITEMS[str(n)]] if str(n) in SUB_ITEMS else [str(n)]
     assert numbers == expected
-    assert all(i.text and i.topic and i.section for i in checklist_items())
+    assert all(i.text and i.topic and i.section for i in prisma.checklist_items())
 
 
 def test_the_checklist_maps_every_item_to_a_section_a_text_or_says_not_reported():
     sections = {"methods": "Methods", "data-flow": "Data flow", "included-studies": "Included"}
-    rows = checklist(sections, {"registration": "PROSPERO CRD000", "16b": "not applicable"})
+    rows = prisma.checklist(sections, {"registration": "PROSPERO CRD000", "16b": "not applicable"})
     by = {r.item.item: r for r in rows}
-    assert len(rows) == len(checklist_items())
-    assert all(r.status in STATUSES for r in rows)
+    assert len(rows) == len(prisma.checklist_items())
+    assert all(r.status in prisma.STATUSES for r in rows)
     assert by["24a"].status == "text" and by["24a"].text == "PROSPERO CRD000"
     assert by["16b"].status == "not applicable"
     assert by["16a"].status == "report" and by["16a"].sections == {"data-flow": "Data flow"}
@@ -232,7 +225,7 @@ def test_the_checklist_maps_every_item_to_a_section_a_text_or_says_not_reported(
         assert set(row.sections) <= set(sections)
         assert (row.status == "not reported") == (not row.sections and not row.text)
     with pytest.raises(InputError) as err:
-        checklist(sections, {"registratoin": "x", "28": "y"})
+        prisma.checklist(sections, {"registratoin": "x", "28": "y"})
     assert {p.column for p in err.value.problems} == {
         "prisma.checklist.registratoin",
         "prisma.checklist.28",
@@ -242,11 +235,11 @@ def test_the_checklist_maps_every_item_to_a_section_a_text_or_says_not_reported(
 def test_the_config_schema_names_every_checklist_key():
     schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     listed = schema["properties"]["prisma"]["properties"]["checklist"]["properties"]
-    assert set(listed) == {i.key for i in checklist_items() if i.key}
+    assert set(listed) == {i.key for i in prisma.checklist_items() if i.key}
     pattern = next(
         iter(schema["properties"]["prisma"]["properties"]["checklist"]["patternProperties"])
     )
-    assert all(re.fullmatch(pattern, i.item) for i in checklist_items())
+    assert all(re.fullmatch(pattern, i.item) for i in prisma.checklist_items())
 
 
 # ------------------------------------------------------------------------------ the real runs
@@ -315,8 +308,8 @@ def test_the_report_checklist_maps_every_item(example_run):
     doc = (example_run.results / "report.html").read_text(encoding="utf-8")
     part = doc.split('<h2 id="prisma-checklist">', 1)[1].split("<h2 id=", 1)[0]
     rows = re.findall(r"<tr class=\"prisma-([a-z-]+)\"><td>[^<]*</td><td>([0-9a-f]+)</td>", part)
-    assert [item for _, item in rows] == [i.item for i in checklist_items()]
-    assert {status for status, _ in rows} <= {s.replace(" ", "-") for s in STATUSES}
+    assert [item for _, item in rows] == [i.item for i in prisma.checklist_items()]
+    assert {status for status, _ in rows} <= {s.replace(" ", "-") for s in prisma.STATUSES}
     assert "Not registered: the example review is simulated." in part
     assert '<a href="#included-studies">' in part
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ __all__ = [
     "checklist_html",
     "checklist_items",
     "characteristic_columns",
+    "count_checks",
     "flow_text",
     "prisma_flow",
     "read_counts",
@@ -260,11 +261,9 @@ def read_counts(path: str | Path) -> PrismaCounts:
     elif raw is not None:
         add(["reports_excluded"], raw, "a mapping reason: count (one entry per reason)")
 
-    if not problems:
-        _arithmetic(identified, removed, single, excluded, add)
     if problems:
         raise InputError(problems, summary=f"{file}: {len(problems)} problem(s) in the counts")
-    return PrismaCounts(
+    counts = PrismaCounts(
         identified=identified,
         identified_detail=detail,
         removed=removed,
@@ -278,47 +277,17 @@ def read_counts(path: str | Path) -> PrismaCounts:
         reports_included=int(single["reports_included"]),
         file=file,
     )
-
-
-def _arithmetic(
-    identified: Mapping[str, int],
-    removed: Mapping[str, int],
-    n: Mapping[str, int | None],
-    excluded: Mapping[str, int],
-    add: Any,
-) -> None:
-    """Each step of the flow must follow from the one before (see the module doc)."""
-    n_id, n_rm, n_ex = sum(identified.values()), sum(removed.values()), sum(excluded.values())
-    steps = [
-        ("screened", n_id - n_rm, f"identified ({n_id}) - removed before screening ({n_rm})"),
-        (
-            "reports_sought",
-            n["screened"] - n["records_excluded"],
-            f"screened ({n['screened']}) - records excluded ({n['records_excluded']})",
-        ),
-        (
-            "reports_assessed",
-            n["reports_sought"] - n["reports_not_retrieved"],
-            f"reports sought ({n['reports_sought']}) - not retrieved "
-            f"({n['reports_not_retrieved']})",
-        ),
-        (
-            "reports_included",
-            n["reports_assessed"] - n_ex,
-            f"reports assessed ({n['reports_assessed']}) - reports excluded ({n_ex}, the sum "
-            "of reports_excluded)",
-        ),
-    ]
-    for key, expected, how in steps:
-        if n[key] != expected:
-            add([key], n[key], f"{how} = {expected}", "prisma_arithmetic")
-    if n["studies_included"] > n["reports_included"]:
-        add(
-            ["studies_included"],
-            n["studies_included"],
-            f"at most reports_included ({n['reports_included']}): every study has a report",
-            "prisma_arithmetic",
-        )
+    for check in count_checks(counts):
+        if not check.ok:
+            expected = (
+                f"at most {check.right} ({check.text})"
+                if check.at_most
+                else f"{check.text} = {check.right}"
+            )
+            add([check.name], check.left, expected, "prisma_arithmetic")
+    if problems:
+        raise InputError(problems, summary=f"{file}: the counts do not add up")
+    return counts
 
 
 # --------------------------------------------------------------------------- the joined flow
@@ -348,6 +317,47 @@ class FlowCheck:
             "text": self.text,
             "ok": self.ok,
         }
+
+
+def count_checks(c: PrismaCounts) -> list[FlowCheck]:
+    """The sums of the counts file (see the module doc), each a :class:`FlowCheck` whose text
+    names the counts it adds."""
+    return [
+        FlowCheck(
+            "screened",
+            c.screened,
+            c.n_identified - c.n_removed,
+            f"records screened = identified ({c.n_identified}) - removed before screening "
+            f"({c.n_removed})",
+        ),
+        FlowCheck(
+            "reports_sought",
+            c.reports_sought,
+            c.screened - c.records_excluded,
+            f"reports sought = screened ({c.screened}) - records excluded ({c.records_excluded})",
+        ),
+        FlowCheck(
+            "reports_assessed",
+            c.reports_assessed,
+            c.reports_sought - c.reports_not_retrieved,
+            f"reports assessed = sought ({c.reports_sought}) - not retrieved "
+            f"({c.reports_not_retrieved})",
+        ),
+        FlowCheck(
+            "reports_included",
+            c.reports_included,
+            c.reports_assessed - c.n_reports_excluded,
+            f"reports included = assessed ({c.reports_assessed}) - reports excluded "
+            f"({c.n_reports_excluded}, the sum of reports_excluded)",
+        ),
+        FlowCheck(
+            "studies_included",
+            c.studies_included,
+            c.reports_included,
+            "studies included <= reports included: every study has a report",
+            at_most=True,
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -430,30 +440,7 @@ def prisma_flow(
     checks = []
     if counts is not None:
         checks += [
-            FlowCheck(
-                "screened",
-                counts.screened,
-                counts.n_identified - counts.n_removed,
-                "records screened = records identified - records removed before screening",
-            ),
-            FlowCheck(
-                "reports_sought",
-                counts.reports_sought,
-                counts.screened - counts.records_excluded,
-                "reports sought = records screened - records excluded",
-            ),
-            FlowCheck(
-                "reports_assessed",
-                counts.reports_assessed,
-                counts.reports_sought - counts.reports_not_retrieved,
-                "reports assessed = reports sought - reports not retrieved",
-            ),
-            FlowCheck(
-                "reports_included",
-                counts.reports_included,
-                counts.reports_assessed - counts.n_reports_excluded,
-                "reports of included studies = reports assessed - reports excluded",
-            ),
+            *count_checks(counts),
             FlowCheck(
                 "studies_coded",
                 p["studies_coded"],
@@ -708,14 +695,7 @@ class ChecklistItem:
     key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "item": self.item,
-            "section": self.section,
-            "topic": self.topic,
-            "text": self.text,
-            "report": list(self.report),
-            "key": self.key,
-        }
+        return {**asdict(self), "report": list(self.report)}
 
 
 @cache

@@ -247,15 +247,14 @@ def prisma_diagram(
             long = label.get_window_extent(renderer).height / fig.dpi
             if long > hi - lo - 0.1:  # a short band: the label shrinks to fit it
                 label.set_fontsize(max(6.0, 8.5 * (hi - lo - 0.1) / long))
-        fig.text(
-            0.12,
-            height - 0.12,
+        fig.suptitle(
             title,
+            x=0.12 / style.FULL_WIDTH,
+            y=1 - 0.12 / height,
             ha="left",
             va="top",
             fontsize=10,
             fontweight="bold",
-            transform=inch,
         )
         if note:
             fig.text(

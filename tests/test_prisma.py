@@ -112,6 +112,23 @@ def test_counts_that_do_not_add_up_are_all_named_with_the_expected_sum(tmp_path)
     assert prisma.read_counts(_write(tmp_path, VALID)).screened == 90
 
 
+def test_a_bad_counts_file_stops_the_run_at_start_up(tmp_path):
+    from intervention_meta.config import check_references
+
+    path = _write(tmp_path, dict(VALID, screened=91, extra=1))
+    config = {
+        "codebook": str(REPO / "data" / "codebook.yaml"),
+        "data": {"studies": str(REPO / "data/raw/studies.csv")},
+        "prisma": {"counts": str(path)},
+    }
+    with pytest.raises(InputError) as err:
+        check_references(config)
+    named = {p.column for p in err.value.problems if p.file == str(path)}
+    assert named == {"extra", "screened", "reports_sought"}  # the sums too, all at once
+    config["prisma"]["counts"] = str(_write(tmp_path, VALID))
+    check_references(config)  # a good counts file: no problem
+
+
 # ------------------------------------------------------------------------------ the joined flow
 def _pipeline(studies=5, rows=20, dropped=2, not_computable=1, analysed=17, studies_analysed=5):
     clean = {

@@ -217,6 +217,39 @@ def test_characteristics_of_another_shape_show_labels_and_counts():
         prisma.study_characteristics(data, cb, ["not_a_variable"])
 
 
+def test_the_components_column_lists_what_the_components_step_found():
+    cb = load_codebook(REPO / "data" / "codebook.yaml")
+    step = {
+        "tables": {
+            "study_effects": {
+                "columns": {
+                    "study": "Study",
+                    "component.joint_effort": "x",
+                    "component.co_production": "y",
+                },
+                "rows": [
+                    {
+                        "study": "S1",
+                        "component.joint_effort": "yes",
+                        "component.co_production": "yes",
+                    },
+                    {
+                        "study": "S2",
+                        "component.joint_effort": "no",
+                        "component.co_production": "no",
+                    },
+                ],
+            }
+        }
+    }
+    has = prisma.components_by_study(step)
+    assert has == {"S1": ["joint_effort", "co_production"], "S2": []}
+    data = pd.DataFrame({"study_id": ["S1", "S2", "S2"], "es_id": ["a", "b", "c"]})
+    frame = prisma.study_characteristics(data, cb, ["components", "k"], components=has).frame()
+    both = f"{cb.label('joint_effort')}; {cb.label('co_production')}"
+    assert list(frame["components"]) == [both, "none"] and list(frame["k"]) == [1, 2]
+
+
 # ------------------------------------------------------------------------------ the checklist
 def test_the_checklist_has_every_item_and_sub_item_of_prisma_2020():
     numbers = [i.item for i in prisma.checklist_items()]

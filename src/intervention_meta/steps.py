@@ -293,6 +293,7 @@ def tables(
     domain_variable: str | None = None,
     effect_sizes_summary: str | None = None,
     effect_sizes_table: str | None = None,
+    components_json: str | None = None,
     characteristics: Sequence[str] = (),
     characteristics_csv: str | None = None,
     **files: str,
@@ -304,8 +305,8 @@ def tables(
     Other ``files`` (the rule's names for the tables written) are not read. With
     ``files["study_characteristics"]``, the characteristics of the included studies (the studies
     of ``effect_sizes_table``; columns ``characteristics``, default
-    :func:`~intervention_meta.outputs.prisma.characteristic_columns`) are written there first
-    (and to ``characteristics_csv``)."""
+    :func:`~intervention_meta.outputs.prisma.characteristic_columns`; their components from
+    ``components_json``) are written there first (and to ``characteristics_csv``)."""
     from intervention_meta.outputs.tables import run_tables
 
     if files.get("study_characteristics") and effect_sizes_table and codebook:
@@ -317,6 +318,7 @@ def tables(
             files["study_characteristics"],
             columns=list(characteristics) or None,
             domain_variable=domain_variable,
+            components_json=components_json,
             csv=characteristics_csv,
         )
 

@@ -13,6 +13,7 @@ rule tables:
         codebook=config["codebook"],
         effect_sizes_summary=rules.effect_sizes.output.summary,
         effect_sizes_table=rules.effect_sizes.output.table,
+        components_json=rules.components.output.json,
     output:
         **apa_table_outputs(annotate=True),
         study_characteristics=f"{RES}/prisma/characteristics.json",

@@ -48,9 +48,9 @@ from typing import Any
 
 import pandas as pd
 
-from intervention_meta.analyses.records import ResultTable
+from intervention_meta.analyses.records import ResultTable, read_tables
 from intervention_meta.errors import InputError, Problem
-from intervention_meta.io import write_json
+from intervention_meta.io import read_json, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ __all__ = [
     "checklist_html",
     "checklist_items",
     "characteristic_columns",
+    "components_by_study",
     "count_checks",
     "flow_text",
     "prisma_flow",
@@ -580,6 +581,7 @@ def study_characteristics(
     columns: Sequence[str] | None = None,
     *,
     domain_variable: str | None = None,
+    components: Mapping[str, Sequence[str]] | None = None,
 ) -> ResultTable:
     """One row per included study (the studies of ``data``, the effect sizes analysed).
 
@@ -589,6 +591,8 @@ def study_characteristics(
     codebook : the codebook (labels of the variables and their levels).
     columns : the columns (:func:`characteristic_columns`; default there).
     domain_variable : the outcome-domain variable (a default column).
+    components : study key -> the components the study has (their variable names), as the
+        components step decided (:func:`components_by_study`); a study not in it has none.
 
     Returns
     -------
@@ -600,15 +604,13 @@ def study_characteristics(
         ``components`` the labels of the components the study has (``none``), ``k`` the number
         of its effect sizes; values by their codebook labels.
     """
-    from intervention_meta.analyses.components import present_code
-    from intervention_meta.data.codebook import normalise_code
     from intervention_meta.plots.labels import citation_variable, natural_key, study_labels
 
     cols = characteristic_columns(codebook, columns, domain_variable)
     study = codebook.key(codebook.parent_table)
     keys = data[study].astype(str)
     names = study_labels(data, codebook, study)
-    comps = [v for v in codebook.components() if v.name in data.columns]
+    has = {str(k): list(v) for k, v in (components or {}).items()}
     rows = []
     for key in sorted(pd.unique(keys), key=natural_key):
         part = data[keys == key]
@@ -617,12 +619,7 @@ def study_characteristics(
             if name == "k":
                 row[name] = len(part)
             elif name == "components":
-                have = [
-                    codebook.label(v.name)
-                    for v in comps
-                    if (part[v.name].dropna().map(normalise_code) == present_code(v)).any()
-                ]
-                row[name] = "; ".join(have) or "none"
+                row[name] = "; ".join(codebook.label(c) for c in has.get(key, ())) or "none"
             elif name not in part.columns:
                 row[name] = ""
             elif codebook[name].table == codebook.parent_table:
@@ -643,6 +640,19 @@ def study_characteristics(
     return ResultTable(headers, tuple(rows))
 
 
+def components_by_study(components: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Study key -> the components it has, from the table ``study_effects`` of
+    ``models/components.json`` (its ``component.<name>`` columns, ``yes``/``no``)."""
+    table = read_tables(components).get("study_effects")
+    if table is None:
+        return {}
+    names = [k.removeprefix("component.") for k in table.columns if k.startswith("component.")]
+    return {
+        str(row["study"]): [c for c in names if str(row.get(f"component.{c}")).lower() == "yes"]
+        for row in table.rows
+    }
+
+
 def write_characteristics(
     effect_sizes: str | Path,
     codebook: str | Path,
@@ -650,17 +660,21 @@ def write_characteristics(
     *,
     columns: Sequence[str] | None = None,
     domain_variable: str | None = None,
+    components_json: str | Path | None = None,
     csv: str | Path | None = None,
 ) -> ResultTable:
     """Write the characteristics of the included studies as ``prisma/characteristics.json``
     (the table under ``tables.study_characteristics``, as the analysis steps keep theirs, and
-    ``study_keys``, the study key of each row) and, with ``csv``, its readable CSV."""
+    ``study_keys``, the study key of each row) and, with ``csv``, its readable CSV; the
+    components each study has come from ``components_json`` (``models/components.json``)."""
     from intervention_meta.data.cleaning import read_effect_sizes
-    from intervention_meta.io import write_table
     from intervention_meta.plots.labels import natural_key
 
     es = read_effect_sizes(effect_sizes, codebook)
-    table = study_characteristics(es.data, es.codebook, columns, domain_variable=domain_variable)
+    has = components_by_study(read_json(components_json)) if components_json else {}
+    table = study_characteristics(
+        es.data, es.codebook, columns, domain_variable=domain_variable, components=has
+    )
     keys = sorted(pd.unique(es.data[es.study].astype(str)), key=natural_key)
     write_json(
         {

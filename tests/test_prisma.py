@@ -129,6 +129,21 @@ def test_a_bad_counts_file_stops_the_run_at_start_up(tmp_path):
     check_references(config)  # a good counts file: no problem
 
 
+def test_the_start_up_check_of_the_counts_file_imports_no_pandas():
+    """Every Snakemake start checks the counts file: that must not cost a pandas import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from intervention_meta.outputs.prisma import read_counts\n"
+        f"read_counts({str(COUNTS)!r})\n"
+        "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # ------------------------------------------------------------------------------ the joined flow
 def _pipeline(studies=5, rows=20, dropped=2, not_computable=1, analysed=17, studies_analysed=5):
     clean = {

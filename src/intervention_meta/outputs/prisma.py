@@ -44,13 +44,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from intervention_meta.analyses.records import ResultTable, read_tables
 from intervention_meta.errors import InputError, Problem
 from intervention_meta.io import read_json, write_json, write_table
+
+if TYPE_CHECKING:  # pandas and the result tables are imported where a table is made, so that
+    # the start-up check of the counts file (read_counts) costs no pandas import
+    import pandas as pd
+
+    from intervention_meta.analyses.records import ResultTable
 
 log = logging.getLogger(__name__)
 
@@ -562,6 +565,8 @@ def characteristic_columns(
 
 def _shown(codebook: Any, name: str, value: Any) -> str:
     """A value as the codebook shows it: a level's label, a whole number without decimals."""
+    import pandas as pd
+
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     var = codebook[name]
@@ -604,6 +609,9 @@ def study_characteristics(
         ``components`` the labels of the components the study has (``none``), ``k`` the number
         of its effect sizes; values by their codebook labels.
     """
+    import pandas as pd
+
+    from intervention_meta.analyses.records import ResultTable
     from intervention_meta.plots.labels import citation_variable, natural_key, study_labels
 
     cols = characteristic_columns(codebook, columns, domain_variable)
@@ -643,6 +651,8 @@ def study_characteristics(
 def components_by_study(components: Mapping[str, Any]) -> dict[str, list[str]]:
     """Study key -> the components it has, from the table ``study_effects`` of
     ``models/components.json`` (its ``component.<name>`` columns, ``yes``/``no``)."""
+    from intervention_meta.analyses.records import read_tables
+
     table = read_tables(components).get("study_effects")
     if table is None:
         return {}
@@ -667,6 +677,8 @@ def write_characteristics(
     (the table under ``tables.study_characteristics``, as the analysis steps keep theirs, and
     ``study_keys``, the study key of each row) and, with ``csv``, its readable CSV; the
     components each study has come from ``components_json`` (``models/components.json``)."""
+    import pandas as pd
+
     from intervention_meta.data.cleaning import read_effect_sizes
     from intervention_meta.plots.labels import natural_key
 

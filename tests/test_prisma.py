@@ -265,6 +265,30 @@ def test_the_components_column_lists_what_the_components_step_found():
     assert list(frame["components"]) == [both, "none"] and list(frame["k"]) == [1, 2]
 
 
+def test_participants_are_the_largest_sample_of_the_study_effect_sizes():
+    """n_total, else the two groups, else the four cells of a 2x2 table (the example codebook's
+    statistic columns); a study without any is left empty."""
+    cb = load_codebook(REPO / "data" / "codebook.yaml")
+    data = pd.DataFrame(
+        {
+            "study_id": ["S1", "S1", "S2", "S3"],
+            "es_id": ["a", "b", "c", "d"],
+            "n_int": [50, None, None, None],
+            "n_ctl": [40, None, None, None],
+            "n_total": [None, 120, None, None],
+            "events_int": [None, None, 10, None],
+            "nonevents_int": [None, None, 20, None],
+            "events_ctl": [None, None, 5, None],
+            "nonevents_ctl": [None, None, 25, None],
+        }
+    )
+    sizes = prisma.sample_sizes(data, cb)
+    assert sizes.iloc[:3].tolist() == [90, 120, 60] and pd.isna(sizes.iloc[3])
+    frame = prisma.study_characteristics(data, cb, ["k", "n"]).frame()
+    assert frame["n"].iloc[:2].tolist() == [120, 60] and pd.isna(frame["n"].iloc[2])
+    assert "n" in prisma.characteristic_columns(cb)
+
+
 # ------------------------------------------------------------------------------ the checklist
 def test_the_checklist_has_every_item_and_sub_item_of_prisma_2020():
     numbers = [i.item for i in prisma.checklist_items()]

@@ -74,6 +74,7 @@ __all__ = [
     "flow_text",
     "prisma_flow",
     "read_counts",
+    "sample_sizes",
     "study_characteristics",
     "write_characteristics",
     "write_flow",
@@ -507,8 +508,43 @@ def write_flow(flow: PrismaFlow, path: str | Path) -> None:
 CHARACTERISTIC_EXTRAS: dict[str, str] = {
     "components": "Components",
     "k": "Effect sizes",
+    "n": "Participants",
 }
 _DEFAULT_ROLES = ("descriptor", "moderator")
+#: the statistic roles that give an effect size's sample: the total, else the groups' sizes, else
+#: the cells of a 2x2 table
+N_TOTAL = "n_total"
+N_PARTS = (("n_int", "n_ctl"), ("events_int", "nonevents_int", "events_ctl", "nonevents_ctl"))
+
+
+def _sample_columns(codebook: Any) -> dict[str, str]:
+    """Statistic role -> the data column that holds it (the first kind that names it)."""
+    out: dict[str, str] = {}
+    for roles in codebook.statistic_columns().values():
+        for role, column in roles.items():
+            out.setdefault(role, column)
+    return out
+
+
+def sample_sizes(data: pd.DataFrame, codebook: Any) -> pd.Series:
+    """The sample size of each effect size: ``n_total``, else ``n_int + n_ctl``, else the four
+    cells of its 2x2 table (the codebook's columns for those roles); missing where none is
+    coded."""
+    import numpy as np
+    import pandas as pd
+
+    columns = _sample_columns(codebook)
+
+    def values(role: str) -> pd.Series:
+        column = columns.get(role)
+        if column is None or column not in data.columns:
+            return pd.Series(np.nan, index=data.index)
+        return pd.to_numeric(data[column], errors="coerce")
+
+    n = values(N_TOTAL)
+    for parts in N_PARTS:
+        n = n.fillna(sum((values(role) for role in parts), pd.Series(0.0, index=data.index)))
+    return n
 
 
 def characteristic_columns(
@@ -519,8 +555,9 @@ def characteristic_columns(
     Default (``columns`` None or empty): the studies-table variables with role descriptor or
     moderator (not the key, not the citation that names the row, not the components), then
     ``components`` (the components each programme has; only when the codebook has components),
-    ``k`` (the number of effect sizes) and ``domain_variable`` (the outcome domains, when it is a
-    codebook variable).
+    ``k`` (the number of effect sizes), ``n`` (participants: the largest sample of the study's
+    effect sizes; when the codebook has sample-size statistics) and ``domain_variable`` (the
+    outcome domains, when it is a codebook variable).
 
     Raises
     ------
@@ -536,7 +573,7 @@ def characteristic_columns(
                 None,
                 f"prisma.characteristics.{i}",
                 name,
-                "a codebook variable, components or k",
+                "a codebook variable, components, k or n",
                 check="config_variable",
             )
             for i, name in enumerate(columns)
@@ -558,6 +595,9 @@ def characteristic_columns(
     if comps:
         out.append("components")
     out.append("k")
+    roles = _sample_columns(codebook)
+    if N_TOTAL in roles or any(all(r in roles for r in parts) for parts in N_PARTS):
+        out.append("n")
     if domain_variable and domain_variable in codebook.variables:
         out.append(domain_variable)
     return out
@@ -607,7 +647,9 @@ def study_characteristics(
         column: a studies-table variable gives the study's value, an effects-table variable the
         distinct values of the study's effect sizes (``"; "``-joined, in codebook order),
         ``components`` the labels of the components the study has (``none``), ``k`` the number
-        of its effect sizes; values by their codebook labels.
+        of its effect sizes, ``n`` the largest sample of its effect sizes
+        (:func:`sample_sizes`; a study may report outcomes on subsamples, so its participants
+        are at least this many); values by their codebook labels.
     """
     import pandas as pd
 
@@ -619,6 +661,7 @@ def study_characteristics(
     keys = data[study].astype(str)
     names = study_labels(data, codebook, study)
     has = {str(k): list(v) for k, v in (components or {}).items()}
+    sizes = sample_sizes(data, codebook)
     rows = []
     for key in sorted(pd.unique(keys), key=natural_key):
         part = data[keys == key]
@@ -626,6 +669,9 @@ def study_characteristics(
         for name in cols:
             if name == "k":
                 row[name] = len(part)
+            elif name == "n":
+                largest = sizes[keys == key].max()
+                row[name] = int(largest) if pd.notna(largest) else None
             elif name == "components":
                 row[name] = "; ".join(codebook.label(c) for c in has.get(key, ())) or "none"
             elif name not in part.columns:

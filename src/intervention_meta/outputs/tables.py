@@ -797,8 +797,9 @@ SPECS: dict[str, TableSpec] = {
             "values are the codebook's labels (empty: not reported); a variable coded per effect "
             "size lists the study's values",
             "Effect sizes = number of effect sizes analysed (k)",
+            "Participants = the largest sample of the study's effect sizes",
         ),
-        row_kinds=lambda row: {key: "count" if key == "k" else "text" for key in row.index},
+        row_kinds=lambda row: {key: "count" if key in ("k", "n") else "text" for key in row.index},
     ),
 }
 

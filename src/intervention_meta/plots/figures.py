@@ -194,6 +194,7 @@ def make_prisma(
     stem: str | Path,
     *,
     flow_json: str | Path | None = None,
+    labels: MeasureLabels | None = None,
 ) -> FigureInfo:
     """PRISMA 2020 flow diagram: the counts file (``prisma.counts``, or its counts read with
     :func:`~intervention_meta.outputs.prisma.read_counts`; None: none) joined with
@@ -225,6 +226,7 @@ def make_prisma(
             if not failed
             else "These sums do NOT add up: " + "; ".join(failed) + "."
         )
+        + f" {_labels(labels).direction_note()}"
     )
     info = {"boxes": [b.to_dict() for b in boxes], "consistent": flow.consistent}
     return _finish(fig, stem, "data", "PRISMA 2020 flow diagram", caption, **info)
@@ -885,7 +887,7 @@ def run_figures(
         (
             make_prisma,
             (i.clean_summary, i.effect_sizes_summary, i.overall, counts, out / "prisma"),
-            {"flow_json": prisma_flow},
+            {"flow_json": prisma_flow, **lab},
         ),
         (
             make_forest,

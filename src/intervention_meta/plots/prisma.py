@@ -66,7 +66,7 @@ def _n(value: Any) -> str:
     return "?" if value is None else f"{int(value):,}"
 
 
-def _lines(head: str, items: Mapping[str, Any], width: int = 54) -> str:
+def _lines(head: str, items: Mapping[str, Any], width: int = 50) -> str:
     """``head`` and one line per item, ``name (n = count)``, wrapped but never inside the
     count (no-break spaces)."""
     body = [

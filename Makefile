@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIGS ?= config/config.yaml config/assink2016.yaml
+RUNLOGS := results/logs
 
 .PHONY: run test lint bench bench-pipeline env clean-results
 
@@ -17,12 +18,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 env: $(STAMP)
 
-## Run the whole pipeline on the shipped example data (both configs).
+## Run the whole pipeline on the shipped example data (both configs), then print a short summary.
+## Snakemake's own output goes to results/logs/snakemake_<config>.log (the last lines are shown
+## when a run fails); each job's log is in results/<analysis>/logs/, Snakemake's in .snakemake/log/.
 run: $(STAMP)
+	@mkdir -p $(RUNLOGS)
+	@$(BIN)/python -m intervention_meta check-yaml --files $(CONFIGS)
 	@for cfg in $(CONFIGS); do \
-	  echo "== snakemake --configfile $$cfg"; \
-	  $(BIN)/snakemake --cores $(CORES) --configfile $$cfg || exit 1; \
+	  log=$(RUNLOGS)/snakemake_$$(basename $$cfg .yaml).log; \
+	  echo "snakemake --configfile $$cfg  (output in $$log)"; \
+	  $(BIN)/snakemake --cores $(CORES) --configfile $$cfg > $$log 2>&1 \
+	    || { tail -n 40 $$log; echo "FAILED: snakemake --configfile $$cfg (see $$log)"; exit 1; }; \
 	done
+	@echo
+	@$(BIN)/python -m intervention_meta summary --configs $(CONFIGS)
 
 ## Run the test suite (includes the real pipeline in a temporary directory).
 test: $(STAMP)

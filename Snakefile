@@ -5,7 +5,7 @@ import sys
 
 from snakemake.utils import min_version
 
-from intervention_meta.config import check_config
+from intervention_meta.config import check_config, read_yaml
 from intervention_meta.errors import InputError
 
 min_version("9.0")
@@ -13,7 +13,12 @@ min_version("9.0")
 
 # The default config is read only when no --configfile is given: Snakemake merges config files
 # recursively, so a second data set's config would otherwise inherit the default's inclusion criteria.
+# Snakemake's own reader would say only "not valid JSON or YAML": a syntax error says where and why.
 if not workflow.config_settings.configfiles:
+    try:
+        read_yaml("config/config.yaml")
+    except InputError as error:
+        sys.exit(error.short())
 
     configfile: "config/config.yaml"
 

@@ -190,7 +190,7 @@ def test_profiles_below_min_programmes_are_listed_not_pooled_and_flagged():
 
 def test_pooled_profile_means_are_the_intercept_free_profile_model():
     ad = _toy()
-    ca = analyse_components(ad, SPEC)
+    ca = analyse_components(ad, SPEC, min_programmes=1)
     f = ca.profiles.frame.set_index("profile")
     keep = ad.data[ad.data["sid"].isin(["S0", "S1", "S4", "S5"])].copy()
     keep["prof"] = keep["sid"].map({"S0": "p10", "S1": "p01", "S4": "p01", "S5": "p11"})
@@ -351,8 +351,11 @@ def test_example_profiles_match_a_pandas_count_from_studies_csv(example_run):
     expected.index = expected.index.set_levels([lv.astype(int) for lv in expected.index.levels])
     pd.testing.assert_frame_equal(got, expected.sort_index(), check_dtype=False)
     assert table["Programmes (studies)"].sum() == len(complete) == 28  # S02, S28 miss a value
-    assert table["Pooled"].eq("yes").all()  # min_programmes defaults to 1
-    assert table["Mean effect"].notna().all()
+    # components.min_profile_programmes defaults to 2: a profile of one programme is not pooled
+    pooled = table["Programmes (studies)"] >= 2
+    assert table["Pooled"].eq(pooled.map({True: "yes", False: "no"})).all()
+    assert table["Mean effect"].notna().eq(pooled).all()
+    assert pooled.any() and not pooled.all()
 
 
 @pytest.mark.pipeline

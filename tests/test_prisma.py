@@ -266,8 +266,8 @@ def test_the_components_column_lists_what_the_components_step_found():
 
 
 def test_participants_are_the_largest_sample_of_the_study_effect_sizes():
-    """n_total, else the two groups, else the four cells of a 2x2 table (the example codebook's
-    statistic columns); a study without any is left empty."""
+    """Per effect size the groups together, else n_total, else the four cells of a 2x2 table (as
+    the GRADE summary counts them); per study the largest; a study without any is left empty."""
     cb = load_codebook(REPO / "data" / "codebook.yaml")
     data = pd.DataFrame(
         {
@@ -282,8 +282,6 @@ def test_participants_are_the_largest_sample_of_the_study_effect_sizes():
             "nonevents_ctl": [None, None, 25, None],
         }
     )
-    sizes = prisma.sample_sizes(data, cb)
-    assert sizes.iloc[:3].tolist() == [90, 120, 60] and pd.isna(sizes.iloc[3])
     frame = prisma.study_characteristics(data, cb, ["k", "n"]).frame()
     assert frame["n"].iloc[:2].tolist() == [120, 60] and pd.isna(frame["n"].iloc[2])
     assert "n" in prisma.characteristic_columns(cb)

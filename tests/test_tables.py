@@ -18,6 +18,8 @@ import pytest
 from intervention_meta.analyses.overall import OVERALL_HEADERS, VARIANCE_HEADERS
 from intervention_meta.analyses.records import result_table
 from intervention_meta.outputs.tables import (
+    LANDSCAPE_COLUMNS,
+    LONG_ROWS,
     SPECS,
     ApaTable,
     apa_table,
@@ -265,6 +267,38 @@ def test_latex_is_a_booktabs_table_with_escaped_text():
     assert "\\textit{p}" in tex
 
 
+def _demo_table(n_cols: int, n_rows: int) -> ApaTable:
+    return ApaTable(
+        name="demo",
+        number=2,
+        title="Demo",
+        columns=tuple(f"c{j}" for j in range(n_cols)),
+        rows=tuple(tuple(f"{i}.{j}" for j in range(n_cols)) for i in range(n_rows)),
+        note="A note.",
+        align=("l",) + ("r",) * (n_cols - 1),
+    )
+
+
+def test_latex_tables_fit_the_page_sideways_when_wide_over_pages_when_long():
+    narrow = _demo_table(LANDSCAPE_COLUMNS, 3).to_latex()
+    assert narrow.startswith("% requires \\usepackage{booktabs, adjustbox, rotating}")
+    assert "\\begin{table}[htbp]" in narrow and "\\end{table}" in narrow
+    assert "\\begin{adjustbox}{max width=\\linewidth, max totalheight=0.8\\textheight}" in narrow
+    wide = _demo_table(LANDSCAPE_COLUMNS + 1, 3).to_latex()
+    assert "\\begin{sidewaystable}" in wide and "\\end{sidewaystable}" in wide
+    assert "max totalheight=0.8\\textwidth" in wide  # the page's width is the height sideways
+    long = _demo_table(3, LONG_ROWS + 1).to_latex()
+    assert long.startswith("% requires \\usepackage{booktabs, longtable, pdflscape}")
+    assert "\\begin{longtable}{lrr}" in long and "adjustbox" not in long
+    # the heads on the first page and again on every page, the bottom rule at the very end
+    assert long.count("c0 & c1 & c2 \\\\") == 2
+    assert long.index("\\endfirsthead") < long.index("\\endhead") < long.index("0.0 & 0.1")
+    assert long.count("0.0 & 0.1 & 0.2 \\\\") == 1 and f"{LONG_ROWS}.2 \\\\" in long
+    assert "\\textit{Note.} A note." in long and "landscape" not in long
+    long_wide = _demo_table(LANDSCAPE_COLUMNS + 1, LONG_ROWS + 1).to_latex()
+    assert long_wide.count("\\begin{landscape}") == long_wide.count("\\end{landscape}") == 1
+
+
 def test_latex_escape_handles_every_special_character():
     assert latex_escape("a_b & 50% $x# {y} ~^\\") == (
         "a\\_b \\& 50\\% \\$x\\# \\{y\\} \\textasciitilde{}\\textasciicircum{}\\textbackslash{}"
@@ -331,9 +365,10 @@ def test_run_tables_writes_every_format_numbered_in_order_and_an_index(tmp_path)
     assert [t.name for t in result.tables] == names
     assert [t.number for t in result.tables] == [1, 2, 3]
     for name in names:
-        for ext in ("md", "tex", "html"):
+        for ext in ("md", "tex", "html", "docx"):
             assert (tmp_path / "apa" / f"{name}.{ext}").is_file()
     index = json.loads((tmp_path / "apa" / "tables.json").read_text())
+    assert [sorted(t["files"]) for t in index["tables"]] == [["docx", "html", "md", "tex"]] * 3
     assert [t["number"] for t in index["tables"]] == [1, 2, 3]
     md = (tmp_path / "apa" / "variance_distribution.md").read_text()
     assert "| 1 | Sampling error | 0.021 | 29.9 |" in md

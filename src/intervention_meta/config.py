@@ -48,6 +48,7 @@ __all__ = [
     "check_config",
     "check_levels",
     "check_references",
+    "check_yaml",
     "default_config_schema",
     "duplicate_key_problems",
     "level_columns",
@@ -55,6 +56,7 @@ __all__ = [
     "load_config",
     "read_yaml",
     "schema_problems",
+    "yaml_syntax_error",
 ]
 
 
@@ -110,14 +112,69 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        row = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise InputError(
-            [Problem(file, row, None, reason, "valid YAML", check="yaml_syntax")],
-            summary=f"{file} is not valid YAML",
-        ) from None
+        raise yaml_syntax_error(exc, file, text) from None
     return data, node
+
+
+def yaml_syntax_error(exc: yaml.YAMLError, file: str, text: str = "") -> InputError:
+    """The :class:`InputError` of a YAML syntax error, without PyYAML's traceback: the file, the
+    line (``row``), the column and why, e.g. ``config/config.yaml:28: "did not find expected ','
+    or ']' (in a list [...] that starts at line 27, column 11)": expected valid YAML (column
+    3)``. ``text`` (the file's text) lets it say when a tab in the indentation is the cause."""
+    mark = getattr(exc, "problem_mark", None)
+    row = mark.line + 1 if mark is not None else None
+    col = f" (column {mark.column + 1})" if mark is not None else ""
+    why = str(getattr(exc, "problem", None) or exc).strip()
+    lines = text.splitlines()
+    if row is not None and row <= len(lines) and "\t" in lines[row - 1]:
+        why += "; a tab on this line: YAML indents with spaces, not tabs"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and (start.line, start.column) != (mark.line, mark.column):
+        for old, words in (
+            ("while parsing a flow sequence", "in a list [...]"),
+            ("while parsing a flow mapping", "in a mapping {...}"),
+            ("while parsing a ", "in a "),
+            ("while scanning a ", "in a "),
+        ):
+            context = context.replace(old, words)
+        why += f" ({context} that starts at line {start.line + 1}, column {start.column + 1})"
+    return InputError(
+        [Problem(file, row, None, why, f"valid YAML{col}", check="yaml_syntax")],
+        summary=f"{file} is not valid YAML",
+    )
+
+
+def check_yaml(*, files: Sequence[str | Path]) -> None:
+    """Check that config files and the codebooks they name are valid YAML, before a run.
+
+    Snakemake reads a ``--configfile`` itself and says only that it "is not valid JSON or YAML";
+    this says where and why (:func:`yaml_syntax_error`), for every file at once, without a
+    traceback. The schema and the references are checked by the workflow at start-up
+    (:func:`check_config`).
+
+    Raises
+    ------
+    InputError
+        With one problem per file that cannot be read as YAML.
+    """
+    errors: list[InputError] = []
+    for file in files:
+        try:
+            data = read_yaml(file)[0]
+        except InputError as err:
+            errors.append(err)
+            continue
+        codebook = data.get("codebook") if isinstance(data, Mapping) else None
+        if isinstance(codebook, str) and Path(codebook).is_file():
+            try:
+                read_yaml(codebook)
+            except InputError as err:
+                errors.append(err)
+    if errors:
+        raise InputError(
+            [p for err in errors for p in err.problems],
+            summary=f"{len(errors)} file(s) not valid YAML; nothing run",
+        )
 
 
 def line_of(node: yaml.Node | None, path: Sequence[Any]) -> int | None:

@@ -292,34 +292,57 @@ def tables(
     domain_results: Sequence[str] = (),
     domain_variable: str | None = None,
     effect_sizes_summary: str | None = None,
-    effect_sizes_table: str | None = None,
+    effect_sizes: str | None = None,
     components_json: str | None = None,
     characteristics: Sequence[str] = (),
     characteristics_csv: str | None = None,
+    grade_json: str | None = None,
+    grade_csv: str | None = None,
+    grade: Mapping[str, Any] | None = None,
+    risk_of_bias: Mapping[str, Any] | None = None,
     **files: str,
 ) -> None:
     """APA tables (:func:`~intervention_meta.outputs.tables.run_tables`) of the result tables of
     the steps' JSON ``files[name]`` for each name in ``tables`` (in the report's order), written
     beside ``index`` (their list); ``domain_results`` are the per-domain ``overall.json``, in the
     order of ``domains``; ``effect_sizes_summary`` names the effect measure and its direction.
-    Other ``files`` (the rule's names for the tables written) are not read. With
-    ``files["study_characteristics"]``, the characteristics of the included studies (the studies
-    of ``effect_sizes_table``; columns ``characteristics``, default
+    With ``files["study_characteristics"]``, first the characteristics of the included studies
+    (the studies of ``effect_sizes``; columns ``characteristics``, default
     :func:`~intervention_meta.outputs.prisma.characteristic_columns`; their components from
-    ``components_json``) are written there first (and to ``characteristics_csv``)."""
+    ``components_json``), written there (and to ``characteristics_csv``) and shown as one more
+    table. With ``grade_json``, first the GRADE summary of findings
+    (:func:`~intervention_meta.outputs.grade.run_grade`, from ``effect_sizes`` and the config's
+    ``grade`` and ``risk_of_bias`` sections), written to ``grade_json``/``grade_csv`` and shown
+    as one more table. Other ``files`` (the rule's names for the tables written) are not read."""
     from intervention_meta.outputs.tables import run_tables
 
-    if files.get("study_characteristics") and effect_sizes_table and codebook:
+    if files.get("study_characteristics") and effect_sizes and codebook:
         from intervention_meta.outputs.prisma import write_characteristics
 
         write_characteristics(
-            effect_sizes_table,
+            effect_sizes,
             codebook,
             files["study_characteristics"],
             columns=list(characteristics) or None,
             domain_variable=domain_variable,
             components_json=components_json,
             csv=characteristics_csv,
+        )
+    if grade_json and grade_csv and effect_sizes:
+        from intervention_meta.outputs.grade import run_grade
+
+        run_grade(
+            files["overall"],
+            effect_sizes,
+            grade_json,
+            grade_csv,
+            bias=files.get("bias"),
+            domain_files=dict(zip(domains, domain_results, strict=True)),
+            codebook=codebook,
+            domain_variable=domain_variable,
+            effect_sizes_summary=effect_sizes_summary,
+            grade=grade,
+            risk_of_bias=risk_of_bias,
         )
 
     run_tables(
@@ -329,6 +352,7 @@ def tables(
         codebook=codebook,
         domain_variable=domain_variable,
         effect_sizes_summary=effect_sizes_summary,
+        grade=grade_json,
     )
 
 
@@ -337,14 +361,16 @@ def report(
     config: Mapping[str, Any],
     html: str,
     provenance: str,
+    docx: str | None = None,
     checksummed: Sequence[str] = (),
     configfiles: Sequence[str] = (),
     figures: Paths = (),
     apa_html: Paths = (),
     **inputs: str,
 ) -> None:
-    """The self-contained HTML report (:func:`~intervention_meta.outputs.report.run_report`) and
-    the provenance record (:func:`~intervention_meta.outputs.provenance.collect_provenance`).
+    """The self-contained HTML report (:func:`~intervention_meta.outputs.report.run_report`), its
+    Word version ``docx`` (if given) and the provenance record
+    (:func:`~intervention_meta.outputs.provenance.collect_provenance`).
 
     ``inputs`` are the other fields of :class:`~intervention_meta.outputs.report.ReportInputs`
     (the steps' result files); ``figures`` is the figures manifest (none: no figures);
@@ -358,7 +384,14 @@ def report(
     record = collect_provenance(
         list(checksummed), dict(config), config_files=list(configfiles), workdir=Path.cwd()
     )
-    run_report(report_inputs, dict(config), html, provenance=record, out_provenance=provenance)
+    run_report(
+        report_inputs,
+        dict(config),
+        html,
+        provenance=record,
+        out_provenance=provenance,
+        out_docx=docx,
+    )
 
 
 # --------------------------------------------------------------------------- the registry
@@ -504,12 +537,28 @@ STEPS: dict[str, Step] = {
         outputs={"combined": "warnings.txt"},
     ),
     "figures": Step(f"{_HERE}:figures", "every figure of the analysis and their manifest"),
-    "tables": Step(f"{_HERE}:tables", "APA tables (Markdown, LaTeX, HTML) of the analysis tables"),
+    "tables": Step(
+        f"{_HERE}:tables",
+        "APA tables (Markdown, LaTeX, HTML, Word) of the analysis tables and the GRADE summary",
+        config_params={
+            "grade": "grade",
+            "risk_of_bias": "risk_of_bias",
+            "characteristics": "prisma.characteristics",
+        },
+    ),
     "report": Step(
         f"{_HERE}:report",
         "the self-contained HTML report and the provenance record",
         config_params={"config": ""},
-        outputs={"html": "report.html", "provenance": "provenance.json"},
+        outputs={"html": "report.html", "provenance": "provenance.json", "docx": "report.docx"},
+    ),
+    "check_yaml": Step(
+        "intervention_meta.config:check_yaml",
+        "check that config files and their codebooks are valid YAML (file, line, column, why)",
+    ),
+    "summary": Step(
+        "intervention_meta.outputs.run_summary:print_summary",
+        "a short summary of finished runs (pooled effect, warnings, report) per config",
     ),
     "coding_manual": Step(
         "intervention_meta.coding.manual:write_manual",

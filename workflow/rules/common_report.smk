@@ -2,7 +2,8 @@
 # as snakemake --lint asks). The rules are in workflow/rules/report.smk; they are included after
 # every analysis stage, so rules.<step> of those stages is known when these are called.
 APA_RES = f"{RES}/tables/apa"
-APA_FORMATS = ("md", "tex", "html")
+APA_FORMATS = ("md", "tex", "html", "docx")
+GRADE_JSON = f"{RES}/models/grade.json"
 # APA tables the tables step makes itself (not read from an analysis step), after the others
 OWN_TABLES = ["study_characteristics"]
 
@@ -38,11 +39,11 @@ def apa_table_names():
         names.append(name)
         if name == "overall" and OVERALL_DOMAINS:
             names.append("overall_domains")
-    return names + OWN_TABLES
+    return names + OWN_TABLES + ["grade"]
 
 
 def apa_table_outputs(annotate=False):
-    """Every output file of the tables step (<name>.md/.tex/.html per table, and the index);
+    """Every output file of the tables step (<name>.md/.tex/.html/.docx per table, and the index);
     with `annotate`, the HTML tables are marked for `snakemake --report`."""
     out = {}
     for name in apa_table_names():
@@ -82,6 +83,17 @@ def checksummed_inputs():
     return files
 
 
+def config_path(path):
+    """A config file's path as the job records it: relative to the working directory when
+    inside it. Snakemake makes a --configfile absolute but keeps the default `configfile:`
+    relative, so without this a plain `snakemake -n` after `snakemake --configfile
+    config/config.yaml` (what `make run` does) sees a changed set of inputs and reruns the
+    report."""
+    path = os.path.abspath(path)
+    inside = os.path.commonpath([path, os.getcwd()]) == os.getcwd()
+    return os.path.relpath(path) if inside else path
+
+
 def report_inputs(wildcards):
     """Everything the report reads: the steps' JSON and summaries, the APA tables, the figures
     manifest, the warnings, and the input files it checksums."""
@@ -98,11 +110,12 @@ def report_inputs(wildcards):
         "components": f"{RES}/models/components.json",
         "bias": f"{RES}/models/bias.json",
         "sensitivity": f"{RES}/models/sensitivity.json",
+        "grade": GRADE_JSON,
         "warnings": f"{RES}/warnings.txt",
         "figures": figures_manifest(),
         "prisma_flow": f"{RES}/prisma/flow.json",
         "checksummed": checksummed_inputs(),
-        "configfiles": [str(path) for path in workflow.configfiles],
+        "configfiles": [config_path(path) for path in workflow.configfiles],
     }
     if RELIABILITY.get("studies"):
         files["reliability"] = f"{RES}/reliability/agreement.json"

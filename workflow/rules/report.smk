@@ -4,18 +4,22 @@
 
 
 rule tables:
-    """APA-style tables (Markdown, LaTeX booktabs, HTML) of the result tables: rounded for
+    """APA-style tables (Markdown, LaTeX booktabs, HTML, Word) of the result tables: rounded for
     reading, numbered, with a title and a note naming the effect measure and its direction
-    (from effect_sizes_summary.json); the steps' JSON keep full precision."""
+    (from effect_sizes_summary.json); the steps' JSON keep full precision. Also the GRADE
+    summary of findings (models/grade.json, tables/grade.csv) from the overall, per-domain and
+    bias results, the effect sizes and the config's grade and risk_of_bias sections."""
     input:
         **apa_table_sources(),
         domain_results=domain_overall_results(),
         codebook=config["codebook"],
         effect_sizes_summary=rules.effect_sizes.output.summary,
-        effect_sizes_table=rules.effect_sizes.output.table,
+        effect_sizes=rules.effect_sizes.output.table,
         components_json=rules.components.output.json,
     output:
         **apa_table_outputs(annotate=True),
+        grade_json=GRADE_JSON,
+        grade_csv=f"{RES}/tables/grade.csv",
         study_characteristics=f"{RES}/prisma/characteristics.json",
         characteristics_csv=f"{RES}/tables/study_characteristics.csv",
     log:
@@ -23,8 +27,8 @@ rule tables:
     conda:
         ENV
     params:
+        **step_params("tables"),
         tables=[*apa_table_sources(), *OWN_TABLES],
-        characteristics=(config.get("prisma", {}) or {}).get("characteristics") or [],
         domains=OVERALL_DOMAINS,
         domain_variable=config.get("models", {}).get(
             "domain_variable", "outcome_domain"
@@ -35,7 +39,8 @@ rule tables:
 
 rule report:
     """The report: one self-contained HTML file (summary, methods written from the config and
-    the model JSON, data flow, every result table and figure, warnings, provenance)."""
+    the model JSON, data flow, every result table and figure, warnings, provenance), and the
+    same as a Word file."""
     input:
         unpack(report_inputs),
     output:
@@ -45,6 +50,7 @@ rule report:
             category="9. Report",
         ),
         provenance=f"{RES}/provenance.json",
+        docx=f"{RES}/report.docx",
     log:
         logfile("report"),
     conda:

@@ -15,9 +15,10 @@ Profiles (:func:`component_profiles`, :func:`pool_profiles`)
     the combinations of components that occur, each with its number of programmes, its number
     of effect sizes k and its pooled effect: the mean of the profile from the three-level model
     with the profile as a factor and no intercept, :math:`y_{ij} = \\sum_q \\beta_q
-    [\\text{profile}_j = q] + u_j + w_{ij} + e_{ij}`. Profiles with fewer than ``min_programmes``
-    programmes are listed but not pooled; programmes with a missing component value are left out
-    of the profiles.
+    [\\text{profile}_j = q] + u_j + w_{ij} + e_{ij}`. A profile is pooled only from
+    ``components.min_profile_programmes`` programmes up (default 2: one programme's mean is its
+    own effect, not what a combination achieves); smaller profiles are listed but not pooled;
+    programmes with a missing component value are left out of the profiles.
 
 Consistency (:func:`component_consistency`)
     a realist synthesis asks which components the programmes that work share. With :math:`P` the
@@ -37,6 +38,11 @@ Positive programmes (``positive_rule``)
     ``blup`` (:func:`study_blup_effects`): the study-level estimate of the three-level model,
     fixed part plus the study's BLUP, positive when its interval (prediction-error variance, see
     :func:`study_blups`) lies above 0.
+
+What the positive programmes share (:func:`positive_programmes`)
+    the central answer in words: which programmes are positive (by their label), the component
+    the most of them have (with the count), the components all of them have, and how many
+    positive programmes each profile holds.
 
 References
 ----------
@@ -94,9 +100,11 @@ from intervention_meta.models import distributions as dist
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "MIN_PROFILE_PROGRAMMES",
     "POSITIVE_RULES",
     "ComponentAnalysis",
     "Consistency",
+    "PositiveProgrammes",
     "ProfileTable",
     "StudyBlups",
     "StudyEffects",
@@ -104,6 +112,7 @@ __all__ = [
     "component_consistency",
     "component_profiles",
     "pool_profiles",
+    "positive_programmes",
     "present_code",
     "programme_components",
     "run_components",
@@ -113,6 +122,9 @@ __all__ = [
 ]
 
 POSITIVE_RULES = ("study_aggregate", "blup")
+
+#: a profile is pooled from this many programmes up (``components.min_profile_programmes``)
+MIN_PROFILE_PROGRAMMES = 2
 
 #: why the component analyses do not apply to a data set without components
 NO_COMPONENTS = (
@@ -610,6 +622,102 @@ def component_consistency(
     return Consistency(components=tuple(components), **arrays)
 
 
+# --------------------------------------------------------------------------- positive programmes
+@dataclass(frozen=True)
+class PositiveProgrammes:
+    """What the programmes with a positive effect share: the central answer in words.
+
+    Attributes
+    ----------
+    n_programmes, n_positive : programmes, and those with a positive effect by the rule
+    studies, labels : the positive programmes (study keys, and their labels for reading), in the
+        order of the study-level effects
+    components, component_labels : the components, in the order of ``n_with``
+    n_with, n_known : per component, the positive programmes that have it and those whose value
+        of it is known (the consistency's ``n_positive_with`` and ``n_positive``)
+    most_shared : the component(s) the largest share of the positive programmes have (ties all
+        named; empty without components or positive programmes)
+    shared_by_all : the components every positive programme with a known value has
+    profiles : per profile holding a positive programme, most positive first: ``profile``,
+        ``label``, ``n_programmes``, ``n_positive``, ``pooled``
+    outside_profiles : positive programmes left out of the profiles (a missing component value)
+    """
+
+    n_programmes: int
+    n_positive: int
+    studies: tuple
+    labels: tuple[str, ...]
+    components: tuple[str, ...]
+    component_labels: tuple[str, ...]
+    n_with: tuple[int, ...]
+    n_known: tuple[int, ...]
+    most_shared: tuple[str, ...]
+    shared_by_all: tuple[str, ...]
+    profiles: tuple[dict, ...]
+    outside_profiles: int
+
+    def to_dict(self) -> dict:
+        return _arrays_to_dict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.profiles))
+
+
+def positive_programmes(
+    effects: StudyEffects,
+    consistency: Consistency,
+    profiles: ProfileTable,
+    labels: Mapping[str, str] | None = None,
+    component_labels: Mapping[str, str] | None = None,
+) -> PositiveProgrammes:
+    """Which programmes are positive, which components they share, and how many per profile.
+
+    A component is shared by all when every positive programme whose value of it is known has it
+    (consistency of necessity 1, Ragin 2006); ``most_shared`` names the component(s) with the
+    largest consistency (see :func:`component_consistency`), none when no positive programme has
+    any component. ``labels`` maps a study key to its label (default: the key).
+    """
+    labels = {str(k): str(v) for k, v in (labels or {}).items()}
+    component_labels = dict(component_labels or {})
+    positive = [s for s, p in zip(effects.study, effects.positive, strict=True) if p]
+    comps = consistency.components
+    n_with = tuple(int(x) for x in consistency.n_positive_with)
+    n_known = tuple(int(x) for x in consistency.n_positive)
+    shares = [w / n if n else 0.0 for w, n in zip(n_with, n_known, strict=True)]
+    best = max(shares, default=0.0)
+    most = tuple(c for c, sh in zip(comps, shares, strict=True) if best > 0 and sh == best)
+    every = tuple(c for c, sh in zip(comps, shares, strict=True) if sh == 1.0)
+    member = profiles.membership
+    rows = []
+    for _, r in profiles.frame.iterrows():
+        n_pos = sum(1 for s in positive if member.get(s) == r["profile"])
+        if n_pos:
+            rows.append(
+                {
+                    "profile": r["profile"],
+                    "label": r["label"],
+                    "n_programmes": int(r["n_programmes"]),
+                    "n_positive": n_pos,
+                    "pooled": bool(r["pooled"]),
+                }
+            )
+    rows.sort(key=lambda row: -row["n_positive"])  # stable: ties keep the profiles' order
+    return PositiveProgrammes(
+        n_programmes=len(effects.study),
+        n_positive=len(positive),
+        studies=tuple(positive),
+        labels=tuple(labels.get(str(s), str(s)) for s in positive),
+        components=tuple(comps),
+        component_labels=tuple(component_labels.get(c, c) for c in comps),
+        n_with=n_with,
+        n_known=n_known,
+        most_shared=most,
+        shared_by_all=every,
+        profiles=tuple(rows),
+        outside_profiles=sum(1 for s in positive if s not in member),
+    )
+
+
 # --------------------------------------------------------------------------- the analysis
 @dataclass(frozen=True)
 class ComponentAnalysis:
@@ -617,7 +725,8 @@ class ComponentAnalysis:
 
     ``applicable`` is false (``reason`` says why) when there are no components; then the
     profiles and the consistency are empty. ``left_out``: the components left out of the
-    profiles for their coding coverage.
+    profiles for their coding coverage; ``positive``: what the positive programmes share
+    (:func:`positive_programmes`).
     """
 
     components: tuple[str, ...]
@@ -630,12 +739,15 @@ class ComponentAnalysis:
     applicable: bool = True
     reason: str = ""
     left_out: dict[str, CodingCoverage] = field(default_factory=dict)
+    positive: PositiveProgrammes | None = None
 
     def to_dict(self) -> dict:
         return jsonable(
             {
                 "applicable": self.applicable,
                 "reason": self.reason,
+                "min_profile_programmes": self.profiles.min_programmes,
+                "positive_programmes": self.positive.to_dict() if self.positive else None,
                 "components": self.components,
                 "left_out": {c: cov.to_dict() for c, cov in self.left_out.items()},
                 "positive_rule": {
@@ -659,11 +771,12 @@ def analyse_components(
     spec: ModelSpec | None = None,
     *,
     components: Sequence[str] | None = None,
-    min_programmes: int = 1,
+    min_programmes: int = MIN_PROFILE_PROGRAMMES,
     positive_rule: str = "study_aggregate",
     rho: float = 0.6,
     min_coverage: float = MIN_COVERAGE,
     rules: FlagRules | None = None,
+    study_labels: Mapping[str, str] | None = None,
 ) -> ComponentAnalysis:
     """Component profiles, study-level effects and the consistency of every component.
 
@@ -674,11 +787,13 @@ def analyse_components(
         test in a three-level model whatever ``spec.structure`` says)
     components : the binary component variables (default: the codebook's variables with role
         ``component``)
-    min_programmes : profiles with fewer programmes are listed but not pooled
+    min_programmes : profiles with fewer programmes are listed but not pooled (the config's
+        ``components.min_profile_programmes``)
     positive_rule : ``"study_aggregate"`` or ``"blup"`` (see the module doc)
     rho : the within-study correlation of sampling errors assumed by ``study_aggregate``
     min_coverage : components coded for fewer studies (share) are left out of the profiles
     rules : the thresholds of the flags (default :class:`FlagRules`)
+    study_labels : study key -> label, naming the positive programmes (default: the key)
     """
     spec = spec or ModelSpec()
     if positive_rule not in POSITIVE_RULES:
@@ -755,6 +870,7 @@ def analyse_components(
         applicable=bool(comps),
         reason="" if comps else NO_COMPONENTS,
         left_out=left_out,
+        positive=positive_programmes(effects, cons, profiles, study_labels, labels),
     )
 
 
@@ -909,7 +1025,8 @@ def run_components(
     """The ``components`` step: profiles, study-level effects and consistency of the components.
 
     ``models`` is the config's ``models`` section, ``options`` its ``components`` section
-    (``variables``, ``min_programmes``, ``positive_rule``, ``rho``), ``moderator_options`` its
+    (``variables``, ``min_profile_programmes``, ``positive_rule``, ``rho``),
+    ``moderator_options`` its
     ``moderators`` section (``min_coverage``); ``profiles``, ``consistency`` and
     ``study_effects`` are the three tables' files, ``json`` the results and ``flags`` the flags
     (thresholds: ``flag_rules``, the config's ``flags``). Without components the JSON says
@@ -919,15 +1036,18 @@ def run_components(
     min_coverage = float((moderator_options or {}).get("min_coverage", MIN_COVERAGE))
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
+    from intervention_meta.plots.labels import study_labels
+
     ca = analyse_components(
         ad,
         spec,
         components=options.get("variables"),
-        min_programmes=int(options.get("min_programmes", 1)),
+        min_programmes=int(options.get("min_profile_programmes", MIN_PROFILE_PROGRAMMES)),
         positive_rule=options.get("positive_rule", "study_aggregate"),
         rho=float(options.get("rho", 0.6)),
         min_coverage=min_coverage,
         rules=FlagRules.from_config(flag_rules),
+        study_labels=study_labels(ad.data, ad.codebook, ad.study),
     )
     tables = write_tables(
         {

@@ -74,7 +74,6 @@ __all__ = [
     "flow_text",
     "prisma_flow",
     "read_counts",
-    "sample_sizes",
     "study_characteristics",
     "write_characteristics",
     "write_flow",
@@ -511,40 +510,15 @@ CHARACTERISTIC_EXTRAS: dict[str, str] = {
     "n": "Participants",
 }
 _DEFAULT_ROLES = ("descriptor", "moderator")
-#: the statistic roles that give an effect size's sample: the total, else the groups' sizes, else
-#: the cells of a 2x2 table
-N_TOTAL = "n_total"
-N_PARTS = (("n_int", "n_ctl"), ("events_int", "nonevents_int", "events_ctl", "nonevents_ctl"))
+#: statistic roles any of which gives an effect size's sample size (outputs.grade.sample_sizes)
+SAMPLE_ROLES = ("n_int", "n_total", "events_int", "n")
 
 
-def _sample_columns(codebook: Any) -> dict[str, str]:
-    """Statistic role -> the data column that holds it (the first kind that names it)."""
-    out: dict[str, str] = {}
-    for roles in codebook.statistic_columns().values():
-        for role, column in roles.items():
-            out.setdefault(role, column)
-    return out
+def _roles(codebook: Any) -> dict[str, list[str]]:
+    """Statistic role -> the columns that hold it (as the GRADE summary reads them)."""
+    from intervention_meta.outputs.grade import _roles as statistic_roles
 
-
-def sample_sizes(data: pd.DataFrame, codebook: Any) -> pd.Series:
-    """The sample size of each effect size: ``n_total``, else ``n_int + n_ctl``, else the four
-    cells of its 2x2 table (the codebook's columns for those roles); missing where none is
-    coded."""
-    import numpy as np
-    import pandas as pd
-
-    columns = _sample_columns(codebook)
-
-    def values(role: str) -> pd.Series:
-        column = columns.get(role)
-        if column is None or column not in data.columns:
-            return pd.Series(np.nan, index=data.index)
-        return pd.to_numeric(data[column], errors="coerce")
-
-    n = values(N_TOTAL)
-    for parts in N_PARTS:
-        n = n.fillna(sum((values(role) for role in parts), pd.Series(0.0, index=data.index)))
-    return n
+    return statistic_roles(codebook.statistic_columns())
 
 
 def characteristic_columns(
@@ -595,8 +569,7 @@ def characteristic_columns(
     if comps:
         out.append("components")
     out.append("k")
-    roles = _sample_columns(codebook)
-    if N_TOTAL in roles or any(all(r in roles for r in parts) for parts in N_PARTS):
+    if any(role in _roles(codebook) for role in SAMPLE_ROLES):
         out.append("n")
     if domain_variable and domain_variable in codebook.variables:
         out.append(domain_variable)
@@ -648,8 +621,8 @@ def study_characteristics(
         distinct values of the study's effect sizes (``"; "``-joined, in codebook order),
         ``components`` the labels of the components the study has (``none``), ``k`` the number
         of its effect sizes, ``n`` the largest sample of its effect sizes
-        (:func:`sample_sizes`; a study may report outcomes on subsamples, so its participants
-        are at least this many); values by their codebook labels.
+        (:func:`~intervention_meta.outputs.grade.sample_sizes`, as the GRADE summary counts
+        participants); values by their codebook labels.
     """
     import pandas as pd
 
@@ -661,7 +634,9 @@ def study_characteristics(
     keys = data[study].astype(str)
     names = study_labels(data, codebook, study)
     has = {str(k): list(v) for k, v in (components or {}).items()}
-    sizes = sample_sizes(data, codebook)
+    from intervention_meta.outputs.grade import sample_sizes
+
+    sizes = pd.Series(sample_sizes(data, _roles(codebook)), index=data.index)
     rows = []
     for key in sorted(pd.unique(keys), key=natural_key):
         part = data[keys == key]

@@ -40,6 +40,7 @@ import pandas as pd
 
 from intervention_meta.analyses.records import read_tables
 from intervention_meta.io import read_json
+from intervention_meta.outputs.central_answer import central_answer, profile_rule
 from intervention_meta.outputs.labels import MeasureLabels, measure_labels
 from intervention_meta.outputs.provenance import Provenance
 from intervention_meta.outputs.tables import (
@@ -67,6 +68,7 @@ SECTIONS: dict[str, str] = {
     "components": "Components",
     "publication-bias": "Publication bias",
     "sensitivity": "Sensitivity",
+    "certainty": "Certainty of evidence (GRADE)",
     "reliability": "Inter-rater reliability",
     "other-figures": "Other figures",
     "prisma-checklist": "PRISMA 2020 checklist",
@@ -114,6 +116,11 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "meta-analyses: A structural equation modeling approach. <i>Psychological Methods, "
         "19</i>(2), 211-229. doi:10.1037/a0032968",
     ),
+    "cohen1988": (
+        "Cohen, 1988",
+        "Cohen, J. (1988). <i>Statistical power analysis for the behavioral sciences</i> (2nd "
+        "ed.). Erlbaum.",
+    ),
     "cohen1960": (
         "Cohen, 1960",
         "Cohen, J. (1960). A coefficient of agreement for nominal scales. <i>Educational and "
@@ -130,6 +137,13 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Egger, M., Davey Smith, G., Schneider, M., & Minder, C. (1997). Bias in meta-analysis "
         "detected by a simple, graphical test. <i>BMJ, 315</i>(7109), 629-634. "
         "doi:10.1136/bmj.315.7109.629",
+    ),
+    "guyatt2011": (
+        "Guyatt et al., 2011",
+        "Guyatt, G. H., Oxman, A. D., Akl, E. A., Kunz, R., Vist, G., Brozek, J., ... "
+        "Schünemann, H. J. (2011). GRADE guidelines: 1. Introduction&mdash;GRADE evidence "
+        "profiles and summary of findings tables. <i>Journal of Clinical Epidemiology, 64</i>(4), "
+        "383-394. doi:10.1016/j.jclinepi.2010.04.026",
     ),
     "hasselblad1995": (
         "Hasselblad & Hedges, 1995",
@@ -237,6 +251,12 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Rosenthal, R. (1979). The file drawer problem and tolerance for null results. "
         "<i>Psychological Bulletin, 86</i>(3), 638-641. doi:10.1037/0033-2909.86.3.638",
     ),
+    "schunemann2013": (
+        "Schünemann et al., 2013",
+        "Schünemann, H., Brożek, J., Guyatt, G., & Oxman, A. (Eds.). (2013). <i>GRADE handbook "
+        "for grading quality of evidence and strength of recommendations</i>. The GRADE Working "
+        "Group.",
+    ),
     "self1987": (
         "Self & Liang, 1987",
         "Self, S. G., & Liang, K.-Y. (1987). Asymptotic properties of maximum likelihood "
@@ -334,6 +354,7 @@ class ReportInputs:
     warnings : ``warnings.txt``
     figures_manifest : the figures step's ``figures.json`` (None: no figures yet)
     reliability : ``reliability/agreement.json`` (None: no second coder)
+    grade : ``models/grade.json``, the GRADE summary of findings (None: not made)
     prisma_flow : ``prisma/flow.json`` of the figures step (None: not written)
     """
 
@@ -351,6 +372,7 @@ class ReportInputs:
     validation: str | None = None
     figures_manifest: str | None = None
     reliability: str | None = None
+    grade: str | None = None
     prisma_flow: str | None = None
 
 
@@ -476,6 +498,7 @@ class ReportData:
     sensitivity_summary: pd.DataFrame
     tables: dict[str, TableRef]
     figures: tuple[Figure, ...]
+    grade: dict = field(default_factory=dict)
     prisma_flow: dict = field(default_factory=dict)
 
 
@@ -507,6 +530,7 @@ def load_report_data(inputs: ReportInputs, config: Mapping[str, Any]) -> ReportD
         sensitivity_summary=_summary_table(inputs.sensitivity),
         tables=load_tables(inputs.tables_index),
         figures=tuple(load_figures(inputs.figures_manifest)),
+        grade=read_json(inputs.grade),
         prisma_flow=read_json(inputs.prisma_flow),
     )
 
@@ -615,6 +639,13 @@ def _level_pct(data: ReportData) -> str:
     return f"{float(level) * 100:g}%"
 
 
+def _rating_text(rating: Mapping[str, Any]) -> str:
+    """A GRADE rating with its reason (``serious &mdash; I2 = 70%``; a reason that starts with
+    the rating, ``not assessed: ...``, alone)."""
+    word, reason = str(rating.get("rating", "")), str(rating.get("reason", ""))
+    return esc(reason if reason.startswith(word) else f"{word} \u2014 {reason}")
+
+
 def _figure_html(fig: Figure, number: int) -> str:
     """APA layout: the number in bold and the title in italics above the image, the caption
     below it."""
@@ -711,6 +742,7 @@ class _Builder:
         )
         parts.append(self._overall_sentences())
         parts.append(self._moderator_sentence())
+        parts += [_p(esc(text), "central-answer") for text in central_answer(d.components)]
         bias = self._bias_sentence()
         if bias:
             parts.append(_p(bias))
@@ -1088,10 +1120,10 @@ class _Builder:
             rule = rule.removeprefix(f"{rule_name}: ")
             text = (
                 "<b>Components.</b> The combinations of intervention components that occur "
-                "(profiles) were pooled in one model with the profile as a factor; profiles "
-                f"with fewer than {esc(str(comp_cfg.get('min_programmes', 1)))} programme(s) are "
-                "listed but not pooled. For each component, the share of programmes with a "
-                "positive effect that have it (consistency) and the share of all programmes "
+                "(profiles) were pooled in one model with the profile as a factor; "
+                f"{esc(profile_rule(d.components))}. For each component, the share of "
+                "programmes with a positive effect that have it (consistency) and the share of "
+                "all programmes "
                 f"that have it (coverage) are given. A programme counts as positive by the rule "
                 f"<code>{esc(str(comp_cfg.get('positive_rule', '')))}</code>: {esc(str(rule))}."
             )
@@ -1148,6 +1180,9 @@ class _Builder:
                 f"{cite('krippendorff2011')} and, for numbers, ICC(2,1) {cite('shrout1979')}."
             )
             out.append(_p(text))
+
+        if d.grade:
+            out.append(_p(self._grade_methods()))
 
         # software
         out.append(_p(self._software_text()))
@@ -1551,6 +1586,71 @@ class _Builder:
         body = intro + checklist_html(rows)
         return Section("prisma-checklist", SECTIONS["prisma-checklist"], body)
 
+    def _grade_methods(self) -> str:
+        from intervention_meta.outputs.grade import grade_rules
+
+        measure = str(_get(self.data.grade, "measure", "code", default="SMD"))
+        smd = (
+            f" For a standardised mean difference the absolute effect is its size by Cohen's "
+            f"benchmarks {self.cite('cohen1988')}."
+            if measure == "SMD"
+            else ""
+        )
+        rules = " ".join(
+            esc(r) for r in grade_rules(self.data.grade.get("settings") or {}, measure)
+        )
+        what = (
+            "for each outcome domain and for all outcomes together"
+            if len(self.data.grade.get("rows") or []) > 1
+            else "for all outcomes together"
+        )
+        return (
+            f"<b>Certainty of evidence.</b> The certainty of the evidence {what} was rated with "
+            "GRADE "
+            f"{self.cite('schunemann2013', 'guyatt2011')}, by rules applied to the results "
+            f"(thresholds from the config's <code>grade</code> section). {rules}{smd}"
+        )
+
+    def grade_section(self) -> Section:
+        g = self.data.grade
+        if not g:
+            return self._skip(
+                "certainty",
+                "No GRADE summary of findings was made (models/grade.json is missing).",
+                "grade",
+            )
+        from intervention_meta.outputs.grade import CERTAINTY, GRADE_DOMAINS
+
+        rows = g.get("rows") or []
+        levels = "; ".join(
+            f"{esc(str(r.get('label')))}: {esc(CERTAINTY[int(r.get('certainty', 1))][0].lower())}"
+            for r in rows
+        )
+        parts = [
+            _p(
+                f"{self.table_ref('grade')} summarises the findings per outcome with the "
+                "certainty of the evidence (GRADE; rules in the Methods). Certainty: "
+                f"{levels}."
+            ),
+            self.tables("grade"),
+        ]
+        items = []
+        for r in rows:
+            ratings = r.get("ratings") or {}
+            reasons = "".join(
+                f"<li><b>{esc(label)}</b>: {_rating_text(ratings.get(d) or {})}</li>"
+                for d, label in GRADE_DOMAINS.items()
+            )
+            items.append(
+                f"<li>{esc(str(r.get('label')))} (certainty "
+                f"{esc(str(r.get('certainty_label', '')).lower())})<ul>{reasons}</ul></li>"
+            )
+        parts.append(
+            '<details class="grade-reasons"><summary>Every rating with its reason</summary>'
+            f"<ul>{''.join(items)}</ul></details>"
+        )
+        return Section("certainty", SECTIONS["certainty"], "\n".join(parts))
+
     def reliability_section(self) -> Section:
         r = self.data.reliability
         if not r and not any(n.startswith("reliability_") for n in self.data.tables):
@@ -1725,6 +1825,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.components_section(),
         b.bias_section(),
         b.sensitivity_section(),
+        b.grade_section(),
     ]
     sections.append(b.reliability_section())
     other = b.other_figures()
@@ -1777,11 +1878,17 @@ def run_report(
     *,
     provenance: Provenance | None = None,
     out_provenance: str | Path | None = None,
+    out_docx: str | Path | None = None,
 ) -> Report:
-    """The report step: read the outputs, build the report, write it (and the provenance JSON)."""
+    """The report step: read the outputs, build the report, write it (and the provenance JSON,
+    and the Word version ``out_docx``: :func:`intervention_meta.outputs.docx.write_report_docx`)."""
     data = load_report_data(inputs, config)
     report = build_report(data, provenance)
     report.write(out_html)
+    if out_docx is not None:
+        from intervention_meta.outputs.docx import write_report_docx
+
+        write_report_docx(report.html, out_docx, base=Path(out_html).parent)
     if out_provenance is not None and provenance is not None:
         Path(out_provenance).parent.mkdir(parents=True, exist_ok=True)
         with open(out_provenance, "w", encoding="utf-8") as fh:

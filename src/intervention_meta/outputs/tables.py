@@ -69,6 +69,12 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("md", "tex", "html")
 
+#: tables with more columns are set on a landscape page (LaTeX: sideways; Word: a landscape section)
+LANDSCAPE_COLUMNS = 8
+
+#: LaTeX tables with more rows run over pages (``longtable``) instead of being shrunk to one
+LONG_ROWS = 40
+
 # --------------------------------------------------------------------------- number formatting
 
 
@@ -874,32 +880,80 @@ class ApaTable:
 
     # ------------------------------------------------------------------ LaTeX
     def to_latex(self) -> str:
-        """A booktabs table (``\\toprule``/``\\midrule``/``\\bottomrule``); needs ``booktabs``."""
+        """A booktabs table (``\\toprule``/``\\midrule``/``\\bottomrule``) that fits the page.
+
+        A table of more than :data:`LANDSCAPE_COLUMNS` columns is set sideways (``rotating``'s
+        ``sidewaystable``; a long one in ``pdflscape``'s ``landscape``). A table of up to
+        :data:`LONG_ROWS` rows is shrunk to the text width (and 80% of the page's height) when
+        larger (``adjustbox``'s ``max width`` and ``max totalheight``, never enlarged); a longer
+        one runs over pages as a ``longtable`` with its column heads repeated on every page.
+        Needs ``booktabs``, ``adjustbox`` and ``rotating`` (long tables: ``longtable`` and
+        ``pdflscape``), as its first line says."""
         spec = "".join(self.align)
-        lines = [
-            "% requires \\usepackage{booktabs}",
-            "\\begin{table}[htbp]",
-            "\\centering",
-            "\\small",
-            f"\\caption{{{latex_escape(self.title)}}}",
-            f"\\label{{tab:{self.name}}}",
-            f"\\begin{{tabular}}{{{spec}}}",
-            "\\toprule",
-            " & ".join(style_header(c, "tex") for c in self.columns) + " \\\\",
-            "\\midrule",
-        ]
-        for row in self.rows:
-            lines.append(" & ".join(latex_escape(c) for c in row) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}"]
+        wide = len(self.columns) > LANDSCAPE_COLUMNS
+        head = " & ".join(style_header(c, "tex") for c in self.columns) + " \\\\"
+        body = [" & ".join(latex_escape(c) for c in row) + " \\\\" for row in self.rows]
+        caption = f"\\caption{{{latex_escape(self.title)}}}"
+        label = f"\\label{{tab:{self.name}}}"
+        note = []
         if self.note:
-            lines += [
+            note = [
                 "",
                 "\\smallskip",
                 "\\parbox{\\linewidth}{\\footnotesize \\textit{Note.} "
                 + latex_escape(self.note)
                 + "}",
             ]
-        lines.append("\\end{table}")
+        if len(self.rows) > LONG_ROWS:
+            more = f"\\multicolumn{{{len(self.columns)}}}{{r}}{{\\textit{{continued}}}} \\\\"
+            lines = [
+                "% requires \\usepackage{booktabs, longtable, pdflscape}",
+                *(["\\begin{landscape}"] if wide else []),
+                "\\begingroup",
+                "\\footnotesize",
+                f"\\begin{{longtable}}{{{spec}}}",
+                f"{caption}{label} \\\\",
+                "\\toprule",
+                head,
+                "\\midrule",
+                "\\endfirsthead",
+                "\\toprule",
+                head,
+                "\\midrule",
+                "\\endhead",
+                "\\midrule",
+                more,
+                "\\endfoot",
+                "\\bottomrule",
+                "\\endlastfoot",
+                *body,
+                "\\end{longtable}",
+                *note[1:],
+                "\\endgroup",
+                *(["\\end{landscape}"] if wide else []),
+            ]
+            return "\n".join(lines) + "\n"
+        env = "sidewaystable" if wide else "table"
+        height = "0.8\\textwidth" if wide else "0.8\\textheight"
+        lines = [
+            "% requires \\usepackage{booktabs, adjustbox, rotating}",
+            f"\\begin{{{env}}}" + ("" if wide else "[htbp]"),
+            "\\centering",
+            "\\small",
+            caption,
+            label,
+            f"\\begin{{adjustbox}}{{max width=\\linewidth, max totalheight={height}}}",
+            f"\\begin{{tabular}}{{{spec}}}",
+            "\\toprule",
+            head,
+            "\\midrule",
+            *body,
+            "\\bottomrule",
+            "\\end{tabular}",
+            "\\end{adjustbox}",
+            *note,
+            f"\\end{{{env}}}",
+        ]
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ HTML
@@ -1000,6 +1054,13 @@ _LATEX_SPECIAL = {
     "τ": r"$\tau$",
     "χ": r"$\chi$",
     "²": r"\textsuperscript{2}",
+    "⊕": r"$\oplus$",
+    "◯": r"$\bigcirc$",
+    # the footnote marks of the GRADE summary of findings (outputs.grade.FOOTNOTE_MARKS)
+    **{
+        m: rf"\textsuperscript{{{c}}}"
+        for m, c in zip("ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ", "abcdefghijklmnoprstuvwxyz", strict=True)
+    },
 }
 
 
@@ -1318,13 +1379,17 @@ def apa_tables(
 
 
 def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str, dict[str, str]]:
-    """Write every table as ``<name>.md``, ``.tex`` and ``.html`` and a ``tables.json`` index.
+    """Write every table as ``<name>.md``, ``.tex``, ``.html`` and ``.docx`` (Word, the cells of
+    the HTML table: :func:`intervention_meta.outputs.docx.write_table_docx`) and a
+    ``tables.json`` index.
 
     Returns
     -------
     dict
         table name -> format -> path written.
     """
+    from intervention_meta.outputs.docx import write_table_docx
+
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, dict[str, str]] = {}
@@ -1334,6 +1399,7 @@ def write_apa_tables(tables: Sequence[ApaTable], outdir: str | Path) -> dict[str
             path = outdir / f"{table.name}.{ext}"
             path.write_text(table.render(ext), encoding="utf-8")
             paths[table.name][ext] = str(path)
+        paths[table.name]["docx"] = str(write_table_docx(table, outdir / f"{table.name}.docx"))
         log.info("%s (%s): %d rows", table.label, table.name, len(table.rows))
     index = {
         "tables": [
@@ -1435,6 +1501,7 @@ def run_tables(
     domain_variable: str | None = None,
     after: str = "overall",
     effect_sizes_summary: str | Path | None = None,
+    grade: str | Path | None = None,
 ) -> TablesResult:
     """The tables step: read the steps' result tables, write the APA tables and their index.
 
@@ -1450,6 +1517,8 @@ def run_tables(
     codebook, domain_variable : where the domain labels come from
     effect_sizes_summary : ``effect_sizes_summary.json``, whose ``measure`` names the scale and
         the direction (without it: SMD with its neutral direction)
+    grade : ``models/grade.json`` (:mod:`.grade`): its summary-of-findings table is numbered
+        after the analysis tables, before the reliability tables
     """
     if domain_files and domain_labels is None and codebook and domain_variable:
         domain_labels = level_labels(codebook, domain_variable, list(domain_files))
@@ -1469,7 +1538,14 @@ def run_tables(
                 level,
             )
             paths["overall_domains"] = ", ".join(str(p) for p in domain_files.values())
-    apa = apa_tables(tables, paths, read_measure_labels(effect_sizes_summary))
+    labels = read_measure_labels(effect_sizes_summary)
+    apa = apa_tables(tables, paths, labels)
+    if grade is not None:
+        from intervention_meta.outputs.grade import grade_apa_table
+
+        at = next((i for i, t in enumerate(apa) if t.name.startswith("reliability_")), len(apa))
+        apa.insert(at, grade_apa_table(read_json(grade), 0, labels, source=str(grade)))
+        apa = [replace(t, number=i) for i, t in enumerate(apa, start=1)]
     files = write_apa_tables(apa, outdir)
     return TablesResult(tables=tuple(apa), files=files)
 
@@ -1477,6 +1553,8 @@ def run_tables(
 __all__ = [
     "APA_CSS",
     "FORMATS",
+    "LANDSCAPE_COLUMNS",
+    "LONG_ROWS",
     "SPECS",
     "ApaTable",
     "Column",

@@ -36,6 +36,7 @@ from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read
 from intervention_meta.outputs.prisma import PrismaCounts, read_counts
 from intervention_meta.plots import style
 from intervention_meta.plots.bubble import bubble_plot, regression_line
+from intervention_meta.plots.cleanup import remove_unlisted_figures
 from intervention_meta.plots.flow import flow_diagram, flow_steps
 from intervention_meta.plots.forest import SORT_KEYS, forest_plot, forest_rows
 from intervention_meta.plots.funnel import funnel_plot
@@ -932,4 +933,6 @@ def run_figures(
             figures = [futures[j].result() for j in range(len(tasks))]
     else:
         figures = [f(*args, **kwargs) for f, args, kwargs in tasks]
-    return write_manifest(figures, out / "figures.json", skipped)
+    manifest = write_manifest(figures, out / "figures.json", skipped)
+    remove_unlisted_figures(out, manifest)  # those of a variable removed from the codebook
+    return manifest

@@ -1,6 +1,6 @@
-"""Figures: the real pipeline draws every figure of both configs as a 300-dpi PNG and a PDF and
-lists them in figures/figures.json; the drawing code's own behaviour (forest height and order,
-palette, funnel contours, bubble line, flow boxes) is pinned on small data.
+"""Figures: the real pipeline draws every figure of both configs as a PNG (``style.DPI``), a PDF
+and an SVG and lists them in figures/figures.json; the drawing code's own behaviour (forest height
+and order, palette, funnel contours, bubble line, flow boxes) is pinned on small data.
 
 Expected numbers and where they come from:
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -62,17 +63,22 @@ def analysis(request, runs) -> tuple[str, Path, dict, Path]:
 
 
 @pytest.mark.pipeline
-def test_every_figure_is_a_300_dpi_png_and_a_pdf(analysis):
+def test_every_figure_is_a_png_a_pdf_and_an_svg(analysis):
     _, _, manifest, project = analysis
+    dpi = style.DPI
     for fig in manifest["figures"]:
-        png, pdf = project / fig["png"], project / fig["pdf"]
+        png, pdf, svg = project / fig["png"], project / fig["pdf"], project / fig["svg"]
         assert png.stat().st_size > 10_000, fig["stem"]
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000, fig["stem"]
+        text = svg.read_text(encoding="utf-8")
+        assert "<svg" in text[:1000] and svg.stat().st_size > 5_000, fig["stem"]
+        # text stays text, in the one font family of every figure
+        families = set(re.findall(r"font-family[:=]\s*['\"]?([^;'\"]+)", text))
+        assert families and {f.strip() for f in families} <= {"DejaVu Sans"}, families
         with Image.open(png) as im:
-            dpi = im.info["dpi"]
-            assert dpi == pytest.approx((300, 300), abs=0.01), fig["stem"]
-            # drawn at its size: pixels = inches x 300 (no tight bounding box)
-            expected = (round(fig["width_in"] * 300), round(fig["height_in"] * 300))
+            assert im.info["dpi"] == pytest.approx((dpi, dpi), abs=0.01), fig["stem"]
+            # drawn at its size: pixels = inches x DPI (no tight bounding box)
+            expected = (round(fig["width_in"] * dpi), round(fig["height_in"] * dpi))
             assert abs(im.size[0] - expected[0]) <= 1 and abs(im.size[1] - expected[1]) <= 1
 
 
@@ -84,6 +90,7 @@ def test_manifest_lists_every_figure_file_once_with_its_section(analysis):
     assert len(stems) == len(set(stems))
     assert {Path(f["png"]).name for f in figures} == {p.name for p in folder.glob("*.png")}
     assert {Path(f["pdf"]).name for f in figures} == {p.name for p in folder.glob("*.pdf")}
+    assert {Path(f["svg"]).name for f in figures} == {p.name for p in folder.glob("*.svg")}
     assert manifest["sections"] == list(SECTIONS)
     order = [SECTIONS.index(f["section"]) for f in figures]
     assert order == sorted(order)  # grouped in the report's order
@@ -146,19 +153,25 @@ def test_snakemake_report_embeds_the_figures(example_run, tmp_path):
 
 @pytest.mark.pipeline
 def test_bubble_line_is_the_moderator_model_prediction(assink_run):
-    """The line and band drawn for assink2016's year equal predict() of a refit of that model."""
+    """The line and bands drawn for assink2016's year equal predict() of a refit of that model
+    on the raw year."""
     project = assink_run.work
     res = project / "results" / "assink2016"
     moderators = json.loads((res / "models" / "moderators.json").read_text(encoding="utf-8"))
     entry = next(m for m in moderators["single"]["moderators"] if m["name"] == "year")
     x = np.linspace(-13.5, 5.5, 7)
-    line = regression_line(entry["models"]["slope"], x)
+    # the step centred year at its mean: the line is drawn on year's own scale
+    assert entry["centring"]["rule"] == "mean"
+    line = regression_line(entry["models"]["slope"], x, centring=entry["centring"])
     ad = load_analysis_data(res / "effect_sizes.csv", project / CONFIGS["assink2016"][0])
     fit = fit_model(ad, ModelSpec.from_config({"structure": "three_level"}), mods=["year"])
     pred = fit.predict(x[:, None])
     np.testing.assert_allclose(line.fit, pred.pred, atol=1e-6)
     np.testing.assert_allclose(line.lower, pred.ci_lb, atol=1e-6)
     np.testing.assert_allclose(line.upper, pred.ci_ub, atol=1e-6)
+    # the prediction band: predict()'s prediction interval
+    np.testing.assert_allclose(line.pi_lower, pred.pi_lb, atol=1e-6)
+    np.testing.assert_allclose(line.pi_upper, pred.pi_ub, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- forest plot
@@ -201,7 +214,13 @@ def _forest_inputs(n_studies: int, per_study: int) -> tuple[pd.DataFrame, pd.Dat
 def _forest_height(n_studies: int, per_study: int) -> tuple[int, float]:
     effects, study_effects, overall = _forest_inputs(n_studies, per_study)
     rows, _ = forest.forest_rows(
-        effects, study_effects, overall, study="study_id", es="es_id", sort="effect"
+        effects,
+        study_effects,
+        overall,
+        study="study_id",
+        es="es_id",
+        sort="effect",
+        rows="effect_size",
     )
     fig = forest.forest_plot(rows)
     height = float(fig.get_size_inches()[1])
@@ -325,7 +344,7 @@ def test_category_colours_stay_apart_under_simulated_colour_blindness(deficiency
 # --------------------------------------------------------------------------- funnel, flow
 def test_funnel_regions_are_labelled_by_the_p_values_of_the_contours():
     labels = funnel.region_labels([0.90, 0.95, 0.99])
-    assert labels == ["p > .10", ".10 > p > .05", ".05 > p > .01", "p < .01"]
+    assert labels == ["p > .10", ".05 < p < .10", ".01 < p < .05", "p < .01"]
     assert funnel.region_shades(3)[0] == "white"  # non-significance stays white (Peters 2008)
     assert len(funnel.region_shades(5)) == 6
 

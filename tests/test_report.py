@@ -11,7 +11,6 @@ the JSON's numbers, not numbers of its own.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import html
@@ -24,7 +23,13 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import run_snakemake
 
-from intervention_meta.outputs.report import SECTIONS, ReportInputs, build_report, load_report_data
+from intervention_meta.outputs.report import (
+    SECTIONS,
+    ReportInputs,
+    build_report,
+    embedded_image,
+    load_report_data,
+)
 from intervention_meta.outputs.tables import fmt_ci, fmt_df, fmt_est, fmt_p, fmt_pct
 
 pytestmark = pytest.mark.pipeline
@@ -195,7 +200,12 @@ def test_every_figure_of_the_manifest_is_embedded_with_its_caption(run):
     assert figures
     for fig in figures:
         png = res.parents[1] / fig["png"]
-        assert base64.b64encode(png.read_bytes()).decode() in doc, fig["stem"]
+        # embedded downscaled, with links to the full-resolution files beside the report
+        assert embedded_image(png) in doc, fig["stem"]
+        for fmt in ("png", "pdf", "svg"):
+            link = Path(fig[fmt]).relative_to(f"results/{res.name}").as_posix()
+            assert f'<a href="{link}">{fmt.upper()}</a>' in doc, fig["stem"]
+            assert (res / link).is_file()
         assert html.escape(fig["caption"]) in doc
     flow = [f for f in figures if f["section"] == "data"]
     assert flow, "the PRISMA-style flow figure"
@@ -373,7 +383,7 @@ def test_figures_of_a_manifest_are_embedded_in_their_sections(project, tmp_path)
     inputs = _inputs(res, figures_manifest=str(manifest))
     doc = build_report(load_report_data(inputs, {"analysis": "example"})).html
     for stem, part, _ in figures:
-        encoded = base64.b64encode((tmp_path / f"{stem}.png").read_bytes()).decode()
+        encoded = embedded_image(tmp_path / f"{stem}.png")
         target = {"data": "data-flow", "bias": "publication-bias"}.get(part, "other-figures")
         assert encoded in section(doc, target), stem
         assert html.escape(f"Caption of {stem} <with> (Cheung 2014).") in doc

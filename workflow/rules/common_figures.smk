@@ -62,7 +62,7 @@ def figure_components():
 ORCHARD_MODERATORS = figure_moderators("orchard")
 BUBBLE_MODERATORS = figure_moderators("bubble")
 
-# every figure by stem; each has <stem>.png, <stem>.pdf and meta/<stem>.json under FIGURES
+# every figure by stem; each has <stem>.png, <stem>.pdf and <stem>.svg under FIGURES
 FIGURE_STEMS = [
     "flow",
     "prisma",
@@ -106,8 +106,8 @@ FIGURE_REPORT = {
 
 
 def figure_outputs():
-    """Every figure file of rule figures (<stem>_png, <stem>_pdf); the PNGs are marked for
-    snakemake --report."""
+    """Every figure file of rule figures (<stem>_png, <stem>_pdf, <stem>_svg); the PNGs are
+    marked for snakemake --report."""
     out = {}
     for stem in FIGURE_STEMS:
         caption, subcategory, labels = FIGURE_REPORT[stem]
@@ -119,4 +119,5 @@ def figure_outputs():
             labels=labels,
         )
         out[f"{stem}_pdf"] = f"{FIGURES}/{stem}.pdf"
+        out[f"{stem}_svg"] = f"{FIGURES}/{stem}.svg"
     return out

@@ -1,6 +1,7 @@
 # Figures: one job per analysis draws every figure from what the analysis steps wrote (their
-# models/<step>.json) as <stem>.png (300 dpi) and <stem>.pdf, and writes the manifest the report
-# reads. Names and helpers (FIGURES, *_MODERATORS, figure_outputs) are in common_figures.smk.
+# models/<step>.json) as <stem>.png (screen), <stem>.pdf and <stem>.svg (print), and writes the
+# manifest the report reads. Names and helpers (FIGURES, *_MODERATORS, figure_outputs) are in
+# common_figures.smk.
 
 
 rule figures:
@@ -33,6 +34,9 @@ rule figures:
     threads: 2
     params:
         sort=FIGURE_OPTIONS.get("forest_sort", "effect"),
+        forest_rows=FIGURE_OPTIONS.get("forest_rows", "study"),
+        forest_max_rows=FIGURE_OPTIONS.get("forest_max_rows", 60),
+        favours=FIGURE_OPTIONS.get("favours"),
         workers=lambda wildcards, threads: threads,
         level=f"{100 * float(config.get('models', {}).get('level', 0.95)):g}%",
         measure=measure_note(),

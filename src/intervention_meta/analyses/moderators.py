@@ -21,9 +21,16 @@ codebook's order)
       the rows of the other categories; with fewer than two testable categories there is no test.
 
 Continuous moderators (types integer, number)
-    the slope and the intercept of :math:`y_{ij} = \\beta_0 + \\beta_1 x_{ij} + u_j + w_{ij} +
-    e_{ij}`, model-based and CR2; the test of the slope (F(1, k - 2) = t^2 for t tests) and its HTZ
-    version (equal to the squared CR2 t test with its Satterthwaite df).
+    the slope and the intercept of :math:`y_{ij} = \\beta_0 + \\beta_1 (x_{ij} - c)/s + u_j +
+    w_{ij} + e_{ij}`, model-based and CR2; the test of the slope (F(1, k - 2) = t^2 for t tests)
+    and its HTZ version (equal to the squared CR2 t test with its Satterthwaite df). The moderator
+    is centred at :math:`c` (``moderators.center``: the mean of its values over the effect sizes
+    analysed, by default, a number, or ``none`` for 0) and scaled by :math:`s`
+    (``moderators.scale``, e.g. 10 for a slope per 10 years; 1 by default), so that the intercept
+    is the predicted effect at :math:`x = c` rather than at a possibly absurd 0 (year 0), and the
+    slope is per :math:`s` units (:func:`centring`). Centring changes only the intercept; the
+    slope, its test, the variance components and the fit are those of the raw moderator (the
+    slope times :math:`s`). Both are recorded per moderator (``centring`` in the JSON).
 
 With every model: the variance components left (:math:`\\hat\\sigma^2` per level) and the
 pseudo-:math:`R^2 = 100\\max(0, (S_0 - S)/S_0)` with :math:`S = \\sum_l\\hat\\sigma^2_l` and
@@ -313,6 +320,7 @@ class ModeratorResult:
     sigma2, tau2, R2 : variance components left and pseudo-R^2 (%) of the tested model
     models : compact summaries of the fitted models (for the JSON)
     flags : the flag lines raised for this moderator
+    centring : continuous moderators: how the moderator entered the model (:class:`Centring`)
     """
 
     name: str
@@ -331,6 +339,7 @@ class ModeratorResult:
     R2: float | None = None
     models: dict[str, Any] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    centring: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k not in ("rows", "test")}
@@ -602,6 +611,53 @@ def _n_studies(frame: pd.DataFrame, study: str) -> int:
     return int(frame[study].nunique())
 
 
+# --------------------------------------------------------------------------- centring
+@dataclass(frozen=True)
+class Centring:
+    """How a continuous moderator enters its model: :math:`(x - c)/s`.
+
+    ``rule`` is ``mean`` (``center`` = the mean over the effect sizes with a value), ``value``
+    (a number from the config) or ``none`` (``center`` = 0).
+    """
+
+    rule: str
+    center: float
+    scale: float = 1.0
+
+    def apply(self, x: pd.Series) -> pd.Series:
+        return (x - self.center) / self.scale
+
+    def to_dict(self) -> dict:
+        return jsonable(self.__dict__)
+
+
+def centring(x: pd.Series, center: str | float = "mean", scale: float = 1.0) -> Centring:
+    """The centring of a continuous moderator with values ``x`` (see :class:`Centring`).
+
+    ``center``: ``"mean"``, ``"none"`` or a number; ``scale``: a positive number (the slope is
+    per ``scale`` units of the moderator).
+    """
+    scale = float(scale)
+    if not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"moderators.scale must be a positive number, got {scale!r}")
+    if center == "mean":
+        return Centring("mean", float(pd.to_numeric(x, errors="coerce").mean()), scale)
+    if center == "none" or center is None:
+        return Centring("none", 0.0, scale)
+    try:
+        value = float(center)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"moderators.center must be 'mean', 'none' or a number, got {center!r}"
+        ) from None
+    return Centring("value", value, scale)
+
+
+def _number(x: float) -> str:
+    """A centre or scale for a label: up to 4 significant digits (2010.2, 10, 0.5)."""
+    return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.0f}"
+
+
 # --------------------------------------------------------------------------- one moderator
 def analyse_moderator(
     ad: AnalysisData,
@@ -610,6 +666,8 @@ def analyse_moderator(
     *,
     min_studies: int = 3,
     rules: FlagRules | None = None,
+    center: str | float = "none",
+    scale: float = 1.0,
 ) -> ModeratorResult:
     """Meta-regression of one moderator (see the module doc for what is computed).
 
@@ -620,6 +678,7 @@ def analyse_moderator(
     spec : how the model is fitted (default: three-level REML, t tests, CR2)
     min_studies : categories with fewer studies are reported but left out of the test
     rules : the thresholds of the flags (default :class:`FlagRules`)
+    center, scale : a continuous moderator's centring (:func:`centring`)
 
     Returns
     -------
@@ -647,15 +706,17 @@ def analyse_moderator(
         "k_missing": k_missing,
     }
     if var.type in NUMERIC_TYPES:
-        return _continuous(ad, spec, var, frame, flags, common)
+        return _continuous(ad, spec, var, frame, flags, common, center, scale)
     if var.type in LEVEL_TYPES:
         return _categorical(ad, spec, var, frame, flags, common, min_studies)
     raise ValueError(f"moderator {name!r} has type {var.type!r}; only level or numeric types")
 
 
-def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
+def _continuous(ad, spec, var, frame, flags, common, center, scale) -> ModeratorResult:
     name = var.name
-    frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    raw = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    how = centring(raw, center, scale)
+    frame[name] = how.apply(raw)
     try:
         res = fit_model(ad, spec, mods=[name], data=frame)
     except ModelError as err:
@@ -667,11 +728,16 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
             test=None,
             no_test_reason=reason,
             flags=tuple(flags.lines),
+            centring=how.to_dict(),
             **common,
         )
     robust = _robust(res, ad, spec)
     _check_model(flags, res, robust, ad, f"{name}: slope model")
     k, ns = common["k"], common["n_studies"]
+    at = {"mean": f"its mean, {_number(how.center)}", "none": "0"}.get(
+        how.rule, _number(how.center)
+    )
+    per = "unit" if how.scale == 1 else f"{_number(how.scale)} units"
     rows = (
         _row(
             res,
@@ -679,7 +745,7 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
             0,
             term="intercept",
             code="",
-            label=f"Intercept (predicted g at {common['label']} = 0)",
+            label=f"Intercept (predicted effect at {common['label']} = {at})",
             k=k,
             n_studies=ns,
             tested=False,
@@ -690,7 +756,7 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
             1,
             term="slope",
             code="",
-            label=f"Slope per unit of {common['label']}",
+            label=f"Slope per {per} of {common['label']}",
             k=k,
             n_studies=ns,
         ),
@@ -706,6 +772,7 @@ def _continuous(ad, spec, var, frame, flags, common) -> ModeratorResult:
         R2=res.R2,
         models={"slope": _model_summary(res)},
         flags=tuple(flags.lines),
+        centring=how.to_dict(),
         **common,
     )
 
@@ -840,16 +907,22 @@ def analyse_moderators(
     min_studies: int = 3,
     p_adjust: str = "holm",
     rules: FlagRules | None = None,
+    center: str | float = "none",
+    scale: Mapping[str, float] | None = None,
 ) -> ModeratorAnalyses:
     """Analyse every moderator of the codebook (or ``moderators``), each in its own model.
 
     Moderators whose type cannot enter a model (text, id) or whose column is not in the data are
     skipped with the reason. The omnibus p values (model-based, and CR2) are adjusted across the
     moderators with a test (``p_adjust``: ``"holm"`` or ``"none"``). ``rules`` are the
-    thresholds of the flags (default :class:`FlagRules`).
+    thresholds of the flags (default :class:`FlagRules`). Continuous moderators are centred at
+    ``center`` and scaled by ``scale[name]`` (1 for those not listed; :func:`centring`); the
+    default is the raw moderator, the moderator step's (``moderators.center``) the mean.
     """
     spec = spec or ModelSpec()
     cb = ad.codebook
+    scale = dict(scale or {})
+    unscaled = sorted(set(scale) - {v.name for v in cb.moderators()})
     if moderators is None:
         variables = moderator_variables(cb, exclude)
     else:
@@ -858,6 +931,8 @@ def analyse_moderators(
     unknown = sorted(set(exclude) - {v.name for v in cb.moderators()})
     if unknown:
         flags.add(f"moderators.exclude names no moderator of the codebook: {unknown}")
+    if unscaled:
+        flags.add(f"moderators.scale names no moderator of the codebook: {unscaled}")
     skipped: dict[str, str] = {}
     results: list[ModeratorResult] = []
     for var in variables:
@@ -870,7 +945,15 @@ def analyse_moderators(
         else:
             log.info("moderator %s (%s)", var.name, var.type)
             results.append(
-                analyse_moderator(ad, var, spec, min_studies=min_studies, rules=flags.rules)
+                analyse_moderator(
+                    ad,
+                    var,
+                    spec,
+                    min_studies=min_studies,
+                    rules=flags.rules,
+                    center=center,
+                    scale=float(scale.get(var.name, 1.0)),
+                )
             )
             flags.lines.extend(results[-1].flags)
             continue
@@ -1401,8 +1484,16 @@ def run_moderators(
         ad.k,
         ad.n_studies,
     )
+    center = options.get("center", "mean")
     analyses = analyse_moderators(
-        ad, spec, exclude=exclude, min_studies=min_studies, p_adjust=p_adjust, rules=rules
+        ad,
+        spec,
+        exclude=exclude,
+        min_studies=min_studies,
+        p_adjust=p_adjust,
+        rules=rules,
+        center=center,
+        scale=options.get("scale") or {},
     )
     variables = component_variables(ad.codebook, options.get("multiple"), exclude)
     min_coverage = float(options.get("min_coverage", MIN_COVERAGE))
@@ -1435,7 +1526,13 @@ def run_moderators(
                 ),
                 "p_adjust": f"{p_adjust} across the moderators with a test",
                 "R2": "pseudo-R2 (%) against the intercept-only model on the same rows",
+                "centring": (
+                    "continuous moderators enter as (x - center) / scale (single.moderators[]."
+                    "centring): the intercept is the predicted effect at x = center, the slope "
+                    "per scale units"
+                ),
             },
+            "centring": {"center": center, "scale": dict(options.get("scale") or {})},
             "single": analyses.to_dict(),
             "multiple": mm.to_dict(),
             "flags": step_flags.lines,

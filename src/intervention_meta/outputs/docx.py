@@ -90,7 +90,7 @@ class _Converter(HTMLParser):
         if self.skip:
             return
         if not self.pre:
-            data = re.sub(r"\s+", " ", data)
+            data = re.sub(r"[ \t\n\r\f\v]+", " ", data)  # a non-breaking space stays one
         if data:
             self._add(data)
 

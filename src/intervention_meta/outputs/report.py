@@ -8,12 +8,13 @@ in the figures manifest and the warnings file &mdash; together with the configur
 shows is a value of those files, rounded for reading with the formatters of :mod:`.tables`; the
 confidence level it states is the one the steps used (``models.level``).
 
-The file has no external reference: the CSS is inline, the figures are embedded as base64
-``data:`` URIs, there is no script. Its sections (each an ``<h2>`` with an ``id``) are
-:data:`SECTIONS`. A section, or a part of one, that does not apply to the data set (no moderators,
-no intervention components, no multiple-moderator model, no per-domain analyses, no second coder)
-is one line saying why (``p.not-applicable``), never an empty table; the steps' JSON says so
-(``applicable: false`` with the ``reason``).
+The file needs nothing beside it: the CSS is inline, the figures are embedded as base64
+``data:`` URIs (downscaled to :data:`EMBED_WIDTH` pixels, with links to the full-resolution PNG,
+PDF and SVG files beside the report), there is no script. Its sections (each an ``<h2>`` with an
+``id``) are :data:`SECTIONS`. A section, or a part of one, that does not apply to the data set
+(no moderators, no intervention components, no multiple-moderator model, no per-domain analyses,
+no second coder) is one line saying why (``p.not-applicable``), never an empty table; the steps'
+JSON says so (``applicable: false`` with the ``reason``).
 
 The Methods section is written from the configuration and the model JSON (the model actually
 fitted, its estimator and tests, the conversions and defaults the effect-size step used, the
@@ -392,7 +393,8 @@ def _csv(path: str | Path | None) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure of the manifest, with its PNG embedded."""
+    """One figure of the manifest, with a downscaled copy of its PNG embedded and links to its
+    full-resolution files (``links``: format -> path relative to the report's folder)."""
 
     stem: str
     title: str
@@ -400,6 +402,7 @@ class Figure:
     section: str
     png: str
     data_uri: str
+    links: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -408,7 +411,36 @@ class Figure:
             "caption": self.caption,
             "section": self.section,
             "png": self.png,
+            "links": dict(self.links),
         }
+
+
+#: the widest image embedded in the report (pixels: the width of its figure column); the files
+#: linked are full resolution
+EMBED_WIDTH = 900
+
+
+def embedded_image(png: str | Path, max_width: int = EMBED_WIDTH) -> str:
+    """A ``data:`` URI of ``png`` at most ``max_width`` pixels wide, for embedding.
+
+    The image is downscaled (Lanczos) and reduced to a 256-colour palette, which figures of flat
+    colours and text keep without visible loss, then written as an optimised PNG: a tenth of the
+    bytes of the 200-dpi file, sharp at the report's 900-pixel figure column.
+    """
+    import io
+
+    from PIL import Image
+
+    with Image.open(png) as im:
+        im = im.convert("RGB")
+        if im.width > max_width:
+            height = round(im.height * max_width / im.width)
+            im = im.resize((max_width, height), Image.Resampling.LANCZOS)
+        small = im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        buffer = io.BytesIO()
+        small.save(buffer, format="PNG", optimize=True)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"data:image/png;base64,{encoded}"
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -418,22 +450,34 @@ def _resolve(path: str, base: Path) -> Path:
     return base / p
 
 
-def load_figures(manifest: str | Path | None) -> list[Figure]:
-    """The figures of a manifest, each with its PNG as a base64 ``data:`` URI.
+def load_figures(manifest: str | Path | None, report_dir: str | Path | None = None) -> list[Figure]:
+    """The figures of a manifest, each with a downscaled copy of its PNG as a base64 ``data:``
+    URI (:func:`embedded_image`) and links to its full-resolution PNG, PDF and SVG.
 
     The manifest is a list of figures or ``{"figures": [...]}``; each figure has ``stem``,
-    ``png``, ``title``, ``caption`` and ``section``. A PNG path is taken as given (relative to
-    the working directory) or, failing that, relative to the manifest's folder.
+    ``png``, ``title``, ``caption`` and ``section`` (``pdf`` and ``svg`` optional). A path is
+    taken as given (relative to the working directory) or, failing that, relative to the
+    manifest's folder. The links are relative to ``report_dir`` (default: the folder above the
+    manifest's, where the report step writes the report).
     """
+    import os
+
     if not manifest or not Path(manifest).is_file():
         return []
     data = read_json(manifest)
     entries = data.get("figures", []) if isinstance(data, Mapping) else data
     base = Path(manifest).parent
+    where = Path(report_dir) if report_dir is not None else base.parent
     out = []
     for entry in entries:
         png = _resolve(str(entry["png"]), base)
-        encoded = base64.b64encode(png.read_bytes()).decode("ascii")
+        links = []
+        for fmt in ("png", "pdf", "svg"):
+            if entry.get(fmt):
+                path = _resolve(str(entry[fmt]), base)
+                if path.is_file():
+                    rel = os.path.relpath(path.resolve(), where.resolve())
+                    links.append((fmt.upper(), Path(rel).as_posix()))
         out.append(
             Figure(
                 stem=str(entry.get("stem", png.stem)),
@@ -441,7 +485,8 @@ def load_figures(manifest: str | Path | None) -> list[Figure]:
                 caption=str(entry.get("caption", "")),
                 section=str(entry.get("section", "")),
                 png=str(entry["png"]),
-                data_uri=f"data:image/png;base64,{encoded}",
+                data_uri=embedded_image(png),
+                links=tuple(links),
             )
         )
     return out
@@ -646,11 +691,37 @@ def _rating_text(rating: Mapping[str, Any]) -> str:
     return esc(reason if reason.startswith(word) else f"{word} \u2014 {reason}")
 
 
+def _centring_text(moderators: Mapping) -> str:
+    """How the continuous moderators were centred and scaled (``centring`` of the moderator
+    step's JSON), in a sentence; empty when no continuous moderator was analysed."""
+    entries = [
+        m
+        for m in _get(moderators, "single", "moderators", default=[]) or []
+        if m.get("kind") == "continuous" and m.get("centring")
+    ]
+    if not entries:
+        return ""
+    parts = []
+    for m in entries:
+        c = m["centring"]
+        at = {"mean": "its mean", "none": "0"}.get(c.get("rule"), "the configured value")
+        part = f"{esc(str(m.get('label') or m.get('name')))} at {at} ({float(c['center']):.4g})"
+        if float(c.get("scale", 1)) != 1:
+            part += f", slope per {float(c['scale']):g} units"
+        parts.append(part)
+    return (
+        "Continuous moderators were centred, so that the intercept is the predicted effect at a "
+        "meaningful value (the slope and its test do not change): " + "; ".join(parts) + ". "
+    )
+
+
 def _figure_html(fig: Figure, number: int) -> str:
     """APA layout: the number in bold and the title in italics above the image, the caption
     below it."""
     title = f'<span class="apa-title">{esc(fig.title)}</span>' if fig.title else ""
-    caption = f"<figcaption>{esc(fig.caption)}</figcaption>" if fig.caption else ""
+    links = " &middot; ".join(f'<a href="{esc(path)}">{esc(fmt)}</a>' for fmt, path in fig.links)
+    files = f'<p class="figure-files">Full resolution: {links}</p>' if links else ""
+    caption = f"<figcaption>{esc(fig.caption)}{files}</figcaption>" if fig.caption or files else ""
     return (
         f'<figure class="figure" id="figure-{esc(fig.stem)}">'
         f'<div class="figure-head"><span class="apa-number">Figure {number}</span>{title}</div>'
@@ -1083,6 +1154,7 @@ class _Builder:
                 "fewer studies are reported but left out of the test, and continuous moderators "
                 "get a slope. "
             )
+            text += _centring_text(d.moderators)
             if adjust == "holm":
                 text += (
                     "The omnibus p values were adjusted for the number of moderators tested with "
@@ -1747,6 +1819,7 @@ figure.figure img { display: block; width: 100%; max-width: 900px; height: auto;
   border: 1px solid #eee; margin: .4em 0; }
 figure.figure .figure-head { margin-bottom: .2em; }
 figure.figure figcaption { font-size: .85em; max-width: 60em; }
+figure.figure .figure-files { margin: .3em 0 0; }
 table.flow { border-collapse: collapse; font-size: .9em; margin: .6em 0; }
 table.flow th, table.flow td { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: left;
   vertical-align: top; }

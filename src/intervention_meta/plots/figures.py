@@ -1,9 +1,10 @@
-"""The figures step: read what the analysis steps wrote, draw, write PNG + PDF + a manifest.
+"""The figures step: read what the analysis steps wrote, draw, write PNG + PDF + SVG + a manifest.
 
 Each ``make_*`` function takes the files it draws from (the steps' JSON, ``models/<step>.json``,
 whose ``tables`` hold the rows with machine keys; the effect sizes and the codebook) and the stem
-of the figure (``results/<analysis>/figures/<name>``), writes ``<stem>.png`` (300 dpi) and
-``<stem>.pdf``, and returns a :class:`FigureInfo` (title, caption with the numbers drawn, report
+of the figure (``results/<analysis>/figures/<name>``), writes ``<stem>.png`` (the screen copy,
+:data:`~intervention_meta.plots.style.DPI` dpi), ``<stem>.pdf`` and ``<stem>.svg`` (the print
+files), and returns a :class:`FigureInfo` (title, caption with the numbers drawn, report
 section). :func:`run_figures` draws every figure of an analysis in one process and
 :func:`write_manifest` writes their descriptions into ``figures/figures.json``, the list the
 report embeds. Nothing is estimated here, no CSV header is
@@ -38,11 +39,21 @@ from intervention_meta.plots import style
 from intervention_meta.plots.bubble import bubble_plot, regression_line
 from intervention_meta.plots.cleanup import remove_unlisted_figures
 from intervention_meta.plots.flow import flow_diagram, flow_steps
-from intervention_meta.plots.forest import SORT_KEYS, forest_plot, forest_rows
+from intervention_meta.plots.forest import (
+    MAX_ROWS,
+    SORT_KEYS,
+    favours_labels,
+    forest_pages,
+    forest_plot,
+    forest_rows,
+    heterogeneity_text,
+    study_weights,
+)
 from intervention_meta.plots.funnel import funnel_plot
 from intervention_meta.plots.labels import study_labels
 from intervention_meta.plots.leave_one_out import leave_one_out_plot
 from intervention_meta.plots.orchard import orchard_plot
+from intervention_meta.plots.prediction import category_prediction_intervals, contrast
 from intervention_meta.plots.prisma import prisma_boxes, prisma_diagram
 from intervention_meta.plots.variance import VarianceBar, variance_plot
 
@@ -78,6 +89,7 @@ class FigureInfo:
     stem: str
     png: str
     pdf: str
+    svg: str
     title: str
     caption: str
     section: str
@@ -97,10 +109,11 @@ class FigureInfo:
 def _finish(
     fig, stem: str | Path, section: str, title: str, caption: str, **details: Any
 ) -> FigureInfo:
-    """Save ``fig`` as ``<stem>.png``/``.pdf`` and describe it for the report's ``section``."""
+    """Save ``fig`` as ``<stem>.png``/``.pdf``/``.svg`` and describe it for the report's
+    ``section``."""
     width, height = (round(float(v), 4) for v in fig.get_size_inches())
-    png, pdf = style.save(fig, stem)
-    paths = (Path(stem).name, str(png), str(pdf))
+    files = style.save(fig, stem)
+    paths = (Path(stem).name, *(str(f) for f in files))
     return FigureInfo(*paths, title, caption, section, width, height, details)
 
 
@@ -293,10 +306,22 @@ def make_forest(
     stem: str | Path,
     *,
     sort: str = "effect",
+    rows: str = "study",
+    max_rows: int = MAX_ROWS,
+    favours: Sequence[str] | None = None,
     labels: MeasureLabels | None = None,
-) -> FigureInfo:
-    """Forest plot of the effect sizes by study (``figures.forest_sort`` orders the studies), with
-    the study estimates of the table ``study_effects`` of ``models/components.json``."""
+    summary: str | Path | None = None,
+) -> list[FigureInfo]:
+    """Forest plot of the studies (``figures.forest_rows``: ``study``, or ``effect_size`` for every
+    effect size under its study; ``figures.forest_sort`` orders the studies) with the study
+    estimates of the table ``study_effects`` of ``models/components.json``, their weights, the
+    pooled effect and the heterogeneity of ``models/overall.json``.
+
+    A plot of more than ``max_rows`` rows is split into pages: ``<stem>`` and
+    ``<stem>_page2``, ``<stem>_page3``, ... (one :class:`FigureInfo` each, pages of an earlier
+    run removed). ``favours`` (the config's ``effect_sizes.favours``) or the declared direction
+    of ``summary`` (``effect_sizes_summary.json``) labels the two sides of the axis.
+    """
     if sort not in SORT_KEYS:
         raise ValueError(f"figures.forest_sort must be one of {SORT_KEYS}, got {sort!r}")
     ad = read_effect_sizes(effect_sizes, codebook)
@@ -308,9 +333,16 @@ def make_forest(
     if "year" in ad.data.columns:
         yr = pd.to_numeric(ad.data["year"], errors="coerce")
         years = yr.groupby(ad.data[ad.study].astype(str)).min().dropna().to_dict() or None
-    rows, used = forest_rows(
-        ad.data, se, ov, study=ad.study, es=ad.es, labels=names, sort=sort, years=years
+    analysis = ov.get("analysis") or {}
+    levels = list(analysis.get("levels") or [ad.study])
+    # weights per study: the study is the outermost level of the analysis model
+    weights = (
+        study_weights(ad.data, ov.get("sigma2") or {}, levels)
+        if ov.get("estimable", True) and levels[0] == ad.study
+        else {}
     )
+    options = {"labels": names, "sort": sort, "years": years, "rows": rows, "weights": weights}
+    all_rows, used = forest_rows(ad.data, se, ov, study=ad.study, es=ad.es, **options)
     order_text = {
         "effect": "by study estimate (smallest first)",
         "precision": "by the precision of the study estimate (most precise first)",
@@ -320,17 +352,20 @@ def make_forest(
     est = ov.get("estimate") or {}
     level = _level(ov)
     pct = _pct(level)
-    title = f"Forest plot: {ad.k} effect sizes in {ad.n_studies} studies"
     lab = _labels(labels)
-    fig = forest_plot(
-        rows,
-        title=title,
-        level=level,
-        xlabel=lab.axis_title,
-        symbol=lab.symbol,
-        null=lab.null,
-        back_scale=lab.back_scale(),
+    es_summary = read_json(summary) if summary is not None and Path(summary).is_file() else {}
+    measure = es_summary.get("measure") or {}
+    sides = favours_labels(
+        measure.get("direction"),
+        bool(measure.get("direction_declared")) and not measure.get("direction_by"),
+        favours,
     )
+    het = heterogeneity_text(ov, analysis.get("level_labels")) if ov.get("estimable", True) else ""
+    pages = forest_pages(all_rows, max_rows)
+    finite = [v for r in all_rows for v in (r.lower, r.upper) if np.isfinite(v)]
+    span = (min([*finite, lab.null]), max([*finite, lab.null])) if finite else (-1.0, 1.0)
+    pad = 0.03 * (span[1] - span[0] or 1.0)
+    xlim = (span[0] - pad, span[1] + pad)
     rule = (comp.get("positive_rule") or {}).get("rule")
     study_est = STUDY_ESTIMATES.get(rule, "study-level estimate")
     pooled = (
@@ -339,25 +374,74 @@ def make_forest(
         f"{pct} CI {_num(est.get('ci_lb'))} to {_num(est.get('ci_ub'))}"
         f"{_back_text(lab, est, pct)}); the bar "
         f"below it the {pct} prediction interval ({_num(est.get('pi_lb'))} to "
-        f"{_num(est.get('pi_ub'))})."
+        f"{_num(est.get('pi_ub'))}). {het}."
         if ov.get("estimable", True) and est.get("estimate") is not None
         else "The pooled model was not estimable; no pooled effect is drawn."
     )
+    what = (
+        f"Study estimates ({study_est}; black squares, {pct} CI) of {ad.n_studies} studies "
+        f"({ad.k} effect sizes)"
+        if rows == "study"
+        else f"Effect sizes ({lab.name} with {pct} CI; blue) of {ad.n_studies} studies, "
+        f"grouped by study under each study's estimate (black; {study_est})"
+    )
     caption = (
-        f"Effect sizes ({lab.name} with {pct} CI; blue) of {ad.n_studies} studies, "
-        f"grouped by study under each study's estimate (black; {study_est}). Studies sorted "
-        f"{order_text}. {pooled} Marker area grows with precision (1/SE)."
+        f"{what}. Studies sorted {order_text}. {pooled} Weight: each study's share of the pooled "
+        "estimate, 1'V⁻¹1 of its effect sizes under the analysis model's variance components "
+        "(metafor weights() summed by study). Marker area grows with precision (1/SE)."
         + (
             f" The axis at the top shows the {lab.back_name} scale."
             if lab.back_scale() is not None
             else ""
         )
+        + (
+            f" Left of the null: favours {sides[0]}; right: favours {sides[1]}."
+            if sides
+            else " The sides of the axis are not labelled: the declared direction does not say "
+            "which side favours the intervention (figures.favours sets the labels)."
+        )
         + f" {lab.direction_note()}"
     )
     if used != sort:
         caption += f" (Sort '{sort}' was asked for, but the data have no year variable.)"
-    info = {"sort": used, "rows": len(rows), "k": ad.k, "studies": ad.n_studies, "level": level}
-    return _finish(fig, stem, "overall", title, caption, **info)
+    stem = Path(stem)
+    for old in stem.parent.glob(f"{stem.name}_page*.*"):  # pages of an earlier, longer plot
+        old.unlink()
+    unit = "studies" if rows == "study" else "effect sizes"
+    base = f"Forest plot: {ad.k} effect sizes in {ad.n_studies} studies"
+    infos = []
+    for number, page in enumerate(pages, start=1):
+        title = base if len(pages) == 1 else f"{base} (page {number} of {len(pages)})"
+        fig = forest_plot(
+            page,
+            title=title,
+            level=level,
+            xlabel=lab.axis_title,
+            symbol=lab.symbol,
+            null=lab.null,
+            back_scale=lab.back_scale(),
+            heterogeneity=het if number == len(pages) else "",
+            favours=sides,
+            xlim=xlim,
+        )
+        info = {
+            "sort": used,
+            "rows": len(page),
+            "row_kind": rows,
+            "rows_total": len(all_rows),
+            "page": number,
+            "pages": len(pages),
+            "k": ad.k,
+            "studies": ad.n_studies,
+            "level": level,
+            "favours": list(sides) if sides else None,
+            "weights": {k: round(v, 4) for k, v in weights.items()},
+            "heterogeneity": het,
+        }
+        text = caption if len(pages) == 1 else f"Page {number} of {len(pages)} ({unit}). {caption}"
+        page_stem = stem if number == 1 else stem.with_name(f"{stem.name}_page{number}")
+        infos.append(_finish(fig, page_stem, "overall", title, text, **info))
+    return infos
 
 
 def make_variance(
@@ -462,6 +546,16 @@ def _groups(rows: pd.DataFrame, names: Sequence[str], tested: Any) -> pd.DataFra
     return groups
 
 
+def _overall_mean(overall: str | Path | None) -> float | None:
+    """The pooled effect of ``models/overall.json`` (None without the file or an estimate)."""
+    if overall is None or not Path(overall).is_file():
+        return None
+    ov = read_json(overall)
+    if not ov.get("estimable", True):
+        return None
+    return _finite((ov.get("estimate") or {}).get("estimate"))
+
+
 def make_orchard(
     effect_sizes: str | Path | EffectSizeData,
     codebook: str | Path | Codebook,
@@ -470,9 +564,12 @@ def make_orchard(
     stem: str | Path,
     *,
     labels: MeasureLabels | None = None,
+    overall: str | Path | None = None,
 ) -> FigureInfo:
     """Orchard plot of a binary, categorical or ordinal moderator from ``models/moderators.json``
-    (its rows of the tables ``moderators`` and ``moderator_tests``)."""
+    (its rows of the tables ``moderators`` and ``moderator_tests``; each category's prediction
+    interval from its category-means model), with the pooled effect of ``overall``
+    (``models/overall.json``) as the overall mean line."""
     ad = read_effect_sizes(effect_sizes, codebook)
     mj, tables = _step(moderators_json)
     level = _level(mj)
@@ -483,6 +580,10 @@ def make_orchard(
     in_test = rows["in_test"].astype(str).str.lower().eq("yes")
     # no test at all: every category drawn as tested, the subtitle says there is no test
     groups = _groups(rows, names, in_test if in_test.any() else True)
+    means_model = (entry.get("models") or {}).get("means") or {}
+    pis = category_prediction_intervals(means_model, level)
+    if pis is not None and len(pis[0]) == len(groups) and "pi_lb" not in groups.columns:
+        groups["pi_lb"], groups["pi_ub"] = pis
     has_pi = "pi_lb" in groups.columns
     codes = _codes(ad.data[moderator]) if moderator in ad.data.columns else pd.Series(dtype=object)
     by_code = dict(zip(rows["code"], names, strict=True))
@@ -495,16 +596,32 @@ def make_orchard(
         reason = entry.get("no_test_reason") or "no category means in models/moderators.json"
         subtitle = f"Not analysed: {reason}"
     lab = _labels(labels)
-    fig = orchard_plot(points, groups, title=title, subtitle=subtitle, level=level, **_axis(lab))
+    mean = _overall_mean(overall)
+    fig = orchard_plot(
+        points,
+        groups,
+        title=title,
+        subtitle=subtitle,
+        level=level,
+        overall=mean,
+        **_axis(lab),
+    )
     missing = int(entry.get("k_missing") or 0)
     caption = (
         f"Orchard plot (Nakagawa et al. 2021) of {label.lower()}: every effect size (points, area "
-        "~ precision, jittered vertically) and each category's mean from the moderator model "
-        f"(circle) with its {_pct(level)} confidence interval (thick bar)"
+        "proportional to precision 1/SE on one scale for all rows, see the size legend; jittered "
+        "vertically) and each category's mean from the moderator model (circle) with its "
+        f"{_pct(level)} confidence interval (thick bar)"
         + (
-            ""
+            f" and {_pct(level)} prediction interval (thin bar: mean +- c sqrt(SE^2 + the sum of "
+            "the variance components) of the category-means model)"
             if has_pi
-            else "; no prediction interval per category (not written by the moderator step)"
+            else "; no prediction interval (the category-means model was not estimated)"
+        )
+        + (
+            f". Dashed line: the overall mean of the analysis model ({_num(mean)})"
+            if mean is not None
+            else ""
         )
         + f". k and number of studies beside each row. Test of differences: {subtitle or 'n/a'}."
         + (f" {missing} effect sizes with a missing value left out." if missing else "")
@@ -533,18 +650,22 @@ def make_bubble(
     points = pd.DataFrame(
         {"x": x if x is not None else np.nan, "yi": ad.data["yi"], "vi": ad.data["vi"]}
     ).astype(float)
+    points["study"] = ad.data[ad.study].astype(str).to_numpy()
     model = (entry.get("models") or {}).get("slope") or {}
+    centre = entry.get("centring") or {}
     line = None
     finite = points["x"].dropna()
     if model and len(finite):
         grid = np.linspace(float(finite.min()), float(finite.max()), 101)
-        line = regression_line(model, grid, level)
+        line = regression_line(model, grid, level, centring=centre)
     slope = _rows_of(tables["moderators"].frame(), moderator, "slope")
+    scale = float(centre.get("scale", 1.0))
+    per = "unit" if scale == 1 else f"{scale:g} units"
     subtitle = ""
     if not slope.empty:
         s = slope.iloc[0]
         subtitle = (
-            f"slope = {_sig(s['estimate'])} per unit "
+            f"slope = {_sig(s['estimate'])} per {per} "
             f"[{_pct(level)} CI {_sig(s['ci_lb'])}, {_sig(s['ci_ub'])}]; "
         )
     subtitle += _test_text(tables["moderator_tests"].frame(), moderator, mj.get("p_adjust"))
@@ -553,11 +674,20 @@ def make_bubble(
     fig = bubble_plot(
         points, line, title=title, xlabel=label, subtitle=subtitle, ylabel=lab.axis_title
     )
+    centred = (
+        f" The moderator entered the model centred at {_sig(centre.get('center'), 5)}"
+        f" ({'its mean' if centre.get('rule') == 'mean' else 'as configured'})"
+        + (f" and per {scale:g} units" if scale != 1 else "")
+        + "; the axis shows its own values."
+        if centre.get("rule") in ("mean", "value")
+        else ""
+    )
     caption = (
         f"Bubble plot of {label.lower()}: every effect size against the moderator (area ~ "
-        "precision 1/SE) with the meta-regression line of the moderator model and its "
-        f"{_pct(level)} confidence band (from the coefficients and their covariance in "
-        f"models/moderators.json). {subtitle}."
+        "precision 1/SE; one colour per study, the palette repeating) with the meta-regression "
+        f"line of the moderator model, its {_pct(level)} confidence band (shaded) and its "
+        f"{_pct(level)} prediction band (dashed; from the coefficients, their covariance and the "
+        f"variance components in models/moderators.json). {subtitle}.{centred}"
     )
     if line is None:
         caption += " No regression line: the moderator model was not estimated."
@@ -574,9 +704,12 @@ def make_components(
     stem: str | Path,
     *,
     labels: MeasureLabels | None = None,
+    overall: str | Path | None = None,
 ) -> FigureInfo:
-    """Orchard plot of the effect sizes of the programmes with each component (its "present"
-    category in the moderator analyses)."""
+    """Each intervention component present vs absent: two orchard rows per component (the
+    effect sizes of the programmes with and without it, and the mean of each category of its
+    moderator model) and, on the right, the difference present - absent with its CI and p (the
+    moderator test's model with an intercept, ``models/moderators.json``)."""
     from intervention_meta.analyses.components import (
         present_code,
     )  # the one figure that needs the components module
@@ -586,23 +719,55 @@ def make_components(
     level = _level(mj)
     table = tables["moderators"].frame()
     components = list(read_json(components_json).get("components") or [])
-    names = [ad.codebook.label(c) for c in components]
-    parts, points = [], []
-    for c, name in zip(components, names, strict=True):
-        code = present_code(ad.codebook[c] if c in ad.codebook else None)
-        row = _rows_of(table, c, "mean")
-        row = row[row["code"] == code].head(1)
-        if row.empty:
-            row = pd.DataFrame(
-                [{"estimate": np.nan, "ci_lb": np.nan, "ci_ub": np.nan, "k": np.nan}]
-            ).assign(n_studies=np.nan, note="not among the moderators analysed; no mean")
-        parts.append(row)
-        if c in ad.data.columns:
-            has = (_codes(ad.data[c]) == code).fillna(False).to_numpy(dtype=bool)
-            points.append(ad.data.loc[has, ["yi", "vi"]].assign(group=name))
+    empty = {"estimate": np.nan, "ci_lb": np.nan, "ci_ub": np.nan, "k": np.nan}
+    parts, points, colours, pairs = [], [], [], []
+    for j, c in enumerate(components):
+        name = ad.codebook.label(c)
+        var = ad.codebook[c] if c in ad.codebook else None
+        code = present_code(var)
+        rows = _rows_of(table, c, "mean")
+        entry = _single(mj, c)
+        pis = category_prediction_intervals((entry.get("models") or {}).get("means") or {}, level)
+        if pis is not None and len(pis[0]) == len(rows):
+            rows = rows.assign(pi_lb=pis[0], pi_ub=pis[1])
+        present = rows[rows["code"] == code].head(1)
+        absent = rows[rows["code"] != code].head(1)
+        absent_code = str(absent["code"].iat[0]) if len(absent) else None
+        for which, row, wanted in (("present", present, code), ("absent", absent, absent_code)):
+            if row.empty:
+                row = pd.DataFrame([empty]).assign(
+                    n_studies=np.nan, note=f"{name} {which}: no mean in models/moderators.json"
+                )
+            parts.append(row.assign(group=f"{name}: {which}"))
+            colours.append(style.category_colour(j))
+            if c in ad.data.columns and wanted is not None:
+                has = (_codes(ad.data[c]) == wanted).fillna(False).to_numpy(dtype=bool)
+                points.append(ad.data.loc[has, ["yi", "vi"]].assign(group=f"{name}: {which}"))
+        test = entry.get("test") or {}
+        diff = contrast(
+            (entry.get("models") or {}).get("test") or {}, test.get("categories") or [], code
+        )
+        first = len(parts) - 2
+        pairs.append(
+            {
+                "component": c,
+                "first": first,
+                "second": first + 1,
+                "estimate": diff.estimate if diff else np.nan,
+                "ci_lb": diff.ci_lb if diff else np.nan,
+                "ci_ub": diff.ci_ub if diff else np.nan,
+                "pval": diff.pval if diff else np.nan,
+                "text": (
+                    f"{_num(diff.estimate)} [{_num(diff.ci_lb)}, {_num(diff.ci_ub)}], "
+                    f"p {_p(diff.pval)}"
+                    if diff
+                    else "no test"
+                ),
+            }
+        )
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     points_frame = pd.concat(points) if points else pd.DataFrame(columns=["group", "yi", "vi"])
-    # every row drawn as tested: this figure is not about the moderator test
+    names = list(rows["group"]) if len(rows) else []
     groups = (
         _groups(rows, names, True)
         if len(rows)
@@ -610,24 +775,46 @@ def make_components(
             columns=["group", "estimate", "ci_lb", "ci_ub", "k", "n_studies", "tested", "note"]
         )
     )
-    title = "Intervention components"
+    has_pi = "pi_lb" in groups.columns
+    title = "Intervention components: present vs absent"
     subtitle = (
-        "effect sizes of the programmes with each component; mean of the component's 'present' "
-        "category in its moderator model"
+        "effect sizes of the programmes with and without each component, the mean of each "
+        "category of the component's moderator model, and their difference (right)"
     )
     lab = _labels(labels)
+    mean = _overall_mean(overall)
     fig = orchard_plot(
-        points_frame, groups, title=title, subtitle=subtitle, level=level, **_axis(lab)
+        points_frame,
+        groups,
+        title=title,
+        subtitle=subtitle,
+        level=level,
+        colour=colours,
+        overall=mean,
+        contrasts=pd.DataFrame(pairs) if pairs else None,
+        contrast_label=f"Present − absent ({lab.symbol})",
+        **_axis(lab),
     )
     caption = (
-        "Orchard plot (Nakagawa et al. 2021) of the intervention components: for each component, "
-        "the effect sizes of the programmes that have it (points, area ~ precision) and the mean "
-        f"of the 'present' category from that component's moderator model (circle, {_pct(level)} "
-        "CI; models/moderators.json). A programme with several components appears in several "
-        "rows. No prediction interval per category (not written by the moderator step). "
+        "Orchard plot (Nakagawa et al. 2021) of the intervention components, each present and "
+        "absent: the effect sizes of the programmes with and without it (points, area ~ "
+        "precision 1/SE, one scale for all rows) and the mean of each category from that "
+        f"component's moderator model (circle, {_pct(level)} CI thick"
+        + (", prediction interval thin" if has_pi else "")
+        + "); right: the difference present - absent with its "
+        f"{_pct(level)} CI and p (the model with an intercept of the moderator test; "
+        "models/moderators.json)."
+        + (f" Dashed line: the overall mean ({_num(mean)})." if mean is not None else "")
+        + " A programme with several components appears in several rows. "
         + lab.direction_note()
     )
-    info = {"components": components}
+    info = {
+        "components": components,
+        "differences": [
+            {k: v for k, v in pair.items() if k not in ("first", "second", "text")}
+            for pair in pairs
+        ],
+    }
     return _finish(fig, stem, "components", "Intervention components", caption, **info)
 
 
@@ -738,8 +925,10 @@ def make_funnel(
     caption = (
         "Contour-enhanced funnel plots (Peters et al. 2008): effect sizes (left) and study "
         f"averages (right, within-study correlation rho = {rho}) against their standard errors. "
-        "Shaded regions: two-sided p of a z test against 0 between .10 and .05, .05 and .01, and "
-        "below .01; dashed line: the pooled estimate. Three-level Egger-type test: slope on SE "
+        "Shaded regions: two-sided p of a z test against 0 below .01, between .01 and .05, and "
+        "between .05 and .10 (white: above .10); dashed line: the pooled estimate; thin dashed "
+        "lines: the pseudo 95% confidence funnel around it (estimate +- 1.96 SE). Three-level "
+        "Egger-type test: slope on SE "
         f"{_num(eg.get('slope'))}, p {_p(eg.get('pval'))}. Trim and fill "
         f"({tf.get('estimator', 'n/a')}) on the study averages: {filled}. "
         f"{lab.direction_note()}"
@@ -796,8 +985,8 @@ def write_manifest(
 ) -> dict:
     """Write the figures' descriptions into ``figures.json``, ordered by report section.
 
-    The manifest lists every figure once: ``stem``, ``png``, ``pdf`` (paths as the rules name
-    them, relative to the working directory), ``title``, ``caption``, ``section`` (one of
+    The manifest lists every figure once: ``stem``, ``png``, ``pdf``, ``svg`` (paths as the rules
+    name them, relative to the working directory), ``title``, ``caption``, ``section`` (one of
     :data:`SECTIONS`), ``width_in`` / ``height_in`` (the size the figure was drawn at, inches)
     and ``details``; ``skipped`` lists the figures not drawn because they would be empty
     (``stem``, ``section``, ``reason``).
@@ -864,13 +1053,17 @@ def run_figures(
     domains: Sequence[str] = (),
     domain_variable: str | None = None,
     forest_sort: str = "effect",
+    forest_rows: str = "study",
+    forest_max_rows: int = MAX_ROWS,
+    favours: Sequence[str] | None = None,
     workers: int = 1,
     prisma_flow: str | Path | None = None,
 ) -> dict:
     """The figures step: draw every figure of one analysis into ``outdir`` and write the manifest
     ``outdir/figures.json`` (returned).
 
-    ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots. With
+    ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots;
+    ``forest_*`` and ``favours`` the options of :func:`make_forest`. With
     ``workers`` > 1 the figures are drawn by that many processes (the manifest is the same).
     ``prisma_flow`` is where the PRISMA flow diagram's joined counts are written.
     """
@@ -881,6 +1074,7 @@ def run_figures(
     counts = read_counts(i.prisma_counts) if i.prisma_counts else None
     es = read_effect_sizes(i.effect_sizes, cb)
     lab = {"labels": read_measure_labels(i.effect_sizes_summary)}
+    mean = {"overall": i.overall, **lab}  # the orchard plots' overall mean line
     flow = dict(validation_report=i.validation_report, **lab)
     variance = dict(domains=domains, domain_variable=domain_variable, **lab)
     tasks: list[tuple[Callable[..., FigureInfo], tuple, dict]] = [
@@ -893,16 +1087,27 @@ def run_figures(
         (
             make_forest,
             (es, cb, i.components, i.overall, out / "forest"),
-            {"sort": forest_sort, **lab},
+            {
+                "sort": forest_sort,
+                "rows": forest_rows,
+                "max_rows": forest_max_rows,
+                "favours": favours,
+                "summary": i.effect_sizes_summary,
+                **lab,
+            },
         ),
         (
             make_variance,
             ([i.overall, *i.overall_domains], cb, out / "variance_distribution"),
             variance,
         ),
-        *((make_orchard, (es, cb, i.moderators, m, out / f"orchard_{m}"), lab) for m in orchard),
+        *((make_orchard, (es, cb, i.moderators, m, out / f"orchard_{m}"), mean) for m in orchard),
         *((make_bubble, (es, cb, i.moderators, m, out / f"bubble_{m}"), lab) for m in bubble),
-        (make_components, (es, cb, i.moderators, i.components, out / "components_orchard"), lab),
+        (
+            make_components,
+            (es, cb, i.moderators, i.components, out / "components_orchard"),
+            mean,
+        ),
         (make_profiles, (es, cb, i.components, out / "components_profiles"), lab),
         (make_funnel, (i.bias, out / "funnel"), lab),
         (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), lab),
@@ -930,9 +1135,11 @@ def run_figures(
         fork = multiprocessing.get_context("fork") if sys.platform == "linux" else None
         with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
             futures = {j: pool.submit(tasks[j][0], *tasks[j][1], **tasks[j][2]) for j in order}
-            figures = [futures[j].result() for j in range(len(tasks))]
+            drawn = [futures[j].result() for j in range(len(tasks))]
     else:
-        figures = [f(*args, **kwargs) for f, args, kwargs in tasks]
+        drawn = [f(*args, **kwargs) for f, args, kwargs in tasks]
+    # a figure of several pages (the forest plot) is one entry per page
+    figures = [page for d in drawn for page in (d if isinstance(d, list) else [d])]
     manifest = write_manifest(figures, out / "figures.json", skipped)
     remove_unlisted_figures(out, manifest)  # those of a variable removed from the codebook
     return manifest

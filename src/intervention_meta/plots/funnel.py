@@ -5,7 +5,9 @@ an effect of that size and standard error would have a two-sided p between .10 a
 and .01, and below .01 in a z test against 0, so that a gap of studies in the region of
 non-significance (white) rather than on one side of the pooled effect points to publication bias
 over other causes of asymmetry. The panel's pooled estimate (the funnel's centre written by the
-bias step) is the dashed line; trim and fill's filled-in studies (Duval & Tweedie 2000) are drawn
+bias step) is the dashed line, and the pseudo-confidence funnel around it (the 95% region
+:math:`\\hat\\theta \\pm 1.96\\,\\mathrm{se}` where an unbiased set of studies would lie) the two
+thin dashed lines; trim and fill's filled-in studies (Duval & Tweedie 2000) are drawn
 as open circles in the study-average panel, and its adjusted estimate as a dotted line when any
 were filled.
 
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PANELS", "SHADES", "funnel_plot", "region_labels", "region_shades"]
 
+#: z of the pseudo-confidence funnel around the pooled estimate (95%)
+PSEUDO_Z = 1.959963984540054
+
 #: the panels of tables/funnel_data.csv, in drawing order
 PANELS = ("effect sizes", "study averages")
 
@@ -60,11 +65,12 @@ def region_shades(n_levels: int) -> tuple[str, ...]:
 
 
 def region_labels(levels: list[float]) -> list[str]:
-    """Legend text of the regions of contour ``levels`` (e.g. .90, .95, .99), innermost first."""
+    """Legend text of the regions of contour ``levels`` (e.g. .90, .95, .99), innermost first:
+    ``p > .10``, ``.05 < p < .10``, ``.01 < p < .05``, ``p < .01``."""
     alphas = [1 - lev for lev in sorted(levels)]
     fmt = [f"{a:.2f}".lstrip("0") for a in alphas]
     labels = [f"p > {fmt[0]}"]
-    labels += [f"{hi} > p > {lo}" for hi, lo in zip(fmt[:-1], fmt[1:], strict=True)]
+    labels += [f"{lo} < p < {hi}" for hi, lo in zip(fmt[:-1], fmt[1:], strict=True)]
     labels.append(f"p < {fmt[-1]}")
     return labels
 
@@ -135,6 +141,16 @@ def _panel(
     ax.axvline(0.0, color=style.GREY, lw=0.8, zorder=1)
     if centre is not None:
         ax.axvline(centre, color=style.VERMILLION, lw=1.2, ls="--", zorder=1)
+        half = PSEUDO_Z * bottom  # the pseudo-confidence funnel: centre +- 1.96 se
+        for side in (-1.0, 1.0):
+            ax.plot(
+                [centre, centre + side * half],
+                [0.0, bottom],
+                color=style.BLACK,
+                lw=0.7,
+                ls=(0, (4, 2)),
+                zorder=2,
+            )
     if adjusted is not None:
         ax.axvline(adjusted, color=style.VERMILLION, lw=1.2, ls=":", zorder=1)
     ax.scatter(
@@ -215,13 +231,25 @@ def funnel_plot(
                 xlabel,
             )
         levels = sorted(funnel["level"].dropna().unique()) if "level" in funnel else []
+        # the regions from the smallest p (outermost) to p > .10, as a reader looks them up
         handles = [
             Patch(facecolor=shade, edgecolor=style.GREY, lw=0.4, label=label)
-            for shade, label in zip(
-                region_shades(len(levels)), region_labels(levels) if levels else [], strict=False
+            for shade, label in reversed(
+                list(
+                    zip(
+                        region_shades(len(levels)),
+                        region_labels(levels) if levels else [],
+                        strict=False,
+                    )
+                )
             )
         ]
         handles.append(style.legend_entry("Pooled estimate", color=style.VERMILLION, ls="--"))
+        handles.append(
+            style.legend_entry(
+                "Pseudo 95% confidence funnel", color=style.BLACK, lw=0.7, ls=(0, (4, 2))
+            )
+        )
         if not filled.empty:
             handles += [
                 style.legend_entry(

@@ -113,7 +113,6 @@ def leave_one_out_plot(
                 yy,
                 f"{r[EST]:.3f} [{r[LO]:.3f}, {r[HI]:.3f}]",
                 fontsize=7,
-                family="DejaVu Sans Mono",
             )
         style.margin_header(ax, f"{symbol} [{pct} CI]")
         # the range of the intervals (0 only if it is near them: the differences matter here)

@@ -5,8 +5,10 @@ are the "fruit": points jittered vertically within the row, their area growing w
 1/SE, in the group's colour. The group's pooled mean from the moderator (or component) model is the
 large circle, its confidence interval the thick "branch" and, where the analysis wrote one, its
 prediction interval the thin "twig". The number of effect sizes k and of studies is written beside
-each row. A group that was reported but left out of the moderator test (too few studies) has an
-open circle and a note.
+each row. The overall mean (the analysis model's pooled effect) is a dashed vertical line, and a
+size legend gives the precision (1/SE) of three marker sizes (the scale is shared by all rows). A
+group that was reported but left out of the moderator test (too few studies) has an open circle
+and a note.
 
 The vertical jitter is deterministic (a golden-ratio low-discrepancy sequence over the points in the
 order of their effect size), so the figure is the same on every run without a random seed.
@@ -25,6 +27,7 @@ intersecting sets. *IEEE Transactions on Visualization and Computer Graphics*, 2
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,8 +65,11 @@ def orchard_plot(
     matrix: pd.DataFrame | None = None,
     label_width: int = 30,
     level: float = 0.95,
-    colour: str | None = None,
+    colour: str | Sequence[str] | None = None,
     null: float = 0.0,
+    overall: float | None = None,
+    contrasts: pd.DataFrame | None = None,
+    contrast_label: str = "Difference",
 ) -> Figure:
     """Draw an orchard plot, one row per group, top to bottom in the order of ``groups``.
 
@@ -75,7 +81,12 @@ def orchard_plot(
         ``note`` is printed under the figure.
     matrix : optional 0/1 frame (rows in the order of ``groups``, one column per component, column
         names the labels) drawn as a dot matrix left of the plot.
-    colour : one colour for every row (default: a colour per group, for categories).
+    colour : one colour for every row, or one per row (default: a colour per group).
+    overall : the overall mean, drawn as a dashed vertical line (None: not drawn).
+    contrasts : optional differences between two rows, drawn in a panel on the right at the
+        middle of the two rows: ``first`` and ``second`` (row positions), ``estimate``,
+        ``ci_lb``, ``ci_ub`` and ``text`` (written beside it); the panel's axis is titled
+        ``contrast_label``.
     """
 
     groups = groups.reset_index(drop=True)
@@ -102,12 +113,18 @@ def orchard_plot(
     with style.style():
         height = style.rows_height(n, per_row=per_row, fixed=1.7 + 0.15 * len(notes), minimum=2.6)
         fig = style.figure(style.FULL_WIDTH, height)
+        cx = None
         if matrix is not None and not matrix.empty:
             # about 0.3 inch per component column, the rest for the plot
             ratio = 0.3 * matrix.shape[1] + 0.2
             gs = fig.add_gridspec(1, 2, width_ratios=[ratio, style.FULL_WIDTH - 1.0 - ratio])
             mx = fig.add_subplot(gs[0, 0])
             ax = fig.add_subplot(gs[0, 1], sharey=mx)
+        elif contrasts is not None and len(contrasts):
+            mx = None
+            gs = fig.add_gridspec(1, 2, width_ratios=[2.0, 1.2])
+            ax = fig.add_subplot(gs[0, 0])
+            cx = fig.add_subplot(gs[0, 1], sharey=ax)
         else:
             mx = None
             ax = fig.add_subplot()
@@ -117,16 +134,28 @@ def orchard_plot(
             ax.axhspan(y[b] - 0.5, y[b] + 0.5, color="#F4F4F4", zorder=0, lw=0)
 
         pts = points[np.isfinite(points["yi"]) & np.isfinite(points["vi"])]
+        # one size scale for every row, so that the size legend holds for all of them
+        all_prec = 1.0 / np.sqrt(pts["vi"].to_numpy(float))
+        prec_lo, prec_hi = (
+            (float(all_prec.min()), float(all_prec.max())) if len(pts) else (1.0, 1.0)
+        )
+
+        def area(prec: np.ndarray) -> np.ndarray:
+            return style.precision_sizes(np.r_[prec_lo, prec_hi, prec], 8.0, 70.0)[2:]
+
+        if overall is not None and np.isfinite(overall):
+            ax.axvline(overall, color=style.VERMILLION, lw=1.0, ls="--", zorder=1)
         for i, g in groups.iterrows():
-            row_colour = colour or style.category_colour(int(i))
+            if colour is None:
+                row_colour = style.category_colour(int(i))
+            else:
+                row_colour = colour if isinstance(colour, str) else list(colour)[int(i)]
             mine = pts[pts["group"].astype(str) == str(g["group"])].sort_values("yi")
             if len(mine):
                 ax.scatter(
                     mine["yi"],
                     y[i] + jitter_offsets(len(mine)),
-                    s=style.precision_sizes(
-                        1.0 / np.sqrt(mine["vi"].to_numpy(float)), smallest=8.0, largest=70.0
-                    ),
+                    s=area(1.0 / np.sqrt(mine["vi"].to_numpy(float))),
                     color=row_colour,
                     alpha=0.45,
                     linewidths=0,
@@ -176,15 +205,22 @@ def orchard_plot(
             ax.tick_params(axis="y", labelleft=False)
             ax.spines["left"].set_visible(False)
         style.title_block(ax, title, subtitle, width=85, title_width=55)
+        if cx is not None:
+            _contrasts(cx, contrasts, y, null, contrast_label)
+        # the size legend: three precisions spanning the data's
+        marks = np.unique(np.round(np.linspace(prec_lo, prec_hi, 3), 1)) if len(pts) else []
         handles = [
             style.legend_entry(
-                "Effect size (area ~ precision)",
+                f"1/SE = {m:g}",
                 ls="",
                 marker="o",
                 color=style.GREY,
                 alpha=0.5,
-                ms=5,
-            ),
+                ms=float(np.sqrt(area(np.array([m]))[0])),
+            )
+            for m in marks
+        ]
+        handles += [
             style.legend_entry(
                 f"Mean ({pct} CI)",
                 color=style.BLACK,
@@ -197,6 +233,10 @@ def orchard_plot(
         ]
         if has_pi:
             handles.append(style.legend_entry(f"{pct} PI", color=style.BLACK, lw=1.0))
+        if overall is not None and np.isfinite(overall):
+            handles.append(
+                style.legend_entry("Overall mean", color=style.VERMILLION, lw=1.0, ls="--")
+            )
         if mx is not None:
             handles.append(
                 style.legend_entry("Component present", ls="", marker="o", color=style.BLACK, ms=5)
@@ -207,10 +247,46 @@ def orchard_plot(
                     "Not in the test", ls="", marker="o", mfc="white", mec=style.BLACK, ms=7
                 )
             )
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
         if notes:
             style.footnote(ax, "\n".join(dict.fromkeys(notes)))
     return fig
+
+
+def _contrasts(ax, contrasts: pd.DataFrame, y: np.ndarray, null: float, label: str) -> None:
+    """The differences between pairs of rows, each at the middle of its two rows."""
+    ax.axvline(null, color=style.GREY, lw=0.8, zorder=1)
+    est = pd.to_numeric(contrasts["estimate"], errors="coerce").to_numpy(float)
+    lo = pd.to_numeric(contrasts["ci_lb"], errors="coerce").to_numpy(float)
+    hi = pd.to_numeric(contrasts["ci_ub"], errors="coerce").to_numpy(float)
+    mid = np.array(
+        [
+            (y[int(a)] + y[int(b)]) / 2
+            for a, b in zip(contrasts["first"], contrasts["second"], strict=True)
+        ]
+    )
+    ok = np.isfinite(est)
+    ax.hlines(mid[ok], lo[ok], hi[ok], color=style.BLACK, lw=1.6, zorder=2)
+    ax.scatter(est[ok], mid[ok], marker="D", s=28, color=style.BLACK, zorder=3)
+    for yy, text in zip(mid, contrasts["text"], strict=True):
+        ax.annotate(
+            str(text),
+            xy=(0.0, yy),
+            xycoords=("axes fraction", "data"),
+            xytext=(2, -7),
+            textcoords="offset points",
+            fontsize=6.5,
+            color="#333333",
+            va="top",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.3},
+            zorder=4,
+        )
+    finite = np.r_[lo[ok], hi[ok], null]
+    pad = 0.08 * (finite.max() - finite.min() or 1.0)
+    ax.set_xlim(finite.min() - pad, finite.max() + pad)
+    ax.set_xlabel(label)
+    ax.tick_params(axis="y", left=False, labelleft=False)
+    ax.spines["left"].set_visible(False)
 
 
 def _matrix(ax, matrix: pd.DataFrame, y: np.ndarray) -> None:

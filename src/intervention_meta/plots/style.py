@@ -108,8 +108,10 @@ LIGHT_GREY = "#D9D9D9"
 #: width of a figure spanning a two-column page / one column (inches)
 FULL_WIDTH = 7.2
 COLUMN_WIDTH = 3.5
-#: resolution of the PNG files
-DPI = 300
+#: resolution of the PNG files: the screen copy (the report, slides); the PDF and the SVG are the
+#: print files, vector graphics at any size. 200 dpi keeps 8 pt text sharp on a high-density screen
+#: at a third of the drawing time of 300 dpi.
+DPI = 200
 
 #: matplotlib settings of every figure (fonts readable when printed at the figure's size)
 RC: dict[str, object] = {
@@ -232,12 +234,14 @@ def footnote(ax: Axes, text: str, *, width: int = 120) -> None:
 
 def margin_text(ax: Axes, y: float, text: str, *, x: float = 1.02, **kwargs: object) -> None:
     """``text`` right of the axes (``x`` in axes fractions) at the data height ``y``, left-aligned
-    and centred on the row: the numbers column of a forest-type plot."""
+    (unless ``ha`` says otherwise) and centred on the row: the numbers column of a forest-type
+    plot."""
     from matplotlib.transforms import blended_transform_factory
 
     kwargs.setdefault("va", "center")
+    kwargs.setdefault("ha", "left")
     right = blended_transform_factory(ax.transAxes, ax.transData)
-    ax.text(x, y, text, transform=right, ha="left", **kwargs)
+    ax.text(x, y, text, transform=right, **kwargs)
 
 
 def margin_header(ax: Axes, text: str, *, x: float = 1.02) -> None:
@@ -279,23 +283,27 @@ def placeholder(title: str, message: str) -> Figure:
     return fig
 
 
-def save(fig: Figure, stem: str | Path) -> tuple[Path, Path]:
-    """Write ``fig`` as ``<stem>.png`` (300 dpi) and ``<stem>.pdf``; close it; return both paths.
+def save(fig: Figure, stem: str | Path) -> tuple[Path, Path, Path]:
+    """Write ``fig`` as ``<stem>.png`` (:data:`DPI`), ``<stem>.pdf`` and ``<stem>.svg``; close it;
+    return the three paths.
 
     The figure is saved at its own size (no tight bounding box), so the PNG has
-    ``width * 300`` x ``height * 300`` pixels and its resolution recorded in the file. The layout
-    (constrained) is computed once, for the PNG, and the PDF reuses it: matplotlib would otherwise
-    lay the figure out again, with one more full pass over its artists, for every file.
+    ``width * DPI`` x ``height * DPI`` pixels and its resolution recorded in the file. The layout
+    (constrained) is computed once, for the PNG, and the PDF and SVG reuse it: matplotlib would
+    otherwise lay the figure out again, with one more full pass over its artists, for every file.
+    The SVG keeps its text as text (``svg.fonttype: none``), in the one font family of :data:`RC`.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    png, pdf = Path(f"{stem}.png"), Path(f"{stem}.pdf")
+    png, pdf, svg = (Path(f"{stem}.{ext}") for ext in ("png", "pdf", "svg"))
     import matplotlib
 
     meta = {"Software": f"intervention_meta (matplotlib {matplotlib.__version__})"}
     fig.savefig(png, dpi=DPI, metadata=meta)
     fig.set_layout_engine(None)  # keep the positions the PNG's layout gave every artist
     fig.savefig(pdf, metadata={"Creator": meta["Software"]})
+    with pyplot().rc_context({"svg.fonttype": "none", "svg.hashsalt": "intervention_meta"}):
+        fig.savefig(svg, metadata={"Creator": meta["Software"], "Date": None})
     pyplot().close(fig)
-    log.info("figure written: %s (.png, .pdf)", stem)
-    return png, pdf
+    log.info("figure written: %s (.png, .pdf, .svg)", stem)
+    return png, pdf, svg

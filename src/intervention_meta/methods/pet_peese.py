@@ -1,0 +1,331 @@
+"""PET-PEESE in the working model: precision-effect regressions with dependent effect sizes.
+
+PET and PEESE (Stanley & Doucouliagos 2014) regress the effect sizes on their standard error and
+on their sampling variance; the intercept is the effect expected of a study of infinite precision.
+With several effect sizes per study the regressions are fitted in the analysis (working) model --
+the three-level model ``rma.mv(yi ~ sqrt(vi), vi, random = ~ 1 | study/es)`` or the CHE model with
+sampling errors correlated :math:`\\rho` within a study -- and tested with cluster-robust CR2
+t tests with Satterthwaite degrees of freedom, clustered by study (Rodgers & Pustejovsky 2021;
+Pustejovsky & Tipton 2022):
+
+.. math::
+
+    \\text{PET:}\\quad y_{ij} = \\beta_0 + \\beta_1 s_{ij} + u_j + w_{ij} + e_{ij}, \\qquad
+    \\text{PEESE:}\\quad y_{ij} = \\beta_0 + \\beta_1 s_{ij}^2 + u_j + w_{ij} + e_{ij}.
+
+For standardized mean differences the standard error :math:`s_{ij} = \\sqrt{v_{ij}}` depends on
+the estimate itself (:math:`v = 1/n_1 + 1/n_2 + d^2/(2(n_1+n_2))`), which makes the test of
+:math:`\\beta_1` reject too often without any selective reporting; Pustejovsky & Rodgers (2019)
+replace it by the modified standard error :math:`\\tilde s_{ij} = \\sqrt{1/n_{1ij} + 1/n_{2ij}}`
+(and :math:`\\tilde s^2_{ij}` in PEESE). It is used when the group sizes of every effect size are
+known; otherwise the regressions use :math:`\\sqrt{v_{ij}}` and the result says so in ``note``.
+The model weights stay those of the working model (its :math:`v_{ij}`).
+
+The conditional PET-PEESE estimate (Stanley & Doucouliagos 2014): if PET's intercept differs
+significantly from zero (by default one-sided at :math:`\\alpha = .05` in the direction of the
+working model's overall effect; CR2 t test), PEESE's intercept, else PET's. ``rule`` states the
+rule and the decision in words.
+
+Not covered: other selection-adjusted estimators (selection models, see the bias step), PET-PEESE
+with moderators of the mean beyond those of the model call (they are kept as covariates, the
+intercept then being the limit effect at their reference values).
+
+References
+----------
+Pustejovsky, J. E., & Rodgers, M. A. (2019). Testing for funnel plot asymmetry of standardized
+mean differences. *Research Synthesis Methods*, 10(1), 57-71.
+
+Pustejovsky, J. E., & Tipton, E. (2022). Meta-analysis with robust variance estimation: expanding
+the range of working models. *Prevention Science*, 23, 425-438.
+
+Rodgers, M. A., & Pustejovsky, J. E. (2021). Evaluating meta-analytic methods to detect selective
+reporting in the presence of dependent effect sizes. *Psychological Methods*, 26(2), 141-160.
+
+Stanley, T. D., & Doucouliagos, H. (2014). Meta-regression approximations to reduce publication
+selection bias. *Research Synthesis Methods*, 5(1), 60-78.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from intervention_meta.io import jsonable
+from intervention_meta.methods.influence import ModelCall
+from intervention_meta.models import MetaResult, ModelError
+from intervention_meta.models import distributions as dist
+from intervention_meta.models.robust import RobustResult
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BiasRegression", "PetPeeseWorkingModel", "pet_peese_working_model"]
+
+ALTERNATIVES = ("greater", "less", "two-sided")
+
+#: the predictor columns added to the data (renamed if the data already use the name)
+_PREDICTOR_COLUMNS = {"PET": "pet_se", "PEESE": "peese_var"}
+
+#: the result's names of the chosen intercept's test, and clubSandwich's (``coef_test``)
+_INTERCEPT_KEYS = (
+    ("estimate", "beta"), ("se", "se"), ("df", "df_satt"), ("pval", "p_satt"),
+    ("ci_lb", "ci_lower"), ("ci_ub", "ci_upper"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class BiasRegression:
+    """One precision-effect regression (PET or PEESE) in the working model, with CR2 tests.
+
+    Attributes
+    ----------
+    model : ``"PET"`` or ``"PEESE"``
+    predictor : ``"se"`` (:math:`\\sqrt{v}`), ``"var"`` (:math:`v`), ``"modified_se"``
+        (:math:`\\sqrt{1/n_1 + 1/n_2}`) or ``"modified_var"`` (:math:`1/n_1 + 1/n_2`)
+    robust : the CR2 coefficient table (:class:`~intervention_meta.models.robust.RobustResult`:
+        ``coef_names`` -- the intercept, the predictor, then any covariates of the model call --
+        ``b``, ``se``, ``tval``, ``df`` (Satterthwaite), ``pval``, ``ci_lb``, ``ci_ub``, as
+        clubSandwich's ``coef_test`` and ``conf_int``)
+    se_model : the model-based standard errors
+    sigma2 : variance components by level (the working model's; ``tau2`` for one level)
+    rho : the working model's within-study correlation of sampling errors (None: none)
+    k : effect sizes
+    converged : whether the variance components converged
+    """
+
+    model: str
+    predictor: str
+    robust: RobustResult
+    se_model: np.ndarray
+    sigma2: dict[str, float]
+    rho: float | None
+    k: int
+    converged: bool
+
+    @property
+    def intercept(self) -> dict[str, float]:
+        """The limit estimate (the intercept) with its CR2 test, under clubSandwich's names."""
+        return self.robust.coef_test(0)
+
+    @property
+    def slope(self) -> dict[str, float]:
+        """The asymmetry coefficient (the predictor's) with its CR2 test."""
+        return self.robust.coef_test(1)
+
+    def pval_one_sided(self, alternative: str) -> float:
+        """The intercept's p value for ``alternative`` (``"greater"``, ``"less"``, two-sided)."""
+        t, df = float(self.robust.tval[0]), float(self.robust.df[0])
+        if alternative == "greater":
+            return float(dist.t_sf(t, df))
+        if alternative == "less":
+            return float(dist.t_cdf(t, df))
+        if alternative == "two-sided":
+            return float(self.robust.pval[0])
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of every attribute (``robust`` as its ``to_dict()``)."""
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient: model, predictor, term, the CR2 columns, se_model."""
+        table = self.robust.to_frame().rename_axis("term").reset_index()
+        table.insert(0, "predictor", self.predictor)
+        table.insert(0, "model", self.model)
+        return table.assign(se_model=self.se_model)
+
+
+@dataclass(frozen=True, eq=False)
+class PetPeeseWorkingModel:
+    """PET, PEESE and the conditional PET-PEESE estimate in the working model.
+
+    Attributes
+    ----------
+    pet, peese : the two regressions
+    modified : whether the modified standard error of Pustejovsky & Rodgers (2019) was used
+    note : why the modified standard error was not used (empty when it was, or not applicable)
+    alternative : the PET test deciding between the two (``"greater"``, ``"less"``,
+        ``"two-sided"``)
+    alpha : its level
+    pet_pval_test : PET intercept's p value in that test
+    chosen : ``"PEESE"`` if PET's intercept is significant in that test, else ``"PET"``
+    rule : the rule and the decision, in words
+    estimate, se, df, pval, ci_lb, ci_ub : the chosen regression's intercept (CR2)
+    overall : the working model's overall (intercept-only) estimate, which gives the direction
+    k, n_clusters : effect sizes and clusters
+    """
+
+    pet: BiasRegression
+    peese: BiasRegression
+    modified: bool
+    note: str
+    alternative: str
+    alpha: float
+    pet_pval_test: float
+    chosen: str
+    rule: str
+    estimate: float
+    se: float
+    df: float
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    overall: float
+    k: int
+    n_clusters: int
+
+    def to_dict(self) -> dict:
+        """JSON-able dict: the decision and estimate, with ``pet`` and ``peese`` nested."""
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient of PET and PEESE, with a ``chosen`` flag."""
+        frames = [
+            reg.to_frame().assign(chosen=reg.model == self.chosen) for reg in (self.pet, self.peese)
+        ]
+        return pd.concat(frames, ignore_index=True)
+
+
+def _regression(
+    rows: pd.DataFrame,
+    call: ModelCall,
+    model: str,
+    predictor: str,
+    values: np.ndarray,
+    cluster: str | None,
+) -> BiasRegression:
+    col = _PREDICTOR_COLUMNS[model]
+    while col in rows.columns:
+        col = "_" + col
+    data = rows.assign(**{col: values})
+    res = replace(call, mods=(col, *call.mods)).fit(data)
+    return BiasRegression(
+        model=model,
+        predictor=predictor,
+        robust=res.robust(cluster=cluster),
+        se_model=np.asarray(res.se, dtype=float),
+        sigma2=_components(res),
+        rho=res.rho,
+        k=res.k,
+        converged=res.converged,
+    )
+
+
+def _components(res: MetaResult) -> dict[str, float]:
+    if res.multilevel:
+        return {str(k): float(v) for k, v in res.sigma2.items()}
+    return {"tau2": float(res.tau2 or 0.0)}
+
+
+def _predictors(
+    rows: pd.DataFrame, call: ModelCall, n1: str | None, n2: str | None, measure: str
+) -> tuple[np.ndarray, bool, str]:
+    """The PET predictor (PEESE takes its square), whether it is the modified SE, and a note."""
+    vi = pd.to_numeric(rows[call.vi], errors="coerce").to_numpy(dtype=float)
+    if measure.upper() != "SMD":
+        return np.sqrt(vi), False, ""
+    if n1 is None or n2 is None:
+        note = "group sizes not given: the standard error sqrt(vi) is the predictor"
+        return np.sqrt(vi), False, note
+    missing = [c for c in (n1, n2) if c not in rows.columns]
+    if missing:
+        raise ModelError(f"group-size columns {missing} are not in the data")
+    a = pd.to_numeric(rows[n1], errors="coerce").to_numpy(dtype=float)
+    b = pd.to_numeric(rows[n2], errors="coerce").to_numpy(dtype=float)
+    bad = ~(np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0))
+    if bad.any():
+        note = (
+            f"group sizes unknown for {int(bad.sum())} of {len(rows)} effect sizes: the standard "
+            "error sqrt(vi) is the predictor instead of the modified sqrt(1/n1 + 1/n2)"
+        )
+        logger.info("PET-PEESE: %s", note)
+        return np.sqrt(vi), False, note
+    return np.sqrt(1.0 / a + 1.0 / b), True, ""
+
+
+def _rule(chosen: str, alternative: str, alpha: float, p: float, df: float) -> str:
+    test = {
+        "greater": "greater than zero (one-sided",
+        "less": "less than zero (one-sided",
+        "two-sided": "different from zero (two-sided",
+    }[alternative]
+    base = (
+        f"PEESE's intercept if PET's intercept is significantly {test} CR2 t test, "
+        f"alpha = {alpha:g}), otherwise PET's"
+    )
+    verdict = "is" if chosen == "PEESE" else "is not"
+    return f"{base}: it {verdict} (p = {p:.4g}, df = {df:.3g}), so {chosen}'s intercept"
+
+
+def pet_peese_working_model(
+    data: pd.DataFrame,
+    call: ModelCall,
+    *,
+    measure: str = "SMD",
+    n1: str | None = None,
+    n2: str | None = None,
+    cluster: str | None = None,
+    alpha: float = 0.05,
+    alternative: Literal["greater", "less", "two-sided"] | None = None,
+) -> PetPeeseWorkingModel:
+    """PET, PEESE and the conditional PET-PEESE estimate in the working model, with CR2 tests.
+
+    See the module docstring for the models and the rule.
+
+    Parameters
+    ----------
+    data : one row per effect size (rows missing a column of ``call`` are not used)
+    call : the working model, e.g. the three-level model
+        ``ModelCall(random=("study", "es"), method="REML")`` or the CHE model with ``rho``
+    measure : the effect-size measure; the modified standard error is for ``"SMD"`` only
+    n1, n2 : the group-size columns (SMD): with both known for every effect size the predictor is
+        :math:`\\sqrt{1/n_1 + 1/n_2}` (PEESE: :math:`1/n_1 + 1/n_2`)
+    cluster : the clustering column of the CR2 tests (default: the outermost random level)
+    alpha : level of PET's test of the intercept
+    alternative : that test's direction: ``"greater"``, ``"less"`` or ``"two-sided"``; default
+        the direction of the working model's overall estimate, one-sided
+
+    Returns
+    -------
+    PetPeeseWorkingModel
+
+    Raises
+    ------
+    ModelError
+        for too few effect sizes or clusters, or unknown columns.
+
+    Examples
+    --------
+    >>> call = ModelCall(random=("study", "esid"), method="REML")  # doctest: +SKIP
+    >>> pet_peese_working_model(dat, replace(call, rho=0.6)).rule  # doctest: +SKIP
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if alternative is not None and alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    rows = call.complete(data)
+    fewest = 3 + len(call.mods)
+    if len(rows) < fewest:
+        raise ModelError(f"PET-PEESE needs at least {fewest} effect sizes, got {len(rows)}")
+    se, modified, note = _predictors(rows, call, n1, n2, measure)
+    kinds = ("modified_se", "modified_var") if modified else ("se", "var")
+    pet = _regression(rows, call, "PET", kinds[0], se, cluster)
+    peese = _regression(rows, call, "PEESE", kinds[1], se**2, cluster)
+    overall = float(replace(call, mods=()).fit(rows).b[0])
+    if alternative is None:
+        alternative = "less" if overall < 0 else "greater"
+    p_test = pet.pval_one_sided(alternative)
+    chosen_fit = peese if p_test < alpha else pet
+    chosen = chosen_fit.model
+    rule = _rule(chosen, alternative, alpha, p_test, float(pet.robust.df[0]))
+    logger.info("PET-PEESE (working model): %s", rule)
+    icpt = chosen_fit.intercept
+    intercept = {name: icpt[key] for name, key in _INTERCEPT_KEYS}
+    return PetPeeseWorkingModel(
+        pet=pet, peese=peese, modified=modified, note=note, alternative=alternative,
+        alpha=float(alpha), pet_pval_test=p_test, chosen=chosen, rule=rule, overall=overall,
+        k=pet.k, n_clusters=pet.robust.n_clusters, **intercept,
+    )  # fmt: skip

@@ -367,7 +367,7 @@ def test_start_up_check_reports_schema_and_references_at_once_one_short_line_eac
         "variable a model can use (binary, categorical, ordinal, integer or number); in "
         f"{REPO / 'data' / 'codebook.yaml'}: year, design, cluster_randomised, target_group, "
         "setting, joint_effort, positive_content_view, parent_meetings, co_production, "
-        "professional_led and 40 more",
+        "professional_led and 45 more",
     ]
 
 

@@ -112,6 +112,12 @@ def test_each_moderator_gets_the_plot_of_its_type(analysis):
     expected |= {
         f"{moderator_figure_kind(codebook, v.name)}_{v.name}" for v in moderator_variables(codebook)
     }
+    import yaml
+
+    path = "config/config.yaml" if name == "example" else "config/assink2016.yaml"
+    config = yaml.safe_load((project / path).read_text(encoding="utf-8"))
+    if (config.get("risk_of_bias") or {}).get("overall"):  # the example: RoB 2 per study
+        expected |= {"risk_of_bias_traffic_light", "risk_of_bias_summary"}
     assert {f["stem"] for f in manifest["figures"]} == expected
     sections = {f["stem"]: f["section"] for f in manifest["figures"]}
     assert sections["flow"] == "data" and sections["funnel"] == "bias"

@@ -815,6 +815,9 @@ def _reference_problems(
     if isinstance(moderators.get("exclude"), list):
         use = _Use("a moderator (a variable with role moderator)", role="moderator")
         problems += _variable_problems(cb, moderators["exclude"], "moderators.exclude", use, file)
+    from intervention_meta.data.risk_of_bias import risk_of_bias_problems
+
+    problems += risk_of_bias_problems(cb, config.get("risk_of_bias"), file)
     components = _section(config, "components")
     if isinstance(components.get("variables"), list):
         use = _Use("a binary variable", types=("binary",))

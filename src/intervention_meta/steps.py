@@ -247,6 +247,7 @@ def figures(
     level: str | None = None,
     measure: str | None = None,
     workers: int = 1,
+    risk_of_bias: Mapping[str, Any] | None = None,
     prisma_counts: str | None = None,
     prisma_flow: str | None = None,
     **figure_files: str,
@@ -255,7 +256,8 @@ def figures(
     (:func:`~intervention_meta.plots.figures.run_figures`) beside ``manifest`` (the list of
     figures the report reads). ``figure_files`` are the rule's names for the files drawn, and
     ``level`` and ``measure`` the level and the effect measure its captions show; none is read
-    here (the figures name the measure from ``effect_sizes``, the step's summary).
+    here (the figures name the measure from ``effect_sizes``, the step's summary);
+    ``risk_of_bias`` is the config's section (empty: no risk-of-bias figures).
     ``prisma_counts`` is the PRISMA counts file (``prisma.counts``; None: none), ``prisma_flow``
     where the flow diagram's joined counts go."""
     from intervention_meta.plots.figures import FigureInputs, run_figures
@@ -285,6 +287,7 @@ def figures(
         forest_max_rows=int(forest_max_rows),
         favours=list(favours) if favours else None,
         workers=int(workers),
+        risk_of_bias=dict(risk_of_bias or {}),
         prisma_flow=prisma_flow,
     )
 
@@ -536,6 +539,7 @@ STEPS: dict[str, Step] = {
         },
         options="sensitivity",
         effect_size_options="effect_sizes",
+        risk_of_bias="risk_of_bias",
     ),
     "warnings": Step(
         f"{_HERE}:collect_flags",

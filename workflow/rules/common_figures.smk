@@ -59,6 +59,15 @@ def figure_components():
     return ["components_orchard", "components_profiles"] if drawn else []
 
 
+def figure_risk_of_bias():
+    """The risk-of-bias figures, or [] when the config has no risk_of_bias section."""
+    from intervention_meta.plots.figures import ROB_FIGURES
+
+    if not (config.get("risk_of_bias") or {}).get("overall"):
+        return []
+    return [f"risk_of_bias_{kind}" for kind in ROB_FIGURES]
+
+
 ORCHARD_MODERATORS = figure_moderators("orchard")
 BUBBLE_MODERATORS = figure_moderators("bubble")
 
@@ -66,6 +75,7 @@ BUBBLE_MODERATORS = figure_moderators("bubble")
 FIGURE_STEMS = [
     "flow",
     "prisma",
+    *figure_risk_of_bias(),
     "forest",
     "variance_distribution",
     *[f"orchard_{m}" for m in ORCHARD_MODERATORS],
@@ -80,6 +90,8 @@ FIGURE_STEMS = [
 FIGURE_REPORT = {
     "flow": ("figures_flow", "Data", None),
     "prisma": ("figures_prisma", "Data", None),
+    "risk_of_bias_traffic_light": ("figures_risk_of_bias", "Risk of bias", None),
+    "risk_of_bias_summary": ("figures_risk_of_bias", "Risk of bias", None),
     "forest": ("figures_forest", "Overall effect", None),
     "variance_distribution": ("figures_variance", "Overall effect", None),
     **{

@@ -46,5 +46,6 @@ rule figures:
         domain_variable=config.get("models", {}).get(
             "domain_variable", "outcome_domain"
         ),
+        risk_of_bias=config.get("risk_of_bias") or {},
     script:
         "../scripts/step.py"

@@ -24,6 +24,9 @@ and the
    default
    (the pre-post correlation ``r_prepost_default``, the ICC ``icc_default``), the model refitted.
    Only rows that use the default change; rows with a reported value keep it.
+6. **Risk of bias** (:func:`restrict_risk_of_bias`, with a ``risk_of_bias`` section in the
+   config): the analysis model refitted on the results at low risk of bias only, and on those at
+   low risk or with some concerns (not high), by the overall judgement of each study or result.
 
 References
 ----------
@@ -42,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,8 @@ from intervention_meta.analyses.records import (
     result_table,
 )
 from intervention_meta.data.cleaning import read_clean
+from intervention_meta.data.codebook import Codebook, normalise_code
+from intervention_meta.data.risk_of_bias import RiskOfBiasSpec
 from intervention_meta.effect_sizes.compute import compute_effect_sizes
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.methods.influence import (
@@ -664,6 +669,78 @@ def vary_assumptions(
     return AssumptionVariation(rows=tuple(rows))
 
 
+# --------------------------------------------------------------------------- risk of bias
+#: a risk-of-bias subset with fewer studies is not fitted (its row says so and a flag is raised)
+MIN_RESTRICTED_STUDIES = 3
+
+
+@dataclass(frozen=True)
+class RiskOfBiasRestriction:
+    """The analysis model refitted on the results whose overall risk-of-bias judgement is one of
+    ``codes`` (``key``: ``low`` or ``not_high``); ``result`` is None when the subset was too small
+    or the model could not be fitted (``error`` says why)."""
+
+    key: str
+    description: str
+    variable: str
+    codes: tuple[str, ...]
+    k: int
+    n_studies: int
+    studies: tuple
+    result: dict | None = None
+    error: str = ""
+
+    def to_dict(self) -> dict:
+        return jsonable(asdict(self))
+
+
+def restrict_risk_of_bias(
+    data: pd.DataFrame,
+    call: ModelCall,
+    spec: RiskOfBiasSpec,
+    codebook: Codebook,
+    study: str,
+    *,
+    min_studies: int = MIN_RESTRICTED_STUDIES,
+) -> tuple[RiskOfBiasRestriction, ...]:
+    """The analysis model ``call`` refitted on the rows of ``data`` at low risk of bias, and on
+    those not at high risk (:meth:`RiskOfBiasSpec.restrictions`), by the overall judgement
+    ``spec.overall`` -- a studies variable (every effect size of a study is kept or dropped with
+    it) or an effects variable (judged per result). Rows without a judgement are in neither
+    subset. A subset with fewer than ``min_studies`` studies is not fitted.
+    """
+    codes = data[spec.overall].map(lambda v: "" if pd.isna(v) else normalise_code(v))
+    out = []
+    for key, what, keep in spec.restrictions(codebook[spec.overall]):
+        subset = data.loc[codes.isin(keep).to_numpy()]
+        studies = tuple(pd.unique(subset[study]))
+        result, error = None, ""
+        if len(studies) < min_studies:
+            error = (
+                f"{len(studies)} {'study' if len(studies) == 1 else 'studies'} with {what} "
+                f"(fewer than {min_studies}): not fitted"
+            )
+        else:
+            try:
+                result = _coef_summary(call.fit(subset))
+            except ModelError as err:
+                error = f"the model could not be fitted ({err})"
+        out.append(
+            RiskOfBiasRestriction(
+                key,
+                what,
+                spec.overall,
+                tuple(keep),
+                len(subset),
+                len(studies),
+                studies,
+                result,
+                error,
+            )  # fmt: skip
+        )
+    return tuple(out)
+
+
 # --------------------------------------------------------------------------- the step
 @dataclass(frozen=True, eq=False)
 class SensitivityResult:
@@ -681,6 +758,7 @@ class SensitivityResult:
     assumptions: AssumptionVariation
     flags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    risk_of_bias: tuple[RiskOfBiasRestriction, ...] = ()
 
     # ---------------------------------------------------------------- helpers
     def _component_headers(self) -> dict[str, str]:
@@ -983,6 +1061,16 @@ class SensitivityResult:
                     r.to_dict() | {"k": r.k},
                     r.n_studies,
                 )
+        for r in self.risk_of_bias:
+            add(
+                "risk_of_bias",
+                f"Only {r.description}",
+                f"{r.variable} = {', '.join(r.codes)}",
+                r.result or {"k": r.k},
+                r.n_studies,
+            )
+            if r.error:
+                rows[-1]["note"] = r.error
         return result_table(rows, SUMMARY_HEADERS, self.spec.level)
 
     def tables(self) -> dict[str, ResultTable]:
@@ -1035,6 +1123,7 @@ class SensitivityResult:
                 },
                 "estimators": self.estimators.to_dict(),
                 "assumptions": self.assumptions.to_dict(),
+                "risk_of_bias": [r.to_dict() for r in self.risk_of_bias],
                 "notes": list(self.notes),
                 "flags": list(self.flags),
                 "level": self.spec.level,
@@ -1070,12 +1159,14 @@ def sensitivity_analysis(
     effect_options: Mapping[str, Any] | None = None,
     source_name: str = "effects",
     flags: Flags | None = None,
+    risk_of_bias: RiskOfBiasSpec | None = None,
 ) -> SensitivityResult:
     """All sensitivity analyses of the analysis model of ``spec`` on ``ad``.
 
     ``sensitivity``: ``config["sensitivity"]`` (defaults in :data:`DEFAULTS`);
     ``clean_effects``: the cleaned effects table for the assumption variation (skipped if None);
-    ``effect_options``: ``config["effect_sizes"]``.
+    ``effect_options``: ``config["effect_sizes"]``; ``risk_of_bias``: the config's
+    ``risk_of_bias`` section (None: no risk-of-bias restrictions).
     """
     flags = flags or Flags(STEP)
     opts = _options(sensitivity)
@@ -1178,6 +1269,14 @@ def sensitivity_analysis(
     notes.append(
         "rows that report their own pre-post correlation or ICC keep it when the default is varied"
     )
+    restricted: tuple[RiskOfBiasRestriction, ...] = ()
+    if risk_of_bias is not None:
+        restricted = restrict_risk_of_bias(data, call, risk_of_bias, ad.codebook, ad.study)
+        for r in restricted:
+            if r.error:
+                flags.add(f"risk of bias: only {r.description}: {r.error}")
+            elif not r.result["converged"]:
+                flags.add(f"risk of bias: only {r.description}: the model did not converge")
     return SensitivityResult(
         ad=ad,
         spec=spec,
@@ -1191,6 +1290,7 @@ def sensitivity_analysis(
         assumptions=assumptions,
         flags=tuple(flags.lines),
         notes=tuple(notes),
+        risk_of_bias=restricted,
     )
 
 
@@ -1211,11 +1311,13 @@ def run_sensitivity(
     options: Mapping[str, Any] | None = None,
     effect_size_options: Mapping[str, Any] | None = None,
     flag_rules: Mapping[str, Any] | None = None,
+    risk_of_bias: Mapping[str, Any] | None = None,
 ) -> SensitivityResult | None:
     """The sensitivity step: read the effect sizes (and the cleaned effects), run every analysis,
     write one CSV per table of :data:`TABLES` (the keywords of those names), the JSON and the
     flags. ``options`` is the config's ``sensitivity`` section, ``effect_size_options`` its
-    ``effect_sizes`` section, ``flag_rules`` its ``flags`` section.
+    ``effect_sizes`` section, ``flag_rules`` its ``flags`` section, ``risk_of_bias`` its
+    ``risk_of_bias`` section (absent: no risk-of-bias restrictions).
 
     When the analysis model cannot be fitted at all (too few effect sizes), every output says so,
     a flag is raised and None is returned; the step does not fail."""
@@ -1245,6 +1347,7 @@ def run_sensitivity(
             },
             source_name=Path(clean_effects).name,
             flags=step_flags,
+            risk_of_bias=RiskOfBiasSpec.from_config(risk_of_bias),
         )
     except ModelError as err:
         # data too small for the analysis model: say so in every output instead of failing
@@ -1282,10 +1385,12 @@ __all__ = [
     "EstimatorComparison",
     "LeaveOneOut",
     "OutlierAnalysis",
+    "RiskOfBiasRestriction",
     "SensitivityResult",
     "compare_estimators",
     "leave_one_out",
     "remove_outliers",
+    "restrict_risk_of_bias",
     "run_sensitivity",
     "sensitivity_analysis",
     "vary_assumptions",

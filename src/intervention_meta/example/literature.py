@@ -54,6 +54,15 @@ COMPONENTS: tuple[str, ...] = (
     "peer_support",
 )
 
+#: the RoB 2 domain judgements of each study (1 low, 2 some concerns, 3 high), D1 to D5
+ROB2_DOMAINS: tuple[str, ...] = (
+    "rob_d1_randomisation",
+    "rob_d2_deviations",
+    "rob_d3_missing_data",
+    "rob_d4_measurement",
+    "rob_d5_reporting",
+)
+
 STUDY_COLUMNS: tuple[str, ...] = (
     "study_id",
     "citation",
@@ -66,6 +75,7 @@ STUDY_COLUMNS: tuple[str, ...] = (
     "setting",
     *COMPONENTS,
     "risk_of_bias",
+    *ROB2_DOMAINS,
 )
 
 EFFECT_COLUMNS: tuple[str, ...] = (
@@ -474,6 +484,7 @@ def simulate_literature(
         _observe(rng, studies[row["study_index"]], row)
     _ensure_post_forms(rng, studies, rows)
     _apply_missing_codes(rng, studies, rows)
+    _code_rob2_domains(rng, studies)
 
     study_frame = pd.DataFrame([s["coded"] for s in studies], columns=list(STUDY_COLUMNS))
     effect_frame = pd.DataFrame([r["coded"] for r in rows], columns=list(EFFECT_COLUMNS))
@@ -987,6 +998,53 @@ def _apply_missing_codes(rng: np.random.Generator, studies: list[dict], rows: li
             row["coded"]["informant"] = "-99"
         if rng.random() < 0.05:
             row["coded"]["followup_months"] = "-99"
+
+
+# ----------------------------------------------------------------------------- risk of bias
+#: how likely each RoB 2 domain is to be the one with concerns: randomised trials spread their
+#: concerns over the domains; other designs have them mostly in D1 (no random allocation)
+_ROB2_DOMAIN_WEIGHTS = {
+    "rct": (0.15, 0.25, 0.25, 0.20, 0.15),
+    "other": (0.60, 0.10, 0.10, 0.10, 0.10),
+}
+
+
+def _code_rob2_domains(rng: np.random.Generator, studies: list[dict]) -> None:
+    """Code the five RoB 2 domains of each study so that the coded overall ``risk_of_bias``
+    follows from them by the RoB 2 algorithm (Sterne et al. 2019): all domains low -> low (1);
+    any domain high -> high (3); otherwise some concerns (2).
+
+    Drawn after everything else, so the other columns (and the truth) are those of the same seed
+    without the domains. Low: every domain 1. Some concerns: 1 to 3 domains 2, the rest 1. High:
+    1 or 2 domains 3, each other domain 2 with probability 0.4, else 1. Which domains is drawn
+    with :data:`_ROB2_DOMAIN_WEIGHTS`.
+    """
+    n_domains = len(ROB2_DOMAINS)
+    for study in studies:
+        overall = study["coded"]["risk_of_bias"]
+        weights = np.array(_ROB2_DOMAIN_WEIGHTS["rct" if study["design"] == "rct" else "other"])
+        codes = np.ones(n_domains, dtype=int)
+        if overall == "2":
+            m = int(rng.choice([1, 2, 3], p=(0.5, 0.35, 0.15)))
+            codes[rng.choice(n_domains, size=m, replace=False, p=weights)] = 2
+        elif overall == "3":
+            m = int(rng.choice([1, 2], p=(0.75, 0.25)))
+            high = rng.choice(n_domains, size=m, replace=False, p=weights)
+            concerns = rng.random(n_domains) < 0.4
+            codes[concerns] = 2
+            codes[high] = 3
+        elif overall != "1":  # not assessed: no domain judgements either
+            study["coded"].update(dict.fromkeys(ROB2_DOMAINS, "-99"))
+            continue
+        study["coded"].update({d: str(c) for d, c in zip(ROB2_DOMAINS, codes, strict=True)})
+
+
+def rob2_overall(domains: np.ndarray) -> np.ndarray:
+    """The RoB 2 overall judgement (1 low, 2 some concerns, 3 high) of each row of ``domains``
+    (studies x domains, codes 1-3): high if any domain is high, low if all are low, else some
+    concerns (the algorithm's default; Sterne et al. 2019)."""
+    domains = np.asarray(domains, dtype=int)
+    return np.where((domains == 3).any(axis=1), 3, np.where((domains == 1).all(axis=1), 1, 2))
 
 
 # ----------------------------------------------------------------------------- truth

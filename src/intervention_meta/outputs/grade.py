@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.records import ResultTable, result_table
+from intervention_meta.data.risk_of_bias import RiskOfBiasSpec
 from intervention_meta.errors import InputError, Problem
 from intervention_meta.outputs.labels import MeasureLabels, read_measure_labels
 from intervention_meta.outputs.tables import ApaTable, _as_float, fmt_ci, fmt_count, fmt_est
@@ -830,28 +831,6 @@ class BiasSummary:
         )
 
 
-@dataclass(frozen=True)
-class RiskOfBias:
-    """The shared ``risk_of_bias`` config section: the variable with each study's overall
-    judgement and the codes meaning low and high risk."""
-
-    overall: str
-    low: tuple[str, ...]
-    high: tuple[str, ...]
-    tool: str = ""
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any] | None) -> RiskOfBias | None:
-        if not section or not section.get("overall"):
-            return None
-        return cls(
-            overall=str(section["overall"]),
-            low=tuple(c for c in map(_code, section.get("low") or [1]) if c),
-            high=tuple(c for c in map(_code, section.get("high") or [3]) if c),
-            tool=str(section.get("tool") or ""),
-        )
-
-
 # --------------------------------------------------------------------------- one row
 def grade_row(
     key: str,
@@ -864,7 +843,7 @@ def grade_row(
     study: str,
     roles: Mapping[str, Sequence[str]],
     bias: BiasSummary,
-    risk_of_bias: RiskOfBias | None = None,
+    risk_of_bias: RiskOfBiasSpec | None = None,
     bias_note: str = "",
 ) -> SofRow:
     """The summary-of-findings row of one analysis (``overall``: its ``models/overall.json``;
@@ -964,7 +943,7 @@ class GradeResult:
     rows: tuple[SofRow, ...]
     settings: GradeSettings
     measure: Mapping[str, Any]
-    risk_of_bias: RiskOfBias | None = None
+    risk_of_bias: RiskOfBiasSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -1087,7 +1066,7 @@ def grade_summary(
 
     labels = labels if labels is not None else read_measure_labels(None)
     settings = GradeSettings.from_config(grade, labels.code)
-    rob = RiskOfBias.from_config(risk_of_bias)
+    rob = RiskOfBiasSpec.from_config(risk_of_bias)
     study = study or str(_nested(overall, "analysis", "study_key") or "study_id")
     columns = {k: {r: r for r in kind.roles + kind.optional} for k, kind in INPUT_KINDS.items()}
     for kind, mapping in (statistic_columns or {}).items():
@@ -1321,7 +1300,6 @@ __all__ = [
     "GradeResult",
     "GradeSettings",
     "Rating",
-    "RiskOfBias",
     "SofRow",
     "absolute_effect",
     "apply_overrides",

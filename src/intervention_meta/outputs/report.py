@@ -40,6 +40,7 @@ from typing import Any
 import pandas as pd
 
 from intervention_meta.analyses.records import read_tables
+from intervention_meta.data.risk_of_bias import TOOLS
 from intervention_meta.io import read_json
 from intervention_meta.outputs.central_answer import central_answer, profile_rule
 from intervention_meta.outputs.labels import MeasureLabels, measure_labels
@@ -64,6 +65,7 @@ SECTIONS: dict[str, str] = {
     "methods": "Methods",
     "data-flow": "Data flow",
     "included-studies": "Included studies",
+    "risk-of-bias": "Risk of bias",
     "overall": "Overall effect",
     "moderators": "Moderators",
     "components": "Components",
@@ -80,6 +82,7 @@ SECTIONS: dict[str, str] = {
 #: figures manifest section -> report section id
 FIGURE_SECTIONS = {
     "data": "data-flow",
+    "risk_of_bias": "risk-of-bias",
     "overall": "overall",
     "moderators": "moderators",
     "components": "components",
@@ -981,6 +984,9 @@ class _Builder:
             name = esc(str(row.get("analysis")))
             if row.get("kind") == "leave_one_out":
                 name += f", {esc(str(row.get('changed') or ''))}"
+            if pd.isna(row.get("estimate")) and not pd.isna(row.get("note")):
+                items.append(f"{name}: {esc(str(row.get('note')))}")  # not fitted: why
+                continue
             items.append(f"{name}: {_g_ci(row, self.labels, f'{_level_pct(self.data)} ')}")
         if not items:
             return ""
@@ -1527,6 +1533,88 @@ class _Builder:
         return "In the later steps, " + "; ".join(items) + "."
 
     # ------------------------------------------------------------------ analysis sections
+    def risk_of_bias_section(self) -> Section:
+        """The risk-of-bias assessment: the tool, the judgements (figures), the overall judgement
+        as a moderator and the restricted sensitivity analyses; one line without the config's
+        ``risk_of_bias`` section."""
+        rob = _get(self.data.config, "risk_of_bias", default={})
+        if not rob.get("overall"):
+            return self._skip(
+                "risk-of-bias",
+                "No risk-of-bias assessment is configured (<code>risk_of_bias</code> in the "
+                "config), so risk of bias is not reported.",
+            )
+        overall = str(rob["overall"])
+        tool = TOOLS.get(str(rob.get("tool", "rob2")), TOOLS["other"]).name
+        n_domains = len(rob.get("domains") or [])
+        what = (
+            f"{n_domains} domains and an overall judgement" if n_domains else "an overall judgement"
+        )
+        mods = _get(self.data.moderators, "single", "moderators", default=[])
+        mod = next((m for m in mods if m.get("name") == overall), None)
+        per = ""  # the moderator's record says which table the judgement is in
+        if mod:
+            per = " per study" if mod.get("table") == "studies" else " per result (effect size)"
+        parts = [
+            _p(
+                f"Risk of bias was judged with {esc(tool)}{per}: {what} "
+                f"(<code>{esc(overall)}</code>)."
+            )
+        ]
+        if mod:
+            counts = [
+                f"{esc(str(r.get('label')))}: {fmt_count(r.get('n_studies'))} studies "
+                f"({_i('k')} = {fmt_count(r.get('k'))})"
+                for r in mod.get("rows") or []
+                if r.get("term") == "mean"
+            ]
+            test = mod.get("test") or {}
+            tested = (
+                f" (test of the differences: {_test_stat(test)})"
+                if test.get("stat") is not None
+                else f" ({esc(str(mod.get('no_test_reason') or 'not tested'))})"
+            )
+            parts.append(
+                _p(
+                    f"Overall judgements: {'; '.join(counts)}. The overall judgement is a "
+                    f"moderator (role moderator in the codebook), so the moderator analyses "
+                    f"compare the pooled effect between its levels{tested} "
+                    '(<a href="#moderators">Moderators</a>).'
+                )
+            )
+        else:
+            parts.append(
+                _p(
+                    f"The overall judgement <code>{esc(overall)}</code> is not analysed as a "
+                    "moderator (give it role moderator in the codebook to test whether the "
+                    "effects differ by risk of bias)."
+                )
+            )
+        frame = self.data.sensitivity_summary
+        if not frame.empty and "kind" in frame:
+            rows = frame[frame["kind"] == "risk_of_bias"]
+            items = [
+                f"{esc(str(r['analysis']).lower())}: "
+                + (
+                    esc(str(r.get("note")))
+                    if pd.isna(r.get("estimate"))
+                    else f"{_g_ci(r, self.labels, f'{_level_pct(self.data)} ')} "
+                    f"({_i('k')} = {fmt_count(r.get('k'))}, {fmt_count(r.get('n_studies'))} "
+                    "studies)"
+                )
+                for _, r in rows.iterrows()
+            ]
+            if items:
+                parts.append(
+                    _p(
+                        "The analysis model refitted on a subset by the overall judgement "
+                        f"({self.table_ref('sensitivity_summary')}, "
+                        '<a href="#sensitivity">Sensitivity</a>): ' + "; ".join(items) + "."
+                    )
+                )
+        parts.append(self.figures("risk-of-bias"))
+        return Section("risk-of-bias", SECTIONS["risk-of-bias"], "\n".join(p for p in parts if p))
+
     def overall_section(self) -> Section:
         parts = [self._overall_sentences()]
         models = self.data.config.get("models", {}) or {}
@@ -1893,6 +1981,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.methods(),
         b.data_flow(),
         b.included_studies(),
+        b.risk_of_bias_section(),
         b.overall_section(),
         b.moderators_section(),
         b.components_section(),

@@ -32,6 +32,7 @@ from intervention_meta.data.codebook import (
     moderator_figure_kind,
     normalise_code,
 )
+from intervention_meta.data.risk_of_bias import JUDGEMENTS, RiskOfBiasSpec
 from intervention_meta.io import read_json, write_json
 from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read_measure_labels
 from intervention_meta.outputs.prisma import PrismaCounts, read_counts
@@ -55,6 +56,7 @@ from intervention_meta.plots.leave_one_out import leave_one_out_plot
 from intervention_meta.plots.orchard import orchard_plot
 from intervention_meta.plots.prediction import category_prediction_intervals, contrast
 from intervention_meta.plots.prisma import prisma_boxes, prisma_diagram
+from intervention_meta.plots.risk_of_bias import risk_of_bias_data, summary_plot, traffic_light_plot
 from intervention_meta.plots.variance import VarianceBar, variance_plot
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ __all__ = [
     "make_orchard",
     "make_prisma",
     "make_profiles",
+    "make_risk_of_bias",
     "make_variance",
     "moderator_figure_kind",
     "FigureInputs",
@@ -79,7 +82,10 @@ __all__ = [
 ]
 
 #: the report sections a figure belongs to, in the report's order
-SECTIONS = ("data", "overall", "moderators", "components", "bias", "sensitivity")
+SECTIONS = ("data", "risk_of_bias", "overall", "moderators", "components", "bias", "sensitivity")
+
+#: the risk-of-bias figures (``risk_of_bias_<kind>``), drawn when the config has the section
+ROB_FIGURES = ("traffic_light", "summary")
 
 
 @dataclass(frozen=True)
@@ -979,6 +985,57 @@ def make_leave_one_out(
     return _finish(fig, stem, "sensitivity", f"Leave one {study.lower()} out", caption, **info)
 
 
+# --------------------------------------------------------------------------- risk of bias
+def make_risk_of_bias(
+    effect_sizes: str | Path | EffectSizeData,
+    codebook: str | Path | Codebook,
+    risk_of_bias: Mapping[str, Any],
+    stem: str | Path,
+    *,
+    kind: str,
+    labels: MeasureLabels | None = None,
+) -> FigureInfo:
+    """The robvis-style ``traffic_light`` or weighted ``summary`` plot
+    (:mod:`intervention_meta.plots.risk_of_bias`) of the judgements the config's
+    ``risk_of_bias`` section names, from the analysed effect sizes and the codebook."""
+    spec = RiskOfBiasSpec.from_config(risk_of_bias)
+    if spec is None:
+        raise ValueError("risk_of_bias: the config names no overall judgement")
+    ad = read_effect_sizes(effect_sizes, codebook)
+    names = study_labels(ad.data, ad.codebook, ad.study)
+    rob = risk_of_bias_data(ad.data, ad.codebook, spec, study=ad.study, es=ad.es, labels=names)
+    tool = spec.tool_info.name
+    unit = "result" if rob.per_result else ad.codebook.label(ad.study).lower()
+    plural = unit[:-1] + "ies" if unit.endswith("y") and unit[-2:-1] not in "aeiou" else unit + "s"
+    units = f"{rob.n_units} {unit if rob.n_units == 1 else plural}"
+    symbols = ", ".join(f"{JUDGEMENTS[j].symbol} {JUDGEMENTS[j].name.lower()}" for j in rob.scale)
+    domains = f"{len(spec.domains)} domains and " if spec.domains else ""
+    kinds = {  # title, drawing, what the caption says of it
+        "traffic_light": (
+            f"Risk of bias ({tool}) of each {unit}",
+            traffic_light_plot,
+            f": {domains}the overall judgement ({ad.codebook.label(spec.overall)}), one row per "
+            f"{unit} ({symbols})",
+        ),
+        "summary": (
+            f"Risk of bias ({tool}): share of the evidence per judgement",
+            summary_plot,
+            f", per domain and overall: the share of the weight at each judgement, each {unit} "
+            "weighted by the precision of its effect sizes (the sum of 1/vi)",
+        ),
+    }
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {list(kinds)}, got {kind!r}")
+    title, draw, text = kinds[kind]
+    fig = draw(rob, palette=spec.palette, title=title)
+    caption = (
+        f"Risk-of-bias judgements ({tool}) of the {units} analysed{text}; {spec.palette} "
+        f"colours, as robvis. {_labels(labels).direction_note()}"
+    )
+    info = {"units": rob.n_units, "per_result": rob.per_result, "tool": spec.tool}
+    return _finish(fig, stem, "risk_of_bias", title, caption, **info)
+
+
 # --------------------------------------------------------------------------- manifest
 def write_manifest(
     figures: Sequence[FigureInfo], out: str | Path, skipped: Sequence[Mapping[str, str]] = ()
@@ -1057,6 +1114,7 @@ def run_figures(
     forest_max_rows: int = MAX_ROWS,
     favours: Sequence[str] | None = None,
     workers: int = 1,
+    risk_of_bias: Mapping[str, Any] | None = None,
     prisma_flow: str | Path | None = None,
 ) -> dict:
     """The figures step: draw every figure of one analysis into ``outdir`` and write the manifest
@@ -1065,6 +1123,8 @@ def run_figures(
     ``orchard`` and ``bubble`` are the moderators drawn as orchard and bubble plots;
     ``forest_*`` and ``favours`` the options of :func:`make_forest`. With
     ``workers`` > 1 the figures are drawn by that many processes (the manifest is the same).
+    ``risk_of_bias`` (the config's section; absent: no risk-of-bias figures) adds the
+    traffic-light and summary plots.
     ``prisma_flow`` is where the PRISMA flow diagram's joined counts are written.
     """
     out = Path(outdir)
@@ -1111,6 +1171,14 @@ def run_figures(
         (make_profiles, (es, cb, i.components, out / "components_profiles"), lab),
         (make_funnel, (i.bias, out / "funnel"), lab),
         (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), lab),
+        *(
+            (
+                make_risk_of_bias,
+                (es, cb, risk_of_bias, out / f"risk_of_bias_{kind}"),
+                {"kind": kind, **lab},
+            )
+            for kind in (ROB_FIGURES if risk_of_bias and risk_of_bias.get("overall") else ())
+        ),
     ]
     # the component figures would be empty without components (the step's JSON says why)
     components = read_json(i.components)

@@ -102,7 +102,7 @@ def test_manifest_lists_every_figure_file_once_with_its_section(analysis):
 def test_each_moderator_gets_the_plot_of_its_type(analysis):
     name, _, manifest, project = analysis
     codebook = load_codebook(project / CONFIGS[name][0])
-    expected = {"flow", "forest", "variance_distribution", "funnel", "leave_one_out"}
+    expected = {"flow", "prisma", "forest", "variance_distribution", "funnel", "leave_one_out"}
     components = {"components_orchard", "components_profiles"}
     if codebook.components():
         expected |= components

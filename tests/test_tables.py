@@ -441,7 +441,8 @@ def test_effect_columns_are_headed_by_the_measure_and_every_note_gives_the_direc
     assert "MD" in apa_table(outliers, "sensitivity_outliers", 9, labels=_labels("MD")).columns
     for name in SPECS:
         note = apa_table(pd.DataFrame(), name, 1, labels=_labels("MD", "negative = shorter")).note
-        if name.startswith("reliability_"):  # about the coders, not the effects
+        # about the coders or the studies, not the effects
+        if name.startswith("reliability_") or name == "study_characteristics":
             assert "Direction" not in note
         else:
             assert "Direction: negative = shorter." in note, name

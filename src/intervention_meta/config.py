@@ -557,7 +557,8 @@ def check_references(
     """Check everything the configuration refers to, all at once.
 
     * the files: ``codebook`` (which must also load), ``data.studies``, ``data.effects`` and the
-      ``reliability`` files, if given, exist;
+      ``reliability`` files and ``prisma.counts``, if given, exist (the counts file must also
+      pass :func:`~intervention_meta.outputs.prisma.read_counts`);
     * every variable the config names is a codebook variable whose type fits its use:
       ``inclusion`` (the variables, their level codes, ``{min, max}`` only for numbers, see
       :func:`~intervention_meta.data.codebook.check_inclusion`), ``models.levels`` (variables of
@@ -725,6 +726,7 @@ def _file_problems(config: Mapping, file: str, workdir: Path) -> list[Problem]:
         "data.effects",
         "reliability.studies",
         "reliability.effects",
+        "prisma.counts",
     ]
     problems = []
     for key in keys:
@@ -736,6 +738,20 @@ def _file_problems(config: Mapping, file: str, workdir: Path) -> list[Problem]:
             Problem(file, None, key, value, f"an existing file{where}", check="config_file")
         )
     return problems
+
+
+def _prisma_counts_problems(config: Mapping, base: Path) -> list[Problem]:
+    """The problems of the PRISMA counts file (``prisma.counts``), if it exists, at start-up."""
+    counts = _get(config, "prisma.counts")
+    if not isinstance(counts, str) or not counts or not (base / counts).is_file():
+        return []
+    from intervention_meta.outputs.prisma import read_counts
+
+    try:
+        read_counts(base / counts if base != Path.cwd() else counts)
+    except InputError as exc:
+        return exc.problems
+    return []
 
 
 def _reference_problems(
@@ -752,6 +768,7 @@ def _reference_problems(
         return []
     base = Path(workdir) if workdir is not None else Path.cwd()
     problems = _file_problems(config, file, base)
+    problems += _prisma_counts_problems(config, base)
     if codebook is None:
         codebook = config.get("codebook")
         if not isinstance(codebook, str) or not (base / codebook).is_file():

@@ -248,6 +248,8 @@ def figures(
     measure: str | None = None,
     workers: int = 1,
     risk_of_bias: Mapping[str, Any] | None = None,
+    prisma_counts: str | None = None,
+    prisma_flow: str | None = None,
     **figure_files: str,
 ) -> None:
     """Every figure of an analysis in one job, drawn by ``workers`` processes
@@ -255,7 +257,9 @@ def figures(
     figures the report reads). ``figure_files`` are the rule's names for the files drawn, and
     ``level`` and ``measure`` the level and the effect measure its captions show; none is read
     here (the figures name the measure from ``effect_sizes``, the step's summary);
-    ``risk_of_bias`` is the config's section (empty: no risk-of-bias figures)."""
+    ``risk_of_bias`` is the config's section (empty: no risk-of-bias figures).
+    ``prisma_counts`` is the PRISMA counts file (``prisma.counts``; None: none), ``prisma_flow``
+    where the flow diagram's joined counts go."""
     from intervention_meta.plots.figures import FigureInputs, run_figures
 
     run_figures(
@@ -271,6 +275,7 @@ def figures(
             sensitivity=sensitivity,
             overall_domains=list(domain_results),
             validation_report=Path(passed).with_name("report.csv"),
+            prisma_counts=prisma_counts,
         ),
         Path(manifest).parent,
         orchard=list(orchard),
@@ -283,6 +288,7 @@ def figures(
         favours=list(favours) if favours else None,
         workers=int(workers),
         risk_of_bias=dict(risk_of_bias or {}),
+        prisma_flow=prisma_flow,
     )
 
 
@@ -296,6 +302,9 @@ def tables(
     domain_variable: str | None = None,
     effect_sizes_summary: str | None = None,
     effect_sizes: str | None = None,
+    components_json: str | None = None,
+    characteristics: Sequence[str] = (),
+    characteristics_csv: str | None = None,
     grade_json: str | None = None,
     grade_csv: str | None = None,
     grade: Mapping[str, Any] | None = None,
@@ -306,12 +315,28 @@ def tables(
     the steps' JSON ``files[name]`` for each name in ``tables`` (in the report's order), written
     beside ``index`` (their list); ``domain_results`` are the per-domain ``overall.json``, in the
     order of ``domains``; ``effect_sizes_summary`` names the effect measure and its direction.
-    With ``grade_json``, first the GRADE summary of findings
+    With ``files["study_characteristics"]``, first the characteristics of the included studies
+    (the studies of ``effect_sizes``; columns ``characteristics``, default
+    :func:`~intervention_meta.outputs.prisma.characteristic_columns`; their components from
+    ``components_json``), written there (and to ``characteristics_csv``) and shown as one more
+    table. With ``grade_json``, first the GRADE summary of findings
     (:func:`~intervention_meta.outputs.grade.run_grade`, from ``effect_sizes`` and the config's
     ``grade`` and ``risk_of_bias`` sections), written to ``grade_json``/``grade_csv`` and shown
     as one more table. Other ``files`` (the rule's names for the tables written) are not read."""
     from intervention_meta.outputs.tables import run_tables
 
+    if files.get("study_characteristics") and effect_sizes and codebook:
+        from intervention_meta.outputs.prisma import write_characteristics
+
+        write_characteristics(
+            effect_sizes,
+            codebook,
+            files["study_characteristics"],
+            columns=list(characteristics) or None,
+            domain_variable=domain_variable,
+            components_json=components_json,
+            csv=characteristics_csv,
+        )
     if grade_json and grade_csv and effect_sizes:
         from intervention_meta.outputs.grade import run_grade
 
@@ -525,7 +550,11 @@ STEPS: dict[str, Step] = {
     "tables": Step(
         f"{_HERE}:tables",
         "APA tables (Markdown, LaTeX, HTML, Word) of the analysis tables and the GRADE summary",
-        config_params={"grade": "grade", "risk_of_bias": "risk_of_bias"},
+        config_params={
+            "grade": "grade",
+            "risk_of_bias": "risk_of_bias",
+            "characteristics": "prisma.characteristics",
+        },
     ),
     "report": Step(
         f"{_HERE}:report",

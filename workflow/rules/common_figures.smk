@@ -6,6 +6,9 @@
 
 FIGURES = f"{RES}/figures"
 FIGURE_OPTIONS = config.get("figures", {}) or {}
+# the PRISMA counts file (prisma.counts; none: the flow diagram shows the pipeline's counts only)
+PRISMA = config.get("prisma", {}) or {}
+PRISMA_COUNTS = {"prisma_counts": PRISMA["counts"]} if PRISMA.get("counts") else {}
 
 
 def figure_moderators(kind):
@@ -71,6 +74,7 @@ BUBBLE_MODERATORS = figure_moderators("bubble")
 # every figure by stem; each has <stem>.png, <stem>.pdf and <stem>.svg under FIGURES
 FIGURE_STEMS = [
     "flow",
+    "prisma",
     *figure_risk_of_bias(),
     "forest",
     "variance_distribution",
@@ -85,6 +89,7 @@ FIGURE_STEMS = [
 # how snakemake --report shows each figure: stem -> (caption file, subcategory, labels)
 FIGURE_REPORT = {
     "flow": ("figures_flow", "Data", None),
+    "prisma": ("figures_prisma", "Data", None),
     "risk_of_bias_traffic_light": ("figures_risk_of_bias", "Risk of bias", None),
     "risk_of_bias_summary": ("figures_risk_of_bias", "Risk of bias", None),
     "forest": ("figures_forest", "Overall effect", None),

@@ -4,6 +4,8 @@
 APA_RES = f"{RES}/tables/apa"
 APA_FORMATS = ("md", "tex", "html", "docx")
 GRADE_JSON = f"{RES}/models/grade.json"
+# APA tables the tables step makes itself (not read from an analysis step), after the others
+OWN_TABLES = ["study_characteristics"]
 
 
 def apa_table_sources():
@@ -37,7 +39,7 @@ def apa_table_names():
         names.append(name)
         if name == "overall" and OVERALL_DOMAINS:
             names.append("overall_domains")
-    return names + ["grade"]
+    return names + OWN_TABLES + ["grade"]
 
 
 def apa_table_outputs(annotate=False):
@@ -111,6 +113,7 @@ def report_inputs(wildcards):
         "grade": GRADE_JSON,
         "warnings": f"{RES}/warnings.txt",
         "figures": figures_manifest(),
+        "prisma_flow": f"{RES}/prisma/flow.json",
         "checksummed": checksummed_inputs(),
         "configfiles": [config_path(path) for path in workflow.configfiles],
     }

@@ -9,6 +9,7 @@ rule figures:
     PNG and PDF, title, caption (with the numbers drawn, the effect measure and its direction
     from effect_sizes_summary.json) and report section."""
     input:
+        **PRISMA_COUNTS,
         effects=rules.effect_sizes.output.table,
         codebook=config["codebook"],
         clean=rules.clean.output.summary,
@@ -25,6 +26,7 @@ rule figures:
     output:
         **figure_outputs(),
         manifest=f"{FIGURES}/figures.json",
+        prisma_flow=f"{RES}/prisma/flow.json",
     log:
         logfile("figures"),
     conda:

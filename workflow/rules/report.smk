@@ -15,17 +15,20 @@ rule tables:
         codebook=config["codebook"],
         effect_sizes_summary=rules.effect_sizes.output.summary,
         effect_sizes=rules.effect_sizes.output.table,
+        components_json=rules.components.output.json,
     output:
         **apa_table_outputs(annotate=True),
         grade_json=GRADE_JSON,
         grade_csv=f"{RES}/tables/grade.csv",
+        study_characteristics=f"{RES}/prisma/characteristics.json",
+        characteristics_csv=f"{RES}/tables/study_characteristics.csv",
     log:
         logfile("tables"),
     conda:
         ENV
     params:
         **step_params("tables"),
-        tables=list(apa_table_sources()),
+        tables=[*apa_table_sources(), *OWN_TABLES],
         domains=OVERALL_DOMAINS,
         domain_variable=config.get("models", {}).get(
             "domain_variable", "outcome_domain"

@@ -64,6 +64,7 @@ SECTIONS: dict[str, str] = {
     "summary": "Summary",
     "methods": "Methods",
     "data-flow": "Data flow",
+    "included-studies": "Included studies",
     "risk-of-bias": "Risk of bias",
     "overall": "Overall effect",
     "moderators": "Moderators",
@@ -73,6 +74,7 @@ SECTIONS: dict[str, str] = {
     "certainty": "Certainty of evidence (GRADE)",
     "reliability": "Inter-rater reliability",
     "other-figures": "Other figures",
+    "prisma-checklist": "PRISMA 2020 checklist",
     "warnings": "Warnings",
     "provenance": "Provenance",
 }
@@ -216,6 +218,12 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Orwin, R. G. (1983). A fail-safe N for effect size in meta-analysis. <i>Journal of "
         "Educational Statistics, 8</i>(2), 157-159. doi:10.3102/10769986008002157",
     ),
+    "page2021": (
+        "Page et al., 2021",
+        "Page, M. J., McKenzie, J. E., Bossuyt, P. M., Boutron, I., Hoffmann, T. C., "
+        "Mulrow, C. D., et al. (2021). The PRISMA 2020 statement: An updated guideline for "
+        "reporting systematic reviews. <i>BMJ, 372</i>, n71. doi:10.1136/bmj.n71",
+    ),
     "peters2008": (
         "Peters et al., 2008",
         "Peters, J. L., Sutton, A. J., Jones, D. R., Abrams, K. R., & Rushton, L. (2008). "
@@ -351,6 +359,7 @@ class ReportInputs:
     figures_manifest : the figures step's ``figures.json`` (None: no figures yet)
     reliability : ``reliability/agreement.json`` (None: no second coder)
     grade : ``models/grade.json``, the GRADE summary of findings (None: not made)
+    prisma_flow : ``prisma/flow.json`` of the figures step (None: not written)
     """
 
     tables_index: str
@@ -368,6 +377,7 @@ class ReportInputs:
     figures_manifest: str | None = None
     reliability: str | None = None
     grade: str | None = None
+    prisma_flow: str | None = None
 
 
 def _summary_table(sensitivity: str | Path | None) -> pd.DataFrame:
@@ -539,6 +549,7 @@ class ReportData:
     tables: dict[str, TableRef]
     figures: tuple[Figure, ...]
     grade: dict = field(default_factory=dict)
+    prisma_flow: dict = field(default_factory=dict)
 
 
 def load_report_data(inputs: ReportInputs, config: Mapping[str, Any]) -> ReportData:
@@ -570,6 +581,7 @@ def load_report_data(inputs: ReportInputs, config: Mapping[str, Any]) -> ReportD
         tables=load_tables(inputs.tables_index),
         figures=tuple(load_figures(inputs.figures_manifest)),
         grade=read_json(inputs.grade),
+        prisma_flow=read_json(inputs.prisma_flow),
     )
 
 
@@ -1707,6 +1719,35 @@ class _Builder:
         parts.append(self.figures("sensitivity"))
         return Section("sensitivity", SECTIONS["sensitivity"], "\n".join(p for p in parts if p))
 
+    def included_studies(self) -> Section:
+        """The PRISMA flow in words and the characteristics of the included studies."""
+        from intervention_meta.outputs.prisma import flow_text
+
+        parts = [_p(esc(flow_text(self.data.prisma_flow))) if self.data.prisma_flow else ""]
+        parts.append(self.tables("study_characteristics"))
+        body = "\n".join(p for p in parts if p) or _not_applicable("No included studies recorded.")
+        return Section("included-studies", SECTIONS["included-studies"], body)
+
+    def prisma_checklist(self, sections: Sequence[Section]) -> Section:
+        """Each PRISMA 2020 item mapped to the section of this report that addresses it, or to
+        the reviewers' text in ``prisma.checklist``."""
+        from intervention_meta.outputs.prisma import checklist, checklist_html
+
+        ids = {s.id: s.title for s in sections}
+        ids["prisma-checklist"] = SECTIONS["prisma-checklist"]
+        texts = _get(self.data.config, "prisma", "checklist", default={})
+        rows = checklist(ids, texts)
+        missing = sum(r.status == "not reported" for r in rows)
+        n_items = len({r.item.item.rstrip("abcdef") for r in rows})
+        intro = _p(
+            f"The {n_items} items of the PRISMA 2020 checklist {self.cite('page2021')} "
+            f"({len(rows)} with their sub-items) and where this report addresses each; texts for "
+            "what the pipeline cannot know come from <code>prisma.checklist</code> in the config. "
+            f"{missing} are not reported here (they belong in the manuscript)."
+        )
+        body = intro + checklist_html(rows)
+        return Section("prisma-checklist", SECTIONS["prisma-checklist"], body)
+
     def _grade_methods(self) -> str:
         from intervention_meta.outputs.grade import grade_rules
 
@@ -1941,6 +1982,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.summary(),
         b.methods(),
         b.data_flow(),
+        b.included_studies(),
         b.risk_of_bias_section(),
         b.overall_section(),
         b.moderators_section(),
@@ -1954,6 +1996,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
     if other is not None:
         sections.append(other)
     sections += [b.warnings_section(), b.provenance_section()]
+    sections.insert(len(sections) - 2, b.prisma_checklist(sections))
     # the reference list is known only once every section has cited what it uses
     sections = [
         Section(s.id, s.title, s.body.replace("{{REFERENCES}}", b.cite.html())) for s in sections

@@ -796,6 +796,17 @@ SPECS: dict[str, TableSpec] = {
             "rows are numbered as in a spreadsheet (header = row 1)",
         ),
     ),
+    "study_characteristics": TableSpec(
+        title="Characteristics of the Included Studies",
+        note=_join(
+            "One row per study with at least one effect size in the analysis",
+            "values are the codebook's labels (empty: not reported); a variable coded per effect "
+            "size lists the study's values",
+            "Effect sizes = number of effect sizes analysed (k)",
+            "Participants = the largest sample of the study's effect sizes",
+        ),
+        row_kinds=lambda row: {key: "count" if key in ("k", "n") else "text" for key in row.index},
+    ),
 }
 
 
@@ -1212,7 +1223,7 @@ def _measure_spec(spec: TableSpec, labels: MeasureLabels, name: str) -> TableSpe
             else c
             for c in spec.columns
         ]
-    if name.startswith("reliability_"):  # about the coding, not the effects
+    if name.startswith("reliability_") or name == "study_characteristics":  # not about effects
         return replace(spec, columns=cols)
     base = spec.note
     back = any(isinstance(c, Column) and c.source == "back_estimate" for c in cols or ())
@@ -1465,6 +1476,7 @@ TABLE_SOURCES: dict[str, tuple[str, str]] = {
     "component_profiles": ("components", "component_profiles"),
     "component_consistency": ("components", "component_consistency"),
     "bias": ("bias", "bias"),
+    "study_characteristics": ("prisma", "study_characteristics"),
 }
 
 

@@ -35,6 +35,7 @@ from intervention_meta.data.codebook import (
 from intervention_meta.data.risk_of_bias import JUDGEMENTS, RiskOfBiasSpec
 from intervention_meta.io import read_json, write_json
 from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read_measure_labels
+from intervention_meta.outputs.prisma import PrismaCounts, read_counts
 from intervention_meta.plots import style
 from intervention_meta.plots.bubble import bubble_plot, regression_line
 from intervention_meta.plots.cleanup import remove_unlisted_figures
@@ -54,6 +55,7 @@ from intervention_meta.plots.labels import study_labels
 from intervention_meta.plots.leave_one_out import leave_one_out_plot
 from intervention_meta.plots.orchard import orchard_plot
 from intervention_meta.plots.prediction import category_prediction_intervals, contrast
+from intervention_meta.plots.prisma import prisma_boxes, prisma_diagram
 from intervention_meta.plots.risk_of_bias import risk_of_bias_data, summary_plot, traffic_light_plot
 from intervention_meta.plots.variance import VarianceBar, variance_plot
 
@@ -69,6 +71,7 @@ __all__ = [
     "make_funnel",
     "make_leave_one_out",
     "make_orchard",
+    "make_prisma",
     "make_profiles",
     "make_risk_of_bias",
     "make_variance",
@@ -201,6 +204,52 @@ def make_flow(
         f"{lab.direction_note()}"
     )
     return _finish(fig, stem, "data", "Data flow", caption, steps=[s.to_dict() for s in steps])
+
+
+def make_prisma(
+    clean_summary: str | Path,
+    effect_sizes_summary: str | Path,
+    overall: str | Path,
+    counts: str | Path | PrismaCounts | None,
+    stem: str | Path,
+    *,
+    flow_json: str | Path | None = None,
+    labels: MeasureLabels | None = None,
+) -> FigureInfo:
+    """PRISMA 2020 flow diagram: the counts file (``prisma.counts``, or its counts read with
+    :func:`~intervention_meta.outputs.prisma.read_counts`; None: none) joined with
+    ``clean/summary.json``, ``effect_sizes_summary.json`` and ``models/overall.json``
+    (:func:`~intervention_meta.outputs.prisma.prisma_flow`), written to ``flow_json``."""
+    from intervention_meta.outputs.prisma import prisma_flow, write_flow
+
+    checked = read_counts(counts) if isinstance(counts, str | Path) else counts
+    flow = prisma_flow(
+        checked, read_json(clean_summary), read_json(effect_sizes_summary), read_json(overall)
+    )
+    if flow_json is not None:
+        write_flow(flow, flow_json)
+    record = flow.to_dict()
+    boxes = prisma_boxes(record)
+    note = (
+        "" if checked else "No PRISMA counts file (prisma.counts): search and screening not shown."
+    )
+    fig = prisma_diagram(boxes, note=note)
+    p = flow.pipeline
+    source = f"the counts file {checked.file}" if checked else "no counts file"
+    failed = [c.text for c in flow.checks if not c.ok]
+    caption = (
+        f"PRISMA 2020 flow diagram (Page et al. 2021) from {source} and the pipeline's own counts "
+        f"(clean/summary.json, effect_sizes_summary.json, models/overall.json): "
+        f"{p['effect_sizes_analysed']} effect sizes from {p['studies_analysed']} studies analysed. "
+        + (
+            "Every step adds up."
+            if not failed
+            else "These sums do NOT add up: " + "; ".join(failed) + "."
+        )
+        + f" {_labels(labels).direction_note()}"
+    )
+    info = {"boxes": [b.to_dict() for b in boxes], "consistent": flow.consistent}
+    return _finish(fig, stem, "data", "PRISMA 2020 flow diagram", caption, **info)
 
 
 # --------------------------------------------------------------------------- overall
@@ -1049,6 +1098,7 @@ class FigureInputs:
     sensitivity: str | Path
     overall_domains: Sequence[str | Path] = ()
     validation_report: str | Path | None = None
+    prisma_counts: str | Path | None = None
 
 
 def run_figures(
@@ -1065,6 +1115,7 @@ def run_figures(
     favours: Sequence[str] | None = None,
     workers: int = 1,
     risk_of_bias: Mapping[str, Any] | None = None,
+    prisma_flow: str | Path | None = None,
 ) -> dict:
     """The figures step: draw every figure of one analysis into ``outdir`` and write the manifest
     ``outdir/figures.json`` (returned).
@@ -1074,10 +1125,13 @@ def run_figures(
     ``workers`` > 1 the figures are drawn by that many processes (the manifest is the same).
     ``risk_of_bias`` (the config's section; absent: no risk-of-bias figures) adds the
     traffic-light and summary plots.
+    ``prisma_flow`` is where the PRISMA flow diagram's joined counts are written.
     """
     out = Path(outdir)
     i = inputs
     cb = load_codebook(i.codebook)  # read once for every figure
+    # checked here, so that a bad counts file stops the step before any figure is drawn
+    counts = read_counts(i.prisma_counts) if i.prisma_counts else None
     es = read_effect_sizes(i.effect_sizes, cb)
     lab = {"labels": read_measure_labels(i.effect_sizes_summary)}
     mean = {"overall": i.overall, **lab}  # the orchard plots' overall mean line
@@ -1085,6 +1139,11 @@ def run_figures(
     variance = dict(domains=domains, domain_variable=domain_variable, **lab)
     tasks: list[tuple[Callable[..., FigureInfo], tuple, dict]] = [
         (make_flow, (i.clean_summary, i.effect_sizes_summary, i.overall, cb, out / "flow"), flow),
+        (
+            make_prisma,
+            (i.clean_summary, i.effect_sizes_summary, i.overall, counts, out / "prisma"),
+            {"flow_json": prisma_flow, **lab},
+        ),
         (
             make_forest,
             (es, cb, i.components, i.overall, out / "forest"),

@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from intervention_meta.data.codebook import normalise_code
+from intervention_meta.data.risk_of_bias import RiskOfBiasSpec
 from intervention_meta.errors import InputError
 from intervention_meta.outputs.grade import (
     ALL,
@@ -38,6 +40,7 @@ from intervention_meta.outputs.grade import (
     rate_indirectness,
     rate_publication_bias,
     rate_risk_of_bias,
+    risk_of_bias_shares,
     risk_per_1000,
     study_weights,
 )
@@ -420,9 +423,26 @@ def test_example_every_row_has_five_ratings_and_the_pooled_numbers_of_the_json(e
         rating = rows[key]["ratings"]["indirectness"]
         assert (rating["rating"], rating["reason"]) == (entry["rating"], entry["reason"])
         assert rating["source"] == "config"
-    # no risk_of_bias section in this config: not assessed, and the domains say where the
-    # publication-bias rating comes from
-    assert all(r["ratings"]["risk_of_bias"]["rating"] == "not assessed" for r in rows.values())
+    # the config's risk_of_bias section rates the body of evidence: the rating of all outcomes
+    # is the rule's on the studies' overall judgements weighted by their analysis weight
+    rob_spec = RiskOfBiasSpec.from_config(config.get("risk_of_bias"))
+    assert rob_spec is not None
+    effects = pd.read_csv(res / "effect_sizes.csv")
+    study = _json(res / "models" / "overall.json")["analysis"]["study_key"]
+    judged = {
+        str(s): normalise_code(g.dropna().iloc[0]) if g.notna().any() else None
+        for s, g in effects.groupby(effects[study].astype(str))[rob_spec.overall]
+    }
+    weights = study_weights(effects, study, _json(res / "models" / "overall.json"))
+    high, not_low, n_judged = risk_of_bias_shares(judged, rob_spec.low, rob_spec.high, weights)
+    settings = GradeSettings.from_config(config.get("grade"))
+    expected = rate_risk_of_bias(
+        high, not_low, settings, basis="weight", n_assessed=n_judged, n_studies=len(judged)
+    )
+    assert rows[ALL]["ratings"]["risk_of_bias"]["rating"] == expected.rating
+    assert rows[ALL]["ratings"]["risk_of_bias"]["reason"] == expected.reason
+    assert all(r["ratings"]["risk_of_bias"]["rating"] != "not assessed" for r in rows.values())
+    # the domains say where the publication-bias rating comes from
     assert "not run per domain" in rows[domains[0]]["ratings"]["publication_bias"]["reason"]
     # the CSV holds the same rows; the APA table is numbered and in the report's section
     csv = pd.read_csv(res / "tables" / "grade.csv")

@@ -1,5 +1,7 @@
 """The distribution functions of models.distributions equal scipy.stats' to the last bit."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -79,7 +81,13 @@ def test_workflow_parse_imports_no_pandas():
         "from intervention_meta.data.codebook import check_inclusion, load_codebook\n"
         "from intervention_meta.data.codebook import moderator_figure_kind\n"
         "from intervention_meta.outputs.labels import measure_labels\n"
+        "import yaml\nfrom intervention_meta.config import check_config\n"
+        "check_config(yaml.safe_load(open('config/config.yaml')), ['config/config.yaml'],"
+        " schema='workflow/schemas/config.schema.yaml')\n"
         "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
     assert out.stdout.strip() == "[]"

@@ -31,14 +31,16 @@ and Shiny web app for visualizing risk-of-bias assessments. *Research Synthesis 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from intervention_meta.data.codebook import Codebook, Variable, normalise_code
 from intervention_meta.errors import Problem
+
+if TYPE_CHECKING:  # pandas only where a frame is made: the start-up check imports this module
+    import pandas as pd
 
 __all__ = [
     "JUDGEMENTS",
@@ -184,7 +186,7 @@ class RiskOfBiasSpec:
     def judgement(self, var: Variable, code: object) -> str | None:
         """The judgement key (:data:`JUDGEMENTS`) of ``code`` of the variable ``var``; None for
         a missing value or a code that is not a level."""
-        if code is None or (not isinstance(code, str) and pd.isna(code)):
+        if code is None or (isinstance(code, float) and math.isnan(code)) or str(code) == "<NA>":
             return None
         code = normalise_code(code)
         codes = list(var.levels)

@@ -375,6 +375,7 @@ def report(
     configfiles: Sequence[str] = (),
     figures: Paths = (),
     apa_html: Paths = (),
+    workers: int = 1,
     **inputs: str,
 ) -> None:
     """The self-contained HTML report (:func:`~intervention_meta.outputs.report.run_report`), its
@@ -383,7 +384,8 @@ def report(
 
     ``inputs`` are the other fields of :class:`~intervention_meta.outputs.report.ReportInputs`
     (the steps' result files); ``figures`` is the figures manifest (none: no figures);
-    ``apa_html`` (the APA tables, read through ``tables_index``) only orders the rule after them.
+    ``apa_html`` (the APA tables, read through ``tables_index``) only orders the rule after them;
+    ``workers`` threads downscale the figures' images for embedding.
     """
     from intervention_meta.outputs.provenance import collect_provenance
     from intervention_meta.outputs.report import ReportInputs, run_report
@@ -400,6 +402,7 @@ def report(
         provenance=record,
         out_provenance=provenance,
         out_docx=docx,
+        workers=int(workers),
     )
 
 

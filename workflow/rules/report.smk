@@ -55,7 +55,9 @@ rule report:
         logfile("report"),
     conda:
         ENV
+    threads: 2
     params:
         config=config,
+        workers=lambda wildcards, threads: threads,
     script:
         "../scripts/step.py"

@@ -33,6 +33,7 @@ import html
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -460,7 +461,9 @@ def _resolve(path: str, base: Path) -> Path:
     return base / p
 
 
-def load_figures(manifest: str | Path | None, report_dir: str | Path | None = None) -> list[Figure]:
+def load_figures(
+    manifest: str | Path | None, report_dir: str | Path | None = None, *, workers: int = 1
+) -> list[Figure]:
     """The figures of a manifest, each with a downscaled copy of its PNG as a base64 ``data:``
     URI (:func:`embedded_image`) and links to its full-resolution PNG, PDF and SVG.
 
@@ -478,9 +481,12 @@ def load_figures(manifest: str | Path | None, report_dir: str | Path | None = No
     entries = data.get("figures", []) if isinstance(data, Mapping) else data
     base = Path(manifest).parent
     where = Path(report_dir) if report_dir is not None else base.parent
+    pngs = [_resolve(str(entry["png"]), base) for entry in entries]
+    # Pillow releases the GIL while it resizes, quantizes and compresses: threads share the work
+    with ThreadPoolExecutor(max(1, int(workers))) as pool:
+        uris = list(pool.map(embedded_image, pngs))
     out = []
-    for entry in entries:
-        png = _resolve(str(entry["png"]), base)
+    for entry, png, uri in zip(entries, pngs, uris, strict=True):
         links = []
         for fmt in ("png", "pdf", "svg"):
             if entry.get(fmt):
@@ -495,7 +501,7 @@ def load_figures(manifest: str | Path | None, report_dir: str | Path | None = No
                 caption=str(entry.get("caption", "")),
                 section=str(entry.get("section", "")),
                 png=str(entry["png"]),
-                data_uri=embedded_image(png),
+                data_uri=uri,
                 links=tuple(links),
             )
         )
@@ -557,8 +563,10 @@ class ReportData:
     prisma_flow: dict = field(default_factory=dict)
 
 
-def load_report_data(inputs: ReportInputs, config: Mapping[str, Any]) -> ReportData:
-    """Read every file of ``inputs``."""
+def load_report_data(
+    inputs: ReportInputs, config: Mapping[str, Any], *, workers: int = 1
+) -> ReportData:
+    """Read every file of ``inputs`` (the figures' images downscaled by ``workers`` threads)."""
     validation_text, problems = "", pd.DataFrame()
     if inputs.validation and Path(inputs.validation).is_file():
         validation_text = Path(inputs.validation).read_text(encoding="utf-8").strip()
@@ -584,7 +592,7 @@ def load_report_data(inputs: ReportInputs, config: Mapping[str, Any]) -> ReportD
         effect_sizes_dropped=_csv(inputs.effect_sizes_dropped),
         sensitivity_summary=_summary_table(inputs.sensitivity),
         tables=load_tables(inputs.tables_index),
-        figures=tuple(load_figures(inputs.figures_manifest)),
+        figures=tuple(load_figures(inputs.figures_manifest, workers=workers)),
         grade=read_json(inputs.grade),
         prisma_flow=read_json(inputs.prisma_flow),
     )
@@ -2048,10 +2056,12 @@ def run_report(
     provenance: Provenance | None = None,
     out_provenance: str | Path | None = None,
     out_docx: str | Path | None = None,
+    workers: int = 1,
 ) -> Report:
     """The report step: read the outputs, build the report, write it (and the provenance JSON,
-    and the Word version ``out_docx``: :func:`intervention_meta.outputs.docx.write_report_docx`)."""
-    data = load_report_data(inputs, config)
+    and the Word version ``out_docx``: :func:`intervention_meta.outputs.docx.write_report_docx`);
+    ``workers`` threads downscale the figures' images."""
+    data = load_report_data(inputs, config, workers=workers)
     report = build_report(data, provenance)
     report.write(out_html)
     if out_docx is not None:

@@ -173,9 +173,12 @@ def test_rule_bias_table_has_one_readable_row_per_method(assink):
         "Note",
     ):
         assert col in table.columns
-    assert table["Method"].is_unique and len(table) == 12
+    assert table["Method"].is_unique and len(table) == 14
     ml = table[table["Method"].str.startswith("Egger-type test, three-level")]
     assert len(ml) == 2 and (ml["k"] == 100).all()
+    # the selection model and PET-PEESE in the working model: all effect sizes
+    dep = table[table["Method"].str.startswith(("Selection model", "PET-PEESE in the three"))]
+    assert len(dep) == 2 and (dep["k"] == 100).all() and dep["Adjusted estimate"].notna().all()
     agg = table[table["Data"].str.startswith("study averages")]
     assert len(agg) == 10 and (agg["k"] == 17).all()
     # why the univariate methods run on study averages
@@ -267,7 +270,8 @@ def test_small_data_gives_not_computed_rows_and_flags_not_a_crash(tmp_path):
     assert any("too little power" in f for f in res.flags)
     assert any("not computed" in f for f in res.flags)
     table = res.to_frame()
-    assert len(table) == 12
+    assert len(table) == 14  # 12 methods and tests, the selection model, PET-PEESE in the model
+    assert set(table["method_key"] if "method_key" in table else []) <= set(res.to_dict())
     egger = table.set_index("Method").loc[
         "Egger's regression test (classic, weighted least squares)"
     ]
@@ -281,3 +285,37 @@ def test_rule_level_function_reads_the_effect_sizes_file(assink):
     ours, theirs = res.to_dict()["egger_multilevel"], saved["egger_multilevel"]
     for key in ("statistic", "pval", "slope", "limit_estimate"):
         _close(ours[key], theirs[key], ITER, what=key)  # same numbers as the rule wrote
+
+
+def test_selection_model_and_working_model_pet_peese_are_the_methods_on_the_same_data():
+    """The bias step's selection model (clustered by study, seeded bootstrap) and PET-PEESE in
+    the three-level model are those of the methods called directly on the analysis data, and
+    their rows of the bias table carry their numbers."""
+    from intervention_meta.analyses.analysis_model import model_call
+    from intervention_meta.methods.pet_peese import pet_peese_working_model
+    from intervention_meta.methods.selection import selection_model
+
+    ref = pd.read_csv(REF / "assink2016.csv")
+    ad = AnalysisData(data=ref, codebook=load_codebook(ASSINK_CB), study="study", es="id")
+    opts = {"selection_steps": [0.025, 0.5], "selection_bootstrap": 49}
+    res = bias_analysis(ad, ModelSpec(), opts, seed=7)
+    direct = selection_model(
+        ref["yi"], ref["vi"], cluster=ref["study"].astype(str), steps=(0.025, 0.5),
+        bootstrap=49, seed=7,
+    )  # fmt: skip
+    assert res.selection.to_dict() == direct.to_dict()  # the same bootstrap draws, bit for bit
+    assert len(res.selection.weights) == 3
+    call = model_call(ad, ModelSpec(structure="three_level"))
+    pp = pet_peese_working_model(ref, call, cluster="study", alpha=0.05)
+    assert res.pet_peese_model.to_dict() == pp.to_dict()
+    rows = {r["method_key"]: r for r in res.to_dict()["tables"]["bias"]["rows"]}
+    sel = rows["selection"]
+    assert (sel["value"], sel["df"], sel["p"]) == (direct.lrt, direct.lrt_df, direct.lrt_pval)
+    assert (sel["estimate"], sel["ci_lb"]) == (
+        direct.adjusted_mean.estimate,
+        direct.adjusted_mean.ci_lb,
+    )
+    assert "bootstrap" in sel["note"] and "dependence" in sel["why"]
+    pet = rows["pet_peese_model"]
+    assert (pet["estimate"], pet["p"]) == (pp.estimate, pp.pet_pval_test)
+    assert pet["value"] == pp.pet.intercept["tstat"] and pp.rule in pet["note"]

@@ -522,9 +522,11 @@ STEPS: dict[str, Step] = {
     ),
     "bias": _analysis(
         "bias",
-        "publication bias: Egger-type tests, trim and fill, PET-PEESE, funnel data",
+        "publication bias: Egger-type tests, selection model, trim and fill, PET-PEESE, funnel",
         {"table": "bias.csv", "trimfill": "trimfill_data.csv", "funnel": "funnel_data.csv"},
         options="bias",
+        seed="seed",
+        measure="effect_sizes.measure",
     ),
     "sensitivity": _analysis(
         "sensitivity",

@@ -68,6 +68,8 @@ from intervention_meta.analyses.analysis_model import (
 from intervention_meta.analyses.records import ResultTable, columns, result_table
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.methods import bias
+from intervention_meta.methods.pet_peese import PetPeeseWorkingModel, pet_peese_working_model
+from intervention_meta.methods.selection import SelectionModel, selection_model
 from intervention_meta.models import MetaResult, ModelError, fit
 
 log = logging.getLogger(__name__)
@@ -94,11 +96,16 @@ class BiasOptions:
     trimfill_estimator: str = "L0"
     univariate_method: str = "REML"
     fsn_target: float | None = None
+    selection_steps: tuple[float, ...] = (0.025,)
+    selection_alternative: str = "greater"
+    selection_bootstrap: int = 1999
 
     @classmethod
     def from_config(cls, options: Mapping[str, Any] | None) -> BiasOptions:
         options = dict(options or {})
         known = {f.name for f in dataclasses.fields(cls)}
+        if "selection_steps" in options:
+            options["selection_steps"] = tuple(float(x) for x in options["selection_steps"])
         return cls(**{k: v for k, v in options.items() if k in known})
 
     def why_aggregated(self) -> str:
@@ -149,6 +156,8 @@ class BiasResult:
     pet_peese: bias.PetPeese | None = None
     fsn_rosenthal: bias.FailSafeN | None = None
     fsn_orwin: bias.FailSafeN | None = None
+    selection: SelectionModel | None = None
+    pet_peese_model: PetPeeseWorkingModel | None = None
     not_computed: dict[str, str] = dataclasses.field(default_factory=dict)
     flags: tuple[str, ...] = ()
     data: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
@@ -182,6 +191,8 @@ class BiasResult:
             "pet_peese": d(self.pet_peese),
             "fsn_rosenthal": d(self.fsn_rosenthal),
             "fsn_orwin": d(self.fsn_orwin),
+            "selection": d(self.selection),
+            "pet_peese_model": d(self.pet_peese_model),
             "not_computed": dict(self.not_computed),
             "flags": list(self.flags),
         }
@@ -206,13 +217,15 @@ class BiasResult:
         agg_data = f"study averages ({n_agg} studies)"
         rows: list[dict] = []
 
-        def add(key: str, method: str, aggregated: bool, values: dict | None) -> None:
+        def add(
+            key: str, method: str, aggregated: bool, values: dict | None, why: str = WHY_ALL
+        ) -> None:
             row = {
                 "method_key": key,
                 "method": method,
                 "aggregated": aggregated,
                 "data": agg_data if aggregated else all_data,
-                "why": why_agg if aggregated else WHY_ALL,
+                "why": why_agg if aggregated else why,
                 "k": n_agg if aggregated else self.k,
             }
             if values is None:
@@ -276,6 +289,33 @@ class BiasResult:
                 "se": r["intercept"]["se"],
                 **ci(r["intercept"]["ci_lower"], r["intercept"]["ci_upper"]),
                 "note": f"CR2 robust variance clustered by study ({self.n_studies} clusters)",
+            },
+        )
+        sm = self.selection
+        add(
+            "selection",
+            "Selection model (step function, composite likelihood clustered by study)",
+            False,
+            None if sm is None else _selection_row(sm),
+            why="all effect sizes; their dependence within studies is handled by a sandwich "
+            "variance clustered by study and a bootstrap of studies",
+        )
+        pp = self.pet_peese_model
+        add(
+            "pet_peese_model",
+            f"PET-PEESE in the three-level model ({pp.chosen if pp else 'PET or PEESE'}), CR2",
+            False,
+            None
+            if pp is None
+            else {
+                "statistic": f"t (PET intercept, one-sided {pp.alternative}, CR2)",
+                "value": pp.pet.intercept["tstat"],
+                "df": pp.pet.intercept["df_satt"],
+                "p": pp.pet_pval_test,
+                "estimate": pp.estimate,
+                "se": pp.se,
+                **ci(pp.ci_lb, pp.ci_ub),
+                "note": pp.rule + (f"; {pp.note}" if pp.note else ""),
             },
         )
         # (b) study averages
@@ -536,8 +576,12 @@ def bias_analysis(
     spec: ModelSpec,
     options: BiasOptions | Mapping[str, Any] | None = None,
     flags: Flags | None = None,
+    *,
+    seed: int | None = None,
+    measure: str = "SMD",
+    group_sizes: tuple[Any, Any] = (None, None),
 ) -> BiasResult:
-    """Run the publication-bias methods on the analysis data (see the module docstring).
+    r"""Run the publication-bias methods on the analysis data (see the module docstring).
 
     Parameters
     ----------
@@ -546,6 +590,10 @@ def bias_analysis(
         method (REML/ML), test (``knha`` becomes ``t``) and level
     options : the ``bias`` settings (:class:`BiasOptions` or the config section)
     flags : where flags go (a new ``Flags("bias")`` if None)
+    seed : seed of the selection model's cluster bootstrap
+    measure : the effect measure (PET-PEESE's modified standard error is for SMDs)
+    group_sizes : the two group sizes per effect size (arrays, NaN where unknown), for the
+        modified standard error :math:`\sqrt{1/n_1 + 1/n_2}` (Pustejovsky & Rodgers 2019)
 
     Returns
     -------
@@ -689,6 +737,41 @@ def bias_analysis(
         ):
             errors.setdefault(key, errors.get("aggregated", "no study averages"))
 
+    # (c) all effect sizes, their dependence handled: the selection model (composite likelihood,
+    # clustered by study; Pustejovsky, Citkowicz & Joshi 2025) and PET-PEESE in the working model
+    def selection() -> SelectionModel:
+        return selection_model(
+            ad.data["yi"].to_numpy(dtype=float),
+            ad.data["vi"].to_numpy(dtype=float),
+            cluster=ad.data[ad.study].astype(str).to_numpy(),
+            steps=opts.selection_steps,
+            alternative=opts.selection_alternative,
+            bootstrap=int(opts.selection_bootstrap),
+            seed=seed,
+            level=spec.level,
+        )
+
+    sel = _attempt("selection", "selection model (all effect sizes)", selection, errors, flags)
+    if sel is not None and not sel.converged:
+        flags.add("selection model: the optimizer did not converge")
+
+    def working_model_pet_peese() -> PetPeeseWorkingModel:
+        n1, n2 = group_sizes
+        rows = ad.data.assign(_n1=n1, _n2=n2) if n1 is not None else ad.data
+        return pet_peese_working_model(
+            rows,
+            call3,
+            measure=measure,
+            n1="_n1" if n1 is not None else None,
+            n2="_n2" if n1 is not None else None,
+            cluster=ad.study,
+            alpha=ALPHA,
+        )
+
+    pp_model = _attempt(
+        "pet_peese_model", "PET-PEESE (working model)", working_model_pet_peese, errors, flags
+    )
+
     data = pd.DataFrame(
         {
             "study": ad.data[ad.study].to_numpy(),
@@ -708,6 +791,8 @@ def bias_analysis(
         egger_multilevel=egger_ml,
         egger_multilevel_cr2=egger_cr2,
         aggregated=agg,
+        selection=sel,
+        pet_peese_model=pp_model,
         not_computed=errors,
         flags=tuple(flags.lines),
         data=data,
@@ -715,7 +800,45 @@ def bias_analysis(
     )
 
 
+def _selection_row(sm: SelectionModel) -> dict:
+    """The bias-table values of the selection model: its LRT of selection and adjusted mean."""
+    m = sm.adjusted_mean
+    weights = "; ".join(
+        f"weight for {lab}: {w.estimate:.3g}"
+        for lab, w in zip(sm.intervals[1:], sm.weights[1:], strict=True)
+    )
+    boot = (
+        f"; cluster-bootstrap {100 * sm.level:g}% CI [{m.boot_ci_lb:.4g}, {m.boot_ci_ub:.4g}] "
+        f"({sm.bootstrap_converged} of {sm.bootstrap} replications)"
+        if m.boot_ci_lb is not None
+        else ""
+    )
+    return {
+        "statistic": "LRT of selection (chi2)",
+        "value": sm.lrt,
+        "df": sm.lrt_df,
+        "p": sm.lrt_pval,
+        "estimate": m.estimate,
+        "se": m.se,
+        "ci_lb": m.ci_lb,
+        "ci_ub": m.ci_ub,
+        "note": f"{weights} (p < {sm.steps[0]:g} has weight 1){boot}; unadjusted mean "
+        f"{sm.unadjusted_mean.estimate:.4g}; the LRT rejects too often when effect sizes are "
+        "dependent (Rodgers & Pustejovsky 2021): read the weights and the bootstrap CI",
+    }
+
+
 # --------------------------------------------------------------------------- step
+def _group_sizes(ad: AnalysisData) -> tuple[Any, Any]:
+    """The intervention and control group sizes of each effect size (the standard columns
+    ``n_int`` and ``n_ctl``; NaN where unknown), or (None, None) when the data have neither."""
+    if not {"n_int", "n_ctl"} <= set(ad.data.columns):
+        return None, None
+    return tuple(
+        pd.to_numeric(ad.data[c], errors="coerce").to_numpy(dtype=float) for c in ("n_int", "n_ctl")
+    )
+
+
 def run_bias(
     *,
     effect_sizes: str | Path,
@@ -728,6 +851,8 @@ def run_bias(
     models: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     flag_rules: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    measure: str = "SMD",
 ) -> BiasResult:
     """The bias step: read the effect sizes, run :func:`bias_analysis`, write every output
     (``table``, the ``trimfill`` and ``funnel`` data, the ``json`` results and the ``flags``,
@@ -737,7 +862,9 @@ def run_bias(
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels)
     opts = BiasOptions.from_config(options)
     log.info("bias: %d effect sizes from %d studies; %s", ad.k, ad.n_studies, opts)
-    result = bias_analysis(ad, spec, opts, step_flags)
+    result = bias_analysis(
+        ad, spec, opts, step_flags, seed=seed, measure=measure, group_sizes=_group_sizes(ad)
+    )
     write_table(result.to_frame(), table)
     write_table(result.trimfill_frame(), trimfill)
     write_table(result.funnel_frame(), funnel)

@@ -245,6 +245,22 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Expanding the range of working models. <i>Prevention Science, 23</i>(3), 425-438. "
         "doi:10.1007/s11121-021-01246-3",
     ),
+    "vevea1995": (
+        "Vevea & Hedges, 1995",
+        "Vevea, J. L., & Hedges, L. V. (1995). A general linear model for estimating effect size "
+        "in the presence of publication bias. <i>Psychometrika, 60</i>(3), 419&ndash;435.",
+    ),
+    "pustejovsky2025": (
+        "Pustejovsky, Citkowicz & Joshi, 2025",
+        "Pustejovsky, J. E., Citkowicz, M., & Joshi, M. (2025). Estimation and inference for "
+        "step-function selection models in meta-analysis with dependent effects. "
+        "<i>Psychological Methods</i>.",
+    ),
+    "pustejovsky2019": (
+        "Pustejovsky & Rodgers, 2019",
+        "Pustejovsky, J. E., & Rodgers, M. A. (2019). Testing for funnel plot asymmetry of "
+        "standardized mean differences. <i>Research Synthesis Methods, 10</i>(1), 57&ndash;71.",
+    ),
     "rodgers2021": (
         "Rodgers & Pustejovsky, 2021",
         "Rodgers, M. A., & Pustejovsky, J. E. (2021). Evaluating meta-analytic methods to detect "
@@ -986,6 +1002,33 @@ class _Builder:
         if pp.get("estimate") is not None:
             chosen = esc(str(pp.get("chosen", "")))
             text += f"; the PET-PEESE estimate ({chosen}) is {_g_ci(pp, self.labels)}"
+        sel = b.get("selection") or {}
+        adj = sel.get("adjusted_mean") or {}
+        if adj.get("estimate") is not None:
+            weights = ", ".join(
+                f"{fmt_est(w.get('estimate'))} for {esc(str(w.get('interval', '')))}"
+                for w in (sel.get("weights") or [])[1:]
+            )
+            text += (
+                f". The selection model (all effect sizes, clustered by study) estimated the "
+                f"relative publication probability at {weights} (1 for the significant results) "
+                f"and an adjusted mean of {_g_ci(adj, self.labels)}"
+                + (
+                    f" (bootstrap CI {fmt_ci(adj['boot_ci_lb'], adj['boot_ci_ub'])})"
+                    if adj.get("boot_ci_lb") is not None
+                    else ""
+                )
+                + f", against {fmt_est((sel.get('unadjusted_mean') or {}).get('estimate'))} "
+                "without selection; "
+                + _stat("\u03c7\u00b2", sel.get("lrt_df"), sel.get("lrt"), sel.get("lrt_pval"))
+                + " for selection"
+            )
+        ppm = b.get("pet_peese_model") or {}
+        if ppm.get("estimate") is not None:
+            text += (
+                f"; PET-PEESE in the three-level model ({esc(str(ppm.get('chosen', '')))}, CR2) "
+                f"gave {_g_ci(ppm, self.labels)}"
+            )
         return text + f" ({self.table_ref('bias')})."
 
     def _sensitivity_sentence(self) -> str:
@@ -1238,6 +1281,24 @@ class _Builder:
                 "The study averages were pooled with a "
                 f"{esc(str(opts.get('univariate_method', '')))} random-effects model."
             )
+            if d.bias.get("selection") or d.bias.get("pet_peese_model"):
+                steps = ", ".join(f"{x:g}" for x in opts.get("selection_steps") or [])
+                boot = int(opts.get("selection_bootstrap") or 0)
+                text += (
+                    " On all effect sizes, with their dependence within studies accounted for, "
+                    "a step-function selection model "
+                    f"{cite('vevea1995')} with one-sided p-value steps at {esc(steps)} was "
+                    "fitted by composite maximum likelihood with a sandwich variance clustered "
+                    "by study"
+                    + (f" and a {boot}-replication bootstrap of studies" if boot else "")
+                    + f" {cite('pustejovsky2025')}; its likelihood-ratio test of selection "
+                    "rejects too often when effect sizes are dependent "
+                    f"{cite('rodgers2021')}, so the selection weights and the adjusted mean "
+                    "with its interval are the result to read. PET and PEESE were also fitted "
+                    "in the three-level model with CR2 tests (for standardised mean "
+                    "differences with known group sizes with the modified standard error "
+                    f"{cite('pustejovsky2019')}), and the conditional PET-PEESE estimate taken."
+                )
             out.append(_p(text))
 
         # sensitivity

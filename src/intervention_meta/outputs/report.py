@@ -1004,6 +1004,7 @@ class _Builder:
             text += f"; the PET-PEESE estimate ({chosen}) is {_g_ci(pp, self.labels)}"
         sel = b.get("selection") or {}
         adj = sel.get("adjusted_mean") or {}
+        lrt = sel.get("lrt") or {}
         if adj.get("estimate") is not None:
             weights = ", ".join(
                 f"{fmt_est(w.get('estimate'))} for {esc(str(w.get('interval', '')))}"
@@ -1020,7 +1021,7 @@ class _Builder:
                 )
                 + f", against {fmt_est((sel.get('unadjusted_mean') or {}).get('estimate'))} "
                 "without selection; "
-                + _stat("\u03c7\u00b2", sel.get("lrt_df"), sel.get("lrt"), sel.get("lrt_pval"))
+                + _stat("\u03c7\u00b2", lrt.get("df"), lrt.get("statistic"), lrt.get("pval"))
                 + " for selection"
             )
         ppm = b.get("pet_peese_model") or {}

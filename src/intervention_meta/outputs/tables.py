@@ -441,8 +441,13 @@ def _bias_note(frame: pd.DataFrame) -> str:
     )
     why = _unique_text(aggregated, "why")
     return _join(
-        "The Egger-type tests in the three-level model use all effect sizes",
+        "The Egger-type tests in the three-level model, the selection model (composite "
+        "likelihood; sandwich variance and bootstrap of studies) and PET-PEESE in the "
+        "three-level model use all effect sizes",
         f"the other methods use study averages ({why[0]})" if why else "",
+        "Selection model: Value = likelihood-ratio test of selection, which rejects too often "
+        "with dependent effect sizes (Rodgers & Pustejovsky, 2021); the Note gives the "
+        "selection weights and the bootstrap CI",
         "Adjusted estimate = the method's bias-adjusted pooled effect (for the regression tests, "
         "the intercept: the expected effect of a study with SE 0)",
         K_NOTE + " (or studies, for study averages)",

@@ -461,3 +461,21 @@ def test_dppc2_property_variance_positive(pre1, post1, pre2, post2, s1, s2, n1, 
     diff = (post1 - pre1) - (post2 - pre2)
     if diff != 0 and res.yi[0] != 0:
         assert np.sign(res.yi[0]) == np.sign(diff)
+
+
+def test_role_columns_follow_the_codebooks_renames_and_role_values_take_the_first_value():
+    import pandas as pd
+
+    from intervention_meta.effect_sizes.measures import INPUT_KINDS, role_columns, role_values
+
+    declared = {"means_sds": {"n_int": "n_treat"}}
+    every = role_columns(declared)
+    assert "n_treat" in every["n_int"] and "n_int" in every["n_int"]  # t, f, p kinds keep it
+    assert set(every) >= {r for kind in INPUT_KINDS.values() for r in kind.roles}
+    assert role_columns(declared, every_kind=False) == {"n_int": ["n_treat"]}
+    frame = pd.DataFrame({"n_treat": [10, None, None], "n_int": [99, 20, None]})
+    values = role_values(frame, every, "n_int")
+    assert values[2] != values[2]  # NaN where no column has a value
+    first = [c for c in every["n_int"] if c in frame]
+    expected = frame[first[0]].fillna(frame[first[1]]).to_numpy(dtype=float)
+    assert values[:2].tolist() == expected[:2].tolist()

@@ -66,6 +66,7 @@ from intervention_meta.analyses.analysis_model import (
     model_call,
 )
 from intervention_meta.analyses.records import ResultTable, columns, result_table
+from intervention_meta.effect_sizes.measures import role_columns, role_values
 from intervention_meta.io import jsonable, write_json, write_table
 from intervention_meta.methods import bias
 from intervention_meta.methods.pet_peese import PetPeeseWorkingModel, pet_peese_working_model
@@ -830,13 +831,10 @@ def _selection_row(sm: SelectionModel) -> dict:
 
 # --------------------------------------------------------------------------- step
 def _group_sizes(ad: AnalysisData) -> tuple[Any, Any]:
-    """The intervention and control group sizes of each effect size (the standard columns
-    ``n_int`` and ``n_ctl``; NaN where unknown), or (None, None) when the data have neither."""
-    if not {"n_int", "n_ctl"} <= set(ad.data.columns):
-        return None, None
-    return tuple(
-        pd.to_numeric(ad.data[c], errors="coerce").to_numpy(dtype=float) for c in ("n_int", "n_ctl")
-    )
+    """The intervention and control group sizes of each effect size (the columns holding the
+    roles ``n_int`` and ``n_ctl``, as the codebook names them; NaN where unknown)."""
+    roles = role_columns(ad.codebook.statistic_columns())
+    return role_values(ad.data, roles, "n_int"), role_values(ad.data, roles, "n_ctl")
 
 
 def run_bias(

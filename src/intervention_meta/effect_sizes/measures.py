@@ -29,9 +29,10 @@ Meta-Analysis*. Wiley (ch. 4-7).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,8 @@ __all__ = [
     "InputKind",
     "Measure",
     "get_measure",
+    "role_columns",
+    "role_values",
 ]
 
 #: back-transformation -> (to the display scale, back to the analysis scale)
@@ -224,3 +227,38 @@ INPUT_KINDS: Mapping[str, InputKind] = MappingProxyType(
 CONVERSION_SOURCES: tuple[str, ...] = tuple(
     dict.fromkeys(s for k in INPUT_KINDS.values() for s in k.gives.values() if s)
 )
+
+
+def role_columns(
+    statistic_columns: Mapping[str, Mapping[str, str]] | None = None, *, every_kind: bool = True
+) -> dict[str, list[str]]:
+    """Role -> the columns that hold it: over every input kind of :data:`INPUT_KINDS` the
+    standard column (the role's own name) unless the codebook's ``requires`` mapping
+    (``statistic_columns``: ``{input kind: {role: column}}``) renames it for a kind; with
+    ``every_kind`` false only the columns of ``statistic_columns`` (the kinds a codebook
+    declares)."""
+    out: dict[str, list[str]] = {}
+    for key, kind in INPUT_KINDS.items() if every_kind else ():
+        renamed = (statistic_columns or {}).get(key, {})
+        for role in kind.roles + kind.optional:
+            column = renamed.get(role, role)
+            if column not in out.setdefault(role, []):
+                out[role].append(column)
+    for mapping in (statistic_columns or {}).values():  # kinds unknown here keep their columns
+        for role, column in mapping.items():
+            if column not in out.setdefault(role, []):
+                out[role].append(column)
+    return out
+
+
+def role_values(frame: Any, roles: Mapping[str, Sequence[str]], role: str) -> np.ndarray:
+    """Per row of ``frame``, the first numeric value among the columns holding ``role``
+    (:func:`role_columns`); NaN where none has one."""
+    import pandas as pd
+
+    out = np.full(len(frame), np.nan)
+    for column in roles.get(role, ()):
+        if column in frame:
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            out = np.where(np.isnan(out), values, out)
+    return out

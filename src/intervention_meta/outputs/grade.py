@@ -53,7 +53,9 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.analyses.records import ResultTable, result_table
+from intervention_meta.data.codebook import normalise_code
 from intervention_meta.data.risk_of_bias import RiskOfBiasSpec
+from intervention_meta.effect_sizes.measures import role_columns, role_values
 from intervention_meta.errors import InputError, Problem
 from intervention_meta.outputs.labels import MeasureLabels, read_measure_labels
 from intervention_meta.outputs.tables import ApaTable, _as_float, fmt_ci, fmt_count, fmt_est
@@ -692,15 +694,11 @@ def absolute_effect(
 
 
 # --------------------------------------------------------------------------- data of a row
-def _code(value: Any) -> str | None:
-    """A coded value as text (``2.0`` -> ``"2"``; missing -> None)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    x = _num(value)
-    if x is not None and float(x).is_integer():
-        return str(int(x))
-    text = str(value).strip()
-    return text or None
+def _first_code(values: Any) -> str | None:
+    """The first coded value (as :func:`~intervention_meta.data.codebook.normalise_code` writes
+    it) among ``values``; None if all are missing or blank."""
+    codes = (normalise_code(v) for v in values if not pd.isna(v))
+    return next((c for c in codes if c), None)
 
 
 def _numeric(frame: pd.DataFrame, column: str | None) -> np.ndarray:
@@ -715,11 +713,7 @@ def sample_sizes(frame: pd.DataFrame, roles: Mapping[str, Sequence[str]]) -> np.
     roles to the columns that hold it (the codebook's names)."""
 
     def first(role: str) -> np.ndarray:
-        out = np.full(len(frame), np.nan)
-        for column in roles.get(role, ()):
-            values = _numeric(frame, column)
-            out = np.where(np.isnan(out), values, out)
-        return out
+        return role_values(frame, roles, role)
 
     n = first("n_int") + first("n_ctl")
     for alternative in (
@@ -862,7 +856,7 @@ def grade_row(
 
     if risk_of_bias is not None and risk_of_bias.overall in effects:
         judged = {
-            str(s): _code(next((v for v in g if _code(v) is not None), None))
+            str(s): _first_code(g)
             for s, g in effects.groupby(effects[study].astype(str))[risk_of_bias.overall]
         }
         weights = study_weights(effects, study, overall) if settings.rob_basis == "weight" else None
@@ -1012,17 +1006,6 @@ GRADE_HEADERS: dict[str, str | None] = {
 }
 
 
-def _roles(statistic_columns: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]:
-    """Role -> the columns holding it, over every input kind (the codebook's names)."""
-    out: dict[str, list[str]] = {}
-    for mapping in statistic_columns.values():
-        for role, column in mapping.items():
-            out.setdefault(role, [])
-            if column not in out[role]:
-                out[role].append(column)
-    return out
-
-
 def grade_summary(
     overall: Mapping[str, Any],
     effects: pd.DataFrame,
@@ -1062,16 +1045,11 @@ def grade_summary(
         For an override or indirectness entry without a rating or reason, or naming a row that
         is not in the table.
     """
-    from intervention_meta.effect_sizes.measures import INPUT_KINDS
-
     labels = labels if labels is not None else read_measure_labels(None)
     settings = GradeSettings.from_config(grade, labels.code)
     rob = RiskOfBiasSpec.from_config(risk_of_bias)
     study = study or str(_nested(overall, "analysis", "study_key") or "study_id")
-    columns = {k: {r: r for r in kind.roles + kind.optional} for k, kind in INPUT_KINDS.items()}
-    for kind, mapping in (statistic_columns or {}).items():
-        columns.setdefault(kind, {}).update(mapping)
-    roles = _roles(columns)
+    roles = role_columns(statistic_columns)
     summary = BiasSummary.from_json(bias or {})
     domains = dict(domains or {})
     keys = [ALL, *domains]

@@ -515,10 +515,10 @@ SAMPLE_ROLES = ("n_int", "n_total", "events_int", "n")
 
 
 def _roles(codebook: Any) -> dict[str, list[str]]:
-    """Statistic role -> the columns that hold it (as the GRADE summary reads them)."""
-    from intervention_meta.outputs.grade import _roles as statistic_roles
+    """Statistic role -> the columns that hold it, of the input kinds the codebook declares."""
+    from intervention_meta.effect_sizes.measures import role_columns
 
-    return statistic_roles(codebook.statistic_columns())
+    return role_columns(codebook.statistic_columns(), every_kind=False)
 
 
 def characteristic_columns(

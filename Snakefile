@@ -26,28 +26,36 @@ if not workflow.config_settings.configfiles:
 # The schema (filling in its defaults) and every file and variable the config names, all problems
 # at once, one short line each; nothing runs when there is one.
 try:
-    schema = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
+    # a config with a `vignette` section is a vignette study: its own schema and rules
+    kind = "vignette" if "vignette" in config else "config"
+    schema = f"{workflow.basedir}/workflow/schemas/{kind}.schema.yaml"
     for warning in check_config(config, workflow.configfiles, schema=schema):
         print(warning.short(), file=sys.stderr)
 except InputError as error:
     sys.exit(error.short())
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/common_figures.smk"
-include: "workflow/rules/common_report.smk"
-include: "workflow/rules/validate.smk"
-include: "workflow/rules/clean.smk"
-include: "workflow/rules/effect_sizes.smk"
-include: "workflow/rules/overall.smk"
-include: "workflow/rules/moderators.smk"
-include: "workflow/rules/components.smk"
-include: "workflow/rules/bias.smk"
-include: "workflow/rules/sensitivity.smk"
-include: "workflow/rules/warnings.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/report.smk"
-include: "workflow/rules/coding.smk"
+if "vignette" in config:
+
+    include: "workflow/rules/vignette.smk"
+
+else:
+
+    include: "workflow/rules/common.smk"
+    include: "workflow/rules/common_figures.smk"
+    include: "workflow/rules/common_report.smk"
+    include: "workflow/rules/validate.smk"
+    include: "workflow/rules/clean.smk"
+    include: "workflow/rules/effect_sizes.smk"
+    include: "workflow/rules/overall.smk"
+    include: "workflow/rules/moderators.smk"
+    include: "workflow/rules/components.smk"
+    include: "workflow/rules/bias.smk"
+    include: "workflow/rules/sensitivity.smk"
+    include: "workflow/rules/warnings.smk"
+    include: "workflow/rules/figures.smk"
+    include: "workflow/rules/report.smk"
+    include: "workflow/rules/coding.smk"
 
 
 rule all:

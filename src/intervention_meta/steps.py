@@ -615,6 +615,35 @@ STEPS: dict[str, Step] = {
         "intervention_meta.example.literature:write_literature",
         "write a SIMULATED example literature (studies.csv, effects.csv, truth.yaml)",
     ),
+    "vignette": Step(
+        "intervention_meta.vignette.analysis:run_vignette",
+        "the vignette study: validate, clean, fit the models, write models.json and findings.json",
+        config_files=_CODEBOOK,
+        config_params={"data": "data", "vignette": "vignette"},
+        outputs={
+            "json": "vignette/models.json",
+            "findings": "vignette/findings.json",
+            "terms": "tables/vignette_terms.csv",
+            "tests": "tables/vignette_tests.csv",
+            "means": "tables/vignette_means.csv",
+            "passed": "validation/passed.txt",
+        },
+    ),
+    "vignette_outputs": Step(
+        "intervention_meta.outputs.vignette_report:run_vignette_outputs",
+        "the vignette study's APA tables, figures and self-contained HTML report",
+        config_params={"config": ""},
+        outputs={
+            "html": "report.html",
+            "provenance": "provenance.json",
+            "tables_index": "tables/tables.json",
+            "figures_manifest": "figures/figures.json",
+        },
+    ),
+    "simulate_vignette": Step(
+        "intervention_meta.vignette.simulate:write_vignette_study",
+        "write a SIMULATED vignette study (respondents.csv, ratings.csv, truth.yaml)",
+    ),
 }
 
 # rules that run a step under another name

@@ -1934,37 +1934,42 @@ class _Builder:
         return Section("warnings", SECTIONS["warnings"], body)
 
     def provenance_section(self) -> Section:
-        prov = self.prov
-        if prov is None:
-            return Section("provenance", SECTIONS["provenance"], _p("No provenance recorded."))
-        checks = "".join(
-            f'<tr><td><code>{esc(c.path)}</code></td><td class="num">'
-            f"{fmt_count(c.size) if c.size is not None else ''}</td>"
-            f"<td><code>{esc(c.sha256 or 'missing')}</code></td></tr>"
-            for c in prov.checksums
-        )
-        packages = "".join(
-            f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>"
-            for k, v in {"Python": prov.python, **prov.packages}.items()
-        )
-        body = [
-            '<dl class="prov">',
-            f"<dt>Date</dt><dd>{esc(prov.date)}</dd>",
-            f"<dt>Git commit</dt><dd><code>{esc(prov.git.describe)}</code></dd>",
-            f"<dt>Config file(s)</dt><dd>{esc(', '.join(prov.config_files) or 'none')}</dd>",
-            f"<dt>Platform</dt><dd>{esc(prov.platform)}</dd>",
-            "</dl>",
-            "<h3>Input files (SHA-256)</h3>",
-            '<div class="apa-scroll"><table class="flow checksums"><thead><tr><th>File</th>'
-            '<th class="num">Bytes</th><th>SHA-256</th></tr></thead>'
-            f"<tbody>{checks}</tbody></table></div>",
-            "<h3>Package versions</h3>",
-            '<table class="flow"><thead><tr><th>Package</th><th>Version</th></tr></thead>'
-            f"<tbody>{packages}</tbody></table>",
-            "<h3>Configuration (defaults filled in)</h3>",
-            f'<pre class="config">{esc(prov.config_yaml())}</pre>',
-        ]
-        return Section("provenance", SECTIONS["provenance"], "\n".join(body))
+        return provenance_section(self.prov)
+
+
+def provenance_section(prov: Provenance | None) -> Section:
+    """The provenance section: date, commit, config files, input checksums, package versions and
+    the config (defaults filled in); shared by every report."""
+    if prov is None:
+        return Section("provenance", SECTIONS["provenance"], _p("No provenance recorded."))
+    checks = "".join(
+        f'<tr><td><code>{esc(c.path)}</code></td><td class="num">'
+        f"{fmt_count(c.size) if c.size is not None else ''}</td>"
+        f"<td><code>{esc(c.sha256 or 'missing')}</code></td></tr>"
+        for c in prov.checksums
+    )
+    packages = "".join(
+        f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>"
+        for k, v in {"Python": prov.python, **prov.packages}.items()
+    )
+    body = [
+        '<dl class="prov">',
+        f"<dt>Date</dt><dd>{esc(prov.date)}</dd>",
+        f"<dt>Git commit</dt><dd><code>{esc(prov.git.describe)}</code></dd>",
+        f"<dt>Config file(s)</dt><dd>{esc(', '.join(prov.config_files) or 'none')}</dd>",
+        f"<dt>Platform</dt><dd>{esc(prov.platform)}</dd>",
+        "</dl>",
+        "<h3>Input files (SHA-256)</h3>",
+        '<div class="apa-scroll"><table class="flow checksums"><thead><tr><th>File</th>'
+        '<th class="num">Bytes</th><th>SHA-256</th></tr></thead>'
+        f"<tbody>{checks}</tbody></table></div>",
+        "<h3>Package versions</h3>",
+        '<table class="flow"><thead><tr><th>Package</th><th>Version</th></tr></thead>'
+        f"<tbody>{packages}</tbody></table>",
+        "<h3>Configuration (defaults filled in)</h3>",
+        f'<pre class="config">{esc(prov.config_yaml())}</pre>',
+    ]
+    return Section("provenance", SECTIONS["provenance"], "\n".join(body))
 
 
 # --------------------------------------------------------------------------- the report
@@ -2157,5 +2162,6 @@ __all__ = [
     "load_figures",
     "load_report_data",
     "load_tables",
+    "provenance_section",
     "run_report",
 ]

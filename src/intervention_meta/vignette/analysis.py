@@ -1,0 +1,500 @@
+"""The vignette study's analysis step: validate, clean, fit, write ``models.json`` and the findings.
+
+What runs comes from the config's ``vignette`` section (``workflow/schemas/vignette.schema.yaml``
+documents every key), never from the example's names:
+
+* the data: the codebook's two tables (``data.<table>`` for each), checked by
+  :func:`intervention_meta.data.validation.validate` and typed and merged by
+  :func:`intervention_meta.data.cleaning.clean`, the same machinery (and the same errors) as the
+  meta-analysis data;
+* per outcome, each of its ``models`` (``gee``, ``glmm`` for a binary outcome; ``lmm``, ``clm`` for
+  an ordinal or numeric one) twice: the *main-effects* model (every factor and every respondent
+  group) and, with ``interactions``, the *interaction* model that adds each group x factor
+  interaction. The models are :func:`intervention_meta.vignette.models.fit_vignette_model` with
+  treatment coding (the first codebook level of each factor is the reference);
+* from each fit: its terms, the joint Wald test of each factor, group and interaction
+  (:func:`~intervention_meta.vignette.models.factor_tests`), and the marginal means of every factor
+  and group (main-effects model) and of every factor per group (interaction model)
+  (:func:`~intervention_meta.vignette.models.marginal_means`: emmeans' equally weighted reference
+  grid, back-transformed: probabilities for a binary outcome, mean scores otherwise);
+* the observed share (binary) or mean (otherwise) of every cell of the heat map's two factors per
+  group level: a description of the data beside the models.
+
+The outcome's ``primary`` model gives the findings (:mod:`intervention_meta.vignette.findings`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from intervention_meta.data.codebook import Codebook, load_codebook
+from intervention_meta.errors import InputError, Problem
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BINARY_MODELS",
+    "OutcomeSpec",
+    "VignetteAnalysis",
+    "VignetteSpec",
+    "analyse_vignette",
+    "run_vignette",
+    "vignette_config_problems",
+]
+
+BINARY_MODELS = ("gee", "glmm")
+SCALE_MODELS = ("lmm", "clm")
+MODEL_NAMES = {
+    "gee": "GEE logistic model (population-averaged, exchangeable working correlation, robust SE)",
+    "glmm": "random-intercept logistic mixed model (GLMM)",
+    "lmm": "random-intercept linear mixed model (LMM)",
+    "clm": "cumulative-link (proportional-odds) model (CLM)",
+}
+TEST_COLUMNS = {
+    "term": ("term", "effect", "factor", "model term", "model_term"),
+    "statistic": ("statistic", "chisq", "chi2", "Chisq", "F.ratio", "F", "f"),
+    "df": ("df", "df1", "Df", "df_num"),
+    "df2": ("df2", "df_den"),
+    "p": ("p", "p_value", "p.value", "Pr(>Chisq)", "pvalue"),
+}
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """One outcome: its column, the models fitted and the primary one (the findings')."""
+
+    name: str
+    models: tuple[str, ...]
+    primary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "models": list(self.models), "primary": self.primary}
+
+
+@dataclass(frozen=True)
+class VignetteSpec:
+    """What the analysis fits, from the config's ``vignette`` section and the codebook.
+
+    ``factors`` and ``groups`` map each column to its levels in codebook order (first =
+    reference); ``heatmap`` names the two factors of the heat map's cells.
+    """
+
+    cluster: str
+    factors: dict[str, tuple[str, ...]]
+    groups: dict[str, tuple[str, ...]]
+    outcomes: tuple[OutcomeSpec, ...]
+    interactions: bool = True
+    level: float = 0.95
+    nagq: int = 1
+    heatmap: tuple[str, str] | None = None
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], codebook: Codebook) -> VignetteSpec:
+        """The spec of the config's ``vignette`` section (defaults filled in by the schema)."""
+
+        def levels(name: str) -> tuple[str, ...]:
+            return tuple(codebook.variables[name].levels)
+
+        outcomes = []
+        for name, entry in dict(section["outcomes"]).items():
+            entry = dict(entry or {})
+            binary = codebook.variables[name].type == "binary"
+            models = tuple(entry.get("models") or (BINARY_MODELS if binary else SCALE_MODELS))
+            outcomes.append(OutcomeSpec(name, models, str(entry.get("primary") or models[0])))
+        factors = {f: levels(f) for f in section["factors"]}
+        heatmap = section.get("heatmap") or list(factors)[:2]
+        return cls(
+            cluster=str(section["cluster"]),
+            factors=factors,
+            groups={g: levels(g) for g in section.get("groups") or ()},
+            outcomes=tuple(outcomes),
+            interactions=bool(section.get("interactions", True)),
+            level=float(section.get("level", 0.95)),
+            nagq=int(section.get("nagq", 1)),
+            heatmap=tuple(heatmap[:2]) if len(heatmap) >= 2 else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "factors": {k: list(v) for k, v in self.factors.items()},
+            "groups": {k: list(v) for k, v in self.groups.items()},
+            "outcomes": [o.to_dict() for o in self.outcomes],
+            "interactions": self.interactions,
+            "level": self.level,
+            "nagq": self.nagq,
+            "heatmap": list(self.heatmap) if self.heatmap else None,
+        }
+
+
+@dataclass(frozen=True)
+class VignetteAnalysis:
+    """The fits, tests, marginal means and observed cells of a vignette study.
+
+    ``fits`` is one record per fitted model (``id``, ``outcome``, ``model``, ``kind``
+    main/interaction, ``primary``, ``fit``: the model's ``to_dict()``, ``tests``,
+    ``marginal_means``); ``observed`` one row per heat-map cell and group level.
+    """
+
+    spec: VignetteSpec
+    n_respondents: int
+    n_ratings: int
+    fits: tuple[dict, ...]
+    observed: pd.DataFrame
+    labels: dict = field(default_factory=dict)
+
+    def fit(self, outcome: str, model: str, kind: str = "main") -> dict:
+        """The record of one fit."""
+        for record in self.fits:
+            if (record["outcome"], record["model"], record["kind"]) == (outcome, model, kind):
+                return record
+        raise KeyError(f"no {kind} {model} fit of {outcome}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "analysis": "vignette",
+            "level": self.spec.level,
+            "n_respondents": self.n_respondents,
+            "n_ratings": self.n_ratings,
+            "design": self.spec.to_dict(),
+            "labels": self.labels,
+            "fits": list(self.fits),
+            "observed": self.observed.to_dict(orient="records"),
+        }
+
+    def terms_frame(self) -> pd.DataFrame:
+        """Every fit's terms, one row each (the human table ``vignette_terms.csv``)."""
+        rows = [
+            {"outcome": r["outcome"], "model": r["model"], "kind": r["kind"], **term}
+            for r in self.fits
+            for term in r["fit"]["terms"]
+        ]
+        return pd.DataFrame(rows)
+
+    def tests_frame(self) -> pd.DataFrame:
+        rows = [
+            {"outcome": r["outcome"], "model": r["model"], "kind": r["kind"], **t}
+            for r in self.fits
+            for t in r["tests"]
+        ]
+        return pd.DataFrame(rows)
+
+    def means_frame(self) -> pd.DataFrame:
+        rows = [
+            {"outcome": r["outcome"], "model": r["model"], "kind": r["kind"], **m}
+            for r in self.fits
+            for m in r["marginal_means"]
+        ]
+        return pd.DataFrame(rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.terms_frame()
+
+
+# --------------------------------------------------------------------------- config checks
+def vignette_config_problems(config: Mapping[str, Any], file: str = "<config>") -> list[Problem]:
+    """Everything the ``vignette`` section and ``data`` name, checked against the codebook, all
+    at once: a data file per codebook table that exists; the cluster a key column; factors,
+    groups and outcomes codebook variables of a fitting type (factors and groups with levels;
+    outcomes binary for gee/glmm, ordinal, integer or number for lmm/clm); the primary model one
+    of the outcome's models; the heat map's factors among the factors."""
+    problems: list[Problem] = []
+    try:
+        cb = load_codebook(config["codebook"])
+    except InputError as exc:
+        return list(exc.problems)
+    section = config.get("vignette") or {}
+    data = config.get("data") or {}
+
+    def add(column: str, value: Any, expected: str) -> None:
+        problems.append(Problem(file, None, column, value, expected, check="vignette_config"))
+
+    for table in cb.tables:
+        path = data.get(table)
+        if not isinstance(path, str) or not Path(path).is_file():
+            add(f"data.{table}", path, f"an existing file: the codebook's table {table}")
+    if section.get("cluster") not in cb.keys():
+        add("vignette.cluster", section.get("cluster"), "a key column: " + ", ".join(cb.keys()))
+    with_levels = [v.name for v in cb.variables.values() if v.levels]
+    for key in ("factors", "groups"):
+        for i, name in enumerate(section.get(key) or ()):
+            if name not in with_levels:
+                add(f"vignette.{key}.{i}", name, "a codebook variable with levels: "
+                    + ", ".join(with_levels))  # fmt: skip
+    for name, entry in dict(section.get("outcomes") or {}).items():
+        var = cb.variables.get(name)
+        if var is None:
+            add(f"vignette.outcomes.{name}", name, "a codebook variable")
+            continue
+        models = list((entry or {}).get("models") or ())
+        fits = BINARY_MODELS if var.type == "binary" else SCALE_MODELS
+        if var.type not in ("binary", "ordinal", "integer", "number"):
+            add(f"vignette.outcomes.{name}", name, "a binary, ordinal, integer or number variable")
+        for model in models:
+            if model not in fits:
+                add(f"vignette.outcomes.{name}.models", model,
+                    f"a model of a {var.type} outcome: " + ", ".join(fits))  # fmt: skip
+        primary = (entry or {}).get("primary")
+        if primary is not None and primary not in (models or fits):
+            add(f"vignette.outcomes.{name}.primary", primary, "one of the outcome's models: "
+                + ", ".join(models or fits))  # fmt: skip
+    heatmap = section.get("heatmap") or []
+    for i, name in enumerate(heatmap):
+        if name not in (section.get("factors") or ()):
+            add(f"vignette.heatmap.{i}", name, "one of vignette.factors")
+    return problems
+
+
+# --------------------------------------------------------------------------- fitting
+def _test_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The joint tests as records with the keys term, statistic, df, df2, p, kind."""
+    found = {}
+    for key, names in TEST_COLUMNS.items():
+        found[key] = next((c for c in names if c in frame.columns), None)
+    kind = "wald_f" if found["statistic"] in ("F.ratio", "F", "f") else "wald_chi2"
+    if "kind" in frame.columns:
+        kinds = frame["kind"].tolist()
+    else:
+        kinds = [kind] * len(frame)
+    records = []
+    for (_, row), k in zip(frame.iterrows(), kinds, strict=True):
+        record = {key: (row[col] if col is not None else None) for key, col in found.items()}
+        record["term"] = str(record["term"])
+        for key in ("statistic", "df", "df2", "p"):
+            value = record[key]
+            record[key] = None if value is None or pd.isna(value) else float(value)
+        record["kind"] = k
+        records.append(record)
+    return records
+
+
+def _means_records(means: Any) -> list[dict[str, Any]]:
+    frame = means.to_frame()
+    frame = frame.astype(object).where(pd.notna(frame), None)
+    return frame.to_dict(orient="records")
+
+
+def _fit_record(
+    models: ModuleType,
+    frame: pd.DataFrame,
+    spec: VignetteSpec,
+    outcome: OutcomeSpec,
+    model: str,
+    kind: str,
+) -> dict[str, Any]:
+    factors = {**spec.factors, **spec.groups}
+    interactions = (
+        [(g, f) for g in spec.groups for f in spec.factors] if kind == "interaction" else []
+    )
+    fit = models.fit_vignette_model(
+        frame,
+        model=model,
+        outcome=outcome.name,
+        factors=factors,
+        cluster=spec.cluster,
+        interactions=interactions,
+        level=spec.level,
+        nagq=spec.nagq,
+    )
+    means = []
+    if kind == "main":
+        for name in factors:
+            means += _means_records(models.marginal_means(fit, frame, name))
+    else:
+        for group in spec.groups:
+            for name in spec.factors:
+                means += _means_records(models.marginal_means(fit, frame, name, by=group))
+    record = {
+        "id": f"{outcome.name}_{model}_{kind}",
+        "outcome": outcome.name,
+        "model": model,
+        "kind": kind,
+        "primary": model == outcome.primary,
+        "interactions": [list(pair) for pair in interactions],
+        "fit": fit.to_dict(),
+        "tests": _test_records(models.factor_tests(fit)),
+        "marginal_means": means,
+    }
+    log.info(
+        "vignette: %s %s model of %s: %d terms, converged %s",
+        kind,
+        model,
+        outcome.name,
+        len(fit.terms),
+        fit.converged,
+    )
+    return record
+
+
+def _observed(frame: pd.DataFrame, spec: VignetteSpec) -> pd.DataFrame:
+    """The observed share (binary) or mean of each outcome per heat-map cell and group level."""
+    if spec.heatmap is None:
+        return pd.DataFrame()
+    row, col = spec.heatmap
+    groups = list(spec.groups) or [None]
+    out = []
+    for outcome in spec.outcomes:
+        for group in groups:
+            keys = [row, col] + ([group] if group else [])
+            values = frame[outcome.name].astype(float)
+            cells = values.groupby([frame[k] for k in keys], observed=True).agg(["mean", "size"])
+            for index, stats in cells.iterrows():
+                index = index if isinstance(index, tuple) else (index,)
+                out.append(
+                    {
+                        "outcome": outcome.name,
+                        "row_factor": row,
+                        "row_level": str(index[0]),
+                        "col_factor": col,
+                        "col_level": str(index[1]),
+                        "group": group,
+                        "group_level": str(index[2]) if group else None,
+                        "mean": float(stats["mean"]),
+                        "n": int(stats["size"]),
+                    }
+                )
+    return pd.DataFrame(out)
+
+
+def analyse_vignette(
+    frame: pd.DataFrame,
+    spec: VignetteSpec,
+    *,
+    labels: Mapping[str, Any] | None = None,
+    models: ModuleType | None = None,
+) -> VignetteAnalysis:
+    """Fit every model of ``spec`` to the cleaned ratings (one row per rating, with the
+    respondents' columns).
+
+    Parameters
+    ----------
+    frame : the clean table; factor and group columns hold the codebook's codes.
+    spec : what to fit (:class:`VignetteSpec`).
+    labels : readable names of the variables and levels, kept in the result for the outputs.
+    models : the models module (default :mod:`intervention_meta.vignette.models`); anything with
+        ``fit_vignette_model``, ``marginal_means`` and ``factor_tests``.
+    """
+    models = models or models_module()
+    frame = frame.copy()
+    for name in (*spec.factors, *spec.groups):
+        frame[name] = frame[name].astype("string").astype(object)
+    used = [o.name for o in spec.outcomes]
+    frame = frame.dropna(subset=[spec.cluster, *spec.factors, *spec.groups])
+    fits = []
+    kinds = ["main"] + (["interaction"] if spec.interactions and spec.groups else [])
+    for outcome in spec.outcomes:
+        data = frame.dropna(subset=[outcome.name]).copy()
+        data[outcome.name] = data[outcome.name].astype(float)
+        for model in outcome.models:
+            for kind in kinds:
+                fits.append(_fit_record(models, data, spec, outcome, model, kind))
+    observed = _observed(frame.dropna(subset=used), spec)
+    return VignetteAnalysis(
+        spec=spec,
+        n_respondents=int(frame[spec.cluster].nunique()),
+        n_ratings=len(frame),
+        fits=tuple(fits),
+        observed=observed,
+        labels=dict(labels or {}),
+    )
+
+
+def variable_labels(codebook: Codebook, names: Sequence[str]) -> dict[str, Any]:
+    """``{name: {"label": ..., "levels": {code: label}}}`` of the codebook's variables."""
+    return {
+        name: {
+            "label": codebook.label(name),
+            "levels": {str(k): str(v) for k, v in codebook.variables[name].levels.items()},
+        }
+        for name in names
+    }
+
+
+# --------------------------------------------------------------------------- the step
+def run_vignette(
+    *,
+    codebook: str,
+    data: Mapping[str, str],
+    vignette: Mapping[str, Any],
+    json: str,
+    findings: str,
+    terms: str,
+    tests: str,
+    means: str,
+    passed: str,
+    tables: Sequence[str] = (),
+) -> VignetteAnalysis:
+    """The ``vignette`` step: validate and clean the two tables, fit, write the results.
+
+    Parameters
+    ----------
+    codebook : the vignette codebook.
+    data : the config's ``data``: a file per codebook table (``data.<table>``).
+    vignette : the config's ``vignette`` section.
+    json : ``models.json`` (every fit, test and marginal mean; keys in ``docs/results.md``).
+    findings : ``findings.json`` (:func:`intervention_meta.vignette.findings.findings`).
+    terms, tests, means : the human CSVs of the terms, tests and marginal means.
+    passed : the validation summary; the full report goes beside it (``report.md``,
+        ``report.csv``).
+    tables : the data files again (the rule's input, so that it reruns when they change); they
+        are read through ``data``.
+
+    Raises
+    ------
+    InputError
+        With every problem of the data (file, row, column, value, expected) when validation
+        finds an error, or of the config's vignette section.
+    """
+    from intervention_meta.data.cleaning import clean
+    from intervention_meta.data.validation import validate
+    from intervention_meta.io import write_json, write_table
+    from intervention_meta.vignette.findings import findings as make_findings
+
+    config = {"codebook": codebook, "data": dict(data), "vignette": dict(vignette)}
+    problems = vignette_config_problems(config)
+    if problems:
+        raise InputError(problems, summary=f"vignette config: {len(problems)} problem(s)")
+    cb = load_codebook(codebook)
+    parent, child = cb.parent_table, cb.child_table
+    report = validate(cb, data[parent], data[child])
+    paths = report.write(Path(passed).parent)
+    for p in report.warnings:
+        log.warning("%s", p.message())
+    if not report.ok:
+        for p in report.errors:
+            log.error("%s", p.message())
+        report.raise_for_errors(paths["md"])
+    Path(passed).write_text(report.summary(paths["md"]) + "\n", encoding="utf-8")
+    cleaned = clean(cb, data[parent], data[child])
+    spec = VignetteSpec.from_config(vignette, cb)
+    names = [*spec.factors, *spec.groups, *(o.name for o in spec.outcomes)]
+    analysis = analyse_vignette(
+        cleaned.effects, spec, labels=variable_labels(cb, names), models=models_module()
+    )
+    write_json(analysis.to_dict(), json)
+    write_json(make_findings(analysis.to_dict()), findings)
+    write_table(analysis.terms_frame(), terms)
+    write_table(analysis.tests_frame(), tests)
+    write_table(analysis.means_frame(), means)
+    log.info(
+        "vignette: %d respondents, %d ratings, %d fits -> %s",
+        analysis.n_respondents,
+        analysis.n_ratings,
+        len(analysis.fits),
+        json,
+    )
+    return analysis
+
+
+def models_module() -> ModuleType:
+    """The models (:mod:`intervention_meta.vignette.models`), imported when first needed."""
+    import importlib
+
+    return importlib.import_module("intervention_meta.vignette.models")

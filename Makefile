@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
-CONFIGS ?= config/config.yaml config/assink2016.yaml
+CONFIGS ?= config/vignette.yaml config/config.yaml config/assink2016.yaml
 RUNLOGS := results/logs
 
 .PHONY: run test lint bench bench-pipeline env clean-results

@@ -153,6 +153,14 @@ def assink_run(tmp_path_factory) -> PipelineRun:
     )
 
 
+@pytest.fixture(scope="session")
+def vignette_run(tmp_path_factory) -> PipelineRun:
+    """The vignette pipeline on config/vignette.yaml (the simulated vignette study)."""
+    return shared_run(
+        tmp_path_factory, "vignette", "vignette", "--configfile", "config/vignette.yaml"
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m "not pipeline" deselects
 def pytest_collection_modifyitems(items):
     """Every test that uses a ``*_run`` fixture runs Snakemake: mark it ``pipeline``."""

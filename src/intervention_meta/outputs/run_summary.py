@@ -34,6 +34,7 @@ class AnalysisSummary:
     text: str
     n_warnings: int | None
     report: str | None
+    heading: str = "pooled effect"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +56,7 @@ class RunSummary:
         lines = []
         for a in self.analyses:
             lines.append(f"{a.analysis} ({a.config})")
-            lines.append(f"  pooled effect: {a.text}")
+            lines.append(f"  {a.heading + ':':<14} {a.text}")
             if a.n_warnings is not None:
                 lines.append(f"  warnings:      {a.n_warnings} ({a.results}/warnings.txt)")
             lines.append(f"  report:        {a.report or 'not written'}")
@@ -86,6 +87,22 @@ def _pooled_text(overall: dict, effect_sizes: dict) -> str:
     return text
 
 
+def _vignette_text(path: Path) -> str:
+    """A vignette study's findings in one line: respondents, ratings and, per outcome, the level
+    of each factor with the highest estimate (from findings.json)."""
+    found = read_json(path) if path.is_file() else {}
+    if not found:
+        return "no results"
+    parts = [
+        f"{f['outcome_label']} highest for {f['factor_label'].lower()} "
+        f"{next(lv['label'] for lv in f['levels'] if lv['level'] == f['highest']).split(' (')[0]}"
+        for f in found.get("findings", [])
+        if f.get("kind") == "factor"
+    ]
+    head = f"{found.get('n_respondents')} respondents, {found.get('n_ratings')} ratings"
+    return "; ".join([head, *parts])
+
+
 def summarise_runs(configs: Sequence[str | Path], workdir: str | Path = ".") -> RunSummary:
     """The summary of the analyses of ``configs`` (their ``analysis`` names say where their
     results are: ``results/<analysis>/`` under ``workdir``)."""
@@ -106,6 +123,12 @@ def summarise_runs(configs: Sequence[str | Path], workdir: str | Path = ".") -> 
             n_warn = sum(1 for line in warnings.read_text(encoding="utf-8").splitlines() if line)
         reports = [res / name for name in ("report.html", "report.docx")]
         report = " and ".join(str(p) for p in reports if p.is_file()) or None
+        if "vignette" in config:
+            text = _vignette_text(res / "vignette" / "findings.json")
+            out.append(
+                AnalysisSummary(analysis, str(cfg), str(res), text, None, report, "findings")
+            )
+            continue
         out.append(AnalysisSummary(analysis, str(cfg), str(res), text, n_warn, report))
     return RunSummary(tuple(out))
 

@@ -66,7 +66,7 @@ MODEL_TEXT = {
     ),
 }
 MODEL_SHORT = {"gee": "GEE", "glmm": "GLMM", "lmm": "LMM", "clm": "CLM"}
-SCALE_WORD = {"probability": "probability", "mean": "mean", "mean class": "mean score"}
+SCALE_WORD = {"probability": "probability", "mean": "mean", "mean_score": "mean score"}
 TEST_SYMBOL = {"wald_chi2": "\u03c7\u00b2", "wald_f": "F"}
 
 
@@ -153,7 +153,7 @@ def _terms_frame(models: Mapping[str, Any], outcome: str, kind: str) -> pd.DataF
                     "term": f"Threshold {th.get('name')}",
                     "estimate": th.get("estimate"),
                     "se": th.get("se"),
-                }  # fmt: skip
+                }
             )
     return pd.DataFrame(rows)
 
@@ -254,7 +254,7 @@ def vignette_tables(models: Mapping[str, Any]) -> list[ApaTable]:
                         Column("df", "df", "df"),
                         Column("statistic", "Statistic", "est"),
                         Column("p", "p", "p"),
-                    ],  # fmt: skip
+                    ],
                     note="Each test: all coefficients of the effect are zero (Wald).",
                     group="model",
                 ),
@@ -264,7 +264,7 @@ def vignette_tables(models: Mapping[str, Any]) -> list[ApaTable]:
                 _means_frame(models, outcome, per_group=False),
                 TableSpec(
                     f"{label}: Marginal Means", means_columns, means_note.format(""), "factor"
-                ),  # fmt: skip
+                ),
             ),
             (
                 f"group_means_{outcome}",
@@ -284,7 +284,7 @@ def vignette_tables(models: Mapping[str, Any]) -> list[ApaTable]:
                     terms_columns,
                     coding,
                     "model",
-                ),  # fmt: skip
+                ),
             ),
         ]
         specs = [entry for entry in specs if len(entry[1])]

@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["heatmap_figure", "marginal_means_figure", "vignette_figures"]
 
-SCALE_AXIS = {"probability": "Marginal probability", "mean": "Marginal mean"}
+SCALE_AXIS = {
+    "probability": "Marginal probability",
+    "mean": "Marginal mean",
+    "mean_score": "Marginal mean score",
+}
 
 
 def _label(models: Mapping[str, Any], name: str) -> str:
@@ -64,8 +68,9 @@ def marginal_means_figure(models: Mapping[str, Any], factor: str, stem: str | Pa
             series = [("All respondents", BLACK, None, None, main)]
             for group, group_levels in groups.items():
                 for j, gl in enumerate(group_levels):
-                    series.append((_level_label(models, group, gl), category_colour(j), group, gl,
-                                   inter))  # fmt: skip
+                    series.append(
+                        (_level_label(models, group, gl), category_colour(j), group, gl, inter)
+                    )
             n = len(series)
             offsets = np.linspace(-0.3, 0.3, n) if n > 1 else np.zeros(1)
             scale = "mean"
@@ -94,17 +99,25 @@ def marginal_means_figure(models: Mapping[str, Any], factor: str, stem: str | Pa
             ax.set_yticklabels([_level_label(models, factor, lv) for lv in levels])
             ax.invert_yaxis()
             ax.grid(axis="x", color="#dddddd", lw=0.6)
-            ax.set_xlabel(f"{SCALE_AXIS.get(scale, scale.capitalize())} ({level_pct} CI)")
+            ax.set_xlabel(f"{SCALE_AXIS.get(scale, 'Marginal mean')} ({level_pct} CI)")
             fit = main or {}
-            ax.set_title(f"{_label(models, outcome)} ({str(fit.get('model', '')).upper()})",
-                         loc="left", fontsize=9)  # fmt: skip
+            ax.set_title(
+                f"{_label(models, outcome)} ({str(fit.get('model', '')).upper()})",
+                loc="left",
+                fontsize=9,
+            )
             if scale == "probability":
                 ax.set_xlim(0, 1)
         handles, names = axes[0].get_legend_handles_labels()
-        fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=7.5,
-                   frameon=False)  # fmt: skip
-        fig.suptitle(f"{_label(models, factor)}: marginal means by level", x=0.01, ha="left",
-                     fontweight="bold")  # fmt: skip
+        fig.legend(
+            handles, names, loc="outside lower center", ncol=len(names), fontsize=7.5, frameon=False
+        )
+        fig.suptitle(
+            f"{_label(models, factor)}: marginal means by level",
+            x=0.01,
+            ha="left",
+            fontweight="bold",
+        )
     return save(fig, stem)[0]
 
 
@@ -144,11 +157,19 @@ def heatmap_figure(models: Mapping[str, Any], outcome: str, stem: str | Path) ->
                         continue
                     shade = (grid[i, j] - vmin) / (vmax - vmin or 1)
                     text = f"{grid[i, j]:.2f}\nn={int(counts[i, j])}"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
-                            color="black" if shade > 0.6 else "white")  # fmt: skip
+                    ax.text(
+                        j,
+                        i,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize=6.5,
+                        color="black" if shade > 0.6 else "white",
+                    )
             ax.set_xticks(range(len(col_levels)))
-            ax.set_xticklabels([_level_label(models, cols_f, lv) for lv in col_levels],
-                               rotation=30, ha="right")  # fmt: skip
+            ax.set_xticklabels(
+                [_level_label(models, cols_f, lv) for lv in col_levels], rotation=30, ha="right"
+            )
             ax.set_yticks(range(len(row_levels)))
             ax.set_yticklabels([_level_label(models, rows_f, lv) for lv in row_levels])
             name = "All respondents" if panel is None else _level_label(models, group, panel)

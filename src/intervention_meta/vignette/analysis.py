@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from intervention_meta.data.codebook import Codebook, load_codebook
@@ -226,8 +227,11 @@ def vignette_config_problems(config: Mapping[str, Any], file: str = "<config>") 
     for key in ("factors", "groups"):
         for i, name in enumerate(section.get(key) or ()):
             if name not in with_levels:
-                add(f"vignette.{key}.{i}", name, "a codebook variable with levels: "
-                    + ", ".join(with_levels))  # fmt: skip
+                add(
+                    f"vignette.{key}.{i}",
+                    name,
+                    "a codebook variable with levels: " + ", ".join(with_levels),
+                )
     for name, entry in dict(section.get("outcomes") or {}).items():
         var = cb.variables.get(name)
         if var is None:
@@ -239,12 +243,18 @@ def vignette_config_problems(config: Mapping[str, Any], file: str = "<config>") 
             add(f"vignette.outcomes.{name}", name, "a binary, ordinal, integer or number variable")
         for model in models:
             if model not in fits:
-                add(f"vignette.outcomes.{name}.models", model,
-                    f"a model of a {var.type} outcome: " + ", ".join(fits))  # fmt: skip
+                add(
+                    f"vignette.outcomes.{name}.models",
+                    model,
+                    f"a model of a {var.type} outcome: " + ", ".join(fits),
+                )
         primary = (entry or {}).get("primary")
         if primary is not None and primary not in (models or fits):
-            add(f"vignette.outcomes.{name}.primary", primary, "one of the outcome's models: "
-                + ", ".join(models or fits))  # fmt: skip
+            add(
+                f"vignette.outcomes.{name}.primary",
+                primary,
+                "one of the outcome's models: " + ", ".join(models or fits),
+            )
     heatmap = section.get("heatmap") or []
     for i, name in enumerate(heatmap):
         if name not in (section.get("factors") or ()):
@@ -279,6 +289,36 @@ def _means_records(means: Any) -> list[dict[str, Any]]:
     frame = means.to_frame()
     frame = frame.astype(object).where(pd.notna(frame), None)
     return frame.to_dict(orient="records")
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or not np.isfinite(float(value)) else float(value)
+
+
+def _fit_summary(fit: Any) -> dict[str, Any]:
+    """The fit's record in ``models.json``, from the attributes of the models API: the terms
+    (one record each: term, estimate, se, statistic, p, ci_lb, ci_ub), thresholds, variance
+    components and facts."""
+    terms = fit.to_frame()
+    terms = terms.astype(object).where(pd.notna(terms), None)
+    return {
+        "model": fit.model,
+        "outcome": fit.outcome,
+        "family": fit.family,
+        "level": float(fit.level),
+        "df": _number(fit.df),
+        "terms": terms.to_dict(orient="records"),
+        "thresholds": [
+            {"name": str(name), "estimate": _number(est), "se": _number(se)}
+            for name, est, se in fit.thresholds or ()
+        ],
+        "variance_components": {k: _number(v) for k, v in fit.variance_components.items()},
+        "loglik": _number(fit.loglik),
+        "n_obs": int(fit.n_obs),
+        "n_clusters": int(fit.n_clusters),
+        "converged": bool(fit.converged),
+        "factors": {k: [str(v) for v in levels] for k, levels in fit.factors.items()},
+    }
 
 
 def _fit_record(
@@ -318,7 +358,7 @@ def _fit_record(
         "kind": kind,
         "primary": model == outcome.primary,
         "interactions": [list(pair) for pair in interactions],
-        "fit": fit.to_dict(),
+        "fit": _fit_summary(fit),
         "tests": _test_records(models.factor_tests(fit)),
         "marginal_means": means,
     }
@@ -363,6 +403,24 @@ def _observed(frame: pd.DataFrame, spec: VignetteSpec) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _levels_in_data(spec: VignetteSpec, frame: pd.DataFrame) -> VignetteSpec:
+    """``spec`` with each factor's and group's codebook levels that the data have (in codebook
+    order); a level no rating has is left out, with a warning."""
+    from dataclasses import replace
+
+    def present(levels: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        out = {}
+        for name, codes in levels.items():
+            seen = set(frame[name].dropna())
+            out[name] = tuple(c for c in codes if c in seen)
+            for c in codes:
+                if c not in seen:
+                    log.warning("vignette: no rating has %s '%s'; left out of the models", name, c)
+        return out
+
+    return replace(spec, factors=present(spec.factors), groups=present(spec.groups))
+
+
 def analyse_vignette(
     frame: pd.DataFrame,
     spec: VignetteSpec,
@@ -385,6 +443,7 @@ def analyse_vignette(
     frame = frame.copy()
     for name in (*spec.factors, *spec.groups):
         frame[name] = frame[name].astype("string").astype(object)
+    spec = _levels_in_data(spec, frame)
     used = [o.name for o in spec.outcomes]
     frame = frame.dropna(subset=[spec.cluster, *spec.factors, *spec.groups])
     fits = []

@@ -36,14 +36,15 @@ model's main-effects fit to them with every cell weighted by how often the desig
 cumulative logit). They are close to, not exactly, what the models converge to: the exchangeable
 GEE and the random-intercept LMM weight within- and between-respondent contrasts otherwise, and
 the true cell means are not exactly additive on the models' scales. Fitted to 4000 simulated
-respondents, the GEE and LMM estimates lay within 0.06 of these values (two to three standard
-errors at that size, a quarter of one at 114 respondents).
+respondents, the GEE and LMM estimates lay within 0.06 of these values (about two standard
+errors at that size, a third of one at 114 respondents).
 
 The shipped data use seed 4 (``python -m intervention_meta simulate-vignette --out
 data/vignette/raw``): the first of the seeds 1-5 under which every true value of ``truth.yaml``
-lies within one standard error of its estimate in all four models (with the other seeds one to
-four of the 40 intervals of 95% miss, as such intervals do), so that the test of the truth does
-not hang on the last digits of a model.
+lies within one standard error of its estimate in all four models (with seeds 1, 3 and 5, one to
+four of the 39 coefficient intervals of 95% miss, as such intervals do; with seed 2 none, the
+farthest value 1.7 standard errors away), so that the test of the truth does not hang on the
+last digits of a model.
 """
 
 from __future__ import annotations

@@ -2042,6 +2042,34 @@ class Report:
         return path
 
 
+def html_document(
+    title: str, analysis: str, sections: Sequence[Section], provenance: Provenance | None
+) -> str:
+    """A report's self-contained HTML page: the CSS, the title, a subtitle with the analysis, the
+    date and the commit (from ``provenance``), the table of contents and the sections."""
+    date = provenance.date if provenance else ""
+    toc = "".join(f'<li><a href="#{s.id}">{esc(s.title)}</a></li>' for s in sections)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n"
+        f"<style>\n{REPORT_CSS}\n{APA_CSS}\n</style>\n</head>\n<body>\n"
+        f"<header><h1>{esc(title)}</h1>"
+        f'<p class="subtitle">Analysis <code>{esc(analysis)}</code>'
+        + (f" &middot; made {esc(date)}" if date else "")
+        + (
+            f" &middot; commit <code>{esc(provenance.git.describe[:12])}</code>"
+            if provenance and provenance.git.commit
+            else ""
+        )
+        + "</p></header>\n"
+        f'<nav class="toc"><b>Contents</b><ol>{toc}</ol></nav>\n'
+        + "\n".join(s.to_html() for s in sections)
+        + "\n</body>\n</html>\n"
+    )
+
+
 def build_report(data: ReportData, provenance: Provenance | None = None) -> Report:
     """Assemble the report from the loaded analysis outputs.
 
@@ -2084,27 +2112,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
     analysis = str(data.config.get("analysis", ""))
     title = str(_get(data.config, "report", "title", default="") or "")
     title = title or f"Meta-analysis report: {analysis}"
-    date = provenance.date if provenance else ""
-    toc = "".join(f'<li><a href="#{s.id}">{esc(s.title)}</a></li>' for s in sections)
-    doc = (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n"
-        f"<style>\n{REPORT_CSS}\n{APA_CSS}\n</style>\n</head>\n<body>\n"
-        f"<header><h1>{esc(title)}</h1>"
-        f'<p class="subtitle">Analysis <code>{esc(analysis)}</code>'
-        + (f" &middot; made {esc(date)}" if date else "")
-        + (
-            f" &middot; commit <code>{esc(provenance.git.describe[:12])}</code>"
-            if provenance and provenance.git.commit
-            else ""
-        )
-        + "</p></header>\n"
-        f'<nav class="toc"><b>Contents</b><ol>{toc}</ol></nav>\n'
-        + "\n".join(s.to_html() for s in sections)
-        + "\n</body>\n</html>\n"
-    )
+    doc = html_document(title, analysis, sections, provenance)
     return Report(
         title=title,
         sections=tuple(sections),
@@ -2159,6 +2167,7 @@ __all__ = [
     "ReportInputs",
     "Section",
     "build_report",
+    "html_document",
     "load_figures",
     "load_report_data",
     "load_tables",

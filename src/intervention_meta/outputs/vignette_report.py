@@ -28,7 +28,6 @@ import pandas as pd
 
 from intervention_meta.io import read_json, write_json
 from intervention_meta.outputs.tables import (
-    APA_CSS,
     CI_NOTE,
     ApaTable,
     Column,
@@ -385,7 +384,7 @@ def build_vignette_report(
     provenance: Any = None,
 ) -> str:
     """The report's HTML document (figures embedded: it opens offline)."""
-    from intervention_meta.outputs.report import REPORT_CSS, Section, provenance_section
+    from intervention_meta.outputs.report import Section, html_document, provenance_section
 
     level = float(models.get("level") or 0.95)
     items = "".join(f"<li>{esc(finding_sentence(f, level))}</li>" for f in findings["findings"])
@@ -411,22 +410,7 @@ def build_vignette_report(
     title = str((config.get("report") or {}).get("title") or "") or (
         f"Vignette study report: {config.get('analysis', '')}"
     )
-    toc = "".join(f'<li><a href="#{s.id}">{esc(s.title)}</a></li>' for s in sections)
-    date = getattr(provenance, "date", "")
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n"
-        f"<style>\n{REPORT_CSS}\n{APA_CSS}\n</style>\n</head>\n<body>\n"
-        f"<header><h1>{esc(title)}</h1>"
-        f'<p class="subtitle">Analysis <code>{esc(str(config.get("analysis", "")))}</code>'
-        + (f" &middot; made {esc(date)}" if date else "")
-        + "</p></header>\n"
-        f'<nav class="toc"><b>Contents</b><ol>{toc}</ol></nav>\n'
-        + "\n".join(s.to_html() for s in sections)
-        + "\n</body>\n</html>\n"
-    )
+    return html_document(title, str(config.get("analysis", "")), sections, provenance)
 
 
 def run_vignette_outputs(

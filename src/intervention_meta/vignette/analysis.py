@@ -512,8 +512,8 @@ def run_vignette(
         finds an error, or of the config's vignette section.
     """
     from intervention_meta.data.cleaning import clean
-    from intervention_meta.data.validation import validate
     from intervention_meta.io import write_json, write_table
+    from intervention_meta.steps import validate
     from intervention_meta.vignette.findings import findings as make_findings
 
     config = {"codebook": codebook, "data": dict(data), "vignette": dict(vignette)}
@@ -522,15 +522,7 @@ def run_vignette(
         raise InputError(problems, summary=f"vignette config: {len(problems)} problem(s)")
     cb = load_codebook(codebook)
     parent, child = cb.parent_table, cb.child_table
-    report = validate(cb, data[parent], data[child])
-    paths = report.write(Path(passed).parent)
-    for p in report.warnings:
-        log.warning("%s", p.message())
-    if not report.ok:
-        for p in report.errors:
-            log.error("%s", p.message())
-        report.raise_for_errors(paths["md"])
-    Path(passed).write_text(report.summary(paths["md"]) + "\n", encoding="utf-8")
+    validate(codebook=codebook, studies=data[parent], effects=data[child], passed=passed)
     cleaned = clean(cb, data[parent], data[child])
     spec = VignetteSpec.from_config(vignette, cb)
     names = [*spec.factors, *spec.groups, *(o.name for o in spec.outcomes)]

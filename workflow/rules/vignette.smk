@@ -1,40 +1,13 @@
 # The vignette study (a config with a `vignette` section; see config/vignette.yaml): validate and
 # clean the respondents and ratings, fit the models (rule vignette), then the APA tables, figures
 # and report (rule vignette_outputs); the coding manual and template of its codebook come from
-# workflow/rules/coding.smk. Results go to results/<analysis>/.
-import os
-import sys
-
-from intervention_meta.errors import InputError
-from intervention_meta.vignette.analysis import vignette_config_problems
+# workflow/rules/coding.smk. Names and helpers are in common_vignette.smk. Results go to
+# results/<analysis>/.
 
 
 include: "common.smk"
+include: "common_vignette.smk"
 include: "coding.smk"
-
-
-# The variables and files the vignette section names, checked against the codebook at start-up,
-# all problems at once.
-try:
-    _problems = vignette_config_problems(config, file=",".join(map(str, workflow.configfiles)))
-    if _problems:
-        raise InputError(
-            _problems, summary=f"vignette config: {len(_problems)} problem(s)"
-        )
-except InputError as error:
-    sys.exit(error.short())
-
-VIGNETTE_RES = f"{RES}/vignette"
-VIGNETTE_DATA = [config["data"][table] for table in CODEBOOK.tables] if CODEBOOK else []
-
-
-def vignette_configfiles():
-    """The config files, relative to the working directory when inside it (as the report
-    records them)."""
-    return [
-        os.path.relpath(p) if os.path.abspath(p).startswith(os.getcwd()) else p
-        for p in workflow.configfiles
-    ]
 
 
 rule vignette:
@@ -89,9 +62,3 @@ rule vignette_outputs:
         configfiles=vignette_configfiles(),
     script:
         "../scripts/step.py"
-
-
-def all_outputs():
-    """Everything the target `all` asks for in a vignette study."""
-    steps = ["vignette", "vignette_outputs", "coding_manual", "coding_template"]
-    return [path for step in steps for path in getattr(rules, step).output]

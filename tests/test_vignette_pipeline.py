@@ -145,3 +145,25 @@ def test_the_run_summary_reads_the_findings(vignette_run):
     text = summary.to_text()
     assert "findings:" in text and "114 respondents, 1026 ratings" in text
     assert "Would respond highest for parenting style Permissive" in text
+
+
+@pytest.mark.pipeline
+def test_a_bad_vignette_config_stops_at_start_up(tmp_path):
+    """The schema (an unknown key) and the codebook check (an unknown factor, a model that
+    does not fit the outcome) at once, one short line each, before any job runs."""
+    from pipeline_helpers import copy_project
+
+    work = copy_project(tmp_path)
+    config = yaml.safe_load((work / "config" / "vignette.yaml").read_text())
+    config["vignette"]["factors"] = ["style", "colour"]
+    config["vignette"]["outcomes"]["respond"]["models"] = ["gee", "lmm"]
+    (work / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(work, "-n", "--configfile", "config/bad.yaml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "vignette.factors.1" in out and "colour" in out
+    assert "vignette.outcomes.respond.models" in out and "gee, glmm" in out
+    config["vignette"]["factorz"] = config["vignette"].pop("factors")
+    (work / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(work, "-n", "--configfile", "config/bad.yaml")
+    assert proc.returncode != 0 and "factorz" in proc.stdout + proc.stderr

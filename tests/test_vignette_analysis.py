@@ -36,7 +36,16 @@ CODEBOOK = {
             "required": True,
             "label": "Kind",
         },
+        {"name": "years", "table": "people", "type": "integer", "required": True},
         {"name": "answer_id", "table": "answers", "type": "id", "required": True},
+        {
+            "name": "motive",
+            "table": "answers",
+            "type": "categorical",
+            "levels": {"y": "Why", "x": "Ex"},
+            "required": False,
+            "label": "Motive",
+        },
         {
             "name": "tone",
             "table": "answers",
@@ -75,7 +84,9 @@ CODEBOOK = {
 def _study(folder: Path) -> dict[str, str]:
     """12 people (kinds a and b) x 6 answers (tone x place), deterministic values."""
     rng = np.random.default_rng(7)
-    people = pd.DataFrame({"person": [f"P{i}" for i in range(12)], "kind": ["a", "b"] * 6})
+    people = pd.DataFrame(
+        {"person": [f"P{i}" for i in range(12)], "kind": ["a", "b"] * 6, "years": range(12)}
+    )
     rows = []
     for p in people["person"]:
         for tone in ("calm", "angry"):
@@ -88,11 +99,11 @@ def _study(folder: Path) -> dict[str, str]:
                         place,
                         int(rng.random() < 0.5),
                         int(rng.integers(0, 11)),
+                        "x" if tone == "angry" else ("y" if place == "home" else ""),
                     )
                 )
-    answers = pd.DataFrame(
-        rows, columns=["answer_id", "person", "tone", "place", "helped", "score"]
-    )
+    columns = ["answer_id", "person", "tone", "place", "helped", "score", "motive"]
+    answers = pd.DataFrame(rows, columns=columns)
     (folder / "codebook.yaml").write_text(yaml.safe_dump(CODEBOOK, sort_keys=False))
     people.to_csv(folder / "people.csv", index=False)
     answers.to_csv(folder / "answers.csv", index=False)
@@ -220,6 +231,8 @@ SECTION = {
     "outcomes": {"helped": {"models": ["glmm", "gee"]}, "score": {"models": ["lmm"]}},
     "level": 0.9,
     "nagq": 1,
+    "describe": ["motive"],
+    "characteristics": ["years", "kind"],
 }
 
 
@@ -314,6 +327,24 @@ def test_the_human_tables_hold_every_term_test_and_mean(study):
     )
 
 
+def test_described_variables_and_characteristics(study):
+    """Shares of a described variable (codebook order, zero counts kept; of the ratings with a
+    value) and the respondents' characteristics per group."""
+    models = read_json(study.out["json"])
+    described = pd.DataFrame(models["described"])
+    overall = described[described["by"].isna()].set_index("level")
+    assert list(overall.index) == ["y", "x"]  # codebook order
+    assert overall.loc["x", "n"] == 36 and overall.loc["y", "n"] == 12
+    assert overall.loc["x", "share"] == pytest.approx(36 / 48)
+    calm = described[(described["by"] == "tone") & (described["by_level"] == "calm")]
+    assert calm.set_index("level").loc["x", "n"] == 0  # zero counts kept
+    people = pd.DataFrame(models["respondents"])
+    years = people[(people["variable"] == "years") & people["group_level"].isna()].iloc[0]
+    assert years["mean"] == pytest.approx(5.5) and years["n"] == 12
+    kind_a = people[(people["variable"] == "kind") & (people["group_level"] == "a")]
+    assert kind_a.set_index("level").loc["a", "share"] == 1.0
+
+
 def test_outputs_of_another_shape(study, tmp_path):
     """Tables, figures and the report from models.json alone, for a study with other names,
     two factors, no heat-map setting (the first two factors) and a 90% level."""
@@ -344,6 +375,8 @@ def test_outputs_of_another_shape(study, tmp_path):
         assert name in page
     names = [t.name for t in vignette_tables(read_json(study.out["json"]))]
     assert names == [
+        "respondents",
+        "described_motive",
         "terms_helped",
         "tests_helped",
         "means_helped",

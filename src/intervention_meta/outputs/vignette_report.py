@@ -203,10 +203,126 @@ def _means_frame(models: Mapping[str, Any], outcome: str, per_group: bool) -> pd
     return pd.DataFrame(rows)
 
 
+def _level_text(models: Mapping[str, Any], name: str | None, level: Any) -> str:
+    if name is None or level is None:
+        return "All"
+    levels = ((models.get("labels") or {}).get(name) or {}).get("levels") or {}
+    return _short(str(levels.get(str(level)) or level))
+
+
+def _respondents_frame(models: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per characteristic (level), one column per respondent group: n (%) or M (SD)."""
+    rows = pd.DataFrame(models.get("respondents") or [])
+    if rows.empty:
+        return rows
+    group = next(iter((models.get("design") or {}).get("groups") or {}), None)
+    columns = list(dict.fromkeys(rows["group_level"].where(rows["group_level"].notna(), None)))
+    out: dict[tuple, dict] = {}
+    for r in rows.to_dict(orient="records"):
+        var = r.get("variable") if isinstance(r.get("variable"), str) else None
+        level = r.get("level") if isinstance(r.get("level"), str) else None
+        key = (var, level)
+        entry = out.setdefault(
+            key,
+            {
+                "characteristic": "Respondents, n" if var is None else _label(models, var),
+                "level": "" if level is None else _level_text(models, var, level),
+            },
+        )
+        column = _level_text(
+            models, group, r["group_level"] if isinstance(r["group_level"], str) else None
+        )
+        if var is None:
+            entry[column] = f"{int(r['n'])}"
+        elif level is None:
+            sd = r.get("sd")
+            entry[column] = f"{fmt_est(r['mean'])} ({fmt_est(sd)})" if sd == sd else ""
+        else:
+            entry[column] = f"{int(r['n'])} ({100 * float(r['share']):.0f}%)"
+    frame = pd.DataFrame(list(out.values()))
+    names = [_level_text(models, group, c) for c in columns]
+    return frame[["characteristic", "level", *names]]
+
+
+def _described_frame(models: Mapping[str, Any], variable: str) -> pd.DataFrame:
+    """The shares of ``variable``'s levels (columns) overall and per factor and group level."""
+    rows = pd.DataFrame(models.get("described") or [])
+    if rows.empty:
+        return rows
+    rows = rows[rows["variable"] == variable]
+    levels = list(dict.fromkeys(rows["level"]))
+    out: dict[tuple, dict] = {}
+    for r in rows.to_dict(orient="records"):
+        by = r["by"] if isinstance(r["by"], str) else None
+        by_level = r["by_level"] if isinstance(r["by_level"], str) else None
+        entry = out.setdefault(
+            (by, by_level),
+            {
+                "by": "All ratings" if by is None else _label(models, by),
+                "by_level": "" if by is None else _level_text(models, by, by_level),
+                "n": 0,
+            },
+        )
+        entry["n"] = int(r["of"])
+        entry[_level_text(models, variable, r["level"])] = 100 * float(r["share"])
+    frame = pd.DataFrame(list(out.values()))
+    names = [_level_text(models, variable, lv) for lv in levels]
+    return frame[["by", "by_level", "n", *names]]
+
+
+def _data_tables(models: Mapping[str, Any]) -> list[tuple[str, pd.DataFrame, TableSpec]]:
+    """The respondents' characteristics and the described (not modelled) rating variables."""
+    specs = []
+    respondents = _respondents_frame(models)
+    if len(respondents):
+        columns = [
+            Column(c, c if c not in ("characteristic", "level") else c.capitalize(), "text")
+            for c in respondents.columns
+        ]
+        specs.append(
+            (
+                "respondents",
+                respondents,
+                TableSpec(
+                    "Characteristics of the Respondents",
+                    columns,
+                    "n (%) of the respondents with a value, or M (SD).",
+                    "characteristic",
+                ),
+            )
+        )
+    for variable in (models.get("design") or {}).get("describe") or []:
+        frame = _described_frame(models, variable)
+        if not len(frame):
+            continue
+        columns = [
+            Column("by", "By", "text"),
+            Column("by_level", "Level", "text"),
+            Column("n", "n", "count"),
+        ]
+        columns += [Column(c, f"{c} %", "pct") for c in frame.columns[3:]]
+        specs.append(
+            (
+                f"described_{variable}",
+                frame,
+                TableSpec(
+                    f"{_label(models, variable)}: Shares of the Ratings with a Value",
+                    columns,
+                    "n = ratings with a value (described, not modelled).",
+                    "by",
+                ),
+            )
+        )
+    return specs
+
+
 def vignette_tables(models: Mapping[str, Any]) -> list[ApaTable]:
     """The APA tables of every outcome: terms, joint tests, marginal means."""
     pct = f"{100 * float(models.get('level') or 0.95):g}%"
     tables: list[ApaTable] = []
+    for name, frame, spec in _data_tables(models):
+        table = apa_table(frame, name, len(tables) + 1, spec, source="models.json")
+        tables.append(replace(table, note=str(spec.note)))
     for o in (models.get("design") or {}).get("outcomes") or []:
         outcome = o["name"]
         label = _label(models, outcome)
@@ -388,10 +504,15 @@ def build_vignette_report(
 
     level = float(models.get("level") or 0.95)
     items = "".join(f"<li>{esc(finding_sentence(f, level))}</li>" for f in findings["findings"])
+    data_tables = {name for name, _, _ in _data_tables(models)}
     results = []
     for o in (models.get("design") or {}).get("outcomes") or []:
         results.append(f"<h3>{esc(_label(models, o['name']))}</h3>")
-        results += [_folded(t) for t in tables if t.name.endswith(f"_{o['name']}")]
+        results += [
+            _folded(t)
+            for t in tables
+            if t.name.endswith(f"_{o['name']}") and t.name not in data_tables
+        ]
     figs = "".join(_figure(f, i) for i, f in enumerate(figures, start=1))
     sections = [
         Section(
@@ -402,7 +523,12 @@ def build_vignette_report(
             f"<ul>{items}</ul>",
         ),
         Section("methods", "Methods", _methods(models, config)),
-        Section("data", "Data", f"<p>Validation: {esc(validation.strip() or 'not run')}</p>"),
+        Section(
+            "data",
+            "Data",
+            f"<p>Validation: {esc(validation.strip() or 'not run')}</p>"
+            + "".join(_folded(t) for t in tables if t.name in data_tables),
+        ),
         Section("results", "Results", "\n".join(results)),
         Section("figures", "Figures", figs or "<p>No figures.</p>"),
         provenance_section(provenance),

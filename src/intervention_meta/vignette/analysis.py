@@ -95,6 +95,8 @@ class VignetteSpec:
     level: float = 0.95
     nagq: int = 1
     heatmap: tuple[str, str] | None = None
+    describe: tuple[str, ...] = ()
+    characteristics: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], codebook: Codebook) -> VignetteSpec:
@@ -120,6 +122,8 @@ class VignetteSpec:
             level=float(section.get("level", 0.95)),
             nagq=int(section.get("nagq", 1)),
             heatmap=tuple(heatmap[:2]) if len(heatmap) >= 2 else None,
+            describe=tuple(section.get("describe") or ()),
+            characteristics=tuple(section.get("characteristics") or ()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +136,8 @@ class VignetteSpec:
             "level": self.level,
             "nagq": self.nagq,
             "heatmap": list(self.heatmap) if self.heatmap else None,
+            "describe": list(self.describe),
+            "characteristics": list(self.characteristics),
         }
 
 
@@ -141,7 +147,9 @@ class VignetteAnalysis:
 
     ``fits`` is one record per fitted model (``id``, ``outcome``, ``model``, ``kind``
     main/interaction, ``primary``, ``fit``: the model's ``to_dict()``, ``tests``,
-    ``marginal_means``); ``observed`` one row per heat-map cell and group level.
+    ``marginal_means``); ``observed`` one row per heat-map cell and group level;
+    ``described`` the shares of each ``describe`` variable's levels per factor level;
+    ``respondents`` the respondents' characteristics per group level.
     """
 
     spec: VignetteSpec
@@ -150,6 +158,8 @@ class VignetteAnalysis:
     fits: tuple[dict, ...]
     observed: pd.DataFrame
     labels: dict = field(default_factory=dict)
+    described: pd.DataFrame = field(default_factory=pd.DataFrame)
+    respondents: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def fit(self, outcome: str, model: str, kind: str = "main") -> dict:
         """The record of one fit."""
@@ -168,6 +178,8 @@ class VignetteAnalysis:
             "labels": self.labels,
             "fits": list(self.fits),
             "observed": self.observed.to_dict(orient="records"),
+            "described": self.described.to_dict(orient="records"),
+            "respondents": self.respondents.to_dict(orient="records"),
         }
 
     def terms_frame(self) -> pd.DataFrame:
@@ -255,6 +267,13 @@ def vignette_config_problems(config: Mapping[str, Any], file: str = "<config>") 
                 primary,
                 "one of the outcome's models: " + ", ".join(models or fits),
             )
+    parent = cb.parent_table
+    for key, table in (("describe", cb.child_table), ("characteristics", parent)):
+        for i, name in enumerate(section.get(key) or ()):
+            var = cb.variables.get(name)
+            if var is None or var.table != table or (key == "describe" and not var.levels):
+                what = "with levels " if key == "describe" else ""
+                add(f"vignette.{key}.{i}", name, f"a variable {what}of the table {table}")
     heatmap = section.get("heatmap") or []
     for i, name in enumerate(heatmap):
         if name not in (section.get("factors") or ()):
@@ -421,6 +440,93 @@ def _levels_in_data(spec: VignetteSpec, frame: pd.DataFrame) -> VignetteSpec:
     return replace(spec, factors=present(spec.factors), groups=present(spec.groups))
 
 
+def _shares(
+    values: pd.Series,
+    by: pd.Series | None,
+    levels: Sequence[str] = (),
+    by_levels: Sequence[str] = (),
+) -> list[tuple[str | None, str, int, int]]:
+    """(by level, level, count, of) for the non-missing ``values``, per level of ``by``; levels
+    in the order of ``levels`` (those not seen count 0), then any others as seen."""
+    keep = values.notna()
+    values = values[keep].astype(str)
+    if by is None:
+        groups = [(None, values)]
+    else:
+        keys = by[keep].astype(str)
+        order = list(dict.fromkeys([*by_levels, *keys]))
+        groups = [(k, values[keys == k]) for k in order if (keys == k).any()]
+    out = []
+    for key, part in groups:
+        counts = part.value_counts(sort=False)
+        for level in dict.fromkeys([*levels, *counts.index]):
+            out.append((key, str(level), int(counts.get(level, 0)), len(part)))
+    return out
+
+
+def _codes(labels: Mapping[str, Any], name: str) -> list[str]:
+    return list((labels.get(name) or {}).get("levels") or {})
+
+
+def _described(frame: pd.DataFrame, spec: VignetteSpec, labels: Mapping[str, Any]) -> pd.DataFrame:
+    """The share of each level of every ``describe`` variable (e.g. whom respondents would
+    address), of the ratings with a value, overall and per level of each factor and group."""
+    rows = []
+    for name in spec.describe:
+        for by in (None, *spec.factors, *spec.groups):
+            by_values = None if by is None else frame[by]
+            levels, by_levels = _codes(labels, name), [] if by is None else _codes(labels, by)
+            for key, level, n, of in _shares(frame[name], by_values, levels, by_levels):
+                rows.append(
+                    {
+                        "variable": name,
+                        "by": by,
+                        "by_level": key,
+                        "level": level,
+                        "n": n,
+                        "of": of,
+                        "share": n / of,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _respondents(
+    frame: pd.DataFrame, spec: VignetteSpec, labels: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Per group level (and all respondents): the count and, for each ``characteristics``
+    variable, the share of each level (variables with levels in ``labels``) or the mean and SD
+    (numbers)."""
+    people = frame.drop_duplicates(spec.cluster)
+    group = next(iter(spec.groups), None)
+    parts = [(None, people)]
+    if group is not None:
+        parts += [(level, people[people[group] == level]) for level in spec.groups[group]]
+    rows = []
+    for key, part in parts:
+        rows.append({"group_level": key, "variable": None, "level": None, "n": len(part)})
+        for name in spec.characteristics:
+            values = part[name]
+            if not (labels.get(name) or {}).get("levels"):
+                numbers = values.dropna().astype(float)
+                rows.append(
+                    {
+                        "group_level": key,
+                        "variable": name,
+                        "level": None,
+                        "n": len(numbers),
+                        "mean": float(numbers.mean()),
+                        "sd": float(numbers.std(ddof=1)) if len(numbers) > 1 else None,
+                    }
+                )
+                continue
+            for _, level, n, of in _shares(values, None, _codes(labels, name)):
+                rows.append(
+                    {"group_level": key, "variable": name, "level": level, "n": n, "share": n / of}
+                )
+    return pd.DataFrame(rows)
+
+
 def analyse_vignette(
     frame: pd.DataFrame,
     spec: VignetteSpec,
@@ -455,12 +561,16 @@ def analyse_vignette(
             for kind in kinds:
                 fits.append(_fit_record(models, data, spec, outcome, model, kind))
     observed = _observed(frame.dropna(subset=used), spec)
+    described = _described(frame, spec, dict(labels or {}))
+    respondents = _respondents(frame, spec, dict(labels or {}))
     return VignetteAnalysis(
         spec=spec,
         n_respondents=int(frame[spec.cluster].nunique()),
         n_ratings=len(frame),
         fits=tuple(fits),
         observed=observed,
+        described=described,
+        respondents=respondents,
         labels=dict(labels or {}),
     )
 
@@ -525,7 +635,8 @@ def run_vignette(
     validate(codebook=codebook, studies=data[parent], effects=data[child], passed=passed)
     cleaned = clean(cb, data[parent], data[child])
     spec = VignetteSpec.from_config(vignette, cb)
-    names = [*spec.factors, *spec.groups, *(o.name for o in spec.outcomes)]
+    names = [*spec.factors, *spec.groups, *(o.name for o in spec.outcomes), *spec.describe]
+    names += list(spec.characteristics)
     analysis = analyse_vignette(
         cleaned.effects, spec, labels=variable_labels(cb, names), models=models_module()
     )

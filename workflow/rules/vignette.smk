@@ -57,8 +57,10 @@ rule vignette_outputs:
         logfile("vignette_outputs"),
     conda:
         ENV
+    threads: 2
     params:
         config=config,
         configfiles=vignette_configfiles(),
+        workers=lambda wildcards, threads: threads,
     script:
         "../scripts/step.py"

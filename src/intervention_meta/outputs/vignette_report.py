@@ -551,10 +551,12 @@ def run_vignette_outputs(
     figures_manifest: str,
     checksummed: Sequence[str] = (),
     configfiles: Sequence[str] = (),
+    workers: int = 1,
 ) -> None:
     """The ``vignette_outputs`` step: tables beside ``tables_index``, figures beside
-    ``figures_manifest`` (its list), the report ``html`` and ``provenance``; reads only the
-    JSON of the ``vignette`` step, its validation summary ``passed`` and the ``config``."""
+    ``figures_manifest`` (its list, drawn by ``workers`` processes), the report ``html`` and
+    ``provenance``; reads only the JSON of the ``vignette`` step, its validation summary
+    ``passed`` and the ``config``."""
     from intervention_meta.outputs.provenance import collect_provenance
     from intervention_meta.plots.vignette import vignette_figures
 
@@ -562,7 +564,7 @@ def run_vignette_outputs(
     found = read_json(findings)
     tables = vignette_tables(models)
     write_apa_tables(tables, Path(tables_index).parent)
-    figures = vignette_figures(models, Path(figures_manifest).parent)
+    figures = vignette_figures(models, Path(figures_manifest).parent, workers=int(workers))
     write_json({"figures": figures}, figures_manifest)
     record = collect_provenance(
         list(checksummed), dict(config), config_files=list(configfiles), workdir=Path.cwd()

@@ -187,15 +187,39 @@ def heatmap_figure(models: Mapping[str, Any], outcome: str, stem: str | Path) ->
     return save(fig, stem)[0]
 
 
-def vignette_figures(models: Mapping[str, Any], outdir: str | Path) -> list[dict[str, str]]:
-    """Every figure of the study into ``outdir``; returns the manifest entries (``stem``,
-    ``png``, ``title``, ``caption``) in the report's order."""
+def _draw(tasks: list[tuple], workers: int) -> list[Path]:
+    """Run the figure ``tasks`` (function, arguments), in ``workers`` forked processes if more
+    than one (as the meta-analysis' figures step does)."""
+    if workers <= 1 or len(tasks) <= 1:
+        return [f(*args) for f, args in tasks]
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    from intervention_meta.plots.figures import _import_backends
+
+    _import_backends()  # once here, not in every worker: they are forked from here
+    fork = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+        futures = [pool.submit(f, *args) for f, args in tasks]
+        return [future.result() for future in futures]
+
+
+def vignette_figures(
+    models: Mapping[str, Any], outdir: str | Path, workers: int = 1
+) -> list[dict[str, str]]:
+    """Every figure of the study into ``outdir`` (drawn by ``workers`` processes); returns the
+    manifest entries (``stem``, ``png``, ``title``, ``caption``) in the report's order."""
     outdir = Path(outdir)
     design = models.get("design") or {}
     level_pct = f"{100 * float(models.get('level') or 0.95):g}%"
+    factors = list(design.get("factors") or {})
+    outcomes = _outcomes(models) if design.get("heatmap") else []
+    tasks = [(marginal_means_figure, (models, f, outdir / f"means_{f}")) for f in factors]
+    tasks += [(heatmap_figure, (models, o, outdir / f"heatmap_{o}")) for o in outcomes]
+    pngs = _draw(tasks, workers)
     entries = []
-    for factor in design.get("factors") or {}:
-        png = marginal_means_figure(models, factor, outdir / f"means_{factor}")
+    for factor, png in zip(factors, pngs, strict=False):
         entries.append(
             {
                 "stem": png.stem,
@@ -210,21 +234,19 @@ def vignette_figures(models: Mapping[str, Any], outdir: str | Path) -> list[dict
                 ),
             }
         )
-    if design.get("heatmap"):
-        for outcome in _outcomes(models):
-            png = heatmap_figure(models, outcome, outdir / f"heatmap_{outcome}")
-            rows_f, cols_f = design["heatmap"]
-            entries.append(
-                {
-                    "stem": png.stem,
-                    "png": str(png),
-                    "title": f"{_label(models, outcome)} per {_label(models, rows_f).lower()} "
-                    f"and {_label(models, cols_f).lower()}",
-                    "caption": (
-                        "Observed values of the ratings in each cell (not model estimates), "
-                        "with the number of ratings; one panel per respondent group."
-                    ),
-                }
-            )
+    for outcome, png in zip(outcomes, pngs[len(factors) :], strict=True):
+        rows_f, cols_f = design["heatmap"]
+        entries.append(
+            {
+                "stem": png.stem,
+                "png": str(png),
+                "title": f"{_label(models, outcome)} per {_label(models, rows_f).lower()} "
+                f"and {_label(models, cols_f).lower()}",
+                "caption": (
+                    "Observed values of the ratings in each cell (not model estimates), "
+                    "with the number of ratings; one panel per respondent group."
+                ),
+            }
+        )
     log.info("vignette figures: %d -> %s", len(entries), outdir)
     return entries

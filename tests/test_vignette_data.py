@@ -113,12 +113,14 @@ def test_bad_vignette_data_are_reported_all_at_once(tmp_path):
     paths = _copy_data(tmp_path)
     ratings = pd.read_csv(paths["ratings"], keep_default_na=False)
     yes_row = int(np.flatnonzero(ratings["respond"] == 1)[0]) + 2
+    no_row = int(np.flatnonzero(ratings["respond"] == 0)[0]) + 2
     _set(paths["respondents"], 3, "role", "teacher")
     _set(paths["respondents"], 4, "age", "7")
     _set(paths["ratings"], 2, "style", "lenient")
     _set(paths["ratings"], 5, "responsibility", "7")
     _set(paths["ratings"], yes_row, "respond_to", "")
     _set(paths["ratings"], 6, "respondent_id", "R999")
+    _set(paths["ratings"], no_row, "respond_to", "child")
     with pytest.raises(InputError) as exc:
         run_vignette(
             codebook=str(CODEBOOK),
@@ -144,6 +146,8 @@ def test_bad_vignette_data_are_reported_all_at_once(tmp_path):
     missing = [e for (f, r, c, _), e in found.items() if (f, r, c) == (rat, yes_row, "respond_to")]
     assert missing and "respond '1' needs respond_to" in missing[0]
     assert any(k[:3] == (rat, 6, "respondent_id") and k[3] == "R999" for k in found)
+    warned = [(p.row, p.column) for p in exc.value.problems if p.severity == "warning"]
+    assert (no_row, "respond_to") in warned  # filled in although respond is 0
     assert not (tmp_path / "models.json").exists()
     assert (tmp_path / "validation" / "report.md").is_file()
 

@@ -190,3 +190,22 @@ def test_the_coding_template_generalises_to_the_vignette_codebook(tmp_path):
     assert book.sheetnames[:2] == ["respondents", "ratings"]
     header = [c.value for c in book["ratings"][1]]
     assert {"style", "behaviour", "location", "respond", "respond_to"} <= set(header)
+
+
+def test_the_command_line_reads_a_vignette_config(tmp_path):
+    """``python -m intervention_meta vignette --config config/vignette.yaml --out DIR``: the
+    config is checked against the vignette schema (defaults filled in) and gives the step its
+    codebook, data files and section; --out its files."""
+    from intervention_meta.__main__ import _parser, step_arguments
+    from intervention_meta.steps import STEPS
+
+    argv = ["vignette", "--config", str(CONFIG), "--out", str(tmp_path)]
+    kwargs = step_arguments(STEPS["vignette"], _parser(argv).parse_args(argv))
+    assert kwargs["codebook"] == "data/vignette/codebook.yaml"
+    assert kwargs["data"] == {
+        "respondents": "data/vignette/raw/respondents.csv",
+        "ratings": "data/vignette/raw/ratings.csv",
+    }
+    assert kwargs["vignette"]["cluster"] == "respondent_id"
+    assert kwargs["json"] == str(tmp_path / "vignette" / "models.json")
+    assert kwargs["findings"] == str(tmp_path / "vignette" / "findings.json")

@@ -110,9 +110,17 @@ def step_arguments(step: Step, args: argparse.Namespace) -> dict[str, Any]:
     ``--out`` for the outputs."""
     config: Mapping[str, Any] = {}
     if args.config is not None:
-        from intervention_meta.config import check_references, load_config
+        from intervention_meta.config import (
+            check_references,
+            default_config_schema,
+            load_config,
+            read_yaml,
+        )
 
-        config = load_config(args.config)
+        schema = None  # a vignette study's config has its own schema, as in the Snakefile
+        if "vignette" in (read_yaml(args.config)[0] or {}):
+            schema = default_config_schema().with_name("vignette.schema.yaml")
+        config = load_config(args.config, schema=schema)
         for warning in check_references(config, file=args.config):
             log.warning("%s", warning.short())
     kwargs: dict[str, Any] = {}

@@ -382,10 +382,12 @@ def test_outputs_of_another_shape(study, tmp_path):
         "means_helped",
         "group_means_helped",
         "interaction_terms_helped",
+        "fits_helped",
         "terms_score",
         "tests_score",
         "means_score",
         "group_means_score",
         "interaction_terms_score",
+        "fits_score",
     ]
     assert "Effect measure" not in page  # no meta-analysis measure note on these tables

@@ -133,7 +133,7 @@ def test_the_report_opens_offline_with_every_estimate(vignette_run):
         read_json(res / "figures" / "figures.json")["figures"]
     )
     tables = read_json(res / "tables" / "tables.json")["tables"]
-    assert len(tables) == 12
+    assert len(tables) == 14
     for table in tables:
         assert table["title"].replace("'", "&#x27;") in page
     assert "Provenance" in page and "data/vignette/raw/ratings.csv" in page

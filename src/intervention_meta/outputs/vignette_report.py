@@ -157,6 +157,31 @@ def _terms_frame(models: Mapping[str, Any], outcome: str, kind: str) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def _fits_frame(models: Mapping[str, Any], outcome: str) -> pd.DataFrame:
+    """One row per fit: ratings, respondents, variance components, log-likelihood, converged."""
+    rows = []
+    for fit in models["fits"]:
+        if fit["outcome"] != outcome:
+            continue
+        f = fit["fit"]
+        components = "; ".join(
+            f"{name} = {fmt_est(value)}"
+            for name, value in (f.get("variance_components") or {}).items()
+            if value is not None
+        )
+        rows.append(
+            {
+                "model": f"{MODEL_SHORT.get(fit['model'], fit['model'])} ({fit['kind']} model)",
+                "n_obs": f.get("n_obs"),
+                "n_clusters": f.get("n_clusters"),
+                "components": components,
+                "loglik": f.get("loglik"),
+                "converged": "yes" if f.get("converged") else "no",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _tests_frame(models: Mapping[str, Any], outcome: str) -> pd.DataFrame:
     rows = []
     for fit in models["fits"]:
@@ -402,6 +427,29 @@ def vignette_tables(models: Mapping[str, Any]) -> list[ApaTable]:
                 ),
             ),
         ]
+        specs.append(
+            (
+                f"fits_{outcome}",
+                _fits_frame(models, outcome),
+                TableSpec(
+                    f"{label}: Variance Components and Fit",
+                    [
+                        Column("model", "Model", "text"),
+                        Column("n_obs", "Ratings", "count"),
+                        Column("n_clusters", "Respondents", "count"),
+                        Column("components", "Variance components", "text"),
+                        Column("loglik", "Log-likelihood", "est"),
+                        Column("converged", "Converged", "text"),
+                    ],
+                    note=(
+                        "Variance components by name: the SD of the respondents' random "
+                        "intercept (GLMM, LMM) and the residual SD (LMM); the GEE's working "
+                        "correlation (alpha) and scale. The GEE has no likelihood; the LMM's "
+                        "is the restricted (REML) log-likelihood."
+                    ),
+                ),
+            )
+        )
         specs = [entry for entry in specs if len(entry[1])]
         for name, frame, spec in specs:
             table = apa_table(frame, name, len(tables) + 1, spec, source="models.json")

@@ -1,0 +1,1 @@
+"""The factorial vignette study: its models and steps."""

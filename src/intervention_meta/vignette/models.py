@@ -264,10 +264,14 @@ def _fit_gee(data, x, groups, design, *, outcome, **_) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = gee.fit(maxiter=200, ctol=1e-10, ddof_scale=0)
+    if res is None:
+        raise ValueError(f"the GEE for {outcome!r} could not be estimated (singular covariance)")
     beta = np.asarray(res.params)
     mu = 1 / (1 + np.exp(-(x @ beta)))
     resid = (y - mu) / np.sqrt(mu * (1 - mu))
-    converged = bool(res.converged) if hasattr(res, "converged") else True
+    converged = bool(res.converged)
+    if not converged:
+        log.warning("GEE for %r: no convergence in 200 iterations", outcome)
     return {
         "estimate": beta,
         "vcov": np.asarray(res.cov_robust),

@@ -102,16 +102,21 @@ def _level_text(value: object) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a vignette model is fitted to: the model, outcome, factors, cluster, covariates and
+    interactions (the arguments of :func:`.models.fit_vignette_model`)."""
+
+    model: str
+    outcome: str
+    factors: Mapping[str, Sequence[str]]
+    cluster: str
+    covariates: Sequence[str] = ()
+    interactions: Sequence[tuple[str, str]] = ()
+
+
 def prepare(
-    frame: pd.DataFrame,
-    *,
-    model: str,
-    outcome: str,
-    factors: Mapping[str, Sequence[str]],
-    cluster: str,
-    covariates: Sequence[str] = (),
-    interactions: Sequence[tuple[str, str]] = (),
-    source: str = INPUT,
+    frame: pd.DataFrame, spec: ModelSpec, source: str = INPUT
 ) -> tuple[pd.DataFrame, Design]:
     """Check the data of a vignette model and return the rows it uses with its :class:`Design`.
 
@@ -125,6 +130,8 @@ def prepare(
     ``covariates`` are further categorical columns whose levels are taken from the data in sorted
     order (R's default); they are appended to ``factors``.
     """
+    model, outcome, cluster = spec.model, spec.outcome, spec.cluster
+    factors, covariates, interactions = spec.factors, spec.covariates, spec.interactions
     if model not in FAMILIES:
         raise ValueError(f"model must be one of {sorted(FAMILIES)}, got {model!r}")
     family = FAMILIES[model]

@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.models.distributions import norm_isf, norm_sf
-from intervention_meta.vignette.design import FAMILIES, Design, check_rank, prepare
+from intervention_meta.vignette.design import FAMILIES, Design, ModelSpec, check_rank, prepare
 from intervention_meta.vignette.marginal import MarginalMeans, factor_tests, marginal_means
 
 log = logging.getLogger(__name__)
@@ -201,15 +201,8 @@ def fit_vignette_model(
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
-    data, design = prepare(
-        frame,
-        model=model,
-        outcome=outcome,
-        factors=factors,
-        cluster=cluster,
-        covariates=covariates,
-        interactions=interactions,
-    )
+    spec = ModelSpec(model, outcome, factors, cluster, covariates, interactions)
+    data, design = prepare(frame, spec)
     x = design.matrix(data)
     check_rank(x, design)
     groups = data[cluster].to_numpy()

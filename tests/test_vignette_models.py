@@ -184,6 +184,36 @@ def test_covariates_take_sorted_levels_from_the_data():
     np.testing.assert_allclose(fit.estimate, as_factor.estimate, rtol=1e-12)
 
 
+def test_number_coded_factors_and_covariates_fit_as_their_labels():
+    """Levels coded as numbers (ints in the factors, floats in the data) are the same levels,
+    and a numeric covariate's levels sort numerically (2 before 10), as R's factor()."""
+    frame = data("vignette_b").copy()
+    frame["tone"] = frame["tone"].map({"warm": 1, "harsh": 2, "neutral": 3}).astype(float)
+    frame["group"] = frame["group"].map({"other": 10, "professional": 2})
+    fit = fit_vignette_model(
+        frame,
+        model="clm",
+        outcome="likert",
+        factors={"tone": [1, 2, 3], "conduct": ["calm", "disruptive"]},
+        cluster="pid",
+        covariates=["group"],
+    )
+    assert fit.factors["tone"] == ("1", "2", "3") and fit.factors["group"] == ("2", "10")
+    assert fit.terms[:2] == ("tone[2]", "tone[3]")
+    labelled = fit_vignette_model(
+        data("vignette_b"),
+        model="clm",
+        outcome="likert",
+        factors={
+            "tone": ["warm", "harsh", "neutral"],
+            "conduct": ["calm", "disruptive"],
+            "group": ["professional", "other"],
+        },
+        cluster="pid",
+    )
+    np.testing.assert_allclose(fit.estimate, labelled.estimate, rtol=1e-10)
+
+
 def test_clm_robust_covariance_is_the_cluster_sandwich():
     """The cluster-robust covariance: bread = the inverse information, meat = outer products of
     per-respondent score sums, the scores checked against finite differences of the

@@ -69,7 +69,7 @@ def make_design(
     factors: Mapping[str, Sequence[str]], interactions: Sequence[tuple[str, str]]
 ) -> Design:
     """The :class:`Design` of the given factors and two-way interactions."""
-    factors = {str(k): tuple(str(v) for v in lv) for k, lv in factors.items()}
+    factors = {str(k): tuple(level_text(v) for v in lv) for k, lv in factors.items()}
     for name, levels in factors.items():
         if len(levels) < 2:
             raise ValueError(f"factor {name!r} needs at least two levels, got {list(levels)}")
@@ -95,8 +95,9 @@ def make_design(
     return Design(factors, tuple(pairs), tuple(terms))
 
 
-def _level_text(value: object) -> str:
-    """A cell's value as a level label (``3.0`` read from a CSV is the level ``"3"``)."""
+def level_text(value: object) -> str:
+    """A cell's value as a level label (``3.0`` read from a CSV is the level ``"3"``), the form
+    in which factor levels and data values are compared."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -113,6 +114,14 @@ class ModelSpec:
     cluster: str
     covariates: Sequence[str] = ()
     interactions: Sequence[tuple[str, str]] = ()
+
+
+def _sorted_levels(values: pd.Series) -> list:
+    """A column's distinct values in R's factor order: numerically if all are numbers."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        return sorted(pd.unique(numbers))
+    return sorted({level_text(v) for v in values})
 
 
 def prepare(
@@ -153,11 +162,11 @@ def prepare(
     rows = np.flatnonzero(keep) + 2  # spreadsheet row numbers
     data = frame.loc[keep].copy()
 
-    all_factors = {str(k): [str(v) for v in lv] for k, lv in factors.items()}
+    all_factors = {str(k): [level_text(v) for v in lv] for k, lv in factors.items()}
     for cov in covariates:
-        all_factors[str(cov)] = sorted({_level_text(v) for v in data[cov]})
+        all_factors[str(cov)] = [level_text(v) for v in _sorted_levels(data[cov])]
     for name, levels in all_factors.items():
-        values = data[name].map(_level_text)
+        values = data[name].map(level_text)
         data[name] = values
         bad = ~values.isin(levels).to_numpy()
         for r, v in zip(rows[bad], values.to_numpy()[bad], strict=True):

@@ -16,9 +16,11 @@ grid rows :math:`x_r` with :math:`A = a` (and ``by`` = :math:`b`):
   categories (emmeans uses :math:`1, \\dots, K`: the same for a 1..K Likert scale) or
   :math:`1, \\dots, K` for text categories.
 
-The intervals are asymptotic (z), as emmeans' for glmer, geeglm, clm, and for lmer with
-``emm_options(lmer.df = "asymptotic")``. For the GEE the covariance is the robust one, as emmeans
-uses for geeglm.
+For the GLMM the back-transformed means are conditional on a random intercept of zero (a
+"typical" respondent), not population-averaged, as emmeans gives them; the GEE's are
+population-averaged. The intervals are asymptotic (z), as emmeans' for glmer, geeglm, clm, and
+for lmer with ``emm_options(lmer.df = "asymptotic")``. For the GEE the covariance is the robust
+one, as emmeans uses for geeglm.
 
 **Joint tests.** For each factor and each interaction the hypothesis that all of its contrasts
 among the marginal means are zero -- for factor :math:`A`, :math:`C_A M_A\\beta = 0`; for

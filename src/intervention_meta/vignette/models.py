@@ -59,7 +59,14 @@ import numpy as np
 import pandas as pd
 
 from intervention_meta.models.distributions import norm_isf, norm_sf
-from intervention_meta.vignette.design import FAMILIES, Design, ModelSpec, check_rank, prepare
+from intervention_meta.vignette.design import (
+    FAMILIES,
+    Design,
+    ModelSpec,
+    check_rank,
+    level_text,
+    prepare,
+)
 from intervention_meta.vignette.marginal import MarginalMeans, factor_tests, marginal_means
 
 log = logging.getLogger(__name__)
@@ -327,7 +334,8 @@ def _fit_clm(data, x, groups, design, *, outcome, robust, **_) -> dict:
     xb = x[:, 1:]
     res = fit_clm(codes, xb, k)
     vfull = robust_vcov(res, codes, xb, k, groups) if robust else res.vcov
-    names = [f"{cats[j]}|{cats[j + 1]}" for j in range(k - 1)]
+    text = [level_text(c) for c in cats]
+    names = [f"{text[j]}|{text[j + 1]}" for j in range(k - 1)]
     th_se = np.sqrt(np.diag(vfull)[: k - 1])
     try:
         scores = tuple(float(c) for c in cats)
@@ -345,6 +353,6 @@ def _fit_clm(data, x, groups, design, *, outcome, robust, **_) -> dict:
         "loglik": res.loglik,
         "converged": res.converged,
         "robust": bool(robust),
-        "categories": tuple(str(c) for c in cats),
+        "categories": tuple(text),
         "scores": scores,
     }

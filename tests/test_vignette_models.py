@@ -161,6 +161,31 @@ def test_fit_result_shapes_and_json():
     assert [t[0] for t in clm.thresholds] == ["1|2", "2|3", "3|4"]
 
 
+def test_additive_model_tests_and_other_levels():
+    """Without interactions a factor's joint test is the Wald test of its dummy coefficients,
+    and a marginal mean's interval at another level is the link-scale estimate +- z se."""
+    ref = reference("vignette_a")
+    fit = fit_vignette_model(
+        data("vignette_a"),
+        model="glmm",
+        outcome="respond",
+        factors=ref["factors"],
+        cluster="respondent",
+    )
+    tests = factor_tests(fit).set_index("term")
+    assert list(tests.index) == list(ref["factors"])
+    for name in ref["factors"]:
+        idx = [i for i, t in enumerate(fit.terms) if t.startswith(f"{name}[")]
+        b, v = fit.estimate[idx], fit.vcov[np.ix_(idx, idx)]
+        np.testing.assert_allclose(tests.loc[name, "statistic"], b @ np.linalg.solve(v, b))
+        assert tests.loc[name, "df"] == len(idx)
+    mm = marginal_means(fit, None, "style", level=0.9).to_frame()
+    z = 1.6448536269514722  # qnorm(0.95)
+    expit = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    np.testing.assert_allclose(mm["ci_lb"], expit(mm["link_estimate"] - z * mm["se"]))
+    np.testing.assert_allclose(mm["ci_ub"], expit(mm["link_estimate"] + z * mm["se"]))
+
+
 def test_covariates_take_sorted_levels_from_the_data():
     """A categorical covariate is a factor whose levels are the data's, sorted (R's default)."""
     ref = reference("vignette_b")

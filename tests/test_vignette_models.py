@@ -356,6 +356,8 @@ def test_missing_column_and_bad_arguments():
         _fit_a(data("vignette_a"), model="probit")
     with pytest.raises(ValueError, match="'gender'"):
         _fit_a(data("vignette_a"), interactions=[("role", "gender")])
+    with pytest.raises(ValueError, match="applies to the clm model"):
+        _fit_a(data("vignette_a"), model="lmm", outcome="responsibility", robust=True)
     with pytest.raises(ValueError, match="not a factor"):
         marginal_means(fitted("vignette_a", "gee"), None, "gender")
 

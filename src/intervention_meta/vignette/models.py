@@ -65,6 +65,7 @@ from intervention_meta.vignette.design import (
     ModelSpec,
     check_rank,
     level_text,
+    make_design,
     prepare,
 )
 from intervention_meta.vignette.marginal import MarginalMeans, factor_tests, marginal_means
@@ -118,8 +119,7 @@ class VignetteFit:
 
     @property
     def design(self) -> Design:
-        from intervention_meta.vignette.design import make_design
-
+        """The design (factors, interactions, terms) the model was fitted with."""
         return make_design(self.factors, self.interactions)
 
     def to_frame(self) -> pd.DataFrame:
@@ -208,6 +208,11 @@ def fit_vignette_model(
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
+    if robust and model != "clm":
+        raise ValueError(
+            "robust=True applies to the clm model (the GEE's SEs are robust already, the mixed "
+            f"models' are model-based), not to {model!r}"
+        )
     spec = ModelSpec(model, outcome, factors, cluster, covariates, interactions)
     data, design = prepare(frame, spec)
     x = design.matrix(data)

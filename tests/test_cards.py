@@ -34,8 +34,8 @@ from intervention_meta.io import read_json, write_json
 
 
 # --------------------------------------------------------------------------- synthetic inputs
-def codebook(prompts: bool = True):
-    """Three components in tables named otherwise than the example's."""
+def codebook_spec(prompts: bool = True) -> dict:
+    """A codebook of three components, in tables named otherwise than the example's."""
     home = {
         "name": "home_visits",
         "table": "trials",
@@ -54,32 +54,34 @@ def codebook(prompts: bool = True):
             },
             "prompts": {"en": ["Who visits {label}?", "Second?", "Third?"], "nl": ["Wie?"]},
         }
-    return load_codebook(
-        {
-            "tables": {"trials": {"key": "trial"}, "outcomes": {"key": "oid", "parent": "trials"}},
-            "variables": [
-                {"name": "trial", "table": "trials", "type": "id", "role": "id"},
-                {"name": "oid", "table": "outcomes", "type": "id", "role": "id"},
-                home,
-                {
-                    "name": "texting",
-                    "table": "trials",
-                    "type": "binary",
-                    "levels": {0: "no", 1: "yes"},
-                    "role": "component",
-                    "label": "Text messages",
-                },
-                {
-                    "name": "mentors",
-                    "table": "trials",
-                    "type": "binary",
-                    "levels": {0: "no", 1: "yes"},
-                    "role": "component",
-                    "label": "Mentors",
-                },
-            ],
-        }
-    )
+    return {
+        "tables": {"trials": {"key": "trial"}, "outcomes": {"key": "oid", "parent": "trials"}},
+        "variables": [
+            {"name": "trial", "table": "trials", "type": "id", "role": "id"},
+            {"name": "oid", "table": "outcomes", "type": "id", "role": "id"},
+            home,
+            {
+                "name": "texting",
+                "table": "trials",
+                "type": "binary",
+                "levels": {0: "no", 1: "yes"},
+                "role": "component",
+                "label": "Text messages",
+            },
+            {
+                "name": "mentors",
+                "table": "trials",
+                "type": "binary",
+                "levels": {0: "no", 1: "yes"},
+                "role": "component",
+                "label": "Mentors",
+            },
+        ],
+    }
+
+
+def codebook(prompts: bool = True):
+    return load_codebook(codebook_spec(prompts))
 
 
 def moderator(name, present, absent, with_, without, diff, coefficient):
@@ -118,39 +120,33 @@ COMPONENTS = {
         "n_positive_with": [6, 2, 4],
     },
 }
+# per component: (estimate, ci_lb, ci_ub, k, studies) with it and without it, and the second
+# coefficient of the model with an intercept (its name, estimate, ci_lb, ci_ub). For home visits
+# the model's reference is 1 here: its coefficient is 0 minus 1, so the card's difference (with
+# minus without) is its negative, 0.213 [0.102, 0.324].
+MODELS = {
+    "home_visits": (
+        (0.512, 0.401, 0.623, 20, 8),
+        (0.299, 0.188, 0.41, 15, 6),
+        ("home_visits0", -0.213, -0.324, -0.102),
+    ),
+    "texting": (
+        (0.61, 0.2, 1.02, 4, 3),
+        (0.35, 0.25, 0.45, 30, 11),
+        ("texting1", 0.26, -0.15, 0.67),
+    ),
+    "mentors": (
+        (0.3, 0.05, 0.55, 9, 6),
+        (0.33, 0.12, 0.54, 16, 7),
+        ("mentors1", -0.03, -0.41, 0.35),
+    ),
+}
 MODERATORS = {
     "level": 0.9,
     "single": {
         "moderators": [
-            # the model's reference is 1 here: its coefficient is 0 minus 1, so the card's
-            # difference (with minus without) is its negative: 0.213 [0.102, 0.324]
-            moderator(
-                "home_visits",
-                "1",
-                "0",
-                (0.512, 0.401, 0.623, 20, 8),
-                (0.299, 0.188, 0.41, 15, 6),
-                (-0.213, -0.324, -0.102),
-                "home_visits0",
-            ),
-            moderator(
-                "texting",
-                "1",
-                "0",
-                (0.61, 0.2, 1.02, 4, 3),
-                (0.35, 0.25, 0.45, 30, 11),
-                (0.26, -0.15, 0.67),
-                "texting1",
-            ),
-            moderator(
-                "mentors",
-                "1",
-                "0",
-                (0.3, 0.05, 0.55, 9, 6),
-                (0.33, 0.12, 0.54, 16, 7),
-                (-0.03, -0.41, 0.35),
-                "mentors1",
-            ),
+            moderator(name, "1", "0", with_, without, coef[1:], coef[0])
+            for name, (with_, without, coef) in MODELS.items()
         ]
     },
 }
@@ -342,27 +338,10 @@ def test_run_cards_writes_json_html_and_a4_pdf(tmp_path: Path):
     cb = tmp_path / "codebook.yaml"
     import yaml
 
-    cb.write_text(
-        yaml.safe_dump(
-            {
-                "tables": {"trials": {"key": "trial"}, "res": {"key": "rid", "parent": "trials"}},
-                "variables": [
-                    {"name": "trial", "table": "trials", "type": "id", "role": "id"},
-                    {"name": "rid", "table": "res", "type": "id", "role": "id"},
-                    {
-                        "name": "texting",
-                        "table": "trials",
-                        "type": "binary",
-                        "levels": {0: "no", 1: "yes"},
-                        "role": "component",
-                        "label": "Text messages",
-                        "prompts": {"nl": ["Wie stuurt de berichten?"]},
-                    },
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
+    spec = codebook_spec(prompts=False)
+    spec["variables"] = [v for v in spec["variables"] if v["name"] in ("trial", "oid", "texting")]
+    spec["variables"][-1]["prompts"] = {"nl": ["Wie stuurt de berichten?"]}
+    cb.write_text(yaml.safe_dump(spec), encoding="utf-8")
     out = {kind: str(tmp_path / "cards" / f"cards.{kind}") for kind in ("json", "html", "pdf")}
     run_cards(
         **files,
@@ -378,7 +357,7 @@ def test_run_cards_writes_json_html_and_a4_pdf(tmp_path: Path):
     assert record["cards"][1]["prompts"] == ["Wie stuurt de berichten?"]
     assert record["sources"]["vignette"] == str(VIGNETTE_FIXTURE)
     html = Path(out["html"]).read_text(encoding="utf-8")
-    assert "@page { size: A6" in html and "<script" not in html
+    assert "@page { size: 105mm 148mm" in html and "<script" not in html
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", html) and "@import" not in html
     pdf = Path(out["pdf"]).read_bytes()
     assert pdf.startswith(b"%PDF")

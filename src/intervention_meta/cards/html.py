@@ -1,6 +1,7 @@
 """The deck as one self-contained HTML file: inline CSS, no script, nothing fetched.
 
-On screen the cards sit side by side; printed, each card is one A6 page (``@page { size: A6 }``).
+On screen the cards sit side by side; printed, each card is one A6 page (``@page``: 105 x 148
+mm) in a smaller font.
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ section.card .thin { border-left: 1.2mm solid var(--thin); padding-left: 2mm;
   color: var(--thin); }
 section.card .prompts li { font-style: italic; }
 section.card footer { margin-top: auto; padding-top: 2mm; font-size: 6.5pt; color: #7b8794; }
-@page { size: A6; margin: 0; }
+@page { size: 105mm 148mm; margin: 0; }
 @media print {
   body { background: #fff; padding: 0; }
   header.deck { display: none; }
   main { display: block; }
   section.card { width: 105mm; height: 148mm; min-height: 0; box-shadow: none;
-    border-radius: 0; page-break-after: always; break-after: page; overflow: hidden; }
+    border-radius: 0; page-break-after: always; break-after: page; font-size: 7.5pt;
+    padding: 6mm 6mm 4mm; }
+  section.card h2 { font-size: 11.5pt; }
 }
 """
 

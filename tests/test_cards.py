@@ -25,6 +25,7 @@ from intervention_meta.cards.content import (
     build_deck,
     in_sentence,
     size_word,
+    vignette_card,
 )
 from intervention_meta.cards.deck import run_cards
 from intervention_meta.cards.html import deck_html
@@ -364,3 +365,23 @@ def test_run_cards_writes_json_html_and_a4_pdf(tmp_path: Path):
     # one A4 sheet (595.28 x 841.89 pt) holds the four cards
     boxes = re.findall(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
     assert len(boxes) == 1 and [round(float(v)) for v in boxes[0]] == [595, 842]
+
+
+def test_the_opening_card_states_the_direction_and_tolerates_missing_intervals():
+    summary = {"measure": {"code": "SMD", "symbol": "d", "direction": "positive = fewer arrests"}}
+    d = build_deck(
+        analysis="synthetic",
+        codebook=codebook(),
+        components=COMPONENTS,
+        moderators=MODERATORS,
+        texts=load_texts("en"),
+        grade=GRADE,
+        summary=summary,
+    )
+    assert "Direction of the effects: positive = fewer arrests." in card(d, "intro").evidence
+    assert "(d = 0.51, 90% CI 0.40 to 0.62)" in card(d, "component:home_visits").evidence[1]
+    finding = read_json(VIGNETTE_FIXTURE)["findings"][1]
+    finding["levels"][0] |= {"ci_lb": None, "ci_ub": None}
+    finding["levels"].append({"level": "x", "label": "Not estimable", "estimate": None})
+    c = vignette_card(finding, load_texts("en"), 0.95, 2)
+    assert "Residents: 3.21" in c.evidence and len(c.numbers["levels"]) == 2

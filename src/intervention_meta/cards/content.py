@@ -312,10 +312,12 @@ def vignette_card(finding: Mapping[str, Any], t: Texts, level: float, max_prompt
     value = t.percent if probability else t.number
     factor = finding.get("factor_label") or finding.get("factor", "")
     outcome = finding.get("outcome_label") or finding.get("outcome", "")
-    levels = list(finding.get("levels") or [])
+    levels = [lv for lv in finding.get("levels") or [] if lv.get("estimate") is not None]
     by_code = {str(lv.get("level")): lv for lv in levels}
 
     def show(lv: Mapping[str, Any]) -> str:
+        if lv.get("ci_lb") is None or lv.get("ci_ub") is None:
+            return value(lv["estimate"])
         return t.say(
             "vignette.value",
             estimate=value(lv["estimate"]),
@@ -373,8 +375,6 @@ def measure_of(
     summary: Mapping[str, Any] | None, grade: Mapping[str, Any] | None, settings: CardSettings
 ) -> Measure:
     """The measure (``effect_sizes_summary.json``'s ``measure``), its size words and threshold."""
-    from intervention_meta.outputs.grade import DEFAULT_THRESHOLDS
-
     info = (summary or {}).get("measure") or (grade or {}).get("measure") or {}
     code = str(info.get("code") or "SMD")
     sizes = (
@@ -384,6 +384,8 @@ def measure_of(
     if threshold is None:
         threshold = ((grade or {}).get("settings") or {}).get("threshold")
     if threshold is None:
+        from intervention_meta.outputs.grade import DEFAULT_THRESHOLDS
+
         threshold = DEFAULT_THRESHOLDS.get(code)
     return Measure(
         symbol=str(info.get("symbol") or "g"), code=code, sizes=sizes, threshold=threshold
@@ -415,7 +417,7 @@ def build_deck(
     ``vignette`` is the vignette study's findings (None: not available; with ``vignette_path``
     set, the deck says that this file did not exist).
     """
-    from intervention_meta.analyses.components import present_code
+    from intervention_meta.data.codebook import present_code
 
     t = texts
     settings = settings or CardSettings()
@@ -466,6 +468,9 @@ def build_deck(
         intro_numbers.update(
             {key: all_row.get(key) for key in ("estimate", "ci_lb", "ci_ub", "n_studies", "k")}
         )
+    direction = ((summary or {}).get("measure") or {}).get("direction")
+    if direction:
+        intro.append(t.say("deck.direction", direction=direction))
     word = t.certainty(certainty)
     opening = Card(
         id="intro",

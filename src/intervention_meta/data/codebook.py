@@ -946,6 +946,13 @@ def _build(data: dict, file: str) -> Codebook:
     return Codebook(path=file, tables=tables, variables=variables)
 
 
+def present_code(variable: Variable | None) -> str:
+    """The code that means "the programme has the component": ``1``, else the last level."""
+    if variable is None or not variable.levels:
+        return "1"
+    return "1" if "1" in variable.levels else list(variable.levels)[-1]
+
+
 def component_variables(
     codebook: Codebook, listed: Sequence[str] | None = None, exclude: Sequence[str] = ()
 ) -> list[str]:

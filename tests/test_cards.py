@@ -385,3 +385,39 @@ def test_the_opening_card_states_the_direction_and_tolerates_missing_intervals()
     finding["levels"].append({"level": "x", "label": "Not estimable", "estimate": None})
     c = vignette_card(finding, load_texts("en"), 0.95, 2)
     assert "Residents: 3.21" in c.evidence and len(c.numbers["levels"]) == 2
+
+
+# --------------------------------------------------------------------------- bad input
+def test_a_bad_cards_section_is_named_by_the_config_check(tmp_path: Path):
+    import yaml
+
+    from intervention_meta.config import load_config
+    from intervention_meta.errors import InputError
+
+    config = yaml.safe_load(Path("config/config.yaml").read_text(encoding="utf-8"))
+    config["cards"] = {"language": "fr", "min_studies": 0}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    problems = {p.column: p for p in info.value.problems}
+    assert problems["cards.language"].value == "fr" and problems["cards.language"].file == str(path)
+    assert (
+        "en" in problems["cards.language"].expected and "nl" in problems["cards.language"].expected
+    )
+    assert problems["cards.min_studies"].value == 0
+    filled = load_config({"analysis": "x"})["cards"]
+    assert filled["language"] == "en" and filled["min_studies"] == 5 and filled["vignette"] is None
+
+
+def test_bad_prompts_in_the_codebook_are_named():
+    from intervention_meta.errors import InputError
+
+    spec = codebook_spec()
+    spec["variables"][2]["prompts"] = {"en": "Who visits?"}  # a text, not a list
+    spec["variables"][3]["meaning"] = ["not", "a", "mapping"]
+    with pytest.raises(InputError) as info:
+        load_codebook(spec)
+    columns = {(p.column, str(p.value)) for p in info.value.problems}
+    assert ("home_visits", "Who visits?") in columns
+    assert any(column == "texting" for column, _ in columns)

@@ -56,6 +56,7 @@ else:
     include: "workflow/rules/figures.smk"
     include: "workflow/rules/report.smk"
     include: "workflow/rules/coding.smk"
+    include: "workflow/rules/cards.smk"
 
 
 rule all:

@@ -567,6 +567,13 @@ STEPS: dict[str, Step] = {
         config_params={"config": ""},
         outputs={"html": "report.html", "provenance": "provenance.json", "docx": "report.docx"},
     ),
+    "cards": Step(
+        "intervention_meta.cards.deck:run_cards",
+        "conversation cards for practice (A6 PDF, HTML, JSON) from the analysis JSON",
+        config_files={"codebook": "codebook"},
+        config_params={"options": "cards", "analysis": "analysis"},
+        outputs={"json": "cards.json", "html": "cards.html", "pdf": "cards.pdf"},
+    ),
     "check_yaml": Step(
         "intervention_meta.config:check_yaml",
         "check that config files and their codebooks are valid YAML (file, line, column, why)",

@@ -29,6 +29,7 @@ rule bias:
         flags=flagfile("bias"),
     log:
         logfile("bias"),
+    priority: 5  # longest analysis jobs first, so that no core idles at the end
     conda:
         ENV
     params:

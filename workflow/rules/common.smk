@@ -136,6 +136,7 @@ def all_outputs():
         "figures",
         "tables",
         "report",
+        "cards",
     ]
     if RELIABILITY.get("studies"):
         steps.append("reliability")
@@ -144,3 +145,11 @@ def all_outputs():
         step for step in steps if step in defined
     ]  # stages not built yet are skipped
     return [path for step in steps for path in getattr(rules, step).output]
+
+
+# --------------------------------------------------------------------------- conversation cards
+def cards_inputs(wildcards):
+    """The vignette study's findings (config cards.vignette), only when the file exists now: the
+    cards are made without it otherwise, and say so."""
+    path = (config.get("cards") or {}).get("vignette")
+    return {"vignette": path} if path and os.path.isfile(path) else {}

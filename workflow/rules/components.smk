@@ -28,6 +28,7 @@ rule components:
         flags=flagfile("components"),
     log:
         logfile("components"),
+    priority: 2  # longest analysis jobs first, so that no core idles at the end
     conda:
         ENV
     params:

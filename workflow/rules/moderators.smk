@@ -29,6 +29,7 @@ rule moderators:
         flags=flagfile("moderators"),
     log:
         logfile("moderators"),
+    priority: 5  # longest analysis jobs first, so that no core idles at the end
     conda:
         ENV
     params:

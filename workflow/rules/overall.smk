@@ -37,6 +37,7 @@ rule overall:
         flags=f"{RES}/flags/overall_all.txt",
     log:
         logfile("overall"),
+    priority: 3  # longest analysis jobs first, so that no core idles at the end
     conda:
         ENV
     params:

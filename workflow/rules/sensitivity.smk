@@ -24,6 +24,7 @@ rule sensitivity:
         flags=flagfile("sensitivity"),
     log:
         logfile("sensitivity"),
+    priority: 4  # longest analysis jobs first, so that no core idles at the end
     conda:
         ENV
     params:

@@ -91,7 +91,7 @@ from intervention_meta.analyses.records import (
     result_table,
     write_tables,
 )
-from intervention_meta.data.codebook import Variable, normalise_code
+from intervention_meta.data.codebook import Variable, normalise_code, present_code
 from intervention_meta.io import jsonable, write_json
 from intervention_meta.methods.bias import aggregate_by_study
 from intervention_meta.models import MetaResult, ModelError
@@ -343,13 +343,6 @@ def study_blup_effects(result: MetaResult, level: float | None = None) -> StudyE
 
 
 # --------------------------------------------------------------------------- programmes
-def present_code(variable: Variable | None) -> str:
-    """The code that means "the programme has the component": ``1``, else the last level."""
-    if variable is None or not variable.levels:
-        return "1"
-    return "1" if "1" in variable.levels else list(variable.levels)[-1]
-
-
 def programme_components(
     data: pd.DataFrame,
     study: str,

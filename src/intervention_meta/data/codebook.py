@@ -10,7 +10,8 @@ A codebook file (e.g. ``data/codebook.yaml``; its header documents every field) 
 ``variables``
     One entry per column: ``name``, ``table``, ``type``, and optionally ``levels``, ``missing``,
     ``range``, ``required``, ``role``, ``label``, ``description``, ``higher_is_worse`` and
-    ``requires``.
+    ``requires``; for the conversation cards ``prompts``, ``meaning`` and ``labels`` (each per
+    language code).
 
 Roles
 -----
@@ -211,6 +212,9 @@ class Variable:
     higher_is_worse: tuple[str, ...] = ()
     requires: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     statistic_columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    prompts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    meaning: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_levels(self) -> bool:
@@ -934,9 +938,19 @@ def _build(data: dict, file: str) -> Codebook:
             higher_is_worse=tuple(normalise_code(c) for c in _as_list(v.get("higher_is_worse"))),
             requires=requires,
             statistic_columns=statistic_columns,
+            prompts={str(k): tuple(map(str, p)) for k, p in (v.get("prompts") or {}).items()},
+            meaning={str(k): str(s).strip() for k, s in (v.get("meaning") or {}).items()},
+            labels={str(k): str(s) for k, s in (v.get("labels") or {}).items()},
         )
     logger.debug("codebook %s: %d variables", file, len(variables))
     return Codebook(path=file, tables=tables, variables=variables)
+
+
+def present_code(variable: Variable | None) -> str:
+    """The code that means "the programme has the component": ``1``, else the last level."""
+    if variable is None or not variable.levels:
+        return "1"
+    return "1" if "1" in variable.levels else list(variable.levels)[-1]
 
 
 def component_variables(

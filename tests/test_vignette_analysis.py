@@ -137,17 +137,8 @@ class _Fit:
     converged = True
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "term": self.terms,
-                "estimate": self.estimate,
-                "se": self.se,
-                "statistic": self.statistic,
-                "p": self.p,
-                "ci_lb": self.ci_lb,
-                "ci_ub": self.ci_ub,
-            }
-        )
+        keys = ("estimate", "se", "statistic", "p", "ci_lb", "ci_ub")
+        return pd.DataFrame({"term": self.terms, **{k: getattr(self, k) for k in keys}})
 
 
 class FakeModels:

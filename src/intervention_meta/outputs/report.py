@@ -250,6 +250,12 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Vevea, J. L., & Hedges, L. V. (1995). A general linear model for estimating effect size "
         "in the presence of publication bias. <i>Psychometrika, 60</i>(3), 419&ndash;435.",
     ),
+    "joshi2022": (
+        "Joshi, Pustejovsky & Beretvas, 2022",
+        "Joshi, M., Pustejovsky, J. E., & Beretvas, S. N. (2022). Cluster wild bootstrapping to "
+        "handle dependent effect sizes in meta-analysis with a small number of studies. "
+        "<i>Research Synthesis Methods, 13</i>(4), 457&ndash;477.",
+    ),
     "pustejovsky2025": (
         "Pustejovsky, Citkowicz & Joshi, 2025",
         "Pustejovsky, J. E., Citkowicz, M., & Joshi, M. (2025). Estimation and inference for "
@@ -1232,6 +1238,7 @@ class _Builder:
                 f"{cite('tipton2015b')}. A pseudo-{_i('R')}² gives the reduction of the total "
                 "variance against the model without the moderator. "
             )
+            text += self._wild_bootstrap_sentence()
             variables = _get(d.moderators, "multiple", "variables", default=[])
             if variables:
                 text += (
@@ -1344,6 +1351,25 @@ class _Builder:
         out.append("<h3>References</h3>")
         out.append("{{REFERENCES}}")
         return Section("methods", SECTIONS["methods"], "\n".join(out))
+
+    def _wild_bootstrap_sentence(self) -> str:
+        """The moderator tests' cluster wild bootstrap in the methods ("" when not computed)."""
+        wild = _get(self.data.moderators, "wild_bootstrap", default=None) or {}
+        if not wild or wild.get("when") == "never":
+            return ""
+        which = (
+            "each omnibus test"
+            if wild.get("when") == "always"
+            else f"each omnibus test on at most {wild.get('max_studies')} studies"
+        )
+        return (
+            f"For {which}, a cluster wild bootstrap p value {self.cite('joshi2022')} is given "
+            f"beside the HTZ test: {wild.get('replications')} replications with Rademacher "
+            f"weights per study applied to the {esc(str(wild.get('adjust')))}-adjusted "
+            "residuals of the model without the tested moderator, the model refitted to each "
+            "replicate and its HTZ statistic compared with the data's (not adjusted for "
+            "multiple testing). "
+        )
 
     def _model_text(self, spec: Mapping[str, Any]) -> str:
         cite, cfg = self.cite, self.data.config

@@ -71,6 +71,7 @@ SECTIONS: dict[str, str] = {
     "moderators": "Moderators",
     "components": "Components",
     "publication-bias": "Publication bias",
+    "selection-model": "Selection model",
     "sensitivity": "Sensitivity",
     "certainty": "Certainty of evidence (GRADE)",
     "reliability": "Inter-rater reliability",
@@ -88,6 +89,7 @@ FIGURE_SECTIONS = {
     "moderators": "moderators",
     "components": "components",
     "bias": "publication-bias",
+    "selection": "selection-model",
     "sensitivity": "sensitivity",
     "reliability": "reliability",
 }
@@ -255,6 +257,11 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Joshi, M., Pustejovsky, J. E., & Beretvas, S. N. (2022). Cluster wild bootstrapping to "
         "handle dependent effect sizes in meta-analysis with a small number of studies. "
         "<i>Research Synthesis Methods, 13</i>(4), 457&ndash;477.",
+    ),
+    "stanley2017": (
+        "Stanley, 2017",
+        "Stanley, T. D. (2017). Limitations of PET-PEESE and other meta-analysis methods. "
+        "<i>Social Psychological and Personality Science, 8</i>(5), 581&ndash;591.",
     ),
     "pustejovsky2025": (
         "Pustejovsky, Citkowicz & Joshi, 2025",
@@ -1295,7 +1302,9 @@ class _Builder:
                 text += (
                     " On all effect sizes, with their dependence within studies accounted for, "
                     "a step-function selection model "
-                    f"{cite('vevea1995')} with one-sided p-value steps at {esc(steps)} was "
+                    f"{cite('vevea1995')} with "
+                    + ("two" if opts.get("selection_alternative") == "two.sided" else "one")
+                    + f"-sided p-value steps at {esc(steps)} was "
                     "fitted by composite maximum likelihood with a sandwich variance clustered "
                     "by study"
                     + (f" and a {boot}-replication bootstrap of studies" if boot else "")
@@ -1810,6 +1819,21 @@ class _Builder:
             "publication-bias", SECTIONS["publication-bias"], "\n".join(p for p in parts if p)
         )
 
+    def selection_section(self) -> Section:
+        """The selection model: its weights figure, the adjusted vs unadjusted estimates beside
+        PET-PEESE and the Egger-type test (:mod:`.selection_section`)."""
+        from intervention_meta.outputs.selection_section import selection_section_html
+        from intervention_meta.plots.selection import selection_usable
+
+        bias = self.data.bias
+        if not bias:
+            return self._skip("selection-model", "No bias step results (models/bias.json).")
+        reason = str((bias.get("not_computed") or {}).get("selection", ""))
+        usable = selection_usable(bias.get("selection"), reason)[0]
+        figures = self.figures("selection-model") if usable else ""
+        body = selection_section_html(bias, figures, self.cite, self.labels)
+        return Section("selection-model", SECTIONS["selection-model"], body)
+
     def sensitivity_section(self) -> Section:
         sens = self._sensitivity_sentence()
         parts = [_p(sens)] if sens else []
@@ -2089,6 +2113,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.moderators_section(),
         b.components_section(),
         b.bias_section(),
+        b.selection_section(),
         b.sensitivity_section(),
         b.grade_section(),
     ]

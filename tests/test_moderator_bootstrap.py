@@ -9,6 +9,7 @@ The data are synthetic (10 trials, differently named keys and variables than the
 
 from __future__ import annotations
 
+import json
 import math
 import zlib
 from functools import cache
@@ -16,6 +17,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from intervention_meta.analyses.analysis_model import (
     AnalysisData,
@@ -34,44 +36,48 @@ from intervention_meta.analyses.moderators import (
     moderator_tests_records,
     multiple_moderator_model,
     multiple_moderators_records,
+    run_moderators,
 )
 from intervention_meta.data.codebook import load_codebook
 from intervention_meta.methods.wild_bootstrap import wild_bootstrap_test
+from intervention_meta.outputs.tables import apa_table, fmt_p
 
 SPEC = ModelSpec()
 R = 99  # replications: enough to compare the two paths, few enough to be quick
 
 
+#: the codebook of the synthetic trials (tables trials/outcomes, keys trial/outcome)
+CODEBOOK = {
+    "tables": {
+        "trials": {"key": "trial"},
+        "outcomes": {"key": "outcome", "parent": "trials"},
+    },
+    "variables": [
+        {"name": "trial", "table": "trials", "type": "id", "role": "id"},
+        {
+            "name": "arm_type",
+            "table": "trials",
+            "type": "categorical",
+            "levels": {"wait": "Waiting list", "usual": "Usual care", "active": "Active"},
+            "role": "moderator",
+            "label": "Control arm",
+        },
+        {
+            "name": "dose",
+            "table": "trials",
+            "type": "number",
+            "role": "moderator",
+            "label": "Sessions",
+        },
+        {"name": "outcome", "table": "outcomes", "type": "id", "role": "id"},
+    ],
+}
+
+
 @cache
 def _trials() -> AnalysisData:
     """10 trials with 1-4 outcomes each; a 3-level factor and a dose coded per trial."""
-    cb = load_codebook(
-        {
-            "tables": {
-                "trials": {"key": "trial"},
-                "outcomes": {"key": "outcome", "parent": "trials"},
-            },
-            "variables": [
-                {"name": "trial", "table": "trials", "type": "id", "role": "id"},
-                {
-                    "name": "arm_type",
-                    "table": "trials",
-                    "type": "categorical",
-                    "levels": {"wait": "Waiting list", "usual": "Usual care", "active": "Active"},
-                    "role": "moderator",
-                    "label": "Control arm",
-                },
-                {
-                    "name": "dose",
-                    "table": "trials",
-                    "type": "number",
-                    "role": "moderator",
-                    "label": "Sessions",
-                },
-                {"name": "outcome", "table": "outcomes", "type": "id", "role": "id"},
-            ],
-        }
-    )
+    cb = load_codebook(CODEBOOK)
     rng = np.random.default_rng(11)
     rows = []
     arms = ["wait", "usual", "active"]
@@ -222,3 +228,63 @@ def test_options_are_checked():
         3,
     )
     assert opts.applies(40) and not opts.applies(41)
+
+
+def test_apa_tables_show_the_wild_p_with_its_note_only_when_computed():
+    ad = _trials()
+    always = analyse_moderators(ad, SPEC, wild_bootstrap=_always())
+    table = apa_table(moderator_tests_records(always, ad), "moderator_tests", 1)
+    assert "Wild bootstrap p" in table.columns
+    column = table.columns.index("Wild bootstrap p")
+    expected = [fmt_p(r.test.wild_p) for r in always.results]
+    assert [row[column] for row in table.rows] == expected
+    assert "Rademacher weights per study, CR2-adjusted residuals" in table.note
+    assert f"{R} replications" in table.note
+    never = analyse_moderators(ad, SPEC, wild_bootstrap=WildBootstrapOptions(when="never"))
+    table = apa_table(moderator_tests_records(never, ad), "moderator_tests", 1)
+    assert "Wild bootstrap p" not in table.columns and "Rademacher" not in table.note
+    mm = multiple_moderator_model(ad, ["arm_type", "dose"], SPEC, wild_bootstrap=_always())
+    table = apa_table(
+        multiple_moderators_records(mm, ad, SPEC, _always()), "multiple_moderators", 2
+    )
+    column = table.columns.index("Wild bootstrap p")
+    assert [row[column] for row in table.rows if row[column]] == [fmt_p(mm.test.wild_p)]
+    assert "Rademacher" in table.note
+
+
+@pytest.mark.parametrize("when", ["never", "always"])
+def test_the_step_writes_the_column_and_the_seeded_p_values_only_when_asked(tmp_path, when):
+    ad = _trials()
+    (tmp_path / "codebook.yaml").write_text(yaml.safe_dump(CODEBOOK), encoding="utf-8")
+    ad.data.to_csv(tmp_path / "effect_sizes.csv", index=False)
+    out = {k: tmp_path / f"{k}.{ext}" for k, ext in
+           (("moderators", "csv"), ("tests", "csv"), ("multiple", "csv"), ("json", "json"),
+            ("flags", "txt"))}  # fmt: skip
+    options = {
+        "multiple": ["arm_type", "dose"],
+        "wild_bootstrap": {"when": when, "replications": R},
+    }
+    run_moderators(
+        effect_sizes=tmp_path / "effect_sizes.csv",
+        codebook=tmp_path / "codebook.yaml",
+        options=options,
+        seed=5,
+        **out,
+    )
+    tests = pd.read_csv(out["tests"]).set_index("Moderator")
+    multiple = pd.read_csv(out["multiple"])
+    result = json.loads(out["json"].read_text(encoding="utf-8"))
+    if when == "never":
+        assert "Wild bootstrap p" not in tests.columns
+        assert "Wild bootstrap p" not in multiple.columns
+        assert result["wild_bootstrap"]["when"] == "never"
+        return
+    # the step's p values are those of analyse_moderators with the same seed (centred as the step)
+    direct = analyse_moderators(ad, SPEC, wild_bootstrap=_always(), center="mean")
+    rows = {row["moderator"]: row for row in result["tables"]["moderator_tests"]["rows"]}
+    for r in direct.results:
+        assert rows[r.name]["wild_p"] == r.test.wild_p  # the JSON: bit-identical
+        assert tests.loc[r.name, "Wild bootstrap p"] == pytest.approx(r.test.wild_p, rel=1e-12)
+    assert multiple["Wild bootstrap p"].notna().sum() == 1
+    assert result["multiple"]["test"]["wild_bootstrap"]["key"] == "multiple/all"
+    assert "Rademacher" in result["notes"]["wild_bootstrap"]

@@ -48,6 +48,13 @@ Multiple-moderator model (:func:`multiple_moderator_model`)
     (:func:`variance_inflation_factors`). Without components and without a list the model does
     not apply (``applicable`` false, with the reason).
 
+Cluster wild bootstrap (``moderators.wild_bootstrap``; :mod:`.moderator_bootstrap`)
+    with few studies (by default at most 40 in the test) every omnibus test -- each moderator's
+    and the multiple-moderator model's test of all moderators -- also gets the p value of the
+    cluster wild bootstrap of its HTZ statistic (Joshi, Pustejovsky & Beretvas 2022), which keeps
+    its level where the HTZ test of several coefficients is conservative; each test is seeded
+    from the config's ``seed`` and its name, so its p value does not depend on the other tests.
+
 Coding coverage (:func:`coding_coverage`, :func:`apply_min_coverage`)
     the share of studies with a value of a variable (on at least one of their effect sizes). A
     joint model (the multiple-moderator model, the component profiles) leaves out every variable
@@ -61,6 +68,9 @@ Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level meta-analytic mode
 step tutorial. *The Quantitative Methods for Psychology*, 12(3), 154-174.
 Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian Journal of
 Statistics*, 6(2), 65-70.
+Joshi, M., Pustejovsky, J. E., & Beretvas, S. N. (2022). Cluster wild bootstrapping to handle
+dependent effect sizes in meta-analysis with a small number of studies. *Research Synthesis
+Methods*, 13(4), 457-477.
 Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance
 estimation and hypothesis testing in fixed effects models. *Journal of Business & Economic
 Statistics*, 36(4), 672-683.

@@ -103,7 +103,7 @@ def _always(seed: int = 5, **kw) -> WildBootstrapOptions:
 
 def test_categorical_moderator_p_is_the_method_run_with_the_tests_own_generator():
     ad = _trials()
-    res = analyse_moderator(ad, "arm_type", SPEC, wild_bootstrap=_always())
+    res = analyse_moderator(ad, "arm_type", SPEC, wild_bootstrap=_always(statistic="HTZ"))
     frame = ad.data.copy()
     frame["arm_type"] = factor_column(frame["arm_type"], ad.codebook["arm_type"])
     direct = wild_bootstrap_test(
@@ -113,6 +113,8 @@ def test_categorical_moderator_p_is_the_method_run_with_the_tests_own_generator(
         rng=np.random.default_rng(np.random.SeedSequence([5, zlib.crc32(b"single/arm_type")])),
         replications=R,
         adjust="CR2",
+        type="CR2",
+        test="HTZ",
         cluster="trial",
     )
     assert res.test.wild_p == direct.p_value  # bit-identical
@@ -123,7 +125,7 @@ def test_categorical_moderator_p_is_the_method_run_with_the_tests_own_generator(
     assert direct.statistic == pytest.approx(res.test.cr2_fstat, rel=1e-8)
 
 
-def test_continuous_moderator_with_cr1_adjustment_matches_the_method():
+def test_continuous_moderator_with_cr1_adjustment_and_the_f_statistic_matches_the_method():
     ad = _trials()
     opts = _always(seed=9, adjust="CR1")
     res = analyse_moderator(ad, "dose", SPEC, wild_bootstrap=opts, center="mean")
@@ -136,10 +138,17 @@ def test_continuous_moderator_with_cr1_adjustment_matches_the_method():
         rng=np.random.default_rng(seed_sequence(9, "single/dose")),
         replications=R,
         adjust="CR1",
+        type="CR1",
+        test="Naive-F",
         cluster="trial",
     )
     assert res.test.wild_p == direct.p_value
     assert res.test.wild_bootstrap["adjust"] == "CR1"
+    assert (res.test.wild_bootstrap["type"], res.test.wild_bootstrap["test"]) == ("CR1", "Naive-F")
+    # the default statistic: Q/q with the CR1 sandwich (wildmeta's Naive-F), here t^2 of the slope
+    call = model_call(ad, SPEC, mods=["dose"])
+    cr1 = call.fit(call.complete(frame)).robust(cluster="trial", type="CR1")
+    assert direct.statistic == pytest.approx((cr1.b[1] / cr1.se[1]) ** 2, rel=1e-10)
 
 
 def test_p_values_do_not_depend_on_which_other_moderators_run_or_their_order():
@@ -219,6 +228,8 @@ def test_options_are_checked():
         WildBootstrapOptions.from_config({"adjust": "CR3"})
     with pytest.raises(ValueError, match="unknown keys"):
         WildBootstrapOptions.from_config({"reps": 10})
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        WildBootstrapOptions.from_config({"statistic": "t"})
     opts = WildBootstrapOptions.from_config(None, seed=3)
     assert (opts.when, opts.max_studies, opts.replications, opts.adjust, opts.seed) == (
         "few_studies",
@@ -227,6 +238,7 @@ def test_options_are_checked():
         "CR2",
         3,
     )
+    assert opts.statistic == "F"
     assert opts.applies(40) and not opts.applies(41)
 
 

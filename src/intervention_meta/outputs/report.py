@@ -1376,8 +1376,13 @@ class _Builder:
             f"beside the HTZ test: {wild.get('replications')} replications with Rademacher "
             f"weights per study applied to the {esc(str(wild.get('adjust')))}-adjusted "
             "residuals of the model without the tested moderator, the model refitted to each "
-            "replicate and its HTZ statistic compared with the data's (not adjusted for "
-            "multiple testing). "
+            "replicate and its "
+            + (
+                "HTZ statistic"
+                if wild.get("statistic") == "HTZ"
+                else "cluster-robust Wald statistic"
+            )
+            + " compared with the data's (not adjusted for multiple testing). "
         )
 
     def _model_text(self, spec: Mapping[str, Any]) -> str:

@@ -103,6 +103,7 @@ def test_each_moderator_gets_the_plot_of_its_type(analysis):
     name, _, manifest, project = analysis
     codebook = load_codebook(project / CONFIGS[name][0])
     expected = {"flow", "prisma", "forest", "variance_distribution", "funnel", "leave_one_out"}
+    expected.add("selection_weights")  # drawn, or a placeholder saying why not
     components = {"components_orchard", "components_profiles"}
     if codebook.components():
         expected |= components
@@ -122,6 +123,7 @@ def test_each_moderator_gets_the_plot_of_its_type(analysis):
     sections = {f["stem"]: f["section"] for f in manifest["figures"]}
     assert sections["flow"] == "data" and sections["funnel"] == "bias"
     assert sections["leave_one_out"] == "sensitivity" and sections["forest"] == "overall"
+    assert sections["selection_weights"] == "selection"
 
 
 @pytest.mark.pipeline

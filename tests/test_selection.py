@@ -268,12 +268,24 @@ def test_fallback_to_lbfgsb_when_newton_steps_run_out(monkeypatch, caplog):
     np.testing.assert_allclose(res.delta, case["results"]["delta"], rtol=RTOL)
 
 
-def test_selection_model_rejects_empty_intervals_and_two_sided():
+def test_selection_model_rejects_empty_intervals_and_unknown_alternatives():
     yi, vi = np.array([0.1, 0.2, 0.9, 0.05, 0.3]), np.full(5, 0.04)
     with pytest.raises(ValueError, match="no observed p value"):
         selection_model(yi, vi, steps=(1e-7,))
+    with pytest.raises(ValueError, match="no observed p value"):  # two-sided p values too
+        selection_model(yi, vi, steps=(1e-7,), alternative="two.sided")
     with pytest.raises(ValueError, match="alternative"):
-        selection_model(yi, vi, alternative="two.sided")
+        selection_model(yi, vi, alternative="two-sided")
+
+
+def test_two_sided_p_values_put_large_negative_effects_in_the_significant_interval():
+    # metafor's .selmodel.pval: p = 2 * (1 - Phi(|y| / se)); -0.5 / 0.2 = -2.5 -> p = .012
+    yi = np.array([-0.5, 0.45, 0.1, -0.05, 0.2, 0.6, 0.0, -0.3])
+    vi = np.full(8, 0.04)
+    two = selection_model(yi, vi, steps=(0.05,), alternative="two.sided")
+    one = selection_model(yi, vi, steps=(0.05,), alternative="greater")
+    assert two.k_per_interval == (3, 5)  # -0.5, 0.45, 0.6
+    assert one.k_per_interval == (2, 6)  # 0.45, 0.6 (one-sided p of -0.5 is .994)
 
 
 def test_missing_rows_are_dropped(dependent, caplog):

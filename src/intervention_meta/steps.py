@@ -508,6 +508,7 @@ STEPS: dict[str, Step] = {
             "multiple": "multiple_moderators.csv",
         },
         options="moderators",
+        seed="seed",
     ),
     "components": _analysis(
         "components",

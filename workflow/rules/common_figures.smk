@@ -82,6 +82,7 @@ FIGURE_STEMS = [
     *[f"bubble_{m}" for m in BUBBLE_MODERATORS],
     *figure_components(),
     "funnel",
+    "selection_weights",
     "leave_one_out",
 ]
 
@@ -113,6 +114,7 @@ FIGURE_REPORT = {
     "components_orchard": ("figures_components", "Components", None),
     "components_profiles": ("figures_profiles", "Components", None),
     "funnel": ("figures_funnel", "Publication bias", None),
+    "selection_weights": ("figures_selection", "Publication bias", None),
     "leave_one_out": ("figures_leave_one_out", "Sensitivity", None),
 }
 

@@ -164,6 +164,22 @@ class BiasResult:
     data: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
 
     # ---------------------------------------------------------------- dicts
+    def _pooled(self) -> dict | None:
+        """The analysis model's pooled estimate (unadjusted for bias) with its interval and test."""
+        m = self.model
+        if m is None:
+            return None
+        return {
+            "model": self.spec.describe(),
+            "estimate": float(m.b[0]),
+            "se": float(m.se[0]),
+            "ci_lb": float(m.ci_lb[0]),
+            "ci_ub": float(m.ci_ub[0]),
+            "df": None if m.dfs is None else float(m.dfs[0]),
+            "pval": float(m.pval[0]),
+            "level": float(m.level),
+        }
+
     def to_dict(self) -> dict:
         """Everything, with full precision (``models/bias.json``)."""
 
@@ -181,6 +197,7 @@ class BiasResult:
             "es_key": self.es,
             "why_aggregated": self.options.why_aggregated(),
             "pooled_estimate": None if self.model is None else float(self.model.b[0]),
+            "pooled": self._pooled(),
             "egger_multilevel": d(self.egger_multilevel),
             "egger_multilevel_cr2": self.egger_multilevel_cr2,
             "aggregated": d(self.aggregated),

@@ -48,6 +48,13 @@ Multiple-moderator model (:func:`multiple_moderator_model`)
     (:func:`variance_inflation_factors`). Without components and without a list the model does
     not apply (``applicable`` false, with the reason).
 
+Cluster wild bootstrap (``moderators.wild_bootstrap``; :mod:`.moderator_bootstrap`)
+    with few studies (by default at most 40 in the test) every omnibus test -- each moderator's
+    and the multiple-moderator model's test of all moderators -- also gets the p value of the
+    cluster wild bootstrap of its HTZ statistic (Joshi, Pustejovsky & Beretvas 2022), which keeps
+    its level where the HTZ test of several coefficients is conservative; each test is seeded
+    from the config's ``seed`` and its name, so its p value does not depend on the other tests.
+
 Coding coverage (:func:`coding_coverage`, :func:`apply_min_coverage`)
     the share of studies with a value of a variable (on at least one of their effect sizes). A
     joint model (the multiple-moderator model, the component profiles) leaves out every variable
@@ -61,6 +68,9 @@ Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level meta-analytic mode
 step tutorial. *The Quantitative Methods for Psychology*, 12(3), 154-174.
 Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian Journal of
 Statistics*, 6(2), 65-70.
+Joshi, M., Pustejovsky, J. E., & Beretvas, S. N. (2022). Cluster wild bootstrapping to handle
+dependent effect sizes in meta-analysis with a small number of studies. *Research Synthesis
+Methods*, 13(4), 457-477.
 Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance
 estimation and hypothesis testing in fixed effects models. *Journal of Business & Economic
 Statistics*, 36(4), 672-683.
@@ -93,6 +103,11 @@ from intervention_meta.analyses.analysis_model import (
     ModelSpec,
     fit_model,
     load_analysis_data,
+    model_call,
+)
+from intervention_meta.analyses.moderator_bootstrap import (
+    WildBootstrapOptions,
+    moderator_wild_bootstrap,
 )
 from intervention_meta.analyses.records import (
     CR2_KEYS,
@@ -283,7 +298,10 @@ class ModeratorTest:
 
     ``test`` is ``"F"`` (t tests: ``stat`` = QM/m with df1 = m, df2 = k - p) or ``"chi-square"``
     (z tests: ``stat`` = QM, df2 None). ``cr2_*`` is the HTZ Wald test (Tipton & Pustejovsky 2015).
-    ``p_adj``/``cr2_p_adj`` are filled in across moderators.
+    ``p_adj``/``cr2_p_adj`` are filled in across moderators. ``wild_p`` is the cluster wild
+    bootstrap p value of the same hypothesis (NaN when not computed) and ``wild_bootstrap`` its
+    record (:func:`~intervention_meta.analyses.moderator_bootstrap.moderator_wild_bootstrap`;
+    empty when ``moderators.wild_bootstrap.when`` is ``never``).
     """
 
     test: str
@@ -300,6 +318,8 @@ class ModeratorTest:
     k: int = 0
     n_studies: int = 0
     categories: tuple[str, ...] = ()
+    wild_p: float = math.nan
+    wild_bootstrap: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return jsonable(self.__dict__)
@@ -436,6 +456,7 @@ class ModeratorAnalyses:
     spec: ModelSpec
     min_studies: int
     flags: tuple[str, ...] = ()
+    wild_bootstrap: WildBootstrapOptions | None = None
 
     def to_dict(self) -> dict:
         return jsonable(
@@ -443,6 +464,7 @@ class ModeratorAnalyses:
                 "model": self.spec.describe(),
                 "p_adjust": self.p_adjust,
                 "min_studies": self.min_studies,
+                "wild_bootstrap": _wild_dict(self.wild_bootstrap),
                 "moderators": [r.to_dict() for r in self.results],
                 "skipped": self.skipped,
                 "flags": list(self.flags),
@@ -583,14 +605,32 @@ def _omnibus(
     spec: ModelSpec,
     btt: Sequence[int],
     categories: Sequence[str] = (),
+    *,
+    wild: WildBootstrapOptions | None = None,
+    mods: Sequence[str] = (),
+    key: str = "",
 ) -> ModeratorTest:
-    """Model-based omnibus test of ``btt`` (metafor's QM) and its CR2 HTZ version."""
+    """Model-based omnibus test of ``btt`` (metafor's QM), its CR2 HTZ version and, with
+    ``wild``, its cluster wild bootstrap p value (the model ``mods`` with intercept, seeded from
+    ``key``)."""
     if tuple(btt) == tuple(result.btt):
         qm, df1, df2, pval = result.QM, result.QMdf[0], result.QMdf[1], result.QMp
     else:
         wt = result.wald(list(btt))
         qm, df1, df2, pval = wt.stat, wt.df1, wt.df2, wt.pval
     rw = _robust_test(result, ad, spec, btt) or {}
+    n_studies = _n_studies(result._state.design.data, ad.study)
+    boot = {}
+    if wild is not None:
+        boot = moderator_wild_bootstrap(
+            model_call(ad, spec, mods=mods),
+            result._state.design.data,
+            btt,
+            options=wild,
+            key=key,
+            cluster=ad.cluster,
+            n_studies=n_studies,
+        )
     return ModeratorTest(
         test="chi-square" if df2 is None else "F",
         stat=float(qm),
@@ -602,8 +642,10 @@ def _omnibus(
         cr2_df2=float(rw.get("df_denom", math.nan)),
         cr2_pval=float(rw.get("p_val", math.nan)) if rw.get("p_val") is not None else math.nan,
         k=result.k,
-        n_studies=_n_studies(result._state.design.data, ad.study),
+        n_studies=n_studies,
         categories=tuple(categories),
+        wild_p=float(boot.get("p", math.nan)),
+        wild_bootstrap=boot,
     )
 
 
@@ -668,6 +710,7 @@ def analyse_moderator(
     rules: FlagRules | None = None,
     center: str | float = "none",
     scale: float = 1.0,
+    wild_bootstrap: WildBootstrapOptions | None = None,
 ) -> ModeratorResult:
     """Meta-regression of one moderator (see the module doc for what is computed).
 
@@ -679,6 +722,8 @@ def analyse_moderator(
     min_studies : categories with fewer studies are reported but left out of the test
     rules : the thresholds of the flags (default :class:`FlagRules`)
     center, scale : a continuous moderator's centring (:func:`centring`)
+    wild_bootstrap : when and how the omnibus test gets a cluster wild bootstrap p value
+        (:class:`WildBootstrapOptions`; None: never)
 
     Returns
     -------
@@ -706,13 +751,13 @@ def analyse_moderator(
         "k_missing": k_missing,
     }
     if var.type in NUMERIC_TYPES:
-        return _continuous(ad, spec, var, frame, flags, common, center, scale)
+        return _continuous(ad, spec, var, frame, flags, common, center, scale, wild_bootstrap)
     if var.type in LEVEL_TYPES:
-        return _categorical(ad, spec, var, frame, flags, common, min_studies)
+        return _categorical(ad, spec, var, frame, flags, common, min_studies, wild_bootstrap)
     raise ValueError(f"moderator {name!r} has type {var.type!r}; only level or numeric types")
 
 
-def _continuous(ad, spec, var, frame, flags, common, center, scale) -> ModeratorResult:
+def _continuous(ad, spec, var, frame, flags, common, center, scale, wild) -> ModeratorResult:
     name = var.name
     raw = pd.to_numeric(frame[name], errors="coerce").astype(float)
     how = centring(raw, center, scale)
@@ -761,7 +806,9 @@ def _continuous(ad, spec, var, frame, flags, common, center, scale) -> Moderator
             n_studies=ns,
         ),
     )
-    test = _omnibus(res, ad, spec, [1], categories=("slope",))
+    test = _omnibus(
+        res, ad, spec, [1], categories=("slope",), wild=wild, mods=[name], key=f"single/{name}"
+    )
     _check_test(flags, test, f"{name}: slope")
     return ModeratorResult(
         kind="continuous",
@@ -777,7 +824,7 @@ def _continuous(ad, spec, var, frame, flags, common, center, scale) -> Moderator
     )
 
 
-def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorResult:
+def _categorical(ad, spec, var, frame, flags, common, min_studies, wild) -> ModeratorResult:
     name = var.name
     frame[name] = factor_column(frame[name], var)
     counts = (
@@ -864,7 +911,16 @@ def _categorical(ad, spec, var, frame, flags, common, min_studies) -> ModeratorR
     if tested_model is not None:
         _check_model(flags, tested_model, None, ad, f"{name}: test model")
         models["test"] = _model_summary(tested_model)
-        test = _omnibus(tested_model, ad, spec, list(range(1, tested_model.p)), categories=testable)
+        test = _omnibus(
+            tested_model,
+            ad,
+            spec,
+            list(range(1, tested_model.p)),
+            categories=testable,
+            wild=wild,
+            mods=[name],
+            key=f"single/{name}",
+        )
         _check_test(flags, test, f"{name}: differences between categories")
     else:
         flags.add(f"{name}: no test of differences between categories ({reason})")
@@ -909,6 +965,7 @@ def analyse_moderators(
     rules: FlagRules | None = None,
     center: str | float = "none",
     scale: Mapping[str, float] | None = None,
+    wild_bootstrap: WildBootstrapOptions | None = None,
 ) -> ModeratorAnalyses:
     """Analyse every moderator of the codebook (or ``moderators``), each in its own model.
 
@@ -918,6 +975,7 @@ def analyse_moderators(
     thresholds of the flags (default :class:`FlagRules`). Continuous moderators are centred at
     ``center`` and scaled by ``scale[name]`` (1 for those not listed; :func:`centring`); the
     default is the raw moderator, the moderator step's (``moderators.center``) the mean.
+    ``wild_bootstrap`` says which omnibus tests get a cluster wild bootstrap p value (None: none).
     """
     spec = spec or ModelSpec()
     cb = ad.codebook
@@ -953,6 +1011,7 @@ def analyse_moderators(
                     rules=flags.rules,
                     center=center,
                     scale=float(scale.get(var.name, 1.0)),
+                    wild_bootstrap=wild_bootstrap,
                 )
             )
             flags.lines.extend(results[-1].flags)
@@ -974,6 +1033,7 @@ def analyse_moderators(
         spec=spec,
         min_studies=min_studies,
         flags=tuple(flags.lines),
+        wild_bootstrap=wild_bootstrap,
     )
 
 
@@ -1054,6 +1114,7 @@ def multiple_moderator_model(
     *,
     min_coverage: float = MIN_COVERAGE,
     rules: FlagRules | None = None,
+    wild_bootstrap: WildBootstrapOptions | None = None,
 ) -> MultipleModeratorResult:
     """All ``variables`` together in one model (with intercept), on the complete cases.
 
@@ -1064,7 +1125,9 @@ def multiple_moderator_model(
     CR2 HTZ), the variance components left, pseudo-R^2 and the variance inflation factors
     (:func:`variance_inflation_factors`, weighted by the fitted model's marginal covariance, and
     unweighted). Without ``variables`` the model does not apply (``applicable`` false, no flag).
-    ``rules`` are the thresholds of the flags (default :class:`FlagRules`).
+    ``rules`` are the thresholds of the flags (default :class:`FlagRules`). With
+    ``wild_bootstrap``, the omnibus test of all moderators gets its cluster wild bootstrap p value
+    (the tests of each moderator given the others do not).
     """
     spec = spec or ModelSpec()
     variables = list(variables)
@@ -1163,7 +1226,15 @@ def multiple_moderator_model(
             n_studies=common["n_studies"],
         )
         rows.append(CoefficientRow(**{**row.__dict__, "vif_weighted": vw, "vif_unweighted": vu}))
-    test = _omnibus(res, ad, spec, list(range(1, res.p)) if res.p > 1 else [0])
+    test = _omnibus(
+        res,
+        ad,
+        spec,
+        list(range(1, res.p)) if res.p > 1 else [0],
+        wild=wild_bootstrap if res.p > 1 else None,
+        mods=variables,
+        key="multiple/all",
+    )
     names = list(res.coef_names)
     variable_tests = {
         t.column: _omnibus(res, ad, spec, [names.index(n) for n in t.names], t.names) for t in terms
@@ -1274,6 +1345,26 @@ def moderators_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.DataFr
     return moderators_records(analyses, ad).to_frame()
 
 
+def _wild_dict(options: WildBootstrapOptions | None) -> dict | None:
+    """The wild bootstrap settings for the JSON, with the method in words (None: not asked)."""
+    return None if options is None else {**options.to_dict(), "method": options.describe()}
+
+
+def _wild_columns(tests: Sequence[ModeratorTest | None]) -> dict[str, str | None]:
+    """The wild bootstrap columns of a tests table: its p and the note (JSON only), when a test
+    of the table has a bootstrap p value; none otherwise."""
+    if not any(t is not None and math.isfinite(t.wild_p) for t in tests):
+        return {}
+    return {"wild_p": "Wild bootstrap p", "wild_note": None}
+
+
+def _wild_cells(t: ModeratorTest | None, options: WildBootstrapOptions | None) -> dict:
+    return {
+        "wild_p": t.wild_p if t else math.nan,
+        "wild_note": options.describe() if options else "",
+    }
+
+
 def _test_columns(t: ModeratorTest | None) -> dict:
     nan = math.nan
     return {
@@ -1297,16 +1388,19 @@ def moderator_tests_records(analyses: ModeratorAnalyses, ad: AnalysisData) -> Re
     levels = list(dict.fromkeys(lv for r in analyses.results for lv in r.sigma2))
     tau2 = any(r.tau2 is not None for r in analyses.results)
     test_keys = ["f", "chi2", "df1", "df2", "p", "p_adj", "cr2_f", "cr2_df1", "cr2_df2", "cr2_p"]
+    wild = _wild_columns([r.test for r in analyses.results])
     headers = columns(
         "moderator moderator_label type k n_studies k_missing tested k_test n_studies_test test",
         *(k for k in test_keys if adj or k != "p_adj"),
         *(["cr2_p_adj"] if adj else []),
+        *wild,
         *_sigma2_headers(ad, levels),
         *(["tau2"] if tau2 else []),
         "r2 no_test_reason flags",
         p_adj=f"p ({adj})",
         cr2_p_adj=f"CR2 p ({adj})",
         **_sigma2_headers(ad, levels),
+        **wild,
     )
     if not adj:
         headers.pop("p_adj")
@@ -1337,6 +1431,8 @@ def moderator_tests_records(analyses: ModeratorAnalyses, ad: AnalysisData) -> Re
         if adj:
             row["p_adj"] = t.p_adj if t else nan
             row["cr2_p_adj"] = t.cr2_p_adj if t else nan
+        if wild:
+            row.update(_wild_cells(t, analyses.wild_bootstrap))
         for lv in levels:
             row[f"sigma2.{lv}"] = r.sigma2.get(lv, nan)
         if r.tau2 is not None:
@@ -1354,10 +1450,15 @@ def moderator_tests_table(analyses: ModeratorAnalyses, ad: AnalysisData) -> pd.D
 
 
 def multiple_moderators_records(
-    mm: MultipleModeratorResult, ad: AnalysisData, spec: ModelSpec
+    mm: MultipleModeratorResult,
+    ad: AnalysisData,
+    spec: ModelSpec,
+    wild_bootstrap: WildBootstrapOptions | None = None,
 ) -> ResultTable:
     """The table ``multiple_moderators``: coefficients (``row`` = ``coefficient``), the test of
-    each moderator (``moderator test``), then the omnibus test (``omnibus test``)."""
+    each moderator (``moderator test``), then the omnibus test (``omnibus test``, with its wild
+    bootstrap p value when computed; ``wild_bootstrap`` says how)."""
+    wild = _wild_columns([mm.test])
     headers = columns(
         "row variable code coefficient",
         MEAN_KEYS,
@@ -1365,10 +1466,12 @@ def multiple_moderators_records(
         "vif_weighted vif_unweighted f chi2 df1 df2 cr2_f cr2_df1 cr2_df2 k",
         "n_studies k_left_out r2 note",
         *_sigma2_headers(ad, list(mm.sigma2)),
+        *wild,
         code="Code",
         estimate="Estimate",
         stat="z" if spec.test == "z" else "t",
         **_sigma2_headers(ad, list(mm.sigma2)),
+        **wild,
     )
     why = ", ".join(
         f"{v} ({ad.label(v)}) missing in {n}" for v, n in mm.missing_by_variable.items() if n
@@ -1426,15 +1529,20 @@ def multiple_moderators_records(
     }
     for lv, s2 in mm.sigma2.items():
         omni[f"sigma2.{lv}"] = s2
+    if wild:
+        omni.update(_wild_cells(t, wild_bootstrap))
     rows.append(omni)
     return result_table(rows, headers, spec.level)
 
 
 def multiple_moderators_table(
-    mm: MultipleModeratorResult, ad: AnalysisData, spec: ModelSpec
+    mm: MultipleModeratorResult,
+    ad: AnalysisData,
+    spec: ModelSpec,
+    wild_bootstrap: WildBootstrapOptions | None = None,
 ) -> pd.DataFrame:
     """The readable table ``multiple_moderators.csv``: coefficients, then the omnibus test."""
-    return multiple_moderators_records(mm, ad, spec).to_frame()
+    return multiple_moderators_records(mm, ad, spec, wild_bootstrap).to_frame()
 
 
 # --------------------------------------------------------------------------- the step
@@ -1461,11 +1569,13 @@ def run_moderators(
     models: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     flag_rules: Mapping[str, Any] | None = None,
+    seed: int | None = None,
 ) -> ModeratorAnalyses:
     """The ``moderators`` step: every moderator alone, then the multiple-moderator model.
 
     ``models`` is the config's ``models`` section, ``options`` its ``moderators`` section
-    (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``, ``min_coverage``);
+    (``min_studies``, ``p_adjust``, ``multiple``, ``exclude``, ``min_coverage``,
+    ``wild_bootstrap``, whose generators are seeded from ``seed``, the config's);
     ``moderators``, ``tests`` and ``multiple`` are the three tables' files, ``json`` the results
     and ``flags`` the flags (thresholds: ``flag_rules``, the config's ``flags``).
     ``applicable`` in the JSON is false (with ``reason``) when the codebook has no moderator to
@@ -1485,6 +1595,7 @@ def run_moderators(
         ad.n_studies,
     )
     center = options.get("center", "mean")
+    wild = WildBootstrapOptions.from_config(options.get("wild_bootstrap"), seed)
     analyses = analyse_moderators(
         ad,
         spec,
@@ -1494,16 +1605,19 @@ def run_moderators(
         rules=rules,
         center=center,
         scale=options.get("scale") or {},
+        wild_bootstrap=wild,
     )
     variables = component_variables(ad.codebook, options.get("multiple"), exclude)
     min_coverage = float(options.get("min_coverage", MIN_COVERAGE))
-    mm = multiple_moderator_model(ad, variables, spec, min_coverage=min_coverage, rules=rules)
+    mm = multiple_moderator_model(
+        ad, variables, spec, min_coverage=min_coverage, rules=rules, wild_bootstrap=wild
+    )
     step_flags = Flags("moderators", list(analyses.flags) + list(mm.flags))
     tables = write_tables(
         {
             "moderators": (moderators_records(analyses, ad), moderators),
             "moderator_tests": (moderator_tests_records(analyses, ad), tests),
-            "multiple_moderators": (multiple_moderators_records(mm, ad, spec), multiple),
+            "multiple_moderators": (multiple_moderators_records(mm, ad, spec, wild), multiple),
         }
     )
     write_json(
@@ -1525,6 +1639,7 @@ def run_moderators(
                     "test of the same contrasts, clustered by study"
                 ),
                 "p_adjust": f"{p_adjust} across the moderators with a test",
+                "wild_bootstrap": wild.describe(),
                 "R2": "pseudo-R2 (%) against the intercept-only model on the same rows",
                 "centring": (
                     "continuous moderators enter as (x - center) / scale (single.moderators[]."
@@ -1533,6 +1648,7 @@ def run_moderators(
                 ),
             },
             "centring": {"center": center, "scale": dict(options.get("scale") or {})},
+            "wild_bootstrap": _wild_dict(wild),
             "single": analyses.to_dict(),
             "multiple": mm.to_dict(),
             "flags": step_flags.lines,

@@ -47,9 +47,11 @@ same likelihood at :math:`\\delta \\equiv 1` (the ML random-effects model, metaf
 with dependent effects this composite LRT ignores the dependence and rejects too often, so the
 result also carries the Wald test of :math:`\\log\\delta = 0` with the (cluster-robust) variance.
 
-Not supported: two-sided p values (``alternative="two.sided"``), the other selection functions of
-metafor (beta, half-normal, ...), moderators of the weights or of :math:`\\tau^2`, and
-metaselection's hybrid and ARGL estimators.
+Two-sided p values (``alternative="two.sided"``, selection on significance in either direction)
+use the same likelihood with both tails in every :math:`B_{ij}`, as metafor's selmodel does.
+
+Not supported: the other selection functions of metafor (beta, half-normal, ...), moderators
+of the weights or of :math:`\\tau^2`, and metaselection's hybrid and ARGL estimators.
 
 References
 ----------
@@ -83,7 +85,10 @@ from intervention_meta.models import distributions as dist
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Estimate", "SelectionModel", "selection_model"]
+__all__ = ["ALTERNATIVES", "Estimate", "SelectionModel", "selection_model"]
+
+#: the p values the steps apply to (metafor's ``alternative``)
+ALTERNATIVES = ("greater", "less", "two.sided")
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -107,6 +112,7 @@ class _Problem:
     cuts: np.ndarray  # (k, J-1): y above cuts[:, j] has p <= steps[j]
     group: np.ndarray  # (k,) interval of each p value, 0..J-1
     n_steps: int  # J
+    two_sided: bool = False  # p values of |y|: y below -cuts[:, j] has p <= steps[j] too
 
     @property
     def p(self) -> int:
@@ -143,12 +149,16 @@ def _loglik_parts(
     eta = pb.v[None, :] + tau2
     inv_s = 1.0 / np.sqrt(eta)
     # h_c: the standardised cut-point c; interval j lies between cuts j-1 and j (cut -1 = +inf,
-    # cut J-1 = -inf), so B_j = Phi(h_{j-1}) - Phi(h_j)
+    # cut J-1 = -inf), so B_j = Phi(h_{j-1}) - Phi(h_j). Two-sided p values: g_c, the cut at
+    # -c, adds the lower tail, P(p <= steps[c]) = 1 - Phi(h_c) + Phi(g_c)
     h = [(pb.cuts[None, :, c] - mu) * inv_s for c in range(J - 1)]
+    g = [(-pb.cuts[None, :, c] - mu) * inv_s for c in range(J - 1)] if pb.two_sided else []
     upper = [dist.norm_sf(hc) for hc in h]  # P(p <= steps[c])
+    for c, gc in enumerate(g):
+        upper[c] = upper[c] + dist.norm_cdf(gc)
     probs = [upper[0]]
     probs += [upper[c] - upper[c - 1] for c in range(1, J - 1)]
-    probs.append(dist.norm_cdf(h[-1]))
+    probs.append(dist.norm_cdf(h[-1]) - (dist.norm_cdf(g[-1]) if g else 0.0))
     A = probs[0].copy()
     for j in range(1, J):
         A += delta[:, j : j + 1] * probs[j]
@@ -164,6 +174,10 @@ def _loglik_parts(
         jump = delta[:, c : c + 1] - delta[:, c + 1 : c + 2]
         A_mu += jump * phi
         A_eta += jump * phi * h[c]
+        if g:
+            phi = np.exp(-0.5 * g[c] ** 2) * _INV_SQRT_2PI
+            A_mu -= jump * phi
+            A_eta -= jump * phi * g[c]
     A_mu *= inv_s
     A_eta *= 0.5 / eta
     inv_A = 1.0 / A
@@ -523,8 +537,8 @@ def _prepare(
         cl = pd.factorize(cl)[0]
     if np.any(v <= 0):
         raise ValueError("selection_model: sampling variances must be positive")
-    if alternative not in ("greater", "less"):
-        raise ValueError(f"alternative must be 'greater' or 'less', got {alternative!r}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
     st = sorted({float(s) for s in steps})
     if not st or st[0] <= 0 or st[-1] > 1:
         raise ValueError(f"steps must lie in (0, 1], got {list(steps)}")
@@ -532,9 +546,10 @@ def _prepare(
         st.append(1.0)
     if len(st) < 2:
         raise ValueError("steps must contain at least one cut-point below 1")
-    sign = 1.0 if alternative == "greater" else -1.0
+    two_sided = alternative == "two.sided"
+    sign = -1.0 if alternative == "less" else 1.0
     sei = np.sqrt(v)
-    pvals = dist.norm_sf(sign * y / sei)
+    pvals = 2.0 * dist.norm_sf(np.abs(y) / sei) if two_sided else dist.norm_sf(sign * y / sei)
     group = np.searchsorted(np.array(st), pvals, side="left")
     counts = np.bincount(group, minlength=len(st))
     if np.any(counts == 0):
@@ -545,8 +560,17 @@ def _prepare(
     if np.linalg.matrix_rank(Xm) < Xm.shape[1]:
         raise ValueError("selection_model: the design matrix X is not of full column rank")
     scale = _scaling(Xm)
-    cuts = sei[:, None] * dist.norm_isf(np.array(st[:-1]))[None, :]
-    pb = _Problem(y=sign * y, v=v, X=sign * (Xm @ scale), cuts=cuts, group=group, n_steps=len(st))
+    tail = np.array(st[:-1]) / (2.0 if two_sided else 1.0)
+    cuts = sei[:, None] * dist.norm_isf(tail)[None, :]
+    pb = _Problem(
+        y=sign * y,
+        v=v,
+        X=sign * (Xm @ scale),
+        cuts=cuts,
+        group=group,
+        n_steps=len(st),
+        two_sided=two_sided,
+    )
     if y.size < pb.n_par:
         raise ValueError(f"selection_model: k = {y.size} is too small for {pb.n_par} parameters")
     return pb, cl, names, tuple(st), scale
@@ -640,7 +664,7 @@ def selection_model(
     cluster: Any = None,
     X: Any = None,
     steps: Sequence[float] = (0.025,),
-    alternative: Literal["greater", "less"] = "greater",
+    alternative: Literal["greater", "less", "two.sided"] = "greater",
     bootstrap: int = 0,
     seed: int | np.random.Generator | None = None,
     level: float = 0.95,
@@ -659,7 +683,11 @@ def selection_model(
     steps : the one-sided p-value cut-points (1 is added); the default (0.025,) is the
         three-parameter model (mean, tau2, one weight)
     alternative : ``"greater"``: p values of H1 ``mu > 0`` (selection favours large positive
-        effects); ``"less"`` for the other direction
+        effects); ``"less"`` for the other direction; ``"two.sided"``: two-sided p values
+        :math:`2(1 - \\Phi(|y_i|/\\sqrt{v_i}))` (selection on significance in either direction;
+        ``steps`` are then two-sided, e.g. (0.05,), and interval :math:`j` holds
+        :math:`|y_i|` between :math:`\\sqrt{v_i}\\,z_{1-\\alpha_j/2}` and
+        :math:`\\sqrt{v_i}\\,z_{1-\\alpha_{j-1}/2}`, metafor's ``alternative = "two.sided"``)
     bootstrap : cluster-bootstrap replications (0: none). Studies are drawn with replacement
         (``rng.integers``), every replicate refitted from the estimates; percentile CIs from the
         replicates that converged.
@@ -711,7 +739,7 @@ def selection_model(
     theta, theta_null = T @ theta, T @ theta_null
 
     # "less" fits -y on -X: the coefficients are those of y on X
-    sign = 1.0 if alternative == "greater" else -1.0
+    sign = -1.0 if alternative == "less" else 1.0
     beta, se_beta = theta[:p], np.sqrt(np.diag(V)[:p])
     xbar = sign * pb.X.mean(axis=0) @ np.linalg.inv(scale)
 

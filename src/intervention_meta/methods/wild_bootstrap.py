@@ -208,8 +208,9 @@ def _gls(parts: list[_Part], V: list[np.ndarray], Y: list[np.ndarray]):
     WX = []
     for part, Vg, yg in zip(parts, V, Y, strict=True):
         wx = np.linalg.solve(Vg, np.broadcast_to(part.X, Vg.shape[:2] + part.X.shape[1:]))
-        XWX += np.einsum("bgnp,gnq->bpq", wx, part.X)
-        XWy += np.einsum("bgnp,bgn->bp", wx, yg)
+        flat = wx.reshape(B, -1, p).mT  # (B, p, g n): matrix products instead of einsum
+        XWX += flat @ part.X.reshape(-1, p)
+        XWy += (flat @ yg.reshape(B, -1, 1))[..., 0]
         WX.append(wx)
     M = np.linalg.inv(XWX)
     return WX, M, np.einsum("bpq,bq->bp", M, XWy)
@@ -218,7 +219,7 @@ def _gls(parts: list[_Part], V: list[np.ndarray], Y: list[np.ndarray]):
 def _cr2_adjustments(X: np.ndarray, V: np.ndarray, M: np.ndarray) -> np.ndarray:
     """CR2 adjustment matrices A_j = L [L'(V - X M X')L]^{-1/2} L' (B, g, n, n), V = L L'."""
     L = np.linalg.cholesky(V)
-    XMX = np.einsum("gnp,bpq,gmq->bgnm", X, M, X)
+    XMX = (X[None] @ M[:, None]) @ X.mT[None]
     G = L.mT @ (V - XMX) @ L
     return L @ _matrix_power(G, -0.5) @ L.mT
 
@@ -248,11 +249,11 @@ def _statistics(
             E = E @ _cr2_adjustments(part.X, Vg, M)
         elif type == "CR1":
             E = E * np.sqrt(n_clusters / (n_clusters - 1))
-        e = yg - np.einsum("gnp,bp->bgn", part.X, beta)
-        u = np.einsum("bgpn,bgn->bgp", E, e)
-        meat += np.einsum("bgp,bgq->bpq", u, u)
+        e = yg - (beta @ part.X.reshape(-1, p).T).reshape(yg.shape)
+        u = (E @ e[..., None])[..., 0]
+        meat += u.mT @ u
         if test == "HTZ":
-            ME = np.einsum("bpq,bgqn->bgpn", M, E)
+            ME = M[:, None] @ E
             p_diag.append(ME @ Vg @ ME.mT)
             mex.append(ME @ part.X)
     vcov = M @ meat @ M

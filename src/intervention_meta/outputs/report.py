@@ -71,6 +71,7 @@ SECTIONS: dict[str, str] = {
     "moderators": "Moderators",
     "components": "Components",
     "publication-bias": "Publication bias",
+    "selection-model": "Selection model",
     "sensitivity": "Sensitivity",
     "certainty": "Certainty of evidence (GRADE)",
     "reliability": "Inter-rater reliability",
@@ -88,6 +89,7 @@ FIGURE_SECTIONS = {
     "moderators": "moderators",
     "components": "components",
     "bias": "publication-bias",
+    "selection": "selection-model",
     "sensitivity": "sensitivity",
     "reliability": "reliability",
 }
@@ -249,6 +251,17 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "Vevea & Hedges, 1995",
         "Vevea, J. L., & Hedges, L. V. (1995). A general linear model for estimating effect size "
         "in the presence of publication bias. <i>Psychometrika, 60</i>(3), 419&ndash;435.",
+    ),
+    "joshi2022": (
+        "Joshi, Pustejovsky & Beretvas, 2022",
+        "Joshi, M., Pustejovsky, J. E., & Beretvas, S. N. (2022). Cluster wild bootstrapping to "
+        "handle dependent effect sizes in meta-analysis with a small number of studies. "
+        "<i>Research Synthesis Methods, 13</i>(4), 457&ndash;477.",
+    ),
+    "stanley2017": (
+        "Stanley, 2017",
+        "Stanley, T. D. (2017). Limitations of PET-PEESE and other meta-analysis methods. "
+        "<i>Social Psychological and Personality Science, 8</i>(5), 581&ndash;591.",
     ),
     "pustejovsky2025": (
         "Pustejovsky, Citkowicz & Joshi, 2025",
@@ -1232,6 +1245,7 @@ class _Builder:
                 f"{cite('tipton2015b')}. A pseudo-{_i('R')}² gives the reduction of the total "
                 "variance against the model without the moderator. "
             )
+            text += self._wild_bootstrap_sentence()
             variables = _get(d.moderators, "multiple", "variables", default=[])
             if variables:
                 text += (
@@ -1288,7 +1302,9 @@ class _Builder:
                 text += (
                     " On all effect sizes, with their dependence within studies accounted for, "
                     "a step-function selection model "
-                    f"{cite('vevea1995')} with one-sided p-value steps at {esc(steps)} was "
+                    f"{cite('vevea1995')} with "
+                    + ("two" if opts.get("selection_alternative") == "two.sided" else "one")
+                    + f"-sided p-value steps at {esc(steps)} was "
                     "fitted by composite maximum likelihood with a sandwich variance clustered "
                     "by study"
                     + (f" and a {boot}-replication bootstrap of studies" if boot else "")
@@ -1344,6 +1360,30 @@ class _Builder:
         out.append("<h3>References</h3>")
         out.append("{{REFERENCES}}")
         return Section("methods", SECTIONS["methods"], "\n".join(out))
+
+    def _wild_bootstrap_sentence(self) -> str:
+        """The moderator tests' cluster wild bootstrap in the methods ("" when not computed)."""
+        wild = _get(self.data.moderators, "wild_bootstrap", default=None) or {}
+        if not wild or wild.get("when") == "never":
+            return ""
+        which = (
+            "each omnibus test"
+            if wild.get("when") == "always"
+            else f"each omnibus test on at most {wild.get('max_studies')} studies"
+        )
+        return (
+            f"For {which}, a cluster wild bootstrap p value {self.cite('joshi2022')} is given "
+            f"beside the HTZ test: {wild.get('replications')} replications with Rademacher "
+            f"weights per study applied to the {esc(str(wild.get('adjust')))}-adjusted "
+            "residuals of the model without the tested moderator, the model refitted to each "
+            "replicate and its "
+            + (
+                "HTZ statistic"
+                if wild.get("statistic") == "HTZ"
+                else "cluster-robust Wald statistic"
+            )
+            + " compared with the data's (not adjusted for multiple testing). "
+        )
 
     def _model_text(self, spec: Mapping[str, Any]) -> str:
         cite, cfg = self.cite, self.data.config
@@ -1784,6 +1824,21 @@ class _Builder:
             "publication-bias", SECTIONS["publication-bias"], "\n".join(p for p in parts if p)
         )
 
+    def selection_section(self) -> Section:
+        """The selection model: its weights figure, the adjusted vs unadjusted estimates beside
+        PET-PEESE and the Egger-type test (:mod:`.selection_section`)."""
+        from intervention_meta.outputs.selection_section import selection_section_html
+        from intervention_meta.plots.selection import selection_usable
+
+        bias = self.data.bias
+        if not bias:
+            return self._skip("selection-model", "No bias step results (models/bias.json).")
+        reason = str((bias.get("not_computed") or {}).get("selection", ""))
+        usable = selection_usable(bias.get("selection"), reason)[0]
+        figures = self.figures("selection-model") if usable else ""
+        body = selection_section_html(bias, figures, self.cite, self.labels)
+        return Section("selection-model", SECTIONS["selection-model"], body)
+
     def sensitivity_section(self) -> Section:
         sens = self._sensitivity_sentence()
         parts = [_p(sens)] if sens else []
@@ -2096,6 +2151,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.moderators_section(),
         b.components_section(),
         b.bias_section(),
+        b.selection_section(),
         b.sensitivity_section(),
         b.grade_section(),
     ]

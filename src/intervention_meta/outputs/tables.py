@@ -420,7 +420,16 @@ def _multiple_note(frame: pd.DataFrame) -> str:
         CI_NOTE,
         CR2_NOTE,
         HTZ_NOTE,
+        _wild_note(frame),
     )
+
+
+def _wild_note(frame: pd.DataFrame) -> str:
+    """How the wild bootstrap p values were computed (the moderator step's ``wild_note``), when
+    the table shows some."""
+    if "wild_p" not in frame or frame["wild_p"].map(_missing).all():
+        return ""
+    return "; ".join(_unique_text(frame, "wild_note"))
 
 
 def _consistency_note(frame: pd.DataFrame) -> str:
@@ -571,9 +580,11 @@ SPECS: dict[str, TableSpec] = {
             Column("chi2", kind="est"),
             *plain("df1", "df2", "p", "p_adj"),
             Column("cr2_f", kind="est"),
-            *plain("cr2_df1", "cr2_df2", "cr2_p", "cr2_p_adj", "r2", "no_test_reason"),
+            *plain("cr2_df1", "cr2_df2", "cr2_p", "cr2_p_adj"),
+            Column("wild_p", kind="p"),
+            *plain("r2", "no_test_reason"),
         ],
-        note=_join(
+        note=lambda frame: _join(
             "Each moderator in its own three-level meta-regression",
             "categories with too few studies are reported but left out of the test",
             "p (Holm) = adjusted for the number of moderators tested (Holm, 1979)",
@@ -582,6 +593,7 @@ SPECS: dict[str, TableSpec] = {
             K_NOTE,
             CR2_NOTE,
             HTZ_NOTE,
+            _wild_note(frame),
         ),
     ),
     "moderators": TableSpec(
@@ -622,6 +634,7 @@ SPECS: dict[str, TableSpec] = {
             Column("cr2_df"),
             Column("cr2_f", kind="est"),
             *plain("cr2_df2", "cr2_p"),
+            Column("wild_p", kind="p"),
             Column("vif_weighted", header="VIF", kind="est"),
         ],
         note=_multiple_note,

@@ -69,6 +69,7 @@ __all__ = [
     "make_flow",
     "make_forest",
     "make_funnel",
+    "make_selection",
     "make_leave_one_out",
     "make_orchard",
     "make_prisma",
@@ -82,7 +83,16 @@ __all__ = [
 ]
 
 #: the report sections a figure belongs to, in the report's order
-SECTIONS = ("data", "risk_of_bias", "overall", "moderators", "components", "bias", "sensitivity")
+SECTIONS = (
+    "data",
+    "risk_of_bias",
+    "overall",
+    "moderators",
+    "components",
+    "bias",
+    "selection",
+    "sensitivity",
+)
 
 #: the risk-of-bias figures (``risk_of_bias_<kind>``), drawn when the config has the section
 ROB_FIGURES = ("traffic_light", "summary")
@@ -942,6 +952,52 @@ def make_funnel(
     return _finish(fig, stem, "bias", "Funnel plots", caption, k0=tf.get("k0"))
 
 
+def make_selection(
+    bias_json: str | Path,
+    stem: str | Path,
+    *,
+    labels: MeasureLabels | None = None,
+) -> FigureInfo:
+    """The selection model's weights with their intervals (``selection`` of
+    ``models/bias.json``; :mod:`intervention_meta.plots.selection`), or a placeholder saying why
+    they cannot be shown (``details.usable`` false)."""
+    import textwrap
+
+    from intervention_meta.plots.selection import (
+        TITLE,
+        selection_usable,
+        selection_weights_plot,
+    )
+
+    bias, _ = _step(bias_json)
+    sel = bias.get("selection")
+    usable, why = selection_usable(sel, str((bias.get("not_computed") or {}).get("selection", "")))
+    if not usable:
+        fig = style.placeholder(TITLE, "\n".join(textwrap.wrap(why, 100)))
+        return _finish(fig, stem, "selection", TITLE, why, usable=False)
+    fig = selection_weights_plot(sel)
+    adj, un = sel.get("adjusted_mean") or {}, sel.get("unadjusted_mean") or {}
+    sided = "two" if sel.get("alternative") == "two.sided" else "one"
+    boot = (sel.get("bootstrap") or {}).get("replications")
+    pct = _pct(float(sel.get("level") or 0.95))
+    interval = (
+        f"{pct} percentile intervals of a bootstrap of studies ({boot} replications)"
+        if boot
+        else f"{pct} cluster-robust Wald intervals"
+    )
+    caption = (
+        "Step-function selection model (Vevea & Hedges 1995) on all "
+        f"{sel.get('k')} effect sizes of {sel.get('n_clusters')} studies, composite likelihood "
+        "clustered by study (Pustejovsky, Citkowicz & Joshi 2025). Each point is the weight of "
+        f"a {sided}-sided p-value interval: how likely an effect size with a p value there is to "
+        "be observed relative to one in the most significant interval (weight 1, open circle). "
+        f"Below the dashed line (1): less likely to be reported. Bars: {interval}; log scale. "
+        f"Selection-adjusted mean {_num(adj.get('estimate'))}, without selection "
+        f"{_num(un.get('estimate'))}. {_labels(labels).direction_note()}"
+    )
+    return _finish(fig, stem, "selection", TITLE, caption, usable=True)
+
+
 # --------------------------------------------------------------------------- sensitivity
 def make_leave_one_out(
     sensitivity_json: str | Path,
@@ -1170,6 +1226,7 @@ def run_figures(
         ),
         (make_profiles, (es, cb, i.components, out / "components_profiles"), lab),
         (make_funnel, (i.bias, out / "funnel"), lab),
+        (make_selection, (i.bias, out / "selection_weights"), lab),
         (make_leave_one_out, (i.sensitivity, es, cb, out / "leave_one_out"), lab),
         *(
             (

@@ -61,7 +61,11 @@ cases <- list(
   list(name = "bangertdrowns2004_step025_05", data = "bangertdrowns2004", mods = "~ 1", steps = "c(0.025, 0.5)", alternative = "greater"),
   list(name = "bangertdrowns2004_length_step025", data = "bangertdrowns2004", mods = "~ length", steps = "0.025", alternative = "greater"),
   list(name = "bangertdrowns2004_length_step025_05", data = "bangertdrowns2004", mods = "~ length", steps = "c(0.025, 0.5)", alternative = "greater"),
-  list(name = "hackshaw1998_less_step05", data = "hackshaw1998", mods = "~ 1", steps = "c(0.05, 0.5)", alternative = "less")
+  list(name = "hackshaw1998_less_step05", data = "hackshaw1998", mods = "~ 1", steps = "c(0.05, 0.5)", alternative = "less"),
+  list(name = "hackshaw1998_two_step05", data = "hackshaw1998", mods = "~ 1", steps = "0.05", alternative = "two.sided"),
+  list(name = "hackshaw1998_year_two_step05", data = "hackshaw1998", mods = "~ year", steps = "0.05", alternative = "two.sided"),
+  list(name = "bangertdrowns2004_two_step05_05", data = "bangertdrowns2004", mods = "~ 1", steps = "c(0.05, 0.5)", alternative = "two.sided"),
+  list(name = "baskerville2012_two_step05", data = "baskerville2012", mods = "~ 1", steps = "0.05", alternative = "two.sided")
 )
 
 out <- list(

@@ -48,6 +48,7 @@ include: "workflow/rules/warnings.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/coding.smk"
+include: "workflow/rules/multiverse.smk"
 
 
 rule all:

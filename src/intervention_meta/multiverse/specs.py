@@ -156,7 +156,7 @@ class Multiverse:
     specs : the specifications, numbered from 0 in enumeration order
     which : the subset factors: variable -> its options
     how : the model factors as configured (lists)
-    excluded : rule -> how many combinations it left out
+    excluded : rule -> how many specifications (which x how combinations) it left out
     settings : the section's other settings (thresholds, chunk size, bootstrap draws, alpha)
     """
 
@@ -287,8 +287,10 @@ def enumerate_specs(section: Mapping[str, Any] | None) -> Multiverse:
         str(var): tuple(WhichOption.parse(str(var), o) for o in (opts or [ALL]))
         for var, opts in dict(settings["which"]).items()
     }
-    excluded: Counter = Counter()
-    hows = _how_combinations(settings["how"], excluded)
+    rules: Counter = Counter()
+    hows = _how_combinations(settings["how"], rules)
+    n_subsets = math.prod(len(opts) for opts in which.values())
+    excluded = Counter({rule: n * n_subsets for rule, n in rules.items()})
     exclude = list(settings["exclude"] or [])
     specs: list[Spec] = []
     for subset in itertools.product(*which.values()):

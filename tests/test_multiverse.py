@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from pipeline_helpers import ROOT, effect_sizes_in_process
 
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.multiverse.curve import summarise
@@ -266,3 +268,27 @@ def test_the_example_pipeline_runs_its_multiverse_into_the_report(example_run):
     assert (res / "multiverse/specification_curve.png").is_file()
     html = (res / "report.html").read_text(encoding="utf-8")
     assert 'id="multiverse"' in html and "Specification curve" in html
+
+
+def test_unknown_which_variables_and_levels_are_reported_together(tmp_path):
+    from intervention_meta.errors import InputError
+    from intervention_meta.multiverse.run import run_multiverse_chunk
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    effect_sizes = effect_sizes_in_process("config/config.yaml", tmp_path)
+    section = {
+        "which": {"outcome_domian": ["all"], "design": ["all", "rtc", ["rct", "cohort"]]},
+        "how": {"structure": ["random"]},
+    }
+    with pytest.raises(InputError) as err:
+        run_multiverse_chunk(
+            effect_sizes=str(effect_sizes),
+            codebook=str(ROOT / config["codebook"]),
+            out=str(tmp_path / "0.json"),
+            chunk=0,
+            multiverse=section,
+            models=config["models"],
+        )
+    found = {(p.column, p.value) for p in err.value.problems}
+    assert found == {("outcome_domian", "outcome_domian"), ("design", "rtc"), ("design", "cohort")}
+    assert all(p.expected for p in err.value.problems)

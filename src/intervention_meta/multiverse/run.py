@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from intervention_meta.analyses.analysis_model import ModelSpec, load_analysis_data
+from intervention_meta.errors import InputError
 from intervention_meta.io import read_json, write_json, write_table
 from intervention_meta.multiverse.curve import by_choice, summarise
 from intervention_meta.multiverse.fit import ChunkResult, fit_chunk, run_settings
-from intervention_meta.multiverse.specs import Multiverse, enumerate_specs
+from intervention_meta.multiverse.specs import Multiverse, check_which, enumerate_specs
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ def run_multiverse_chunk(
     mv = enumerate_specs(multiverse)
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels or None)
+    problems = check_which(mv, list(ad.data.columns), ad.codebook, file=str(effect_sizes))
+    if problems:
+        raise InputError(problems, summary="multiverse.which names unknown variables or levels")
     settings = run_settings(mv, ad.study, ad.random, models)
     specs = mv.chunk(int(chunk))
     log.info("multiverse chunk %s: specs %s to %s", chunk, specs[0].id, specs[-1].id)

@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from intervention_meta.errors import Problem
+
 #: the model structures of the ``how`` factor ``structure``
 STRUCTURES = ("fixed", "random", "three_level", "che")
 #: structures with random effects per level of ``models.levels`` (study, effect size)
@@ -309,3 +311,44 @@ def enumerate_specs(section: Mapping[str, Any] | None) -> Multiverse:
         dict(excluded),
         rest,
     )
+
+
+def check_which(
+    mv: Multiverse, columns: Sequence[str], codebook: Any, *, file: str
+) -> list[Problem]:
+    """Every ``which`` variable that is no column of the effect sizes (``file``), and every
+    option code that is no level of its codebook variable, as problems (all at once)."""
+    from intervention_meta.data.codebook import normalise_code
+
+    problems = []
+    for variable, options in mv.which.items():
+        if variable not in columns:
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    variable,
+                    variable,
+                    "a column of the effect sizes for multiverse.which (a codebook variable)",
+                    check="multiverse_which",
+                )
+            )
+            continue
+        var = getattr(codebook, "variables", {}).get(variable)
+        levels = dict(getattr(var, "levels", None) or {})
+        if not levels:
+            continue
+        for option in options:
+            for code in option.codes:
+                if normalise_code(code) not in levels:
+                    problems.append(
+                        Problem(
+                            "config: multiverse.which",
+                            None,
+                            variable,
+                            code,
+                            f"a level of {variable} ({', '.join(map(str, levels))}) or all",
+                            check="multiverse_which",
+                        )
+                    )
+    return problems

@@ -93,9 +93,10 @@ def test_exclude_entries_leave_out_every_matching_spec_and_chunks_follow_the_con
     assert sum(len(mv.chunk(c)) for c in range(mv.n_chunks)) == len(mv)
     with pytest.raises(ValueError, match="chunk"):
         mv.chunk(mv.n_chunks)
-    config = {"multiverse": {**section, "chunk_size": 7}}
+    config = {"multiverse": {**section, "chunk_size": 7, "enabled": True}}
     assert chunk_numbers(config) == list(range(mv.n_chunks))
     assert chunk_numbers({"multiverse": {**section, "enabled": False}}) == []
+    assert chunk_numbers({"multiverse": section}) == []  # the schema's default: not enabled
     assert chunk_numbers({}) == []
 
 

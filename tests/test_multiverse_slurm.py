@@ -28,6 +28,7 @@ TARGETS = ["results/example/models/multiverse.json", "results/example/tables/mul
 #: a small multiverse: 18 specs (PET-PEESE on a too-small subset among them), 2 chunks (the two
 #: CPUs of the test node), 2 bootstrap draws under the null
 SMALL = {
+    "enabled": True,
     "which": {"design": ["all", "rct", "prepost"]},
     "how": {
         "structure": ["random", "three_level"],

@@ -95,9 +95,13 @@ def test_multiverse_on_slurm_is_identical_to_the_local_run(cluster, tmp_path):
     local = _project(tmp_path / "local")
     run_snakemake(local, *TARGETS, *config, check=True, cores=2)
 
-    remote = _project(tmp_path / "slurm")
-    # the data steps run here; the multiverse's chunk jobs and the gather job go to SLURM
-    run_snakemake(remote, "results/example/effect_sizes.csv", *config, check=True, cores=2)
+    # the SLURM run starts from a copy of the local run without the multiverse's files (its data
+    # steps are done, with their Snakemake records): the chunk jobs and the gather go to SLURM
+    remote = tmp_path / "slurm"
+    shutil.copytree(local, remote, symlinks=True)
+    shutil.rmtree(remote / "results/example/multiverse")
+    for path in TARGETS:
+        (remote / path).unlink()
     cmd = [
         str(Path(sys.executable).with_name("snakemake")),
         "--workflow-profile",
@@ -106,10 +110,10 @@ def test_multiverse_on_slurm_is_identical_to_the_local_run(cluster, tmp_path):
         "--slurm-no-account",
         "--slurm-status-command",
         "squeue",
-        # the executor polls after this many seconds, then 10 s later each time nothing finished:
-        # about as long as a job takes here (two Snakemake start-ups and the step)
+        # the executor first polls after 12 s and waits 10 s longer each time nothing finished;
+        # a job here (two Snakemake start-ups and the step) takes 10-20 s
         "--slurm-init-seconds-before-status-checks",
-        "20",
+        "12",
         "--latency-wait",
         "5",
         "--default-resources",

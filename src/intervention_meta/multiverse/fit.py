@@ -159,21 +159,37 @@ def _components(res: MetaResult) -> dict[str, float]:
     return {} if res.method == "FE" else {"tau2": float(res.tau2 or 0.0)}
 
 
-def _from_result(res: MetaResult, k: int, n_studies: int, n_out: int) -> SpecFit:
+def _ok(
+    k: int,
+    n_studies: int,
+    n_out: int,
+    numbers: Mapping[str, Any],
+    tau2: Mapping[str, float],
+    converged: bool,
+) -> SpecFit:
+    """A fitted spec: ``numbers`` holds :data:`NUMBERS` (a missing one is None)."""
+    values = {key: None if numbers.get(key) is None else float(numbers[key]) for key in NUMBERS}
     return SpecFit(
         "ok",
         k=k,
         n_studies=n_studies,
         n_outliers=n_out,
-        estimate=float(res.b[0]),
-        se=float(res.se[0]),
-        df=None if res.dfs is None else float(res.dfs[0]),
-        pval=float(res.pval[0]),
-        ci_lb=float(res.ci_lb[0]),
-        ci_ub=float(res.ci_ub[0]),
-        tau2=_components(res),
-        converged=bool(res.converged),
+        **values,
+        tau2=dict(tau2),
+        converged=bool(converged),
     )
+
+
+def _from_result(res: MetaResult, k: int, n_studies: int, n_out: int) -> SpecFit:
+    numbers = {
+        "estimate": res.b[0],
+        "se": res.se[0],
+        "df": None if res.dfs is None else res.dfs[0],
+        "pval": res.pval[0],
+        "ci_lb": res.ci_lb[0],
+        "ci_ub": res.ci_ub[0],
+    }
+    return _ok(k, n_studies, n_out, numbers, _components(res), res.converged)
 
 
 def studentized_residuals(res: MetaResult, rows: pd.DataFrame) -> np.ndarray:
@@ -309,20 +325,10 @@ class SpecFitter:
             from intervention_meta.methods.pet_peese import pet_peese_working_model
 
             pp = pet_peese_working_model(rows, call, measure="generic", cluster=s.study)
-            return SpecFit(
-                "ok",
-                k=k,
-                n_studies=n_studies,
-                n_outliers=n_out,
-                estimate=float(pp.estimate),
-                se=float(pp.se),
-                df=float(pp.df),
-                pval=float(pp.pval),
-                ci_lb=float(pp.ci_lb),
-                ci_ub=float(pp.ci_ub),
-                tau2=dict(pp.pet.sigma2 if pp.chosen == "PET" else pp.peese.sigma2),
-                converged=bool(pp.pet.converged and pp.peese.converged),
-            )
+            chosen = pp.pet if pp.chosen == "PET" else pp.peese
+            numbers = {key: getattr(pp, key) for key in NUMBERS}
+            converged = pp.pet.converged and pp.peese.converged
+            return _ok(k, n_studies, n_out, numbers, chosen.sigma2, converged)
         from intervention_meta.methods.selection import selection_model
 
         y, v = rows[YI].to_numpy(dtype=float), rows[VI].to_numpy(dtype=float)
@@ -331,19 +337,9 @@ class SpecFitter:
             y, v, cluster=rows[s.study].to_numpy(), alternative=direction, level=s.level
         )
         mean = sm.adjusted_mean
-        return SpecFit(
-            "ok",
-            k=k,
-            n_studies=n_studies,
-            n_outliers=n_out,
-            estimate=float(mean.estimate),
-            se=float(mean.se),
-            pval=float(sm.pval[0]),
-            ci_lb=float(mean.ci_lb),
-            ci_ub=float(mean.ci_ub),
-            tau2={"tau2": float(sm.tau2.estimate)},
-            converged=bool(sm.converged),
-        )
+        numbers = {key: getattr(mean, key) for key in ("estimate", "se", "ci_lb", "ci_ub")}
+        numbers["pval"] = sm.pval[0]
+        return _ok(k, n_studies, n_out, numbers, {"tau2": sm.tau2.estimate}, sm.converged)
 
 
 def bootstrap_data(

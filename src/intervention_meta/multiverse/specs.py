@@ -136,13 +136,7 @@ class Spec:
     def choices(self) -> dict[str, Any]:
         """Every choice by name: the ``which`` variables, then :data:`HOW_KEYS`."""
         out: dict[str, Any] = {w.variable: w.label for w in self.which}
-        out.update(
-            structure=self.structure,
-            method=self.method,
-            rho=self.rho,
-            outliers=self.outliers,
-            bias=self.bias,
-        )
+        out.update({key: getattr(self, key) for key in HOW_KEYS})
         return out
 
     def to_dict(self) -> dict[str, Any]:

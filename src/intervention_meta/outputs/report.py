@@ -1812,12 +1812,16 @@ class _Builder:
         parts.append(self.figures("sensitivity"))
         return Section("sensitivity", SECTIONS["sensitivity"], "\n".join(p for p in parts if p))
 
-    def multiverse_section(self) -> Section | None:
+    def multiverse_section(self) -> Section:
         """The multiverse: its size, the curve's summaries, the bootstrap test, the figure and
-        where each choice puts the estimates (None without a multiverse)."""
+        where each choice puts the estimates (one line when the config runs none)."""
         mv = self.data.multiverse
         if not mv:
-            return None
+            return self._skip(
+                "multiverse",
+                "No multiverse analysis: the config's <code>multiverse</code> section is not "
+                "enabled.",
+            )
         s = mv.get("summary", {})
         size = mv.get("multiverse", {})
         alpha = float(mv.get("alpha", 0.05))
@@ -2162,11 +2166,9 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.components_section(),
         b.bias_section(),
         b.sensitivity_section(),
+        b.multiverse_section(),
         b.grade_section(),
     ]
-    multiverse = b.multiverse_section()
-    if multiverse is not None:
-        sections.insert(len(sections) - 1, multiverse)  # after sensitivity, before GRADE
     sections.append(b.reliability_section())
     other = b.other_figures()
     if other is not None:

@@ -8,7 +8,7 @@ CORES  ?= 2
 CONFIGS ?= config/vignette.yaml config/config.yaml config/assink2016.yaml
 RUNLOGS := results/logs
 
-.PHONY: run test lint bench bench-pipeline env clean-results
+.PHONY: run test lint bench bench-pipeline bench-multiverse env clean-results
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: $(STAMP)
 ## Time the whole pipeline, empty results to report, per config (benchmarks/README.md).
 bench-pipeline: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py --cores $(CORES)
+
+## Fit a multiverse of 10,000+ specifications of the example data on $(CORES) cores.
+bench-multiverse: $(STAMP)
+	$(BIN)/python benchmarks/bench_multiverse.py --cores $(CORES)
 
 clean-results:
 	find results -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

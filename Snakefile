@@ -57,6 +57,7 @@ else:
     include: "workflow/rules/report.smk"
     include: "workflow/rules/coding.smk"
     include: "workflow/rules/cards.smk"
+    include: "workflow/rules/multiverse.smk"
 
 
 rule all:

@@ -155,7 +155,14 @@ def test_report_docx_has_the_sections_tables_figures_and_the_pooled_estimate(run
     assert f"g = {fmt_est(e['estimate'])}" in summary
     assert f"CI {fmt_ci(e['ci_lb'], e['ci_ub'])}" in summary
     manifest = json.loads((res / "figures" / "figures.json").read_text())
-    assert len(d.inline_shapes) == len(manifest["figures"]) > 0
+    # the figures step's figures, and the multiverse's specification curve when it ran
+    path = res / "models" / "multiverse.json"
+    multiverse = json.loads(path.read_text()).get("figure") if path.is_file() else None
+    assert (multiverse is not None) == (name == "example")  # only the example runs one
+    if multiverse:
+        assert (res / "models" / multiverse).is_file()
+    expected = len(manifest["figures"]) + (1 if multiverse else 0)
+    assert len(d.inline_shapes) == expected > 0
     # every APA table the HTML report shows, with its number and title
     shown = re.findall(
         r'<span class="apa-number">(Table \d+)</span><span class="apa-title">(.*?)</span>',

@@ -652,6 +652,24 @@ STEPS: dict[str, Step] = {
         "intervention_meta.vignette.simulate:write_vignette_study",
         "write a SIMULATED vignette study (respondents.csv, ratings.csv, truth.yaml)",
     ),
+    "multiverse_chunk": Step(
+        "intervention_meta.multiverse.run:run_multiverse_chunk",
+        "fit one chunk (--chunk, 0-based) of the multiverse's specifications",
+        config_files={"codebook": "codebook"},
+        config_params={"multiverse": "multiverse", "models": "models", "seed": "seed"},
+        outputs={"out": "multiverse/chunks/0.json"},
+    ),
+    "multiverse": Step(
+        "intervention_meta.multiverse.run:run_multiverse",
+        "gather the multiverse's chunks: result table, specification curve, bootstrap test",
+        config_files={"codebook": "codebook"},
+        config_params={"multiverse": "multiverse", "models": "models", "seed": "seed"},
+        outputs={
+            "json": "models/multiverse.json",
+            "table": "tables/multiverse.csv",
+            "figure": "multiverse/specification_curve.png",
+        },
+    ),
 }
 
 # rules that run a step under another name

@@ -119,4 +119,6 @@ def report_inputs(wildcards):
     }
     if RELIABILITY.get("studies"):
         files["reliability"] = f"{RES}/reliability/agreement.json"
+    if MULTIVERSE_CHUNKS:
+        files["multiverse"] = f"{RES}/models/multiverse.json"
     return files

@@ -73,6 +73,7 @@ SECTIONS: dict[str, str] = {
     "publication-bias": "Publication bias",
     "selection-model": "Selection model",
     "sensitivity": "Sensitivity",
+    "multiverse": "Multiverse",
     "certainty": "Certainty of evidence (GRADE)",
     "reliability": "Inter-rater reliability",
     "other-figures": "Other figures",
@@ -303,11 +304,22 @@ REFERENCES: dict[str, tuple[str, str]] = {
         "reliability. <i>Psychological Bulletin, 86</i>(2), 420-428. "
         "doi:10.1037/0033-2909.86.2.420",
     ),
+    "simonsohn2020": (
+        "Simonsohn et al., 2020",
+        "Simonsohn, U., Simmons, J. P., & Nelson, L. D. (2020). Specification curve analysis. "
+        "<i>Nature Human Behaviour, 4</i>(11), 1208-1214. doi:10.1038/s41562-020-0912-z",
+    ),
     "stanley2014": (
         "Stanley & Doucouliagos, 2014",
         "Stanley, T. D., & Doucouliagos, H. (2014). Meta-regression approximations to reduce "
         "publication selection bias. <i>Research Synthesis Methods, 5</i>(1), 60-78. "
         "doi:10.1002/jrsm.1095",
+    ),
+    "voracek2019": (
+        "Voracek et al., 2019",
+        "Voracek, M., Kossmeier, M., & Tran, U. S. (2019). Which data to meta-analyze, and how? "
+        "A specification-curve and multiverse-analysis approach to meta-analysis. <i>Zeitschrift "
+        "f\u00fcr Psychologie, 227</i>(1), 64-82. doi:10.1027/2151-2604/a000357",
     ),
     "tipton2015": (
         "Tipton, 2015",
@@ -390,6 +402,7 @@ class ReportInputs:
     reliability : ``reliability/agreement.json`` (None: no second coder)
     grade : ``models/grade.json``, the GRADE summary of findings (None: not made)
     prisma_flow : ``prisma/flow.json`` of the figures step (None: not written)
+    multiverse : ``models/multiverse.json`` of the multiverse step (None: no multiverse)
     """
 
     tables_index: str
@@ -408,6 +421,7 @@ class ReportInputs:
     reliability: str | None = None
     grade: str | None = None
     prisma_flow: str | None = None
+    multiverse: str | None = None
 
 
 def _summary_table(sensitivity: str | Path | None) -> pd.DataFrame:
@@ -590,6 +604,8 @@ class ReportData:
     figures: tuple[Figure, ...]
     grade: dict = field(default_factory=dict)
     prisma_flow: dict = field(default_factory=dict)
+    multiverse: dict = field(default_factory=dict)
+    multiverse_dir: str = ""
 
 
 def load_report_data(
@@ -624,6 +640,8 @@ def load_report_data(
         figures=tuple(load_figures(inputs.figures_manifest, workers=workers)),
         grade=read_json(inputs.grade),
         prisma_flow=read_json(inputs.prisma_flow),
+        multiverse=read_json(inputs.multiverse),
+        multiverse_dir=str(Path(inputs.multiverse).parent) if inputs.multiverse else "",
     )
 
 
@@ -1849,6 +1867,90 @@ class _Builder:
         parts.append(self.figures("sensitivity"))
         return Section("sensitivity", SECTIONS["sensitivity"], "\n".join(p for p in parts if p))
 
+    def multiverse_section(self) -> Section:
+        """The multiverse: its size, the curve's summaries, the bootstrap test, the figure and
+        where each choice puts the estimates (one line when the config runs none)."""
+        mv = self.data.multiverse
+        if not mv:
+            return self._skip(
+                "multiverse",
+                "No multiverse analysis: the config's <code>multiverse</code> section is not "
+                "enabled.",
+            )
+        s = mv.get("summary", {})
+        size = mv.get("multiverse", {})
+        alpha = float(mv.get("alpha", 0.05))
+        pct = lambda x: "n/a" if x is None else f"{100 * float(x):.0f}%"  # noqa: E731
+        counts = ", ".join(f"{n} {esc(k)}" for k, n in (s.get("status_counts") or {}).items())
+        excluded = sum((size.get("excluded") or {}).values())
+        text = (
+            f"A multiverse analysis {self.cite('voracek2019', 'simonsohn2020')} fitted every "
+            f"combination of the configured subsets and models: {s.get('n_specs', 0)} "
+            f"specifications ({counts}; {excluded} combinations excluded by the rules), in "
+            f"{size.get('n_chunks', 1)} job(s)."
+        )
+        if s.get("median_estimate") is not None:
+            text += (
+                f" The median estimate was {fmt_est(s['median_estimate'])} (range "
+                f"{fmt_est(s['min_estimate'])} to {fmt_est(s['max_estimate'])}); "
+                f"{pct(s.get('share_significant'))} of the fitted specifications had "
+                f"{_i('p')} &lt; {alpha:g}, {pct(s.get('share_positive'))} a positive and "
+                f"{pct(s.get('share_negative'))} a negative estimate, and "
+                f"{pct(s.get('share_significant_same_sign'))} were significant in the direction "
+                "of the median."
+            )
+        test = s.get("bootstrap") or {}
+        if test.get("p_median") is not None:
+            text += (
+                f" In {test['draws']} bootstrap draws under the null (studies resampled, every "
+                "specification's effect sizes shifted to no effect, all specifications refitted; "
+                f"seed {test['seed']}) a median at least as extreme had {_ptext(test['p_median'])}"
+                f" and a share of significant specifications at least as large "
+                f"{_ptext(test['p_share'])} (with {test['draws']} draws no p value is "
+                f"below 1/{test['draws'] + 1})."
+            )
+        parts = [_p(text)]
+        if mv.get("figure"):
+            png = Path(self.data.multiverse_dir) / mv["figure"]
+            if png.is_file():
+                self.figure_number += 1
+                parts.append(
+                    f'<figure class="figure" id="figure-multiverse_curve"><div class="figure-head">'
+                    f'<span class="apa-number">Figure {self.figure_number}</span>'
+                    '<span class="apa-title">Specification curve</span></div>'
+                    f'<img src="{embedded_image(png)}" alt="Specification curve">'
+                    "<figcaption>Each fitted specification's estimate with its confidence "
+                    "interval, sorted (coloured by significance and sign; dashed: the median); "
+                    "below, the choices of each specification.</figcaption></figure>"
+                )
+        names = mv.get("labels") or {}
+        how = {"structure": "Structure", "method": "Estimator", "rho": "CHE rho"}
+        how.update(outliers="Outliers", bias="Bias adjustment")
+
+        def named(r: Mapping[str, Any]) -> tuple[str, str]:
+            entry = names.get(r["factor"], {})
+            factor = entry.get("label") or how.get(r["factor"], r["factor"])
+            return str(factor), str(entry.get("levels", {}).get(r["option"], r["option"]))
+
+        rows = "".join(
+            f"<tr><td>{esc(named(r)[0])}</td><td>{esc(named(r)[1])}</td>"
+            f"<td class='num'>{r['n_fitted']}</td><td class='num'>"
+            f"{fmt_est(r['median_estimate'])}</td><td class='num'>"
+            f"{pct(r['share_significant'])}</td></tr>"
+            for r in mv.get("by_choice", [])
+            if r.get("median_estimate") is not None
+        )
+        if rows:
+            parts.append(
+                '<div class="apa-scroll"><table class="flow"><thead><tr>'
+                "<th>Factor</th><th>Choice</th>"
+                '<th class="num">Fitted</th>'
+                f"<th class='num'>Median estimate</th><th class='num'>{_i('p')} &lt; {alpha:g}</th>"
+                "</tr></thead>"
+                f"<tbody>{rows}</tbody></table></div>"
+            )
+        return Section("multiverse", SECTIONS["multiverse"], "\n".join(parts))
+
     def included_studies(self) -> Section:
         """The PRISMA flow in words and the characteristics of the included studies."""
         from intervention_meta.outputs.prisma import flow_text
@@ -2153,6 +2255,7 @@ def build_report(data: ReportData, provenance: Provenance | None = None) -> Repo
         b.bias_section(),
         b.selection_section(),
         b.sensitivity_section(),
+        b.multiverse_section(),
         b.grade_section(),
     ]
     sections.append(b.reliability_section())

@@ -1,0 +1,484 @@
+"""Fitting the specifications of a multiverse, a chunk at a time, with the bootstrap under the null.
+
+Each specification (:class:`~intervention_meta.multiverse.specs.Spec`) is one fit of the
+package's one model engine through :class:`~intervention_meta.methods.influence.ModelCall`, the
+same call :func:`intervention_meta.analyses.analysis_model.model_call` builds for the analysis
+model:
+
+- ``fixed``: the fixed-effect (equal-effects) model, effect sizes treated as independent
+  (metafor ``rma(yi, vi, method = "FE")``);
+- ``random``: the one-level random-effects model **ignoring the dependence** of effect sizes from
+  one study (``rma(yi, vi, method = m)``), not a model of study averages;
+- ``three_level``: random effects at every level of ``models.levels`` (default effect sizes in
+  studies; ``rma.mv(yi, vi, random = ~ 1 | study/es, method = m)``);
+- ``che``: the three-level model with sampling errors correlated :math:`\\rho` within a study
+  (the correlated-and-hierarchical-effects working model, Pustejovsky & Tipton 2022), model-based
+  inference.
+
+Outlier rules drop the effect sizes whose absolute residual exceeds ``outlier_threshold`` and
+refit: ``studentized`` the internally studentized residual
+:math:`e_i / \\sqrt{M_{ii} - x_i V_b x_i^\\top}` (metafor ``rstandard``; :math:`M_{ii} = v_i +
+\\sum_l \\hat\\sigma^2_l`), ``deleted`` the studentized deleted residual (metafor ``rstudent``,
+:func:`~intervention_meta.methods.influence.deleted_residuals`; one refit per effect size). Bias
+adjustments: ``pet_peese`` the conditional PET-PEESE intercept in the spec's model with CR2 tests
+clustered by study (:func:`~intervention_meta.methods.pet_peese.pet_peese_working_model`),
+``selection`` the three-parameter step-function selection model clustered by study
+(:func:`~intervention_meta.methods.selection.selection_model`; its adjusted mean).
+
+The bootstrap under the null (Simonsohn, Simmons & Nelson 2020; Voracek et al. 2019) makes every
+specification's null hypothesis true and refits the whole multiverse on resampled data: in draw
+:math:`b` the studies are drawn with replacement (``numpy.random.default_rng([seed, b])``; a study
+drawn twice enters as two studies), and each specification's effect sizes are shifted by minus its
+observed estimate before it is refitted. The draws depend on the seed and the draw number only,
+not on the chunk, so any chunking (and any machine running the chunks) gives the same numbers.
+
+References
+----------
+Simonsohn, U., Simmons, J. P., & Nelson, L. D. (2020). Specification curve analysis. *Nature Human
+Behaviour*, 4, 1208-1214.
+Pustejovsky, J. E., & Tipton, E. (2022). Meta-analysis with robust variance estimation: expanding
+the range of working models. *Prevention Science*, 23, 425-438.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from intervention_meta.analyses.analysis_model import VI, YI, model_test
+from intervention_meta.methods.influence import ModelCall, deleted_residuals
+from intervention_meta.models import MetaResult, ModelError
+from intervention_meta.multiverse.specs import Multiverse, Spec
+
+log = logging.getLogger(__name__)
+
+#: the numbers of a fitted spec (None when it was not fitted)
+NUMBERS = ("estimate", "se", "df", "pval", "ci_lb", "ci_ub")
+#: what a fit can raise on data too small or too odd for it
+_FIT_ERRORS = (ModelError, ValueError, np.linalg.LinAlgError, FloatingPointError)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How every spec of a multiverse is fitted: the data's names and the rules.
+
+    Attributes
+    ----------
+    study : the study column (the bootstrap's resampling unit, the CR2 and selection clusters)
+    levels : the nested random levels of the multilevel structures, outer to inner
+    test, level : the tests and interval level of ``models`` (Knapp-Hartung becomes t for the
+        multilevel structures, :func:`~intervention_meta.analyses.analysis_model.model_test`)
+    outlier_threshold, min_k, min_studies_multilevel, min_k_pet_peese, min_k_selection : rules
+    """
+
+    study: str
+    levels: tuple[str, ...]
+    test: str = "t"
+    level: float = 0.95
+    outlier_threshold: float = 3.0
+    min_k: int = 3
+    min_studies_multilevel: int = 5
+    min_k_pet_peese: int = 10
+    min_k_selection: int = 20
+
+    @classmethod
+    def from_multiverse(
+        cls, mv: Multiverse, *, study: str, levels: Sequence[str], test: str, level: float
+    ) -> FitSettings:
+        s = mv.settings
+        return cls(
+            study=study,
+            levels=tuple(levels),
+            test=test,
+            level=float(level),
+            outlier_threshold=float(s["outlier_threshold"]),
+            min_k=int(s["min_k"]),
+            min_studies_multilevel=int(s["min_studies_multilevel"]),
+            min_k_pet_peese=int(s["min_k_pet_peese"]),
+            min_k_selection=int(s["min_k_selection"]),
+        )
+
+    def call(self, spec: Spec) -> ModelCall:
+        """The model of ``spec`` as a :class:`ModelCall`."""
+        random = self.levels if spec.multilevel else ()
+        return ModelCall(
+            yi=YI,
+            vi=VI,
+            random=random,
+            method=spec.method,
+            test=model_test(self.test, bool(random)),
+            level=self.level,
+            rho=spec.rho,
+        )
+
+
+@dataclass(frozen=True)
+class SpecFit:
+    """One spec's result: ``status`` ``ok``, ``too_small`` or ``failed`` (with ``reason``)."""
+
+    status: str
+    reason: str = ""
+    k: int = 0
+    n_studies: int = 0
+    n_outliers: int = 0
+    estimate: float | None = None
+    se: float | None = None
+    df: float | None = None
+    pval: float | None = None
+    ci_lb: float | None = None
+    ci_ub: float | None = None
+    tau2: dict[str, float] = field(default_factory=dict)
+    converged: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "k": self.k,
+            "n_studies": self.n_studies,
+            "n_outliers": self.n_outliers,
+            **{key: getattr(self, key) for key in NUMBERS},
+            "tau2": dict(self.tau2),
+            "converged": self.converged,
+        }
+
+
+def _components(res: MetaResult) -> dict[str, float]:
+    """Variance components by level (``tau2`` for a one-level model, none for FE)."""
+    if res.multilevel:
+        return {lev: float(v) for lev, v in res.sigma2.items()}
+    return {} if res.method == "FE" else {"tau2": float(res.tau2 or 0.0)}
+
+
+def _ok(
+    k: int,
+    n_studies: int,
+    n_out: int,
+    numbers: Mapping[str, Any],
+    tau2: Mapping[str, float],
+    converged: bool,
+) -> SpecFit:
+    """A fitted spec: ``numbers`` holds :data:`NUMBERS` (a missing one is None)."""
+    values = {key: None if numbers.get(key) is None else float(numbers[key]) for key in NUMBERS}
+    return SpecFit(
+        "ok",
+        k=k,
+        n_studies=n_studies,
+        n_outliers=n_out,
+        **values,
+        tau2=dict(tau2),
+        converged=bool(converged),
+    )
+
+
+def _from_result(res: MetaResult, k: int, n_studies: int, n_out: int) -> SpecFit:
+    numbers = {
+        "estimate": res.b[0],
+        "se": res.se[0],
+        "df": None if res.dfs is None else res.dfs[0],
+        "pval": res.pval[0],
+        "ci_lb": res.ci_lb[0],
+        "ci_ub": res.ci_ub[0],
+    }
+    return _ok(k, n_studies, n_out, numbers, _components(res), res.converged)
+
+
+def studentized_residuals(res: MetaResult, rows: pd.DataFrame) -> np.ndarray:
+    """Internally studentized residuals of an intercept-only fit (metafor ``rstandard``).
+
+    .. math:: z_i = \\frac{y_i - \\hat\\mu}{\\sqrt{s^2_w (v_i + \\sum_l \\hat\\sigma^2_l) -
+              \\mathrm{Var}(\\hat\\mu)}}
+
+    (:math:`s^2_w = 1` unless Knapp-Hartung); the variance of the residual is the diagonal of
+    :math:`M - X V_b X^\\top` with the marginal covariance :math:`M`, whose diagonal does not
+    depend on the CHE correlation.
+    """
+    y = rows[YI].to_numpy(dtype=float)
+    v = rows[VI].to_numpy(dtype=float)
+    s2w = res.s2w if res.s2w is not None else 1.0
+    total = sum(_components(res).values())
+    var = s2w * (v + total) - float(res.vb[0, 0])
+    return (y - float(res.b[0])) / np.sqrt(np.maximum(var, np.finfo(float).tiny))
+
+
+class SpecFitter:
+    """Fits specs on one data set, reusing what specs share (rows of a subset, outlier sets).
+
+    Parameters
+    ----------
+    data : one row per effect size with ``yi``, ``vi``, the level columns and every ``which``
+        variable
+    settings : :class:`FitSettings`
+    """
+
+    def __init__(self, data: pd.DataFrame, settings: FitSettings):
+        self.data = data
+        self.settings = settings
+        self._rows: dict[tuple, pd.DataFrame] = {}
+        self._cleaned: dict[tuple, tuple[pd.DataFrame, int, MetaResult | None]] = {}
+        self._text: dict[str, pd.Series] = {}
+        self._bases: dict[tuple, MetaResult] = {}
+
+    def _column(self, variable: str) -> pd.Series:
+        if variable not in self._text:
+            if variable not in self.data.columns:
+                raise ModelError(f"multiverse: the effect sizes have no column {variable!r}")
+            self._text[variable] = self.data[variable].astype("string")
+        return self._text[variable]
+
+    def rows(self, spec: Spec) -> pd.DataFrame:
+        """The spec's subset, complete in the columns its model uses."""
+        key = spec.subset_key
+        if key not in self._rows:
+            keep = np.ones(len(self.data), dtype=bool)
+            for variable, codes in key:
+                if codes:
+                    keep &= self._column(variable).isin(codes).fillna(False).to_numpy()
+            subset = self.data.loc[keep]
+            columns = [YI, VI, *self.settings.levels]
+            self._rows[key] = subset.loc[~subset[columns].isna().any(axis=1).to_numpy()]
+        return self._rows[key]
+
+    def _too_small(self, rows: pd.DataFrame, spec: Spec, n_out: int = 0) -> SpecFit | None:
+        s = self.settings
+        k, n_studies = len(rows), int(rows[s.study].nunique())
+        reason = ""
+        if k < s.min_k:
+            reason = f"k = {k} < min_k = {s.min_k}"
+        elif spec.multilevel and n_studies < s.min_studies_multilevel:
+            reason = f"{n_studies} studies < min_studies_multilevel = {s.min_studies_multilevel}"
+        elif spec.bias == "pet_peese" and k < s.min_k_pet_peese:
+            reason = f"k = {k} < min_k_pet_peese = {s.min_k_pet_peese}"
+        elif spec.bias == "selection" and k < s.min_k_selection:
+            reason = f"k = {k} < min_k_selection = {s.min_k_selection}"
+        if not reason:
+            return None
+        return SpecFit("too_small", reason, k=k, n_studies=n_studies, n_outliers=n_out)
+
+    def _base(self, spec: Spec, call: ModelCall, rows: pd.DataFrame) -> MetaResult:
+        """The spec's model on its whole subset (shared by its outlier rules)."""
+        key = (spec.subset_key, spec.structure, spec.method, spec.rho)
+        if key not in self._bases:
+            self._bases[key] = call.fit(rows)
+        return self._bases[key]
+
+    def _cleaned_rows(self, spec: Spec) -> tuple[pd.DataFrame, int, MetaResult | None]:
+        """The spec's rows after its outlier rule, how many it dropped, and the fit of the model
+        to those rows when the rule dropped none (reused by ``bias: none``)."""
+        key = (spec.subset_key, spec.structure, spec.method, spec.rho, spec.outliers)
+        if key in self._cleaned:
+            return self._cleaned[key]
+        rows = self.rows(spec)
+        call = self.settings.call(spec)
+        base = self._base(spec, call, rows)
+        if spec.outliers == "none":
+            out = (rows, 0, base)
+        else:
+            if spec.outliers == "studentized":
+                z = studentized_residuals(base, rows)
+            else:
+                z = np.asarray(deleted_residuals(rows, call).z, dtype=float)
+            drop = np.abs(z) > self.settings.outlier_threshold
+            out = (rows.loc[~drop], int(drop.sum()), None if drop.any() else base)
+        self._cleaned[key] = out
+        return out
+
+    def fit(self, spec: Spec) -> SpecFit:
+        """Fit ``spec`` (a too-small subset or a failed fit is a result with its reason)."""
+        rows = self.rows(spec)
+        small = self._too_small(rows, spec)
+        if small is not None:
+            return small
+        try:
+            rows, n_out, base = self._cleaned_rows(spec)
+            small = self._too_small(rows, spec, n_out)
+            if small is not None:
+                return small
+            return self._adjusted(spec, rows, n_out, base)
+        except _FIT_ERRORS as err:
+            return SpecFit(
+                "failed",
+                f"{type(err).__name__}: {err}",
+                k=len(rows),
+                n_studies=int(rows[self.settings.study].nunique()),
+            )
+
+    def _adjusted(
+        self, spec: Spec, rows: pd.DataFrame, n_out: int, base: MetaResult | None
+    ) -> SpecFit:
+        s = self.settings
+        k, n_studies = len(rows), int(rows[s.study].nunique())
+        call = s.call(spec)
+        if spec.bias == "none":
+            res = base if base is not None else call.fit(rows)
+            return _from_result(res, k, n_studies, n_out)
+        if spec.bias == "pet_peese":
+            from intervention_meta.methods.pet_peese import pet_peese_working_model
+
+            pp = pet_peese_working_model(rows, call, measure="generic", cluster=s.study)
+            chosen = pp.pet if pp.chosen == "PET" else pp.peese
+            numbers = {key: getattr(pp, key) for key in NUMBERS}
+            converged = pp.pet.converged and pp.peese.converged
+            return _ok(k, n_studies, n_out, numbers, chosen.sigma2, converged)
+        from intervention_meta.methods.selection import selection_model
+
+        y, v = rows[YI].to_numpy(dtype=float), rows[VI].to_numpy(dtype=float)
+        direction = "greater" if np.sum(y / v) >= 0 else "less"
+        sm = selection_model(
+            y, v, cluster=rows[s.study].to_numpy(), alternative=direction, level=s.level
+        )
+        mean = sm.adjusted_mean
+        numbers = {key: getattr(mean, key) for key in ("estimate", "se", "ci_lb", "ci_ub")}
+        numbers["pval"] = sm.pval[0]
+        return _ok(k, n_studies, n_out, numbers, {"tau2": sm.tau2.estimate}, sm.converged)
+
+
+def bootstrap_data(
+    data: pd.DataFrame, study: str, levels: Sequence[str], seed: int, draw: int
+) -> pd.DataFrame:
+    """Draw ``draw`` of the study bootstrap: studies drawn with replacement.
+
+    ``numpy.random.default_rng([seed, draw]).integers`` picks the studies (sorted study keys); the
+    ``j``-th drawn study enters with its level keys suffixed ``#j``, so a study drawn twice is two
+    studies. The result depends on ``seed`` and ``draw`` only.
+    """
+    keys = np.sort(data[study].astype("string").unique().to_numpy(dtype=object))
+    rng = np.random.default_rng([int(seed), int(draw)])
+    picks = rng.integers(0, len(keys), size=len(keys))
+    text = data[study].astype("string").to_numpy(dtype=object)
+    where = {key: np.flatnonzero(text == key) for key in keys}
+    index = np.concatenate([where[keys[p]] for p in picks])
+    copy = np.repeat(np.arange(len(picks)), [len(where[keys[p]]) for p in picks])
+    out = data.iloc[index].reset_index(drop=True)
+    suffix = pd.Series(copy).map(lambda j: f"#{j}")
+    for column in dict.fromkeys([study, *levels]):
+        out[column] = out[column].astype("string").str.cat(suffix)
+    return out
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """The specs of one chunk fitted on the data and on every bootstrap draw under the null.
+
+    ``boot_estimate`` and ``boot_pval`` are ``(draws, specs)``; NaN where a spec was not fitted
+    in a draw (or not on the data).
+    """
+
+    chunk: int
+    spec_ids: tuple[str, ...]
+    fits: tuple[SpecFit, ...]
+    boot_estimate: np.ndarray
+    boot_pval: np.ndarray
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk": self.chunk,
+            "seed": self.seed,
+            "specs": [
+                {"id": sid, **f.to_dict()} for sid, f in zip(self.spec_ids, self.fits, strict=True)
+            ],
+            "bootstrap": {
+                "draws": int(self.boot_estimate.shape[0]),
+                "estimate": self.boot_estimate.tolist(),
+                "pval": self.boot_pval.tolist(),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> ChunkResult:
+        """The chunk back from :meth:`to_dict` (JSON ``null`` numbers become NaN)."""
+        fits, ids = [], []
+        for row in record["specs"]:
+            row = dict(row)
+            ids.append(str(row.pop("id")))
+            fits.append(SpecFit(**row))
+        boot = record["bootstrap"]
+        shape = (int(boot["draws"]), len(ids))
+
+        def array(values: list) -> np.ndarray:
+            out = np.array(values, dtype=float) if values else np.empty(shape)
+            return out.reshape(shape)
+
+        return cls(
+            int(record["chunk"]),
+            tuple(ids),
+            tuple(fits),
+            array(boot["estimate"]),
+            array(boot["pval"]),
+            int(record["seed"]),
+        )
+
+
+def _shifted(data: pd.DataFrame, by: float) -> pd.DataFrame:
+    return data.assign(**{YI: data[YI].to_numpy(dtype=float) - by})
+
+
+def fit_chunk(
+    data: pd.DataFrame,
+    specs: Sequence[Spec],
+    settings: FitSettings,
+    *,
+    draws: int = 0,
+    seed: int = 0,
+    chunk: int = 0,
+) -> ChunkResult:
+    """Fit ``specs`` on ``data`` and, for each of ``draws`` bootstrap draws under the null, on
+    the draw's data shifted by minus each spec's observed estimate (see the module docstring)."""
+    fitter = SpecFitter(data, settings)
+    fits = tuple(fitter.fit(spec) for spec in specs)
+    log.info("chunk %d: %d specs, %d fitted", chunk, len(specs), sum(f.ok for f in fits))
+    est = np.full((draws, len(specs)), np.nan)
+    pval = np.full((draws, len(specs)), np.nan)
+    methods = logging.getLogger("intervention_meta.methods")
+    before = methods.level
+    methods.setLevel(logging.WARNING)  # the methods' per-fit notes, once per draw, say nothing new
+    try:
+        for b in range(draws):
+            boot = bootstrap_data(data, settings.study, settings.levels, seed, b)
+            for j, (spec, observed) in enumerate(zip(specs, fits, strict=True)):
+                if not observed.ok:
+                    continue
+                shifted = SpecFitter(_shifted(boot, float(observed.estimate)), settings)
+                result = shifted.fit(spec)
+                if result.ok:
+                    est[b, j], pval[b, j] = result.estimate, result.pval
+    finally:
+        methods.setLevel(before)
+    log.info("chunk %d: %d bootstrap draws under the null", chunk, draws)
+    return ChunkResult(chunk, tuple(s.id for s in specs), fits, est, pval, int(seed))
+
+
+def run_settings(
+    mv: Multiverse, study: str, levels: Sequence[str], models: Mapping[str, Any] | None
+) -> FitSettings:
+    """The :class:`FitSettings` of a multiverse under the config's ``models`` section."""
+    models = dict(models or {})
+    return FitSettings.from_multiverse(
+        mv,
+        study=study,
+        levels=levels,
+        test=str(models.get("test", "t")),
+        level=float(models.get("level", 0.95)),
+    )
+
+
+__all__ = [
+    "ChunkResult",
+    "FitSettings",
+    "SpecFit",
+    "SpecFitter",
+    "bootstrap_data",
+    "fit_chunk",
+    "run_settings",
+    "studentized_residuals",
+]

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,20 @@ def copy_project(dest: Path) -> Path:
             shutil.copy2(src, dest / name)
     (dest / "results").mkdir(exist_ok=True)
     return dest
+
+
+def skip_extras(work: Path, *, multiverse: bool = True) -> None:
+    """Switch off, in the copy's default config, the seeded bootstraps that a derived run does not
+    test (the moderators' wild bootstrap and, with ``multiverse=True``, the multiverse): they are
+    tested on the shared example run, and cost a derived run most of its time."""
+    import yaml  # noqa: PLC0415  only the runs that edit their config need it
+
+    path = work / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("moderators", {})["wild_bootstrap"] = {"when": "never"}
+    if multiverse:
+        config["multiverse"] = {"enabled": False}
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 def run_snakemake(
@@ -97,8 +112,16 @@ class PipelineRun:
     stderr: str
 
 
-def shared_run(tmp_path_factory, name: str, analysis: str, *args: str) -> PipelineRun:
+def shared_run(
+    tmp_path_factory,
+    name: str,
+    analysis: str,
+    *args: str,
+    prepare: Callable[[Path], None] | None = None,
+) -> PipelineRun:
     """The one whole run ``name`` of this test session, made by whichever test asks first.
+
+    ``prepare`` edits the project copy (config, codebook, data) before Snakemake runs.
 
     Under pytest-xdist every worker has its own base temp folder; their parent is the session's,
     so the run lives there and a file lock lets the first worker run Snakemake while the others
@@ -115,6 +138,8 @@ def shared_run(tmp_path_factory, name: str, analysis: str, *args: str) -> Pipeli
                 shutil.rmtree(work, ignore_errors=True)  # a run that broke off half-way
                 work.mkdir(parents=True)
                 copy_project(work)
+                if prepare is not None:
+                    prepare(work)
                 before = checksums(work / "data")
                 proc = run_snakemake(work, *args, cores=2)
                 record.write_text(

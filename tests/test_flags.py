@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from pipeline_helpers import ROOT, copy_project, run_snakemake
+from pipeline_helpers import ROOT, copy_project, run_snakemake, skip_extras
 
 from intervention_meta import steps
 from intervention_meta.analyses.analysis_model import (
@@ -168,6 +168,7 @@ def test_the_warnings_file_collects_the_effect_size_step_flags(tmp_path):
     row = effects["es_id"] == "S01-1"
     effects.loc[row, ["d_value", "d_ci_lower", "d_ci_upper"]] = ["9.0", "8.7", "9.3"]
     effects.to_csv(work / "data" / "raw" / "effects.csv", index=False)
+    skip_extras(work)
     run_snakemake(work, "results/example/warnings.txt", check=True)
     res = work / "results" / "example"
     own = (res / "flags" / "effect_sizes.txt").read_text(encoding="utf-8").splitlines()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pipeline_helpers import copy_project, run_snakemake
+from pipeline_helpers import PipelineRun, shared_run, skip_extras
 
 from intervention_meta.analyses.records import HEADERS, read_tables
 from intervention_meta.analyses.sensitivity import TABLES as SENSITIVITY_TABLES
@@ -32,10 +32,8 @@ LABELS = {"Study": "Paper", "Effect size": "Outcome measure", "Design": "Trial t
 STEPS = ("overall", "moderators", "components", "bias", "sensitivity")
 
 
-@pytest.fixture(scope="module")
-def res(tmp_path_factory) -> Path:
-    """The results of the example analysis at level 0.90 with the relabelled codebook."""
-    work = copy_project(tmp_path_factory.mktemp("contract"))
+def _relabel(work: Path) -> None:
+    """Level 0.90 in the config, the study key and two other variables relabelled."""
     config = work / "config" / "config.yaml"
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("models:\n", f"models:\n  level: {LEVEL}\n", 1))
@@ -45,8 +43,19 @@ def res(tmp_path_factory) -> Path:
         assert text.count(f"\n    label: {old}\n") == 1, old
         text = text.replace(f"\n    label: {old}\n", f"\n    label: {new}\n")
     codebook.write_text(text, encoding="utf-8")
-    run_snakemake(work, check=True)
-    return work / "results" / "example"
+    skip_extras(work, multiverse=False)  # the multiverse's intervals are at the level too
+
+
+@pytest.fixture(scope="session")
+def contract_run(tmp_path_factory) -> PipelineRun:
+    """The example analysis at level 0.90 with the relabelled codebook: one run per session,
+    shared by the test workers."""
+    return shared_run(tmp_path_factory, "contract", "example", prepare=_relabel)
+
+
+@pytest.fixture
+def res(contract_run) -> Path:
+    return contract_run.results
 
 
 def _json(path: Path) -> dict:

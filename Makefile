@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
+# test workers: one more than the cores, because the SLURM test mostly waits for its scheduler
+TEST_WORKERS ?= $(shell echo $$(( $(CORES) + 1 )))
 CONFIGS ?= config/vignette.yaml config/config.yaml config/assink2016.yaml
 RUNLOGS := results/logs
 
@@ -35,7 +37,7 @@ run: $(STAMP)
 
 ## Run the test suite (includes the real pipeline in a temporary directory).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(CORES) -q
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks

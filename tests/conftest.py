@@ -167,3 +167,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if any(name.endswith("_run") for name in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.pipeline)
+    # The SLURM test first: it mostly waits for its scheduler, so it overlaps the rest of the
+    # session instead of ending it (make test runs one worker more than the cores).
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)

@@ -144,7 +144,7 @@ def test_the_run_summary_reads_the_findings(vignette_run):
     summary = summarise_runs(["config/vignette.yaml"], workdir=vignette_run.work)
     text = summary.to_text()
     assert "findings:" in text and "114 respondents, 1026 ratings" in text
-    assert "Would respond highest for parenting style Permissive" in text
+    assert "Would respond: highest for parenting style Permissive, child behaviour" in text
 
 
 @pytest.mark.pipeline

@@ -88,19 +88,20 @@ def _pooled_text(overall: dict, effect_sizes: dict) -> str:
 
 
 def _vignette_text(path: Path) -> str:
-    """A vignette study's findings in one line: respondents, ratings and, per outcome, the level
-    of each factor with the highest estimate (from findings.json)."""
+    """A vignette study's findings, one line per outcome: respondents and ratings, then per outcome
+    the level of each factor with the highest estimate (from findings.json)."""
     found = read_json(path) if path.is_file() else {}
     if not found:
         return "no results"
-    parts = [
-        f"{f['outcome_label']} highest for {f['factor_label'].lower()} "
-        f"{next(lv['label'] for lv in f['levels'] if lv['level'] == f['highest']).split(' (')[0]}"
-        for f in found.get("findings", [])
-        if f.get("kind") == "factor"
-    ]
+    highest: dict[str, list[str]] = {}
+    for f in found.get("findings", []):
+        if f.get("kind") == "factor":
+            level = next(lv["label"] for lv in f["levels"] if lv["level"] == f["highest"])
+            top = f"{f['factor_label'].lower()} {level.split(' (')[0]}"
+            highest.setdefault(f["outcome_label"], []).append(top)
     head = f"{found.get('n_respondents')} respondents, {found.get('n_ratings')} ratings"
-    return "; ".join([head, *parts])
+    lines = [f"{outcome}: highest for {', '.join(tops)}" for outcome, tops in highest.items()]
+    return f"\n{' ' * 17}".join([head, *lines])
 
 
 def summarise_runs(configs: Sequence[str | Path], workdir: str | Path = ".") -> RunSummary:

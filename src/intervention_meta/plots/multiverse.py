@@ -42,6 +42,23 @@ FACTOR_NAMES = {
     "bias": "Bias adjustment",
 }
 
+#: the how options' names in the panel (the codes stay in the JSON and the CSV)
+OPTION_NAMES = {
+    "structure": {
+        "fixed": "fixed effect",
+        "random": "random effects (one level)",
+        "three_level": "three-level",
+        "che": "CHE",
+    },
+    "method": {"FE": "none (fixed)"},
+    "outliers": {
+        "none": "none removed",
+        "studentized": "large studentized residuals removed",
+        "deleted": "large deleted residuals removed",
+    },
+    "bias": {"none": "none", "pet_peese": "PET-PEESE", "selection": "selection model"},
+}
+
 
 def _text(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -120,7 +137,9 @@ def specification_curve(record: Mapping[str, Any], path: str | Path) -> Path:
             if r and rows[r - 1][0] != name:
                 panel.axhline(r - 0.5, color=GREY, linewidth=0.6)
             named = names.get(name, {})
-            shown = named.get("levels", {}).get(option, option)
+            shown = named.get("levels", {}).get(
+                option, OPTION_NAMES.get(name, {}).get(option, option)
+            )
             labels.append(f"{named.get('label', FACTOR_NAMES.get(name, name))}: {shown}")
         panel.set_yticks(range(len(rows)), labels, fontsize=6.5)
         panel.set_ylim(len(rows) - 0.5, -0.5)

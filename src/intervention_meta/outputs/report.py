@@ -464,7 +464,7 @@ class Figure:
 
 #: the widest image embedded in the report (pixels: the width of its figure column); the files
 #: linked are full resolution
-EMBED_WIDTH = 900
+EMBED_WIDTH = 800
 #: the palette of an embedded image: 96 colours keep the flat colours, grey bands and
 #: anti-aliased text of the figures (looked at), at 0.83 of the bytes of 256
 EMBED_COLOURS = 96
@@ -477,7 +477,7 @@ def embedded_image(png: str | Path, max_width: int = EMBED_WIDTH) -> str:
     figures of flat colours and text keep without visible loss (median cut: the fast octree
     merges light grey bands into white), then written as PNG (zlib's default level; the
     optimiser's search costs a third of the time for 2% of the bytes): a tenth of the bytes of
-    the 200-dpi file, sharp at the report's 900-pixel figure column.
+    the 200-dpi file, sharp at the report's 800-pixel figure width.
     """
     import io
 
@@ -2142,7 +2142,7 @@ nav.toc ol { margin: 0; padding-left: 1.4em; columns: 2; }
 p.notice { background: #fff4d6; border-left: 4px solid #d9a400; padding: .5em .8em; }
 p.not-applicable { color: #555; font-style: italic; }
 figure.figure { margin: 1.5em 0; }
-figure.figure img { display: block; width: 100%; max-width: 900px; height: auto;
+figure.figure img { display: block; width: 100%; max-width: 800px; height: auto;
   border: 1px solid #eee; margin: .4em 0; }
 figure.figure .figure-head { margin-bottom: .2em; }
 figure.figure figcaption { font-size: .85em; max-width: 60em; }

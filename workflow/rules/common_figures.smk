@@ -5,6 +5,10 @@
 # moderators).
 
 FIGURES = f"{RES}/figures"
+# The figures job draws with up to two processes but reserves one core, so that it starts as soon
+# as its inputs exist instead of waiting for a second core to come free (the two processes then
+# share the cores with whatever runs beside them).
+FIGURE_WORKERS = max(1, min(2, workflow.cores or 1))
 FIGURE_OPTIONS = config.get("figures", {}) or {}
 # the PRISMA counts file (prisma.counts; none: the flow diagram shows the pipeline's counts only)
 PRISMA = config.get("prisma", {}) or {}

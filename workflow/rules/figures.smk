@@ -29,15 +29,15 @@ rule figures:
         prisma_flow=f"{RES}/prisma/flow.json",
     log:
         logfile("figures"),
+    priority: 6  # on the way to the report: before the multiverse chunks and the coding jobs
     conda:
         ENV
-    threads: 2
     params:
         sort=FIGURE_OPTIONS.get("forest_sort", "effect"),
         forest_rows=FIGURE_OPTIONS.get("forest_rows", "study"),
         forest_max_rows=FIGURE_OPTIONS.get("forest_max_rows", 60),
         favours=FIGURE_OPTIONS.get("favours"),
-        workers=lambda wildcards, threads: threads,
+        workers=FIGURE_WORKERS,
         level=f"{100 * float(config.get('models', {}).get('level', 0.95)):g}%",
         measure=measure_note(),
         orchard=ORCHARD_MODERATORS,

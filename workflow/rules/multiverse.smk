@@ -20,6 +20,7 @@ rule multiverse_chunk:
         f"{RES}/logs/multiverse_chunk_{{chunk}}.log",
     wildcard_constraints:
         chunk=r"\d+",
+    priority: 1  # fills the cores beside the analyses and figures: only the report waits for it
     conda:
         ENV
     resources:

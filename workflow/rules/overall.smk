@@ -70,6 +70,7 @@ if OVERALL_DOMAINS:
             flags=domain_files("flags/overall.txt"),
         log:
             logfile("overall_domains"),
+        priority: 2  # the figures need it: before the multiverse chunks
         conda:
             ENV
         params:

@@ -461,27 +461,31 @@ class WlsFit:
 
 
 def _wls(y: np.ndarray, v: np.ndarray, x: np.ndarray, *, predictor: str, level: float) -> WlsFit:
-    """WLS of y on (1, x) with weights 1/v (statsmodels), R's ``lm(y ~ x, weights = 1/v)``."""
-    from statsmodels.regression.linear_model import WLS
+    """WLS of y on (1, x) with weights 1/v, R's ``lm(y ~ x, weights = 1/v)``.
 
+    It is the engine's fixed-effect meta-regression with the Knapp-Hartung scale (metafor
+    ``rma(yi, vi, mods = ~ x, method = "FE", test = "knha")``): the estimates are the WLS ones and
+    :math:`\\mathrm{Var}(b) = s^2 (X^\\top W X)^{-1}` with the residual variance
+    :math:`s^2 = \\sum_i w_i e_i^2 / (k - 2)` (not truncated at 1), t tests on k - 2 df.
+    """
     X = np.column_stack([np.ones_like(x), x])
     if np.linalg.matrix_rank(X) < 2:
         raise ValueError(
             f"the predictor {predictor!r} is constant: the regression cannot be fitted"
         )
-    res = WLS(y, X, weights=1.0 / v).fit()
-    ci = np.asarray(res.conf_int(alpha=1.0 - level))
+    data = pd.DataFrame({"yi": y, "vi": v, "x": x})
+    res = fit(data, mods=["x"], method="FE", test="knha", level=level)
     return WlsFit(
         predictor=predictor,
         coef_names=("intrcpt", predictor),
-        b=np.asarray(res.params, dtype=float),
-        se=np.asarray(res.bse, dtype=float),
-        tval=np.asarray(res.tvalues, dtype=float),
-        pval=np.asarray(res.pvalues, dtype=float),
-        ci_lb=ci[:, 0],
-        ci_ub=ci[:, 1],
-        df=int(round(res.df_resid)),
-        sigma=float(np.sqrt(res.scale)),
+        b=np.asarray(res.b, dtype=float),
+        se=np.asarray(res.se, dtype=float),
+        tval=np.asarray(res.tval, dtype=float),
+        pval=np.asarray(res.pval, dtype=float),
+        ci_lb=np.asarray(res.ci_lb, dtype=float),
+        ci_ub=np.asarray(res.ci_ub, dtype=float),
+        df=int(round(float(np.atleast_1d(res.dfs)[0]))),
+        sigma=float(np.sqrt(res.s2w)),
         level=level,
     )
 

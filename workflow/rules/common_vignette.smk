@@ -4,7 +4,7 @@ import os
 import sys
 
 from intervention_meta.errors import InputError
-from intervention_meta.vignette.analysis import vignette_config_problems
+from intervention_meta.vignette.settings import vignette_config_problems
 
 try:
     _problems = vignette_config_problems(

@@ -91,6 +91,7 @@ rule overall_flags:
         combined=flagfile("overall"),
     log:
         logfile("overall_flags"),
+    priority: 7  # a fraction of a second, and the report waits for it
     conda:
         ENV
     script:

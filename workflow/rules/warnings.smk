@@ -7,6 +7,7 @@ rule warnings:
         combined=f"{RES}/warnings.txt",
     log:
         logfile("warnings"),
+    priority: 7  # a fraction of a second, and the report waits for it
     conda:
         ENV
     script:

@@ -1,4 +1,4 @@
-# The pipeline: data/raw + codebook + config -> validate -> clean -> effect_sizes -> ...
+# The pipeline: data/raw + codebook + config -> data (validate, clean, effect sizes) -> ...
 # Rules (workflow/rules/*.smk) are thin: each calls one function of the intervention_meta package
 # through a script in workflow/scripts/. Outputs go to results/<analysis>/.
 import sys
@@ -44,9 +44,7 @@ else:
     include: "workflow/rules/common.smk"
     include: "workflow/rules/common_figures.smk"
     include: "workflow/rules/common_report.smk"
-    include: "workflow/rules/validate.smk"
-    include: "workflow/rules/clean.smk"
-    include: "workflow/rules/effect_sizes.smk"
+    include: "workflow/rules/data.smk"
     include: "workflow/rules/overall.smk"
     include: "workflow/rules/moderators.smk"
     include: "workflow/rules/components.smk"

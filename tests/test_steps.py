@@ -107,6 +107,25 @@ def test_command_line_runs_the_data_steps_from_a_config(tmp_path, monkeypatch):
     assert summary and json.loads((out / "clean" / "summary.json").read_text())["kept"] == len(kept)
 
 
+def test_the_data_job_writes_what_the_three_data_steps_write(tmp_path, monkeypatch):
+    """Rule ``data`` (validate, clean, effect sizes in one process) writes the same files as the
+    three steps run one by one from the command line."""
+    monkeypatch.chdir(ROOT)
+    apart, together = tmp_path / "apart", tmp_path / "together"
+    assert main(["validate", "--config", str(CONFIG), "--out", str(apart / "validation")]) == 0
+    clean = ["clean", "--config", str(CONFIG), "--out", str(apart / "clean")]
+    assert main([*clean, "--passed", str(apart / "validation" / "passed.txt")]) == 0
+    es = ["effect-sizes", "--config", str(CONFIG), "--out", str(apart)]
+    flags = ["--flags", str(apart / "flags" / "effect_sizes.txt")]
+    assert main([*es, *flags, "--clean-effects", str(apart / "clean" / "effects.csv")]) == 0
+    assert main(["data", "--config", str(CONFIG), "--out", str(together)]) == 0
+    written = sorted(p.relative_to(together) for p in together.rglob("*") if p.is_file())
+    assert {str(p) for p in written} >= set(STEPS["data"].outputs.values())
+    for rel in written:  # passed.txt names its report, under each run's own folder
+        text = (together / rel).read_text(encoding="utf-8").replace(str(together), str(apart))
+        assert text == (apart / rel).read_text(encoding="utf-8"), rel
+
+
 def test_command_line_names_the_missing_options(tmp_path, capsys):
     assert main(["overall", "--table", str(tmp_path / "t.csv")]) == 2
     message = capsys.readouterr().err

@@ -108,7 +108,7 @@ def effect_sizes(
 ) -> None:
     """Compute the declared effect measure and its variance per row; log computed vs dropped;
     write the rows with a tiny vi or an implausible effect to ``flags``."""
-    from intervention_meta.analyses.analysis_model import FlagRules, Flags
+    from intervention_meta.analyses.flags import FlagRules, Flags
     from intervention_meta.data.cleaning import read_clean
     from intervention_meta.data.codebook import load_codebook
     from intervention_meta.effect_sizes.compute import compute_effect_sizes, effect_size_flags
@@ -136,6 +136,49 @@ def effect_sizes(
         step_flags.add(line)
     if flags is not None:
         step_flags.write(flags)
+
+
+def data(
+    *,
+    codebook: str,
+    studies: str,
+    effects: str,
+    passed: str,
+    clean_effects: str,
+    clean_dropped: str,
+    clean_summary: str,
+    table: str,
+    dropped: str,
+    summary: str,
+    flags: str | None = None,
+    inclusion: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    flag_rules: Mapping[str, Any] | None = None,
+) -> None:
+    """The data steps in one job: :func:`validate`, :func:`clean`, :func:`effect_sizes`, in turn,
+    with the same files (``clean_dropped``/``clean_summary`` are the clean step's ``dropped``/
+    ``summary``). One process instead of three: each would spend most of its time importing."""
+    validate(codebook=codebook, studies=studies, effects=effects, passed=passed)
+    clean(
+        codebook=codebook,
+        studies=studies,
+        effects=effects,
+        clean_effects=clean_effects,
+        dropped=clean_dropped,
+        summary=clean_summary,
+        inclusion=inclusion,
+        passed=passed,
+    )
+    effect_sizes(
+        codebook=codebook,
+        clean_effects=clean_effects,
+        table=table,
+        dropped=dropped,
+        summary=summary,
+        flags=flags,
+        options=options,
+        flag_rules=flag_rules,
+    )
 
 
 # --------------------------------------------------------------------------- analyses
@@ -476,6 +519,26 @@ STEPS: dict[str, Step] = {
         config_files=_CODEBOOK,
         config_params={"options": "effect_sizes", "flag_rules": "flags"},
         outputs={
+            "table": "effect_sizes.csv",
+            "dropped": "effect_sizes_dropped.csv",
+            "summary": "effect_sizes_summary.json",
+            "flags": "flags/effect_sizes.txt",
+        },
+    ),
+    "data": Step(
+        f"{_HERE}:data",
+        "validate, clean and effect-sizes in one run (the pipeline's data job)",
+        config_files=_DATA,
+        config_params={
+            "inclusion": "inclusion",
+            "options": "effect_sizes",
+            "flag_rules": "flags",
+        },
+        outputs={
+            "passed": "validation/passed.txt",
+            "clean_effects": "clean/effects.csv",
+            "clean_dropped": "clean/dropped.csv",
+            "clean_summary": "clean/summary.json",
             "table": "effect_sizes.csv",
             "dropped": "effect_sizes_dropped.csv",
             "summary": "effect_sizes_summary.json",

@@ -43,12 +43,12 @@ SENSITIVITY_TABLES = [
 # --------------------------------------------------------------------------- the codebook
 def parse_codebook():
     """The codebook, read once when the workflow is parsed, for the per-domain analyses and the
-    figures (None if it cannot be read: rule validate reports why)."""
+    figures (None if it cannot be read: rule data reports why)."""
     from intervention_meta.data.codebook import load_codebook
 
     try:
         return load_codebook(config["codebook"])
-    except Exception as err:  # a broken codebook is reported by rule validate
+    except Exception as err:  # a broken codebook is reported by rule data
         logger.warning(
             f"cannot read the codebook ({err}); no per-domain analyses, no moderator plots"
         )
@@ -120,9 +120,7 @@ def reliability_inputs(wildcards):
 def all_outputs():
     """Everything the target `all` asks for (the outputs of every step)."""
     steps = [
-        "validate",
-        "clean",
-        "effect_sizes",
+        "data",
         "overall",
         "overall_domains",
         "overall_flags",

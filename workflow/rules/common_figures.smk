@@ -5,10 +5,11 @@
 # moderators).
 
 FIGURES = f"{RES}/figures"
-# The figures job draws with up to two processes but reserves one core, so that it starts as soon
-# as its inputs exist instead of waiting for a second core to come free (the two processes then
-# share the cores with whatever runs beside them).
-FIGURE_WORKERS = max(1, min(2, workflow.cores or 1))
+# The figures job draws with two processes but reserves one core, so that it starts as soon as its
+# inputs exist instead of waiting for a second core to come free (the two processes then share the
+# cores with whatever runs beside them). A constant, not the run's --cores: a param that changed
+# between runs would make Snakemake redraw every figure.
+FIGURE_WORKERS = 2
 FIGURE_OPTIONS = config.get("figures", {}) or {}
 # the PRISMA counts file (prisma.counts; none: the flow diagram shows the pipeline's counts only)
 PRISMA = config.get("prisma", {}) or {}

@@ -10,11 +10,11 @@ rule figures:
     from effect_sizes_summary.json) and report section."""
     input:
         **PRISMA_COUNTS,
-        effects=rules.effect_sizes.output.table,
+        effects=rules.data.output.table,
         codebook=config["codebook"],
-        clean=rules.clean.output.summary,
-        effect_sizes=rules.effect_sizes.output.summary,
-        passed=rules.validate.output.passed,
+        clean=rules.data.output.clean_summary,
+        effect_sizes=rules.data.output.summary,
+        passed=rules.data.output.passed,
         overall=rules.overall.output.json,
         domain_results=expand(
             f"{DOMAIN_RES}/models/overall.json", domain=OVERALL_DOMAINS

@@ -13,8 +13,8 @@ rule tables:
         **apa_table_sources(),
         domain_results=domain_overall_results(),
         codebook=config["codebook"],
-        effect_sizes_summary=rules.effect_sizes.output.summary,
-        effect_sizes=rules.effect_sizes.output.table,
+        effect_sizes_summary=rules.data.output.summary,
+        effect_sizes=rules.data.output.table,
         components_json=rules.components.output.json,
     output:
         **apa_table_outputs(annotate=True),

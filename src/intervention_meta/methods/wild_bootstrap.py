@@ -297,7 +297,7 @@ def _refit_components(full: MetaResult, Y: np.ndarray) -> np.ndarray:
     start = np.broadcast_to(np.where(np.isnan(fixed), state.theta, fixed), (len(Y), len(fixed)))
     if not free.any():
         return start.copy()
-    lik = MarginalLikelihood(state.structure, Y, reml=full.method == "REML")
+    lik = MarginalLikelihood(state.structure, Y, reml=full.method == "REML", row_sums=True)
     fitted = maximize_batch(lik, start.copy(), free, state.control.solver)
     theta = fitted.theta
     theta[~fitted.converged] = np.nan

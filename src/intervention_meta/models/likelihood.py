@@ -169,7 +169,7 @@ class RaggedBlocks:
         """Per-block values (B, n_blocks, ...) repeated for each row: (B, k, ...)."""
         if self.singletons:
             return x
-        return x[:, self.block]
+        return np.take(x, self.block, axis=1)  # a copy, as x[:, block], several times faster
 
 
 @dataclass(frozen=True)

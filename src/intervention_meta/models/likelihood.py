@@ -1029,13 +1029,15 @@ class MarginalLikelihood:
         ident, ones = _kind_weights(rg.kinds)
         a = rg.sdiag[None] + (theta @ ident)[:, None]
         b = (theta @ ones)[:, None]
-        ok = np.all(a > 0, axis=1) & (b[:, 0] >= 0)
-        a = np.where(a > 0, a, 1.0)
+        positive = a > 0
+        ok = np.all(positive, axis=1) & (b[:, 0] >= 0)
+        if not ok.all():
+            a[~positive] = 1.0
         ai = 1.0 / a
         t = rg.blocksum(ai)
         d = 1.0 + b * t
         g = b / d
-        logdet = np.log(a).sum(axis=1) + np.log(d).sum(axis=1)
+        logdet = np.log(a, out=a).sum(axis=1) + np.log(d).sum(axis=1)  # a is not used again
         # X'WX, X'Wy and beta
         aX = ai[..., None] * X
         Sx = rg.blocksum(aX)
@@ -1052,19 +1054,20 @@ class MarginalLikelihood:
         H = Linv.mT @ Linv
         beta = (H @ XWy[..., None])[..., 0]
         r = y - beta @ X.T
-        Sr = rg.blocksum(ai * r)
-        rss = np.einsum("bk,bk->b", ai * r, r) - np.einsum("bj,bj->b", g, np.square(Sr))
+        ar = ai * r
+        Sr = rg.blocksum(ar)
+        rss = np.einsum("bk,bk->b", ar, r) - np.einsum("bj,bj->b", g, np.square(Sr))
         if order < 1:
             return _Pieces(ok, logdet, logdet_xwx, rss, beta, H)
         # by kind of level: 0 the block ("ones"), 1 the row ("identity")
-        ge = rg.expand(g)
-        Wr = ai * (r - ge * rg.expand(Sr))
-        WX = -ge[..., None] * rg.expand(Sx)  # (WX)_i = a_i (x_i - g_j Sx_j), in place
-        WX += X
-        WX *= ai[..., None]
+        ag = ai * rg.expand(g)
+        Wr = ar - ag * rg.expand(Sr)  # (Wr)_i = a_i (r_i - g_j Sr_j)
+        aX -= ag[..., None] * rg.expand(Sx)  # (WX)_i = a_i (x_i - g_j Sx_j), in place
+        WX = aX
         rsum = Sr / d  # 1'W r per block
         tot = t / d  # 1'W 1
-        a2 = rg.blocksum(np.square(ai))
+        ai2 = np.square(ai)
+        a2 = rg.blocksum(ai2)
         s = Sx / d[..., None]  # 1'W X
         q2 = [np.einsum("bj,bj->b", rsum, rsum), np.einsum("bk,bk->b", Wr, Wr)]
         tr2 = [tot.sum(axis=1), (t - g * a2).sum(axis=1)]
@@ -1076,10 +1079,11 @@ class MarginalLikelihood:
         Ml = np.stack([M2[c] for c in kinds], axis=1) if self.reml else None
         if order < 2:
             return _Pieces(ok, logdet, logdet_xwx, rss, beta, H, q, tr_wd, Ml)
-        a3 = rg.blocksum(ai**3)
+        a3 = rg.blocksum(ai2 * ai)
         aWX = ai[..., None] * WX
         Z = rg.blocksum(aWX)  # 1'W WX per block, times d
-        zr = rg.blocksum(ai * Wr)  # 1'W Wr per block, times d
+        aWr = ai * Wr
+        zr = rg.blocksum(aWr)  # 1'W Wr per block, times d
         cWX = Z / d[..., None]
         T2 = np.empty((B, 2, 2))
         T2[:, 0, 0] = np.einsum("bj,bj->b", tot, tot)
@@ -1088,7 +1092,7 @@ class MarginalLikelihood:
         uWu2 = np.empty((B, 2, 2))
         uWu2[:, 0, 0] = np.einsum("bj,bj->b", np.square(rsum), tot)
         uWu2[:, 0, 1] = uWu2[:, 1, 0] = np.einsum("bj,bj->b", rsum, zr / d)
-        uWu2[:, 1, 1] = np.einsum("bk,bk->b", ai * Wr, Wr) - np.einsum("bj,bj->b", g, np.square(zr))
+        uWu2[:, 1, 1] = np.einsum("bk,bk->b", aWr, Wr) - np.einsum("bj,bj->b", g, np.square(zr))
         XWu2 = [np.einsum("bj,bjp->bp", rsum, s), (WX.mT @ Wr[..., None])[..., 0]]
         T = np.empty((B, L, L))
         uWu = np.empty((B, L, L))

@@ -64,6 +64,7 @@ meta-analysis. *Research Synthesis Methods*, 2, 61-76.
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -728,29 +729,13 @@ class BatchEvaluation:
         )
 
 
-@dataclass(frozen=True)
-class _Pieces:
-    """What :meth:`MarginalLikelihood.evaluate_batch` assembles the evaluation from.
-
-    ``ok``, ``logdet`` (:math:`\\log|M|`), ``logdet_xwx``, ``rss`` (:math:`r^\\top W r`), ``beta``
-    and ``H`` :math:`= (X^\\top WX)^{-1}`; with ``order`` >= 1 the sums over the blocks of
-    :class:`_GroupTerms` by level: ``q``, ``tr_wd`` and ``Ml`` (REML), with ``order`` 2 ``T``,
-    ``N`` (REML; pairs a <= b), ``uWu`` (pairs a <= b) and ``XWu``.
-    """
-
-    ok: np.ndarray
-    logdet: np.ndarray
-    logdet_xwx: np.ndarray
-    rss: np.ndarray
-    beta: np.ndarray
-    H: np.ndarray
-    q: np.ndarray | None = None
-    tr_wd: np.ndarray | None = None
-    Ml: np.ndarray | None = None
-    T: np.ndarray | None = None
-    N: np.ndarray | None = None
-    uWu: np.ndarray | None = None
-    XWu: np.ndarray | None = None
+# What MarginalLikelihood.evaluate_batch assembles the evaluation from: ``ok``, ``logdet``
+# (log|M|), ``logdet_xwx``, ``rss`` (r'Wr), ``beta`` and ``H`` = (X'WX)^-1; with order >= 1 the
+# sums over the blocks of _GroupTerms by level: ``q``, ``tr_wd`` and ``Ml`` (REML); with order 2
+# ``T``, ``N`` (REML; pairs a <= b), ``uWu`` (pairs a <= b) and ``XWu``.
+_Pieces = namedtuple(
+    "_Pieces", "ok logdet logdet_xwx rss beta H q tr_wd Ml T N uWu XWu", defaults=(None,) * 7
+)
 
 
 def batched_cholesky(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

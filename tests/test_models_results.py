@@ -155,6 +155,23 @@ def test_cluster_blocks_by_a_coarser_column_are_block_diagonal(ml3) -> None:
         assert np.all(b.V[~across] > 0.0)
 
 
+def test_cluster_blocks_at_other_components_are_those_of_a_fit_with_them_fixed(ml3) -> None:
+    # the marginal covariance at given variance components, without refitting (the wild
+    # bootstrap's covariance basis), byte for byte that of a fit with the components fixed
+    theta = {"study": 0.3, "esid": 0.0}
+    fixed = fit(ASSINK, mods=["deltype", "year"], random=["study", "esid"], sigma2_fixed=theta)
+    for cluster in (None, "deltype"):
+        at = ml3.cluster_blocks(cluster, theta=np.array([0.3, 0.0]))
+        ref = fixed.cluster_blocks(cluster)
+        assert [b.cluster for b in at] == [b.cluster for b in ref]
+        for a, b in zip(at, ref, strict=True):
+            np.testing.assert_array_equal(a.V, b.V)
+    one = fit(BCG, method="REML")
+    at = one.cluster_blocks(theta=np.array([0.5]))
+    np.testing.assert_array_equal([b.V[0, 0] for b in at], BCG["vi"].to_numpy() + 0.5)
+    assert one.cluster_blocks()[0].V[0, 0] == BCG["vi"].iloc[0] + one.tau2  # fitted by default
+
+
 def test_multilevel_pseudo_r2_is_the_reduction_of_the_summed_components(ml3) -> None:
     """R2 = max(0, 100 (sum sigma2_0 - sum sigma2) / sum sigma2_0), sigma2_0 of the
     intercept-only model with the same random structure and method (metafor's definition for rma,

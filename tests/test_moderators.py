@@ -195,6 +195,25 @@ def test_holm_adjustment_across_moderators_by_hand():
     close(adjust_pvalues([0.01, math.nan, 0.04]), [0.02, math.nan, 0.04], 1e-12)
 
 
+def test_holm_adjustment_is_statsmodels_multipletests_to_the_last_bit():
+    # statsmodels' multipletests(method="holm") is the reference implementation; ties, p values
+    # whose adjusted value exceeds 1, NaN entries and a single p value included
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    cases = [rng.uniform(size=n) for n in (1, 2, 5, 17)]
+    cases += [np.array([0.3, 0.01, 0.3, 0.04, 0.9, 0.01]), rng.uniform(size=40) ** 4]
+    for p in cases:
+        assert np.array_equal(adjust_pvalues(p), multipletests(p, method="holm")[1])
+    p = np.array([0.2, np.nan, 0.01, 0.03, np.nan])
+    out = adjust_pvalues(p)
+    assert np.isnan(out[[1, 4]]).all()
+    assert np.array_equal(out[[0, 2, 3]], multipletests(p[[0, 2, 3]], method="holm")[1])
+    assert np.array_equal(adjust_pvalues(p, "none"), p, equal_nan=True)
+    with pytest.raises(ValueError, match="holm"):
+        adjust_pvalues(p, "bonferroni")
+
+
 def test_rows_with_a_missing_moderator_value_are_left_out_and_counted():
     ad = _assink()
     data = ad.data.copy()

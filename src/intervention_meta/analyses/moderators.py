@@ -93,7 +93,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from intervention_meta.analyses.analysis_model import (
     VI,
@@ -941,16 +940,27 @@ def _categorical(ad, spec, var, frame, flags, common, min_studies, wild) -> Mode
 
 # --------------------------------------------------------------------------- all moderators
 def adjust_pvalues(pvals: Sequence[float], method: str = "holm") -> np.ndarray:
-    """Adjusted p values (statsmodels ``multipletests``); NaN entries stay NaN, ``none`` = as is."""
-    from statsmodels.stats.multitest import multipletests
+    """Adjusted p values; NaN entries stay NaN, ``none`` = as is.
 
+    Holm's (1979) step-down adjustment of the :math:`m` finite p values in ascending order
+    :math:`p_{(1)} \\le \\dots \\le p_{(m)}`:
+
+    .. math:: \\tilde p_{(i)} = \\min\\left(1, \\max_{j \\le i} (m - j + 1)\\, p_{(j)}\\right),
+
+    computed as statsmodels' ``multipletests(p, method="holm")`` computes it (same operations, same
+    numbers) without importing it.
+    """
     p = np.asarray(pvals, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
     if method == "none":
         return p.copy()
-    if ok.any():
-        out[ok] = multipletests(p[ok], method=method)[1]
+    if method != "holm":
+        raise ValueError(f"p value adjustment must be 'holm' or 'none', got {method!r}")
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size:
+        order = np.argsort(p[ok])
+        adjusted = np.maximum.accumulate(p[ok][order] * np.arange(ok.size, 0, -1))
+        out[ok[order]] = np.minimum(adjusted, 1.0)
     return out
 
 
@@ -1070,6 +1080,8 @@ def variance_inflation_factors(
     X = np.asarray(X, dtype=float)
     Xw = X.copy()
     if cov_blocks is not None:
+        from scipy import linalg
+
         for rows, V in cov_blocks:
             L = linalg.cholesky(np.asarray(V, dtype=float), lower=True)
             Xw[rows] = linalg.solve_triangular(L, X[rows], lower=True)

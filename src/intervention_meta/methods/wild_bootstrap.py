@@ -167,23 +167,14 @@ def _parts(result: MetaResult, cluster: str | None) -> tuple[list[_Part], list, 
     return parts, [b.cluster for b in blocks], result.k
 
 
-def _covariance_basis(
-    call: ModelCall, rows: pd.DataFrame, result: MetaResult, cluster: str | None
-) -> list[np.ndarray]:
+def _covariance_basis(result: MetaResult, cluster: str | None) -> list[list[np.ndarray]]:
     """Cluster covariances at zero components and per unit component: V(theta) = V0 + sum theta D.
 
-    Each is a (k, k)-free list: per cluster in cluster_blocks order an (n_j, n_j) matrix, stacked
-    below by part. Built from fits with all variance components fixed (nothing estimated).
+    Each is a list of (n_j, n_j) matrices, one per cluster in cluster_blocks order (no (k, k)
+    matrix), stacked below by part.
     """
-    levels = list(result.sigma2) if result.multilevel else ["tau2"]
-    out = []
-    for unit in [None, *levels]:
-        values = {lev: float(lev == unit) for lev in levels}
-        if result.multilevel:
-            res = call.fit(rows, sigma2_fixed=values)
-        else:
-            res = call.fit(rows, tau2_fixed=values["tau2"])
-        out.append([b.V for b in res.cluster_blocks(cluster)])
+    units = np.eye(len(_theta(result)) + 1, len(_theta(result)), -1)  # zero, then each level
+    out = [[b.V for b in result.cluster_blocks(cluster, theta=unit)] for unit in units]
     base = out[0]
     return [base] + [[v - v0 for v, v0 in zip(vs, base, strict=True)] for vs in out[1:]]
 
@@ -297,7 +288,7 @@ def _refit_components(full: MetaResult, Y: np.ndarray) -> np.ndarray:
     start = np.broadcast_to(np.where(np.isnan(fixed), state.theta, fixed), (len(Y), len(fixed)))
     if not free.any():
         return start.copy()
-    lik = MarginalLikelihood(state.structure, Y, reml=full.method == "REML")
+    lik = MarginalLikelihood(state.structure, Y, reml=full.method == "REML", row_sums=True)
     fitted = maximize_batch(lik, start.copy(), free, state.control.solver)
     theta = fitted.theta
     theta[~fitted.converged] = np.nan
@@ -390,7 +381,7 @@ def wild_bootstrap_test(
     Xn = X @ np.linalg.svd(C)[2][C.shape[0] :].T
     null = _null_model(call, rows, Xn)
     fitted = Xn @ np.asarray(null.b, dtype=float)
-    basis = [_stack(v, parts) for v in _covariance_basis(call, rows, full, cluster)]
+    basis = [_stack(v, parts) for v in _covariance_basis(full, cluster)]
 
     def covariances(theta: np.ndarray) -> list[np.ndarray]:
         return [

@@ -64,6 +64,7 @@ meta-analysis. *Research Synthesis Methods*, 2, 61-76.
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,7 +170,7 @@ class RaggedBlocks:
         """Per-block values (B, n_blocks, ...) repeated for each row: (B, k, ...)."""
         if self.singletons:
             return x
-        return x[:, self.block]
+        return np.take(x, self.block, axis=1)  # a copy, as x[:, block], several times faster
 
 
 @dataclass(frozen=True)
@@ -728,6 +729,15 @@ class BatchEvaluation:
         )
 
 
+# What MarginalLikelihood.evaluate_batch assembles the evaluation from: ``ok``, ``logdet``
+# (log|M|), ``logdet_xwx``, ``rss`` (r'Wr), ``beta`` and ``H`` = (X'WX)^-1; with order >= 1 the
+# sums over the blocks of _GroupTerms by level: ``q``, ``tr_wd`` and ``Ml`` (REML); with order 2
+# ``T``, ``N`` (REML; pairs a <= b), ``uWu`` (pairs a <= b) and ``XWu``.
+_Pieces = namedtuple(
+    "_Pieces", "ok logdet logdet_xwx rss beta H q tr_wd Ml T N uWu XWu", defaults=(None,) * 7
+)
+
+
 def batched_cholesky(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cholesky factors of stacked (B, nb, n, n) matrices and a (B,) flag of members that are PD.
 
@@ -765,6 +775,10 @@ class MarginalLikelihood:
         leave-one-out refits): a member is the model of its rows only. The left-out rows get zero
         weight (:math:`1/a_i = 0` in the blocks' inverses), which removes them exactly; needs the
         ragged layout.
+    row_sums : evaluate through weighted sums over the rows instead of the whitened model (see
+        :meth:`_by_row_sums`): the same quantities with far fewer passes over the rows, for many
+        responses over the same rows (a bootstrap). Used where it applies: the ragged layout, the
+        structure's own model matrix and all rows (no ``X``, no ``keep``).
 
     The batch size is the larger of the numbers of responses and model matrices (1 by default);
     :meth:`evaluate` is for a single model, :meth:`evaluate_batch` evaluates all members (or a
@@ -779,9 +793,13 @@ class MarginalLikelihood:
         reml: bool,
         X: np.ndarray | None = None,
         keep: np.ndarray | None = None,
+        row_sums: bool = False,
     ) -> None:
         self.structure = structure
         self.reml = bool(reml)
+        self.row_sums = (
+            bool(row_sums) and structure.ragged is not None and X is None and keep is None
+        )
         y = np.asarray(y, dtype=float)
         y2 = y[None, :] if y.ndim == 1 else y
         parts = structure.parts
@@ -822,6 +840,7 @@ class MarginalLikelihood:
         out = object.__new__(MarginalLikelihood)
         out.structure = self.structure
         out.reml = self.reml
+        out.row_sums = self.row_sums
         out.y_blocks = [yb[i : i + 1] if yb.shape[0] > 1 else yb for yb in self.y_blocks]
         out.X_blocks = [xb[i : i + 1] if xb.shape[0] > 1 else xb for xb in self.X_blocks]
         out.keep_blocks = [kb if kb is None else kb[i : i + 1] for kb in self.keep_blocks]
@@ -870,14 +889,23 @@ class MarginalLikelihood:
         """
         self.n_evaluations += 1
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
-        B = theta.shape[0]
-        st = self.structure
-        p, L = st.p, st.n_components
 
         def pick(a: np.ndarray) -> np.ndarray:
             if a.shape[0] == 1 or members is None:
                 return a
             return a[members]
+
+        if self.row_sums:
+            pieces = self._by_row_sums(theta, order, pick)
+        else:
+            pieces = self._by_whitening(theta, order, pick)
+        return self._assemble(theta, order, pick, pieces)
+
+    def _by_whitening(self, theta: np.ndarray, order: int, pick) -> _Pieces:
+        """The pieces of :meth:`evaluate_batch` through the whitened model (any layout)."""
+        B = theta.shape[0]
+        st = self.structure
+        p, L = st.p, st.n_components
 
         ok = np.ones(B, dtype=bool)
         logdet = np.zeros(B)
@@ -925,6 +953,7 @@ class MarginalLikelihood:
         resid_t = yt - (Xt @ beta[..., None])[..., 0]
         rss = np.einsum("bk,bk->b", resid_t, resid_t)
 
+        q = tr_wd = Ml = T = N = uWu = XWu = None
         if order >= 1:
             q = np.zeros((B, L))
             tr_wd = np.zeros((B, L))
@@ -953,6 +982,128 @@ class MarginalLikelihood:
                         uWu[:, a, b] += terms.uWu(a, b)
                         if self.reml:
                             N[:, a, b] += terms.N(a, b)
+        return _Pieces(ok, logdet, logdet_xwx, rss, beta, H, q, tr_wd, Ml, T, N, uWu, XWu)
+
+    def _by_row_sums(self, theta: np.ndarray, order: int, pick) -> _Pieces:
+        """The pieces of :meth:`evaluate_batch` as weighted sums over the rows (ragged layout).
+
+        Every block is :math:`M_j = \\mathrm{diag}(a) + b\\,11^\\top` (see
+        :class:`_DiagPlusOnesInverse`; :math:`\\tilde a = 1/a`, :math:`t_j = \\sum_{i \\in j}
+        \\tilde a_i`, :math:`d_j = 1 + bt_j`, :math:`\\gamma_j = b/d_j`), so with the block sums
+        :math:`S^x_j = \\sum_{i \\in j} \\tilde a_i x_i` and :math:`S^y_j = \\sum_{i \\in j}
+        \\tilde a_i y_i`
+
+        .. math::
+
+            X^\\top WX &= \\textstyle\\sum_i \\tilde a_i x_ix_i^\\top - \\sum_j \\gamma_j
+                S^x_jS^{x\\top}_j, \\\\
+            X^\\top Wy &= \\textstyle\\sum_i \\tilde a_i x_iy_i - \\sum_j \\gamma_j S^x_jS^y_j,
+
+        :math:`(WX)_i = \\tilde a_i(x_i - \\gamma_jS^x_j)`, :math:`(Wr)_i = \\tilde a_i(r_i -
+        \\gamma_jS^r_j)` and :math:`1^\\top W_j = \\tilde a^\\top/d_j`; :math:`\\hat\\beta` from
+        the Cholesky factor of :math:`X^\\top WX`. The score and information terms are those of
+        :class:`_GroupTerms` for levels that are the block (``"ones"``) or the row
+        (``"identity"``), written with these sums: equal to the whitened computation up to
+        rounding, with a few passes over the (members, rows) arrays instead of dozens.
+        """
+        st = self.structure
+        rg = st.ragged
+        X = rg.X
+        y = pick(self.y_blocks[0])
+        B = theta.shape[0]
+        ident, ones = _kind_weights(rg.kinds)
+        a = rg.sdiag[None] + (theta @ ident)[:, None]
+        b = (theta @ ones)[:, None]
+        positive = a > 0
+        ok = np.all(positive, axis=1) & (b[:, 0] >= 0)
+        if not ok.all():
+            a[~positive] = 1.0
+        ai = 1.0 / a
+        t = rg.blocksum(ai)
+        d = 1.0 + b * t
+        g = b / d
+        logdet = np.log(a, out=a).sum(axis=1) + np.log(d).sum(axis=1)  # a is not used again
+        # X'WX, X'Wy and beta
+        aX = ai[..., None] * X
+        Sx = rg.blocksum(aX)
+        gSx = g[..., None] * Sx
+        XWX = aX.mT @ X - gSx.mT @ Sx
+        ay = ai * y
+        XWy = ay @ X - np.einsum("bjp,bj->bp", gSx, rg.blocksum(ay))
+        chol, good = batched_cholesky(XWX[:, None])
+        chol = chol[:, 0]
+        ok &= good
+        diag = np.diagonal(chol, axis1=1, axis2=2)
+        logdet_xwx = 2.0 * np.log(diag).sum(axis=1)
+        Linv = np.linalg.inv(chol)
+        H = Linv.mT @ Linv
+        beta = (H @ XWy[..., None])[..., 0]
+        r = y - beta @ X.T
+        ar = ai * r
+        Sr = rg.blocksum(ar)
+        rss = np.einsum("bk,bk->b", ar, r) - np.einsum("bj,bj->b", g, np.square(Sr))
+        if order < 1:
+            return _Pieces(ok, logdet, logdet_xwx, rss, beta, H)
+        # by kind of level: 0 the block ("ones"), 1 the row ("identity")
+        ag = ai * rg.expand(g)
+        Wr = ar - ag * rg.expand(Sr)  # (Wr)_i = a_i (r_i - g_j Sr_j)
+        aX -= ag[..., None] * rg.expand(Sx)  # (WX)_i = a_i (x_i - g_j Sx_j), in place
+        WX = aX
+        rsum = Sr / d  # 1'W r per block
+        tot = t / d  # 1'W 1
+        ai2 = np.square(ai)
+        a2 = rg.blocksum(ai2)
+        s = Sx / d[..., None]  # 1'W X
+        q2 = [np.einsum("bj,bj->b", rsum, rsum), np.einsum("bk,bk->b", Wr, Wr)]
+        tr2 = [tot.sum(axis=1), (t - g * a2).sum(axis=1)]
+        M2 = [s.mT @ s, WX.mT @ WX]
+        kinds = [0 if kind == "ones" else 1 for kind in rg.kinds]
+        L = len(kinds)
+        q = np.stack([q2[c] for c in kinds], axis=1)
+        tr_wd = np.stack([tr2[c] for c in kinds], axis=1)
+        Ml = np.stack([M2[c] for c in kinds], axis=1) if self.reml else None
+        if order < 2:
+            return _Pieces(ok, logdet, logdet_xwx, rss, beta, H, q, tr_wd, Ml)
+        a3 = rg.blocksum(ai2 * ai)
+        aWX = ai[..., None] * WX
+        Z = rg.blocksum(aWX)  # 1'W WX per block, times d
+        aWr = ai * Wr
+        zr = rg.blocksum(aWr)  # 1'W Wr per block, times d
+        cWX = Z / d[..., None]
+        T2 = np.empty((B, 2, 2))
+        T2[:, 0, 0] = np.einsum("bj,bj->b", tot, tot)
+        T2[:, 0, 1] = T2[:, 1, 0] = (a2 / np.square(d)).sum(axis=1)
+        T2[:, 1, 1] = (a2 - 2.0 * g * a3 + np.square(g * a2)).sum(axis=1)
+        uWu2 = np.empty((B, 2, 2))
+        uWu2[:, 0, 0] = np.einsum("bj,bj->b", np.square(rsum), tot)
+        uWu2[:, 0, 1] = uWu2[:, 1, 0] = np.einsum("bj,bj->b", rsum, zr / d)
+        uWu2[:, 1, 1] = np.einsum("bk,bk->b", aWr, Wr) - np.einsum("bj,bj->b", g, np.square(zr))
+        XWu2 = [np.einsum("bj,bjp->bp", rsum, s), (WX.mT @ Wr[..., None])[..., 0]]
+        T = np.empty((B, L, L))
+        uWu = np.empty((B, L, L))
+        N = np.empty((B, L, L, st.p, st.p)) if self.reml else None
+        if self.reml:
+            sc = s.mT @ cWX
+            N2 = {
+                (0, 0): (tot[..., None] * s).mT @ s,
+                (0, 1): sc,
+                (1, 0): sc.mT,
+                (1, 1): aWX.mT @ WX - (g[..., None] * Z).mT @ Z,
+            }
+        for i, ci in enumerate(kinds):
+            for j, cj in enumerate(kinds):
+                T[:, i, j] = T2[:, ci, cj]
+                uWu[:, i, j] = uWu2[:, ci, cj]
+                if self.reml:
+                    N[:, i, j] = N2[ci, cj]
+        XWu = np.stack([XWu2[c] for c in kinds], axis=1)
+        return _Pieces(ok, logdet, logdet_xwx, rss, beta, H, q, tr_wd, Ml, T, N, uWu, XWu)
+
+    def _assemble(self, theta: np.ndarray, order: int, pick, pc: _Pieces) -> BatchEvaluation:
+        """Log-likelihoods, score and informations from the pieces (see the module docstring)."""
+        p, L = self.structure.p, self.structure.n_components
+        ok, logdet, logdet_xwx, rss, H = pc.ok, pc.logdet, pc.logdet_xwx, pc.rss, pc.H
+        q, tr_wd, Ml, T, N, uWu, XWu = pc.q, pc.tr_wd, pc.Ml, pc.T, pc.N, pc.uWu, pc.XWu
 
         k = pick(self.n_rows)
         ll_ml = -0.5 * (k * LOG_2PI + logdet + rss)
@@ -988,7 +1139,7 @@ class MarginalLikelihood:
             loglik=ll_reml if self.reml else ll_ml,
             loglik_ml=ll_ml,
             loglik_reml=ll_reml,
-            beta=beta,
+            beta=pc.beta,
             vb=H,
             rss=rss,
             logdet=logdet,

@@ -57,7 +57,6 @@ import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import optimize
 
 from intervention_meta.models.likelihood import Evaluation, MarginalLikelihood, NotPositiveDefinite
 
@@ -252,6 +251,8 @@ def _lbfgsb(
     lik: MarginalLikelihood, theta0: np.ndarray, free: np.ndarray, maxiter: int
 ) -> tuple[np.ndarray, int, bool, str]:
     """L-BFGS-B on the free components with bounds [0, inf) and the analytic gradient."""
+    from scipy import optimize  # a fallback: not imported unless scoring fails
+
     fixed_theta = theta0.copy()
     scale = 1.0
 

@@ -317,15 +317,19 @@ class MetaResult:
             kept[key] = robust_result(self, cluster=cluster, type=type, level=level)
         return kept[key]
 
-    def cluster_blocks(self, cluster: str | None = None) -> list[ClusterBlock]:
+    def cluster_blocks(
+        self, cluster: str | None = None, theta: np.ndarray | None = None
+    ) -> list[ClusterBlock]:
         """Per-cluster rows, X, y and fitted marginal covariance, for robust (CR2) variance.
 
         ``cluster=None`` uses the outermost random level (each row its own cluster in a one-level
         model); a column name clusters by that column instead (the marginal covariance of rows of
-        the same cluster that lie in different outermost units is zero).
+        the same cluster that lie in different outermost units is zero). ``theta``: the variance
+        components (one per random level, outermost first; ``[tau2]`` for a one-level model) at
+        which the marginal covariance is formed, instead of the fitted ones.
         """
         st, design = self._state.structure, self._state.design
-        V_groups = st.marginal_blocks(self._state.theta)
+        V_groups = st.marginal_blocks(self._state.theta if theta is None else theta)
         row_group = np.empty(st.k, dtype=np.int64)
         row_block = np.empty(st.k, dtype=np.int64)
         row_pos = np.empty(st.k, dtype=np.int64)

@@ -1,6 +1,7 @@
 # The pipeline: data/raw + codebook + config -> data (validate, clean, effect sizes) -> ...
 # Rules (workflow/rules/*.smk) are thin: each calls one function of the intervention_meta package
 # through a script in workflow/scripts/. Outputs go to results/<analysis>/.
+import os
 import sys
 
 from snakemake.utils import min_version
@@ -9,6 +10,20 @@ from intervention_meta.config import check_config, read_yaml
 from intervention_meta.errors import InputError
 
 min_version("9.0")
+
+# The environment of every job (set here, inherited by the job processes; a value the user set
+# wins). Each job is one process on one core (threads: 1), so OpenBLAS's own threads would only
+# compete with the other jobs for the cores. glibc's malloc hands an array above its (adaptive)
+# mmap threshold back to the system when freed, and the fits allocate many such arrays, each then
+# page-faulted in anew: a fixed threshold of 32 MiB (glibc's maximum) and a trim threshold twice
+# that keep them in the heap (the moderators job of the example: 6.2 -> 4.2 s of CPU, the same
+# peak memory).
+for _name, _value in {
+    "OPENBLAS_NUM_THREADS": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(64 * 2**20),
+}.items():
+    os.environ.setdefault(_name, _value)
 
 
 # The default config is read only when no --configfile is given: Snakemake merges config files

@@ -294,12 +294,13 @@ def lay_out(fig: Figure, dpi: float) -> None:
     engine = fig.get_layout_engine()
     if engine is None:
         return
-    screen_dpi = fig.dpi
-    fig.dpi = dpi  # the renderer the layout measures text with is that of the saved file
-    try:
-        engine.execute(fig)
-    finally:
-        fig.dpi = screen_dpi
+    if fig.axes:  # as Figure.draw: a figure without axes has nothing to lay out
+        screen_dpi = fig.dpi
+        fig.dpi = dpi  # the renderer the layout measures text with is that of the saved file
+        try:
+            engine.execute(fig)
+        finally:
+            fig.dpi = screen_dpi
     fig.set_layout_engine(None)
 
 

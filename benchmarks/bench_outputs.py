@@ -30,6 +30,7 @@ from pathlib import Path
 STEPS = ("figures", "tables", "cards", "report", "multiverse")
 
 RECORDER = """\
+import json
 from pathlib import Path
 
 from intervention_meta.steps import rule_arguments, run_rule
@@ -68,7 +69,8 @@ def record(copy: Path, configfile: str) -> None:
     (copy / "workflow" / "scripts" / "step.py").write_text(RECORDER)
     snakemake = Path(sys.executable).with_name("snakemake")
     subprocess.run(
-        [str(snakemake), "--cores", "2", "--configfile", configfile, "--forcerun", *STEPS, "-q"],
+        [str(snakemake), "--cores", "2", "--configfile", configfile, "-q"]
+        + ["--rerun-triggers", "mtime", "--forcerun", *STEPS],
         cwd=copy,
         check=True,
         stdout=subprocess.DEVNULL,

@@ -186,3 +186,29 @@ def test_report_docx_written_from_a_page_with_wide_tables_goes_landscape_and_bac
         WD_ORIENT.PORTRAIT,
     ]
     assert len(d.tables) == 3
+
+
+def test_paragraph_styles_as_python_docx_sets_them():
+    """The converter sets each paragraph's style id itself (looked up once per style); the
+    paragraphs' XML is what python-docx's ``add_paragraph(style=...)`` writes."""
+    html = (
+        "<h1>T</h1><h2>A</h2><h3>B</h3><h4>C</h4><p>plain</p>"
+        "<ul><li>u</li></ul><ol><li>n</li></ol><h2>again</h2>"
+    )
+    converted = html_to_docx(html)
+    expected = docx.Document()
+    for style, text in [
+        ("Title", "T"),
+        ("Heading 1", "A"),
+        ("Heading 2", "B"),
+        ("Heading 3", "C"),
+        (None, "plain"),
+        ("List Bullet", "u"),
+        ("List Number", "n"),
+        ("Heading 1", "again"),
+    ]:
+        expected.add_paragraph(style=style).add_run(text)
+    got = [p._p.pPr.xml if p._p.pPr is not None else None for p in converted.paragraphs]
+    want = [p._p.pPr.xml if p._p.pPr is not None else None for p in expected.paragraphs]
+    assert got == want
+    assert [p.text for p in converted.paragraphs] == [p.text for p in expected.paragraphs]

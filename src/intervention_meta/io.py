@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
@@ -61,24 +62,25 @@ def jsonable(value: Any) -> Any:
     lists; numpy scalars become Python scalars; NaN, infinities and pandas' missing values become
     ``None``; paths and any other object become their text.
     """
-    import numpy as np
-    import pandas as pd
-
-    if hasattr(value, "to_dict") and not isinstance(value, pd.DataFrame | pd.Series):
+    # no value is a numpy or pandas object unless that library was imported: a step that uses
+    # neither (the cards) does not import them only to write its JSON
+    np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
+    frames = (pd.DataFrame, pd.Series) if pd is not None else ()
+    if hasattr(value, "to_dict") and not isinstance(value, frames):
         return jsonable(value.to_dict())
-    if isinstance(value, pd.DataFrame):
+    if pd is not None and isinstance(value, pd.DataFrame):
         return jsonable(value.to_dict(orient="records"))
-    if isinstance(value, pd.Series):
+    if pd is not None and isinstance(value, pd.Series):
         return jsonable(value.to_list())
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
+    if np is not None and isinstance(value, np.ndarray):
         return jsonable(value.tolist())
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
+    if np is not None and isinstance(value, np.generic):
         value = value.item()
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or (pd is not None and (value is pd.NA or value is pd.NaT)):
         return None
     if isinstance(value, bool | int | str):
         return value

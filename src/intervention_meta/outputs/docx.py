@@ -63,13 +63,24 @@ class _Converter(HTMLParser):
         self.lists: list[str] = []
         self.spans: list[str] = []
         self._width: int | None = None
-        self._styles: dict[str, Any] = {}
+        self._styles: dict[str, str | None] = {}  # paragraph style name -> its id
 
-    def style(self, name: str) -> Any:
-        """The document's paragraph style ``name`` (looked up once: each lookup is a search)."""
-        if name not in self._styles:
-            self._styles[name] = self.doc.styles[name]
-        return self._styles[name]
+    def paragraph(self, style: str | None = None) -> Any:
+        """A new paragraph at the end of the document, in the paragraph style ``style``.
+
+        The same as ``doc.add_paragraph(style=style)``, with the style's id looked up once per
+        name: python-docx looks it up, with two searches of the styles part, for every
+        paragraph.
+        """
+        par = self.doc.add_paragraph()
+        if style is not None:
+            if style not in self._styles:
+                from docx.enum.style import WD_STYLE_TYPE
+
+                found = self.doc.styles[style]
+                self._styles[style] = self.doc.part.get_style_id(found, WD_STYLE_TYPE.PARAGRAPH)
+            par._p.style = self._styles[style]
+        return par
 
     def width(self) -> int:
         """The text width of the current section (EMU; read again after a new section)."""
@@ -180,14 +191,11 @@ class _Converter(HTMLParser):
             return
         if self.block in _HEADING:
             level = _HEADING[self.block]
-            par = self.doc.add_paragraph(
-                style=self.style("Title" if level == 0 else f"Heading {level}")
-            )
+            par = self.paragraph("Title" if level == 0 else f"Heading {level}")
         elif self.block == "li" and self.lists:
-            style = "List Number" if self.lists[-1] == "ol" else "List Bullet"
-            par = self.doc.add_paragraph(style=self.style(style))
+            par = self.paragraph("List Number" if self.lists[-1] == "ol" else "List Bullet")
         else:
-            par = self.doc.add_paragraph()
+            par = self.paragraph()
         _add_runs(par, runs, strip=not self.pre)
 
     def image(self, src: str) -> None:

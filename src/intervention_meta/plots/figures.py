@@ -1129,10 +1129,22 @@ LARGE_FIRST: dict[Callable[..., FigureInfo], int] = {
 
 
 def _import_backends() -> None:
-    """Import pyplot and the PNG and PDF backends (what every figure needs)."""
+    """Import pyplot and the PNG, PDF and SVG backends (what every figure needs)."""
     style.pyplot()
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.backends.backend_pdf  # noqa: F401
+    import matplotlib.backends.backend_svg  # noqa: F401
+
+
+def _import_for_workers() -> None:
+    """Import what the figures import when they are drawn: the backends, and the modules some
+    figures need (the critical values of the intervals, the component models, the selection
+    model's weights). Called once before the workers are forked, so that they share these
+    modules instead of each importing them again."""
+    _import_backends()
+    import intervention_meta.analyses.components  # noqa: F401
+    import intervention_meta.models.inference  # noqa: F401
+    import intervention_meta.plots.selection  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -1252,7 +1264,7 @@ def run_figures(
     if workers > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        _import_backends()  # once here, not in every worker: they are forked from here
+        _import_for_workers()  # once here, not in every worker: they are forked from here
         # the largest figures first, so that no worker is left with a long one at the end
         order = sorted(range(len(tasks)), key=lambda j: LARGE_FIRST.get(tasks[j][0], 0))
         import multiprocessing

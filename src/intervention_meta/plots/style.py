@@ -283,15 +283,36 @@ def placeholder(title: str, message: str) -> Figure:
     return fig
 
 
+def lay_out(fig: Figure, dpi: float) -> None:
+    """Place the axes of ``fig`` by its layout engine (if any) as ``savefig`` at ``dpi`` would,
+    then switch the engine off, so that every file saved afterwards keeps these positions.
+
+    ``savefig`` with a layout engine first draws the whole figure with drawing switched off (every
+    artist's text layout, ticks and legends), only for the layout engine to run at its start; the
+    engine alone gives the same positions, with the renderer ``savefig`` then draws the PNG with.
+    """
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    if fig.axes:  # as Figure.draw: a figure without axes has nothing to lay out
+        screen_dpi = fig.dpi
+        fig.dpi = dpi  # the renderer the layout measures text with is that of the saved file
+        try:
+            engine.execute(fig)
+        finally:
+            fig.dpi = screen_dpi
+    fig.set_layout_engine(None)
+
+
 def save(fig: Figure, stem: str | Path) -> tuple[Path, Path, Path]:
     """Write ``fig`` as ``<stem>.png`` (:data:`DPI`), ``<stem>.pdf`` and ``<stem>.svg``; close it;
     return the three paths.
 
     The figure is saved at its own size (no tight bounding box), so the PNG has
     ``width * DPI`` x ``height * DPI`` pixels and its resolution recorded in the file. The layout
-    (constrained) is computed once, for the PNG, and the PDF and SVG reuse it: matplotlib would
-    otherwise lay the figure out again, with one more full pass over its artists, for every file.
-    The SVG keeps its text as text (``svg.fonttype: none``), in the one font family of :data:`RC`.
+    (constrained) is computed once, at the PNG's resolution (:func:`lay_out`), and the three files
+    reuse it. The SVG keeps its text as text (``svg.fonttype: none``), in the one font family of
+    :data:`RC`.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -299,8 +320,8 @@ def save(fig: Figure, stem: str | Path) -> tuple[Path, Path, Path]:
     import matplotlib
 
     meta = {"Software": f"intervention_meta (matplotlib {matplotlib.__version__})"}
+    lay_out(fig, DPI)
     fig.savefig(png, dpi=DPI, metadata=meta)
-    fig.set_layout_engine(None)  # keep the positions the PNG's layout gave every artist
     fig.savefig(pdf, metadata={"Creator": meta["Software"]})
     with pyplot().rc_context({"svg.fonttype": "none", "svg.hashsalt": "intervention_meta"}):
         fig.savefig(svg, metadata={"Creator": meta["Software"], "Date": None})

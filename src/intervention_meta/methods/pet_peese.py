@@ -58,7 +58,7 @@ from intervention_meta.io import jsonable
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.models import MetaResult, ModelError
 from intervention_meta.models import distributions as dist
-from intervention_meta.models.robust import RobustResult
+from intervention_meta.models.robust import RobustResult, coef_test
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,20 @@ class BiasRegression:
             return float(self.robust.pval[0])
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
 
+    def shifted(self, by: float) -> BiasRegression:
+        """The regression fitted to :math:`y - c` (``by`` :math:`= c`), without refitting.
+
+        Shifting the outcome moves the intercept by :math:`-c` and leaves the slope, the
+        residuals, the variance components, the CR2 covariance and its Satterthwaite degrees of
+        freedom as they are; only the intercept's test and interval are recomputed
+        (:func:`~intervention_meta.models.robust.coef_test`).
+        """
+        rob = self.robust
+        b = np.array(rob.b, dtype=float)
+        b[0] -= by
+        test = coef_test(rob._rv, b, rob.coef_names, level=rob.level, cluster=rob.cluster)
+        return replace(self, robust=test)
+
     def to_dict(self) -> dict:
         """JSON-able dict of every attribute (``robust`` as its ``to_dict()``)."""
         return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
@@ -180,6 +194,24 @@ class PetPeeseWorkingModel:
     def to_dict(self) -> dict:
         """JSON-able dict: the decision and estimate, with ``pet`` and ``peese`` nested."""
         return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def shifted(self, by: float, alternative: str | None = None) -> PetPeeseWorkingModel:
+        """PET-PEESE fitted to :math:`y - c` (``by`` :math:`= c`), without refitting.
+
+        Both intercepts and the overall estimate move by :math:`-c`
+        (:meth:`BiasRegression.shifted`); the choice between PET and PEESE is made again on the
+        shifted PET test, in the direction ``alternative`` (default: that of the shifted overall
+        estimate).
+        """
+        return _conditional(
+            self.pet.shifted(by),
+            self.peese.shifted(by),
+            modified=self.modified,
+            note=self.note,
+            overall=self.overall - by,
+            alpha=self.alpha,
+            alternative=alternative,
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per coefficient of PET and PEESE, with a ``chosen`` flag."""
@@ -270,6 +302,7 @@ def pet_peese_working_model(
     cluster: str | None = None,
     alpha: float = 0.05,
     alternative: Literal["greater", "less", "two-sided"] | None = None,
+    overall: float | None = None,
 ) -> PetPeeseWorkingModel:
     """PET, PEESE and the conditional PET-PEESE estimate in the working model, with CR2 tests.
 
@@ -287,6 +320,7 @@ def pet_peese_working_model(
     alpha : level of PET's test of the intercept
     alternative : that test's direction: ``"greater"``, ``"less"`` or ``"two-sided"``; default
         the direction of the working model's overall estimate, one-sided
+    overall : the working model's (intercept-only) estimate on these rows, when already fitted
 
     Returns
     -------
@@ -314,7 +348,25 @@ def pet_peese_working_model(
     kinds = ("modified_se", "modified_var") if modified else ("se", "var")
     pet = _regression(rows, call, "PET", kinds[0], se, cluster)
     peese = _regression(rows, call, "PEESE", kinds[1], se**2, cluster)
-    overall = float(replace(call, mods=()).fit(rows).b[0])
+    if overall is None:
+        overall = float(replace(call, mods=()).fit(rows).b[0])
+    return _conditional(
+        pet, peese, modified=modified, note=note, overall=overall, alpha=alpha,
+        alternative=alternative,
+    )  # fmt: skip
+
+
+def _conditional(
+    pet: BiasRegression,
+    peese: BiasRegression,
+    *,
+    modified: bool,
+    note: str,
+    overall: float,
+    alpha: float,
+    alternative: str | None,
+) -> PetPeeseWorkingModel:
+    """The conditional PET-PEESE estimate: PEESE's intercept if PET's is significant."""
     if alternative is None:
         alternative = "less" if overall < 0 else "greater"
     p_test = pet.pval_one_sided(alternative)

@@ -43,7 +43,7 @@ the range of working models. *Prevention Science*, 23, 425-438.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ import pandas as pd
 from intervention_meta.analyses.analysis_model import VI, YI, model_test
 from intervention_meta.methods.influence import ModelCall, deleted_residuals
 from intervention_meta.models import MetaResult, ModelError
+from intervention_meta.models.inference import coefficient_tests
 from intervention_meta.multiverse.specs import Multiverse, Spec
 
 log = logging.getLogger(__name__)
@@ -180,14 +181,27 @@ def _ok(
     )
 
 
-def _from_result(res: MetaResult, k: int, n_studies: int, n_out: int) -> SpecFit:
+def _from_result(
+    res: MetaResult, k: int, n_studies: int, n_out: int, shift: float = 0.0
+) -> SpecFit:
+    """A spec's numbers from its fit, or from its fit to :math:`y` when the spec is fitted to
+    :math:`y - c` (``shift`` :math:`= c`, intercept-only models): the estimate moves by
+    :math:`-c`, the variance components, the standard error and the degrees of freedom stay, and
+    the test and interval are recomputed (:func:`~intervention_meta.models.inference.
+    coefficient_tests`, the engine's own)."""
+    b, se, pval, ci_lb, ci_ub = res.b, res.se, res.pval, res.ci_lb, res.ci_ub
+    df = None if res.dfs is None else float(res.dfs[0])
+    if shift:
+        b = np.asarray(res.b[:1], dtype=float) - shift
+        ct = coefficient_tests(b, res.vb[:1, :1], test=res.test, df=df, level=res.level)
+        se, pval, ci_lb, ci_ub = ct.se, ct.pval, ct.ci_lb, ct.ci_ub
     numbers = {
-        "estimate": res.b[0],
-        "se": res.se[0],
-        "df": None if res.dfs is None else res.dfs[0],
-        "pval": res.pval[0],
-        "ci_lb": res.ci_lb[0],
-        "ci_ub": res.ci_ub[0],
+        "estimate": b[0],
+        "se": se[0],
+        "df": df,
+        "pval": pval[0],
+        "ci_lb": ci_lb[0],
+        "ci_ub": ci_ub[0],
     }
     return _ok(k, n_studies, n_out, numbers, _components(res), res.converged)
 
@@ -210,8 +224,30 @@ def studentized_residuals(res: MetaResult, rows: pd.DataFrame) -> np.ndarray:
     return (y - float(res.b[0])) / np.sqrt(np.maximum(var, np.finfo(float).tiny))
 
 
+def _cached(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``cache[key]``, computed once; an error of the computation is kept and raised again."""
+    if key not in cache:
+        try:
+            cache[key] = compute()
+        except _FIT_ERRORS as err:
+            cache[key] = err
+    value = cache[key]
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
 class SpecFitter:
-    """Fits specs on one data set, reusing what specs share (rows of a subset, outlier sets).
+    """Fits specs on one data set, reusing what specs share.
+
+    Specs with the same subset share its rows; with the same model too, the fit to the whole
+    subset and the outlier rules' verdicts; with the same rows after the outlier rule, the final
+    fit and the PET-PEESE regressions. A spec fitted to :math:`y - c` (the bootstrap under the
+    null, ``shift``) reuses the fits to :math:`y`: in an intercept-only model the shift moves the
+    estimate by :math:`-c` and leaves the variance components, the standard error, the degrees
+    of freedom and the residuals (so the outliers) as they are (:func:`_from_result`,
+    :meth:`~intervention_meta.methods.pet_peese.PetPeeseWorkingModel.shifted`); only the
+    selection model, which is not shift-equivariant, is refitted to the shifted rows.
 
     Parameters
     ----------
@@ -224,9 +260,10 @@ class SpecFitter:
         self.data = data
         self.settings = settings
         self._rows: dict[tuple, pd.DataFrame] = {}
-        self._cleaned: dict[tuple, tuple[pd.DataFrame, int, MetaResult | None]] = {}
+        self._cleaned: dict[tuple, tuple[pd.DataFrame, int, tuple]] = {}
         self._text: dict[str, pd.Series] = {}
-        self._bases: dict[tuple, MetaResult] = {}
+        self._fits: dict[tuple, Any] = {}
+        self._pet_peese: dict[tuple, Any] = {}
 
     def _column(self, variable: str) -> pd.Series:
         if variable not in self._text:
@@ -243,9 +280,9 @@ class SpecFitter:
             for variable, codes in key:
                 if codes:
                     keep &= self._column(variable).isin(codes).fillna(False).to_numpy()
-            subset = self.data.loc[keep]
             columns = [YI, VI, *self.settings.levels]
-            self._rows[key] = subset.loc[~subset[columns].isna().any(axis=1).to_numpy()]
+            keep &= ~self.data[columns].isna().any(axis=1).to_numpy()
+            self._rows[key] = self.data.loc[keep]
         return self._rows[key]
 
     def _too_small(self, rows: pd.DataFrame, spec: Spec, n_out: int = 0) -> SpecFit | None:
@@ -264,46 +301,46 @@ class SpecFitter:
             return None
         return SpecFit("too_small", reason, k=k, n_studies=n_studies, n_outliers=n_out)
 
-    def _base(self, spec: Spec, call: ModelCall, rows: pd.DataFrame) -> MetaResult:
-        """The spec's model on its whole subset (shared by its outlier rules)."""
-        key = (spec.subset_key, spec.structure, spec.method, spec.rho)
-        if key not in self._bases:
-            self._bases[key] = call.fit(rows)
-        return self._bases[key]
+    def _fit(self, key: tuple, call: ModelCall, rows: pd.DataFrame) -> MetaResult:
+        """The fit of the model ``call`` to the rows that ``key`` names (computed once)."""
+        return _cached(self._fits, key, lambda: call.fit(rows))
 
-    def _cleaned_rows(self, spec: Spec) -> tuple[pd.DataFrame, int, MetaResult | None]:
-        """The spec's rows after its outlier rule, how many it dropped, and the fit of the model
-        to those rows when the rule dropped none (reused by ``bias: none``)."""
-        key = (spec.subset_key, spec.structure, spec.method, spec.rho, spec.outliers)
+    def _cleaned_rows(self, spec: Spec) -> tuple[pd.DataFrame, int, tuple]:
+        """The spec's rows after its outlier rule, how many it dropped, and the key of its model
+        on those rows (the outlier rule ``none`` when it dropped none)."""
+        model = (spec.subset_key, spec.structure, spec.method, spec.rho)
+        key = (*model, spec.outliers)
         if key in self._cleaned:
             return self._cleaned[key]
         rows = self.rows(spec)
         call = self.settings.call(spec)
-        base = self._base(spec, call, rows)
+        base = self._fit((*model, "none"), call, rows)
         if spec.outliers == "none":
-            out = (rows, 0, base)
+            out = (rows, 0, (*model, "none"))
         else:
             if spec.outliers == "studentized":
                 z = studentized_residuals(base, rows)
             else:
                 z = np.asarray(deleted_residuals(rows, call).z, dtype=float)
             drop = np.abs(z) > self.settings.outlier_threshold
-            out = (rows.loc[~drop], int(drop.sum()), None if drop.any() else base)
+            fitted = key if drop.any() else (*model, "none")
+            out = (rows.loc[~drop], int(drop.sum()), fitted)
         self._cleaned[key] = out
         return out
 
-    def fit(self, spec: Spec) -> SpecFit:
-        """Fit ``spec`` (a too-small subset or a failed fit is a result with its reason)."""
+    def fit(self, spec: Spec, shift: float = 0.0) -> SpecFit:
+        """Fit ``spec`` to the data with :math:`y - c` (``shift`` :math:`= c`) for :math:`y` (a
+        too-small subset or a failed fit is a result with its reason)."""
         rows = self.rows(spec)
         small = self._too_small(rows, spec)
         if small is not None:
             return small
         try:
-            rows, n_out, base = self._cleaned_rows(spec)
+            rows, n_out, fitted = self._cleaned_rows(spec)
             small = self._too_small(rows, spec, n_out)
             if small is not None:
                 return small
-            return self._adjusted(spec, rows, n_out, base)
+            return self._adjusted(spec, rows, n_out, fitted, float(shift))
         except _FIT_ERRORS as err:
             return SpecFit(
                 "failed",
@@ -313,25 +350,32 @@ class SpecFitter:
             )
 
     def _adjusted(
-        self, spec: Spec, rows: pd.DataFrame, n_out: int, base: MetaResult | None
+        self, spec: Spec, rows: pd.DataFrame, n_out: int, fitted: tuple, shift: float
     ) -> SpecFit:
         s = self.settings
         k, n_studies = len(rows), int(rows[s.study].nunique())
         call = s.call(spec)
         if spec.bias == "none":
-            res = base if base is not None else call.fit(rows)
-            return _from_result(res, k, n_studies, n_out)
+            return _from_result(self._fit(fitted, call, rows), k, n_studies, n_out, shift)
         if spec.bias == "pet_peese":
             from intervention_meta.methods.pet_peese import pet_peese_working_model
 
-            pp = pet_peese_working_model(rows, call, measure="generic", cluster=s.study)
+            def working_model() -> Any:
+                overall = float(self._fit(fitted, call, rows).b[0])
+                return pet_peese_working_model(
+                    rows, call, measure="generic", cluster=s.study, overall=overall
+                )
+
+            pp = _cached(self._pet_peese, fitted, working_model)
+            if shift:
+                pp = pp.shifted(shift)
             chosen = pp.pet if pp.chosen == "PET" else pp.peese
             numbers = {key: getattr(pp, key) for key in NUMBERS}
             converged = pp.pet.converged and pp.peese.converged
             return _ok(k, n_studies, n_out, numbers, chosen.sigma2, converged)
         from intervention_meta.methods.selection import selection_model
 
-        y, v = rows[YI].to_numpy(dtype=float), rows[VI].to_numpy(dtype=float)
+        y, v = rows[YI].to_numpy(dtype=float) - shift, rows[VI].to_numpy(dtype=float)
         direction = "greater" if np.sum(y / v) >= 0 else "less"
         sm = selection_model(
             y, v, cluster=rows[s.study].to_numpy(), alternative=direction, level=s.level
@@ -419,8 +463,12 @@ class ChunkResult:
         )
 
 
-def _shifted(data: pd.DataFrame, by: float) -> pd.DataFrame:
-    return data.assign(**{YI: data[YI].to_numpy(dtype=float) - by})
+def used_columns(data: pd.DataFrame, specs: Sequence[Spec], settings: FitSettings) -> pd.DataFrame:
+    """``data`` restricted to the columns the specs use: the effect sizes, their variances, the
+    study and level keys and the ``which`` variables (those it has)."""
+    which = [w.variable for spec in specs for w in spec.which]
+    wanted = dict.fromkeys([YI, VI, settings.study, *settings.levels, *which])
+    return data[[c for c in wanted if c in data.columns]]
 
 
 def fit_chunk(
@@ -434,6 +482,7 @@ def fit_chunk(
 ) -> ChunkResult:
     """Fit ``specs`` on ``data`` and, for each of ``draws`` bootstrap draws under the null, on
     the draw's data shifted by minus each spec's observed estimate (see the module docstring)."""
+    data = used_columns(data, specs, settings)
     fitter = SpecFitter(data, settings)
     fits = tuple(fitter.fit(spec) for spec in specs)
     log.info("chunk %d: %d specs, %d fitted", chunk, len(specs), sum(f.ok for f in fits))
@@ -444,12 +493,13 @@ def fit_chunk(
     methods.setLevel(logging.WARNING)  # the methods' per-fit notes, once per draw, say nothing new
     try:
         for b in range(draws):
-            boot = bootstrap_data(data, settings.study, settings.levels, seed, b)
+            boot = SpecFitter(
+                bootstrap_data(data, settings.study, settings.levels, seed, b), settings
+            )
             for j, (spec, observed) in enumerate(zip(specs, fits, strict=True)):
                 if not observed.ok:
                     continue
-                shifted = SpecFitter(_shifted(boot, float(observed.estimate)), settings)
-                result = shifted.fit(spec)
+                result = boot.fit(spec, shift=float(observed.estimate))
                 if result.ok:
                     est[b, j], pval[b, j] = result.estimate, result.pval
     finally:
@@ -481,4 +531,5 @@ __all__ = [
     "fit_chunk",
     "run_settings",
     "studentized_residuals",
+    "used_columns",
 ]

@@ -4,6 +4,8 @@ curve's summaries and the bootstrap under the null, the figure, the steps and th
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -375,3 +377,14 @@ def test_unknown_which_variables_and_levels_are_reported_together(tmp_path):
     found = {(p.column, p.value) for p in err.value.problems}
     assert found == {("outcome_domian", "outcome_domian"), ("design", "rtc"), ("design", "cohort")}
     assert all(p.expected for p in err.value.problems)
+
+
+def test_the_gather_step_reads_the_chunks_without_the_model_engine():
+    # the gather job's start-up: the curve and the chunk files need neither the engine nor scipy
+    code = (
+        "import sys, intervention_meta.multiverse.run, intervention_meta.multiverse; "
+        "heavy = ('scipy', 'intervention_meta.models'); "
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

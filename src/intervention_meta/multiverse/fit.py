@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,12 +54,17 @@ from intervention_meta.analyses.analysis_model import VI, YI, model_test
 from intervention_meta.methods.influence import ModelCall, deleted_residuals
 from intervention_meta.models import MetaResult, ModelError
 from intervention_meta.models.inference import coefficient_tests
+from intervention_meta.multiverse.results import (
+    NUMBERS,
+    ChunkResult,
+    SpecFit,
+    configured_level,
+    fitted_spec,
+)
 from intervention_meta.multiverse.specs import Multiverse, Spec
 
 log = logging.getLogger(__name__)
 
-#: the numbers of a fitted spec (None when it was not fitted)
-NUMBERS = ("estimate", "se", "df", "pval", "ci_lb", "ci_ub")
 #: what a fit can raise on data too small or too odd for it
 _FIT_ERRORS = (ModelError, ValueError, np.linalg.LinAlgError, FloatingPointError)
 
@@ -118,67 +123,11 @@ class FitSettings:
         )
 
 
-@dataclass(frozen=True)
-class SpecFit:
-    """One spec's result: ``status`` ``ok``, ``too_small`` or ``failed`` (with ``reason``)."""
-
-    status: str
-    reason: str = ""
-    k: int = 0
-    n_studies: int = 0
-    n_outliers: int = 0
-    estimate: float | None = None
-    se: float | None = None
-    df: float | None = None
-    pval: float | None = None
-    ci_lb: float | None = None
-    ci_ub: float | None = None
-    tau2: dict[str, float] = field(default_factory=dict)
-    converged: bool | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "k": self.k,
-            "n_studies": self.n_studies,
-            "n_outliers": self.n_outliers,
-            **{key: getattr(self, key) for key in NUMBERS},
-            "tau2": dict(self.tau2),
-            "converged": self.converged,
-        }
-
-
 def _components(res: MetaResult) -> dict[str, float]:
     """Variance components by level (``tau2`` for a one-level model, none for FE)."""
     if res.multilevel:
         return {lev: float(v) for lev, v in res.sigma2.items()}
     return {} if res.method == "FE" else {"tau2": float(res.tau2 or 0.0)}
-
-
-def _ok(
-    k: int,
-    n_studies: int,
-    n_out: int,
-    numbers: Mapping[str, Any],
-    tau2: Mapping[str, float],
-    converged: bool,
-) -> SpecFit:
-    """A fitted spec: ``numbers`` holds :data:`NUMBERS` (a missing one is None)."""
-    values = {key: None if numbers.get(key) is None else float(numbers[key]) for key in NUMBERS}
-    return SpecFit(
-        "ok",
-        k=k,
-        n_studies=n_studies,
-        n_outliers=n_out,
-        **values,
-        tau2=dict(tau2),
-        converged=bool(converged),
-    )
 
 
 def _from_result(
@@ -203,7 +152,7 @@ def _from_result(
         "ci_lb": ci_lb[0],
         "ci_ub": ci_ub[0],
     }
-    return _ok(k, n_studies, n_out, numbers, _components(res), res.converged)
+    return fitted_spec(k, n_studies, n_out, numbers, _components(res), res.converged)
 
 
 def studentized_residuals(res: MetaResult, rows: pd.DataFrame) -> np.ndarray:
@@ -372,7 +321,7 @@ class SpecFitter:
             chosen = pp.pet if pp.chosen == "PET" else pp.peese
             numbers = {key: getattr(pp, key) for key in NUMBERS}
             converged = pp.pet.converged and pp.peese.converged
-            return _ok(k, n_studies, n_out, numbers, chosen.sigma2, converged)
+            return fitted_spec(k, n_studies, n_out, numbers, chosen.sigma2, converged)
         from intervention_meta.methods.selection import selection_model
 
         y, v = rows[YI].to_numpy(dtype=float) - shift, rows[VI].to_numpy(dtype=float)
@@ -383,7 +332,7 @@ class SpecFitter:
         mean = sm.adjusted_mean
         numbers = {key: getattr(mean, key) for key in ("estimate", "se", "ci_lb", "ci_ub")}
         numbers["pval"] = sm.pval[0]
-        return _ok(k, n_studies, n_out, numbers, {"tau2": sm.tau2.estimate}, sm.converged)
+        return fitted_spec(k, n_studies, n_out, numbers, {"tau2": sm.tau2.estimate}, sm.converged)
 
 
 def bootstrap_data(
@@ -407,60 +356,6 @@ def bootstrap_data(
     for column in dict.fromkeys([study, *levels]):
         out[column] = out[column].astype("string").str.cat(suffix)
     return out
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """The specs of one chunk fitted on the data and on every bootstrap draw under the null.
-
-    ``boot_estimate`` and ``boot_pval`` are ``(draws, specs)``; NaN where a spec was not fitted
-    in a draw (or not on the data).
-    """
-
-    chunk: int
-    spec_ids: tuple[str, ...]
-    fits: tuple[SpecFit, ...]
-    boot_estimate: np.ndarray
-    boot_pval: np.ndarray
-    seed: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "chunk": self.chunk,
-            "seed": self.seed,
-            "specs": [
-                {"id": sid, **f.to_dict()} for sid, f in zip(self.spec_ids, self.fits, strict=True)
-            ],
-            "bootstrap": {
-                "draws": int(self.boot_estimate.shape[0]),
-                "estimate": self.boot_estimate.tolist(),
-                "pval": self.boot_pval.tolist(),
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> ChunkResult:
-        """The chunk back from :meth:`to_dict` (JSON ``null`` numbers become NaN)."""
-        fits, ids = [], []
-        for row in record["specs"]:
-            row = dict(row)
-            ids.append(str(row.pop("id")))
-            fits.append(SpecFit(**row))
-        boot = record["bootstrap"]
-        shape = (int(boot["draws"]), len(ids))
-
-        def array(values: list) -> np.ndarray:
-            out = np.array(values, dtype=float) if values else np.empty(shape)
-            return out.reshape(shape)
-
-        return cls(
-            int(record["chunk"]),
-            tuple(ids),
-            tuple(fits),
-            array(boot["estimate"]),
-            array(boot["pval"]),
-            int(record["seed"]),
-        )
 
 
 def used_columns(data: pd.DataFrame, specs: Sequence[Spec], settings: FitSettings) -> pd.DataFrame:
@@ -518,7 +413,7 @@ def run_settings(
         study=study,
         levels=levels,
         test=str(models.get("test", "t")),
-        level=float(models.get("level", 0.95)),
+        level=configured_level(models),
     )
 
 

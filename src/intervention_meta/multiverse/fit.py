@@ -30,7 +30,10 @@ specification's null hypothesis true and refits the whole multiverse on resample
 :math:`b` the studies are drawn with replacement (``numpy.random.default_rng([seed, b])``; a study
 drawn twice enters as two studies), and each specification's effect sizes are shifted by minus its
 observed estimate before it is refitted. The draws depend on the seed and the draw number only,
-not on the chunk, so any chunking (and any machine running the chunks) gives the same numbers.
+not on the chunk, so any chunking (and any machine running the chunks) gives the same numbers. A
+draw is fitted once per subset and model and the shifted specs' numbers derived from those fits
+where the model is shift-equivariant (:class:`SpecFitter`): the same numbers as refitting, up to
+rounding.
 
 References
 ----------

@@ -264,18 +264,17 @@ def test_bootstrap_draws_give_the_numbers_of_refitting_each_spec_to_its_shifted_
 def test_shifted_pet_peese_is_pet_peese_of_the_shifted_effect_sizes(structure):
     # Source: refitting pet_peese_working_model to yi - c; the shifts cross the PET test's
     # threshold, so the choice between PET and PEESE changes with them
-    from intervention_meta.methods.pet_peese import pet_peese_working_model
+    from intervention_meta.methods.pet_peese import PetPeeseFits, pet_peese_working_model
 
     data = _data(seed=4, n_studies=20)
     random = ("paper", "row") if structure == "che" else ()
     call = ModelCall(random=random, method="REML", test="t", rho=0.5 if random else None)
-    pp = pet_peese_working_model(data, call, measure="generic", cluster="paper")
+    options = {"measure": "generic", "cluster": "paper"}
+    fits = PetPeeseFits(data, call, **options)
     chosen = set()
-    for c in (0.0, 0.1, pp.pet.intercept["beta"], pp.overall + 0.05, -0.4, 1.5):
-        shifted = pp.shifted(c)
-        refit = pet_peese_working_model(
-            data.assign(yi=data["yi"] - c), call, measure="generic", cluster="paper"
-        )
+    for c in (0.0, 0.1, fits.pet.intercept["beta"], fits.overall + 0.05, -0.4, 1.5):
+        shifted = fits.working_model(c)
+        refit = pet_peese_working_model(data.assign(yi=data["yi"] - c), call, **options)
         assert shifted.chosen == refit.chosen and shifted.alternative == refit.alternative
         chosen.add(shifted.chosen)
         for key in ("estimate", "se", "df", "pval", "ci_lb", "ci_ub", "overall", "pet_pval_test"):
@@ -284,7 +283,14 @@ def test_shifted_pet_peese_is_pet_peese_of_the_shifted_effect_sizes(structure):
             a, b = getattr(shifted, name).robust, getattr(refit, name).robust
             for key in ("b", "se", "tval", "df", "pval", "ci_lb", "ci_ub"):
                 np.testing.assert_allclose(getattr(a, key), getattr(b, key), atol=1e-10)
+        # the chosen regression alone, PEESE fitted only when the rule takes it
+        alone = PetPeeseFits(data, call, **options, overall=fits.overall)
+        only = alone.chosen(c)
+        assert only.model == refit.chosen and ("peese" in vars(alone)) == (only.model == "PEESE")
+        assert only.limit == (shifted.pet if only.model == "PET" else shifted.peese).limit
     assert chosen == {"PET", "PEESE"}
+    direct = pet_peese_working_model(data, call, **options).to_dict()
+    assert direct == fits.working_model().to_dict()
 
 
 def test_under_a_true_null_the_bootstrap_test_does_not_reject_and_under_an_effect_it_does():

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -62,7 +63,7 @@ from intervention_meta.models.robust import RobustResult, coef_test
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BiasRegression", "PetPeeseWorkingModel", "pet_peese_working_model"]
+__all__ = ["BiasRegression", "PetPeeseFits", "PetPeeseWorkingModel", "pet_peese_working_model"]
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 
@@ -109,6 +110,13 @@ class BiasRegression:
     def intercept(self) -> dict[str, float]:
         """The limit estimate (the intercept) with its CR2 test, under clubSandwich's names."""
         return self.robust.coef_test(0)
+
+    @property
+    def limit(self) -> dict[str, float]:
+        """The intercept's test under the result's names: ``estimate, se, df, pval, ci_lb,
+        ci_ub`` (what :class:`PetPeeseWorkingModel` reports of the chosen regression)."""
+        icpt = self.intercept
+        return {name: icpt[key] for name, key in _INTERCEPT_KEYS}
 
     @property
     def slope(self) -> dict[str, float]:
@@ -194,24 +202,6 @@ class PetPeeseWorkingModel:
     def to_dict(self) -> dict:
         """JSON-able dict: the decision and estimate, with ``pet`` and ``peese`` nested."""
         return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
-
-    def shifted(self, by: float, alternative: str | None = None) -> PetPeeseWorkingModel:
-        """PET-PEESE fitted to :math:`y - c` (``by`` :math:`= c`), without refitting.
-
-        Both intercepts and the overall estimate move by :math:`-c`
-        (:meth:`BiasRegression.shifted`); the choice between PET and PEESE is made again on the
-        shifted PET test, in the direction ``alternative`` (default: that of the shifted overall
-        estimate).
-        """
-        return _conditional(
-            self.pet.shifted(by),
-            self.peese.shifted(by),
-            modified=self.modified,
-            note=self.note,
-            overall=self.overall - by,
-            alpha=self.alpha,
-            alternative=alternative,
-        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per coefficient of PET and PEESE, with a ``chosen`` flag."""
@@ -336,48 +326,92 @@ def pet_peese_working_model(
     >>> call = ModelCall(random=("study", "esid"), method="REML")  # doctest: +SKIP
     >>> pet_peese_working_model(dat, replace(call, rho=0.6)).rule  # doctest: +SKIP
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if alternative is not None and alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
-    rows = call.complete(data)
-    fewest = 3 + len(call.mods)
-    if len(rows) < fewest:
-        raise ModelError(f"PET-PEESE needs at least {fewest} effect sizes, got {len(rows)}")
-    se, modified, note = _predictors(rows, call, n1, n2, measure)
-    kinds = ("modified_se", "modified_var") if modified else ("se", "var")
-    pet = _regression(rows, call, "PET", kinds[0], se, cluster)
-    peese = _regression(rows, call, "PEESE", kinds[1], se**2, cluster)
-    if overall is None:
-        overall = float(replace(call, mods=()).fit(rows).b[0])
-    return _conditional(
-        pet, peese, modified=modified, note=note, overall=overall, alpha=alpha,
-        alternative=alternative,
-    )  # fmt: skip
+    return PetPeeseFits(
+        data, call, measure=measure, n1=n1, n2=n2, cluster=cluster, alpha=alpha,
+        alternative=alternative, overall=overall,
+    ).working_model()  # fmt: skip
 
 
-def _conditional(
-    pet: BiasRegression,
-    peese: BiasRegression,
-    *,
-    modified: bool,
-    note: str,
-    overall: float,
-    alpha: float,
-    alternative: str | None,
-) -> PetPeeseWorkingModel:
-    """The conditional PET-PEESE estimate: PEESE's intercept if PET's is significant."""
-    if alternative is None:
-        alternative = "less" if overall < 0 else "greater"
-    p_test = pet.pval_one_sided(alternative)
-    chosen_fit = peese if p_test < alpha else pet
-    chosen = chosen_fit.model
-    rule = _rule(chosen, alternative, alpha, p_test, float(pet.robust.df[0]))
-    logger.info("PET-PEESE (working model): %s", rule)
-    icpt = chosen_fit.intercept
-    intercept = {name: icpt[key] for name, key in _INTERCEPT_KEYS}
-    return PetPeeseWorkingModel(
-        pet=pet, peese=peese, modified=modified, note=note, alternative=alternative,
-        alpha=float(alpha), pet_pval_test=p_test, chosen=chosen, rule=rule, overall=overall,
-        k=pet.k, n_clusters=pet.robust.n_clusters, **intercept,
-    )  # fmt: skip
+class PetPeeseFits:
+    """PET and PEESE in a working model on given rows, each regression fitted when first needed.
+
+    :func:`pet_peese_working_model` (same parameters) is ``PetPeeseFits(...).working_model()``.
+    For the effect sizes shifted to :math:`y - c` (``shift`` :math:`= c`) nothing is refitted:
+    both intercepts and the overall estimate move by :math:`-c`, the slopes, residuals, variance
+    components and CR2 tests' degrees of freedom stay (:meth:`BiasRegression.shifted`), and the
+    choice between PET and PEESE is made again on the shifted PET test. :meth:`chosen` fits PEESE
+    only when the rule takes it.
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        call: ModelCall,
+        *,
+        measure: str = "SMD",
+        n1: str | None = None,
+        n2: str | None = None,
+        cluster: str | None = None,
+        alpha: float = 0.05,
+        alternative: str | None = None,
+        overall: float | None = None,
+    ):
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        if alternative is not None and alternative not in ALTERNATIVES:
+            raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+        rows = call.complete(data)
+        fewest = 3 + len(call.mods)
+        if len(rows) < fewest:
+            raise ModelError(f"PET-PEESE needs at least {fewest} effect sizes, got {len(rows)}")
+        self.rows, self.call, self.cluster = rows, call, cluster
+        self.alpha, self.alternative = float(alpha), alternative
+        self.se, self.modified, self.note = _predictors(rows, call, n1, n2, measure)
+        self.kinds = ("modified_se", "modified_var") if self.modified else ("se", "var")
+        self._overall = overall
+
+    @cached_property
+    def pet(self) -> BiasRegression:
+        return _regression(self.rows, self.call, "PET", self.kinds[0], self.se, self.cluster)
+
+    @cached_property
+    def peese(self) -> BiasRegression:
+        return _regression(self.rows, self.call, "PEESE", self.kinds[1], self.se**2, self.cluster)
+
+    @cached_property
+    def overall(self) -> float:
+        """The working model's overall (intercept-only) estimate: the default test direction."""
+        if self._overall is not None:
+            return float(self._overall)
+        return float(replace(self.call, mods=()).fit(self.rows).b[0])
+
+    def test(self, shift: float = 0.0) -> tuple[str, float]:
+        """The PET test that decides, for :math:`y - c`: its direction and PET's p value."""
+        alternative = self.alternative
+        if alternative is None:
+            alternative = "less" if self.overall - shift < 0 else "greater"
+        return alternative, _shifted(self.pet, shift).pval_one_sided(alternative)
+
+    def chosen(self, shift: float = 0.0) -> BiasRegression:
+        """The regression whose intercept the rule takes, for :math:`y - c`."""
+        _, p_test = self.test(shift)
+        return _shifted(self.peese if p_test < self.alpha else self.pet, shift)
+
+    def working_model(self, shift: float = 0.0) -> PetPeeseWorkingModel:
+        """PET, PEESE and the conditional estimate, for :math:`y - c`."""
+        pet, peese = _shifted(self.pet, shift), _shifted(self.peese, shift)
+        alternative, p_test = self.test(shift)
+        chosen = "PEESE" if p_test < self.alpha else "PET"
+        rule = _rule(chosen, alternative, self.alpha, p_test, float(pet.robust.df[0]))
+        logger.info("PET-PEESE (working model): %s", rule)
+        limit = (peese if chosen == "PEESE" else pet).limit
+        return PetPeeseWorkingModel(
+            pet=pet, peese=peese, modified=self.modified, note=self.note,
+            alternative=alternative, alpha=self.alpha, pet_pval_test=p_test, chosen=chosen,
+            rule=rule, overall=self.overall - shift, k=pet.k, n_clusters=pet.robust.n_clusters,
+            **limit,
+        )  # fmt: skip
+
+
+def _shifted(regression: BiasRegression, shift: float) -> BiasRegression:
+    return regression.shifted(shift) if shift else regression

@@ -58,7 +58,6 @@ from intervention_meta.methods.influence import ModelCall, deleted_residuals
 from intervention_meta.models import MetaResult, ModelError
 from intervention_meta.models.inference import coefficient_tests
 from intervention_meta.multiverse.results import (
-    NUMBERS,
     ChunkResult,
     SpecFit,
     configured_level,
@@ -198,7 +197,8 @@ class SpecFitter:
     null, ``shift``) reuses the fits to :math:`y`: in an intercept-only model the shift moves the
     estimate by :math:`-c` and leaves the variance components, the standard error, the degrees
     of freedom and the residuals (so the outliers) as they are (:func:`_from_result`,
-    :meth:`~intervention_meta.methods.pet_peese.PetPeeseWorkingModel.shifted`); only the
+    :class:`~intervention_meta.methods.pet_peese.PetPeeseFits`, which fits PEESE only when the
+    shifted PET test takes it; ``converged`` is then PET's and the chosen regression's); only the
     selection model, which is not shift-equivariant, is refitted to the shifted rows.
 
     Parameters
@@ -310,21 +310,21 @@ class SpecFitter:
         if spec.bias == "none":
             return _from_result(self._fit(fitted, call, rows), k, n_studies, n_out, shift)
         if spec.bias == "pet_peese":
-            from intervention_meta.methods.pet_peese import pet_peese_working_model
+            from intervention_meta.methods.pet_peese import PetPeeseFits
 
-            def working_model() -> Any:
+            def regressions() -> PetPeeseFits:
                 overall = float(self._fit(fitted, call, rows).b[0])
-                return pet_peese_working_model(
-                    rows, call, measure="generic", cluster=s.study, overall=overall
-                )
+                return PetPeeseFits(rows, call, measure="generic", cluster=s.study, overall=overall)
 
-            pp = _cached(self._pet_peese, fitted, working_model)
-            if shift:
-                pp = pp.shifted(shift)
-            chosen = pp.pet if pp.chosen == "PET" else pp.peese
-            numbers = {key: getattr(pp, key) for key in NUMBERS}
-            converged = pp.pet.converged and pp.peese.converged
-            return fitted_spec(k, n_studies, n_out, numbers, chosen.sigma2, converged)
+            fits = _cached(self._pet_peese, fitted, regressions)
+            if not shift:
+                pp = fits.working_model()
+                chosen = pp.pet if pp.chosen == "PET" else pp.peese
+                converged = pp.pet.converged and pp.peese.converged
+            else:
+                chosen = fits.chosen(shift)
+                converged = fits.pet.converged and chosen.converged
+            return fitted_spec(k, n_studies, n_out, chosen.limit, chosen.sigma2, converged)
         from intervention_meta.methods.selection import selection_model
 
         y, v = rows[YI].to_numpy(dtype=float) - shift, rows[VI].to_numpy(dtype=float)

@@ -50,7 +50,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -283,34 +283,14 @@ def _rule(chosen: str, alternative: str, alpha: float, p: float, df: float) -> s
 
 
 def pet_peese_working_model(
-    data: pd.DataFrame,
-    call: ModelCall,
-    *,
-    measure: str = "SMD",
-    n1: str | None = None,
-    n2: str | None = None,
-    cluster: str | None = None,
-    alpha: float = 0.05,
-    alternative: Literal["greater", "less", "two-sided"] | None = None,
-    overall: float | None = None,
+    data: pd.DataFrame, call: ModelCall, **options: Any
 ) -> PetPeeseWorkingModel:
     """PET, PEESE and the conditional PET-PEESE estimate in the working model, with CR2 tests.
 
-    See the module docstring for the models and the rule.
-
-    Parameters
-    ----------
-    data : one row per effect size (rows missing a column of ``call`` are not used)
-    call : the working model, e.g. the three-level model
-        ``ModelCall(random=("study", "es"), method="REML")`` or the CHE model with ``rho``
-    measure : the effect-size measure; the modified standard error is for ``"SMD"`` only
-    n1, n2 : the group-size columns (SMD): with both known for every effect size the predictor is
-        :math:`\\sqrt{1/n_1 + 1/n_2}` (PEESE: :math:`1/n_1 + 1/n_2`)
-    cluster : the clustering column of the CR2 tests (default: the outermost random level)
-    alpha : level of PET's test of the intercept
-    alternative : that test's direction: ``"greater"``, ``"less"`` or ``"two-sided"``; default
-        the direction of the working model's overall estimate, one-sided
-    overall : the working model's (intercept-only) estimate on these rows, when already fitted
+    See the module docstring for the models and the rule. ``data``, ``call`` and the keyword
+    ``options`` (``measure``, ``n1``, ``n2``, ``cluster``, ``alpha``, ``alternative``,
+    ``overall``) are those of :class:`PetPeeseFits`; the result is its
+    :meth:`~PetPeeseFits.working_model`.
 
     Returns
     -------
@@ -326,21 +306,31 @@ def pet_peese_working_model(
     >>> call = ModelCall(random=("study", "esid"), method="REML")  # doctest: +SKIP
     >>> pet_peese_working_model(dat, replace(call, rho=0.6)).rule  # doctest: +SKIP
     """
-    return PetPeeseFits(
-        data, call, measure=measure, n1=n1, n2=n2, cluster=cluster, alpha=alpha,
-        alternative=alternative, overall=overall,
-    ).working_model()  # fmt: skip
+    return PetPeeseFits(data, call, **options).working_model()
 
 
 class PetPeeseFits:
     """PET and PEESE in a working model on given rows, each regression fitted when first needed.
 
-    :func:`pet_peese_working_model` (same parameters) is ``PetPeeseFits(...).working_model()``.
     For the effect sizes shifted to :math:`y - c` (``shift`` :math:`= c`) nothing is refitted:
     both intercepts and the overall estimate move by :math:`-c`, the slopes, residuals, variance
     components and CR2 tests' degrees of freedom stay (:meth:`BiasRegression.shifted`), and the
     choice between PET and PEESE is made again on the shifted PET test. :meth:`chosen` fits PEESE
     only when the rule takes it.
+
+    Parameters
+    ----------
+    data : one row per effect size (rows missing a column of ``call`` are not used)
+    call : the working model, e.g. the three-level model
+        ``ModelCall(random=("study", "es"), method="REML")`` or the CHE model with ``rho``
+    measure : the effect-size measure; the modified standard error is for ``"SMD"`` only
+    n1, n2 : the group-size columns (SMD): with both known for every effect size the predictor is
+        :math:`\\sqrt{1/n_1 + 1/n_2}` (PEESE: :math:`1/n_1 + 1/n_2`)
+    cluster : the clustering column of the CR2 tests (default: the outermost random level)
+    alpha : level of PET's test of the intercept
+    alternative : that test's direction: ``"greater"``, ``"less"`` or ``"two-sided"``; default
+        the direction of the working model's overall estimate, one-sided
+    overall : the working model's (intercept-only) estimate on these rows, when already fitted
     """
 
     def __init__(
@@ -353,7 +343,7 @@ class PetPeeseFits:
         n2: str | None = None,
         cluster: str | None = None,
         alpha: float = 0.05,
-        alternative: str | None = None,
+        alternative: Literal["greater", "less", "two-sided"] | None = None,
         overall: float | None = None,
     ):
         if not 0 < alpha < 1:

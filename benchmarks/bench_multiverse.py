@@ -19,6 +19,11 @@ sum over the cores) and ``os.getloadavg()`` before and after (the machine is sha
 
 Run: ``.venv/bin/python benchmarks/bench_multiverse.py [--cores 2] [--chunk-size 500]``.
 Target (2-core machine): < 120 s for the whole.
+
+``--jobs N`` instead measures the example pipeline's own multiverse jobs (``config/config.yaml``:
+its chunk jobs and the gather job) as Snakemake starts them, one ``python -m intervention_meta``
+process each, imports included: the CPU seconds (user + sys) of each, best of ``N`` runs.
+Targets: <= 2.5 s per chunk job, <= 1.3 s for the gather.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import argparse
 import json
 import logging
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -112,19 +119,66 @@ def _chunk(args: tuple) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def _cpu(command: list[str]) -> float:
+    """CPU seconds (user + sys) of ``command`` run from the project's root."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def pipeline_jobs(config: dict, repeats: int) -> dict:
+    """CPU seconds of the example pipeline's multiverse jobs (best of ``repeats``)."""
+    from intervention_meta.multiverse.run import chunk_numbers
+
+    step = [sys.executable, "-m", "intervention_meta"]
+    settings = ["--config", "config/config.yaml", "--codebook", config["codebook"]]
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        table = str(effect_sizes(config, tmp))
+        chunks = [str(tmp / f"{c}.json") for c in chunk_numbers(config)]
+        jobs = {
+            f"multiverse_chunk {c}": [
+                *step, "multiverse-chunk", *settings, "--effect-sizes", table,
+                "--out", out, "--chunk", str(c),
+            ]
+            for c, out in enumerate(chunks)
+        }  # fmt: skip
+        jobs["multiverse (gather)"] = [
+            *step, "multiverse", *settings, "--chunks", *chunks, "--json", str(tmp / "mv.json"),
+            "--table", str(tmp / "mv.csv"), "--figure", str(tmp / "mv.png"),
+        ]  # fmt: skip
+        cpu = {name: [] for name in jobs}
+        for _ in range(repeats):
+            for name, command in jobs.items():
+                cpu[name].append(_cpu(command))
+    return {
+        "cpu_seconds_best": {name: round(min(times), 2) for name, times in cpu.items()},
+        "cpu_seconds_all": {name: [round(t, 2) for t in times] for name, times in cpu.items()},
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def main() -> None:
     import yaml
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=0, metavar="N")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("intervention_meta").setLevel(logging.WARNING)
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    if args.jobs:
+        json.dump(pipeline_jobs(config, args.jobs), sys.stdout, indent=2)
+        print()
+        return
     from intervention_meta.multiverse.run import run_multiverse
     from intervention_meta.multiverse.specs import enumerate_specs
 
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
     section = {**MULTIVERSE, "chunk_size": args.chunk_size}
     mv = enumerate_specs(section)
     load_before = os.getloadavg()

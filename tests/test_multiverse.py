@@ -4,6 +4,8 @@ curve's summaries and the bootstrap under the null, the figure, the steps and th
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -205,6 +207,92 @@ def test_chunking_does_not_change_any_number():
     assert back.fits == parts[0].fits
 
 
+#: every model, outlier rule and bias adjustment, for the shortcuts of the bootstrap under the null
+EVERY_HOW = {
+    "which": {"region": ["all", "S"]},
+    "how": {
+        "structure": ["fixed", "random", "che"],
+        "method": ["REML"],
+        "rho": [0.5],
+        "outliers": ["none", "studentized", "deleted"],
+        "bias": ["none", "pet_peese", "selection"],
+    },
+    "exclude": [
+        {"outliers": "deleted", "structure": "fixed"},
+        {"outliers": "deleted", "structure": "che"},
+    ],
+}
+
+
+def test_bootstrap_draws_give_the_numbers_of_refitting_each_spec_to_its_shifted_draw():
+    # Source: the definition of the bootstrap under the null (module docstring of
+    # multiverse.fit): in draw b, spec j is fitted afresh to the draw with yi - estimate_j. The
+    # chunk reuses one fit per subset and model across specs and shifts instead; a low outlier
+    # threshold makes the outlier rules drop effect sizes, so every path is taken.
+    data = _data(seed=8, n_studies=12)
+    mv = enumerate_specs(EVERY_HOW)
+    settings = _settings(outlier_threshold=1.8, min_k_selection=15)
+    got = fit_chunk(data, mv.specs, settings, draws=2, seed=5)
+    assert {spec.bias for spec, f in zip(mv.specs, got.fits, strict=True) if f.ok} == {
+        "none",
+        "pet_peese",
+        "selection",
+    }
+    assert any(f.n_outliers > 0 for f in got.fits)
+    for spec, observed in zip(mv.specs, got.fits, strict=True):
+        assert observed == SpecFitter(data, settings).fit(spec)  # alone: nothing shared
+    compared = 0
+    for b in range(2):
+        draw = bootstrap_data(data, "paper", ("paper", "row"), 5, b)
+        for j, (spec, observed) in enumerate(zip(mv.specs, got.fits, strict=True)):
+            expected = None
+            if observed.ok:
+                shifted = draw.assign(yi=draw["yi"] - observed.estimate)
+                expected = SpecFitter(shifted, settings).fit(spec)
+            if expected is None or not expected.ok:
+                assert np.isnan(got.boot_estimate[b, j]) and np.isnan(got.boot_pval[b, j])
+                continue
+            compared += 1
+            np.testing.assert_allclose(
+                got.boot_estimate[b, j], expected.estimate, rtol=0, atol=1e-10
+            )
+            np.testing.assert_allclose(got.boot_pval[b, j], expected.pval, rtol=0, atol=1e-10)
+    assert compared > 1.5 * sum(f.ok for f in got.fits)
+
+
+@pytest.mark.parametrize("structure", ["random", "che"])
+def test_shifted_pet_peese_is_pet_peese_of_the_shifted_effect_sizes(structure):
+    # Source: refitting pet_peese_working_model to yi - c; the shifts cross the PET test's
+    # threshold, so the choice between PET and PEESE changes with them
+    from intervention_meta.methods.pet_peese import PetPeeseFits, pet_peese_working_model
+
+    data = _data(seed=4, n_studies=20)
+    random = ("paper", "row") if structure == "che" else ()
+    call = ModelCall(random=random, method="REML", test="t", rho=0.5 if random else None)
+    options = {"measure": "generic", "cluster": "paper"}
+    fits = PetPeeseFits(data, call, **options)
+    chosen = set()
+    for c in (0.0, 0.1, fits.pet.intercept["beta"], fits.overall + 0.05, -0.4, 1.5):
+        shifted = fits.working_model(c)
+        refit = pet_peese_working_model(data.assign(yi=data["yi"] - c), call, **options)
+        assert shifted.chosen == refit.chosen and shifted.alternative == refit.alternative
+        chosen.add(shifted.chosen)
+        for key in ("estimate", "se", "df", "pval", "ci_lb", "ci_ub", "overall", "pet_pval_test"):
+            np.testing.assert_allclose(getattr(shifted, key), getattr(refit, key), atol=1e-10)
+        for name in ("pet", "peese"):
+            a, b = getattr(shifted, name).robust, getattr(refit, name).robust
+            for key in ("b", "se", "tval", "df", "pval", "ci_lb", "ci_ub"):
+                np.testing.assert_allclose(getattr(a, key), getattr(b, key), atol=1e-10)
+        # the chosen regression alone, PEESE fitted only when the rule takes it
+        alone = PetPeeseFits(data, call, **options, overall=fits.overall)
+        only = alone.chosen(c)
+        assert only.model == refit.chosen and ("peese" in vars(alone)) == (only.model == "PEESE")
+        assert only.limit == (shifted.pet if only.model == "PET" else shifted.peese).limit
+    assert chosen == {"PET", "PEESE"}
+    direct = pet_peese_working_model(data, call, **options).to_dict()
+    assert direct == fits.working_model().to_dict()
+
+
 def test_under_a_true_null_the_bootstrap_test_does_not_reject_and_under_an_effect_it_does():
     mv = enumerate_specs(
         {"which": {"region": ["all", "N", "S"]}, "how": {"structure": ["random", "fixed"]}}
@@ -295,3 +383,14 @@ def test_unknown_which_variables_and_levels_are_reported_together(tmp_path):
     found = {(p.column, p.value) for p in err.value.problems}
     assert found == {("outcome_domian", "outcome_domian"), ("design", "rtc"), ("design", "cohort")}
     assert all(p.expected for p in err.value.problems)
+
+
+def test_the_gather_step_reads_the_chunks_without_the_model_engine():
+    # the gather job's start-up: the curve and the chunk files need neither the engine nor scipy
+    code = (
+        "import sys, intervention_meta.multiverse.run, intervention_meta.multiverse; "
+        "heavy = ('scipy', 'intervention_meta.models'); "
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

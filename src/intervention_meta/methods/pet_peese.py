@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields, replace
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -58,11 +59,11 @@ from intervention_meta.io import jsonable
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.models import MetaResult, ModelError
 from intervention_meta.models import distributions as dist
-from intervention_meta.models.robust import RobustResult
+from intervention_meta.models.robust import RobustResult, coef_test
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BiasRegression", "PetPeeseWorkingModel", "pet_peese_working_model"]
+__all__ = ["BiasRegression", "PetPeeseFits", "PetPeeseWorkingModel", "pet_peese_working_model"]
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 
@@ -111,6 +112,13 @@ class BiasRegression:
         return self.robust.coef_test(0)
 
     @property
+    def limit(self) -> dict[str, float]:
+        """The intercept's test under the result's names: ``estimate, se, df, pval, ci_lb,
+        ci_ub`` (what :class:`PetPeeseWorkingModel` reports of the chosen regression)."""
+        icpt = self.intercept
+        return {name: icpt[key] for name, key in _INTERCEPT_KEYS}
+
+    @property
     def slope(self) -> dict[str, float]:
         """The asymmetry coefficient (the predictor's) with its CR2 test."""
         return self.robust.coef_test(1)
@@ -125,6 +133,20 @@ class BiasRegression:
         if alternative == "two-sided":
             return float(self.robust.pval[0])
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+
+    def shifted(self, by: float) -> BiasRegression:
+        """The regression fitted to :math:`y - c` (``by`` :math:`= c`), without refitting.
+
+        Shifting the outcome moves the intercept by :math:`-c` and leaves the slope, the
+        residuals, the variance components, the CR2 covariance and its Satterthwaite degrees of
+        freedom as they are; only the intercept's test and interval are recomputed
+        (:func:`~intervention_meta.models.robust.coef_test`).
+        """
+        rob = self.robust
+        b = np.array(rob.b, dtype=float)
+        b[0] -= by
+        test = coef_test(rob._rv, b, rob.coef_names, level=rob.level, cluster=rob.cluster)
+        return replace(self, robust=test)
 
     def to_dict(self) -> dict:
         """JSON-able dict of every attribute (``robust`` as its ``to_dict()``)."""
@@ -261,32 +283,14 @@ def _rule(chosen: str, alternative: str, alpha: float, p: float, df: float) -> s
 
 
 def pet_peese_working_model(
-    data: pd.DataFrame,
-    call: ModelCall,
-    *,
-    measure: str = "SMD",
-    n1: str | None = None,
-    n2: str | None = None,
-    cluster: str | None = None,
-    alpha: float = 0.05,
-    alternative: Literal["greater", "less", "two-sided"] | None = None,
+    data: pd.DataFrame, call: ModelCall, **options: Any
 ) -> PetPeeseWorkingModel:
     """PET, PEESE and the conditional PET-PEESE estimate in the working model, with CR2 tests.
 
-    See the module docstring for the models and the rule.
-
-    Parameters
-    ----------
-    data : one row per effect size (rows missing a column of ``call`` are not used)
-    call : the working model, e.g. the three-level model
-        ``ModelCall(random=("study", "es"), method="REML")`` or the CHE model with ``rho``
-    measure : the effect-size measure; the modified standard error is for ``"SMD"`` only
-    n1, n2 : the group-size columns (SMD): with both known for every effect size the predictor is
-        :math:`\\sqrt{1/n_1 + 1/n_2}` (PEESE: :math:`1/n_1 + 1/n_2`)
-    cluster : the clustering column of the CR2 tests (default: the outermost random level)
-    alpha : level of PET's test of the intercept
-    alternative : that test's direction: ``"greater"``, ``"less"`` or ``"two-sided"``; default
-        the direction of the working model's overall estimate, one-sided
+    See the module docstring for the models and the rule. ``data``, ``call`` and the keyword
+    ``options`` (``measure``, ``n1``, ``n2``, ``cluster``, ``alpha``, ``alternative``,
+    ``overall``) are those of :class:`PetPeeseFits`; the result is its
+    :meth:`~PetPeeseFits.working_model`.
 
     Returns
     -------
@@ -302,30 +306,102 @@ def pet_peese_working_model(
     >>> call = ModelCall(random=("study", "esid"), method="REML")  # doctest: +SKIP
     >>> pet_peese_working_model(dat, replace(call, rho=0.6)).rule  # doctest: +SKIP
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if alternative is not None and alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
-    rows = call.complete(data)
-    fewest = 3 + len(call.mods)
-    if len(rows) < fewest:
-        raise ModelError(f"PET-PEESE needs at least {fewest} effect sizes, got {len(rows)}")
-    se, modified, note = _predictors(rows, call, n1, n2, measure)
-    kinds = ("modified_se", "modified_var") if modified else ("se", "var")
-    pet = _regression(rows, call, "PET", kinds[0], se, cluster)
-    peese = _regression(rows, call, "PEESE", kinds[1], se**2, cluster)
-    overall = float(replace(call, mods=()).fit(rows).b[0])
-    if alternative is None:
-        alternative = "less" if overall < 0 else "greater"
-    p_test = pet.pval_one_sided(alternative)
-    chosen_fit = peese if p_test < alpha else pet
-    chosen = chosen_fit.model
-    rule = _rule(chosen, alternative, alpha, p_test, float(pet.robust.df[0]))
-    logger.info("PET-PEESE (working model): %s", rule)
-    icpt = chosen_fit.intercept
-    intercept = {name: icpt[key] for name, key in _INTERCEPT_KEYS}
-    return PetPeeseWorkingModel(
-        pet=pet, peese=peese, modified=modified, note=note, alternative=alternative,
-        alpha=float(alpha), pet_pval_test=p_test, chosen=chosen, rule=rule, overall=overall,
-        k=pet.k, n_clusters=pet.robust.n_clusters, **intercept,
-    )  # fmt: skip
+    return PetPeeseFits(data, call, **options).working_model()
+
+
+class PetPeeseFits:
+    """PET and PEESE in a working model on given rows, each regression fitted when first needed.
+
+    For the effect sizes shifted to :math:`y - c` (``shift`` :math:`= c`) nothing is refitted:
+    both intercepts and the overall estimate move by :math:`-c`, the slopes, residuals, variance
+    components and CR2 tests' degrees of freedom stay (:meth:`BiasRegression.shifted`), and the
+    choice between PET and PEESE is made again on the shifted PET test. :meth:`chosen` fits PEESE
+    only when the rule takes it.
+
+    Parameters
+    ----------
+    data : one row per effect size (rows missing a column of ``call`` are not used)
+    call : the working model, e.g. the three-level model
+        ``ModelCall(random=("study", "es"), method="REML")`` or the CHE model with ``rho``
+    measure : the effect-size measure; the modified standard error is for ``"SMD"`` only
+    n1, n2 : the group-size columns (SMD): with both known for every effect size the predictor is
+        :math:`\\sqrt{1/n_1 + 1/n_2}` (PEESE: :math:`1/n_1 + 1/n_2`)
+    cluster : the clustering column of the CR2 tests (default: the outermost random level)
+    alpha : level of PET's test of the intercept
+    alternative : that test's direction: ``"greater"``, ``"less"`` or ``"two-sided"``; default
+        the direction of the working model's overall estimate, one-sided
+    overall : the working model's (intercept-only) estimate on these rows, when already fitted
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        call: ModelCall,
+        *,
+        measure: str = "SMD",
+        n1: str | None = None,
+        n2: str | None = None,
+        cluster: str | None = None,
+        alpha: float = 0.05,
+        alternative: Literal["greater", "less", "two-sided"] | None = None,
+        overall: float | None = None,
+    ):
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        if alternative is not None and alternative not in ALTERNATIVES:
+            raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+        rows = call.complete(data)
+        fewest = 3 + len(call.mods)
+        if len(rows) < fewest:
+            raise ModelError(f"PET-PEESE needs at least {fewest} effect sizes, got {len(rows)}")
+        self.rows, self.call, self.cluster = rows, call, cluster
+        self.alpha, self.alternative = float(alpha), alternative
+        self.se, self.modified, self.note = _predictors(rows, call, n1, n2, measure)
+        self.kinds = ("modified_se", "modified_var") if self.modified else ("se", "var")
+        self._overall = overall
+
+    @cached_property
+    def pet(self) -> BiasRegression:
+        return _regression(self.rows, self.call, "PET", self.kinds[0], self.se, self.cluster)
+
+    @cached_property
+    def peese(self) -> BiasRegression:
+        return _regression(self.rows, self.call, "PEESE", self.kinds[1], self.se**2, self.cluster)
+
+    @cached_property
+    def overall(self) -> float:
+        """The working model's overall (intercept-only) estimate: the default test direction."""
+        if self._overall is not None:
+            return float(self._overall)
+        return float(replace(self.call, mods=()).fit(self.rows).b[0])
+
+    def test(self, shift: float = 0.0) -> tuple[str, float]:
+        """The PET test that decides, for :math:`y - c`: its direction and PET's p value."""
+        alternative = self.alternative
+        if alternative is None:
+            alternative = "less" if self.overall - shift < 0 else "greater"
+        return alternative, _shifted(self.pet, shift).pval_one_sided(alternative)
+
+    def chosen(self, shift: float = 0.0) -> BiasRegression:
+        """The regression whose intercept the rule takes, for :math:`y - c`."""
+        _, p_test = self.test(shift)
+        return _shifted(self.peese if p_test < self.alpha else self.pet, shift)
+
+    def working_model(self, shift: float = 0.0) -> PetPeeseWorkingModel:
+        """PET, PEESE and the conditional estimate, for :math:`y - c`."""
+        pet, peese = _shifted(self.pet, shift), _shifted(self.peese, shift)
+        alternative, p_test = self.test(shift)
+        chosen = "PEESE" if p_test < self.alpha else "PET"
+        rule = _rule(chosen, alternative, self.alpha, p_test, float(pet.robust.df[0]))
+        logger.info("PET-PEESE (working model): %s", rule)
+        limit = (peese if chosen == "PEESE" else pet).limit
+        return PetPeeseWorkingModel(
+            pet=pet, peese=peese, modified=self.modified, note=self.note,
+            alternative=alternative, alpha=self.alpha, pet_pval_test=p_test, chosen=chosen,
+            rule=rule, overall=self.overall - shift, k=pet.k, n_clusters=pet.robust.n_clusters,
+            **limit,
+        )  # fmt: skip
+
+
+def _shifted(regression: BiasRegression, shift: float) -> BiasRegression:
+    return regression.shifted(shift) if shift else regression

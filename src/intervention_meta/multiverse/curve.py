@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from intervention_meta.multiverse.fit import ChunkResult
+from intervention_meta.multiverse.results import ChunkResult
 from intervention_meta.multiverse.specs import Multiverse
 
 

@@ -30,7 +30,10 @@ specification's null hypothesis true and refits the whole multiverse on resample
 :math:`b` the studies are drawn with replacement (``numpy.random.default_rng([seed, b])``; a study
 drawn twice enters as two studies), and each specification's effect sizes are shifted by minus its
 observed estimate before it is refitted. The draws depend on the seed and the draw number only,
-not on the chunk, so any chunking (and any machine running the chunks) gives the same numbers.
+not on the chunk, so any chunking (and any machine running the chunks) gives the same numbers. A
+draw is fitted once per subset and model and the shifted specs' numbers derived from those fits
+where the model is shift-equivariant (:class:`SpecFitter`): the same numbers as refitting, up to
+rounding.
 
 References
 ----------
@@ -43,8 +46,8 @@ the range of working models. *Prevention Science*, 23, 425-438.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,12 +56,17 @@ import pandas as pd
 from intervention_meta.analyses.analysis_model import VI, YI, model_test
 from intervention_meta.methods.influence import ModelCall, deleted_residuals
 from intervention_meta.models import MetaResult, ModelError
+from intervention_meta.models.inference import coefficient_tests
+from intervention_meta.multiverse.results import (
+    ChunkResult,
+    SpecFit,
+    configured_level,
+    fitted_spec,
+)
 from intervention_meta.multiverse.specs import Multiverse, Spec
 
 log = logging.getLogger(__name__)
 
-#: the numbers of a fitted spec (None when it was not fitted)
-NUMBERS = ("estimate", "se", "df", "pval", "ci_lb", "ci_ub")
 #: what a fit can raise on data too small or too odd for it
 _FIT_ERRORS = (ModelError, ValueError, np.linalg.LinAlgError, FloatingPointError)
 
@@ -117,41 +125,6 @@ class FitSettings:
         )
 
 
-@dataclass(frozen=True)
-class SpecFit:
-    """One spec's result: ``status`` ``ok``, ``too_small`` or ``failed`` (with ``reason``)."""
-
-    status: str
-    reason: str = ""
-    k: int = 0
-    n_studies: int = 0
-    n_outliers: int = 0
-    estimate: float | None = None
-    se: float | None = None
-    df: float | None = None
-    pval: float | None = None
-    ci_lb: float | None = None
-    ci_ub: float | None = None
-    tau2: dict[str, float] = field(default_factory=dict)
-    converged: bool | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "k": self.k,
-            "n_studies": self.n_studies,
-            "n_outliers": self.n_outliers,
-            **{key: getattr(self, key) for key in NUMBERS},
-            "tau2": dict(self.tau2),
-            "converged": self.converged,
-        }
-
-
 def _components(res: MetaResult) -> dict[str, float]:
     """Variance components by level (``tau2`` for a one-level model, none for FE)."""
     if res.multilevel:
@@ -159,37 +132,29 @@ def _components(res: MetaResult) -> dict[str, float]:
     return {} if res.method == "FE" else {"tau2": float(res.tau2 or 0.0)}
 
 
-def _ok(
-    k: int,
-    n_studies: int,
-    n_out: int,
-    numbers: Mapping[str, Any],
-    tau2: Mapping[str, float],
-    converged: bool,
+def _from_result(
+    res: MetaResult, k: int, n_studies: int, n_out: int, shift: float = 0.0
 ) -> SpecFit:
-    """A fitted spec: ``numbers`` holds :data:`NUMBERS` (a missing one is None)."""
-    values = {key: None if numbers.get(key) is None else float(numbers[key]) for key in NUMBERS}
-    return SpecFit(
-        "ok",
-        k=k,
-        n_studies=n_studies,
-        n_outliers=n_out,
-        **values,
-        tau2=dict(tau2),
-        converged=bool(converged),
-    )
-
-
-def _from_result(res: MetaResult, k: int, n_studies: int, n_out: int) -> SpecFit:
+    """A spec's numbers from its fit, or from its fit to :math:`y` when the spec is fitted to
+    :math:`y - c` (``shift`` :math:`= c`, intercept-only models): the estimate moves by
+    :math:`-c`, the variance components, the standard error and the degrees of freedom stay, and
+    the test and interval are recomputed (:func:`~intervention_meta.models.inference.
+    coefficient_tests`, the engine's own)."""
+    b, se, pval, ci_lb, ci_ub = res.b, res.se, res.pval, res.ci_lb, res.ci_ub
+    df = None if res.dfs is None else float(res.dfs[0])
+    if shift:
+        b = np.asarray(res.b[:1], dtype=float) - shift
+        ct = coefficient_tests(b, res.vb[:1, :1], test=res.test, df=df, level=res.level)
+        se, pval, ci_lb, ci_ub = ct.se, ct.pval, ct.ci_lb, ct.ci_ub
     numbers = {
-        "estimate": res.b[0],
-        "se": res.se[0],
-        "df": None if res.dfs is None else res.dfs[0],
-        "pval": res.pval[0],
-        "ci_lb": res.ci_lb[0],
-        "ci_ub": res.ci_ub[0],
+        "estimate": b[0],
+        "se": se[0],
+        "df": df,
+        "pval": pval[0],
+        "ci_lb": ci_lb[0],
+        "ci_ub": ci_ub[0],
     }
-    return _ok(k, n_studies, n_out, numbers, _components(res), res.converged)
+    return fitted_spec(k, n_studies, n_out, numbers, _components(res), res.converged)
 
 
 def studentized_residuals(res: MetaResult, rows: pd.DataFrame) -> np.ndarray:
@@ -210,8 +175,31 @@ def studentized_residuals(res: MetaResult, rows: pd.DataFrame) -> np.ndarray:
     return (y - float(res.b[0])) / np.sqrt(np.maximum(var, np.finfo(float).tiny))
 
 
+def _cached(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``cache[key]``, computed once; an error of the computation is kept and raised again."""
+    if key not in cache:
+        try:
+            cache[key] = compute()
+        except _FIT_ERRORS as err:
+            cache[key] = err
+    value = cache[key]
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
 class SpecFitter:
-    """Fits specs on one data set, reusing what specs share (rows of a subset, outlier sets).
+    """Fits specs on one data set, reusing what specs share.
+
+    Specs with the same subset share its rows; with the same model too, the fit to the whole
+    subset and the outlier rules' verdicts; with the same rows after the outlier rule, the final
+    fit and the PET-PEESE regressions. A spec fitted to :math:`y - c` (the bootstrap under the
+    null, ``shift``) reuses the fits to :math:`y`: in an intercept-only model the shift moves the
+    estimate by :math:`-c` and leaves the variance components, the standard error, the degrees
+    of freedom and the residuals (so the outliers) as they are (:func:`_from_result`,
+    :class:`~intervention_meta.methods.pet_peese.PetPeeseFits`, which fits PEESE only when the
+    shifted PET test takes it; ``converged`` is then PET's and the chosen regression's); only the
+    selection model, which is not shift-equivariant, is refitted to the shifted rows.
 
     Parameters
     ----------
@@ -224,9 +212,10 @@ class SpecFitter:
         self.data = data
         self.settings = settings
         self._rows: dict[tuple, pd.DataFrame] = {}
-        self._cleaned: dict[tuple, tuple[pd.DataFrame, int, MetaResult | None]] = {}
+        self._cleaned: dict[tuple, tuple[pd.DataFrame, int, tuple]] = {}
         self._text: dict[str, pd.Series] = {}
-        self._bases: dict[tuple, MetaResult] = {}
+        self._fits: dict[tuple, Any] = {}
+        self._pet_peese: dict[tuple, Any] = {}
 
     def _column(self, variable: str) -> pd.Series:
         if variable not in self._text:
@@ -243,9 +232,9 @@ class SpecFitter:
             for variable, codes in key:
                 if codes:
                     keep &= self._column(variable).isin(codes).fillna(False).to_numpy()
-            subset = self.data.loc[keep]
             columns = [YI, VI, *self.settings.levels]
-            self._rows[key] = subset.loc[~subset[columns].isna().any(axis=1).to_numpy()]
+            keep &= ~self.data[columns].isna().any(axis=1).to_numpy()
+            self._rows[key] = self.data.loc[keep]
         return self._rows[key]
 
     def _too_small(self, rows: pd.DataFrame, spec: Spec, n_out: int = 0) -> SpecFit | None:
@@ -264,46 +253,46 @@ class SpecFitter:
             return None
         return SpecFit("too_small", reason, k=k, n_studies=n_studies, n_outliers=n_out)
 
-    def _base(self, spec: Spec, call: ModelCall, rows: pd.DataFrame) -> MetaResult:
-        """The spec's model on its whole subset (shared by its outlier rules)."""
-        key = (spec.subset_key, spec.structure, spec.method, spec.rho)
-        if key not in self._bases:
-            self._bases[key] = call.fit(rows)
-        return self._bases[key]
+    def _fit(self, key: tuple, call: ModelCall, rows: pd.DataFrame) -> MetaResult:
+        """The fit of the model ``call`` to the rows that ``key`` names (computed once)."""
+        return _cached(self._fits, key, lambda: call.fit(rows))
 
-    def _cleaned_rows(self, spec: Spec) -> tuple[pd.DataFrame, int, MetaResult | None]:
-        """The spec's rows after its outlier rule, how many it dropped, and the fit of the model
-        to those rows when the rule dropped none (reused by ``bias: none``)."""
-        key = (spec.subset_key, spec.structure, spec.method, spec.rho, spec.outliers)
+    def _cleaned_rows(self, spec: Spec) -> tuple[pd.DataFrame, int, tuple]:
+        """The spec's rows after its outlier rule, how many it dropped, and the key of its model
+        on those rows (the outlier rule ``none`` when it dropped none)."""
+        model = (spec.subset_key, spec.structure, spec.method, spec.rho)
+        key = (*model, spec.outliers)
         if key in self._cleaned:
             return self._cleaned[key]
         rows = self.rows(spec)
         call = self.settings.call(spec)
-        base = self._base(spec, call, rows)
+        base = self._fit((*model, "none"), call, rows)
         if spec.outliers == "none":
-            out = (rows, 0, base)
+            out = (rows, 0, (*model, "none"))
         else:
             if spec.outliers == "studentized":
                 z = studentized_residuals(base, rows)
             else:
                 z = np.asarray(deleted_residuals(rows, call).z, dtype=float)
             drop = np.abs(z) > self.settings.outlier_threshold
-            out = (rows.loc[~drop], int(drop.sum()), None if drop.any() else base)
+            fitted = key if drop.any() else (*model, "none")
+            out = (rows.loc[~drop], int(drop.sum()), fitted)
         self._cleaned[key] = out
         return out
 
-    def fit(self, spec: Spec) -> SpecFit:
-        """Fit ``spec`` (a too-small subset or a failed fit is a result with its reason)."""
+    def fit(self, spec: Spec, shift: float = 0.0) -> SpecFit:
+        """Fit ``spec`` to the data with :math:`y - c` (``shift`` :math:`= c`) for :math:`y` (a
+        too-small subset or a failed fit is a result with its reason)."""
         rows = self.rows(spec)
         small = self._too_small(rows, spec)
         if small is not None:
             return small
         try:
-            rows, n_out, base = self._cleaned_rows(spec)
+            rows, n_out, fitted = self._cleaned_rows(spec)
             small = self._too_small(rows, spec, n_out)
             if small is not None:
                 return small
-            return self._adjusted(spec, rows, n_out, base)
+            return self._adjusted(spec, rows, n_out, fitted, float(shift))
         except _FIT_ERRORS as err:
             return SpecFit(
                 "failed",
@@ -313,25 +302,32 @@ class SpecFitter:
             )
 
     def _adjusted(
-        self, spec: Spec, rows: pd.DataFrame, n_out: int, base: MetaResult | None
+        self, spec: Spec, rows: pd.DataFrame, n_out: int, fitted: tuple, shift: float
     ) -> SpecFit:
         s = self.settings
         k, n_studies = len(rows), int(rows[s.study].nunique())
         call = s.call(spec)
         if spec.bias == "none":
-            res = base if base is not None else call.fit(rows)
-            return _from_result(res, k, n_studies, n_out)
+            return _from_result(self._fit(fitted, call, rows), k, n_studies, n_out, shift)
         if spec.bias == "pet_peese":
-            from intervention_meta.methods.pet_peese import pet_peese_working_model
+            from intervention_meta.methods.pet_peese import PetPeeseFits
 
-            pp = pet_peese_working_model(rows, call, measure="generic", cluster=s.study)
-            chosen = pp.pet if pp.chosen == "PET" else pp.peese
-            numbers = {key: getattr(pp, key) for key in NUMBERS}
-            converged = pp.pet.converged and pp.peese.converged
-            return _ok(k, n_studies, n_out, numbers, chosen.sigma2, converged)
+            def regressions() -> PetPeeseFits:
+                overall = float(self._fit(fitted, call, rows).b[0])
+                return PetPeeseFits(rows, call, measure="generic", cluster=s.study, overall=overall)
+
+            fits = _cached(self._pet_peese, fitted, regressions)
+            if not shift:
+                pp = fits.working_model()
+                chosen = pp.pet if pp.chosen == "PET" else pp.peese
+                converged = pp.pet.converged and pp.peese.converged
+            else:
+                chosen = fits.chosen(shift)
+                converged = fits.pet.converged and chosen.converged
+            return fitted_spec(k, n_studies, n_out, chosen.limit, chosen.sigma2, converged)
         from intervention_meta.methods.selection import selection_model
 
-        y, v = rows[YI].to_numpy(dtype=float), rows[VI].to_numpy(dtype=float)
+        y, v = rows[YI].to_numpy(dtype=float) - shift, rows[VI].to_numpy(dtype=float)
         direction = "greater" if np.sum(y / v) >= 0 else "less"
         sm = selection_model(
             y, v, cluster=rows[s.study].to_numpy(), alternative=direction, level=s.level
@@ -339,7 +335,7 @@ class SpecFitter:
         mean = sm.adjusted_mean
         numbers = {key: getattr(mean, key) for key in ("estimate", "se", "ci_lb", "ci_ub")}
         numbers["pval"] = sm.pval[0]
-        return _ok(k, n_studies, n_out, numbers, {"tau2": sm.tau2.estimate}, sm.converged)
+        return fitted_spec(k, n_studies, n_out, numbers, {"tau2": sm.tau2.estimate}, sm.converged)
 
 
 def bootstrap_data(
@@ -365,62 +361,12 @@ def bootstrap_data(
     return out
 
 
-@dataclass(frozen=True)
-class ChunkResult:
-    """The specs of one chunk fitted on the data and on every bootstrap draw under the null.
-
-    ``boot_estimate`` and ``boot_pval`` are ``(draws, specs)``; NaN where a spec was not fitted
-    in a draw (or not on the data).
-    """
-
-    chunk: int
-    spec_ids: tuple[str, ...]
-    fits: tuple[SpecFit, ...]
-    boot_estimate: np.ndarray
-    boot_pval: np.ndarray
-    seed: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "chunk": self.chunk,
-            "seed": self.seed,
-            "specs": [
-                {"id": sid, **f.to_dict()} for sid, f in zip(self.spec_ids, self.fits, strict=True)
-            ],
-            "bootstrap": {
-                "draws": int(self.boot_estimate.shape[0]),
-                "estimate": self.boot_estimate.tolist(),
-                "pval": self.boot_pval.tolist(),
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> ChunkResult:
-        """The chunk back from :meth:`to_dict` (JSON ``null`` numbers become NaN)."""
-        fits, ids = [], []
-        for row in record["specs"]:
-            row = dict(row)
-            ids.append(str(row.pop("id")))
-            fits.append(SpecFit(**row))
-        boot = record["bootstrap"]
-        shape = (int(boot["draws"]), len(ids))
-
-        def array(values: list) -> np.ndarray:
-            out = np.array(values, dtype=float) if values else np.empty(shape)
-            return out.reshape(shape)
-
-        return cls(
-            int(record["chunk"]),
-            tuple(ids),
-            tuple(fits),
-            array(boot["estimate"]),
-            array(boot["pval"]),
-            int(record["seed"]),
-        )
-
-
-def _shifted(data: pd.DataFrame, by: float) -> pd.DataFrame:
-    return data.assign(**{YI: data[YI].to_numpy(dtype=float) - by})
+def used_columns(data: pd.DataFrame, specs: Sequence[Spec], settings: FitSettings) -> pd.DataFrame:
+    """``data`` restricted to the columns the specs use: the effect sizes, their variances, the
+    study and level keys and the ``which`` variables (those it has)."""
+    which = [w.variable for spec in specs for w in spec.which]
+    wanted = dict.fromkeys([YI, VI, settings.study, *settings.levels, *which])
+    return data[[c for c in wanted if c in data.columns]]
 
 
 def fit_chunk(
@@ -434,6 +380,7 @@ def fit_chunk(
 ) -> ChunkResult:
     """Fit ``specs`` on ``data`` and, for each of ``draws`` bootstrap draws under the null, on
     the draw's data shifted by minus each spec's observed estimate (see the module docstring)."""
+    data = used_columns(data, specs, settings)
     fitter = SpecFitter(data, settings)
     fits = tuple(fitter.fit(spec) for spec in specs)
     log.info("chunk %d: %d specs, %d fitted", chunk, len(specs), sum(f.ok for f in fits))
@@ -444,12 +391,13 @@ def fit_chunk(
     methods.setLevel(logging.WARNING)  # the methods' per-fit notes, once per draw, say nothing new
     try:
         for b in range(draws):
-            boot = bootstrap_data(data, settings.study, settings.levels, seed, b)
+            boot = SpecFitter(
+                bootstrap_data(data, settings.study, settings.levels, seed, b), settings
+            )
             for j, (spec, observed) in enumerate(zip(specs, fits, strict=True)):
                 if not observed.ok:
                     continue
-                shifted = SpecFitter(_shifted(boot, float(observed.estimate)), settings)
-                result = shifted.fit(spec)
+                result = boot.fit(spec, shift=float(observed.estimate))
                 if result.ok:
                     est[b, j], pval[b, j] = result.estimate, result.pval
     finally:
@@ -468,7 +416,7 @@ def run_settings(
         study=study,
         levels=levels,
         test=str(models.get("test", "t")),
-        level=float(models.get("level", 0.95)),
+        level=configured_level(models),
     )
 
 
@@ -481,4 +429,5 @@ __all__ = [
     "fit_chunk",
     "run_settings",
     "studentized_residuals",
+    "used_columns",
 ]

@@ -16,11 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from intervention_meta.analyses.analysis_model import ModelSpec, load_analysis_data
 from intervention_meta.errors import InputError
 from intervention_meta.io import read_json, write_json, write_table
 from intervention_meta.multiverse.curve import by_choice, summarise
-from intervention_meta.multiverse.fit import ChunkResult, fit_chunk, run_settings
+from intervention_meta.multiverse.results import ChunkResult, configured_level
 from intervention_meta.multiverse.specs import Multiverse, check_which, enumerate_specs
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,9 @@ def run_multiverse_chunk(
 ) -> ChunkResult:
     """Fit chunk ``chunk`` (0-based) of the multiverse of the config's ``multiverse`` section on
     ``effect_sizes`` (with the bootstrap draws under the null) and write it to ``out``."""
+    from intervention_meta.analyses.analysis_model import ModelSpec, load_analysis_data
+    from intervention_meta.multiverse.fit import fit_chunk, run_settings
+
     mv = enumerate_specs(multiverse)
     spec = ModelSpec.from_config(models)
     ad = load_analysis_data(effect_sizes, codebook, levels=spec.levels or None)
@@ -88,16 +90,16 @@ def run_multiverse(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Gather the chunk files into the result table, the curve's summaries and its figure
-    (the ``which`` variables and options labelled from ``codebook`` when given)."""
+    (the ``which`` variables and options labelled from ``codebook`` when given); reads the chunk
+    files without the model engine."""
     mv = enumerate_specs(multiverse)
     paths = [chunks] if isinstance(chunks, str) else list(chunks)
     results = [ChunkResult.from_dict(read_json(p)) for p in paths]
     alpha = float(mv.settings["alpha"])
     frame, summary = summarise(mv, results, alpha=alpha, seed=int(seed))
-    spec = ModelSpec.from_config(models)
     record: dict[str, Any] = {
         "analysis": "multiverse",
-        "level": spec.level,
+        "level": configured_level(models),
         "alpha": alpha,
         "multiverse": mv.to_dict(),
         "factors": mv.factors(),

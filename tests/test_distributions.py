@@ -69,24 +69,35 @@ def test_no_scipy_stats_at_import():
 
 def test_workflow_parse_imports_no_pandas():
     """What the Snakefile and the rule files import when the workflow is parsed (the start-up
-    check, the codebook, the per-domain levels, the figure lists) needs neither pandas nor scipy:
-    every Snakemake start pays for those imports."""
+    check, the codebook, the per-domain levels, the figure lists, the multiverse's chunks, the
+    vignette config's check) needs neither pandas nor scipy: every Snakemake start pays for those
+    imports. The imports are read from the workflow's files, so a new one is checked too."""
+    import re
     import subprocess
     import sys
 
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(
+        r"^\s*((?:from intervention_meta\S* import .+)|(?:import intervention_meta\S*))$"
+    )
+    files = [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]
+    imports = sorted(
+        {
+            m.group(1)
+            for f in files
+            for line in f.read_text().splitlines()
+            if (m := pattern.match(line))
+        }
+    )
+    assert any("multiverse" in line for line in imports)  # the files were read
     code = (
         "import sys\n"
-        "import intervention_meta.config, intervention_meta.steps\n"
-        "from intervention_meta.data.codebook import component_variables, domain_levels\n"
-        "from intervention_meta.data.codebook import check_inclusion, load_codebook\n"
-        "from intervention_meta.data.codebook import moderator_figure_kind\n"
-        "from intervention_meta.outputs.labels import measure_labels\n"
-        "import yaml\nfrom intervention_meta.config import check_config\n"
+        + "\n".join(imports)
+        + "\nimport yaml\nfrom intervention_meta.config import check_config\n"
         "check_config(yaml.safe_load(open('config/config.yaml')), ['config/config.yaml'],"
         " schema='workflow/schemas/config.schema.yaml')\n"
         "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib') if m in sys.modules))\n"
     )
-    root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )

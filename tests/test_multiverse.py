@@ -23,8 +23,7 @@ from intervention_meta.multiverse.fit import (
     fit_chunk,
     studentized_residuals,
 )
-from intervention_meta.multiverse.run import chunk_numbers
-from intervention_meta.multiverse.specs import enumerate_specs
+from intervention_meta.multiverse.specs import chunk_numbers, enumerate_specs
 
 
 # --------------------------------------------------------------------------- data

@@ -66,7 +66,7 @@ def figure_components():
 
 def figure_risk_of_bias():
     """The risk-of-bias figures, or [] when the config has no risk_of_bias section."""
-    from intervention_meta.plots.figures import ROB_FIGURES
+    from intervention_meta.data.risk_of_bias import ROB_FIGURES
 
     if not (config.get("risk_of_bias") or {}).get("overall"):
         return []

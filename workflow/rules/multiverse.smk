@@ -2,7 +2,7 @@
 # the config alone, so the chunk jobs are known when the workflow is built; each job fits
 # multiverse.chunk_size specifications (and their bootstrap draws under the null), and one job
 # gathers them into the specification curve.
-from intervention_meta.multiverse.run import chunk_numbers
+from intervention_meta.multiverse.specs import chunk_numbers
 
 MULTIVERSE_CHUNKS = chunk_numbers(config)
 MULTIVERSE_RES = f"{RES}/multiverse"

@@ -62,6 +62,10 @@ class Judgement:
     symbol: str
 
 
+#: the risk-of-bias figures (``risk_of_bias_<kind>``), drawn when the config has the section (a
+#: name the workflow reads when it is parsed, so it lives here and not with the pandas-heavy plots)
+ROB_FIGURES = ("traffic_light", "summary")
+
 #: every judgement any tool uses, with robvis's symbols
 JUDGEMENTS: dict[str, Judgement] = {
     j.key: j

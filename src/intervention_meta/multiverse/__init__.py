@@ -6,21 +6,30 @@ chunks (with the bootstrap under the null), :mod:`.curve` summarises the curve a
 :func:`intervention_meta.plots.multiverse.specification_curve`.
 """
 
+from importlib import import_module
 from typing import Any
 
-from intervention_meta.multiverse.curve import BootstrapTest, CurveSummary, summarise
-from intervention_meta.multiverse.results import ChunkResult, SpecFit
-from intervention_meta.multiverse.specs import Multiverse, Spec, enumerate_specs
-
-#: names of :mod:`.fit`, imported on first use: the fits need the model engine, the curve not
-_FIT = ("FitSettings", "fit_chunk")
+#: every name of the package's namespace and its module, imported on first use: the workflow's
+#: parse reads the specifications (:mod:`.specs`) without pandas, the gather job the curve
+#: without the model engine
+_MODULES = {
+    "BootstrapTest": "curve",
+    "CurveSummary": "curve",
+    "summarise": "curve",
+    "ChunkResult": "results",
+    "SpecFit": "results",
+    "Multiverse": "specs",
+    "Spec": "specs",
+    "enumerate_specs": "specs",
+    "chunk_numbers": "specs",
+    "FitSettings": "fit",
+    "fit_chunk": "fit",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FIT:
-        from intervention_meta.multiverse import fit
-
-        return getattr(fit, name)
+    if name in _MODULES:
+        return getattr(import_module(f"{__name__}.{_MODULES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -32,6 +41,7 @@ __all__ = [
     "Multiverse",
     "Spec",
     "SpecFit",
+    "chunk_numbers",
     "enumerate_specs",
     "fit_chunk",
     "summarise",

@@ -20,7 +20,11 @@ from intervention_meta.errors import InputError
 from intervention_meta.io import read_json, write_json, write_table
 from intervention_meta.multiverse.curve import by_choice, summarise
 from intervention_meta.multiverse.results import ChunkResult, configured_level
-from intervention_meta.multiverse.specs import Multiverse, check_which, enumerate_specs
+from intervention_meta.multiverse.specs import (
+    Multiverse,
+    check_which,
+    enumerate_specs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +127,3 @@ def run_multiverse(
         summary.median_estimate if summary.median_estimate is not None else float("nan"),
     )
     return record
-
-
-def chunk_numbers(config: Mapping[str, Any]) -> list[int]:
-    """The chunk numbers of a pipeline config's multiverse (``[]`` unless its ``multiverse``
-    section says ``enabled: true``): what the workflow expands its chunk jobs over."""
-    section = dict(config.get("multiverse") or {})
-    if not section.pop("enabled", False):
-        return []
-    return list(range(enumerate_specs(section).n_chunks))

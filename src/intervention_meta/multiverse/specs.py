@@ -346,3 +346,12 @@ def check_which(
                         )
                     )
     return problems
+
+
+def chunk_numbers(config: Mapping[str, Any]) -> list[int]:
+    """The chunk numbers of a pipeline config's multiverse (``[]`` unless its ``multiverse``
+    section says ``enabled: true``): what the workflow expands its chunk jobs over."""
+    section = dict(config.get("multiverse") or {})
+    if not section.pop("enabled", False):
+        return []
+    return list(range(enumerate_specs(section).n_chunks))

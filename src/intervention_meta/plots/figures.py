@@ -32,7 +32,7 @@ from intervention_meta.data.codebook import (
     moderator_figure_kind,
     normalise_code,
 )
-from intervention_meta.data.risk_of_bias import JUDGEMENTS, RiskOfBiasSpec
+from intervention_meta.data.risk_of_bias import JUDGEMENTS, ROB_FIGURES, RiskOfBiasSpec
 from intervention_meta.io import read_json, write_json
 from intervention_meta.outputs.labels import MeasureLabels, measure_labels, read_measure_labels
 from intervention_meta.outputs.prisma import PrismaCounts, read_counts
@@ -94,8 +94,6 @@ SECTIONS = (
     "sensitivity",
 )
 
-#: the risk-of-bias figures (``risk_of_bias_<kind>``), drawn when the config has the section
-ROB_FIGURES = ("traffic_light", "summary")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ CORES  ?= 2
 TEST_WORKERS ?= $(shell echo $$(( $(CORES) + 1 )))
 CONFIGS ?= config/vignette.yaml config/config.yaml config/assink2016.yaml
 RUNLOGS := results/logs
+# The package's bytecode, written once (compileall writes it even where PYTHONDONTWRITEBYTECODE is
+# set, as in some containers): every pipeline job would otherwise compile the package's modules
+# from source when it imports them (about 0.3 s of CPU per job); unchanged files are skipped.
+BYTECODE = $(BIN)/python -m compileall -q src
 
 .PHONY: run test lint bench bench-pipeline bench-multiverse env clean-results
 
@@ -24,6 +28,7 @@ env: $(STAMP)
 ## Snakemake's own output goes to results/logs/snakemake_<config>.log (the last lines are shown
 ## when a run fails); each job's log is in results/<analysis>/logs/, Snakemake's in .snakemake/log/.
 run: $(STAMP)
+	@$(BYTECODE)
 	@mkdir -p $(RUNLOGS)
 	@$(BIN)/python -m intervention_meta check-yaml --files $(CONFIGS)
 	@for cfg in $(CONFIGS); do \
@@ -37,6 +42,7 @@ run: $(STAMP)
 
 ## Run the test suite (includes the real pipeline in a temporary directory).
 test: $(STAMP)
+	@$(BYTECODE)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q
 
 lint: $(STAMP)
@@ -46,15 +52,18 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
 bench: $(STAMP)
+	@$(BYTECODE)
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_engine.py
 
 ## Time the whole pipeline, empty results to report, per config (benchmarks/README.md).
 bench-pipeline: $(STAMP)
+	@$(BYTECODE)
 	$(BIN)/python benchmarks/bench_pipeline.py --cores $(CORES)
 
 ## Fit a multiverse of 10,000+ specifications of the example data on $(CORES) cores.
 bench-multiverse: $(STAMP)
+	@$(BYTECODE)
 	$(BIN)/python benchmarks/bench_multiverse.py --cores $(CORES)
 
 clean-results:

@@ -22,7 +22,6 @@ rule cards:
         ),
     log:
         logfile("cards"),
-    priority: 5  # on the way to the report: before the multiverse chunks
     conda:
         ENV
     params:

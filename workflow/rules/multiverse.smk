@@ -20,7 +20,7 @@ rule multiverse_chunk:
         f"{RES}/logs/multiverse_chunk_{{chunk}}.log",
     wildcard_constraints:
         chunk=r"\d+",
-    priority: 1  # fills the cores beside the analyses and figures: only the report waits for it
+    priority: 1  # after the analyses (the figures wait for them), before tables and cards
     conda:
         ENV
     resources:
@@ -58,6 +58,7 @@ rule multiverse:
         ),
     log:
         logfile("multiverse"),
+    priority: 1  # with its chunks: the report waits for this chain
     conda:
         ENV
     resources:

@@ -24,7 +24,6 @@ rule tables:
         characteristics_csv=f"{RES}/tables/study_characteristics.csv",
     log:
         logfile("tables"),
-    priority: 6  # on the way to the report (and the cards): before the multiverse chunks
     conda:
         ENV
     params:

@@ -87,18 +87,48 @@ def run_once(config: str, cores: int) -> tuple[float, float, dict[str, list[floa
         return wall, cpu, job_times(proc.stdout + proc.stderr), load_before, load_after
 
 
+def canary_ms(repeat: int = 3) -> float:
+    """The machine's speed at the moment: the in-process three-level REML fit of assink2016 (k =
+    100; best of 20 calls, ``repeat`` times), in ms. It took 3.1-3.5 ms on a quiet project
+    machine; this virtual machine sometimes runs the same code 30-40% slower with no other
+    process running, and a pipeline run's wall time moves with it."""
+    import pandas as pd  # noqa: PLC0415  only the canary needs them
+
+    from intervention_meta.models import fit  # noqa: PLC0415
+
+    data = pd.read_csv(ROOT / "tests" / "reference" / "assink2016.csv")
+
+    def once() -> object:
+        return fit(data, random=["study", "esid"], control={"level_tests": False})
+
+    once()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(20):
+            once()
+        best = min(best, (time.perf_counter() - t0) / 20)
+    return 1000 * best
+
+
 def _load(load: tuple) -> str:
     return " / ".join(f"{x:.2f}" for x in load)
 
 
 def report(config: str, cores: int, repeat: int) -> float:
-    runs = [run_once(config, cores) for _ in range(repeat)]
+    canary = [canary_ms()]
+    runs = []
+    for _ in range(repeat):
+        runs.append(run_once(config, cores))
+        canary.append(canary_ms())
     best = min(runs, key=lambda r: r[0])
     wall, cpu, times, before, after = best
     target = TARGETS.get(config)
     print(f"\n## {config}: snakemake --cores {cores}, empty results -> report")
     loads = f"before {_load(before)}, after {_load(after)}"
     print(f"machine: {os.cpu_count()} cores; load (1/5/15 min) {loads}")
+    speed = ", ".join(f"{c:.2f}" for c in canary)
+    print(f"machine speed: canary fit {speed} ms before and after each run (quiet: 3.1-3.5 ms)")
     walls = ", ".join(f"{r[0]:.1f}" for r in runs)
     cpus = ", ".join(f"{r[1]:.0f}" for r in runs)
     verdict = (

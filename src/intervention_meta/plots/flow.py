@@ -4,7 +4,8 @@ Boxes on the left follow the rows through the pipeline: coded and validated, kep
 criteria (the data job's clean step), turned into effect sizes (its effect-size step), analysed
 (rule overall). Boxes on the right hold the rows dropped at each step with their reasons and
 counts, as the steps wrote them (``clean/summary.json``: ``dropped_by_reason``;
-``effect_sizes_summary.json``: rows dropped per reported statistic). Every number is read from those files.
+``effect_sizes_summary.json``: rows dropped per reported statistic). Every number is read from
+those files.
 
 References
 ----------

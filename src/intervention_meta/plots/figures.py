@@ -95,7 +95,6 @@ SECTIONS = (
 )
 
 
-
 @dataclass(frozen=True)
 class FigureInfo:
     """What the manifest says about one figure."""

@@ -281,6 +281,23 @@ def test_htz_wald_of_one_coefficient_is_the_satterthwaite_t_test():
     np.testing.assert_allclose(ct.wald([1]).fstat, w.fstat, rtol=1e-12)
 
 
+def test_tests_at_other_coefficients_are_coef_test_of_those_coefficients():
+    """``RobustResult.at(b)`` (the tests of a model fitted to a shifted outcome, used by the
+    multiverse's bootstrap) equals a full ``coef_test`` of ``b``: same covariance and df, bit for
+    bit, with the t statistics, p values and limits of the new values."""
+    blocks, beta, names = _shared_model("konstantopoulos2011", "ml3_mods_year_reml")
+    rv = robust_vcov(blocks, beta)
+    full = coef_test(rv, beta, names, level=0.9, cluster="district")
+    other = np.asarray(beta, dtype=float) - np.array([0.3, -0.01])
+    moved, direct = full.at(other), coef_test(rv, other, names, level=0.9, cluster="district")
+    for name in ("b", "se", "tval", "df", "pval", "ci_lb", "ci_ub", "vcov"):
+        np.testing.assert_array_equal(getattr(moved, name), getattr(direct, name), err_msg=name)
+    assert (moved.level, moved.cluster, moved.coef_names) == (0.9, "district", tuple(names))
+    assert moved.wald([1]).fstat == direct.wald([1]).fstat
+    with pytest.raises(ValueError, match="entries"):
+        full.at(np.zeros(3))
+
+
 def test_one_row_clusters_match_clubsandwich():
     # source: extra/robust_extra_reference.json, mv_trial_ablat_reml{,_cr2,_cr0,_wald_htz_ablat}
     # (bcg_rr, rma.mv(yi, vi, random = ~ 1 | trial, mods = ~ ablat): every cluster has one row)

@@ -59,7 +59,7 @@ from intervention_meta.io import jsonable
 from intervention_meta.methods.influence import ModelCall
 from intervention_meta.models import MetaResult, ModelError
 from intervention_meta.models import distributions as dist
-from intervention_meta.models.robust import RobustResult, coef_test
+from intervention_meta.models.robust import RobustResult
 
 logger = logging.getLogger(__name__)
 
@@ -140,13 +140,11 @@ class BiasRegression:
         Shifting the outcome moves the intercept by :math:`-c` and leaves the slope, the
         residuals, the variance components, the CR2 covariance and its Satterthwaite degrees of
         freedom as they are; only the intercept's test and interval are recomputed
-        (:func:`~intervention_meta.models.robust.coef_test`).
+        (:meth:`~intervention_meta.models.robust.RobustResult.at`).
         """
-        rob = self.robust
-        b = np.array(rob.b, dtype=float)
+        b = np.array(self.robust.b, dtype=float)
         b[0] -= by
-        test = coef_test(rob._rv, b, rob.coef_names, level=rob.level, cluster=rob.cluster)
-        return replace(self, robust=test)
+        return replace(self, robust=self.robust.at(b))
 
     def to_dict(self) -> dict:
         """JSON-able dict of every attribute (``robust`` as its ``to_dict()``)."""

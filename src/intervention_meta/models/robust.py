@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -233,6 +233,17 @@ class RobustResult:
         if arr is None or arr.ndim < 2:
             arr = np.asarray(resolve_btt(constraints, self.coef_names), dtype=np.int64)
         return wald_test(self._rv, self.b, arr, test=test)
+
+    def at(self, beta: np.ndarray) -> RobustResult:
+        """The tests of other coefficient values ``beta`` with this robust covariance, e.g. of a
+        model fitted to an outcome shifted by a constant: the covariance and the Satterthwaite
+        degrees of freedom do not depend on the coefficients, so only the t statistics, p values
+        and confidence limits are recomputed (as :func:`coef_test` computes them)."""
+        beta = np.asarray(beta, dtype=float).reshape(-1)
+        if beta.shape != self.b.shape:
+            raise ValueError(f"beta must have {self.b.size} entries, got {beta.shape}")
+        tstat, p_val, lower, upper = _t_tests(beta, self.se, self.df, self.level)
+        return replace(self, b=beta, tval=tstat, pval=p_val, ci_lb=lower, ci_ub=upper)
 
     def coef_test(self, coef: int | str = 0) -> dict[str, float]:
         """One coefficient's test under clubSandwich's names (the keys the steps' JSON carries).
@@ -566,11 +577,9 @@ def coef_test(
     if len(names) != p:
         raise ValueError(f"need {p} coefficient names, got {len(names)}")
     se = rv.se
-    tstat = beta / se
     eye = np.eye(p)
     df = np.array([satterthwaite_df(rv, eye[i]) for i in range(p)])
-    p_val = 2 * dist.t_sf(np.abs(tstat), df)
-    crit = dist.t_ppf(1 - (1 - level) / 2, df)
+    tstat, p_val, lower, upper = _t_tests(beta, se, df, level)
     return RobustResult(
         type=rv.type,
         cluster=cluster,
@@ -581,12 +590,23 @@ def coef_test(
         tval=tstat,
         df=df,
         pval=p_val,
-        ci_lb=beta - crit * se,
-        ci_ub=beta + crit * se,
+        ci_lb=lower,
+        ci_ub=upper,
         level=level,
         vcov=rv.vcov,
         _rv=rv,
     )
+
+
+def _t_tests(
+    beta: np.ndarray, se: np.ndarray, df: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """t statistics, two-sided p values and confidence limits of coefficients ``beta`` with
+    standard errors ``se`` on ``df`` degrees of freedom."""
+    tstat = beta / se
+    p_val = 2 * dist.t_sf(np.abs(tstat), df)
+    crit = dist.t_ppf(1 - (1 - level) / 2, df)
+    return tstat, p_val, beta - crit * se, beta + crit * se
 
 
 def _constraint_matrix(constraints: Sequence[int] | np.ndarray, p: int) -> np.ndarray:

@@ -15,7 +15,6 @@ codebook, and the confidence level from the step that computed the intervals.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -1125,23 +1124,13 @@ LARGE_FIRST: dict[Callable[..., FigureInfo], int] = {
 }
 
 
-def _import_backends() -> None:
-    """Import pyplot and the PNG, PDF and SVG backends (what every figure needs)."""
-    style.pyplot()
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.backends.backend_pdf  # noqa: F401
-    import matplotlib.backends.backend_svg  # noqa: F401
-
-
-def _import_for_workers() -> None:
-    """Import what the figures import when they are drawn: the backends, and the modules some
-    figures need (the critical values of the intervals, the component models, the selection
-    model's weights). Called once before the workers are forked, so that they share these
-    modules instead of each importing them again."""
-    _import_backends()
-    import intervention_meta.analyses.components  # noqa: F401
-    import intervention_meta.models.inference  # noqa: F401
-    import intervention_meta.plots.selection  # noqa: F401
+#: the modules some figures import when they are drawn (the critical values of the intervals, the
+#: component models, the selection model's weights): imported once before the workers fork
+WORKER_MODULES = (
+    "intervention_meta.analyses.components",
+    "intervention_meta.models.inference",
+    "intervention_meta.plots.selection",
+)
 
 
 @dataclass(frozen=True)
@@ -1258,20 +1247,8 @@ def run_figures(
             if f in skip
         ]
         tasks = [task for task in tasks if task[0] not in skip]
-    if workers > 1 and len(tasks) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        _import_for_workers()  # once here, not in every worker: they are forked from here
-        # the largest figures first, so that no worker is left with a long one at the end
-        order = sorted(range(len(tasks)), key=lambda j: LARGE_FIRST.get(tasks[j][0], 0))
-        import multiprocessing
-
-        fork = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
-            futures = {j: pool.submit(tasks[j][0], *tasks[j][1], **tasks[j][2]) for j in order}
-            drawn = [futures[j].result() for j in range(len(tasks))]
-    else:
-        drawn = [f(*args, **kwargs) for f, args, kwargs in tasks]
+    # the largest figures first, so that no worker is left with a long one at the end
+    drawn = style.draw_all(tasks, workers, first=LARGE_FIRST, preload=WORKER_MODULES)
     # a figure of several pages (the forest plot) is one entry per page
     figures = [page for d in drawn for page in (d if isinstance(d, list) else [d])]
     manifest = write_manifest(figures, out / "figures.json", skipped)

@@ -18,10 +18,10 @@ presentations that are friendly to colorblind people*. https://jfly.uni-koeln.de
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,6 +44,47 @@ def pyplot():
     return plt
 
 
+def draw_all(
+    tasks: Sequence[tuple[Callable[..., Any], tuple, dict]],
+    workers: int = 1,
+    *,
+    first: Mapping[Callable[..., Any], int] | None = None,
+    preload: Sequence[str] = (),
+) -> list[Any]:
+    """Run the figure ``tasks`` (function, positional and keyword arguments) and return their
+    results in the tasks' order: in this process, or with ``workers`` > 1 in that many processes
+    forked from it (on Linux).
+
+    Before forking, pyplot, the PNG, PDF and SVG backends and the ``preload`` modules (those the
+    figures import when drawn) are imported here once, so that the workers share them instead of
+    each importing them again. ``first`` ranks the tasks' functions (lower starts first; a
+    function it does not name ranks 0), so that the largest figures start first and no worker
+    is left with a long one at the end.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        return [f(*args, **kwargs) for f, args, kwargs in tasks]
+    import importlib
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    pyplot()
+    for module in (
+        "matplotlib.backends.backend_agg",
+        "matplotlib.backends.backend_pdf",
+        "matplotlib.backends.backend_svg",
+        *preload,
+    ):
+        importlib.import_module(module)
+    order = range(len(tasks))
+    if first is not None:
+        order = sorted(order, key=lambda j: first.get(tasks[j][0], 0))
+    fork = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+        futures = {j: pool.submit(tasks[j][0], *tasks[j][1], **tasks[j][2]) for j in order}
+        return [futures[j].result() for j in range(len(tasks))]
+
+
 __all__ = [
     "BLACK",
     "BLUE",
@@ -61,6 +102,7 @@ __all__ = [
     "VERMILLION",
     "YELLOW",
     "category_colour",
+    "draw_all",
     "figure",
     "footnote",
     "placeholder",

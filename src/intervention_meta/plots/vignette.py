@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from intervention_meta.plots.style import BLACK, FULL_WIDTH, category_colour, figure, save, style
+from intervention_meta.plots.style import (
+    BLACK,
+    FULL_WIDTH,
+    category_colour,
+    draw_all,
+    figure,
+    save,
+    style,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,24 +195,6 @@ def heatmap_figure(models: Mapping[str, Any], outcome: str, stem: str | Path) ->
     return save(fig, stem)[0]
 
 
-def _draw(tasks: list[tuple], workers: int) -> list[Path]:
-    """Run the figure ``tasks`` (function, arguments), in ``workers`` forked processes if more
-    than one (as the meta-analysis' figures step does)."""
-    if workers <= 1 or len(tasks) <= 1:
-        return [f(*args) for f, args in tasks]
-    import multiprocessing
-    import sys
-    from concurrent.futures import ProcessPoolExecutor
-
-    from intervention_meta.plots.figures import _import_backends
-
-    _import_backends()  # once here, not in every worker: they are forked from here
-    fork = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
-        futures = [pool.submit(f, *args) for f, args in tasks]
-        return [future.result() for future in futures]
-
-
 def vignette_figures(
     models: Mapping[str, Any], outdir: str | Path, workers: int = 1
 ) -> list[dict[str, str]]:
@@ -215,9 +205,9 @@ def vignette_figures(
     level_pct = f"{100 * float(models.get('level') or 0.95):g}%"
     factors = list(design.get("factors") or {})
     outcomes = _outcomes(models) if design.get("heatmap") else []
-    tasks = [(marginal_means_figure, (models, f, outdir / f"means_{f}")) for f in factors]
-    tasks += [(heatmap_figure, (models, o, outdir / f"heatmap_{o}")) for o in outcomes]
-    pngs = _draw(tasks, workers)
+    tasks = [(marginal_means_figure, (models, f, outdir / f"means_{f}"), {}) for f in factors]
+    tasks += [(heatmap_figure, (models, o, outdir / f"heatmap_{o}"), {}) for o in outcomes]
+    pngs = draw_all(tasks, workers)
     entries = []
     for factor, png in zip(factors, pngs, strict=False):
         entries.append(

@@ -1,5 +1,5 @@
-"""The flags that must never stay silent (:class:`~intervention_meta.analyses.analysis_model.Flags`
-with the thresholds of :class:`~intervention_meta.analyses.analysis_model.FlagRules`, the config's
+"""The flags that must never stay silent (:class:`~intervention_meta.analyses.flags.Flags`
+with the thresholds of :class:`~intervention_meta.analyses.flags.FlagRules`, the config's
 ``flags`` section): each rule is triggered once and left quiet once.
 
 Data: the Credé et al. (2010) effect sizes of ``tests/reference/datasets/crede2010`` (metadat
@@ -22,12 +22,11 @@ from pipeline_helpers import ROOT, copy_project, run_snakemake, skip_extras
 
 from intervention_meta import steps
 from intervention_meta.analyses.analysis_model import (
-    FlagRules,
-    Flags,
     ModelSpec,
     load_analysis_data,
 )
 from intervention_meta.analyses.bias import bias_analysis
+from intervention_meta.analyses.flags import FlagRules, Flags
 from intervention_meta.analyses.moderators import analyse_moderator
 from intervention_meta.analyses.sensitivity import sensitivity_analysis
 from intervention_meta.effect_sizes.compute import (

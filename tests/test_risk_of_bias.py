@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from intervention_meta.analyses import analysis_model as am
+from intervention_meta.analyses.flags import Flags
 from intervention_meta.analyses.moderators import analyse_moderator
 from intervention_meta.analyses.sensitivity import restrict_risk_of_bias, sensitivity_analysis
 from intervention_meta.config import check_references
@@ -253,7 +254,7 @@ def test_a_subset_too_small_is_not_fitted_but_flagged_in_the_summary():
     ad, spec = _synthetic(False)
     spec = RiskOfBiasSpec.from_config(_spec("rob2", low=[1], high=[2, 3]))
     ad = am.AnalysisData(ad.data[ad.data["study_id"] < "T06"], ad.codebook, ad.study, ad.es)
-    flags = am.Flags("sensitivity")
+    flags = Flags("sensitivity")
     result = sensitivity_analysis(ad, am.ModelSpec(), flags=flags, risk_of_bias=spec)
     rows = [r for r in result.summary_table().rows if r["kind"] == "risk_of_bias"]
     assert len(rows) == 2

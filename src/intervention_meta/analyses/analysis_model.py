@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 
-from intervention_meta.analyses.flags import FlagRules, Flags  # noqa: F401  the steps' flags
 from intervention_meta.config import LEVELS_KEY, check_levels
 from intervention_meta.data.cleaning import EffectSizeData, read_effect_sizes
 from intervention_meta.data.codebook import Codebook

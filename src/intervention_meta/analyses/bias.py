@@ -58,13 +58,12 @@ import pandas as pd
 from intervention_meta.analyses.analysis_model import (
     VI,
     AnalysisData,
-    FlagRules,
-    Flags,
     ModelSpec,
     fit_model,
     load_analysis_data,
     model_call,
 )
+from intervention_meta.analyses.flags import FlagRules, Flags
 from intervention_meta.analyses.records import ResultTable, columns, result_table
 from intervention_meta.effect_sizes.measures import role_columns, role_values
 from intervention_meta.io import jsonable, write_json, write_table

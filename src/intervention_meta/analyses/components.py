@@ -71,12 +71,11 @@ from scipy import linalg
 from intervention_meta.analyses.analysis_model import (
     VI,
     AnalysisData,
-    FlagRules,
-    Flags,
     ModelSpec,
     fit_model,
     load_analysis_data,
 )
+from intervention_meta.analyses.flags import FlagRules, Flags
 from intervention_meta.analyses.moderators import (
     MIN_COVERAGE,
     CodingCoverage,

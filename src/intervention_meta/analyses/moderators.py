@@ -97,13 +97,12 @@ import pandas as pd
 from intervention_meta.analyses.analysis_model import (
     VI,
     AnalysisData,
-    FlagRules,
-    Flags,
     ModelSpec,
     fit_model,
     load_analysis_data,
     model_call,
 )
+from intervention_meta.analyses.flags import FlagRules, Flags
 from intervention_meta.analyses.moderator_bootstrap import (
     WildBootstrapOptions,
     moderator_wild_bootstrap,

@@ -60,13 +60,12 @@ import pandas as pd
 from intervention_meta.analyses.analysis_model import (
     VI,
     AnalysisData,
-    FlagRules,
-    Flags,
     ModelSpec,
     fit_model,
     load_analysis_data,
     multilevel_name,
 )
+from intervention_meta.analyses.flags import FlagRules, Flags
 from intervention_meta.analyses.records import ESTIMATE_KEYS, ResultTable, columns, result_table
 from intervention_meta.data.codebook import Codebook, domain_levels, load_codebook, normalise_code
 from intervention_meta.io import jsonable, write_json, write_table

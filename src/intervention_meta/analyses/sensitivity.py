@@ -54,13 +54,12 @@ import pandas as pd
 
 from intervention_meta.analyses.analysis_model import (
     AnalysisData,
-    FlagRules,
-    Flags,
     ModelSpec,
     load_analysis_data,
     model_call,
     model_test,
 )
+from intervention_meta.analyses.flags import FlagRules, Flags
 from intervention_meta.analyses.records import (
     ESTIMATE_KEYS,
     ResultTable,
